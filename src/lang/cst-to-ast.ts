@@ -63,18 +63,15 @@ export class AstBuilder {
     return { kind: 'input', name, type, shape, attrs: attrs.filter(defined), span };
   }
 
-  /** `decoder_input NAME = call(…)` and `output NAME = call(…)` share one shape. */
-  private namedCall<K extends 'decoder_input' | 'output'>(
-    kind: K,
-    cst: C.DecoderInputDeclCstNode | C.OutputDeclCstNode,
-  ): (K extends 'output' ? A.OutputDecl : A.DecoderInputDecl) | undefined {
+  /** `decoder_input NAME = call(…)` and `output NAME = call(…)` share one shape: a name bound to a call. */
+  private namedCall(kind: 'decoder_input' | 'output', cst: C.DecoderInputDeclCstNode | C.OutputDeclCstNode): A.Item | undefined {
     const span = this.nodeSpan(cst);
     const name = this.name(cst.children.Identifier?.[0]);
     const value = this.optExpr(cst.children.expr?.[0]);
     if (!span || !name || !value) return undefined;
+    // A non-call value (`output y = decoder`) becomes a call with an empty callee, which the checker reports.
     const call: A.Call = value.kind === 'call' ? value : { kind: 'call', callee: { text: '', span: value.span }, args: [], span: value.span };
-    const node = kind === 'output' ? { kind, name, value: call, span } : { kind, name, build: call, span };
-    return node as K extends 'output' ? A.OutputDecl : A.DecoderInputDecl;
+    return kind === 'output' ? { kind, name, value: call, span } : { kind, name, build: call, span };
   }
 
   private maskDecl(cst: C.MaskDeclCstNode): A.MaskDecl | undefined {

@@ -1,0 +1,53 @@
+// The checker's entry point: AST → checked model, with every problem in the file reported in one run.
+//
+// Order: names (duplicates), dims (values, cycles), inputs (shapes, axes), masks and scores, the embedding, stacks in
+// declaration order (so a cross-attention memory must come earlier), then the output projection.
+
+import type { SourceFile } from '../lang/ast.ts';
+import { parseSource } from '../lang/parse.ts';
+import { DiagnosticBag, type Diagnostic } from './diagnostics.ts';
+import { checkInputs } from './inputs.ts';
+import { LayerChecker } from './layers.ts';
+import { checkMasks } from './masks.ts';
+import type { CheckedModel } from './model.ts';
+import { collectNames, resolveDims } from './scope.ts';
+import { checkScore } from './scores.ts';
+
+export interface CheckResult {
+  file: SourceFile;
+  model?: CheckedModel;
+  diagnostics: Diagnostic[];
+}
+
+export function checkModel(file: SourceFile, bag = new DiagnosticBag()): CheckedModel | undefined {
+  const ast = file.model;
+  if (!ast) return undefined;
+  const names = collectNames(ast, bag);
+  const dims = resolveDims(ast, names, bag);
+  const inputs = checkInputs(ast, names, dims, bag);
+  const m: CheckedModel = { name: ast.name.text, dims, inputs, masks: new Map(), scores: new Map(), stacks: [] };
+  for (const item of ast.items) {
+    if (item.kind === 'mask' && names.get(item.name.text)?.name === item.name) m.masks.set(item.name.text, { name: item.name.text, expr: item.expr, span: item.name.span });
+    if (item.kind === 'score' && names.get(item.name.text)?.name === item.name) m.scores.set(item.name.text, checkScore(item, bag));
+  }
+  const layers = new LayerChecker(m, names, bag);
+  layers.embed(ast);
+  for (const item of ast.items) {
+    if (item.kind !== 'stack' || names.get(item.name.text)?.name !== item.name) continue;
+    const s = layers.stack(item);
+    if (s) m.stacks.push(s);
+  }
+  layers.output(ast);
+  checkMasks(m, names, bag);
+  return m;
+}
+
+/** Parse and check one file: the whole front end. */
+export function checkSource(text: string, path: string): CheckResult {
+  const parsed = parseSource(text, path);
+  const bag = new DiagnosticBag();
+  for (const d of parsed.diagnostics) bag.items.push(d);
+  // A file with syntax errors is still checked (the parser recovered what it could), so one run shows both kinds.
+  const model = checkModel(parsed.file, bag);
+  return { file: parsed.file, model: bag.hasErrors ? undefined : model, diagnostics: bag.sorted() };
+}

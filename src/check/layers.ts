@@ -1,0 +1,262 @@
+// Embedding, stacks, layers and the output projection: the shape rules of a transformer.
+//
+// The rules checked here are the ones that otherwise surface as a shape error deep inside a kernel, or worse as a
+// silently wrong model: heads that do not divide the width, grouped heads that do not divide the heads, a memory
+// of the wrong width, a tied projection whose table is not the embedding's shape.
+
+import type { AttentionLayer, EmbedDecl, Expr, FfnLayer, Model, Option, StackDecl } from '../lang/ast.ts';
+import type { DiagnosticBag } from './diagnostics.ts';
+import type { Activation, AttentionInfo, CheckedModel, EmbedInfo, FfnInfo, LayerInfo, NormType, OutputInfo, StackInfo } from './model.ts';
+import { dimExpr, suggest, type Declaration } from './scope.ts';
+import { sym } from './sym.ts';
+
+const ACTIVATIONS: Activation[] = ['relu', 'gelu', 'silu', 'swiglu'];
+
+export class LayerChecker {
+  constructor(
+    private readonly m: CheckedModel,
+    private readonly names: Map<string, Declaration>,
+    private readonly bag: DiagnosticBag,
+  ) {}
+
+  /** A whole positive number known at compile time (layer counts, heads, widths). */
+  concrete(e: Expr, what: string): number | undefined {
+    const v = dimExpr(e, (n) => this.m.dims.get(n), this.names, this.bag);
+    if (!v) return undefined;
+    const c = sym.asConstant(v);
+    if (c === undefined) {
+      this.bag.error('E306', e.span, `${what} must be known at compile time, but it is ${sym.print(v)}`, 'give it a number, or a dim defined by numbers');
+      return undefined;
+    }
+    if (c <= 0) {
+      this.bag.error('E309', e.span, `${what} must be at least 1, got ${c}`);
+      return undefined;
+    }
+    return c;
+  }
+
+  embed(model: Model): void {
+    const decls = model.items.filter((i): i is EmbedDecl => i.kind === 'embed');
+    for (const extra of decls.slice(1)) this.bag.error('E201', extra.span, 'the model already has an embedding', 'keep one `embed` line');
+    const decl = decls[0];
+    if (!decl) return;
+    const tokens = opt(decl.fields, 'tokens');
+    const positions = opt(decl.fields, 'positions');
+    for (const f of decl.fields) {
+      if (f.key.text !== 'tokens' && f.key.text !== 'positions') this.bag.error('E506', f.key.span, `unknown embedding field '${f.key.text}'`, 'embed takes tokens: learned(VOCAB, WIDTH) and positions: sinusoidal | rotary | learned(MAX) | none');
+    }
+    if (!tokens || tokens.values[0].kind !== 'call' || tokens.values[0].callee.text !== 'learned' || tokens.values[0].args.length !== 2) {
+      this.bag.error('E510', (tokens ?? decl).span, 'the token embedding must be learned(VOCAB, WIDTH)', 'for example `embed tokens: learned(vocab, d_model), positions: sinusoidal`');
+      return;
+    }
+    const [va, wa] = tokens.values[0].args;
+    const vocab = this.concrete(va.value, 'the vocabulary size');
+    const width = this.concrete(wa.value, 'the model width');
+    if (vocab === undefined || width === undefined) return;
+    const info: EmbedInfo = { vocab, width, positions: 'none', span: decl.span };
+    const p = positions?.values[0];
+    if (p?.kind === 'ref' && ['sinusoidal', 'rotary', 'none'].includes(p.name)) info.positions = p.name as EmbedInfo['positions'];
+    else if (p?.kind === 'call' && p.callee.text === 'learned' && p.args.length === 1) {
+      info.positions = 'learned';
+      info.maxPositions = this.concrete(p.args[0].value, 'the number of learned positions');
+    } else if (p) this.bag.error('E506', p.span, 'positions are sinusoidal, rotary, learned(MAX) or none');
+    if (info.positions === 'sinusoidal' && width % 2 !== 0) this.bag.error('E301', wa.value.span, `sinusoidal positions need an even width, got ${width}`);
+    this.m.embed = info;
+    this.m.dModel = width;
+    for (const inp of this.m.inputs.values()) {
+      for (const key of ['pad', 'bos', 'eos'] as const) {
+        const id = inp[key];
+        if (id !== undefined && (id < 0 || id >= vocab)) {
+          this.bag.error('E305', inp.span, `${key} id ${id} of '${inp.name}' is outside the vocabulary (0..${vocab - 1})`, `use an id below ${vocab}, or enlarge the vocabulary`);
+        }
+      }
+    }
+  }
+
+  stack(decl: StackDecl): StackInfo | undefined {
+    const repeat = this.concrete(decl.repeat, 'the layer count');
+    const src = this.m.inputs.get(decl.source.text);
+    const known = this.names.get(decl.source.text);
+    if (!src) {
+      if (!known) this.bag.error('E202', decl.source.span, `unknown input '${decl.source.text}'`, suggest(decl.source.text, this.names, 'input'));
+      else this.bag.error('E508', decl.source.span, `a stack runs over a tokens, decoder or features input, not a ${known.kind}`);
+      return undefined;
+    }
+    if (src.kind !== 'tokens' && src.kind !== 'features') {
+      this.bag.error('E508', decl.source.span, `a stack runs over tokens or features, but '${src.name}' holds ${src.kind}`, 'use it in a mask instead');
+      return undefined;
+    }
+    const width = this.m.dModel ?? 0;
+    if (src.kind === 'tokens' && !this.m.embed) this.bag.error('E510', decl.source.span, `stack '${decl.name.text}' reads tokens, but the model has no embedding`, 'add `embed tokens: learned(vocab, d_model), positions: sinusoidal`');
+    if (src.kind === 'features' && src.width && this.m.dModel && sym.asConstant(src.width) !== this.m.dModel) {
+      this.bag.error('E303', decl.source.span, `features '${src.name}' are ${sym.print(src.width)} wide but the model width is ${this.m.dModel}`, 'features feed the stack directly: make their width the model width');
+    }
+    const norm = this.normOption(decl.options);
+    for (const o of decl.options) if (o.key.text !== 'norm') this.bag.error('E506', o.key.span, `unknown stack option '${o.key.text}'`, 'stacks take norm = pre layer | post layer | pre rms | post rms | none');
+    const info: StackInfo = { name: decl.name.text, repeat: repeat ?? 1, source: src.name, axis: src.axis ?? '?', width, norm, layers: [], span: decl.name.span };
+    for (const layer of decl.layers) {
+      let li: LayerInfo | undefined;
+      if (layer.kind === 'attention') li = this.attention(layer, info);
+      else if (layer.kind === 'ffn') li = this.ffn(layer);
+      else if (layer.type.text === 'layer' || layer.type.text === 'rms') li = { kind: 'norm', type: layer.type.text, span: layer.span };
+      else this.bag.error('E504', layer.type.span, `unknown norm '${layer.type.text}'`, 'norms are `layer` or `rms`');
+      if (li) info.layers.push(li);
+    }
+    if (decl.layers.length === 0) this.bag.error('E505', decl.name.span, `stack '${info.name}' has no layers`, 'add attention and ffn layers between the braces');
+    return repeat === undefined ? undefined : info;
+  }
+
+  private normOption(options: Option[]): StackInfo['norm'] {
+    const o = opt(options, 'norm');
+    if (!o) return { place: 'pre', type: 'layer' };
+    const words = o.values.map((v) => (v.kind === 'ref' ? v.name : '?'));
+    if (words.length === 1 && words[0] === 'none') return { place: 'none', type: 'layer' };
+    const [place, type] = words;
+    if ((place === 'pre' || place === 'post') && (type === 'layer' || type === 'rms') && words.length === 2) return { place, type: type as NormType };
+    this.bag.error('E504', o.span, `unknown norm arrangement '${words.join(' ')}'`, 'write norm = pre layer, post layer, pre rms, post rms or none');
+    return { place: 'pre', type: 'layer' };
+  }
+
+  private attention(layer: AttentionLayer, stack: StackInfo): AttentionInfo | undefined {
+    const mode = layer.mode.text;
+    if (mode !== 'self' && mode !== 'cross') {
+      this.bag.error('E501', layer.mode.span, `unknown attention '${mode}'`, 'attention is `self` or `cross`');
+      return undefined;
+    }
+    const allowed = ['heads', 'kv_heads', 'mask', 'score', ...(mode === 'cross' ? ['memory'] : [])];
+    for (const o of layer.options) if (!allowed.includes(o.key.text)) this.bag.error('E506', o.key.span, `unknown option '${o.key.text}' for ${mode}-attention`, `options: ${allowed.join(', ')}`);
+    const headsOpt = opt(layer.options, 'heads');
+    if (!headsOpt) {
+      this.bag.error('E507', layer.span, 'attention needs a head count', 'add `heads = N`');
+      return undefined;
+    }
+    const heads = this.concrete(headsOpt.values[0], 'heads');
+    const kvOpt = opt(layer.options, 'kv_heads');
+    const kvHeads = kvOpt ? this.concrete(kvOpt.values[0], 'kv_heads') : heads;
+    const width = stack.width;
+    // Each rule is checked on its own so that one run reports every problem of the line.
+    let ok = heads !== undefined && kvHeads !== undefined;
+    if (heads !== undefined && width && width % heads !== 0) {
+      this.bag.error('E301', headsOpt.values[0].span, `the model width ${width} is not divisible by ${heads} heads`, `choose heads dividing ${width}, e.g. ${divisorsNear(width, heads)}`);
+      ok = false;
+    }
+    if (heads !== undefined && kvHeads !== undefined && heads % kvHeads !== 0) {
+      this.bag.error('E302', (kvOpt ?? headsOpt).values[0].span, `${heads} heads cannot be shared evenly by ${kvHeads} key/value heads`, `kv_heads must divide heads, e.g. ${divisorsNear(heads, kvHeads)}`);
+      ok = false;
+    }
+    const info: AttentionInfo = { kind: 'attention', mode, heads: heads ?? 1, kvHeads: kvHeads ?? 1, headDim: width / (heads ?? 1), queryAxis: stack.axis, keyAxis: stack.axis, span: layer.span };
+    if (mode === 'cross' && !this.memory(layer, info, stack)) ok = false;
+    const maskOpt = opt(layer.options, 'mask');
+    if (maskOpt) {
+      const e = maskOpt.values[0];
+      if (e.kind === 'ref' && this.names.get(e.name)?.kind === 'mask') info.mask = this.m.masks.get(e.name);
+      else if (e.kind === 'ref' && this.names.has(e.name) && this.names.get(e.name)?.kind !== 'mask') this.bag.error('E203', e.span, `'${e.name}' is a ${this.names.get(e.name)?.kind}, not a mask`);
+      else info.mask = { name: `${stack.name}.${mode}${stack.layers.length}.mask`, expr: e, span: e.span };
+    }
+    const scoreOpt = opt(layer.options, 'score');
+    if (scoreOpt) {
+      const e = scoreOpt.values[0];
+      const s = e.kind === 'ref' ? this.m.scores.get(e.name) : undefined;
+      if (s) info.score = s;
+      else if (e.kind === 'ref' && !this.names.has(e.name)) this.bag.error('E202', e.span, `unknown score '${e.name}'`, suggest(e.name, this.names, 'score'));
+      else this.bag.error('E203', e.span, 'score takes the name of a `score` declaration');
+    }
+    return ok ? info : undefined;
+  }
+
+  private memory(layer: AttentionLayer, info: AttentionInfo, stack: StackInfo): boolean {
+    const memOpt = opt(layer.options, 'memory');
+    if (!memOpt || memOpt.values[0].kind !== 'ref') {
+      this.bag.error('E502', layer.span, 'cross-attention needs a memory to attend to', 'add `memory = encoder` (a stack) or a features input');
+      return false;
+    }
+    const ref = memOpt.values[0];
+    const name = ref.name;
+    if (name === stack.name) {
+      this.bag.error('E204', ref.span, `stack '${name}' cannot attend to its own output`, 'cross-attention reads an earlier stack');
+      return false;
+    }
+    const memStack = this.m.stacks.find((s) => s.name === name);
+    const memInput = this.m.inputs.get(name);
+    if (memStack) {
+      info.keyAxis = memStack.axis;
+      if (memStack.width !== stack.width) {
+        this.bag.error('E303', ref.span, `memory '${name}' is ${memStack.width} wide but this stack is ${stack.width} wide`, 'cross-attention keys and values must have the model width');
+        return false;
+      }
+      return true;
+    }
+    if (memInput?.kind === 'features') {
+      info.keyAxis = memInput.axis ?? '?';
+      const w = memInput.width && sym.asConstant(memInput.width);
+      if (w !== stack.width) {
+        this.bag.error('E303', ref.span, `memory '${name}' is ${memInput.width ? sym.print(memInput.width) : '?'} wide but this stack is ${stack.width} wide`, 'cross-attention keys and values must have the model width');
+        return false;
+      }
+      return true;
+    }
+    const decl = this.names.get(name);
+    if (decl?.kind === 'stack') this.bag.error('E512', ref.span, `memory '${name}' is declared after this stack`, 'declare the memory stack first');
+    else if (decl) this.bag.error('E203', ref.span, `'${name}' is a ${decl.kind}; a memory is a stack or a features input`);
+    else this.bag.error('E202', ref.span, `unknown memory '${name}'`, suggest(name, this.names, 'stack'));
+    return false;
+  }
+
+  private ffn(layer: FfnLayer): FfnInfo | undefined {
+    const width = this.concrete(layer.width, 'the ffn width');
+    const act = layer.activation.text as Activation;
+    if (!ACTIVATIONS.includes(act)) {
+      this.bag.error('E503', layer.activation.span, `unknown activation '${layer.activation.text}'`, `activations: ${ACTIVATIONS.join(', ')}`);
+      return undefined;
+    }
+    for (const o of layer.options) this.bag.error('E506', o.key.span, `unknown ffn option '${o.key.text}'`);
+    return width === undefined ? undefined : { kind: 'ffn', width, activation: act, span: layer.span };
+  }
+
+  output(model: Model): void {
+    for (const item of model.items) {
+      if (item.kind !== 'output') continue;
+      const call = item.value;
+      if (call.callee.text !== 'project') {
+        this.bag.error('E509', call.span, 'the output is project(STACK, VOCAB) or project(STACK, VOCAB, tied = tokens)');
+        continue;
+      }
+      const [fromArg, vocabArg] = call.args.filter((a) => !a.name);
+      if (!fromArg || fromArg.value.kind !== 'ref' || !vocabArg) {
+        this.bag.error('E509', call.span, 'project takes the stack to read and the vocabulary size', 'for example `project(decoder, vocab, tied = tokens)`');
+        continue;
+      }
+      const from = this.m.stacks.find((s) => s.name === (fromArg.value as { name: string }).name);
+      if (!from) {
+        this.bag.error('E509', fromArg.value.span, `'${(fromArg.value as { name: string }).name}' is not a stack`, suggest((fromArg.value as { name: string }).name, this.names, 'stack'));
+        continue;
+      }
+      const vocab = this.concrete(vocabArg.value, 'the output vocabulary');
+      const tiedArg = call.args.find((a) => a.name?.text === 'tied');
+      for (const a of call.args) if (a.name && a.name.text !== 'tied') this.bag.error('E506', a.name.span, `project has no argument '${a.name.text}'`);
+      const tied = !!tiedArg && !(tiedArg.value.kind === 'ref' && tiedArg.value.name === 'none');
+      if (tied && tiedArg && !(tiedArg.value.kind === 'ref' && tiedArg.value.name === 'tokens')) {
+        this.bag.error('E506', tiedArg.value.span, 'tied = tokens is the only table an output can share');
+      }
+      if (vocab === undefined) continue;
+      if (tied && this.m.embed && (this.m.embed.vocab !== vocab || this.m.embed.width !== from.width)) {
+        this.bag.error('E304', call.span, `a tied projection reuses the ${this.m.embed.vocab}×${this.m.embed.width} token table, but this output is ${vocab}×${from.width}`, 'project to the embedding vocabulary from a stack of the model width, or drop `tied`');
+        continue;
+      }
+      const info: OutputInfo = { name: item.name.text, from: from.name, vocab, tied, span: item.name.span };
+      this.m.output = info;
+    }
+  }
+}
+
+function opt(options: Option[], key: string): Option | undefined {
+  return options.find((o) => o.key.text === key);
+}
+
+/** Divisors of n closest to a wanted value, for hints. */
+function divisorsNear(n: number, want: number): string {
+  const ds: number[] = [];
+  for (let d = 1; d <= n; d++) if (n % d === 0) ds.push(d);
+  ds.sort((a, b) => Math.abs(a - want) - Math.abs(b - want));
+  return ds.slice(0, 3).sort((a, b) => a - b).join(', ');
+}

@@ -1,0 +1,129 @@
+// The checked model: a spec with every name resolved, every dim evaluated or kept symbolic, and every layer's
+// shape known. This is what the IR builder consumes; nothing downstream looks at the AST again except masks, whose
+// expressions are lowered by src/masks with the scope built here.
+
+import type { Expr, Span } from '../lang/ast.ts';
+import type { Poly } from './sym.ts';
+
+export interface DimInfo {
+  name: string;
+  /** concrete: a number; symbolic: known at run time (B, T); derived: computed from other dims. */
+  kind: 'concrete' | 'symbolic' | 'derived';
+  value: Poly;
+  /** The concrete value when there is one. */
+  concrete?: number;
+  /** Upper bound of a symbolic dim (`T <= 4096`), used to size buffers and check adapter limits. */
+  bound?: number;
+  span: Span;
+}
+
+export interface InputInfo {
+  name: string;
+  kind: 'tokens' | 'lengths' | 'segments' | 'features';
+  shape: Poly[];
+  /** The dim along which positions run (T for `tokens[B, T]`); for `lengths`, the axis the lengths count. */
+  axis?: string;
+  pad?: number;
+  bos?: number;
+  eos?: number;
+  /** Width of a features input's vectors. */
+  width?: Poly;
+  /** Set for a decoder input: built from this tokens input by shifting right. */
+  shiftedFrom?: string;
+  span: Span;
+}
+
+export interface MaskInfo {
+  name: string;
+  expr: Expr;
+  span: Span;
+}
+
+export type ScoreMod =
+  | { kind: 'alibi'; maxBias: number }
+  | { kind: 'softcap'; cap: number }
+  | { kind: 'relative_bias'; buckets: number; maxDistance: number; bidirectional: boolean };
+
+export interface ScoreInfo {
+  name: string;
+  mods: ScoreMod[];
+  span: Span;
+}
+
+export type Activation = 'relu' | 'gelu' | 'silu' | 'swiglu';
+export type NormType = 'layer' | 'rms';
+
+export interface AttentionInfo {
+  kind: 'attention';
+  mode: 'self' | 'cross';
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** A named mask, or an inline expression (named `<stack>.<layer>.mask`). */
+  mask?: MaskInfo;
+  score?: ScoreInfo;
+  /** Cross-attention: the stack or features input the keys and values come from. */
+  memory?: string;
+  /** Dims of the query and key axes (T and S for decoder cross-attention to an encoder over S). */
+  queryAxis: string;
+  keyAxis: string;
+  span: Span;
+}
+
+export interface FfnInfo {
+  kind: 'ffn';
+  width: number;
+  activation: Activation;
+  span: Span;
+}
+
+export interface NormInfo {
+  kind: 'norm';
+  type: NormType;
+  span: Span;
+}
+
+export type LayerInfo = AttentionInfo | FfnInfo | NormInfo;
+
+export interface StackInfo {
+  name: string;
+  repeat: number;
+  /** The input (tokens, decoder input or features) the stack runs over. */
+  source: string;
+  axis: string;
+  width: number;
+  /** Where the norm sits around each sublayer; `none` means only explicit `norm` layers. */
+  norm: { place: 'pre' | 'post' | 'none'; type: NormType };
+  layers: LayerInfo[];
+  span: Span;
+}
+
+export interface EmbedInfo {
+  vocab: number;
+  width: number;
+  positions: 'learned' | 'sinusoidal' | 'rotary' | 'none';
+  /** Table length of learned positions. */
+  maxPositions?: number;
+  span: Span;
+}
+
+export interface OutputInfo {
+  name: string;
+  from: string;
+  vocab: number;
+  tied: boolean;
+  span: Span;
+}
+
+export interface CheckedModel {
+  name: string;
+  dims: Map<string, DimInfo>;
+  inputs: Map<string, InputInfo>;
+  masks: Map<string, MaskInfo>;
+  scores: Map<string, ScoreInfo>;
+  embed?: EmbedInfo;
+  stacks: StackInfo[];
+  output?: OutputInfo;
+  /** Model width (the embedding width). */
+  dModel?: number;
+}

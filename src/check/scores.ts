@@ -1,0 +1,49 @@
+// Score modifiers: functions applied to attention logits before the softmax (ALiBi, soft-capping, relative bias).
+
+import type { Arg, ScoreDecl } from '../lang/ast.ts';
+import type { DiagnosticBag } from './diagnostics.ts';
+import type { ScoreInfo, ScoreMod } from './model.ts';
+
+const FORMS = 'alibi, alibi(max_bias = 8), softcap(CAP), relative_bias(buckets = 32, max_distance = 128)';
+
+export function checkScore(decl: ScoreDecl, bag: DiagnosticBag): ScoreInfo {
+  const mods: ScoreMod[] = [];
+  for (const e of decl.mods) {
+    const name = e.kind === 'ref' ? e.name : e.kind === 'call' ? e.callee.text : '';
+    const args = e.kind === 'call' ? e.args : [];
+    const num = (key: string, pos: number, dflt?: number): number | undefined => {
+      const a: Arg | undefined = args.find((x) => x.name?.text === key) ?? args.filter((x) => !x.name)[pos];
+      if (!a) return dflt;
+      if (a.value.kind !== 'number') {
+        bag.error('E421', a.value.span, `${name}: ${key} must be a number`);
+        return undefined;
+      }
+      return a.value.value;
+    };
+    const known = (keys: string[]) => {
+      for (const a of args) if (a.name && !keys.includes(a.name.text)) bag.error('E421', a.name.span, `${name} has no parameter '${a.name.text}'`, `its parameters: ${keys.join(', ') || 'none'}`);
+    };
+    if (name === 'alibi') {
+      known(['max_bias']);
+      const maxBias = num('max_bias', 0, 8);
+      if (maxBias !== undefined) mods.push({ kind: 'alibi', maxBias });
+    } else if (name === 'softcap') {
+      known(['cap']);
+      const cap = num('cap', 0);
+      if (cap === undefined || cap <= 0) bag.error('E421', e.span, 'softcap needs a positive cap', 'for example softcap(30)');
+      else mods.push({ kind: 'softcap', cap });
+    } else if (name === 'relative_bias') {
+      known(['buckets', 'max_distance', 'bidirectional']);
+      const buckets = num('buckets', 0, 32);
+      const maxDistance = num('max_distance', 1, 128);
+      const bidi = args.find((a) => a.name?.text === 'bidirectional');
+      const bidirectional = !(bidi && bidi.value.kind === 'ref' && bidi.value.name === 'false');
+      if (buckets === undefined || maxDistance === undefined || !Number.isInteger(buckets) || buckets < 2 || maxDistance < 1) {
+        bag.error('E421', e.span, 'relative_bias needs at least 2 buckets and a positive max_distance');
+      } else mods.push({ kind: 'relative_bias', buckets, maxDistance, bidirectional });
+    } else {
+      bag.error('E420', e.span, `unknown score modifier '${name || '?'}'`, `score modifiers: ${FORMS}`);
+    }
+  }
+  return { name: decl.name.text, mods, span: decl.name.span };
+}
