@@ -172,6 +172,7 @@ export class LayerChecker {
     }
     const ref = memOpt.values[0];
     const name = ref.name;
+    info.memory = name;
     if (name === stack.name) {
       this.bag.error('E204', ref.span, `stack '${name}' cannot attend to its own output`, 'cross-attention reads an earlier stack');
       return false;
