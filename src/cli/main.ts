@@ -1,0 +1,40 @@
+// The `mdl` command line. Each subcommand lives in its own module and registers itself here.
+//
+// Errors about the user's input are printed as diagnostics and exit with status 1; anything else that goes wrong is
+// reported in one line (no stack trace unless MDL_DEBUG is set) and exits with status 2.
+
+import { Command, CommanderError } from 'commander';
+import { registerFrontEndCommands } from './front-end-commands.ts';
+import { UserError } from './user-error.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('mdl')
+    .description('Compile transformer specs with declared attention masks to fused WebGPU kernels')
+    .version('0.1.0')
+    .showHelpAfterError()
+    .exitOverride();
+  registerFrontEndCommands(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
+    if (e instanceof UserError) {
+      process.stderr.write(`mdl: ${e.message}\n`);
+      return 1;
+    }
+    const err = e as Error;
+    process.stderr.write(`mdl: internal error: ${err?.message ?? String(e)}\n`);
+    if (process.env.MDL_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
+    else process.stderr.write('mdl: set MDL_DEBUG=1 for details, and please report this with the spec that caused it\n');
+    return 2;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exit(code);
