@@ -79,7 +79,8 @@ export class LayerChecker {
     const known = this.names.get(decl.source.text);
     if (!src) {
       if (!known) this.bag.error('E202', decl.source.span, `unknown input '${decl.source.text}'`, suggest(decl.source.text, this.names, 'input'));
-      else this.bag.error('E508', decl.source.span, `a stack runs over a tokens, decoder or features input, not a ${known.kind}`);
+      // An input that failed its own check has been reported already: say nothing more about it.
+      else if (known.kind !== 'input' && known.kind !== 'decoder input') this.bag.error('E508', decl.source.span, `a stack runs over a tokens, decoder or features input, not a ${known.kind}`);
       return undefined;
     }
     if (src.kind !== 'tokens' && src.kind !== 'features') {
@@ -90,6 +91,14 @@ export class LayerChecker {
     if (src.kind === 'tokens' && !this.m.embed) this.bag.error('E510', decl.source.span, `stack '${decl.name.text}' reads tokens, but the model has no embedding`, 'add `embed tokens: learned(vocab, d_model), positions: sinusoidal`');
     if (src.kind === 'features' && src.width && this.m.dModel && sym.asConstant(src.width) !== this.m.dModel) {
       this.bag.error('E303', decl.source.span, `features '${src.name}' are ${sym.print(src.width)} wide but the model width is ${this.m.dModel}`, 'features feed the stack directly: make their width the model width');
+    }
+    if (src.kind === 'tokens' && this.m.embed?.positions === 'learned' && this.m.embed.maxPositions !== undefined) {
+      const axis = src.axis ? this.m.dims.get(src.axis) : undefined;
+      const longest = axis?.concrete ?? axis?.bound;
+      if (longest === undefined || longest > this.m.embed.maxPositions) {
+        const reach = longest === undefined ? 'has no bound' : `may reach ${longest}`;
+        this.bag.error('E314', decl.source.span, `learned positions cover ${this.m.embed.maxPositions} positions, but ${src.axis} ${reach}`, `bound it: \`dim ${src.axis} <= ${this.m.embed.maxPositions}\`, or use sinusoidal or rotary positions`);
+      }
     }
     const norm = this.normOption(decl.options);
     for (const o of decl.options) if (o.key.text !== 'norm') this.bag.error('E506', o.key.span, `unknown stack option '${o.key.text}'`, 'stacks take norm = pre layer | post layer | pre rms | post rms | none');
@@ -197,7 +206,8 @@ export class LayerChecker {
       return true;
     }
     const decl = this.names.get(name);
-    if (decl?.kind === 'stack') this.bag.error('E512', ref.span, `memory '${name}' is declared after this stack`, 'declare the memory stack first');
+    if (decl?.kind === 'stack' && decl.name.span.start > stack.span.start) this.bag.error('E512', ref.span, `memory '${name}' is declared after this stack`, 'declare the memory stack first');
+    else if (decl?.kind === 'stack' || decl?.kind === 'input') return false; // failed its own check, already reported
     else if (decl) this.bag.error('E203', ref.span, `'${name}' is a ${decl.kind}; a memory is a stack or a features input`);
     else this.bag.error('E202', ref.span, `unknown memory '${name}'`, suggest(name, this.names, 'stack'));
     return false;
@@ -210,7 +220,7 @@ export class LayerChecker {
       this.bag.error('E503', layer.activation.span, `unknown activation '${layer.activation.text}'`, `activations: ${ACTIVATIONS.join(', ')}`);
       return undefined;
     }
-    for (const o of layer.options) this.bag.error('E506', o.key.span, `unknown ffn option '${o.key.text}'`);
+    for (const o of layer.options) this.bag.error('E506', o.key.span, `unknown ffn option '${o.key.text}'`, 'an ffn line is `ffn WIDTH ACTIVATION` and takes no options');
     return width === undefined ? undefined : { kind: 'ffn', width, activation: act, span: layer.span };
   }
 
@@ -228,6 +238,7 @@ export class LayerChecker {
         continue;
       }
       const from = this.m.stacks.find((s) => s.name === (fromArg.value as { name: string }).name);
+      if (!from && this.names.get((fromArg.value as { name: string }).name)?.kind === 'stack') continue; // reported with the stack
       if (!from) {
         this.bag.error('E509', fromArg.value.span, `'${(fromArg.value as { name: string }).name}' is not a stack`, suggest((fromArg.value as { name: string }).name, this.names, 'stack'));
         continue;

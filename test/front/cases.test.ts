@@ -1,0 +1,67 @@
+// Golden cases: every `test/cases/*.mdl` describes its own expectation.
+//
+// - A case with `//! CODE @LINE:COL message` lines must produce exactly those diagnostics (code, place, and a
+//   message containing the given text), no more and no fewer.
+// - A case without them must check cleanly, and its AST and IR must print exactly as `NAME.ast.txt` and
+//   `NAME.ir.txt` beside it. `UPDATE_GOLDEN=1 npx vitest run test/front` rewrites those files; review the diff.
+
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkSource } from '../../src/check/check.ts';
+import { buildIr } from '../../src/ir/build.ts';
+import { printIr } from '../../src/ir/print.ts';
+import { verifyIr } from '../../src/ir/verify.ts';
+import { printAst } from '../../src/lang/print-ast.ts';
+
+const dir = join(import.meta.dirname, '..', 'cases');
+const cases = readdirSync(dir).filter((f) => f.endsWith('.mdl')).sort();
+
+interface Expected {
+  code: string;
+  line: number;
+  col: number;
+  text: string;
+}
+
+function expectations(text: string): Expected[] {
+  const out: Expected[] = [];
+  for (const m of text.matchAll(/^\s*\/\/!\s*(E\d{3})\s+@(\d+):(\d+)\s+(.*)$/gm)) {
+    out.push({ code: m[1], line: Number(m[2]), col: Number(m[3]), text: m[4].trim() });
+  }
+  return out;
+}
+
+function golden(path: string, actual: string): void {
+  if (process.env.UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, actual);
+  expect(actual).toBe(readFileSync(path, 'utf8'));
+}
+
+describe('golden cases', () => {
+  it('has enough distinct error cases', () => {
+    const codes = new Set<string>();
+    for (const f of cases) for (const e of expectations(readFileSync(join(dir, f), 'utf8'))) codes.add(e.code);
+    expect(codes.size).toBeGreaterThanOrEqual(20);
+  });
+
+  for (const f of cases) {
+    it(f, () => {
+      const path = join(dir, f);
+      const text = readFileSync(path, 'utf8');
+      const want = expectations(text);
+      const result = checkSource(text, `test/cases/${f}`);
+      const got = result.diagnostics.map((d) => ({ code: d.code, line: d.span.line, col: d.span.col, message: d.message }));
+      if (want.length > 0) {
+        expect(got.map((g) => `${g.code} @${g.line}:${g.col}`)).toEqual(want.map((w) => `${w.code} @${w.line}:${w.col}`));
+        want.forEach((w, i) => expect(got[i].message).toContain(w.text));
+        return;
+      }
+      expect(got).toEqual([]);
+      const base = path.replace(/\.mdl$/, '');
+      golden(`${base}.ast.txt`, printAst(result.file.model!));
+      const ir = buildIr(result.model!);
+      expect(verifyIr(ir)).toEqual([]);
+      golden(`${base}.ir.txt`, printIr(ir));
+    });
+  }
+});
