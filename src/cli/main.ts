@@ -4,6 +4,7 @@
 // reported in one line (no stack trace unless MDL_DEBUG is set) and exits with status 2.
 
 import { Command, CommanderError } from 'commander';
+import { registerDemoCommand } from './demo-command.ts';
 import { registerFrontEndCommands } from './front-end-commands.ts';
 import { UserError } from './user-error.ts';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerFrontEndCommands(program);
+  registerDemoCommand(program);
   return program;
 }
 
