@@ -1,0 +1,396 @@
+// The fused masked-attention kernel generator.
+//
+// One workgroup computes one (query tile, head, batch row): it walks the key axis tile by tile, stages each K and V
+// tile in workgroup memory, computes the tile's scores, applies the mask predicate and the score modifiers, and folds
+// the tile into a running (max, sum, output) triple — the online softmax. Scores exist only per tile, so no Lq × Lk
+// score or mask buffer is ever materialised.
+//
+// Tile classes (`TileClass` in the kernel contract) steer the walk: an EMPTY tile is skipped before its K/V rows are
+// loaded, a FULL tile skips the predicate, a PARTIAL tile evaluates `mdl_mask` per pair. Positions past Lq / Lk are
+// masked independently of the class, so the classifier may ignore ragged edges.
+//
+// Memory layouts (f32, row-major, innermost last):
+//   Q   [B, Lq, H, D]        K, V [B, Lk, kvHeads, D]        out [B, Lq, H, D]
+//   tile classes  u32 [B, Hc, nQT, nKT]   (Hc = H for a per-head mask, else 1; nQT = ceil(Lq/Tq), nKT = ceil(Lk/Tk))
+// Query head h reads kv head floor(h / (H / kvHeads)) (grouped-query / multi-query attention).
+//
+// Threads: each query row is served by `lanes` threads. In the score phase lane j computes the scores of keys
+// j, j + lanes, ...; in the accumulation phase lane j owns output vec4s j, j + lanes, ... of the row. Each lane reads
+// the whole score row from workgroup memory to get the row max and sum itself, which costs a few redundant exps but
+// saves a cross-lane reduction and its barrier.
+
+import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
+import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode } from './names.ts';
+import { emitModifierFunction, f32Literal, type ScoreModifier } from './score-modifiers.ts';
+
+/** The device limits the kernel is sized from (a subset of GPUSupportedLimits). */
+export interface KernelLimits {
+  maxComputeWorkgroupStorageSize: number;
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupSizeX?: number;
+}
+
+/** The WebGPU defaults every adapter guarantees. */
+export const DEFAULT_KERNEL_LIMITS: KernelLimits = {
+  maxComputeWorkgroupStorageSize: 16384,
+  maxComputeInvocationsPerWorkgroup: 256,
+  maxComputeWorkgroupSizeX: 256,
+};
+
+export interface AttentionKernelConfig {
+  headDim: number;
+  heads: number;
+  kvHeads: number;
+  /** The compiled mask; absent means every in-range pair is visible. */
+  mask?: MaskWgsl | null;
+  modifiers?: readonly ScoreModifier[];
+  /** Multiplies q·k before the modifiers; default 1/sqrt(headDim). */
+  scale?: number;
+  limits?: KernelLimits;
+  /** Tile overrides (tests use them to force many tiles); validated against the limits like the defaults. */
+  tiles?: { q?: number; k?: number; lanes?: number };
+}
+
+export type AttentionBindingRole = 'params' | 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData';
+
+export interface AttentionBinding {
+  binding: number;
+  role: AttentionBindingRole;
+  type: 'uniform' | 'read-only-storage' | 'storage';
+}
+
+export interface AttentionKernel {
+  wgsl: string;
+  entryPoint: string;
+  headDim: number;
+  heads: number;
+  kvHeads: number;
+  scale: number;
+  tileQ: number;
+  tileK: number;
+  lanes: number;
+  workgroupSize: number;
+  workgroupStorageBytes: number;
+  /** Heads the tile-class buffer distinguishes: H for a per-head mask, else 1. */
+  tileHeads: number;
+  hasMask: boolean;
+  /** The mask spliced into the kernel; the runtime packs its `mask_params` / `mask_data` from it. */
+  mask?: MaskWgsl;
+  /** All in group 0. */
+  bindings: AttentionBinding[];
+  /** Size of the uniform block (see `attentionParams`). */
+  paramsBytes: 32;
+}
+
+export interface AttentionGrid {
+  qTiles: number;
+  kTiles: number;
+  /** Workgroups along x (query tiles), y (heads), z (batch). */
+  dispatch: [number, number, number];
+  /** Entries of the tile-class buffer: B * tileHeads * qTiles * kTiles. */
+  tileClassCount: number;
+}
+
+export function attentionGrid(kernel: AttentionKernel, batch: number, lq: number, lk: number): AttentionGrid {
+  const qTiles = Math.ceil(lq / kernel.tileQ);
+  const kTiles = Math.ceil(lk / kernel.tileK);
+  return {
+    qTiles,
+    kTiles,
+    dispatch: [qTiles, kernel.heads, batch],
+    tileClassCount: batch * kernel.tileHeads * qTiles * kTiles,
+  };
+}
+
+/** The uniform block for one dispatch: u32 lq, lk, nQT, nKT, heads, kvHeads, heads / kvHeads, then f32 scale. */
+export function attentionParams(kernel: AttentionKernel, grid: AttentionGrid, lq: number, lk: number): Uint32Array {
+  const words = new Uint32Array(8);
+  words.set([lq, lk, grid.qTiles, grid.kTiles, kernel.heads, kernel.kvHeads, kernel.heads / kernel.kvHeads]);
+  new Float32Array(words.buffer)[7] = kernel.scale;
+  return words;
+}
+
+/** Workgroup bytes for a tile shape: K and V tiles (vec4 rows) plus the score tile. */
+export function workgroupBytes(headDim: number, tileQ: number, tileK: number): number {
+  return 4 * (2 * tileK * headDim + tileQ * tileK);
+}
+
+interface TileShape {
+  tileQ: number;
+  tileK: number;
+  lanes: number;
+}
+
+/**
+ * Workgroup memory the automatic tile choice aims for, even on adapters that allow more: larger tiles buy little
+ * (measured on SwiftShader: 32×32 and 16×16 tiles within 15% of each other) and cost occupancy on GPUs.
+ */
+const TILE_MEMORY_BUDGET = 16384;
+
+/**
+ * Picks the tile shape: lanes so that each thread owns about four output vec4s, as many query rows as the invocation
+ * limit allows (up to 32), then the largest key tile (up to 64) whose K, V and score tiles fit the memory budget.
+ */
+export function chooseTiles(headDim: number, limits: KernelLimits, overrides: AttentionKernelConfig['tiles'] = {}): TileShape {
+  const d4 = headDim / 4;
+  const maxInvocations = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX ?? Infinity);
+  let lanes = overrides.lanes ?? 1;
+  if (overrides.lanes === undefined) {
+    for (let r = Math.min(8, d4); r >= 1; r--) {
+      if (d4 % r === 0 && d4 / r >= 4) {
+        lanes = r;
+        break;
+      }
+    }
+  }
+  let tileQ = overrides.q ?? 32;
+  if (overrides.q === undefined) while (tileQ > 1 && tileQ * lanes > maxInvocations) tileQ /= 2;
+  let tileK = overrides.k ?? 64;
+  if (overrides.k === undefined) {
+    const budget = Math.min(limits.maxComputeWorkgroupStorageSize, TILE_MEMORY_BUDGET);
+    while (tileK > 1 && workgroupBytes(headDim, tileQ, tileK) > budget) tileK /= 2;
+  }
+  const shape = { tileQ, tileK, lanes };
+  checkTileShape(headDim, shape, limits);
+  return shape;
+}
+
+function checkTileShape(headDim: number, { tileQ, tileK, lanes }: TileShape, limits: KernelLimits): void {
+  for (const [name, value] of [['query tile', tileQ], ['key tile', tileK], ['lanes', lanes]] as const) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`attention ${name} must be a positive integer, got ${value}`);
+  }
+  const invocations = tileQ * lanes;
+  const maxInvocations = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX ?? Infinity);
+  if (invocations > maxInvocations) {
+    throw new Error(
+      `attention workgroup of ${tileQ} rows × ${lanes} lanes = ${invocations} invocations exceeds the device limit of ${maxInvocations}`,
+    );
+  }
+  const bytes = workgroupBytes(headDim, tileQ, tileK);
+  if (bytes > limits.maxComputeWorkgroupStorageSize) {
+    throw new Error(
+      `attention tiles ${tileQ}×${tileK} with head dim ${headDim} need ${bytes} bytes of workgroup memory; ` +
+        `the device allows ${limits.maxComputeWorkgroupStorageSize}`,
+    );
+  }
+}
+
+function checkShape(c: AttentionKernelConfig): void {
+  const { headDim, heads, kvHeads } = c;
+  if (!Number.isInteger(headDim) || headDim < 4 || headDim > 256 || headDim % 4 !== 0) {
+    throw new Error(`attention head dim must be a multiple of 4 between 4 and 256, got ${headDim}`);
+  }
+  if (!Number.isInteger(heads) || heads < 1) throw new Error(`attention heads must be a positive integer, got ${heads}`);
+  if (!Number.isInteger(kvHeads) || kvHeads < 1 || heads % kvHeads !== 0) {
+    throw new Error(`attention kv heads (${kvHeads}) must be a positive divisor of the query heads (${heads})`);
+  }
+}
+
+export function generateAttentionKernel(config: AttentionKernelConfig): AttentionKernel {
+  checkShape(config);
+  const { headDim, heads, kvHeads } = config;
+  const limits = config.limits ?? DEFAULT_KERNEL_LIMITS;
+  const { tileQ, tileK, lanes } = chooseTiles(headDim, limits, config.tiles);
+  const scale = config.scale ?? 1 / Math.sqrt(headDim);
+  const mask = config.mask ?? undefined;
+  if (mask) checkMaskCode(mask.code);
+  const tileHeads = mask?.perHead ? heads : 1;
+  const modifierFn = emitModifierFunction(N.modifyScore, config.modifiers ?? [], heads);
+
+  const bindings: AttentionBinding[] = [
+    { binding: 0, role: 'params', type: 'uniform' },
+    { binding: 1, role: 'q', type: 'read-only-storage' },
+    { binding: 2, role: 'k', type: 'read-only-storage' },
+    { binding: 3, role: 'v', type: 'read-only-storage' },
+    { binding: 4, role: 'out', type: 'storage' },
+    { binding: 5, role: 'tileClass', type: 'read-only-storage' },
+  ];
+  if (mask) {
+    bindings.push({ binding: 6, role: 'maskParams', type: 'read-only-storage' });
+    bindings.push({ binding: 7, role: 'maskData', type: 'read-only-storage' });
+  }
+
+  const d4 = headDim / 4;
+  const workgroupSize = tileQ * lanes;
+  const wgsl = emitKernel({
+    d4, tileQ, tileK, lanes, workgroupSize, perHeadClasses: !!mask?.perHead,
+    maskCode: mask?.code, modifierFn,
+  });
+  return {
+    wgsl,
+    entryPoint: N.entryPoint,
+    headDim,
+    heads,
+    kvHeads,
+    scale,
+    tileQ,
+    tileK,
+    lanes,
+    workgroupSize,
+    workgroupStorageBytes: workgroupBytes(headDim, tileQ, tileK),
+    tileHeads,
+    hasMask: !!mask,
+    mask,
+    bindings,
+    paramsBytes: 32,
+  };
+}
+
+interface EmitInput {
+  d4: number;
+  tileQ: number;
+  tileK: number;
+  lanes: number;
+  workgroupSize: number;
+  perHeadClasses: boolean;
+  maskCode?: string;
+  modifierFn?: string;
+}
+
+/** `count` lines made by `line(i)`, joined with the given indentation. Register work is unrolled here, in the
+ * generator: per-thread arrays indexed in loops cost SwiftShader seconds of compile time and slow gathers. */
+function unrolled(count: number, indent: string, line: (i: number) => string): string {
+  return Array.from({ length: count }, (_, i) => indent + line(i)).join('\n');
+}
+
+function emitKernel(e: EmitInput): string {
+  const accVecs = Math.ceil(e.d4 / e.lanes);
+  // Lane `lane` owns output vec4s lane, lane + LANES, ...; the last may fall past the row when lanes do not divide D/4.
+  const lastPartial = e.d4 % e.lanes !== 0;
+  const owned = (j: number, body: string) =>
+    lastPartial && j === accVecs - 1 ? `if (lane + ${j * e.lanes}u < ATTN_D4) { ${body} }` : body;
+  const maskTest = e.maskCode
+    ? `if (visible && cls == ATTN_PARTIAL) { visible = ${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos), i32(key)); }`
+    : '';
+  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos, key, lq, lk);` : '';
+  return `// Fused masked attention (generated). Layouts: Q/out [B, Lq, H, D], K/V [B, Lk, KVH, D], f32.
+const ATTN_D4: u32 = ${e.d4}u;
+const ATTN_TQ: u32 = ${e.tileQ}u;
+const ATTN_TK: u32 = ${e.tileK}u;
+const ATTN_LANES: u32 = ${e.lanes}u;
+const ATTN_WG: u32 = ${e.workgroupSize}u;
+const ATTN_EMPTY: u32 = ${TileClass.Empty}u;
+const ATTN_PARTIAL: u32 = ${TileClass.Partial}u;
+// Masked scores are stored as a finite sentinel: WGSL has no infinity literal, and finite values keep max/exp exact.
+// A score a modifier pushes to or below the floor (a -inf bias, say) therefore counts as masked, as on the CPU.
+const ATTN_MASKED: f32 = -3.0e38;
+const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
+
+// Head counts and the scale are uniforms, so sites that differ only in those share one pipeline.
+struct ${N.paramsStruct} {
+  lq: u32, lk: u32, n_q_tiles: u32, n_k_tiles: u32,
+  heads: u32, kv_heads: u32, kv_group: u32, scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> ${N.params}: ${N.paramsStruct};
+@group(0) @binding(1) var<storage, read> ${N.q}: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> ${N.k}: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> ${N.v}: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> ${N.out}: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> ${N.tileClass}: array<u32>;
+${e.maskCode ? `@group(0) @binding(6) var<storage, read> ${MASK_NAMES.params}: array<i32>;
+@group(0) @binding(7) var<storage, read> ${MASK_NAMES.data}: array<i32>;
+
+${e.maskCode}
+` : ''}
+${e.modifierFn ?? ''}
+
+var<workgroup> ${N.kTile}: array<vec4<f32>, ${e.tileK * e.d4}>;
+var<workgroup> ${N.vTile}: array<vec4<f32>, ${e.tileK * e.d4}>;
+var<workgroup> ${N.scores}: array<f32, ${e.tileQ * e.tileK}>;
+
+@compute @workgroup_size(${e.workgroupSize})
+fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let qt = wg.x;
+  let h = wg.y;
+  let b = wg.z;
+  let lq = ${N.params}.lq;
+  let lk = ${N.params}.lk;
+  let heads = ${N.params}.heads;
+  let kv_heads = ${N.params}.kv_heads;
+  let n_k_tiles = ${N.params}.n_k_tiles;
+  let row = lid / ATTN_LANES;
+  let lane = lid % ATTN_LANES;
+  let q_pos = qt * ATTN_TQ + row;
+  let q_in = q_pos < lq;
+  let kvh = h / ${N.params}.kv_group;
+
+  // The query row, pre-scaled. Rows past Lq read row Lq - 1 (always in bounds) and are masked below.
+  let q_base = ((b * lq + min(q_pos, lq - 1u)) * heads + h) * ATTN_D4;
+  let scale = ${N.params}.scale;
+${unrolled(e.d4, '  ', (i) => `let q_${i} = ${N.q}[q_base + ${i}u] * scale;`)}
+
+${unrolled(accVecs, '  ', (j) => `var acc_${j} = vec4<f32>(0.0);`)}
+  var m_run = ATTN_MASKED;
+  var l_run = 0.0;
+  let class_base = ((${e.perHeadClasses ? 'b * heads + h' : 'b'}) * ${N.params}.n_q_tiles + qt) * n_k_tiles;
+  let score_row = row * ATTN_TK;
+
+  for (var kt = 0u; kt < n_k_tiles; kt++) {
+    // Uniform across the workgroup (every invocation reads the same entry), so skipping keeps barriers uniform.
+    let cls = ${N.tileClass}[class_base + kt];
+    if (cls == ATTN_EMPTY) { continue; }
+    let k_start = kt * ATTN_TK;
+
+    for (var idx = lid; idx < ATTN_TK * ATTN_D4; idx += ATTN_WG) {
+      let key = k_start + idx / ATTN_D4;
+      var k_val = vec4<f32>(0.0);
+      var v_val = vec4<f32>(0.0);
+      if (key < lk) {
+        let g = ((b * lk + key) * kv_heads + kvh) * ATTN_D4 + idx % ATTN_D4;
+        k_val = ${N.k}[g];
+        v_val = ${N.v}[g];
+      }
+      ${N.kTile}[idx] = k_val;
+      ${N.vTile}[idx] = v_val;
+    }
+    workgroupBarrier();
+
+    for (var kk = lane; kk < ATTN_TK; kk += ATTN_LANES) {
+      let key = k_start + kk;
+      var visible = q_in && key < lk;
+      ${maskTest}
+      var s = ATTN_MASKED;
+      if (visible) {
+        let k_base = kk * ATTN_D4;
+        var dot4 = q_0 * ${N.kTile}[k_base];
+${unrolled(e.d4 - 1, '        ', (i) => `dot4 = fma(q_${i + 1}, ${N.kTile}[k_base + ${i + 1}u], dot4);`)}
+        s = dot4.x + dot4.y + dot4.z + dot4.w;
+        ${modify}
+      }
+      ${N.scores}[score_row + kk] = s;
+    }
+    workgroupBarrier();
+
+    var m_tile = ATTN_MASKED;
+    for (var kk = 0u; kk < ATTN_TK; kk++) { m_tile = max(m_tile, ${N.scores}[score_row + kk]); }
+    if (m_tile > ATTN_VISIBLE_FLOOR) {
+      let m_new = max(m_run, m_tile);
+      let alpha = exp(m_run - m_new);
+      l_run = l_run * alpha;
+${unrolled(accVecs, '      ', (j) => `acc_${j} = acc_${j} * alpha;`)}
+      for (var kk = 0u; kk < ATTN_TK; kk++) {
+        let s = ${N.scores}[score_row + kk];
+        // Skipping masked keys (rather than multiplying by 0) keeps NaN/Inf in masked V rows out of the output.
+        if (s > ATTN_VISIBLE_FLOOR) {
+          let p = vec4<f32>(exp(s - m_new));
+          l_run = l_run + p.x;
+          let v_base = kk * ATTN_D4 + lane;
+${unrolled(accVecs, '          ', (j) => owned(j, `acc_${j} = fma(p, ${N.vTile}[v_base + ${j * e.lanes}u], acc_${j});`))}
+        }
+      }
+      m_run = m_new;
+    }
+    // The next tile overwrites K, V and the scores.
+    workgroupBarrier();
+  }
+
+  if (q_in) {
+    // A row that saw no visible key has l_run = 0 and outputs exact zeros.
+    let inv = select(0.0, 1.0 / l_run, l_run > 0.0);
+    let o_base = ((b * lq + q_pos) * heads + h) * ATTN_D4 + lane;
+${unrolled(accVecs, '    ', (j) => owned(j, `${N.out}[o_base + ${j * e.lanes}u] = acc_${j} * inv;`))}
+  }
+}
+`;
+}

@@ -1,0 +1,203 @@
+// Score modifiers: what may happen to an attention logit between `q·k * scale` and the softmax.
+//
+// They are data, not code: the WGSL emitter and the CPU evaluator below both walk the same description, so the GPU
+// kernel and its oracle cannot drift apart, and no text from a spec ever reaches WGSL as an identifier (numbers are
+// emitted as checked literals, variables as fixed generated names).
+//
+// Modifiers apply in list order, each to the result of the previous one, so `[alibi, softcap]` caps the biased score
+// and `[softcap, alibi]` biases the capped one.
+
+/** Index variables a bias expression can read, as f32: batch, query head, query/key position, and the two lengths. */
+export type BiasVar = 'b' | 'h' | 'q' | 'k' | 'Lq' | 'Lk';
+
+export type BiasBinOp = '+' | '-' | '*' | '/' | 'min' | 'max';
+export type BiasUnOp = 'neg' | 'abs' | 'exp' | 'log' | 'sqrt' | 'tanh' | 'floor';
+
+/** A float expression over the index variables (all arithmetic in f32 on the GPU, f64 on the CPU). */
+export type BiasExpr =
+  | { kind: 'const'; value: number }
+  | { kind: 'var'; name: BiasVar }
+  | { kind: 'bin'; op: BiasBinOp; a: BiasExpr; b: BiasExpr }
+  | { kind: 'un'; op: BiasUnOp; a: BiasExpr };
+
+export type ScoreModifier =
+  /**
+   * ALiBi: `s += -slopes[h] * |qAbs - k|`, where `qAbs = q + (Lk - Lq)` is the query's absolute position when the
+   * keys include a cache of earlier positions. For causal masks this is the original linear bias `slope * (k - qAbs)`.
+   */
+  | { kind: 'alibi'; slopes: number[] }
+  /** Soft-capping (Gemma 2 style): `s = cap * tanh(s / cap)`. */
+  | { kind: 'softcap'; cap: number }
+  /** An additive bias computed from the indices, e.g. a relative-position term. */
+  | { kind: 'bias'; expr: BiasExpr };
+
+// ---- builders ----
+
+export const bc = (value: number): BiasExpr => ({ kind: 'const', value });
+export const bv = (name: BiasVar): BiasExpr => ({ kind: 'var', name });
+export const bbin = (op: BiasBinOp, a: BiasExpr, b: BiasExpr): BiasExpr => ({ kind: 'bin', op, a, b });
+export const bun = (op: BiasUnOp, a: BiasExpr): BiasExpr => ({ kind: 'un', op, a });
+
+/**
+ * The standard ALiBi slopes for `heads` heads: the geometric sequence 2^(-8i/n) for the largest power of two n ≤ heads,
+ * completed with every other slope of the sequence for 2n when heads is not a power of two.
+ */
+export function alibiSlopes(heads: number): number[] {
+  const geometric = (n: number) => Array.from({ length: n }, (_, i) => 2 ** ((-8 * (i + 1)) / n));
+  const n = 2 ** Math.floor(Math.log2(heads));
+  const slopes = geometric(n);
+  if (n < heads) slopes.push(...geometric(2 * n).filter((_, i) => i % 2 === 0).slice(0, heads - n));
+  return slopes;
+}
+
+/** tanh saturates to ±1 in f32 well before |x| = 15; clamping keeps exp-based tanh implementations from overflowing. */
+const TANH_CLAMP = 15;
+
+// ---- CPU evaluation (the oracle) ----
+
+export interface ScoreIndex {
+  b: number;
+  h: number;
+  q: number;
+  k: number;
+  Lq: number;
+  Lk: number;
+}
+
+export function applyModifiersCpu(score: number, modifiers: readonly ScoreModifier[], at: ScoreIndex): number {
+  let s = score;
+  for (const m of modifiers) {
+    switch (m.kind) {
+      case 'alibi':
+        s += -m.slopes[at.h] * Math.abs(at.q + (at.Lk - at.Lq) - at.k);
+        break;
+      case 'softcap':
+        s = m.cap * Math.tanh(s / m.cap);
+        break;
+      case 'bias':
+        s += evalBiasCpu(m.expr, at);
+        break;
+    }
+  }
+  return s;
+}
+
+export function evalBiasCpu(e: BiasExpr, at: ScoreIndex): number {
+  switch (e.kind) {
+    case 'const':
+      return e.value;
+    case 'var':
+      return at[e.name];
+    case 'bin': {
+      const a = evalBiasCpu(e.a, at);
+      const b = evalBiasCpu(e.b, at);
+      switch (e.op) {
+        case '+': return a + b;
+        case '-': return a - b;
+        case '*': return a * b;
+        case '/': return a / b;
+        case 'min': return Math.min(a, b);
+        case 'max': return Math.max(a, b);
+      }
+      break;
+    }
+    case 'un': {
+      const a = evalBiasCpu(e.a, at);
+      switch (e.op) {
+        case 'neg': return -a;
+        case 'abs': return Math.abs(a);
+        case 'exp': return Math.exp(a);
+        case 'log': return Math.log(a);
+        case 'sqrt': return Math.sqrt(a);
+        case 'tanh': return Math.tanh(a);
+        case 'floor': return Math.floor(a);
+      }
+      break;
+    }
+  }
+  throw new Error(`unknown bias expression ${JSON.stringify(e)}`);
+}
+
+// ---- WGSL emission ----
+
+/** A finite number as a WGSL f32 literal, parenthesised when negative so it composes inside any expression. */
+export function f32Literal(x: number): string {
+  if (!Number.isFinite(x)) throw new Error(`cannot use ${x} as a WGSL f32 constant`);
+  if (Math.abs(x) > 3.4028234663852886e38) throw new Error(`${x} is outside the f32 range`);
+  let text = Math.abs(x).toString();
+  if (!/[.e]/.test(text)) text += '.0';
+  return x < 0 || Object.is(x, -0) ? `(-${text})` : text;
+}
+
+/** Names of the f32 values in scope where a modifier runs (see `emitModifierFunction`). */
+const VAR_NAMES: Record<BiasVar, string> = { b: 'sm_b', h: 'sm_h', q: 'sm_q', k: 'sm_k', Lq: 'sm_lq', Lk: 'sm_lk' };
+
+export function emitBiasWgsl(e: BiasExpr): string {
+  switch (e.kind) {
+    case 'const':
+      return f32Literal(e.value);
+    case 'var':
+      if (!(e.name in VAR_NAMES)) throw new Error(`unknown bias variable '${String(e.name)}'`);
+      return VAR_NAMES[e.name];
+    case 'bin': {
+      const a = emitBiasWgsl(e.a);
+      const b = emitBiasWgsl(e.b);
+      if (e.op === 'min' || e.op === 'max') return `${e.op}(${a}, ${b})`;
+      if (!['+', '-', '*', '/'].includes(e.op)) throw new Error(`unknown bias operator '${String(e.op)}'`);
+      return `(${a} ${e.op} ${b})`;
+    }
+    case 'un': {
+      const a = emitBiasWgsl(e.a);
+      switch (e.op) {
+        case 'neg': return `(-${a})`;
+        case 'tanh': return `tanh(clamp(${a}, ${f32Literal(-TANH_CLAMP)}, ${f32Literal(TANH_CLAMP)}))`;
+        case 'abs': case 'exp': case 'log': case 'sqrt': case 'floor': return `${e.op}(${a})`;
+      }
+      throw new Error(`unknown bias function '${String((e as { op: unknown }).op)}'`);
+    }
+  }
+  throw new Error(`unknown bias expression ${JSON.stringify(e)}`);
+}
+
+/**
+ * Emits `fn <name>(s: f32, b: u32, h: u32, q: u32, k: u32, lq: u32, lk: u32) -> f32` applying the modifiers in order,
+ * or returns undefined when there are none (the kernel then calls nothing).
+ */
+export function emitModifierFunction(name: string, modifiers: readonly ScoreModifier[], heads: number): string | undefined {
+  if (modifiers.length === 0) return undefined;
+  const lines: string[] = [];
+  const constants: string[] = [];
+  modifiers.forEach((m, i) => {
+    switch (m.kind) {
+      case 'alibi': {
+        if (m.slopes.length !== heads) throw new Error(`ALiBi needs one slope per head: got ${m.slopes.length}, heads = ${heads}`);
+        // A private variable rather than a const: const arrays may not be indexed by a runtime value everywhere.
+        const table = `${name}_alibi_${i}`;
+        constants.push(`var<private> ${table}: array<f32, ${heads}> = array<f32, ${heads}>(${m.slopes.map(f32Literal).join(', ')});`);
+        lines.push(`  s = s - ${table}[h] * abs(sm_q + (sm_lk - sm_lq) - sm_k);`);
+        break;
+      }
+      case 'softcap': {
+        if (!(m.cap > 0)) throw new Error(`soft-cap must be positive, got ${m.cap}`);
+        const cap = f32Literal(m.cap);
+        lines.push(`  s = ${cap} * tanh(clamp(s / ${cap}, ${f32Literal(-TANH_CLAMP)}, ${f32Literal(TANH_CLAMP)}));`);
+        break;
+      }
+      case 'bias':
+        lines.push(`  s = s + ${emitBiasWgsl(m.expr)};`);
+        break;
+      default:
+        throw new Error(`unknown score modifier ${JSON.stringify(m)}`);
+    }
+  });
+  return [
+    ...constants,
+    `fn ${name}(score: f32, b: u32, h: u32, q: u32, k: u32, lq: u32, lk: u32) -> f32 {`,
+    `  let sm_b = f32(b); let sm_h = f32(h); let sm_q = f32(q); let sm_k = f32(k);`,
+    `  let sm_lq = f32(lq); let sm_lk = f32(lk);`,
+    `  var s = score;`,
+    ...lines,
+    `  return s;`,
+    `}`,
+  ].join('\n');
+}
