@@ -1,0 +1,137 @@
+// Runs one attention site on the device: uploads Q/K/V, the mask buffers and the tile classes, dispatches the fused
+// kernel from `src/wgsl/attention.ts`, and reads the output back.
+
+import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
+import {
+  attentionGrid,
+  attentionParams,
+  generateAttentionKernel,
+  type AttentionBinding,
+  type AttentionGrid,
+  type AttentionKernel,
+  type AttentionKernelConfig,
+} from '../wgsl/attention.ts';
+import { checkAttentionShape } from './attention-cpu.ts';
+import type { GpuContext } from './device.ts';
+import { computePipeline, outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
+import { packMaskBuffers } from './mask-buffers.ts';
+
+export interface AttentionRunInputs {
+  batch: number;
+  lq: number;
+  lk: number;
+  /** [B, Lq, H, D] */
+  q: Float32Array;
+  /** [B, Lk, kvHeads, D] */
+  k: Float32Array;
+  /** [B, Lk, kvHeads, D] */
+  v: Float32Array;
+  /** The mask's dims and data (none needed for a mask of indices only). `Lq` and `Lk` are filled in from this run. */
+  maskEnv?: MaskEnv;
+  /**
+   * Tile classes, u32 `[B, tileHeads, qTiles, kTiles]` (see `attentionGrid`). Default: every tile PARTIAL when the
+   * kernel has a mask (always correct, never skips), FULL otherwise.
+   */
+  tileClasses?: Uint32Array;
+}
+
+/** Generates a kernel sized for this device's limits. */
+export function attentionKernelFor(gpu: GpuContext, config: Omit<AttentionKernelConfig, 'limits'>): AttentionKernel {
+  return generateAttentionKernel({ ...config, limits: gpu.limits });
+}
+
+/** The classes to use when none are given: PARTIAL everywhere with a mask, FULL everywhere without. */
+export function defaultTileClasses(kernel: AttentionKernel, grid: AttentionGrid): Uint32Array {
+  return new Uint32Array(grid.tileClassCount).fill(kernel.hasMask ? TileClass.Partial : TileClass.Full);
+}
+
+function layoutEntry(b: AttentionBinding): GPUBindGroupLayoutEntry {
+  return { binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.type } };
+}
+
+function checkTileClasses(classes: Uint32Array, grid: AttentionGrid, kernel: AttentionKernel): void {
+  if (classes.length !== grid.tileClassCount) {
+    throw new Error(
+      `tile classes: expected ${grid.tileClassCount} entries (batch × ${kernel.tileHeads} head(s) × ${grid.qTiles} query ` +
+        `tiles × ${grid.kTiles} key tiles of ${kernel.tileQ}×${kernel.tileK}), got ${classes.length}`,
+    );
+  }
+  for (let i = 0; i < classes.length; i++) {
+    const c = classes[i];
+    if (c !== TileClass.Empty && c !== TileClass.Partial && c !== TileClass.Full) {
+      throw new Error(`tile classes: entry ${i} is ${c}, not EMPTY (0), PARTIAL (1) or FULL (2)`);
+    }
+  }
+}
+
+function maskEnvForRun(env: MaskEnv | undefined, lq: number, lk: number): MaskEnv {
+  // A mask that reads only its indices needs no inputs; one that reads data reports the missing input by name.
+  env ??= { dims: {}, data: {} };
+  for (const [name, value] of [['Lq', lq], ['Lk', lk]] as const) {
+    const given = env.dims[name];
+    if (given !== undefined && given !== value) {
+      throw new Error(`mask dim ${name} = ${given} disagrees with the attention site's ${name} = ${value}`);
+    }
+  }
+  return { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } };
+}
+
+/** Runs the kernel once and returns the output, [B, Lq, H, D] f32. */
+export async function runAttention(gpu: GpuContext, kernel: AttentionKernel, inputs: AttentionRunInputs): Promise<Float32Array> {
+  gpu.checkHealthy();
+  const { batch, lq, lk } = inputs;
+  const shape = { batch, lq, lk, heads: kernel.heads, kvHeads: kernel.kvHeads, headDim: kernel.headDim };
+  checkAttentionShape(shape, inputs.q, inputs.k, inputs.v);
+
+  const grid = attentionGrid(kernel, batch, lq, lk);
+  const maxGroups = gpu.limits.maxComputeWorkgroupsPerDimension;
+  grid.dispatch.forEach((n, axis) => {
+    if (n > maxGroups) {
+      const what = ['query tiles', 'heads', 'batch rows'][axis];
+      throw new Error(`attention dispatch needs ${n} workgroups for ${what}, above the device limit of ${maxGroups}`);
+    }
+  });
+  const classes = inputs.tileClasses ?? defaultTileClasses(kernel, grid);
+  checkTileClasses(classes, grid, kernel);
+
+  const created: GPUBuffer[] = [];
+  const track = (buffer: GPUBuffer) => (created.push(buffer), buffer);
+  try {
+    const outBytes = inputs.q.byteLength;
+    const byRole: Record<string, GPUBuffer> = {
+      params: track(uploadBuffer(gpu, 'attention params', attentionParams(kernel, grid, lq, lk), 'uniform')),
+      q: track(uploadBuffer(gpu, 'Q', inputs.q)),
+      k: track(uploadBuffer(gpu, 'K', inputs.k)),
+      v: track(uploadBuffer(gpu, 'V', inputs.v)),
+      out: track(outputBuffer(gpu, 'attention output', outBytes)),
+      tileClass: track(uploadBuffer(gpu, 'tile classes', classes)),
+    };
+    if (kernel.hasMask) {
+      if (!kernel.mask) throw new Error('the kernel says it has a mask but carries no mask description');
+      const packed = packMaskBuffers(kernel.mask, maskEnvForRun(inputs.maskEnv, lq, lk), batch);
+      byRole.maskParams = track(uploadBuffer(gpu, 'mask_params', packed.params));
+      byRole.maskData = track(uploadBuffer(gpu, 'mask_data', packed.data));
+    }
+
+    const entries = kernel.bindings.map(layoutEntry);
+    const pipeline = await computePipeline(gpu, kernel.wgsl, kernel.entryPoint, entries);
+    await withErrorScopes(gpu, 'dispatching attention', () => {
+      const bindGroup = gpu.device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: kernel.bindings.map((b) => ({ binding: b.binding, resource: { buffer: byRole[b.role] } })),
+      });
+      const encoder = gpu.device.createCommandEncoder({ label: 'attention' });
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(...grid.dispatch);
+      pass.end();
+      gpu.device.queue.submit([encoder.finish()]);
+    });
+    const result = new Float32Array(await readBack(gpu, byRole.out, outBytes));
+    gpu.checkHealthy();
+    return result;
+  } finally {
+    for (const buffer of created) buffer.destroy();
+  }
+}
