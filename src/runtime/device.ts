@@ -206,16 +206,20 @@ async function findNodeGpu(flags: string[]): Promise<GPU> {
 
 function noAdapterMessage(): string {
   const icd = isNode ? process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES : undefined;
-  return [
-    'No WebGPU adapter found.',
-    icd ? `The Vulkan driver list is set to '${icd}' (VK_ICD_FILENAMES / VK_DRIVER_FILES); check that it exists and works.` : '',
+  const lines = ['No WebGPU adapter found.'];
+  if (icd && icd !== SWIFTSHADER_ICD) {
+    lines.push(
+      `VK_ICD_FILENAMES / VK_DRIVER_FILES is set to '${icd}', so only that Vulkan driver was tried: check that it ` +
+        `exists and works, or unset it to let mdl fall back to SwiftShader (${SWIFTSHADER_ICD}).`,
+    );
+  }
+  lines.push(
     'To run without a GPU on Debian/Ubuntu, install the SwiftShader software driver and the Vulkan loader:',
     '    apt-get install -y chromium libvulkan1',
-    `(mdl then uses ${SWIFTSHADER_ICD} automatically.)`,
+    `mdl then finds ${SWIFTSHADER_ICD} by itself.`,
     'Otherwise install a GPU driver with Vulkan support (Linux), or use Metal (macOS) / D3D12 (Windows).',
-  ]
-    .filter(Boolean)
-    .join('\n');
+  );
+  return lines.join('\n');
 }
 
 /**
