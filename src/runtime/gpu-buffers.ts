@@ -63,22 +63,27 @@ export async function readBack(gpu: GpuContext, source: GPUBuffer, bytes: number
 
 /**
  * Runs `body` inside validation and out-of-memory error scopes and throws the first error either reports, prefixed
- * with `what`. Errors of this kind are otherwise only reported asynchronously as uncaptured errors.
+ * with `what`; such errors are otherwise only reported asynchronously as uncaptured errors. `body` is synchronous on
+ * purpose: error scopes form one stack per device, so an `await` between push and pop would let a concurrent caller
+ * push its own scopes in between and capture the other's errors.
  */
-export async function withErrorScopes<T>(gpu: GpuContext, what: string, body: () => T | Promise<T>): Promise<T> {
+export async function withErrorScopes<T>(gpu: GpuContext, what: string, body: () => T): Promise<T> {
   const { device } = gpu;
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
-  let result: T;
+  let result: T | undefined;
+  let thrown: unknown;
   try {
-    result = await body();
-  } finally {
-    const validation = await device.popErrorScope();
-    const memory = await device.popErrorScope();
-    const error = validation ?? memory;
-    if (error) throw new Error(`${what}: ${error.message}`);
+    result = body();
+  } catch (error) {
+    thrown = error;
   }
-  return result;
+  const validation = device.popErrorScope();
+  const memory = device.popErrorScope();
+  const error = (await validation) ?? (await memory);
+  if (error) throw new Error(`${what}: ${error.message}`);
+  if (thrown !== undefined) throw thrown;
+  return result as T;
 }
 
 const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
@@ -113,19 +118,28 @@ async function compilePipeline(
   layoutEntries: GPUBindGroupLayoutEntry[],
 ): Promise<GPUComputePipeline> {
   const { device } = gpu;
-  return withErrorScopes(gpu, 'compiling an attention kernel', async () => {
-    const module = device.createShaderModule({ label: entryPoint, code: wgsl });
-    const info = await module.getCompilationInfo();
-    const errors = info.messages.filter((m) => m.type === 'error');
-    if (errors.length > 0) {
-      const lines = wgsl.split('\n');
-      const detail = errors
-        .map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}\n    ${lines[m.lineNum - 1]?.trim() ?? ''}`)
-        .join('\n');
-      throw new Error(`generated WGSL does not compile:\n${detail}`);
-    }
-    const bindGroupLayout = device.createBindGroupLayout({ entries: layoutEntries });
-    const layout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] });
-    return device.createComputePipelineAsync({ layout, compute: { module, entryPoint } });
-  });
+  // The shader's own scope only keeps its error from going uncaptured: the compilation info says it better.
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ label: entryPoint, code: wgsl });
+  const moduleError = device.popErrorScope();
+  const info = await module.getCompilationInfo();
+  const errors = info.messages.filter((m) => m.type === 'error');
+  if (errors.length > 0) {
+    const lines = wgsl.split('\n');
+    const detail = errors
+      .map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}\n    ${lines[m.lineNum - 1]?.trim() ?? ''}`)
+      .join('\n');
+    throw new Error(`generated WGSL does not compile:\n${detail}`);
+  }
+  const invalid = await moduleError;
+  if (invalid) throw new Error(`generated WGSL was rejected: ${invalid.message}`);
+  const layout = await withErrorScopes(gpu, 'preparing the attention pipeline layout', () =>
+    device.createPipelineLayout({ bindGroupLayouts: [device.createBindGroupLayout({ entries: layoutEntries })] }),
+  );
+  try {
+    // Asynchronous creation reports its errors by rejecting, not through error scopes.
+    return await device.createComputePipelineAsync({ layout, compute: { module, entryPoint } });
+  } catch (error) {
+    throw new Error(`creating the attention pipeline failed: ${(error as Error).message}`);
+  }
 }

@@ -50,6 +50,13 @@ describe('WebGPU device', () => {
     expect(result.error).toBeLessThanOrEqual(1e-4);
   });
 
+  it('reports WGSL that does not compile with the offending line', async () => {
+    const broken = { ...causalTopLeft, wgsl: { ...causalTopLeft.wgsl, code: 'fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {\n  return k <= ;\n}' } };
+    const c = { batch: 1, lq: 3, lk: 3, heads: 1, kvHeads: 1, headDim: 4, fixture: broken };
+    await expect(runCase(gpu(), c)).rejects.toThrow(/generated WGSL does not compile:\n  line \d+:\d+: .*\n    return k <= ;/);
+    expect(() => gpu().checkHealthy()).not.toThrow();
+  });
+
   it('turns an uncaptured WebGPU error into an exception at the next check', async () => {
     const messages: string[] = [];
     const g = await acquireGpu({ onUncapturedError: (m) => messages.push(m) });
