@@ -83,6 +83,14 @@ export async function runAttention(gpu: GpuContext, kernel: AttentionKernel, inp
   const shape = { batch, lq, lk, heads: kernel.heads, kvHeads: kernel.kvHeads, headDim: kernel.headDim };
   checkAttentionShape(shape, inputs.q, inputs.k, inputs.v);
 
+  // A kernel generated for another device's limits must not reach this one's pipeline compiler.
+  const { maxComputeWorkgroupStorageSize: maxBytes, maxComputeInvocationsPerWorkgroup: maxInvocations } = gpu.limits;
+  if (kernel.workgroupStorageBytes > maxBytes || kernel.workgroupSize > maxInvocations) {
+    throw new Error(
+      `this attention kernel needs ${kernel.workgroupStorageBytes} bytes of workgroup memory and ${kernel.workgroupSize} ` +
+        `invocations; the device allows ${maxBytes} and ${maxInvocations}. Generate it with attentionKernelFor(gpu, …).`,
+    );
+  }
   const grid = attentionGrid(kernel, batch, lq, lk);
   const maxGroups = gpu.limits.maxComputeWorkgroupsPerDimension;
   grid.dispatch.forEach((n, axis) => {

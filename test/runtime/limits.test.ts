@@ -20,15 +20,24 @@ describe('limits', () => {
 
   it('refuses a dispatch with more workgroups per dimension than allowed', async () => {
     const kernel = generateAttentionKernel({ headDim: 4, heads: 1, kvHeads: 1, tiles: { q: 1, k: 1, lanes: 1 } });
-    const gpu = fakeGpu({ maxComputeWorkgroupsPerDimension: 4 });
+    const gpu = fakeGpu({ maxComputeWorkgroupsPerDimension: 4, maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 });
     const lq = 5;
     const inputs = { batch: 1, lq, lk: 1, q: new Float32Array(lq * 4), k: new Float32Array(4), v: new Float32Array(4) };
     await expect(runAttention(gpu, kernel, inputs)).rejects.toThrow(/needs 5 workgroups for query tiles, above the device limit of 4/);
   });
 
+  it('refuses a kernel sized for a device with larger limits', async () => {
+    const big = { maxComputeWorkgroupStorageSize: 65536, maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupSizeX: 1024 };
+    const kernel = generateAttentionKernel({ headDim: 64, heads: 1, kvHeads: 1, limits: big, tiles: { q: 128, k: 64 } });
+    const gpu = fakeGpu({ maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 });
+    const inputs = { batch: 1, lq: 1, lk: 1, q: new Float32Array(64), k: new Float32Array(64), v: new Float32Array(64) };
+    await expect(runAttention(gpu, kernel, inputs)).rejects.toThrow(/needs \d+ bytes of workgroup memory and 512 invocations; the device allows 16384 and 256/);
+  });
+
   it('refuses inputs that do not match the shape', async () => {
     const kernel = generateAttentionKernel({ headDim: 8, heads: 2, kvHeads: 1 });
     const inputs = { batch: 1, lq: 3, lk: 3, q: new Float32Array(3 * 2 * 8), k: new Float32Array(3 * 8), v: new Float32Array(5) };
-    await expect(runAttention(fakeGpu({}), kernel, inputs)).rejects.toThrow(/V has 5 values, expected B·Lk·kvH·D = 24/);
+    const gpu = fakeGpu({ maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256 });
+    await expect(runAttention(gpu, kernel, inputs)).rejects.toThrow(/V has 5 values, expected B·Lk·kvH·D = 24/);
   });
 });
