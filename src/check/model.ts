@@ -3,6 +3,7 @@
 // expressions are lowered by src/masks with the scope built here.
 
 import type { Expr, Span } from '../lang/ast.ts';
+import type { Policy } from '../masks/policy.ts';
 import type { Poly } from './sym.ts';
 
 export interface DimInfo {
@@ -37,6 +38,8 @@ export interface MaskInfo {
   name: string;
   expr: Expr;
   span: Span;
+  /** The lowered, simplified policy (set by the mask check; absent when the mask has errors). */
+  policy?: Policy;
 }
 
 export type ScoreMod =

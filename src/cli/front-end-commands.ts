@@ -5,6 +5,7 @@ import { MdlLexer } from '../../grammar/tokens.ts';
 import { buildIr } from '../ir/build.ts';
 import { printIr } from '../ir/print.ts';
 import { printAst } from '../lang/print-ast.ts';
+import { printMasks } from '../masks/print-masks.ts';
 import { loadSpec, readSpec, requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
 
@@ -20,6 +21,7 @@ export const dumpStages: Record<string, (path: string) => string> = {
     if (!r.file.model) throw new UserError(`${path}: no model could be parsed`);
     return printAst(r.file.model);
   },
+  masks: (path) => printMasks(requireModel(path).model),
   ir: (path) => printIr(buildIr(requireModel(path).model)),
 };
 

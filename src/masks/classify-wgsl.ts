@@ -1,0 +1,80 @@
+// WGSL for the two small mask kernels that surround attention:
+//
+// - the dispatch-time tile classifier, for masks that read data (lengths, segment ids, tokens) or random bits: one
+//   invocation per tile evaluates the compiled predicate over the tile's pairs and writes EMPTY / PARTIAL / FULL in
+//   the attention kernel's layout. Its cost is one predicate per pair, no loads of Q, K or V, no floating point.
+// - a dense mask writer, which evaluates the predicate for every (b, h, q, k) and writes 0/1. It materialises the
+//   mask on purpose and is used only to check and draw masks (tests, `mdl mask --backend gpu`), never by attention.
+
+import type { MaskWgsl } from './kernel-contract.ts';
+
+/** Uniform block of both kernels: 8 u32 words. */
+export const MASK_KERNEL_PARAMS = ['lq', 'lk', 'n_q_tiles', 'n_k_tiles', 'tile_q', 'tile_k', 'heads', 'total'] as const;
+
+const PARAMS_STRUCT = `struct MdlMaskGrid {
+${MASK_KERNEL_PARAMS.map((p) => `  ${p}: u32,`).join('\n')}
+}`;
+
+const BINDINGS = `@group(0) @binding(0) var<uniform> grid: MdlMaskGrid;
+@group(0) @binding(1) var<storage, read_write> mdl_out: array<u32>;
+@group(0) @binding(2) var<storage, read> mask_params: array<i32>;
+@group(0) @binding(3) var<storage, read> mask_data: array<i32>;`;
+
+export const MASK_KERNEL_WORKGROUP = 64;
+
+/**
+ * The tile classifier. Invocation i handles tile i of `[(b * Hc + hc) * nQT + qt] * nKT + kt` (`heads` = Hc, 1 unless
+ * the mask reads the head). Positions past Lq / Lk do not count, as in the attention kernel.
+ */
+export function classifierWgsl(mask: MaskWgsl): string {
+  return `${PARAMS_STRUCT}
+${BINDINGS}
+${mask.code}
+@compute @workgroup_size(${MASK_KERNEL_WORKGROUP})
+fn mdl_classify(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  if (i >= grid.total) { return; }
+  let kt = i % grid.n_k_tiles;
+  let qt = (i / grid.n_k_tiles) % grid.n_q_tiles;
+  let hb = i / (grid.n_k_tiles * grid.n_q_tiles);
+  let h = hb % grid.heads;
+  let b = hb / grid.heads;
+  let q0 = qt * grid.tile_q;
+  let q1 = min(q0 + grid.tile_q, grid.lq);
+  let k0 = kt * grid.tile_k;
+  let k1 = min(k0 + grid.tile_k, grid.lk);
+  var seen_visible = false;
+  var seen_hidden = false;
+  for (var q = q0; q < q1; q++) {
+    for (var k = k0; k < k1; k++) {
+      if (mdl_mask(i32(b), i32(h), i32(q), i32(k))) { seen_visible = true; } else { seen_hidden = true; }
+    }
+    if (seen_visible && seen_hidden) { break; }
+  }
+  // 0 EMPTY, 1 PARTIAL, 2 FULL (TileClass in kernel-contract.ts).
+  var class_id = 1u;
+  if (!seen_visible) { class_id = 0u; }
+  if (!seen_hidden) { class_id = 2u; }
+  mdl_out[i] = class_id;
+}
+`;
+}
+
+/** The dense writer: invocation i writes the mask bit of pair i of `[((b * H + h) * Lq + q) * Lk + k]`. */
+export function denseMaskWgsl(mask: MaskWgsl): string {
+  return `${PARAMS_STRUCT}
+${BINDINGS}
+${mask.code}
+@compute @workgroup_size(${MASK_KERNEL_WORKGROUP})
+fn mdl_dense(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  if (i >= grid.total) { return; }
+  let k = i % grid.lk;
+  let q = (i / grid.lk) % grid.lq;
+  let hb = i / (grid.lk * grid.lq);
+  let h = hb % grid.heads;
+  let b = hb / grid.heads;
+  mdl_out[i] = select(0u, 1u, mdl_mask(i32(b), i32(h), i32(q), i32(k)));
+}
+`;
+}

@@ -1,0 +1,202 @@
+// AST mask expression → policy. Names are resolved through a scope the checker provides; every problem becomes a
+// diagnostic (E4xx) at the offending node, and lowering goes on so one run reports them all.
+//
+// Expressions are typed on the way: a mask (boolean) or an integer. `causal + 1` and `q + k` used as a mask are
+// caught here, with the span of the part that has the wrong type.
+
+import type { DiagnosticBag } from '../check/diagnostics.ts';
+import type { Expr, Span } from '../lang/ast.ts';
+import { builtinPolicy, BUILTIN_NAMES } from './builtins.ts';
+import { ALL, simplify, type DataRead, type Policy } from './policy.ts';
+import { bin, cmp, not, and, or, C, P, V, type BoolExpr, type IntExpr, type LoadAt } from './predicate.ts';
+
+export interface ScopeInput {
+  kind: 'tokens' | 'lengths' | 'segments' | 'features';
+  /** The dim its positions run along (or, for lengths, the dim they count). */
+  axis?: string;
+  pad?: number;
+}
+
+/** What mask lowering needs to know about the rest of the spec. */
+export interface MaskScope {
+  /** A dim: its value when concrete; symbolic dims become dispatch-time params. */
+  dim(name: string): { concrete?: number } | undefined;
+  input(name: string): ScopeInput | undefined;
+  /** The expression of another named mask. */
+  mask(name: string): Expr | undefined;
+  /** The kind of any other declared name (for "is a stack, not a mask"). */
+  kindOf(name: string): string | undefined;
+}
+
+type Lowered = { type: 'mask'; policy: Policy } | { type: 'int'; expr: IntExpr; reads: DataRead[] };
+
+export class MaskLowering {
+  private readonly active: string[] = [];
+  private readonly cache = new Map<string, Policy | undefined>();
+
+  constructor(
+    readonly scope: MaskScope,
+    readonly bag: DiagnosticBag,
+  ) {}
+
+  /** Lowers a named mask (cached, with reference cycles reported). */
+  named(name: string, at: Span): Policy | undefined {
+    if (this.cache.has(name)) return this.cache.get(name);
+    if (this.active.includes(name)) {
+      const cycle = [...this.active.slice(this.active.indexOf(name)), name].join(' → ');
+      this.bag.error('E407', at, `mask '${name}' refers to itself: ${cycle}`, 'a mask cannot be defined in terms of itself');
+      return undefined;
+    }
+    const expr = this.scope.mask(name);
+    if (!expr) return undefined;
+    this.active.push(name);
+    const policy = this.policy(expr);
+    this.active.pop();
+    this.cache.set(name, policy);
+    return policy;
+  }
+
+  /** Lowers an expression that must be a mask. */
+  policy(e: Expr): Policy | undefined {
+    const r = this.lower(e);
+    if (!r) return undefined;
+    if (r.type !== 'mask') {
+      this.bag.error('E404', e.span, 'expected a mask but this is a number', 'compare it, e.g. `k <= q + 2`, to make a mask');
+      return undefined;
+    }
+    return simplify(r.policy);
+  }
+
+  private lower(e: Expr): Lowered | undefined {
+    switch (e.kind) {
+      case 'paren':
+        return this.lower(e.inner);
+      case 'number':
+        if (!Number.isInteger(e.value)) {
+          this.bag.error('E409', e.span, `mask arithmetic is on whole numbers, found ${e.text}`);
+          return undefined;
+        }
+        return { type: 'int', expr: C(e.value), reads: [] };
+      case 'ref':
+        return this.ref(e.name, e.span);
+      case 'index':
+        return this.index(e);
+      case 'call':
+        if (['min', 'max', 'abs'].includes(e.callee.text) && !BUILTIN_NAMES.has(e.callee.text)) return this.arith(e);
+        return this.builtin(e.callee.text, e, e.span);
+      case 'unary': {
+        const x = this.lower(e.operand);
+        if (!x) return undefined;
+        if (e.op === '!') {
+          if (x.type !== 'mask') return this.typeError(e.operand.span, 'mask', '!');
+          return { type: 'mask', policy: { kind: 'not', part: x.policy } };
+        }
+        if (x.type !== 'int') return this.typeError(e.operand.span, 'int', '-');
+        return { type: 'int', expr: bin('-', C(0), x.expr), reads: x.reads };
+      }
+      case 'binary':
+        return this.binary(e);
+    }
+  }
+
+  private ref(name: string, span: Span): Lowered | undefined {
+    if (name === 'b' || name === 'h' || name === 'q' || name === 'k') return { type: 'int', expr: V(name), reads: [] };
+    if (name === 'Lq' || name === 'Lk') return { type: 'int', expr: P(name), reads: [] };
+    if (this.scope.mask(name)) {
+      const policy = this.named(name, span);
+      return policy ? { type: 'mask', policy } : undefined;
+    }
+    const dim = this.scope.dim(name);
+    if (dim) return { type: 'int', expr: dim.concrete !== undefined ? C(dim.concrete) : P(name), reads: [] };
+    if (BUILTIN_NAMES.has(name)) return this.builtin(name, undefined, span);
+    const kind = this.scope.kindOf(name);
+    if (kind === 'input') {
+      this.bag.error('E405', span, `input '${name}' must be read at a position: ${name}[q], ${name}[k] or ${name}[b]`, `or use a policy such as key_padding(${name})`);
+    } else if (kind) {
+      this.bag.error('E203', span, `'${name}' is a ${kind}, not a mask or a number`);
+    } else {
+      this.bag.error('E401', span, `unknown mask or name '${name}'`, `built-in masks: ${[...BUILTIN_NAMES].join(', ')}`);
+    }
+    return undefined;
+  }
+
+  private index(e: Extract<Expr, { kind: 'index' }>): Lowered | undefined {
+    const name = e.target.text;
+    const input = this.scope.input(name);
+    if (!input) {
+      this.bag.error(this.scope.kindOf(name) ? 'E203' : 'E202', e.target.span, this.scope.kindOf(name) ? `'${name}' is a ${this.scope.kindOf(name)}, not an input` : `unknown input '${name}'`);
+      return undefined;
+    }
+    const idx = e.indices[0];
+    const at = e.indices.length === 1 && idx.kind === 'ref' && ['b', 'q', 'k'].includes(idx.name) ? (idx.name as LoadAt) : undefined;
+    if (!at) {
+      this.bag.error('E405', e.span, `inputs are read as ${name}[q], ${name}[k] or ${name}[b]`, 'index by the bare query, key or batch index');
+      return undefined;
+    }
+    if (input.kind === 'features') {
+      this.bag.error('E406', e.target.span, `'${name}' holds real-valued features; masks read integer inputs (tokens, lengths, segments)`);
+      return undefined;
+    }
+    const perSequence = input.kind === 'lengths';
+    if (perSequence !== (at === 'b')) {
+      this.bag.error('E405', e.span, perSequence ? `'${name}' holds one value per sequence: read it as ${name}[b]` : `'${name}' holds a value per position: read it as ${name}[q] or ${name}[k]`);
+      return undefined;
+    }
+    const reads: DataRead[] = at === 'b' ? [] : [{ input: name, at, along: at, span: e.span }];
+    return { type: 'int', expr: { kind: 'load', input: name, at }, reads };
+  }
+
+  private arith(e: Extract<Expr, { kind: 'call' }>): Lowered | undefined {
+    const name = e.callee.text;
+    const want = name === 'abs' ? 1 : 2;
+    if (e.args.length !== want || e.args.some((a) => a.name)) {
+      this.bag.error('E402', e.span, `${name} takes ${want} unnamed argument${want > 1 ? 's' : ''}`);
+      return undefined;
+    }
+    const args = e.args.map((a) => this.lower(a.value));
+    if (args.some((a) => !a)) return undefined;
+    for (let i = 0; i < args.length; i++) if (args[i]!.type !== 'int') return this.typeError(e.args[i].value.span, 'int', name);
+    const ints = args as Extract<Lowered, { type: 'int' }>[];
+    const reads = ints.flatMap((a) => a.reads);
+    if (name === 'abs') return { type: 'int', expr: { kind: 'abs', a: ints[0].expr }, reads };
+    return { type: 'int', expr: bin(name as 'min' | 'max', ints[0].expr, ints[1].expr), reads };
+  }
+
+  private builtin(name: string, call: Extract<Expr, { kind: 'call' }> | undefined, span: Span): Lowered | undefined {
+    if (!BUILTIN_NAMES.has(name)) {
+      const kind = this.scope.kindOf(name);
+      this.bag.error('E401', call?.callee.span ?? span, kind ? `'${name}' is a ${kind}, not a mask policy` : `unknown mask policy '${name}'`, `built-in masks: ${[...BUILTIN_NAMES].join(', ')}`);
+      return undefined;
+    }
+    const policy = builtinPolicy(name, call?.args ?? [], span, this);
+    return policy ? { type: 'mask', policy } : undefined;
+  }
+
+  private binary(e: Extract<Expr, { kind: 'binary' }>): Lowered | undefined {
+    const l = this.lower(e.left);
+    const r = this.lower(e.right);
+    if (!l || !r) return undefined;
+    if (e.op === '&' || e.op === '|') {
+      if (l.type !== 'mask') return this.typeError(e.left.span, 'mask', e.op);
+      if (r.type !== 'mask') return this.typeError(e.right.span, 'mask', e.op);
+      return { type: 'mask', policy: { kind: e.op === '&' ? 'and' : 'or', parts: [l.policy, r.policy] } };
+    }
+    if (l.type !== 'int') return this.typeError(e.left.span, 'int', e.op);
+    if (r.type !== 'int') return this.typeError(e.right.span, 'int', e.op);
+    const reads = [...l.reads, ...r.reads];
+    if (['==', '!=', '<', '<=', '>', '>='].includes(e.op)) {
+      const pred: BoolExpr = cmp(e.op as '<', l.expr, r.expr);
+      return { type: 'mask', policy: { kind: 'raw', pred, reads } };
+    }
+    return { type: 'int', expr: bin(e.op as '+', l.expr, r.expr), reads };
+  }
+
+  private typeError(span: Span, want: 'mask' | 'int', op: string): undefined {
+    if (want === 'mask') this.bag.error('E404', span, `'${op}' combines masks, but this is a number`, 'turn it into a mask with a comparison, e.g. `k <= q`');
+    else this.bag.error('E404', span, `'${op}' works on numbers, but this is a mask`, 'masks combine with & | ! only');
+    return undefined;
+  }
+}
+
+// Re-exported for builtins.ts, which builds predicates with the same helpers.
+export { and, or, not, ALL };

@@ -1,0 +1,143 @@
+// The mask policy algebra: named built-ins and their compositions, as the user thinks of them.
+//
+// A policy keeps the user's vocabulary (`causal & window(64)`) so it can be printed back in a normal form, simplified
+// safely, and drawn; each leaf also carries its meaning as a predicate (predicate.ts), and `toPredicate` assembles the
+// whole policy into the one predicate every backend consumes.
+
+import { printBool } from './print-predicate.ts';
+import { and, not, or, FALSE, TRUE, type BoolExpr, type LoadAt } from './predicate.ts';
+import type { Span } from '../lang/ast.ts';
+
+/** A read of input data, with the attention axis it applies to (for the checker's axis rule). */
+export interface DataRead {
+  input: string;
+  at: LoadAt;
+  /** The axis whose positions the read is compared with: `q` (query axis) or `k` (key axis). */
+  along: 'q' | 'k';
+  span: Span;
+}
+
+export type Policy =
+  /** Every pair visible: `none` / `full` (no mask). */
+  | { kind: 'all' }
+  /** No pair visible (only arises from `!none`). */
+  | { kind: 'nothing' }
+  /** A built-in such as `window(64)`: its printed form, its predicate, and what data it reads. */
+  | { kind: 'builtin'; name: string; text: string; pred: BoolExpr; reads: DataRead[] }
+  /** A raw predicate over b, h, q, k written by the user. */
+  | { kind: 'raw'; pred: BoolExpr; reads: DataRead[] }
+  | { kind: 'and'; parts: Policy[] }
+  | { kind: 'or'; parts: Policy[] }
+  | { kind: 'not'; part: Policy };
+
+export const ALL: Policy = { kind: 'all' };
+export const NOTHING: Policy = { kind: 'nothing' };
+
+/**
+ * Safe simplification: flattening, identities (`none & m` → `m`, `none | m` → `none`), idempotence
+ * (`causal & causal` → `causal`), double negation, and constant negation. It never changes which pairs are visible
+ * (a property test checks this against dense evaluation).
+ */
+export function simplify(p: Policy): Policy {
+  switch (p.kind) {
+    case 'not': {
+      const inner = simplify(p.part);
+      if (inner.kind === 'not') return inner.part;
+      if (inner.kind === 'all') return NOTHING;
+      if (inner.kind === 'nothing') return ALL;
+      return { kind: 'not', part: inner };
+    }
+    case 'and':
+    case 'or': {
+      const unit = p.kind === 'and' ? 'all' : 'nothing';
+      const zero = p.kind === 'and' ? 'nothing' : 'all';
+      const parts: Policy[] = [];
+      const seen = new Set<string>();
+      for (const raw of p.parts) {
+        const s = simplify(raw);
+        const flat = s.kind === p.kind ? s.parts : [s];
+        for (const f of flat) {
+          if (f.kind === zero) return f;
+          if (f.kind === unit) continue;
+          const key = printPolicy(f);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          parts.push(f);
+        }
+      }
+      if (parts.length === 0) return p.kind === 'and' ? ALL : NOTHING;
+      if (parts.length === 1) return parts[0];
+      return { kind: p.kind, parts };
+    }
+    case 'raw': {
+      if (p.pred.kind === 'true') return ALL;
+      if (p.pred.kind === 'false') return NOTHING;
+      return p;
+    }
+    default:
+      return p;
+  }
+}
+
+/** The predicate of a whole policy. */
+export function toPredicate(p: Policy): BoolExpr {
+  switch (p.kind) {
+    case 'all':
+      return TRUE;
+    case 'nothing':
+      return FALSE;
+    case 'builtin':
+    case 'raw':
+      return p.pred;
+    case 'and':
+      return and(...p.parts.map(toPredicate));
+    case 'or':
+      return or(...p.parts.map(toPredicate));
+    case 'not':
+      return not(toPredicate(p.part));
+  }
+}
+
+/** Every data read of a policy. */
+export function dataReads(p: Policy): DataRead[] {
+  switch (p.kind) {
+    case 'builtin':
+    case 'raw':
+      return p.reads;
+    case 'and':
+    case 'or':
+      return p.parts.flatMap(dataReads);
+    case 'not':
+      return dataReads(p.part);
+    default:
+      return [];
+  }
+}
+
+/**
+ * The normal form as text: built-ins by name, raw predicates in infix, `&` binding tighter than `|`. It parses back
+ * to the same policy (a test checks the round trip).
+ */
+export function printPolicy(p: Policy): string {
+  switch (p.kind) {
+    case 'all':
+      return 'none';
+    case 'nothing':
+      return '!none';
+    case 'builtin':
+      return p.text;
+    case 'raw':
+      return printBool(p.pred);
+    case 'not':
+      return `!${atom(p.part)}`;
+    case 'and':
+      return p.parts.map((x) => (x.kind === 'or' || x.kind === 'raw' ? `(${printPolicy(x)})` : printPolicy(x))).join(' & ');
+    case 'or':
+      return p.parts.map((x) => (x.kind === 'raw' ? `(${printPolicy(x)})` : printPolicy(x))).join(' | ');
+  }
+}
+
+function atom(p: Policy): string {
+  const s = printPolicy(p);
+  return p.kind === 'builtin' || p.kind === 'all' ? s : `(${s})`;
+}
