@@ -17,7 +17,8 @@ export interface MaskGrid {
   tileK?: number;
 }
 
-const LAYOUT: GPUBindGroupLayoutEntry[] = [
+// Built on use: the WebGPU globals (GPUShaderStage) exist only once a device module has been loaded.
+const layout = (): GPUBindGroupLayoutEntry[] => [
   { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
   { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
   { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
@@ -25,7 +26,7 @@ const LAYOUT: GPUBindGroupLayoutEntry[] = [
 ];
 
 async function dispatch(gpu: GpuContext, wgsl: string, entry: string, mask: MaskWgsl, env: MaskEnv, grid: MaskGrid, words: number[], total: number): Promise<Uint32Array> {
-  const pipeline = await computePipeline(gpu, wgsl, entry, LAYOUT);
+  const pipeline = await computePipeline(gpu, wgsl, entry, layout());
   const packed = packMaskBuffers(mask, { ...env, dims: { ...env.dims, Lq: grid.lq, Lk: grid.lk } }, grid.batch);
   const buffers = [
     uploadBuffer(gpu, 'mask grid', new Uint32Array(words), 'uniform'),
