@@ -233,3 +233,34 @@ function exactTruth(pred: BoolExpr, box: TileBox, env: MaskEnv): Tri {
   }
   return all ? 1 : any ? 0.5 : 0;
 }
+
+export interface Tightness {
+  tiles: number;
+  partial: number;
+  /** Tiles called PARTIAL whose pairs are in fact all hidden or all visible (work the kernel could have skipped). */
+  loose: number;
+}
+
+/** How tight a classification is, against dense evaluation (for tests and the mask guide). */
+export function measureTightness(pred: BoolExpr, classes: Uint32Array, grid: TileGrid, env: MaskEnv): Tightness {
+  const nQT = Math.ceil(grid.lq / grid.tileQ);
+  const nKT = Math.ceil(grid.lk / grid.tileK);
+  const hc = classes.length / (grid.batch * nQT * nKT);
+  const full = { ...env, dims: { ...env.dims, Lq: grid.lq, Lk: grid.lk } };
+  const result: Tightness = { tiles: classes.length, partial: 0, loose: 0 };
+  classes.forEach((cls, i) => {
+    if (cls !== TileClass.Partial) return;
+    result.partial++;
+    const kt = i % nKT;
+    const qt = Math.floor(i / nKT) % nQT;
+    const bh = Math.floor(i / (nKT * nQT));
+    const box: TileBox = {
+      b: Math.floor(bh / hc),
+      h: bh % hc,
+      q: { lo: qt * grid.tileQ, hi: Math.min(grid.lq, (qt + 1) * grid.tileQ) - 1 },
+      k: { lo: kt * grid.tileK, hi: Math.min(grid.lk, (kt + 1) * grid.tileK) - 1 },
+    };
+    if (exactTruth(pred, box, full) !== 0.5) result.loose++;
+  });
+  return result;
+}
