@@ -49,5 +49,15 @@ export function checkSource(text: string, path: string): CheckResult {
   for (const d of parsed.diagnostics) bag.items.push(d);
   // A file with syntax errors is still checked (the parser recovered what it could), so one run shows both kinds.
   const model = checkModel(parsed.file, bag);
-  return { file: parsed.file, model: bag.hasErrors ? undefined : model, diagnostics: bag.sorted() };
+  return { file: parsed.file, model: bag.hasErrors ? undefined : model, diagnostics: withoutCascades(bag.sorted(), parsed.file.brokenNames ?? []) };
+}
+
+/**
+ * A declaration the parser could not read is already reported as a syntax error; "unknown name" errors about it
+ * elsewhere would only repeat that, so they are dropped.
+ */
+function withoutCascades(ds: Diagnostic[], broken: string[]): Diagnostic[] {
+  if (broken.length === 0) return ds;
+  const unknown = new Set(['E202', 'E203', 'E401', 'E509', 'E508']);
+  return ds.filter((d) => !(unknown.has(d.code) && broken.some((name) => d.message.includes(`'${name}'`))));
 }

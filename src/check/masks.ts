@@ -45,11 +45,11 @@ function checkAxes(m: CheckedModel, site: AttentionInfo, mask: MaskInfo, bag: Di
     const axis = input?.axis;
     const want = read.along === 'q' ? site.queryAxis : site.keyAxis;
     if (!axis || axis === want) continue;
-    const key = `${read.input}:${read.along}`;
+    const key = read.input; // one report per input and site, even when it is read along both axes
     if (reported.has(key)) continue;
     reported.add(key);
     const role = read.along === 'q' ? 'queries' : 'keys';
-    const fix = [...m.inputs.values()].find((i) => i.axis === want && (i.kind === input?.kind || i.kind === 'tokens'));
+    const fix = [...m.inputs.values()].find((i) => i.axis === want && i.kind === input?.kind && !i.shiftedFrom);
     // Point at the attention line; for a named mask, say which mask and where the read is.
     const where = m.masks.has(mask.name) ? ` (mask '${mask.name}', line ${read.span.line})` : '';
     bag.error(

@@ -203,4 +203,6 @@ export interface SourceFile {
   path: string;
   text: string;
   model?: Model;
+  /** Names of declarations the parser could not read whole (their errors are already reported). */
+  brokenNames?: string[];
 }

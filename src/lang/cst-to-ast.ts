@@ -10,6 +10,9 @@ import type * as C from '../../generated/cst.d.ts';
 import type * as A from './ast.ts';
 
 export class AstBuilder {
+  /** Declarations whose name was read but whose body was not: later stages must not report them as unknown. */
+  readonly brokenNames: string[] = [];
+
   constructor(private readonly file: string) {}
 
   model(cst: C.FileCstNode): A.Model | undefined {
@@ -18,8 +21,21 @@ export class AstBuilder {
     const name = this.name(m.children.Identifier?.[0]);
     const span = this.nodeSpan(m);
     if (!name || !span) return undefined;
-    const items = (m.children.item ?? []).map((i) => this.item(i)).filter(defined);
+    const items = (m.children.item ?? [])
+      .map((i) => {
+        const built = this.item(i);
+        if (!built) this.noteBroken(i);
+        return built;
+      })
+      .filter(defined);
     return { kind: 'model', name, items, span };
+  }
+
+  private noteBroken(cst: C.ItemCstNode): void {
+    const decl = Object.values(cst.children)[0]?.[0] as CstNode | undefined;
+    const children = (decl?.children ?? {}) as Record<string, (IToken | CstNode)[] | undefined>;
+    const tok = (children.Identifier?.[0] ?? children.name?.[0]) as IToken | undefined;
+    if (tok && this.real(tok)) this.brokenNames.push(tok.image);
   }
 
   private item(cst: C.ItemCstNode): A.Item | undefined {

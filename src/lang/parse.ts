@@ -33,7 +33,8 @@ export function parseSource(text: string, path: string): ParseResult {
     reportParseError(bag, e, text, path);
   }
 
-  const model = new AstBuilder(path).model(cst);
+  const builder = new AstBuilder(path);
+  const model = builder.model(cst);
   if (!model && !bag.hasErrors) {
     bag.error('E106', spanAt(text, path, 0, 0), 'the file declares no model', 'a spec is one `model NAME { … }` block');
   }
@@ -48,7 +49,7 @@ export function parseSource(text: string, path: string): ParseResult {
       }
     }
   }
-  return { file: { path, text, model }, diagnostics: bag.sorted() };
+  return { file: { path, text, model, brokenNames: builder.brokenNames }, diagnostics: bag.sorted() };
 }
 
 function reportLexError(bag: DiagnosticBag, e: ILexingError, text: string, path: string): void {
