@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDemoCommand } from './demo-command.ts';
 import { registerFrontEndCommands } from './front-end-commands.ts';
+import { registerMaskCommand } from './mask-command.ts';
 import { UserError } from './user-error.ts';
 
 export function buildProgram(): Command {
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerFrontEndCommands(program);
+  registerMaskCommand(program);
   registerDemoCommand(program);
   return program;
 }

@@ -1,0 +1,191 @@
+// `mdl mask FILE --mask NAME --dims T=12,S=8 …`: draws one mask of a spec, in the terminal and as PNG or SVG.
+//
+// The mask is drawn on the axes of the attention site that uses it (queries along T and keys along S for a
+// cross-attention), or along its own data's axes when no site uses it. Input data that the mask reads can be given
+// on the command line; what is not given gets a stated default (full lengths, one document, no padding).
+
+import type { Command } from 'commander';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, extname } from 'node:path';
+import type { CheckedModel, MaskInfo } from '../check/model.ts';
+import { denseMask } from '../masks/evaluate.ts';
+import type { MaskEnv } from '../masks/kernel-contract.ts';
+import { dataReads, printPolicy, toPredicate } from '../masks/policy.ts';
+import { maskToPng, maskToSvg } from '../masks/render-image.ts';
+import { maskToText } from '../masks/render-text.ts';
+import { classifyTiles, readsHead } from '../masks/tiles.ts';
+import { shiftRight } from '../runtime/decoder-input.ts';
+import { requireModel } from './load.ts';
+import { UserError } from './user-error.ts';
+
+interface MaskOptions {
+  mask?: string;
+  dims?: string;
+  lengths?: string[];
+  segments?: string[];
+  tokens?: string[];
+  batch: string;
+  head: string;
+  tiles?: string;
+  out?: string;
+}
+
+export function registerMaskCommand(program: Command): void {
+  program
+    .command('mask')
+    .description('draw a mask of a spec in the terminal, and as PNG or SVG with --out')
+    .argument('<file>', '.mdl spec file')
+    .option('--mask <name>', 'the mask to draw (default: list the masks)')
+    .option('--dims <list>', 'symbolic dims, e.g. T=12,S=8')
+    .option('--lengths <name=values>', 'per-sequence lengths, one value per batch row: src_len=5,3', collect, [])
+    .option('--segments <name=rows>', 'segment ids, batch rows separated by ";": docs=0,0,1,1;0,1,1,1', collect, [])
+    .option('--tokens <name=rows>', 'token ids, batch rows separated by ";": tgt=5,6,0;7,0,0', collect, [])
+    .option('--batch <i>', 'batch row to draw', '0')
+    .option('--head <j>', 'head to draw', '0')
+    .option('--tiles <QxK>', 'tile size for the class overlay, e.g. 4x4')
+    .option('--out <file>', 'also write a picture (.png or .svg)')
+    .action((file: string, opts: MaskOptions) => {
+      const { model } = requireModel(file);
+      process.stdout.write(drawMask(model, opts));
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function drawMask(model: CheckedModel, opts: MaskOptions): string {
+  const masks = allMasks(model);
+  if (!opts.mask) return `masks of ${model.name}: ${[...masks.keys()].join(', ')}\n(draw one with --mask NAME)\n`;
+  const mask = masks.get(opts.mask);
+  if (!mask?.policy) throw new UserError(`no mask '${opts.mask}' in ${model.name}; masks: ${[...masks.keys()].join(', ')}`);
+  const policy = mask.policy;
+  const { queryAxis, keyAxis, site } = axesOf(model, mask);
+  const dims = parseDims(opts.dims, model);
+  const lq = dims[queryAxis];
+  const lk = dims[keyAxis];
+  if (lq === undefined || lk === undefined) throw new UserError(`give the lengths of the mask's axes: --dims ${[...new Set([queryAxis, keyAxis])].map((a) => `${a}=…`).join(',')}`);
+  const notes: string[] = [];
+  const env = maskData(model, policy, dims, opts, notes);
+  env.dims = { ...dims, Lq: lq, Lk: lk };
+  const batch = Number(opts.batch);
+  const head = Number(opts.head);
+  const pred = toPredicate(policy);
+  const rows = denseMask(pred, env, batch, head);
+  let tiles: { q: number; k: number; classes: Uint32Array } | undefined;
+  if (opts.tiles) {
+    const m = /^(\d+)x(\d+)$/.exec(opts.tiles);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UserError(`--tiles takes QxK, e.g. 4x4, not '${opts.tiles}'`);
+    const [tq, tk] = [Number(m[1]), Number(m[2])];
+    const heads = readsHead(pred) ? head + 1 : 1;
+    const all = classifyTiles(pred, { batch: batch + 1, heads, lq, lk, tileQ: tq, tileK: tk }, env);
+    const per = Math.ceil(lq / tq) * Math.ceil(lk / tk);
+    const offset = (batch * heads + (heads > 1 ? head : 0)) * per;
+    tiles = { q: tq, k: tk, classes: all.slice(offset, offset + per) };
+  }
+  const visible = rows.flat().filter(Boolean).length;
+  const header = [
+    `mask ${mask.name} = ${printPolicy(policy)}`,
+    `${site}; queries along ${queryAxis} (Lq=${lq}), keys along ${keyAxis} (Lk=${lk}); batch ${batch}, head ${head}`,
+    `${visible} of ${lq * lk} pairs visible (# visible, . hidden)${tiles ? '; tiles: E empty (skipped), P partial, F full (no predicate)' : ''}`,
+    ...notes,
+  ];
+  const text = `${header.join('\n')}\n${maskToText(rows, lk, tiles ? { tiles } : {})}\n`;
+  if (opts.out) writePicture(opts.out, { rows, lk, tiles, title: `${mask.name} = ${printPolicy(policy)}` });
+  return text + (opts.out ? `wrote ${opts.out}\n` : '');
+}
+
+function allMasks(model: CheckedModel): Map<string, MaskInfo> {
+  const out = new Map(model.masks);
+  for (const s of model.stacks) for (const l of s.layers) if (l.kind === 'attention' && l.mask && !out.has(l.mask.name)) out.set(l.mask.name, l.mask);
+  return out;
+}
+
+function axesOf(model: CheckedModel, mask: MaskInfo): { queryAxis: string; keyAxis: string; site: string } {
+  for (const s of model.stacks) {
+    for (const l of s.layers) {
+      if (l.kind === 'attention' && l.mask?.name === mask.name) return { queryAxis: l.queryAxis, keyAxis: l.keyAxis, site: `used by ${s.name} ${l.mode}-attention` };
+    }
+  }
+  // Unused: follow the data it reads, else the first symbolic dim.
+  const along = { q: undefined as string | undefined, k: undefined as string | undefined };
+  for (const r of dataReads(mask.policy!)) along[r.along] ??= model.inputs.get(r.input)?.axis;
+  const fallback = [...model.dims.values()].find((d) => d.kind === 'symbolic' && d.name !== 'B')?.name ?? 'T';
+  const q = along.q ?? along.k ?? fallback;
+  const k = along.k ?? along.q ?? fallback;
+  return { queryAxis: q, keyAxis: k, site: 'not used by an attention site' };
+}
+
+function parseDims(text: string | undefined, model: CheckedModel): Record<string, number> {
+  const dims: Record<string, number> = {};
+  for (const d of model.dims.values()) if (d.concrete !== undefined) dims[d.name] = d.concrete;
+  for (const part of (text ?? '').split(',').filter(Boolean)) {
+    const m = /^\s*([\p{L}_][\p{L}\p{N}_]*)\s*=\s*(\d+)\s*$/u.exec(part);
+    if (!m) throw new UserError(`--dims takes NAME=VALUE pairs, e.g. T=12,S=8; cannot read '${part}'`);
+    const dim = model.dims.get(m[1]);
+    if (!dim) throw new UserError(`--dims: the spec has no dim '${m[1]}'`);
+    const v = Number(m[2]);
+    if (v < 1 || v > 4096) throw new UserError(`--dims: ${m[1]} must be between 1 and 4096 to draw, got ${v}`);
+    if (dim.bound !== undefined && v > dim.bound) throw new UserError(`--dims: ${m[1]} = ${v} exceeds its bound ${dim.bound}`);
+    dims[m[1]] = v;
+  }
+  dims.B ??= 1;
+  return dims;
+}
+
+function rowsOf(list: string[], flag: string): Map<string, number[][]> {
+  const out = new Map<string, number[][]>();
+  for (const item of list) {
+    const m = /^([\p{L}_][\p{L}\p{N}_]*)=(.*)$/u.exec(item);
+    if (!m) throw new UserError(`--${flag} takes NAME=VALUES, not '${item}'`);
+    const rows = m[2].split(';').map((r) => r.split(',').filter((v) => v.trim() !== '').map((v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n)) throw new UserError(`--${flag} ${m[1]}: '${v}' is not a whole number`);
+      return n;
+    }));
+    out.set(m[1], rows);
+  }
+  return out;
+}
+
+/** The data a mask reads, from the flags or from stated defaults. */
+function maskData(model: CheckedModel, policy: NonNullable<MaskInfo['policy']>, dims: Record<string, number>, opts: MaskOptions, notes: string[]): MaskEnv {
+  const given = new Map([...rowsOf(opts.lengths ?? [], 'lengths'), ...rowsOf(opts.segments ?? [], 'segments'), ...rowsOf(opts.tokens ?? [], 'tokens')]);
+  for (const name of given.keys()) if (!model.inputs.has(name)) throw new UserError(`no input '${name}' in ${model.name}`);
+  // Lengths give one value per batch row; segments and tokens one row per batch row.
+  const rowsGiven = [...given].map(([name, rows]) => (model.inputs.get(name)?.kind === 'lengths' ? rows.flat().length : rows.length));
+  const batch = Math.max(Number(opts.batch) + 1, ...rowsGiven, 1);
+  const env: MaskEnv = { dims, data: {}, strides: {} };
+  const names = new Set(dataReads(policy).map((r) => r.input));
+  for (const name of names) {
+    const input = model.inputs.get(name)!;
+    const length = dims[input.axis ?? ''] ?? 1;
+    if (input.kind === 'lengths') {
+      const values = given.get(name)?.flat() ?? [];
+      if (!values.length) notes.push(`note: ${name} not given; every sequence is full length (${length})`);
+      env.data[name] = Int32Array.from({ length: batch }, (_, b) => values[b] ?? length);
+      continue;
+    }
+    const source = input.shiftedFrom ?? name;
+    const rows = given.get(source) ?? given.get(name);
+    const fill = input.kind === 'segments' ? 0 : input.pad === 0 ? 1 : 0;
+    if (!rows) notes.push(`note: ${source} not given; ${input.kind === 'segments' ? 'one document per sequence' : 'no padding'}`);
+    let flat = Int32Array.from({ length: batch * length }, (_, i) => rows?.[Math.floor(i / length)]?.[i % length] ?? (rows ? (input.pad ?? fill) : fill));
+    if (input.shiftedFrom && given.has(source)) flat = shiftRight(flat, batch, length, { bos: input.bos ?? 1, pad: input.pad ?? 0, eos: input.eos });
+    env.data[name] = flat;
+    env.strides![name] = length;
+  }
+  env.dims.B = batch;
+  return env;
+}
+
+function writePicture(path: string, picture: Parameters<typeof maskToPng>[0]): void {
+  const ext = extname(path).toLowerCase();
+  if (ext !== '.png' && ext !== '.svg') throw new UserError(`--out must end in .png or .svg, not '${path}'`);
+  const bytes = ext === '.png' ? maskToPng(picture) : maskToSvg(picture);
+  // Write beside the target, then rename: a failure never leaves a half-written picture.
+  mkdirSync(dirname(path) || '.', { recursive: true });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, path);
+}

@@ -1,0 +1,78 @@
+// `mdl mask`: it draws every mask of every shipped spec, its text matches the evaluator, and its pictures show the
+// same cells.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { describe, expect, it } from 'vitest';
+import { checkSource } from '../../src/check/check.ts';
+import { drawMask } from '../../src/cli/mask-command.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const specs = readdirSync(join(root, 'specs')).filter((f) => f.endsWith('.mdl'));
+const load = (f: string) => checkSource(readFileSync(join(root, 'specs', f), 'utf8'), f).model!;
+const defaults = { batch: '0', head: '0' };
+
+describe('mdl mask', () => {
+  it('draws every mask declared or used in every shipped spec', () => {
+    let drawn = 0;
+    for (const f of specs) {
+      const model = load(f);
+      const dims = [...model.dims.values()].filter((d) => d.kind === 'symbolic' && d.name !== 'B').map((d) => `${d.name}=${d.name === 'F' ? 12 : 9}`).join(',');
+      const names = drawMask(model, defaults).split('\n')[0].replace(/^masks of \S+: /, '').split(', ');
+      for (const name of names) {
+        const text = drawMask(model, { ...defaults, mask: name, dims, tiles: '4x4' });
+        expect(text).toContain(`mask ${name} = `);
+        expect(text).toMatch(/q *0 {2}[#.|]+/);
+        drawn++;
+      }
+    }
+    expect(drawn).toBeGreaterThanOrEqual(30);
+  });
+
+  it('draws a non-square cross-attention mask on the site axes, with tile classes', () => {
+    const text = drawMask(load('translator.mdl'), { ...defaults, mask: 'memory', dims: 'T=5,S=7', tokens: ['src=4,4,4,0,0,0,0'], tiles: '2x4' });
+    expect(text).toContain('queries along T (Lq=5), keys along S (Lk=7)');
+    const rows = text.split('\n').filter((l) => /^[q ]\d {2}/.test(l)).map((l) => l.slice(4, 12).split('   ')[0]);
+    expect(rows).toEqual(Array(5).fill('###.|...'));
+    expect(text).toContain('tiles PE');
+  });
+
+  it('builds the decoder input from the target tokens for masks that read it', () => {
+    const text = drawMask(load('translator.mdl'), { ...defaults, mask: 'look_back', dims: 'T=4,S=4', tokens: ['tgt=7,8,0,0'] });
+    // dec_in = <bos> 7 8 <pad>: the last key is padding.
+    const rows = text.split('\n').filter((l) => /^[q ]\d {2}/.test(l)).map((l) => l.slice(4));
+    expect(rows).toEqual(['#...', '##..', '###.', '###.']);
+  });
+
+  it('writes a PNG whose cells match the mask', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'mdl-mask-')), 'm.png');
+    drawMask(load('mask-zoo.mdl'), { ...defaults, mask: 'look_ahead', dims: 'T=3,S=3', out });
+    const png = PNG.sync.read(readFileSync(out));
+    const cell = png.width / 3;
+    const dark = (q: number, k: number) => png.data[((q * cell + cell / 2) * png.width + (k * cell + cell / 2)) * 4] < 100;
+    expect([0, 1, 2].map((q) => [0, 1, 2].map((k) => dark(q, k)))).toEqual([[true, false, false], [true, true, false], [true, true, true]]);
+  });
+
+  it('writes an SVG', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'mdl-mask-')), 'm.svg');
+    drawMask(load('mask-zoo.mdl'), { ...defaults, mask: 'sliding', dims: 'T=6,S=6', tiles: '3x3', out });
+    const svg = readFileSync(out, 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect((svg.match(/<rect /g) ?? []).length).toBeGreaterThan(6);
+  });
+
+  it('explains bad requests in one line', () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'mdl.js'), 'mask', 'specs/translator.mdl', ...args], { cwd: root, encoding: 'utf8' });
+    const noMask = run('--mask', 'nope', '--dims', 'T=4,S=4');
+    expect(noMask.status).toBe(1);
+    expect(noMask.stderr).toContain("no mask 'nope'");
+    const noDims = run('--mask', 'memory');
+    expect(noDims.status).toBe(1);
+    expect(noDims.stderr).toContain('--dims T=…,S=…');
+    const badOut = run('--mask', 'memory', '--dims', 'T=4,S=4', '--out', '/tmp/x.jpg');
+    expect(badOut.stderr).toContain('.png or .svg');
+  });
+});
