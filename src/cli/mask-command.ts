@@ -170,9 +170,8 @@ function maskData(model: CheckedModel, policy: NonNullable<MaskInfo['policy']>, 
     const rows = given.get(source) ?? given.get(name);
     const fill = input.kind === 'segments' ? 0 : input.pad === 0 ? 1 : 0;
     if (!rows) notes.push(`note: ${source} not given; ${input.kind === 'segments' ? 'one document per sequence' : 'no padding'}`);
-    let flat = Int32Array.from({ length: batch * length }, (_, i) => rows?.[Math.floor(i / length)]?.[i % length] ?? (rows ? (input.pad ?? fill) : fill));
-    if (input.shiftedFrom && given.has(source)) flat = shiftRight(flat, batch, length, { bos: input.bos ?? 1, pad: input.pad ?? 0, eos: input.eos });
-    env.data[name] = flat;
+    const flat = Int32Array.from({ length: batch * length }, (_, i) => rows?.[Math.floor(i / length)]?.[i % length] ?? (rows ? (input.pad ?? fill) : fill));
+    env.data[name] = input.shiftedFrom && given.has(source) ? shiftRight(flat, batch, length, { bos: input.bos ?? 1, pad: input.pad ?? 0, eos: input.eos }) : flat;
     env.strides![name] = length;
   }
   env.dims.B = batch;
