@@ -28,6 +28,7 @@ interface MaskOptions {
   head: string;
   tiles?: string;
   out?: string;
+  axes?: string;
 }
 
 export function registerMaskCommand(program: Command): void {
@@ -43,6 +44,7 @@ export function registerMaskCommand(program: Command): void {
     .option('--batch <i>', 'batch row to draw', '0')
     .option('--head <j>', 'head to draw', '0')
     .option('--tiles <QxK>', 'tile size for the class overlay, e.g. 4x4')
+    .option('--axes <Q,K>', 'the dims queries and keys run along (default: those of the attention site using the mask)')
     .option('--out <file>', 'also write a picture (.png or .svg)')
     .action((file: string, opts: MaskOptions) => {
       const { model } = requireModel(file);
@@ -60,7 +62,7 @@ export function drawMask(model: CheckedModel, opts: MaskOptions): string {
   const mask = masks.get(opts.mask);
   if (!mask?.policy) throw new UserError(`no mask '${opts.mask}' in ${model.name}; masks: ${[...masks.keys()].join(', ')}`);
   const policy = mask.policy;
-  const { queryAxis, keyAxis, site } = axesOf(model, mask);
+  const { queryAxis, keyAxis, site } = opts.axes ? givenAxes(model, opts.axes) : axesOf(model, mask);
   const dims = parseDims(opts.dims, model);
   const lq = dims[queryAxis];
   const lk = dims[keyAxis];
@@ -114,6 +116,13 @@ function axesOf(model: CheckedModel, mask: MaskInfo): { queryAxis: string; keyAx
   const q = along.q ?? along.k ?? fallback;
   const k = along.k ?? along.q ?? fallback;
   return { queryAxis: q, keyAxis: k, site: 'not used by an attention site' };
+}
+
+function givenAxes(model: CheckedModel, text: string): { queryAxis: string; keyAxis: string; site: string } {
+  const [q, k, extra] = text.split(',').map((s) => s.trim());
+  if (!q || !k || extra !== undefined) throw new UserError(`--axes takes two dims, queries then keys: e.g. --axes T,S`);
+  for (const a of [q, k]) if (!model.dims.has(a)) throw new UserError(`--axes: the spec has no dim '${a}'`);
+  return { queryAxis: q, keyAxis: k, site: 'axes given on the command line' };
 }
 
 function parseDims(text: string | undefined, model: CheckedModel): Record<string, number> {
