@@ -47,14 +47,15 @@ export const sym = {
     if (bc !== undefined && bc !== 0 && [...a.values()].every((v) => v % bc === 0)) {
       return new Map([...a].map(([k, v]) => [k, v / bc]));
     }
-    return sym.atom(`floor(${sym.print(a)} / ${sym.print(b)})`);
+    const wrap = (p: Poly) => (p.size > 1 ? `(${sym.print(p)})` : sym.print(p));
+    return sym.atom(`floor(${wrap(a)} / ${wrap(b)})`);
   },
 
   mod(a: Poly, b: Poly): Poly {
     const bc = sym.asConstant(b);
     const ac = sym.asConstant(a);
     if (ac !== undefined && bc !== undefined) return sym.constant(bc === 0 ? 0 : ac - bc * Math.floor(ac / bc));
-    return sym.atom(`(${sym.print(a)} % ${sym.print(b)})`);
+    return sym.atom(`((${sym.print(a)}) % (${sym.print(b)}))`);
   },
 
   asConstant(p: Poly): number | undefined {

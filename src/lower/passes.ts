@@ -1,0 +1,50 @@
+// The lowering pipeline after checking, as one ordered list of named passes. Each pass's result can be printed
+// (`mdl dump FILE --stage NAME`), and the IR is verified after every pass that produces IR.
+
+import type { CheckedModel } from '../check/model.ts';
+import { buildIr } from '../ir/build.ts';
+import type { IrGraph } from '../ir/ir.ts';
+import { printIr } from '../ir/print.ts';
+import { assertValidIr } from '../ir/verify.ts';
+import { fuse } from './fuse.ts';
+import { printProgram } from './print-program.ts';
+import { render, type Rendered } from './render.ts';
+import { schedule, type Program } from './schedule.ts';
+
+export interface Lowered {
+  ir: IrGraph;
+  fused: IrGraph;
+  program: Program;
+  rendered: Rendered;
+}
+
+export interface Pass {
+  name: string;
+  /** What the pass does, for `mdl dump --help` and the README. */
+  about: string;
+  run(state: Partial<Lowered>, model: CheckedModel): void;
+  print(state: Lowered): string;
+}
+
+export const PASSES: Pass[] = [
+  { name: 'build', about: 'checked model → IR (every layer unrolled)', run: (s, m) => void (s.ir = buildIr(m)), print: (s) => printIr(s.ir) },
+  { name: 'verify', about: 'IR invariants: definitions before use, arities, shapes', run: (s) => assertValidIr(s.ir!, 'build'), print: (s) => `${s.ir.nodes.length} nodes verified\n` },
+  {
+    name: 'fuse',
+    about: 'fold activations and residual adds into matmuls, positions into the embedding',
+    run: (s) => {
+      s.fused = fuse(s.ir!);
+      assertValidIr(s.fused, 'fuse');
+    },
+    print: (s) => printIr(s.fused),
+  },
+  { name: 'schedule', about: 'IR → kernel launches over buffers sized by formulas of the dims', run: (s, m) => void (s.program = schedule(s.fused!, m)), print: (s) => printProgram(s.program) },
+  { name: 'render', about: 'kernel launches → WGSL files and a manifest', run: (s) => void (s.rendered = render(s.program!)), print: (s) => s.rendered.manifest },
+];
+
+/** Runs every pass. */
+export function lower(model: CheckedModel): Lowered {
+  const state: Partial<Lowered> = {};
+  for (const p of PASSES) p.run(state, model);
+  return state as Lowered;
+}

@@ -1,0 +1,240 @@
+// WGSL for every kernel of the decoder stack other than attention: embedding, matmul with fused epilogue, norms,
+// elementwise ops, rotary positions, the decoder input and argmax.
+//
+// Sizes that vary per run (rows = B × T) come from a uniform block; sizes fixed by the spec (widths, vocabulary) do
+// too, so one pipeline serves every layer of the same shape. Identifiers are fixed names of this file: nothing of the
+// spec reaches the source. Every kernel's uniform block is an array of u32 words (`u.w[i]`), documented per kernel;
+// f32 values are passed as their bit patterns.
+
+export type Activation = 'none' | 'relu' | 'gelu' | 'silu';
+
+export interface WgslKernel {
+  /** Kernel family, for manifests and pipeline caching. */
+  family: string;
+  wgsl: string;
+  entryPoint: string;
+  /** Storage bindings after the uniform block (binding 0), in order; the last `writes` of them are written. */
+  bindings: { name: string; access: 'read' | 'read_write'; type?: 'i32' }[];
+  /** Invocations per workgroup. */
+  workgroup: number;
+}
+
+const U = (words: number) => `struct Params { w: array<vec4<u32>, ${Math.ceil(words / 4)}> }
+@group(0) @binding(0) var<uniform> u: Params;
+fn word(i: u32) -> u32 { return u.w[i / 4u][i % 4u]; }`;
+
+function storage(bindings: WgslKernel['bindings']): string {
+  return bindings
+    .map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${b.name}: array<${b.type ?? 'f32'}>;`)
+    .join('\n');
+}
+
+/** GELU with the tanh approximation (as GPT-2 and BERT use); the CPU interpreter uses the same formula. */
+const ACT: Record<Activation, string> = {
+  none: 'return x;',
+  relu: 'return max(x, 0.0);',
+  gelu: 'let c = 0.7978845608028654 * (x + 0.044715 * x * x * x); return 0.5 * x * (1.0 + tanh(clamp(c, -15.0, 15.0)));',
+  silu: 'return x / (1.0 + exp(-x));',
+};
+
+function actFn(a: Activation): string {
+  return `fn act(x: f32) -> f32 { ${ACT[a]} }`;
+}
+
+/**
+ * `out[m, n] = act(sum_k a[m, k] * w[n, k] + bias[n]) + res[m, n]` (w in PyTorch `[out, in]` layout).
+ * Words: 0 M, 1 N, 2 K. One 16×16 output tile per workgroup, A and W tiles staged in workgroup memory.
+ */
+export function matmulKernel(opts: { act: Activation; bias: boolean; residual: boolean }): WgslKernel {
+  const bindings: WgslKernel['bindings'] = [
+    { name: 'a', access: 'read' },
+    { name: 'w', access: 'read' },
+    ...(opts.bias ? [{ name: 'bias', access: 'read' as const }] : []),
+    ...(opts.residual ? [{ name: 'res', access: 'read' as const }] : []),
+    { name: 'out', access: 'read_write' },
+  ];
+  const wgsl = `${U(3)}
+${storage(bindings)}
+${actFn(opts.act)}
+var<workgroup> ta: array<array<f32, 16>, 16>;
+var<workgroup> tw: array<array<f32, 16>, 16>;
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let M = word(0u); let N = word(1u); let K = word(2u);
+  let row = wid.y * 16u + lid.y;
+  let col = wid.x * 16u + lid.x;
+  var acc = 0.0;
+  let tiles = (K + 15u) / 16u;
+  for (var t = 0u; t < tiles; t++) {
+    let ka = t * 16u + lid.x;
+    ta[lid.y][lid.x] = select(0.0, a[min(row, M - 1u) * K + min(ka, K - 1u)], row < M && ka < K);
+    let wrow = wid.x * 16u + lid.y;
+    tw[lid.y][lid.x] = select(0.0, w[min(wrow, N - 1u) * K + min(ka, K - 1u)], wrow < N && ka < K);
+    workgroupBarrier();
+    for (var i = 0u; i < 16u; i++) { acc += ta[lid.y][i] * tw[lid.x][i]; }
+    workgroupBarrier();
+  }
+  if (row < M && col < N) {
+    var v = acc${opts.bias ? ' + bias[col]' : ''};
+    v = act(v);
+    ${opts.residual ? 'v += res[row * N + col];' : ''}
+    out[row * N + col] = v;
+  }
+}`;
+  return { family: `matmul_${opts.act}${opts.bias ? '_bias' : ''}${opts.residual ? '_res' : ''}`, wgsl, entryPoint: 'main', bindings, workgroup: 256 };
+}
+
+/**
+ * Token embedding: `out[r, d] = table[ids[r], d] * scale + pos(t, d)` with t = r % T. Ids outside the vocabulary
+ * read row 0 (inputs are validated on the host first). Words: 0 rows, 1 D, 2 T, 3 vocab, 4 scale (f32 bits),
+ * 5 position start (for decoding with a cache).
+ */
+export function embedKernel(positions: 'none' | 'sinusoidal' | 'learned'): WgslKernel {
+  const bindings: WgslKernel['bindings'] = [
+    { name: 'table', access: 'read' },
+    { name: 'ids', access: 'read', type: 'i32' },
+    ...(positions === 'learned' ? [{ name: 'pos_table', access: 'read' as const }] : []),
+    { name: 'out', access: 'read_write' },
+  ];
+  const pos =
+    positions === 'sinusoidal'
+      ? `let i = f32(d / 2u) * 2.0;
+    let angle = f32(t) * exp(-log(10000.0) * i / f32(D));
+    v += select(cos(angle), sin(angle), d % 2u == 0u);`
+      : positions === 'learned'
+        ? 'v += pos_table[t * D + d];'
+        : '';
+  const wgsl = `${U(6)}
+${storage(bindings)}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let rows = word(0u); let D = word(1u); let T = word(2u); let vocab = word(3u);
+  let scale = bitcast<f32>(word(4u));
+  let i = gid.x + gid.y * 65535u * 64u;
+  if (i >= rows * D) { return; }
+  let r = i / D; let d = i % D;
+  let t = r % T + word(5u);
+  var id = ids[r];
+  if (id < 0 || u32(id) >= vocab) { id = 0; }
+  var v = table[u32(id) * D + d] * scale;
+  ${pos}
+  out[i] = v;
+}`;
+  return { family: `embed_${positions}`, wgsl, entryPoint: 'main', bindings, workgroup: 64 };
+}
+
+/** Layer or RMS norm over rows of width D, one workgroup of 64 per row. Words: 0 rows, 1 D, 2 eps (f32 bits). */
+export function normKernel(type: 'layer' | 'rms'): WgslKernel {
+  const bindings: WgslKernel['bindings'] = [
+    { name: 'x', access: 'read' },
+    { name: 'gamma', access: 'read' },
+    ...(type === 'layer' ? [{ name: 'beta', access: 'read' as const }] : []),
+    { name: 'out', access: 'read_write' },
+  ];
+  const wgsl = `${U(3)}
+${storage(bindings)}
+var<workgroup> s1: array<f32, 64>;
+var<workgroup> s2: array<f32, 64>;
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let rows = word(0u); let D = word(1u); let eps = bitcast<f32>(word(2u));
+  let r = wid.x + wid.y * 65535u;
+  if (r >= rows) { return; }
+  let base = r * D;
+  var a = 0.0; var b = 0.0;
+  for (var d = lid.x; d < D; d += 64u) { let v = x[base + d]; a += v; b += v * v; }
+  s1[lid.x] = a; s2[lid.x] = b;
+  workgroupBarrier();
+  for (var step = 32u; step > 0u; step /= 2u) {
+    if (lid.x < step) { s1[lid.x] += s1[lid.x + step]; s2[lid.x] += s2[lid.x + step]; }
+    workgroupBarrier();
+  }
+  let mean = s1[0] / f32(D);
+  ${type === 'layer' ? 'let inv = inverseSqrt(max(s2[0] / f32(D) - mean * mean, 0.0) + eps);' : 'let inv = inverseSqrt(s2[0] / f32(D) + eps);'}
+  for (var d = lid.x; d < D; d += 64u) {
+    ${type === 'layer' ? 'out[base + d] = (x[base + d] - mean) * inv * gamma[d] + beta[d];' : 'out[base + d] = x[base + d] * inv * gamma[d];'}
+  }
+}`;
+  return { family: `norm_${type}`, wgsl, entryPoint: 'main', bindings, workgroup: 64 };
+}
+
+/** Elementwise: `add` (a + b), an activation of a, or SwiGLU (silu(a) * b). Words: 0 count. */
+export function elementwiseKernel(op: 'add' | 'swiglu' | Activation): WgslKernel {
+  const two = op === 'add' || op === 'swiglu';
+  const bindings: WgslKernel['bindings'] = [{ name: 'a', access: 'read' }, ...(two ? [{ name: 'b', access: 'read' as const }] : []), { name: 'out', access: 'read_write' }];
+  const body = op === 'add' ? 'a[i] + b[i]' : op === 'swiglu' ? 'a[i] / (1.0 + exp(-a[i])) * b[i]' : 'act(a[i])';
+  const wgsl = `${U(1)}
+${storage(bindings)}
+${two ? '' : actFn(op as Activation)}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * 65535u * 64u;
+  if (i >= word(0u)) { return; }
+  out[i] = ${body};
+}`;
+  return { family: `elementwise_${op}`, wgsl, entryPoint: 'main', bindings, workgroup: 64 };
+}
+
+/**
+ * Rotary positions, in place on `[rows, heads * hd]`: each pair (2i, 2i+1) of a head rotates by
+ * t · 10000^(-2i/hd), t = r % T + start. Words: 0 rows, 1 heads, 2 hd, 3 T, 4 start.
+ */
+export function ropeKernel(): WgslKernel {
+  const bindings: WgslKernel['bindings'] = [{ name: 'x', access: 'read_write' }];
+  const wgsl = `${U(5)}
+${storage(bindings)}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let rows = word(0u); let heads = word(1u); let hd = word(2u); let T = word(3u);
+  let half = hd / 2u;
+  let i = gid.x + gid.y * 65535u * 64u;
+  if (i >= rows * heads * half) { return; }
+  let p = i % half;
+  let h = (i / half) % heads;
+  let r = i / (half * heads);
+  let t = f32(r % T + word(4u));
+  let theta = t * exp(-log(10000.0) * f32(2u * p) / f32(hd));
+  let at = r * heads * hd + h * hd + 2u * p;
+  let x0 = x[at]; let x1 = x[at + 1u];
+  x[at] = x0 * cos(theta) - x1 * sin(theta);
+  x[at + 1u] = x0 * sin(theta) + x1 * cos(theta);
+}`;
+  return { family: 'rope', wgsl, entryPoint: 'main', bindings, workgroup: 64 };
+}
+
+/** Decoder input: `dec[b, 0] = bos`, `dec[b, t] = tokens[b, t-1]` unless that is pad or eos (then pad). Words: 0 B, 1 T, 2 bos, 3 pad, 4 eos (or 2^32-1 for none). */
+export function shiftRightKernel(): WgslKernel {
+  const bindings: WgslKernel['bindings'] = [{ name: 'tokens', access: 'read', type: 'i32' }, { name: 'dec', access: 'read_write', type: 'i32' }];
+  const wgsl = `${U(5)}
+${storage(bindings)}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let B = word(0u); let T = word(1u);
+  let i = gid.x + gid.y * 65535u * 64u;
+  if (i >= B * T) { return; }
+  let t = i % T;
+  let pad = i32(word(3u));
+  if (t == 0u) { dec[i] = i32(word(2u)); return; }
+  let prev = tokens[i - 1u];
+  let is_eos = word(4u) != 0xffffffffu && prev == i32(word(4u));
+  dec[i] = select(prev, pad, prev == pad || is_eos);
+}`;
+  return { family: 'shift_right', wgsl, entryPoint: 'main', bindings, workgroup: 64 };
+}
+
+/** Argmax over rows of width N (first maximum wins). Words: 0 rows, 1 N. */
+export function argmaxKernel(): WgslKernel {
+  const bindings: WgslKernel['bindings'] = [{ name: 'x', access: 'read' }, { name: 'argmax_out', access: 'read_write', type: 'i32' }];
+  const wgsl = `${U(2)}
+${storage(bindings)}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let rows = word(0u); let N = word(1u);
+  let r = gid.x;
+  if (r >= rows) { return; }
+  var best = 0u; var v = x[r * N];
+  for (var n = 1u; n < N; n++) { let c = x[r * N + n]; if (c > v) { v = c; best = n; } }
+  argmax_out[r] = i32(best);
+}`;
+  return { family: 'argmax', wgsl, entryPoint: 'main', bindings, workgroup: 64 };
+}
