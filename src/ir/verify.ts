@@ -13,7 +13,7 @@ const ARITY: Record<IrNode['op'], [number, number]> = {
   input: [0, 0],
   param: [0, 0],
   shift_right: [1, 1],
-  gather: [2, 2],
+  gather: [2, 3],
   positions: [1, 2],
   add: [2, 2],
   act: [1, 1],

@@ -5,6 +5,7 @@
 import { sym, type Poly } from '../check/sym.ts';
 import { classifierWgsl } from '../masks/classify-wgsl.ts';
 import { attentionKernelOf } from './attention-kernels.ts';
+import { countText } from './print-program.ts';
 import type { Program, Step, Word } from './schedule.ts';
 import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, ropeKernel, shiftRightKernel, type Activation, type WgslKernel } from '../wgsl/kernels.ts';
 
@@ -86,12 +87,12 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: Render
     steps: p.steps.map((s, i) => {
       const sk = stepKernels[i];
       const base = { node: s.node, kind: s.kind, kernel: sk.kernel, buffers: s.buffers, uniforms: s.words.map(word) };
-      if (s.kind !== 'attention') return { ...base, dispatch: s.grid.map(formula) };
+      if (s.kind !== 'attention') return { ...base, dispatch: s.grid.map(countText) };
       const a = s.attention!;
-      const qTiles = formula(sym.div(sym.add(s.words[1] && 'poly' in s.words[1] ? s.words[1].poly : sym.constant(1), sym.constant(sk.tiles!.q - 1)), sym.constant(sk.tiles!.q)));
+      const qTiles = countText({ poly: s.grid[0].poly, per: sk.tiles!.q });
       return {
         ...base,
-        dispatch: [qTiles, String(a.heads), formula(s.grid[2])],
+        dispatch: [qTiles, String(a.heads), countText(s.grid[2])],
         attention: {
           heads: a.heads,
           kvHeads: a.kvHeads,

@@ -34,6 +34,12 @@ export interface MaskSite {
   wgsl: MaskWgsl;
 }
 
+/** A workgroup count: ceil(poly / per). */
+export interface Count {
+  poly: Poly;
+  per: number;
+}
+
 export interface Step {
   /** The IR node this step computes (or, for rope and classify steps, the node they prepare). */
   node: string;
@@ -43,8 +49,8 @@ export interface Step {
   /** Buffers bound after the uniform block, in the kernel's binding order; the last is written. */
   buffers: string[];
   words: Word[];
-  /** Workgroups per dimension, as formulas. */
-  grid: [Poly, Poly, Poly];
+  /** Workgroups per dimension, as formulas of the dims. */
+  grid: [Count, Count, Count];
   attention?: {
     heads: number;
     kvHeads: number;
@@ -67,7 +73,8 @@ export interface Program {
 
 const c = (n: number): Poly => sym.constant(n);
 const prod = (ps: Poly[]): Poly => ps.reduce((a, b) => sym.mul(a, b), c(1));
-const ceilDiv = (p: Poly, n: number): Poly => sym.div(sym.add(p, c(n - 1)), c(n));
+const ceilDiv = (poly: Poly, per: number): Count => ({ poly, per });
+const one = (poly: Poly): Count => ({ poly, per: 1 });
 
 export class ScheduleError extends Error {}
 
@@ -92,7 +99,7 @@ export function schedule(g: IrGraph, m: CheckedModel): Program {
       case 'shift_right': {
         const [b, t] = n.shape;
         const eos = n.attrs.eos === undefined ? 0xffffffff : Number(n.attrs.eos);
-        steps.push({ node: n.id, kind: 'shift_right', family: 'shift_right', buffers: [n.args[0], n.id], words: [{ poly: b }, { poly: t }, { poly: c(Number(n.attrs.bos)) }, { poly: c(Number(n.attrs.pad)) }, { poly: c(eos) }], grid: [ceilDiv(prod(n.shape), 64), c(1), c(1)] });
+        steps.push({ node: n.id, kind: 'shift_right', family: 'shift_right', buffers: [n.args[0], n.id], words: [{ poly: b }, { poly: t }, { poly: c(Number(n.attrs.bos)) }, { poly: c(Number(n.attrs.pad)) }, { poly: c(eos) }], grid: [ceilDiv(prod(n.shape), 64), one(c(1)), one(c(1))] });
         break;
       }
       case 'gather': {
@@ -100,7 +107,7 @@ export function schedule(g: IrGraph, m: CheckedModel): Program {
         const table = byId.get(n.args[0])!;
         const [, t] = n.shape;
         const words: Word[] = [{ poly: rows(n) }, { poly: last(n) }, { poly: t }, { poly: table.shape[0] }, { f32: Number(n.attrs.scale ?? 1) }, { poly: c(0) }];
-        steps.push({ node: n.id, kind: 'embed', family: `embed_${positions}`, buffers: [...n.args, n.id], words, grid: [ceilDiv(prod(n.shape), 64), c(1), c(1)] });
+        steps.push({ node: n.id, kind: 'embed', family: `embed_${positions}`, buffers: [...n.args, n.id], words, grid: [ceilDiv(prod(n.shape), 64), one(c(1)), one(c(1))] });
         break;
       }
       case 'positions':
@@ -109,11 +116,11 @@ export function schedule(g: IrGraph, m: CheckedModel): Program {
       case 'swiglu': {
         if (n.op === 'positions') throw new ScheduleError(`positions node ${n.id} was not fused into its embedding`);
         const op = n.op === 'act' ? (n.attrs.fn as Activation) : n.op;
-        steps.push({ node: n.id, kind: 'elementwise', family: `elementwise_${op}`, buffers: [...n.args, n.id], words: [{ poly: prod(n.shape) }], grid: [ceilDiv(prod(n.shape), 64), c(1), c(1)] });
+        steps.push({ node: n.id, kind: 'elementwise', family: `elementwise_${op}`, buffers: [...n.args, n.id], words: [{ poly: prod(n.shape) }], grid: [ceilDiv(prod(n.shape), 64), one(c(1)), one(c(1))] });
         break;
       }
       case 'norm':
-        steps.push({ node: n.id, kind: 'norm', family: `norm_${n.attrs.type}`, buffers: [...n.args, n.id], words: [{ poly: rows(n) }, { poly: last(n) }, { f32: Number(n.attrs.eps) }], grid: [rows(n), c(1), c(1)] });
+        steps.push({ node: n.id, kind: 'norm', family: `norm_${n.attrs.type}`, buffers: [...n.args, n.id], words: [{ poly: rows(n) }, { poly: last(n) }, { f32: Number(n.attrs.eps) }], grid: [one(rows(n)), one(c(1)), one(c(1))] });
         break;
       case 'matmul': {
         const act = (n.attrs.act as string | undefined) ?? 'none';
@@ -121,14 +128,14 @@ export function schedule(g: IrGraph, m: CheckedModel): Program {
         const residual = !!n.attrs.residual;
         const x = byId.get(n.args[0])!;
         const family = `matmul_${act}${bias ? '_bias' : ''}${residual ? '_res' : ''}`;
-        steps.push({ node: n.id, kind: 'matmul', family, buffers: [...n.args, n.id], words: [{ poly: rows(n) }, { poly: last(n) }, { poly: last(x) }], grid: [ceilDiv(last(n), 16), ceilDiv(rows(n), 16), c(1)], options: { act, bias, residual } });
+        steps.push({ node: n.id, kind: 'matmul', family, buffers: [...n.args, n.id], words: [{ poly: rows(n) }, { poly: last(n) }, { poly: last(x) }], grid: [ceilDiv(last(n), 16), ceilDiv(rows(n), 16), one(c(1))], options: { act, bias, residual } });
         break;
       }
       case 'attention':
         steps.push(...attentionSteps(n, m, byId, masks));
         break;
       case 'argmax':
-        steps.push({ node: n.id, kind: 'argmax', family: 'argmax', buffers: [n.args[0], n.id], words: [{ poly: rows(n) }, { poly: last(byId.get(n.args[0])!) }], grid: [ceilDiv(rows(n), 64), c(1), c(1)] });
+        steps.push({ node: n.id, kind: 'argmax', family: 'argmax', buffers: [n.args[0], n.id], words: [{ poly: rows(n) }, { poly: last(byId.get(n.args[0])!) }], grid: [ceilDiv(rows(n), 64), one(c(1)), one(c(1))] });
         break;
     }
   }
@@ -147,7 +154,7 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
     ] as const) {
       const x = byId.get(arg)!;
       const r = prod(x.shape.slice(0, -1));
-      out.push({ node: arg, kind: 'rope', family: 'rope', buffers: [arg], words: [{ poly: r }, { poly: c(h) }, { poly: c(headDim) }, { poly: x.shape[1] }, { poly: c(0) }], grid: [ceilDiv(sym.mul(r, c((h * headDim) / 2)), 64), c(1), c(1)] });
+      out.push({ node: arg, kind: 'rope', family: 'rope', buffers: [arg], words: [{ poly: r }, { poly: c(h) }, { poly: c(headDim) }, { poly: x.shape[1] }, { poly: c(0) }], grid: [ceilDiv(sym.mul(r, c((h * headDim) / 2)), 64), one(c(1)), one(c(1))] });
     }
   }
   const maskName = n.attrs.mask as string;
@@ -173,7 +180,7 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
     family: `attention`,
     buffers: [...n.args, n.id],
     words: [{ poly: q.shape[0] }, { poly: q.shape[1] }, { poly: k.shape[1] }],
-    grid: [c(0), c(heads), q.shape[0]],
+    grid: [ceilDiv(q.shape[1], 0), one(c(heads)), one(q.shape[0])],
     attention: { heads, kvHeads, headDim, queryAxis: String(n.attrs.query_axis), keyAxis: String(n.attrs.key_axis), mask, modifiers },
   });
   return out;

@@ -98,8 +98,8 @@ export function embedKernel(positions: 'none' | 'sinusoidal' | 'learned'): WgslK
   ];
   const pos =
     positions === 'sinusoidal'
-      ? `let i = f32(d / 2u) * 2.0;
-    let angle = f32(t) * exp(-log(10000.0) * i / f32(D));
+      ? `let even = f32(d / 2u) * 2.0;
+    let angle = f32(t) * exp(-log(10000.0) * even / f32(D));
     v += select(cos(angle), sin(angle), d % 2u == 0u);`
       : positions === 'learned'
         ? 'v += pos_table[t * D + d];'
