@@ -4,6 +4,7 @@
 // reported in one line (no stack trace unless MDL_DEBUG is set) and exits with status 2.
 
 import { Command, CommanderError } from 'commander';
+import { registerCompileCommand } from './compile-command.ts';
 import { registerDemoCommand } from './demo-command.ts';
 import { registerFrontEndCommands } from './front-end-commands.ts';
 import { registerMaskCommand } from './mask-command.ts';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerFrontEndCommands(program);
   registerMaskCommand(program);
+  registerCompileCommand(program);
   registerDemoCommand(program);
   return program;
 }
