@@ -7,7 +7,9 @@ import { Command, CommanderError } from 'commander';
 import { registerCompileCommand } from './compile-command.ts';
 import { registerDemoCommand } from './demo-command.ts';
 import { registerFrontEndCommands } from './front-end-commands.ts';
+import { registerInitCommand } from './init-command.ts';
 import { registerMaskCommand } from './mask-command.ts';
+import { registerRunCommand } from './run-command.ts';
 import { UserError } from './user-error.ts';
 
 export function buildProgram(): Command {
@@ -19,7 +21,9 @@ export function buildProgram(): Command {
   registerFrontEndCommands(program);
   registerMaskCommand(program);
   registerCompileCommand(program);
+  registerRunCommand(program);
   registerDemoCommand(program);
+  registerInitCommand(program);
   return program;
 }
 

@@ -20,6 +20,22 @@ import { packMaskBuffers } from './mask-buffers.ts';
 
 export class ProgramLimitError extends Error {}
 
+/**
+ * Weights stay on the device between runs of the same weights map (generation runs the program once per token):
+ * uploaded once per device, freed with the device.
+ */
+const weightBuffers = new WeakMap<GPUDevice, WeakMap<Map<string, Float32Array>, Map<string, GPUBuffer>>>();
+
+function weightBuffer(gpu: GpuContext, weights: Map<string, Float32Array>, name: string, data: Float32Array): GPUBuffer {
+  let perDevice = weightBuffers.get(gpu.device);
+  if (!perDevice) weightBuffers.set(gpu.device, (perDevice = new WeakMap()));
+  let perWeights = perDevice.get(weights);
+  if (!perWeights) perDevice.set(weights, (perWeights = new Map()));
+  let buffer = perWeights.get(name);
+  if (!buffer) perWeights.set(name, (buffer = uploadBuffer(gpu, name, data)));
+  return buffer;
+}
+
 type Entry = { binding: number; type: GPUBufferBindingType };
 
 export async function runProgram(gpu: GpuContext, lowered: Lowered, model: CheckedModel, run: RunInputs, want?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
@@ -52,7 +68,7 @@ export async function runProgram(gpu: GpuContext, lowered: Lowered, model: Check
       } else if (b.role === 'param') {
         const w = run.weights.get(b.id.slice(1));
         if (!w || w.length !== n) throw new ProgramLimitError(`weight ${b.id.slice(1)} needs ${n} values, got ${w?.length ?? 'none'}`);
-        buffers.set(b.id, track(uploadBuffer(gpu, b.id, w)));
+        buffers.set(b.id, weightBuffer(gpu, run.weights, b.id, w));
       } else {
         buffers.set(b.id, track(outputBuffer(gpu, b.id, Math.max(4, n * 4))));
       }

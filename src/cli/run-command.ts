@@ -1,0 +1,136 @@
+// `mdl run FILE …`: generate with a spec on WebGPU (or the CPU reference), from text or token ids, with seeded
+// weights unless a weights file is given.
+
+import type { Command } from 'commander';
+import type { CheckedModel } from '../check/model.ts';
+import { lower } from '../lower/passes.ts';
+import { acquireGpu, type GpuContext } from '../runtime/device.ts';
+import { cpuForward, generate, gpuForward, rolesOf, type Forward } from '../runtime/generate.ts';
+import { seededWeights } from '../runtime/init-weights.ts';
+import { textCodec } from './text-codec.ts';
+import { requireModel } from './load.ts';
+import { UserError } from './user-error.ts';
+
+export interface RunOptions {
+  weights?: string;
+  input?: string;
+  tokens?: string;
+  source?: string;
+  maxNew: string;
+  greedy?: boolean;
+  temperature?: string;
+  topK?: string;
+  seed: string;
+  backend: string;
+  json?: boolean;
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command('run')
+    .description('generate tokens with a spec (seeded weights unless --weights is given)')
+    .argument('<file>', '.mdl spec file')
+    .option('--weights <file>', 'weights (.safetensors)')
+    .option('--input <text>', 'prompt text (decoder-only) or target prefix (encoder-decoder)')
+    .option('--tokens <ids>', 'prompt as token ids, e.g. 1,5,9')
+    .option('--source <text>', 'source text for an encoder-decoder')
+    .option('--max-new <n>', 'tokens to generate at most', '16')
+    .option('--greedy', 'always take the most likely token (default unless --temperature is given)')
+    .option('--temperature <t>', 'sample with this temperature')
+    .option('--top-k <k>', 'sample among the k most likely tokens')
+    .option('--seed <s>', 'seed for the weights and for sampling', '1')
+    .option('--backend <name>', 'gpu or cpu', 'gpu')
+    .option('--json', 'print a machine-readable result')
+    .action(async (file: string, opts: RunOptions) => {
+      const { model } = requireModel(file);
+      const result = await runModel(model, opts, (line) => process.stderr.write(line));
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.text}\n`);
+    });
+}
+
+export interface RunResult {
+  model: string;
+  backend: string;
+  adapter?: string;
+  weights: string;
+  prompt: number[];
+  source?: number[];
+  tokens: number[];
+  text: string;
+  timings: { compileMs: number; firstTokenMs: number; totalMs: number; tokensPerSecond: number };
+}
+
+export async function runModel(model: CheckedModel, opts: RunOptions, progress: (line: string) => void): Promise<RunResult> {
+  const t0 = performance.now();
+  const lowered = lower(model);
+  const compileMs = performance.now() - t0;
+  if (opts.weights) throw new UserError('--weights: reading weight files is not available yet; omit it to run on seeded weights');
+  const seed = int(opts.seed, '--seed');
+  const weights = seededWeights(lowered.ir, seed);
+  progress(`mdl: ${model.name}: no --weights given, running on seeded weights (seed ${seed})\n`);
+  const codec = textCodec(model);
+  const roles = rolesOf(model);
+  const prompt = opts.tokens !== undefined ? ids(opts.tokens) : codec.encode(opts.input ?? '');
+  const source = opts.source !== undefined ? codec.encode(opts.source) : undefined;
+  if (roles.source && !source) throw new UserError(`${model.name} is an encoder-decoder: give --source "text"`);
+  if (!roles.source && prompt.length === 0) throw new UserError('give a prompt: --input "text" or --tokens 1,2,3');
+  const maxNew = int(opts.maxNew, '--max-new');
+  let gpu: GpuContext | undefined;
+  let forward: Forward;
+  if (opts.backend === 'gpu') {
+    gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
+    progress(`mdl: WebGPU adapter: ${gpu.describe()}\n`);
+    forward = gpuForward(gpu, lowered, model, weights);
+  } else if (opts.backend === 'cpu') {
+    forward = cpuForward(lowered, model, weights);
+  } else {
+    throw new UserError(`--backend is gpu or cpu, not '${opts.backend}'`);
+  }
+  const start = performance.now();
+  let first = 0;
+  try {
+    const tokens = await generate(model, forward, {
+      prompt,
+      source,
+      maxNew,
+      greedy: opts.temperature === undefined || !!opts.greedy,
+      temperature: opts.temperature === undefined ? undefined : Number(opts.temperature),
+      topK: opts.topK === undefined ? undefined : int(opts.topK, '--top-k'),
+      seed,
+      onToken: (_id, step) => {
+        if (step === 0) first = performance.now() - start;
+        const rate = ((step + 1) / ((performance.now() - start) / 1000)).toFixed(1);
+        // A live counter on a terminal; one line every 8 tokens in a log.
+        if (process.stderr.isTTY) progress(`\rmdl: decoding ${step + 1}/${maxNew} tokens (${rate} tokens/s)`);
+        else if ((step + 1) % 8 === 0) progress(`mdl: decoded ${step + 1} tokens (${rate} tokens/s)\n`);
+      },
+    });
+    if (process.stderr.isTTY) progress('\n');
+    const totalMs = performance.now() - start;
+    return {
+      model: model.name,
+      backend: opts.backend,
+      adapter: gpu?.describe(),
+      weights: `seeded (seed ${seed})`,
+      prompt,
+      source,
+      tokens,
+      text: codec.decode(tokens),
+      timings: { compileMs: round(compileMs), firstTokenMs: round(first), totalMs: round(totalMs), tokensPerSecond: round(tokens.length / (totalMs / 1000)) },
+    };
+  } finally {
+    gpu?.release();
+  }
+}
+
+function ids(text: string): number[] {
+  return text.split(',').filter((s) => s.trim() !== '').map((s) => int(s, '--tokens'));
+}
+
+function int(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new UserError(`${flag} takes a whole number, not '${text}'`);
+  return n;
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;

@@ -1,0 +1,122 @@
+// Generation: greedy or sampled decoding of a compiled spec, on the GPU program or on the CPU interpreter.
+//
+// Each step recomputes the forward pass over everything generated so far and takes the logits of the last position.
+// For an encoder-decoder the source is encoded with the decoder at every step; for a decoder-only model the prompt
+// is the start of the sequence. Masks apply at every step exactly as in training: the decoder input is built from
+// the target by the spec's shift_right, and padding and lengths come from the inputs.
+
+import type { CheckedModel, InputInfo } from '../check/model.ts';
+import type { Lowered } from '../lower/passes.ts';
+import { interpret, type RunInputs } from './cpu-interpreter.ts';
+import type { GpuContext } from './device.ts';
+import { runProgram } from './program.ts';
+
+export interface GenerateOptions {
+  /** Prompt ids (decoder-only) or the target prefix (encoder-decoder). */
+  prompt: number[];
+  /** Source ids for an encoder-decoder. */
+  source?: number[];
+  maxNew: number;
+  greedy: boolean;
+  temperature?: number;
+  topK?: number;
+  seed?: number;
+  onToken?: (id: number, step: number) => void;
+}
+
+export interface Roles {
+  /** The tokens input the decoder reads: the target of a decoder input, or the decoder-only model's tokens. */
+  target: InputInfo;
+  /** The decoder input built from the target, if any. */
+  decoderInput?: InputInfo;
+  /** The encoder's tokens input, if any. */
+  source?: InputInfo;
+  /** Features, lengths and segments inputs (filled with neutral values when generating). */
+  others: InputInfo[];
+}
+
+export function rolesOf(m: CheckedModel): Roles {
+  const out = m.output ? m.stacks.find((s) => s.name === m.output!.from) : m.stacks.at(-1);
+  if (!out) throw new Error(`${m.name} has no output stack to generate from`);
+  const fed = m.inputs.get(out.source)!;
+  const target = fed.shiftedFrom ? m.inputs.get(fed.shiftedFrom)! : fed;
+  const source = m.stacks.map((s) => m.inputs.get(s.source)!).find((i) => i.kind === 'tokens' && i !== fed && i !== target);
+  const others = [...m.inputs.values()].filter((i) => i !== fed && i !== target && i !== source && !i.shiftedFrom);
+  return { target, decoderInput: fed.shiftedFrom ? fed : undefined, source, others };
+}
+
+export type Forward = (run: Omit<RunInputs, 'weights'>) => Promise<Float32Array | Float64Array>;
+
+export function gpuForward(gpu: GpuContext, lowered: Lowered, m: CheckedModel, weights: RunInputs['weights']): Forward {
+  return async (run) => (await runProgram(gpu, lowered, m, { ...run, weights })).get(lowered.program.outputs[0]) as Float32Array;
+}
+
+export function cpuForward(lowered: Lowered, m: CheckedModel, weights: RunInputs['weights']): Forward {
+  return async (run) => interpret(lowered.ir, m, { ...run, weights }).get(lowered.ir.outputs[0]) as Float64Array;
+}
+
+export async function generate(m: CheckedModel, forward: Forward, opts: GenerateOptions): Promise<number[]> {
+  const roles = rolesOf(m);
+  const vocab = m.output?.vocab ?? m.embed?.vocab ?? 0;
+  const eos = roles.decoderInput?.eos ?? roles.target.eos;
+  const maxLen = boundOf(m, roles.target.axis);
+  const out: number[] = [];
+  let rng = (opts.seed ?? 0) >>> 0 || 1;
+  const random = () => ((rng = (Math.imul(rng, 1664525) + 1013904223) >>> 0) / 4294967296);
+  for (let step = 0; step < opts.maxNew; step++) {
+    const tokens = [...opts.prompt, ...out];
+    // With a decoder input, position t is fed the target's token t-1: one more slot than the tokens known so far.
+    const length = roles.decoderInput ? tokens.length + 1 : tokens.length;
+    if (length > maxLen) break;
+    const run = inputsFor(m, roles, tokens, length, opts.source ?? []);
+    const logits = await forward(run);
+    const row = logits.subarray((length - 1) * vocab, length * vocab);
+    const next = opts.greedy ? argmax(row) : sample(row, opts.temperature ?? 1, opts.topK ?? 0, random);
+    out.push(next);
+    opts.onToken?.(next, step);
+    if (next === eos) break;
+  }
+  return out;
+}
+
+function boundOf(m: CheckedModel, axis: string | undefined): number {
+  const d = axis ? m.dims.get(axis) : undefined;
+  return d?.concrete ?? d?.bound ?? 4096;
+}
+
+function inputsFor(m: CheckedModel, roles: Roles, tokens: number[], length: number, source: number[]): Omit<RunInputs, 'weights'> {
+  const pad = roles.target.pad ?? 0;
+  const dims: Record<string, number> = { B: 1 };
+  const inputs: RunInputs['inputs'] = {};
+  dims[roles.target.axis!] = length;
+  inputs[roles.target.name] = Int32Array.from({ length }, (_, i) => tokens[i] ?? pad);
+  if (roles.source) {
+    if (source.length === 0) throw new Error(`${m.name} is an encoder-decoder: give a source`);
+    dims[roles.source.axis!] = source.length;
+    inputs[roles.source.name] = Int32Array.from(source);
+  }
+  for (const o of roles.others) {
+    const len = o.axis ? (dims[o.axis] ?? length) : length;
+    if (o.kind === 'lengths') inputs[o.name] = Int32Array.from([len]);
+    else if (o.kind === 'segments') inputs[o.name] = new Int32Array(len);
+    else if (o.kind === 'features') throw new Error(`${m.name} reads features '${o.name}'; generation from features is not supported by mdl run`);
+  }
+  return { dims, inputs };
+}
+
+function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
+
+function sample(row: ArrayLike<number>, temperature: number, topK: number, random: () => number): number {
+  const idx = Array.from({ length: row.length }, (_, i) => i).sort((a, b) => row[b] - row[a]);
+  const keep = topK > 0 ? idx.slice(0, topK) : idx;
+  const max = row[keep[0]];
+  const weights = keep.map((i) => Math.exp((row[i] - max) / Math.max(temperature, 1e-6)));
+  const total = weights.reduce((a, b) => a + b, 0);
+  let r = random() * total;
+  for (let j = 0; j < keep.length; j++) if ((r -= weights[j]) <= 0) return keep[j];
+  return keep[keep.length - 1];
+}
