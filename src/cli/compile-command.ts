@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { lower } from '../lower/passes.ts';
 import { writeCompiled } from '../lower/write-output.ts';
 import { requireModel } from './load.ts';
+// Adds the fuse, schedule, wgsl and manifest stages to `mdl dump`.
+import '../lower/dump-stages.ts';
 
 export function registerCompileCommand(program: Command): void {
   program

@@ -5,7 +5,6 @@ import { MdlLexer } from '../../grammar/tokens.ts';
 import { buildIr } from '../ir/build.ts';
 import { printIr } from '../ir/print.ts';
 import { printAst } from '../lang/print-ast.ts';
-import { lower, PASSES } from '../lower/passes.ts';
 import { printMasks } from '../masks/print-masks.ts';
 import { loadSpec, readSpec, requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
@@ -24,16 +23,7 @@ export const dumpStages: Record<string, (path: string) => string> = {
   },
   masks: (path) => printMasks(requireModel(path).model),
   ir: (path) => printIr(buildIr(requireModel(path).model)),
-  fuse: (path) => stageOf('fuse', path),
-  schedule: (path) => stageOf('schedule', path),
-  wgsl: (path) => lower(requireModel(path).model).rendered.kernels.map((k) => `// ---- ${k.file}\n${k.wgsl}\n`).join('\n'),
-  manifest: (path) => stageOf('render', path),
 };
-
-function stageOf(name: string, path: string): string {
-  const pass = PASSES.find((p) => p.name === name)!;
-  return pass.print(lower(requireModel(path).model));
-}
 
 export function registerFrontEndCommands(program: Command): void {
   program
