@@ -22,7 +22,6 @@ export const Identifier = createToken({
   pattern: matchIdentifier,
   categories: [Word],
   line_breaks: false,
-  start_chars_hint: ['_', ...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ'],
 });
 
 function keyword(word: string): TokenType {

@@ -83,6 +83,21 @@ describe('full forward pass: WebGPU vs the CPU interpreter', () => {
     await compare(decoderOnly, { dims: { B: 2, T: 10 }, inputs: { ids: tokens(2, 10, 61, 0, 5), docs } }, 1e-3);
   });
 
+  it('the shipped packed-documents spec (decoder-only, rotary, GQA, rms, swiglu)', async () => {
+    const text = readFileSync(join(root, 'specs', 'packed.mdl'), 'utf8');
+    const docs = Int32Array.from([0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    await compare(text, { dims: { B: 2, T: 9 }, inputs: { ids: tokens(2, 9, 320, 0, 8), docs } }, 1e-3);
+  });
+
+  it('refuses, before dispatch, dims beyond the spec bounds or the adapter limits', async () => {
+    const m = model(readFileSync(join(root, 'specs', 'packed.mdl'), 'utf8'));
+    const lowered = lower(m);
+    const weights = seededWeights(lowered.ir, 1);
+    const ids = (n: number) => new Int32Array(n);
+    await expect(runProgram(gpu(), lowered, m, { dims: { B: 1, T: 4096 }, inputs: { ids: ids(4096), docs: ids(4096) }, weights })).rejects.toThrow(/exceeds its bound 2048/);
+    await expect(runProgram(gpu(), lowered, m, { dims: { B: 1_000_000, T: 2048 }, inputs: {}, weights })).rejects.toThrow(/storage binding limit/);
+  });
+
   it('the shipped streaming spec (features memory, data-dependent cross mask)', async () => {
     const text = readFileSync(join(root, 'specs', 'streaming.mdl'), 'utf8');
     const frames = Float32Array.from({ length: 2 * 12 * 64 }, (_, i) => Math.sin(i * 0.37));
