@@ -10,6 +10,7 @@ import { registerFrontEndCommands } from './front-end-commands.ts';
 import { registerInitCommand } from './init-command.ts';
 import { registerMaskCommand } from './mask-command.ts';
 import { registerRunCommand } from './run-command.ts';
+import { registerServeCommand } from './serve-command.ts';
 import { UserError } from './user-error.ts';
 
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerMaskCommand(program);
   registerCompileCommand(program);
   registerRunCommand(program);
+  registerServeCommand(program);
   registerDemoCommand(program);
   registerInitCommand(program);
   return program;

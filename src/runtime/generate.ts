@@ -120,3 +120,20 @@ function sample(row: ArrayLike<number>, temperature: number, topK: number, rando
   for (let j = 0; j < keep.length; j++) if ((r -= weights[j]) <= 0) return keep[j];
   return keep[keep.length - 1];
 }
+
+/** Fixed inputs for comparing one forward pass across runtimes (Node, the browser): the prompt padded or cut to 5. */
+export function probeInputs(model: CheckedModel, source: number[] | undefined, prompt: number[]): Omit<RunInputs, 'weights'> {
+  const roles = rolesOf(model);
+  const length = 5;
+  const dims: Record<string, number> = { B: 1, [roles.target.axis!]: length };
+  const inputs: Record<string, Int32Array> = { [roles.target.name]: Int32Array.from({ length }, (_, i) => prompt[i] ?? 3 + i) };
+  if (roles.source && source) {
+    dims[roles.source.axis!] = source.length;
+    inputs[roles.source.name] = Int32Array.from(source);
+  }
+  for (const o of roles.others) {
+    if (o.kind === 'lengths') inputs[o.name] = Int32Array.from([dims[o.axis!] ?? length]);
+    if (o.kind === 'segments') inputs[o.name] = new Int32Array(dims[o.axis!] ?? length);
+  }
+  return { dims, inputs };
+}

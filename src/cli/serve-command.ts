@@ -1,0 +1,83 @@
+// `mdl serve`: the browser page on 127.0.0.1 (or, with --build DIR, the same page as a static folder). The page
+// runs the compiler and the runtime in the browser — the same modules as the CLI, bundled by esbuild — on
+// `navigator.gpu`.
+
+import type { Command } from 'commander';
+import { build } from 'esbuild';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from './user-error.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The page's files: index.html, app.js (bundled) and every spec, by URL path. */
+export async function pageFiles(): Promise<Map<string, { type: string; body: string }>> {
+  const bundle = await build({
+    entryPoints: [join(root, 'web', 'app.ts')],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    // The device module imports Dawn only when running in Node; the browser uses navigator.gpu.
+    external: ['webgpu'],
+    logLevel: 'silent',
+  });
+  const files = new Map<string, { type: string; body: string }>();
+  files.set('/index.html', { type: 'text/html; charset=utf-8', body: readFileSync(join(root, 'web', 'index.html'), 'utf8') });
+  files.set('/app.js', { type: 'text/javascript; charset=utf-8', body: bundle.outputFiles[0].text });
+  for (const f of readdirSync(join(root, 'specs')).filter((x) => x.endsWith('.mdl'))) {
+    files.set(`/specs/${f}`, { type: 'text/plain; charset=utf-8', body: readFileSync(join(root, 'specs', f), 'utf8') });
+  }
+  return files;
+}
+
+/** Serves the page on 127.0.0.1; resolves with the server and its URL. */
+export async function servePage(port = 0): Promise<{ server: Server; url: string }> {
+  const files = await pageFiles();
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+    const file = files.get(path === '/' ? '/index.html' : path);
+    if (!file) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-store' }).end(file.body);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (!address || typeof address === 'string') throw new Error('the server has no port');
+  return { server, url: `http://127.0.0.1:${address.port}/` };
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('serve the browser page on 127.0.0.1, or write it to a folder with --build')
+    .option('--port <n>', 'port (default: any free port)', '0')
+    .option('--build <dir>', 'write the static page to DIR instead of serving it')
+    .action(async (opts: { port: string; build?: string }) => {
+      if (opts.build) {
+        const files = await pageFiles();
+        const staging = `${opts.build}.tmp-${process.pid}`;
+        rmSync(staging, { recursive: true, force: true });
+        for (const [path, f] of files) {
+          mkdirSync(dirname(join(staging, path)), { recursive: true });
+          writeFileSync(join(staging, path), f.body);
+        }
+        rmSync(opts.build, { recursive: true, force: true });
+        renameSync(staging, opts.build);
+        process.stdout.write(`wrote ${files.size} files to ${opts.build}/ (serve it over http; WebGPU needs a secure context such as localhost)\n`);
+        return;
+      }
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port takes 0..65535, not '${opts.port}'`);
+      const { url } = await servePage(port);
+      process.stdout.write(`mdl page on ${url}  (open it in a browser with WebGPU; ?spec=specs/packed.mdl&input=Hello to change the model)\n`);
+    });
+}

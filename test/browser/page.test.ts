@@ -1,0 +1,78 @@
+// The browser page in headless Chromium (Debian's /usr/bin/chromium, WebGPU on SwiftShader): it compiles and runs
+// the translator with the same modules as Node, its logits equal the Node run's within 1e-5, and it draws the masks.
+
+import { mkdtempSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { checkSource } from '../../src/check/check.ts';
+import { textCodec } from '../../src/cli/text-codec.ts';
+import { servePage } from '../../src/cli/serve-command.ts';
+import { lower } from '../../src/lower/passes.ts';
+import { acquireGpu } from '../../src/runtime/device.ts';
+import { probeInputs } from '../../src/runtime/generate.ts';
+import { seededWeights } from '../../src/runtime/init-weights.ts';
+import { runProgram } from '../../src/runtime/program.ts';
+
+const CHROMIUM_FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+describe('the browser page', () => {
+  let server: Server;
+  let url: string;
+  let browser: BrowserContext;
+
+  beforeAll(async () => {
+    ({ server, url } = await servePage());
+    browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'mdl-chromium-')), { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    server?.close();
+  });
+
+  it('runs the translator on WebGPU, matching Node within 1e-5, and draws its masks', async () => {
+    const page = await browser.newPage();
+    const logs: string[] = [];
+    page.on('console', (m) => logs.push(m.text()));
+    await page.goto(`${url}?spec=specs/translator.mdl&max=3`);
+    await page.waitForFunction(() => window.mdlResult || window.mdlError, undefined, { timeout: 120_000 });
+    const error = await page.evaluate(() => window.mdlError);
+    expect(error, logs.join('\n')).toBeUndefined();
+    const result = (await page.evaluate(() => window.mdlResult))!;
+    console.log(`browser adapter: ${result.adapter}`);
+    expect(result.tokens).toHaveLength(3);
+    expect(result.masks).toEqual(['src_keys', 'look_back', 'memory']);
+
+    // The same forward pass in Node, on Dawn.
+    const model = checkSource(readFileSync(join(import.meta.dirname, '..', '..', 'specs', 'translator.mdl'), 'utf8'), 'translator.mdl').model!;
+    const lowered = lower(model);
+    const codec = textCodec(model);
+    const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
+    try {
+      const probe = probeInputs(model, codec.encode('我喜欢吃苹果'), []);
+      const logits = (await runProgram(gpu, lowered, model, { ...probe, weights: seededWeights(lowered.ir, 1) })).get(lowered.program.outputs[0])!;
+      expect(result.logits).toHaveLength(logits.length);
+      let err = 0;
+      logits.forEach((v, i) => (err = Math.max(err, Math.abs(v - result.logits[i]))));
+      expect(err).toBeLessThanOrEqual(1e-5);
+    } finally {
+      gpu.release();
+    }
+
+    // The mask pictures are rendered: the decoder's causal mask has dark cells on and below the diagonal only.
+    const shot = await page.locator('canvas[data-mask="look_back"]').screenshot();
+    expect(shot.length).toBeGreaterThan(500);
+    const cells = await page.evaluate(() => {
+      const c = document.querySelector('canvas[data-mask="look_back"]') as HTMLCanvasElement;
+      const ctx = c.getContext('2d')!;
+      const dark = (q: number, k: number) => ctx.getImageData(k * 14 + 7, q * 14 + 7, 1, 1).data[0] < 100;
+      return { below: dark(5, 2), above: dark(2, 5), diagonal: dark(4, 4) };
+    });
+    expect(cells).toEqual({ below: true, above: false, diagonal: true });
+    await page.screenshot({ path: join(tmpdir(), 'mdl-page.png'), fullPage: true });
+  });
+});
