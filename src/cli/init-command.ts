@@ -44,20 +44,20 @@ export function registerInitCommand(program: Command): void {
     });
 }
 
-function parseSeed(text: string): number {
+export function parseSeed(text: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
   if (!Number.isSafeInteger(n) || n > 0xffffffff) throw new UserError(`--seed: expected an integer from 0 to 4294967295, got '${text}'`);
   return n;
 }
 
-function parseDtype(text: string): 'F32' | 'F16' {
+export function parseDtype(text: string): 'F32' | 'F16' {
   const t = text.toLowerCase();
   if (t === 'f32' || t === 'f16') return t === 'f32' ? 'F32' : 'F16';
   throw new UserError(`--dtype: expected f32 or f16, got '${text}'`);
 }
 
 /** Fails before any work is written: the directory must exist and the path must not be a directory. */
-function checkOutputPath(path: string): void {
+export function checkOutputPath(path: string): void {
   const dir = dirname(resolve(path));
   if (!existsSync(dir)) throw new UserError(`${path}: the directory ${dir} does not exist`);
   if (existsSync(path) && statSync(path).isDirectory()) throw new UserError(`${path}: is a directory`);
