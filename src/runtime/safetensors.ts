@@ -148,12 +148,10 @@ export function readSafetensorsHeader(src: ByteSource, source: string): Safetens
 
 function checkMetadata(value: unknown, fail: (p: string) => never): Record<string, string> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`"__metadata__" must be an object of strings, not ${describe(value)}`);
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    if (typeof v !== 'string') fail(`"__metadata__" entry '${k}' must be a string, not ${describe(v)}`);
-    out[k] = v as string;
-  }
-  return out;
+  const entries = Object.entries(value as Record<string, unknown>);
+  for (const [k, v] of entries) if (typeof v !== 'string') fail(`"__metadata__" entry '${k}' must be a string, not ${describe(v)}`);
+  // fromEntries defines own properties, so even a key named "__proto__" is kept as data.
+  return Object.fromEntries(entries) as Record<string, string>;
 }
 
 function checkEntry(name: string, value: unknown, dataSize: number, fail: (p: string) => never): TensorEntry {
@@ -219,10 +217,11 @@ function checkLayout(tensors: TensorEntry[], dataSize: number, fail: (p: string)
 /** Converts a tensor's little-endian bytes to f32. */
 function decodeTensor(dtype: SafetensorsDType, raw: Uint8Array, source: string, name: string): Float32Array {
   const n = raw.length / DTYPE_SIZE[dtype];
+  // `raw` is ours (ByteSource.read returns a fresh copy), so on a little-endian host it can become the tensor as is,
+  // with no second buffer of the tensor's size.
+  if (dtype === 'F32' && LITTLE_ENDIAN && raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, n);
   const out = allocate(n, source, name);
   if (dtype === 'F32') {
-    // `raw` is ours (ByteSource.read returns a fresh copy), so on a little-endian host it can become the tensor as is.
-    if (LITTLE_ENDIAN && raw.byteOffset % 4 === 0) return new Float32Array(raw.buffer, raw.byteOffset, n);
     const view = new DataView(raw.buffer, raw.byteOffset, raw.length);
     for (let i = 0; i < n; i++) out[i] = view.getFloat32(4 * i, true);
   } else if (dtype === 'F16') {

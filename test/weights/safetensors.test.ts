@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/runtime/half-float.ts';
-import { readSafetensors, writeSafetensors } from '../../src/runtime/safetensors.ts';
+import { readSafetensors, readSafetensorsFrom, writeSafetensors, type ByteSource } from '../../src/runtime/safetensors.ts';
 import { f32le, handBuilt, u16le } from './build-file.ts';
 
 const bitsOf = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
@@ -41,6 +41,26 @@ describe('f32 round trip', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('keeps names that are special in JavaScript objects', () => {
+    const tensors = new Map([['__proto__', { shape: [1], data: Float32Array.of(1) }], ['constructor', { shape: [1], data: Float32Array.of(2) }]]);
+    const file = readSafetensors(writeSafetensors(tensors, Object.fromEntries([['__proto__', 'x']])));
+    expect([...file.tensors.keys()]).toEqual(['__proto__', 'constructor']);
+    expect(Object.entries(file.metadata)).toEqual([['__proto__', 'x']]);
+  });
+
+  it('reads F32 data that is not 4-byte aligned in memory', () => {
+    const bytes = writeSafetensors({ w: { shape: [3], data: Float32Array.of(1.5, -2, 3e-40) } });
+    const src: ByteSource = {
+      size: bytes.length,
+      read(offset, length) {
+        const shifted = new Uint8Array(length + 1);
+        shifted.set(bytes.subarray(offset, offset + length), 1);
+        return shifted.subarray(1);
+      },
+    };
+    expect(Array.from(readSafetensorsFrom(src, 'unaligned').tensors.get('w')!.data)).toEqual([1.5, -2, Math.fround(3e-40)]);
   });
 });
 
