@@ -1,10 +1,13 @@
 // The built-in mask policies and what each one means as a predicate. The user guide (specs/README.md) states the
 // same definitions in prose and pictures; the golden mask tests pin them against independent formulas.
 
-import type { Arg, Span } from '../lang/ast.ts';
+import type { Arg, Expr, Span } from '../lang/ast.ts';
+import { foldBool } from './fold.ts';
 import type { MaskLowering } from './lower.ts';
+import { lowerParam, type ParamValue } from './params.ts';
 import { ALL, type DataRead, type Policy } from './policy.ts';
-import { and, bin, cmp, or, C, P, V, type BoolExpr, type IntExpr } from './predicate.ts';
+import { and, bin, cmp, or, C, P, V, type BoolExpr } from './predicate.ts';
+import { printInt } from './print-predicate.ts';
 
 export const BUILTIN_NAMES = new Set([
   'none', 'full', 'causal', 'diagonal', 'steps', 'window', 'band', 'dilated', 'prefix', 'chunked', 'sink',
@@ -21,13 +24,14 @@ const SIGNATURES: Record<string, string[]> = {
   steps: ['n'], window: ['size'], band: ['left', 'right'], dilated: ['size', 'step'],
   prefix: ['length'], chunked: ['size'], sink: ['count'],
   key_padding: ['input'], query_padding: ['input'], document: ['segments'],
-  random: ['rate', 'seed'], monotonic: ['left', 'right', 'ratio?'],
+  random: ['rate', 'seed'], monotonic: ['ratio', 'left', 'right'],
 };
 
 export function builtinPolicy(name: string, args: Arg[], span: Span, lw: MaskLowering): Policy | undefined {
   const params = bindArgs(name, args, span, lw);
   if (!params) return undefined;
-  const builtin = (text: string, pred: BoolExpr, reads: DataRead[] = []): Policy => ({ kind: 'builtin', name, text, pred, reads });
+  // Predicates are folded as they are built, so `monotonic(1, 0, 2)` reads `q - 0` as `q`.
+  const builtin = (text: string, pred: BoolExpr, reads: DataRead[] = []): Policy => ({ kind: 'builtin', name, text, pred: foldBool(pred), reads });
   const int = (key: string, min: number) => intParam(name, key, params[key], min, lw);
   switch (name) {
     case 'none':
@@ -90,7 +94,7 @@ export function builtinPolicy(name: string, args: Arg[], span: Span, lw: MaskLow
       if (input) {
         if (input.kind !== 'lengths') return wrongKind(lw, a, 'prefix', 'a lengths input (per-sequence prefix lengths) or a number');
         const name = (a.value as { name: string }).name;
-        const read: DataRead = { input: name, at: 'b', along: 'k', span: a.value.span };
+        const read: DataRead = { input: name, at: 'b', along: 'k', axisDim: input.axis, span: a.value.span };
         return builtin(`prefix(${name})`, or(cmp('<', k, { kind: 'load', input: name, at: 'b' }), cmp('<=', k, q)), [read]);
       }
       const n = int('length', 1);
@@ -107,14 +111,14 @@ export function builtinPolicy(name: string, args: Arg[], span: Span, lw: MaskLow
       if (!input || input.kind !== 'segments') return wrongKind(lw, a, 'document', 'a segments input');
       const seg = (a.value as { name: string }).name;
       const reads: DataRead[] = [
-        { input: seg, at: 'q', along: 'q', span: a.value.span },
-        { input: seg, at: 'k', along: 'k', span: a.value.span },
+        { input: seg, at: 'q', along: 'q', axisDim: input.axis, span: a.value.span },
+        { input: seg, at: 'k', along: 'k', axisDim: input.axis, span: a.value.span },
       ];
       return builtin(`document(${seg})`, cmp('==', { kind: 'load', input: seg, at: 'q' }, { kind: 'load', input: seg, at: 'k' }), reads);
     }
     case 'random': {
       const rate = params.rate.value;
-      if (rate.kind !== 'number' || rate.value < 0 || rate.value > 1) {
+      if (rate.kind !== 'number' || !(rate.value >= 0 && rate.value <= 1)) {
         lw.bag.error('E408', rate.span, 'random takes the share of pairs to hide, a number from 0 to 1', 'for example random(0.25, 7)');
         return undefined;
       }
@@ -123,18 +127,15 @@ export function builtinPolicy(name: string, args: Arg[], span: Span, lw: MaskLow
       return builtin(`random(${rate.text}, ${seed.text})`, { kind: 'random', rate: rate.value, seed: seed.value });
     }
     case 'monotonic': {
+      // Step q is aligned with frame q · ratio. A ratio written as a fraction `a / b` (`S / T`, `Lk / Lq`) is taken
+      // exactly: the centre is q · a / b, multiplied before the floor division, so no precision is lost to a
+      // truncated ratio.
       const l = int('left', 0);
       const r = int('right', 0);
-      if (!l || !r) return undefined;
-      let centre: IntExpr = bin('/', bin('*', q, P('Lk')), P('Lq'));
-      let text = `monotonic(${l.text}, ${r.text})`;
-      if (params.ratio) {
-        const ratio = int('ratio', 1);
-        if (!ratio) return undefined;
-        centre = bin('*', q, ratio.expr);
-        text = `monotonic(${l.text}, ${r.text}, ratio = ${ratio.text})`;
-      }
-      return builtin(text, and(cmp('<=', bin('-', centre, l.expr), k), cmp('<=', k, bin('+', centre, r.expr))));
+      const ratio = ratioParam(params.ratio.value, lw);
+      if (!l || !r || !ratio) return undefined;
+      const centre = ratio.den ? bin('/', bin('*', q, ratio.num.expr), ratio.den.expr) : bin('*', q, ratio.num.expr);
+      return builtin(`monotonic(${ratio.text}, ${l.text}, ${r.text})`, and(cmp('<=', bin('-', centre, l.expr), k), cmp('<=', k, bin('+', centre, r.expr))));
     }
   }
   return undefined;
@@ -151,7 +152,7 @@ function padding(
   const x = (a.value as { name?: string }).name ?? '';
   const pos = V(along);
   if (input?.kind === 'lengths') {
-    const read: DataRead = { input: x, at: 'b', along, span: a.value.span };
+    const read: DataRead = { input: x, at: 'b', along, axisDim: input.axis, span: a.value.span };
     return builtin(`${name}(${x})`, cmp('<', pos, { kind: 'load', input: x, at: 'b' }), [read]);
   }
   if (input?.kind === 'tokens') {
@@ -159,7 +160,7 @@ function padding(
       lw.bag.error('E406', a.value.span, `tokens '${x}' declare no pad id, so padding cannot be told apart`, `add \`pad ID\` to the input`);
       return undefined;
     }
-    const read: DataRead = { input: x, at: along, along, span: a.value.span };
+    const read: DataRead = { input: x, at: along, along, axisDim: input.axis, span: a.value.span };
     return builtin(`${name}(${x})`, cmp('!=', { kind: 'load', input: x, at: along }, C(input.pad)), [read]);
   }
   return wrongKind(lw, a, name, 'a tokens input with a pad id, or a lengths input');
@@ -205,33 +206,21 @@ function usage(name: string): string {
   return sig.length ? `write ${name}(${sig.map((s) => (s.endsWith('?') ? `${s.slice(0, -1)} = …` : s)).join(', ')})` : `write ${name} with no arguments`;
 }
 
-/** An integer parameter: a literal or a dim (concrete values are range-checked now, symbolic ones at run time). */
-function intParam(policy: string, key: string, a: Arg | undefined, min: number, lw: MaskLowering): { expr: IntExpr; text: string; value?: number } | undefined {
-  if (!a) return undefined;
-  const v = a.value;
-  if (v.kind === 'number') {
-    if (!Number.isInteger(v.value)) {
-      lw.bag.error('E409', v.span, `${policy}: ${key} must be a whole number, found ${v.text}`);
-      return undefined;
-    }
-    if (v.value < min) {
-      const want = min === 1 ? 'positive' : min === 0 ? 'zero or more' : `at least ${min}`;
-      lw.bag.error('E403', v.span, `${policy}: ${key} must be ${want}, got ${v.value}`, min === 1 ? `a ${policy} of ${v.value} would hide every pair; use 1 or more` : undefined);
-      return undefined;
-    }
-    return { expr: C(v.value), text: String(v.value), value: v.value };
+/** An integer parameter (see params.ts): a literal, a dim, or arithmetic on dims. */
+function intParam(policy: string, key: string, a: Arg | undefined, min: number, lw: MaskLowering): ParamValue | undefined {
+  return a && lowerParam(a.value, policy, key, min, lw.scope, lw.bag);
+}
+
+/** monotonic's ratio: a positive whole number, or a positive fraction `num / den` kept exact. */
+function ratioParam(e: Expr, lw: MaskLowering): { num: ParamValue; den?: ParamValue; text: string } | undefined {
+  let inner = e;
+  while (inner.kind === 'paren') inner = inner.inner;
+  if (inner.kind === 'binary' && inner.op === '/') {
+    const num = lowerParam(inner.left, 'monotonic', 'ratio', 1, lw.scope, lw.bag);
+    const den = lowerParam(inner.right, 'monotonic', 'ratio', 1, lw.scope, lw.bag);
+    if (!num || !den) return undefined;
+    return { num, den, text: printInt(bin('/', num.named, den.named)) };
   }
-  if (v.kind === 'ref') {
-    const dim = lw.scope.dim(v.name);
-    if (dim?.concrete !== undefined) {
-      if (dim.concrete < min) {
-        lw.bag.error('E403', v.span, `${policy}: ${key} = ${v.name} = ${dim.concrete} must be at least ${min}`);
-        return undefined;
-      }
-      return { expr: C(dim.concrete), text: v.name, value: dim.concrete };
-    }
-    if (dim) return { expr: P(v.name), text: v.name };
-  }
-  lw.bag.error('E403', v.span, `${policy}: ${key} must be a whole number or a dim`);
-  return undefined;
+  const num = lowerParam(e, 'monotonic', 'ratio', 1, lw.scope, lw.bag);
+  return num && { num, text: num.text };
 }

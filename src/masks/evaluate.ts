@@ -1,10 +1,12 @@
 // Dense CPU evaluation of a mask predicate: the oracle every other implementation is compared with.
 //
 // It is deliberately the most direct reading of predicate.ts: a recursive interpreter, no tiling, no shortcuts.
+// Arithmetic is i32 and wraps where WGSL's does (fold.ts), so the GPU reproduces it bit for bit.
 
 import { pairHash, keepThreshold } from './hash.ts';
 import type { MaskEnv } from './kernel-contract.ts';
-import { floorDiv, floorMod, type BoolExpr, type IntExpr } from './predicate.ts';
+import { compare, intAbs, intOp } from './fold.ts';
+import type { BoolExpr, IntExpr } from './predicate.ts';
 
 export interface Indices {
   b: number;
@@ -26,29 +28,11 @@ export function evalInt(e: IntExpr, at: Indices, env: MaskEnv): number {
       return v;
     }
     case 'abs':
-      return Math.abs(evalInt(e.a, at, env));
+      return intAbs(evalInt(e.a, at, env));
     case 'load':
       return load(e.input, e.at, at, env);
-    case 'bin': {
-      const a = evalInt(e.a, at, env);
-      const b = evalInt(e.b, at, env);
-      switch (e.op) {
-        case '+':
-          return a + b;
-        case '-':
-          return a - b;
-        case '*':
-          return a * b;
-        case '/':
-          return floorDiv(a, b);
-        case '%':
-          return floorMod(a, b);
-        case 'min':
-          return Math.min(a, b);
-        case 'max':
-          return Math.max(a, b);
-      }
-    }
+    case 'bin':
+      return intOp(e.op, evalInt(e.a, at, env), evalInt(e.b, at, env));
   }
 }
 
@@ -78,24 +62,8 @@ export function evalBool(e: BoolExpr, at: Indices, env: MaskEnv): boolean {
       return e.args.some((a) => evalBool(a, at, env));
     case 'random':
       return pairHash(e.seed, at.b, at.h, at.q, at.k) >= keepThreshold(e.rate);
-    case 'cmp': {
-      const a = evalInt(e.a, at, env);
-      const b = evalInt(e.b, at, env);
-      switch (e.op) {
-        case '<':
-          return a < b;
-        case '<=':
-          return a <= b;
-        case '==':
-          return a === b;
-        case '!=':
-          return a !== b;
-        case '>':
-          return a > b;
-        case '>=':
-          return a >= b;
-      }
-    }
+    case 'cmp':
+      return compare(e.op, evalInt(e.a, at, env), evalInt(e.b, at, env));
   }
 }
 

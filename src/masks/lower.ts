@@ -7,6 +7,8 @@
 import type { DiagnosticBag } from '../check/diagnostics.ts';
 import type { Expr, Span } from '../lang/ast.ts';
 import { builtinPolicy, BUILTIN_NAMES } from './builtins.ts';
+import { fitsI32, I32_MAX } from './fold.ts';
+import { isWholeLiteral } from './params.ts';
 import { ALL, simplify, type DataRead, type Policy } from './policy.ts';
 import { bin, cmp, not, and, or, C, P, V, type BoolExpr, type IntExpr, type LoadAt } from './predicate.ts';
 
@@ -28,7 +30,10 @@ export interface MaskScope {
   kindOf(name: string): string | undefined;
 }
 
-type Lowered = { type: 'mask'; policy: Policy } | { type: 'int'; expr: IntExpr; reads: DataRead[] };
+/** A read inside integer arithmetic; a per-sequence read (`lens[b]`) learns its axis from the comparison it ends in. */
+type PendingRead = Omit<DataRead, 'along'> & { along?: 'q' | 'k' };
+
+type Lowered = { type: 'mask'; policy: Policy } | { type: 'int'; expr: IntExpr; reads: PendingRead[] };
 
 export class MaskLowering {
   private readonly active: string[] = [];
@@ -72,8 +77,12 @@ export class MaskLowering {
       case 'paren':
         return this.lower(e.inner);
       case 'number':
-        if (!Number.isInteger(e.value)) {
+        if (!isWholeLiteral(e)) {
           this.bag.error('E409', e.span, `mask arithmetic is on whole numbers, found ${e.text}`);
+          return undefined;
+        }
+        if (!fitsI32(e.value)) {
+          this.bag.error('E409', e.span, `${e.text} does not fit mask arithmetic (32-bit integers, up to ${I32_MAX})`);
           return undefined;
         }
         return { type: 'int', expr: C(e.value), reads: [] };
@@ -142,7 +151,7 @@ export class MaskLowering {
       this.bag.error('E405', e.span, perSequence ? `'${name}' holds one value per sequence: read it as ${name}[b]` : `'${name}' holds a value per position: read it as ${name}[q] or ${name}[k]`);
       return undefined;
     }
-    const reads: DataRead[] = at === 'b' ? [] : [{ input: name, at, along: at, span: e.span }];
+    const reads: PendingRead[] = [{ input: name, at, along: at === 'b' ? undefined : at, axisDim: input.axis, span: e.span }];
     return { type: 'int', expr: { kind: 'load', input: name, at }, reads };
   }
 
@@ -185,8 +194,8 @@ export class MaskLowering {
     if (r.type !== 'int') return this.typeError(e.right.span, 'int', e.op);
     const reads = [...l.reads, ...r.reads];
     if (['==', '!=', '<', '<=', '>', '>='].includes(e.op)) {
-      const pred: BoolExpr = cmp(e.op as '<', l.expr, r.expr);
-      return { type: 'mask', policy: { kind: 'raw', pred, reads } };
+      const pred = cmp(e.op as '<', l.expr, r.expr) as Extract<BoolExpr, { kind: 'cmp' }>;
+      return { type: 'mask', policy: { kind: 'raw', pred, reads: settleReads(reads, pred) } };
     }
     return { type: 'int', expr: bin(e.op as '+', l.expr, r.expr), reads };
   }
@@ -196,6 +205,29 @@ export class MaskLowering {
     else this.bag.error('E404', span, `'${op}' works on numbers, but this is a mask`, 'masks combine with & | ! only');
     return undefined;
   }
+}
+
+/**
+ * `k < lens[b]` compares a per-sequence value with key positions, so `lens` is read along the key axis; when a
+ * comparison involves both q and k (or neither) no axis is claimed for its per-sequence reads.
+ */
+function settleReads(reads: PendingRead[], pred: Extract<BoolExpr, { kind: 'cmp' }>): DataRead[] {
+  const vars = new Set<string>();
+  const scan = (x: IntExpr): void => {
+    if (x.kind === 'var') vars.add(x.name);
+    else if (x.kind === 'bin') (scan(x.a), scan(x.b));
+    else if (x.kind === 'abs') scan(x.a);
+    else if (x.kind === 'load' && x.at !== 'b') vars.add(x.at);
+  };
+  scan(pred.a);
+  scan(pred.b);
+  const only = vars.has('q') !== vars.has('k') ? (vars.has('q') ? 'q' : 'k') : undefined;
+  const out: DataRead[] = [];
+  for (const r of reads) {
+    const along = r.along ?? only;
+    if (along) out.push({ ...r, along });
+  }
+  return out;
 }
 
 // Re-exported for builtins.ts, which builds predicates with the same helpers.

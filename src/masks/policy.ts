@@ -4,6 +4,7 @@
 // safely, and drawn; each leaf also carries its meaning as a predicate (predicate.ts), and `toPredicate` assembles the
 // whole policy into the one predicate every backend consumes.
 
+import { foldBool } from './fold.ts';
 import { printBool } from './print-predicate.ts';
 import { and, not, or, FALSE, TRUE, type BoolExpr, type LoadAt } from './predicate.ts';
 import type { Span } from '../lang/ast.ts';
@@ -14,6 +15,8 @@ export interface DataRead {
   at: LoadAt;
   /** The axis whose positions the read is compared with: `q` (query axis) or `k` (key axis). */
   along: 'q' | 'k';
+  /** The dim the input's positions run along (or, for lengths, the dim they count), as the spec declares it. */
+  axisDim?: string;
   span: Span;
 }
 
@@ -35,7 +38,8 @@ export const NOTHING: Policy = { kind: 'nothing' };
 
 /**
  * Safe simplification: flattening, identities (`none & m` → `m`, `none | m` → `none`), idempotence
- * (`causal & causal` → `causal`), double negation, and constant negation. It never changes which pairs are visible
+ * (`causal & causal` → `causal`), double negation, constant negation, and constant folding inside raw predicates
+ * (`k <= q + 2 * 3` → `k <= q + 6`, `1 < 2` → `none`). It never changes which pairs are visible
  * (a property test checks this against dense evaluation).
  */
 export function simplify(p: Policy): Policy {
@@ -70,10 +74,14 @@ export function simplify(p: Policy): Policy {
       return { kind: p.kind, parts };
     }
     case 'raw': {
-      if (p.pred.kind === 'true') return ALL;
-      if (p.pred.kind === 'false') return NOTHING;
-      return p;
+      const pred = foldBool(p.pred);
+      if (pred.kind === 'true') return ALL;
+      if (pred.kind === 'false') return NOTHING;
+      return { ...p, pred };
     }
+    case 'builtin':
+      // A built-in whose meaning folds to a constant (`random(0, 5)`) is that constant.
+      return p.pred.kind === 'true' ? ALL : p.pred.kind === 'false' ? NOTHING : p;
     default:
       return p;
   }
@@ -130,10 +138,11 @@ export function printPolicy(p: Policy): string {
       return printBool(p.pred);
     case 'not':
       return `!${atom(p.part)}`;
+    // Comparisons bind tighter than `!`, `&` and `|` in the language, so raw predicates need no parentheses here.
     case 'and':
-      return p.parts.map((x) => (x.kind === 'or' || x.kind === 'raw' ? `(${printPolicy(x)})` : printPolicy(x))).join(' & ');
+      return p.parts.map((x) => (x.kind === 'or' ? `(${printPolicy(x)})` : printPolicy(x))).join(' & ');
     case 'or':
-      return p.parts.map((x) => (x.kind === 'raw' ? `(${printPolicy(x)})` : printPolicy(x))).join(' | ');
+      return p.parts.map(printPolicy).join(' | ');
   }
 }
 

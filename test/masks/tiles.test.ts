@@ -20,7 +20,7 @@ const env: MaskEnv = {
 };
 
 describe('static tile classification', () => {
-  it.each(['causal', 'causal(align = bottom_right)', 'window(40)', 'band(8, 3)', 'chunked(32)', 'steps(8)', 'prefix(20)', 'sink(4)', 'diagonal', 'monotonic(4, 4)'])(
+  it.each(['causal', 'causal(align = bottom_right)', 'window(40)', 'band(8, 3)', 'chunked(32)', 'steps(8)', 'prefix(20)', 'sink(4)', 'diagonal', 'monotonic(Lk / Lq, 4, 4)', 'monotonic(2, 1, 3)'])(
     '%s is classified exactly (no PARTIAL tile is really EMPTY or FULL)',
     (mask) => {
       const pred = toPredicate(policyOf(mask));

@@ -57,8 +57,10 @@ export const goldenCases: GoldenCase[] = [
   { name: 'document', mask: 'document(docs)', lq: 7, lk: 7, data: { docs: DOCS }, formula: (b, _h, q, k, x) => x.d.docs![b][q] === x.d.docs![b][k] },
   // The random mask's definition is the hash itself; the test also checks the hidden share against the rate.
   { name: 'random', mask: 'random(0.3, 11)', lq: 6, lk: 6, heads: 2, formula: (b, h, q, k) => pairHash(11, b, h, q, k) >= Math.floor(0.3 * 2 ** 32) },
-  { name: 'monotonic', mask: 'monotonic(1, 1)', lq: 4, lk: 8, formula: (_b, _h, q, k, x) => Math.abs(k - fdiv(q * x.lk, x.lq)) <= 1 },
-  { name: 'monotonic-ratio', mask: 'monotonic(0, 2, ratio = 2)', lq: 4, lk: 9, formula: (_b, _h, q, k) => k >= 2 * q && k <= 2 * q + 2 },
+  { name: 'monotonic', mask: 'monotonic(Lk / Lq, 1, 1)', lq: 4, lk: 8, formula: (_b, _h, q, k, x) => Math.abs(k - fdiv(q * x.lk, x.lq)) <= 1 },
+  { name: 'monotonic-ratio', mask: 'monotonic(2, 0, 2)', lq: 4, lk: 9, formula: (_b, _h, q, k) => k >= 2 * q && k <= 2 * q + 2 },
+  // S / T is taken as an exact fraction: the centre is q * S / T, not q * (S / T) = 2q.
+  { name: 'monotonic-fraction', mask: 'monotonic(S / T, 0, 1)', lq: 3, lk: 8, formula: (_b, _h, q, k, x) => k >= fdiv(q * x.lk, x.lq) && k <= fdiv(q * x.lk, x.lq) + 1 },
   { name: 'length-one', mask: 'causal', lq: 1, lk: 1, formula: (_b, _h, q, k) => k <= q },
   { name: 'length-one-query-cross', mask: 'window(2)', lq: 1, lk: 5, formula: (_b, _h, q, k) => k <= q && k > q - 2 },
 
@@ -85,4 +87,10 @@ export const goldenCases: GoldenCase[] = [
   { name: 'none-and-window', mask: 'none & window(2)', lq: 5, lk: 5, formula: (_b, _h, q, k) => k <= q && k > q - 2 },
   { name: 'documents-by-predicate', mask: 'docs[q] == docs[k] & k <= q', lq: 7, lk: 7, data: { docs: DOCS }, formula: (b, _h, q, k, x) => k <= q && x.d.docs![b][q] === x.d.docs![b][k] },
   { name: 'window-not-tile-multiple', mask: 'window(5)', lq: 11, lk: 11, formula: (_b, _h, q, k) => k <= q && k > q - 5 },
+  { name: 'per-head', mask: '(h == 0 & causal) | (h == 1 & !causal)', lq: 4, lk: 4, heads: 2, formula: (_b, h, q, k) => (h === 0 ? k <= q : k > q) },
+  { name: 'per-batch-row', mask: 'b == 1 | causal', lq: 4, lk: 4, batch: 2, formula: (b, _h, q, k) => b === 1 || k <= q },
+  // Floor division and the floored modulo of negative numbers: (k - q) / 3 is -1 for k - q in [-3, -1].
+  { name: 'floor-of-negatives', mask: '(k - q) / 3 == -1 | (k - q) % 4 == 3', lq: 7, lk: 7, formula: (_b, _h, q, k) => fdiv(k - q, 3) === -1 || fmod(k - q, 4) === 3 },
+  { name: 'prefix-rows-and-lengths', mask: 'prefix(prefix_len) & key_padding(tgt_len)', lq: 6, lk: 6, batch: 2, data: { prefix_len: [3, 1], tgt_len: [6, 4] }, formula: (b, _h, q, k, x) => (k < x.d.prefix_len![b] || k <= q) && k < x.d.tgt_len![b] },
+  { name: 'sinks-window-padded-cross', mask: '(sink(1) | band(1, 1)) & key_padding(src_len)', lq: 4, lk: 6, batch: 2, data: { src_len: [6, 3] }, formula: (b, _h, q, k, x) => (k < 1 || (k >= q - 1 && k <= q + 1)) && k < x.d.src_len![b] },
 ];
