@@ -1,18 +1,22 @@
-// The attention kernel of a scheduled attention step, for given device limits (the defaults when compiling to
-// files, the device's own when running).
+// The attention kernel of a scheduled attention step, generated with exactly the tile shape the schedule sized the
+// tile-class buffer and the dispatch for.
 
-import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, type AttentionKernel, type KernelLimits } from '../wgsl/attention.ts';
+import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, type AttentionKernel } from '../wgsl/attention.ts';
 import type { Step } from './schedule.ts';
 
-export function attentionKernelOf(step: Step, limits: KernelLimits = DEFAULT_KERNEL_LIMITS): AttentionKernel {
+export function attentionKernelOf(step: Step): AttentionKernel {
   const a = step.attention;
-  if (!a) throw new Error(`step ${step.node} is not an attention step`);
-  return generateAttentionKernel({
+  if (!a || step.kind !== 'attention') throw new Error(`step ${step.node} (${step.kind}) is not an attention step`);
+  const kernel = generateAttentionKernel({
     headDim: a.headDim,
     heads: a.heads,
     kvHeads: a.kvHeads,
+    scale: a.scale,
     mask: a.mask?.wgsl ?? null,
     modifiers: a.modifiers,
-    limits,
+    limits: DEFAULT_KERNEL_LIMITS,
+    tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes },
   });
+  if (kernel.tileHeads !== a.tiles.heads) throw new Error(`${step.node}: the kernel keeps tile classes for ${kernel.tileHeads} heads, the schedule for ${a.tiles.heads}`);
+  return kernel;
 }

@@ -1,13 +1,14 @@
 // The render pass: program → WGSL files and a manifest. Output is deterministic (same spec, same bytes): kernels are
-// generated for the default device limits (16 KiB of workgroup memory, 256 invocations), files are numbered in
-// first-use order, and the manifest lists everything in program order.
+// generated for the WebGPU default limits, which every adapter meets, files are numbered in first-use order, and the
+// manifest lists everything in program order. The program runner executes exactly these kernels.
 
-import { sym, type Poly } from '../check/sym.ts';
-import { classifierWgsl } from '../masks/classify-wgsl.ts';
+import { classifierWgsl, MASK_KERNEL_WORKGROUP } from '../masks/classify-wgsl.ts';
+import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, ropeKernel, shiftRightKernel, type WgslKernel } from '../wgsl/kernels.ts';
 import { attentionKernelOf } from './attention-kernels.ts';
-import { countText } from './print-program.ts';
+import { formula } from './formula.ts';
 import type { Program, Step, Word } from './schedule.ts';
-import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, ropeKernel, shiftRightKernel, type Activation, type WgslKernel } from '../wgsl/kernels.ts';
+
+export type Access = 'uniform' | 'read' | 'read_write';
 
 export interface RenderedKernel {
   file: string;
@@ -15,20 +16,32 @@ export interface RenderedKernel {
   entryPoint: string;
   wgsl: string;
   workgroupSize: number;
+  workgroupStorageBytes: number;
+  /** Binding 0 is the uniform block; the rest are storage buffers bound to the step's buffers in order. */
+  bindings: { binding: number; access: Access }[];
 }
 
 export interface Rendered {
   kernels: RenderedKernel[];
-  /** Kernel file per step, in step order (and the classification kernel file for data-dependent masks). */
-  stepKernels: { kernel: string; classifier?: string; tiles?: { q: number; k: number } }[];
+  /** The kernel file of each step, in step order. */
+  stepKernels: string[];
   manifest: string;
 }
 
-/** The WGSL kernel for a non-attention step. */
+interface KernelSource {
+  family: string;
+  wgsl: string;
+  entryPoint: string;
+  workgroupSize: number;
+  workgroupStorageBytes: number;
+  bindings: { binding: number; access: Access }[];
+}
+
+/** The WGSL kernel of a step other than attention and classification. */
 export function kernelForStep(step: Step): WgslKernel {
   switch (step.kind) {
     case 'matmul':
-      return matmulKernel({ act: (step.options?.act as Activation) ?? 'none', bias: !!step.options?.bias, residual: !!step.options?.residual });
+      return matmulKernel(step.options!);
     case 'embed':
       return embedKernel(step.family.replace('embed_', '') as 'none' | 'sinusoidal' | 'learned');
     case 'norm':
@@ -41,76 +54,124 @@ export function kernelForStep(step: Step): WgslKernel {
       return shiftRightKernel();
     case 'argmax':
       return argmaxKernel();
+    case 'classify':
     case 'attention':
-      throw new Error('attention kernels come from attentionKernelOf');
+      throw new Error(`${step.kind} kernels come from the mask and attention generators`);
   }
+}
+
+const ATTENTION_ROLES = ['params', 'q', 'k', 'v', 'out', 'tileClass', 'maskParams', 'maskData'];
+
+function sourceOf(step: Step): KernelSource {
+  if (step.kind === 'attention') {
+    const k = attentionKernelOf(step);
+    k.bindings.forEach((b, i) => {
+      if (b.binding !== i || b.role !== ATTENTION_ROLES[i]) throw new Error(`attention binding ${b.binding} is ${b.role}; the schedule binds ${ATTENTION_ROLES[i]} there`);
+    });
+    const bindings = k.bindings.map((b) => ({ binding: b.binding, access: (b.type === 'uniform' ? 'uniform' : b.type === 'storage' ? 'read_write' : 'read') as Access }));
+    return { family: 'attention', wgsl: k.wgsl, entryPoint: k.entryPoint, workgroupSize: k.workgroupSize, workgroupStorageBytes: k.workgroupStorageBytes, bindings };
+  }
+  if (step.kind === 'classify') {
+    // Layout fixed by classify-wgsl.ts: grid uniform, tile classes written, mask params and data read.
+    const bindings: KernelSource['bindings'] = [
+      { binding: 0, access: 'uniform' },
+      { binding: 1, access: 'read_write' },
+      { binding: 2, access: 'read' },
+      { binding: 3, access: 'read' },
+    ];
+    return { family: 'classify', wgsl: classifierWgsl(step.attention!.mask!.wgsl), entryPoint: 'mdl_classify', workgroupSize: MASK_KERNEL_WORKGROUP, workgroupStorageBytes: 0, bindings };
+  }
+  const k = kernelForStep(step);
+  const bindings = [{ binding: 0, access: 'uniform' as Access }, ...k.bindings.map((b, i) => ({ binding: i + 1, access: b.access }))];
+  return { family: k.family, wgsl: k.wgsl.endsWith('\n') ? k.wgsl : `${k.wgsl}\n`, entryPoint: k.entryPoint, workgroupSize: k.workgroup, workgroupStorageBytes: k.workgroupStorageBytes, bindings };
 }
 
 export function render(p: Program): Rendered {
   const kernels: RenderedKernel[] = [];
   const bySource = new Map<string, RenderedKernel>();
-  const add = (family: string, wgsl: string, entryPoint: string, workgroupSize: number): string => {
-    let k = bySource.get(wgsl);
+  const stepKernels = p.steps.map((step) => {
+    const src = sourceOf(step);
+    if (src.bindings.length !== step.buffers.length + 1) {
+      throw new Error(`${step.node}: the ${src.family} kernel has ${src.bindings.length - 1} storage bindings, the step binds ${step.buffers.length} buffers`);
+    }
+    let k = bySource.get(src.wgsl);
     if (!k) {
-      k = { file: `${String(kernels.length).padStart(2, '0')}-${family}.wgsl`, family, entryPoint, wgsl, workgroupSize };
+      k = { file: `${String(kernels.length).padStart(2, '0')}-${src.family}.wgsl`, ...src };
       kernels.push(k);
-      bySource.set(wgsl, k);
+      bySource.set(src.wgsl, k);
     }
     return k.file;
-  };
-  const stepKernels: Rendered['stepKernels'] = p.steps.map((s) => {
-    if (s.kind !== 'attention') {
-      const k = kernelForStep(s);
-      return { kernel: add(k.family, k.wgsl, k.entryPoint, k.workgroup) };
-    }
-    const a = attentionKernelOf(s);
-    const file = add('attention', a.wgsl, a.entryPoint, a.workgroupSize);
-    const mask = s.attention!.mask;
-    const classifier = mask && !mask.wgsl.indexOnly ? add('classify', classifierWgsl(mask.wgsl), 'mdl_classify', 64) : undefined;
-    return { kernel: file, classifier, tiles: { q: a.tileQ, k: a.tileK } };
   });
   return { kernels, stepKernels, manifest: manifestJson(p, kernels, stepKernels) };
 }
 
-const formula = (p: Poly) => sym.print(p);
-const word = (w: Word) => ('f32' in w ? { f32: w.f32 } : formula(w.poly));
+const word = (w: Word) => ('f32' in w ? { f32: w.f32 } : formula.print(w));
 
-function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: Rendered['stepKernels']): string {
-  const bytes = (b: Program['buffers'][number]) => formula(sym.mul(b.elements, sym.constant(4)));
+function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string[]): string {
+  const kernelOf = new Map(kernels.map((k) => [k.file, k]));
+  const writer = new Map<string, number>();
+  p.steps.forEach((s, i) => {
+    const k = kernelOf.get(stepKernels[i])!;
+    s.buffers.forEach((id, j) => {
+      if (k.bindings[j + 1].access === 'read_write' && !writer.has(id)) writer.set(id, i);
+    });
+  });
+  const filledBy = (b: Program['buffers'][number]): string => {
+    switch (b.role) {
+      case 'input':
+        return 'host: model input';
+      case 'param':
+        return 'host: weight of the same name (without %)';
+      case 'mask_params':
+      case 'mask_data':
+        return "host: packed from the mask's inputs at dispatch (src/masks/kernel-contract.ts)";
+      case 'tile_classes': {
+        const site = p.steps.find((s) => s.kind === 'attention' && s.buffers[4] === b.id)!.attention!;
+        if (site.tileFill === 'full') return 'host: every tile FULL (2), no mask';
+        if (site.tileFill === 'host') return "host: interval analysis of the mask's predicate at dispatch";
+        return `step ${writer.get(b.id)}`;
+      }
+      case 'value':
+        return writer.has(b.id) ? `step ${writer.get(b.id)}` : 'never written';
+    }
+  };
   const manifest = {
-    format: 'mdl-program/1',
+    format: 'mdl-program/2',
     model: p.model,
     dims: p.dims,
-    layouts: 'row-major; activations [B, L, width]; attention Q/out [B, Lq, heads, head_dim], K/V [B, Lk, kv_heads, head_dim]; linear weights [out, in]',
-    buffers: p.buffers.map((b) => ({ id: b.id, role: b.role, dtype: b.dtype, bytes: bytes(b) })),
-    kernels: kernels.map((k) => ({ file: k.file, entryPoint: k.entryPoint, workgroupSize: k.workgroupSize })),
+    conventions: {
+      layouts: 'row-major; activations [B, L, width]; attention Q and output [B, Lq, heads, head_dim], K and V [B, Lk, kv_heads, head_dim]; linear weights [out, in]',
+      sizes: 'formulas of the dims; ceil(x / n) rounds up',
+      uniforms: "binding 0 of every step: its uniform words as u32 (f32 values as their bit pattern), padded with zeros to a multiple of 4 words",
+      tileClasses: 'u32 [B, tile heads, query tiles, key tiles]: 0 EMPTY, 1 PARTIAL, 2 FULL',
+      dispatch: 'workgroup counts per dimension; a 1-D count above 65535 is split as (65535, ceil(count / 65535), 1)',
+    },
+    buffers: p.buffers.map((b) => ({ id: b.id, role: b.role, dtype: b.dtype, bytes: formula.print(b.elements, 4), filledBy: filledBy(b) })),
+    kernels: kernels.map((k) => ({ file: k.file, entryPoint: k.entryPoint, workgroupSize: k.workgroupSize, workgroupStorageBytes: k.workgroupStorageBytes, bindings: k.bindings })),
     steps: p.steps.map((s, i) => {
-      const sk = stepKernels[i];
-      const base = { node: s.node, kind: s.kind, kernel: sk.kernel, buffers: s.buffers, uniforms: s.words.map(word) };
-      if (s.kind !== 'attention') return { ...base, dispatch: s.grid.map(countText) };
-      const a = s.attention!;
-      const qTiles = countText({ poly: s.grid[0].poly, per: sk.tiles!.q });
+      const k = kernelOf.get(stepKernels[i])!;
+      const base = {
+        node: s.node,
+        kind: s.kind,
+        kernel: k.file,
+        uniforms: s.words.map(word),
+        bindings: s.buffers.map((buffer, j) => ({ binding: j + 1, buffer, access: k.bindings[j + 1].access })),
+        dispatch: s.grid.map((g) => formula.print(g)),
+      };
+      const a = s.attention;
+      if (!a) return base;
       return {
         ...base,
-        dispatch: [qTiles, String(a.heads), countText(s.grid[2])],
         attention: {
           heads: a.heads,
           kvHeads: a.kvHeads,
           headDim: a.headDim,
           queryAxis: a.queryAxis,
           keyAxis: a.keyAxis,
-          tiles: sk.tiles,
+          tiles: a.tiles,
           modifiers: a.modifiers.map((m) => m.kind),
-          mask: a.mask
-            ? {
-                name: a.mask.name,
-                normalForm: a.mask.normalForm,
-                params: a.mask.wgsl.params,
-                inputs: a.mask.wgsl.inputs,
-                perHead: a.mask.wgsl.perHead,
-                tileClassification: sk.classifier ? { when: 'dispatch', kernel: sk.classifier } : { when: 'host', how: 'interval analysis of the predicate' },
-              }
-            : null,
+          tileClasses: a.tileFill,
+          mask: a.mask ? { name: a.mask.name, normalForm: a.mask.normalForm, params: a.mask.wgsl.params, inputs: a.mask.wgsl.inputs, perHead: a.mask.wgsl.perHead } : null,
         },
       };
     }),

@@ -1,31 +1,37 @@
 // The schedule pass: fused IR → a program of kernel launches over named buffers, with every size a formula of the
-// spec's dims (`B*T*128`), so one compiled program serves every batch size and length within the bounds.
+// spec's dims (`4*B*T*128`, `ceil(T / 32)`), so one compiled program serves every batch size and length within the
+// bounds.
 //
-// Each compute node becomes one step; rotary positions add an in-place step on q and k before their attention;
-// a mask that reads data adds a tile-classification step before its attention (index-only masks are classified on
-// the host at dispatch time, by interval analysis). No step has an Lq × Lk buffer: attention reads Q, K, V and
-// writes its output, and tile classes are one word per tile.
+// Each compute node becomes one step. Attention adds up to two steps before it: rotary positions rotate q and k in
+// place, and a mask that reads data (padding, segments, lengths) is classified into tiles on the device. Masks of
+// indices only are classified on the host at dispatch by interval analysis, and attention without a mask gets an
+// all-FULL tile buffer. No buffer is Lq × Lk: attention reads Q, K, V and writes its output, and tile classes are one
+// word per tile.
 
-import type { CheckedModel, ScoreMod } from '../check/model.ts';
+import type { CheckedModel, MaskInfo, ScoreMod } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import type { IrGraph, IrNode } from '../ir/ir.ts';
+import { MASK_KERNEL_WORKGROUP } from '../masks/classify-wgsl.ts';
 import { emitMaskWgsl } from '../masks/emit-wgsl.ts';
 import type { MaskWgsl } from '../masks/kernel-contract.ts';
 import { printPolicy, toPredicate } from '../masks/policy.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
+import { chooseTiles, DEFAULT_KERNEL_LIMITS } from '../wgsl/attention.ts';
 import type { Activation } from '../wgsl/kernels.ts';
 import { alibiSlopes, type ScoreModifier } from '../wgsl/score-modifiers.ts';
+import { formula, type Formula } from './formula.ts';
+
+export type BufferRole = 'input' | 'param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data';
 
 export interface ProgramBuffer {
   id: string;
-  role: 'input' | 'param' | 'value';
-  dtype: 'f32' | 'i32';
-  /** Element count as a polynomial of the dims. */
-  elements: Poly;
+  role: BufferRole;
+  dtype: 'f32' | 'i32' | 'u32';
+  elements: Formula;
 }
 
 /** A uniform word: a formula of the dims, or a float passed as its bits. */
-export type Word = { poly: Poly } | { f32: number };
+export type Word = Formula | { f32: number };
 
 export interface MaskSite {
   name: string;
@@ -34,33 +40,41 @@ export interface MaskSite {
   wgsl: MaskWgsl;
 }
 
-/** A workgroup count: ceil(poly / per). */
-export interface Count {
-  poly: Poly;
-  per: number;
+export interface AttentionSite {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Multiplies q·k before the score modifiers. */
+  scale: number;
+  queryAxis: string;
+  keyAxis: string;
+  batch: Poly;
+  lq: Poly;
+  lk: Poly;
+  /** The tile shape the kernel is generated with; `heads` is how many heads the tile classes distinguish. */
+  tiles: { q: number; k: number; lanes: number; heads: number };
+  mask?: MaskSite;
+  modifiers: ScoreModifier[];
+  /** Who fills the tile classes: all FULL (no mask), the host (index-only mask), or the classify step before. */
+  tileFill: 'full' | 'host' | 'device';
 }
 
+export type StepKind = 'embed' | 'matmul' | 'norm' | 'elementwise' | 'rope' | 'shift_right' | 'classify' | 'attention' | 'argmax';
+
 export interface Step {
-  /** The IR node this step computes (or, for rope and classify steps, the node they prepare). */
+  /** The IR node this step computes (for rope and classify steps, the attention node they prepare). */
   node: string;
-  kind: 'embed' | 'matmul' | 'norm' | 'elementwise' | 'rope' | 'shift_right' | 'attention' | 'argmax';
-  /** Which generated kernel (families share pipelines). */
+  kind: StepKind;
+  /** Which generated kernel (steps of one family share a kernel and its pipeline). */
   family: string;
-  /** Buffers bound after the uniform block, in the kernel's binding order; the last is written. */
+  /** Buffers bound at bindings 1, 2, … in the kernel's order; binding 0 is the uniform block of `words`. */
   buffers: string[];
   words: Word[];
-  /** Workgroups per dimension, as formulas of the dims. */
-  grid: [Count, Count, Count];
-  attention?: {
-    heads: number;
-    kvHeads: number;
-    headDim: number;
-    queryAxis: string;
-    keyAxis: string;
-    mask?: MaskSite;
-    modifiers: ScoreModifier[];
-  };
-  options?: Record<string, string | number | boolean>;
+  /** Workgroups per dispatch dimension. */
+  grid: [Formula, Formula, Formula];
+  /** For attention steps and the classify steps that serve them. */
+  attention?: AttentionSite;
+  options?: { act: Activation; bias: boolean; residual: boolean };
 }
 
 export interface Program {
@@ -71,12 +85,14 @@ export interface Program {
   outputs: string[];
 }
 
+export class ScheduleError extends Error {}
+
 const c = (n: number): Poly => sym.constant(n);
 const prod = (ps: Poly[]): Poly => ps.reduce((a, b) => sym.mul(a, b), c(1));
-const ceilDiv = (poly: Poly, per: number): Count => ({ poly, per });
-const one = (poly: Poly): Count => ({ poly, per: 1 });
-
-export class ScheduleError extends Error {}
+const f = (p: Poly): Formula => formula.of(p);
+const fc = (n: number): Formula => formula.constant(n);
+/** A one-dimensional launch of `count` invocations in workgroups of 64. */
+const linear = (count: Formula): Step['grid'] => [formula.ceilDiv(count, 64), fc(1), fc(1)];
 
 export function schedule(g: IrGraph, m: CheckedModel): Program {
   const byId = new Map(g.nodes.map((n) => [n.id, n]));
@@ -84,12 +100,12 @@ export function schedule(g: IrGraph, m: CheckedModel): Program {
     id: n.id,
     role: n.op === 'input' ? 'input' : n.op === 'param' ? 'param' : 'value',
     dtype: n.dtype,
-    elements: prod(n.shape),
+    elements: f(prod(n.shape)),
   }));
   const steps: Step[] = [];
   const rows = (n: IrNode) => prod(n.shape.slice(0, -1));
   const last = (n: IrNode) => n.shape[n.shape.length - 1];
-  const masks = new Map<string, MaskSite>();
+  const masks = new Map<string, MaskSite | undefined>();
 
   for (const n of g.nodes) {
     switch (n.op) {
@@ -98,97 +114,140 @@ export function schedule(g: IrGraph, m: CheckedModel): Program {
         break;
       case 'shift_right': {
         const [b, t] = n.shape;
+        // 2^32 - 1 is the kernel's "no end-of-sequence token".
         const eos = n.attrs.eos === undefined ? 0xffffffff : Number(n.attrs.eos);
-        steps.push({ node: n.id, kind: 'shift_right', family: 'shift_right', buffers: [n.args[0], n.id], words: [{ poly: b }, { poly: t }, { poly: c(Number(n.attrs.bos)) }, { poly: c(Number(n.attrs.pad)) }, { poly: c(eos) }], grid: [ceilDiv(prod(n.shape), 64), one(c(1)), one(c(1))] });
+        const words = [f(b), f(t), fc(Number(n.attrs.bos)), fc(Number(n.attrs.pad)), fc(eos)];
+        steps.push({ node: n.id, kind: 'shift_right', family: 'shift_right', buffers: [n.args[0], n.id], words, grid: linear(f(prod(n.shape))) });
         break;
       }
       case 'gather': {
         const positions = (n.attrs.positions as string | undefined) ?? 'none';
         const table = byId.get(n.args[0])!;
-        const [, t] = n.shape;
-        const words: Word[] = [{ poly: rows(n) }, { poly: last(n) }, { poly: t }, { poly: table.shape[0] }, { f32: Number(n.attrs.scale ?? 1) }, { poly: c(0) }];
-        steps.push({ node: n.id, kind: 'embed', family: `embed_${positions}`, buffers: [...n.args, n.id], words, grid: [ceilDiv(prod(n.shape), 64), one(c(1)), one(c(1))] });
+        const words: Word[] = [f(rows(n)), f(last(n)), f(n.shape[1]), f(table.shape[0]), { f32: Number(n.attrs.scale ?? 1) }, fc(0)];
+        steps.push({ node: n.id, kind: 'embed', family: `embed_${positions}`, buffers: [...n.args, n.id], words, grid: linear(f(prod(n.shape))) });
         break;
       }
       case 'positions':
+        throw new ScheduleError(`positions node ${n.id} was not fused into its embedding`);
       case 'add':
       case 'act':
       case 'swiglu': {
-        if (n.op === 'positions') throw new ScheduleError(`positions node ${n.id} was not fused into its embedding`);
         const op = n.op === 'act' ? (n.attrs.fn as Activation) : n.op;
-        steps.push({ node: n.id, kind: 'elementwise', family: `elementwise_${op}`, buffers: [...n.args, n.id], words: [{ poly: prod(n.shape) }], grid: [ceilDiv(prod(n.shape), 64), one(c(1)), one(c(1))] });
+        if (n.op === 'add' && sym.print(prod(byId.get(n.args[1])!.shape)) !== sym.print(prod(n.shape))) {
+          throw new ScheduleError(`${n.id}: broadcasting adds are only supported as fused position embeddings`);
+        }
+        steps.push({ node: n.id, kind: 'elementwise', family: `elementwise_${op}`, buffers: [...n.args, n.id], words: [f(prod(n.shape))], grid: linear(f(prod(n.shape))) });
         break;
       }
       case 'norm':
-        steps.push({ node: n.id, kind: 'norm', family: `norm_${n.attrs.type}`, buffers: [...n.args, n.id], words: [{ poly: rows(n) }, { poly: last(n) }, { f32: Number(n.attrs.eps) }], grid: [one(rows(n)), one(c(1)), one(c(1))] });
+        steps.push({ node: n.id, kind: 'norm', family: `norm_${n.attrs.type}`, buffers: [...n.args, n.id], words: [f(rows(n)), f(last(n)), { f32: Number(n.attrs.eps) }], grid: [f(rows(n)), fc(1), fc(1)] });
         break;
       case 'matmul': {
-        const act = (n.attrs.act as string | undefined) ?? 'none';
-        const bias = n.args.length >= 3;
+        if (!n.attrs.transpose_b) throw new ScheduleError(`${n.id}: only [out, in] weights (transpose_b) are supported`);
+        const act = (n.attrs.act as Activation | undefined) ?? 'none';
         const residual = !!n.attrs.residual;
+        const bias = n.args.length === (residual ? 4 : 3);
         const x = byId.get(n.args[0])!;
         const family = `matmul_${act}${bias ? '_bias' : ''}${residual ? '_res' : ''}`;
-        steps.push({ node: n.id, kind: 'matmul', family, buffers: [...n.args, n.id], words: [{ poly: rows(n) }, { poly: last(n) }, { poly: last(x) }], grid: [ceilDiv(last(n), 16), ceilDiv(rows(n), 16), one(c(1))], options: { act, bias, residual } });
+        const grid: Step['grid'] = [formula.ceilDiv(f(last(n)), 16), formula.ceilDiv(f(rows(n)), 16), fc(1)];
+        steps.push({ node: n.id, kind: 'matmul', family, buffers: [...n.args, n.id], words: [f(rows(n)), f(last(n)), f(last(x))], grid, options: { act, bias, residual } });
         break;
       }
       case 'attention':
-        steps.push(...attentionSteps(n, m, byId, masks));
+        steps.push(...attentionSteps(n, m, byId, masks, buffers));
         break;
       case 'argmax':
-        steps.push({ node: n.id, kind: 'argmax', family: 'argmax', buffers: [n.args[0], n.id], words: [{ poly: rows(n) }, { poly: last(byId.get(n.args[0])!) }], grid: [ceilDiv(rows(n), 64), one(c(1)), one(c(1))] });
+        steps.push({ node: n.id, kind: 'argmax', family: 'argmax', buffers: [n.args[0], n.id], words: [f(rows(n)), f(last(byId.get(n.args[0])!))], grid: linear(f(rows(n))) });
         break;
     }
   }
   return { model: g.model, dims: g.dims, buffers, steps, outputs: g.outputs };
 }
 
-function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, masks: Map<string, MaskSite>): Step[] {
+function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, masks: Map<string, MaskSite | undefined>, buffers: ProgramBuffer[]): Step[] {
   const heads = Number(n.attrs.heads);
   const kvHeads = Number(n.attrs.kv_heads);
   const headDim = Number(n.attrs.head_dim);
+  const [q, k] = [byId.get(n.args[0])!, byId.get(n.args[1])!];
+  const [batch, lq, lk] = [q.shape[0], q.shape[1], k.shape[1]];
   const out: Step[] = [];
+
   if (n.attrs.rope) {
-    for (const [arg, h] of [
-      [n.args[0], heads],
-      [n.args[1], kvHeads],
-    ] as const) {
-      const x = byId.get(arg)!;
-      const r = prod(x.shape.slice(0, -1));
-      out.push({ node: arg, kind: 'rope', family: 'rope', buffers: [arg], words: [{ poly: r }, { poly: c(h) }, { poly: c(headDim) }, { poly: x.shape[1] }, { poly: c(0) }], grid: [ceilDiv(sym.mul(r, c((h * headDim) / 2)), 64), one(c(1)), one(c(1))] });
+    for (const [x, h] of [[q, heads], [k, kvHeads]] as const) {
+      const r = rows(x);
+      const words = [f(r), fc(h), fc(headDim), f(x.shape[1]), fc(0)];
+      out.push({ node: n.id, kind: 'rope', family: 'rope', buffers: [x.id], words, grid: linear(f(sym.mul(r, c((h * headDim) / 2)))) });
     }
   }
-  const maskName = n.attrs.mask as string;
-  let mask: MaskSite | undefined;
-  if (maskName) {
-    mask = masks.get(maskName);
-    if (!mask) {
-      const info = m.masks.get(maskName) ?? findInline(m, maskName);
-      if (!info?.policy) throw new ScheduleError(`mask ${maskName} has no lowered policy`);
-      const predicate = toPredicate(info.policy);
-      mask = { name: maskName, normalForm: printPolicy(info.policy), predicate, wgsl: emitMaskWgsl(predicate) };
-      masks.set(maskName, mask);
+
+  const maskName = String(n.attrs.mask ?? '');
+  if (maskName && !masks.has(maskName)) masks.set(maskName, maskSiteOf(m, maskName));
+  const mask = maskName ? masks.get(maskName) : undefined;
+  const shape = chooseTiles(headDim, DEFAULT_KERNEL_LIMITS);
+  const tiles = { q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, heads: mask?.wgsl.perHead ? heads : 1 };
+  const site: AttentionSite = {
+    heads,
+    kvHeads,
+    headDim,
+    scale: 1 / Math.sqrt(headDim),
+    queryAxis: String(n.attrs.query_axis),
+    keyAxis: String(n.attrs.key_axis),
+    batch,
+    lq,
+    lk,
+    tiles,
+    mask,
+    modifiers: scoreModifiers(m, String(n.attrs.score ?? ''), heads),
+    tileFill: !mask ? 'full' : mask.wgsl.indexOnly ? 'host' : 'device',
+  };
+
+  const qTiles = formula.ceilDiv(f(lq), tiles.q);
+  const kTiles = formula.ceilDiv(f(lk), tiles.k);
+  const tileCount = formula.times(f(sym.mul(batch, c(tiles.heads))), qTiles, kTiles);
+  const tileId = `${n.id}#tiles`;
+  buffers.push({ id: tileId, role: 'tile_classes', dtype: 'u32', elements: tileCount });
+  const bound = [...n.args, n.id, tileId];
+  if (mask) {
+    // Mask inputs are packed by the host at dispatch (kernel-contract.ts): one i32 per parameter slot, and every
+    // input the predicate reads, whole, one after another.
+    const read = [...new Set(mask.wgsl.inputs.map((i) => i.input))];
+    const dataElements = read.reduce((sum, name) => sym.add(sum, prod(byId.get(`%${name}`)?.shape ?? [c(1)])), c(0));
+    buffers.push({ id: `${n.id}#mask_params`, role: 'mask_params', dtype: 'i32', elements: fc(Math.max(1, mask.wgsl.params.length)) });
+    buffers.push({ id: `${n.id}#mask_data`, role: 'mask_data', dtype: 'i32', elements: f(read.length ? dataElements : c(1)) });
+    bound.push(`${n.id}#mask_params`, `${n.id}#mask_data`);
+    if (site.tileFill === 'device') {
+      const words = [f(lq), f(lk), qTiles, kTiles, fc(tiles.q), fc(tiles.k), fc(tiles.heads), tileCount];
+      out.push({ node: n.id, kind: 'classify', family: 'classify', buffers: [tileId, `${n.id}#mask_params`, `${n.id}#mask_data`], words, grid: [formula.ceilDiv(tileCount, MASK_KERNEL_WORKGROUP), fc(1), fc(1)], attention: site });
     }
-    if (mask.predicate.kind === 'true') mask = undefined;
   }
-  const score = n.attrs.score ? m.scores.get(n.attrs.score as string) : undefined;
-  const modifiers = (score?.mods ?? []).map((s) => modifierOf(s, heads));
-  const q = byId.get(n.args[0])!;
-  const k = byId.get(n.args[1])!;
-  out.push({
-    node: n.id,
-    kind: 'attention',
-    family: `attention`,
-    buffers: [...n.args, n.id],
-    words: [{ poly: q.shape[0] }, { poly: q.shape[1] }, { poly: k.shape[1] }],
-    grid: [ceilDiv(q.shape[1], 0), one(c(heads)), one(q.shape[0])],
-    attention: { heads, kvHeads, headDim, queryAxis: String(n.attrs.query_axis), keyAxis: String(n.attrs.key_axis), mask, modifiers },
-  });
+  // The attention kernel's uniform block (attentionParams): lq, lk, query tiles, key tiles, heads, kv heads, group, scale.
+  const words: Word[] = [f(lq), f(lk), qTiles, kTiles, fc(heads), fc(kvHeads), fc(heads / kvHeads), { f32: site.scale }];
+  out.push({ node: n.id, kind: 'attention', family: 'attention', buffers: bound, words, grid: [qTiles, fc(heads), f(batch)], attention: site });
   return out;
+
+  function rows(x: IrNode): Poly {
+    return prod(x.shape.slice(0, -1));
+  }
 }
 
-function findInline(m: CheckedModel, name: string) {
+/** The compiled mask of a named mask (declared, or written inline at its attention site); undefined when all-visible. */
+export function maskSiteOf(m: CheckedModel, name: string): MaskSite | undefined {
+  const info = m.masks.get(name) ?? inlineMask(m, name);
+  if (!info?.policy) throw new ScheduleError(`mask ${name} has no lowered policy`);
+  const predicate = toPredicate(info.policy);
+  if (predicate.kind === 'true') return undefined;
+  return { name, normalForm: printPolicy(info.policy), predicate, wgsl: emitMaskWgsl(predicate) };
+}
+
+export function inlineMask(m: CheckedModel, name: string): MaskInfo | undefined {
   for (const s of m.stacks) for (const l of s.layers) if (l.kind === 'attention' && l.mask?.name === name) return l.mask;
   return undefined;
+}
+
+/** The score modifiers of a named score declaration, as the attention kernel and its CPU oracle take them. */
+export function scoreModifiers(m: CheckedModel, scoreName: string, heads: number): ScoreModifier[] {
+  const score = scoreName ? m.scores.get(scoreName) : undefined;
+  return (score?.mods ?? []).map((s) => modifierOf(s, heads));
 }
 
 function modifierOf(s: ScoreMod, heads: number): ScoreModifier {

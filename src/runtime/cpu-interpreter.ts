@@ -5,10 +5,11 @@
 import type { CheckedModel } from '../check/model.ts';
 import { sym } from '../check/sym.ts';
 import type { IrGraph, IrNode } from '../ir/ir.ts';
+import { inlineMask, scoreModifiers } from '../lower/schedule.ts';
 import { maskFunction } from '../masks/evaluate.ts';
 import type { MaskEnv } from '../masks/kernel-contract.ts';
 import { toPredicate } from '../masks/policy.ts';
-import { alibiSlopes, applyModifiersCpu, type ScoreModifier } from '../wgsl/score-modifiers.ts';
+import { applyModifiersCpu } from '../wgsl/score-modifiers.ts';
 import { shiftRight } from './decoder-input.ts';
 
 export type Tensor = Float64Array | Int32Array;
@@ -219,7 +220,7 @@ function attention(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, run:
   let q = get(n.args[0]) as Float64Array;
   let k = get(n.args[1]) as Float64Array;
   const v = get(n.args[2]);
-  const batch = run.dims.B;
+  const batch = evalDim(n.shape[0], run.dims);
   const lq = q.length / (batch * heads * hd);
   const lk = k.length / (batch * kvHeads * hd);
   if (n.attrs.rope) {
@@ -229,10 +230,7 @@ function attention(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, run:
   const maskName = String(n.attrs.mask ?? '');
   const info = maskName ? (m.masks.get(maskName) ?? inlineMask(m, maskName)) : undefined;
   const visible = info?.policy ? maskFunction(toPredicate(info.policy), { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } }) : () => true;
-  const score = n.attrs.score ? m.scores.get(String(n.attrs.score)) : undefined;
-  const modifiers: ScoreModifier[] = (score?.mods ?? []).map((s) =>
-    s.kind === 'alibi' ? { kind: 'alibi', slopes: alibiSlopes(heads).map((x) => x ** (s.maxBias / 8)) } : s.kind === 'softcap' ? { kind: 'softcap', cap: s.cap } : (() => { throw new Error('relative_bias is not supported'); })(),
-  );
+  const modifiers = scoreModifiers(m, String(n.attrs.score ?? ''), heads);
   const o = new Float64Array(batch * lq * heads * hd);
   const scale = 1 / Math.sqrt(hd);
   const group = heads / kvHeads;
@@ -265,11 +263,6 @@ function attention(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, run:
     }
   }
   return o;
-}
-
-function inlineMask(m: CheckedModel, name: string) {
-  for (const s of m.stacks) for (const l of s.layers) if (l.kind === 'attention' && l.mask?.name === name) return l.mask;
-  return undefined;
 }
 
 /** Rotary positions: each pair (2i, 2i+1) of a head rotates by t · 10000^(-2i/hd), t = row % L. */

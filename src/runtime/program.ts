@@ -1,17 +1,16 @@
-// Running a lowered program on a WebGPU device: buffers sized from the dims, every launch encoded into one command
-// buffer, the outputs read back once. Limits are checked before anything is dispatched, so a spec too large for the
-// adapter fails with a sentence, not a lost device.
+// Running a compiled program on a WebGPU device: the rendered kernels — the same WGSL `mdl compile` writes — launched
+// in manifest order over buffers sized from the dims, every launch encoded into one command buffer, the outputs read
+// back once. Sizes, workgroups and dispatch counts are checked against the device before anything is created, so a
+// spec too large for the adapter fails with a sentence, not a lost device.
 
 import type { CheckedModel } from '../check/model.ts';
-import { sym, type Poly } from '../check/sym.ts';
-import { classifierWgsl, MASK_KERNEL_WORKGROUP } from '../masks/classify-wgsl.ts';
-import type { MaskEnv } from '../masks/kernel-contract.ts';
-import { classifyTiles } from '../masks/tiles.ts';
-import { attentionKernelOf } from '../lower/attention-kernels.ts';
+import { sym } from '../check/sym.ts';
+import { formula, type Formula } from '../lower/formula.ts';
 import type { Lowered } from '../lower/passes.ts';
-import { kernelForStep } from '../lower/render.ts';
+import type { RenderedKernel } from '../lower/render.ts';
 import type { Program, Step, Word } from '../lower/schedule.ts';
-import { attentionGrid, attentionParams } from '../wgsl/attention.ts';
+import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
+import { classifyTiles } from '../masks/tiles.ts';
 import type { RunInputs } from './cpu-interpreter.ts';
 import { shiftRight } from './decoder-input.ts';
 import type { GpuContext } from './device.ts';
@@ -36,28 +35,24 @@ function weightBuffer(gpu: GpuContext, weights: Map<string, Float32Array>, name:
   return buffer;
 }
 
-type Entry = { binding: number; type: GPUBufferBindingType };
-
+/** Runs the program; returns the graph outputs (or the buffers named in `want`) by id. */
 export async function runProgram(gpu: GpuContext, lowered: Lowered, model: CheckedModel, run: RunInputs, want?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
   gpu.checkHealthy();
   const p = lowered.program;
   const dims = { ...run.dims };
   checkDims(p, dims);
-  const size = (poly: Poly) => {
-    const v = sym.evaluate(poly, dims);
-    if (v === undefined) throw new ProgramLimitError(`no value given for ${sym.print(poly)}`);
+  const size = (f: Formula) => {
+    const v = formula.evaluate(f, dims);
+    if (v === undefined) throw new ProgramLimitError(`no value given for a dim of ${formula.print(f)}`);
     return v;
   };
-  const maxBinding = gpu.limits.maxStorageBufferBindingSize;
-  for (const b of p.buffers) {
-    const bytes = size(b.elements) * 4;
-    if (bytes > maxBinding) throw new ProgramLimitError(`buffer ${b.id} needs ${bytes} bytes at these dims, above this adapter's ${maxBinding}-byte storage binding limit; reduce the batch or the lengths`);
-  }
+  const kernels = new Map(lowered.rendered.kernels.map((k) => [k.file, k]));
+  const stepKernel = (i: number) => kernels.get(lowered.rendered.stepKernels[i])!;
+  checkLimits(gpu, p, stepKernel, size);
 
   const created: GPUBuffer[] = [];
   const track = (b: GPUBuffer) => (created.push(b), b);
   const buffers = new Map<string, GPUBuffer>();
-  const env = maskEnv(p, model, run, size);
   try {
     for (const b of p.buffers) {
       const n = size(b.elements);
@@ -69,20 +64,20 @@ export async function runProgram(gpu: GpuContext, lowered: Lowered, model: Check
         const w = run.weights.get(b.id.slice(1));
         if (!w || w.length !== n) throw new ProgramLimitError(`weight ${b.id.slice(1)} needs ${n} values, got ${w?.length ?? 'none'}`);
         buffers.set(b.id, weightBuffer(gpu, run.weights, b.id, w));
-      } else {
-        buffers.set(b.id, track(outputBuffer(gpu, b.id, Math.max(4, n * 4))));
+      } else if (b.role === 'value' || (b.role === 'tile_classes' && deviceClassified(p, b.id))) {
+        buffers.set(b.id, track(outputBuffer(gpu, b.id, n * 4)));
       }
     }
-    const passes: ((pass: GPUComputePassEncoder) => void)[] = [];
-    for (const step of p.steps) {
-      if (step.kind === 'attention') passes.push(...(await attentionLaunch(gpu, step, buffers, env, dims, track)));
-      else passes.push(await plainLaunch(gpu, step, buffers, size, track));
-    }
+    const env = maskEnv(model, run);
+    for (const s of p.steps) if (s.kind === 'attention') uploadAttentionInputs(gpu, s, env, dims, buffers, track);
+
+    const launches: ((pass: GPUComputePassEncoder) => void)[] = [];
+    for (const [i, s] of p.steps.entries()) launches.push(await launch(gpu, s, stepKernel(i), buffers, size, track));
     await withErrorScopes(gpu, `running ${p.model}`, () => {
       const encoder = gpu.device.createCommandEncoder({ label: p.model });
-      for (const launch of passes) {
+      for (const l of launches) {
         const pass = encoder.beginComputePass();
-        launch(pass);
+        l(pass);
         pass.end();
       }
       gpu.device.queue.submit([encoder.finish()]);
@@ -90,9 +85,9 @@ export async function runProgram(gpu: GpuContext, lowered: Lowered, model: Check
     const out = new Map<string, Float32Array | Int32Array>();
     for (const id of want ?? p.outputs) {
       const b = p.buffers.find((x) => x.id === id);
-      if (!b) throw new Error(`no buffer ${id}`);
+      if (!b || !buffers.has(id)) throw new Error(`no buffer ${id}`);
       const raw = await readBack(gpu, buffers.get(id)!, size(b.elements) * 4);
-      out.set(id, b.dtype === 'i32' ? new Int32Array(raw) : new Float32Array(raw));
+      out.set(id, b.dtype === 'f32' ? new Float32Array(raw) : new Int32Array(raw));
     }
     gpu.checkHealthy();
     return out;
@@ -110,49 +105,105 @@ function checkDims(p: Program, dims: Record<string, number>): void {
   }
 }
 
+/** Everything the device must allow, checked before any buffer exists. */
+function checkLimits(gpu: GpuContext, p: Program, stepKernel: (i: number) => RenderedKernel, size: (f: Formula) => number): void {
+  const l = gpu.limits;
+  const maxBinding = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
+  for (const b of p.buffers) {
+    const bytes = size(b.elements) * 4;
+    if (bytes > maxBinding) {
+      throw new ProgramLimitError(`buffer ${b.id} needs ${bytes} bytes at these dims, above this adapter's ${maxBinding}-byte storage binding limit; reduce the batch or the lengths`);
+    }
+  }
+  p.steps.forEach((s, i) => {
+    const k = stepKernel(i);
+    const what = `step ${i} (${k.file})`;
+    if (k.workgroupSize > l.maxComputeInvocationsPerWorkgroup) throw new ProgramLimitError(`${what} needs ${k.workgroupSize} invocations per workgroup; this adapter allows ${l.maxComputeInvocationsPerWorkgroup}`);
+    if (k.workgroupStorageBytes > l.maxComputeWorkgroupStorageSize) throw new ProgramLimitError(`${what} needs ${k.workgroupStorageBytes} bytes of workgroup memory; this adapter allows ${l.maxComputeWorkgroupStorageSize}`);
+    const storage = k.bindings.length - 1;
+    if (storage > l.maxStorageBuffersPerShaderStage) throw new ProgramLimitError(`${what} binds ${storage} storage buffers; this adapter allows ${l.maxStorageBuffersPerShaderStage}`);
+    const grid = dispatchOf(s, size);
+    if (grid.some((g) => g > l.maxComputeWorkgroupsPerDimension)) {
+      throw new ProgramLimitError(`${what} needs ${grid.join(' × ')} workgroups at these dims; this adapter allows ${l.maxComputeWorkgroupsPerDimension} per dimension`);
+    }
+  });
+}
+
+/** Workgroup counts; one-dimensional launches over 65535 groups are folded into two dimensions, as the kernels expect. */
+function dispatchOf(s: Step, size: (f: Formula) => number): [number, number, number] {
+  const g = s.grid.map(size) as [number, number, number];
+  const folds = s.kind !== 'matmul' && s.kind !== 'attention' && s.kind !== 'classify';
+  if (folds && g[0] > 65535) return [65535, Math.ceil(g[0] / 65535), 1];
+  return g;
+}
+
+function deviceClassified(p: Program, tileId: string): boolean {
+  return p.steps.some((s) => s.kind === 'classify' && s.buffers[0] === tileId);
+}
+
 /** Integer model inputs and decoder inputs, as masks read them. */
-function maskEnv(p: Program, model: CheckedModel, run: RunInputs, size: (p: Poly) => number): MaskEnv {
+function maskEnv(model: CheckedModel, run: RunInputs): MaskEnv {
   const env: MaskEnv = { dims: { ...run.dims }, data: {}, strides: {} };
   for (const inp of model.inputs.values()) {
     const len = inp.axis ? (run.dims[inp.axis] ?? model.dims.get(inp.axis)?.concrete ?? 1) : 1;
     if (inp.shiftedFrom) {
       const src = run.inputs[inp.shiftedFrom];
-      if (src instanceof Int32Array) env.data[inp.name] = shiftRight(src, run.dims.B, len, { bos: inp.bos ?? 0, pad: inp.pad ?? 0, eos: inp.eos });
+      const batch = sym.evaluate(inp.shape[0], run.dims) ?? 1;
+      if (src instanceof Int32Array) env.data[inp.name] = shiftRight(src, batch, len, { bos: inp.bos ?? 0, pad: inp.pad ?? 0, eos: inp.eos });
     } else if (run.inputs[inp.name] instanceof Int32Array) {
       env.data[inp.name] = run.inputs[inp.name] as Int32Array;
     }
     if (inp.kind !== 'lengths') env.strides![inp.name] = len;
   }
-  void p;
-  void size;
   return env;
 }
 
+/** The host-filled buffers of one attention site: mask parameters and data, and tile classes unless a step computes them. */
+function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, dims: Record<string, number>, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer): void {
+  const a = s.attention!;
+  const value = (f: Formula) => formula.evaluate(f, dims)!;
+  const [batch, lq, lk] = [value(formula.of(a.batch)), value(formula.of(a.lq)), value(formula.of(a.lk))];
+  const siteEnv: MaskEnv = { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } };
+  const [, , , , tileId, paramsId, dataId] = s.buffers;
+  if (a.mask) {
+    const packed = packMaskBuffers(a.mask.wgsl, siteEnv, batch);
+    buffers.set(paramsId, track(uploadBuffer(gpu, 'mask_params', packed.params)));
+    buffers.set(dataId, track(uploadBuffer(gpu, 'mask_data', packed.data)));
+  }
+  if (a.tileFill === 'device') return;
+  const grid = { batch, heads: a.tiles.heads, lq, lk, tileQ: a.tiles.q, tileK: a.tiles.k };
+  const count = batch * a.tiles.heads * Math.ceil(lq / a.tiles.q) * Math.ceil(lk / a.tiles.k);
+  const classes = a.tileFill === 'host' ? classifyTiles(a.mask!.predicate, grid, siteEnv) : new Uint32Array(count).fill(TileClass.Full);
+  if (classes.length !== count) throw new Error(`${s.node}: ${classes.length} tile classes for a grid of ${count} tiles`);
+  buffers.set(tileId, track(uploadBuffer(gpu, 'tile classes', classes)));
+}
+
 /** Uniform words, padded to whole vec4s as the kernels declare them. */
-function wordsOf(words: Word[], size: (p: Poly) => number): Uint32Array {
-  const out = new Uint32Array(Math.ceil(words.length / 4) * 4);
-  words.forEach((w, i) => (out[i] = 'f32' in w ? new Uint32Array(new Float32Array([w.f32]).buffer)[0] : size(w.poly) >>> 0));
+function wordsOf(words: Word[], size: (f: Formula) => number): Uint32Array {
+  const out = new Uint32Array(Math.max(4, Math.ceil(words.length / 4) * 4));
+  const bits = new Float32Array(1);
+  words.forEach((w, i) => {
+    if ('f32' in w) {
+      bits[0] = w.f32;
+      out[i] = new Uint32Array(bits.buffer)[0];
+    } else {
+      out[i] = size(w) >>> 0;
+    }
+  });
   return out;
 }
 
-function entries(list: Entry[]): GPUBindGroupLayoutEntry[] {
-  return list.map((e) => ({ binding: e.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: e.type } }));
-}
-
-/** Splits a one-dimensional launch over two grid dimensions when it exceeds the per-dimension limit (65535). */
-function grid1d(groups: number): [number, number, number] {
-  return groups <= 65535 ? [Math.max(1, groups), 1, 1] : [65535, Math.ceil(groups / 65535), 1];
-}
-
-async function plainLaunch(gpu: GpuContext, step: Step, buffers: Map<string, GPUBuffer>, size: (p: Poly) => number, track: (b: GPUBuffer) => GPUBuffer) {
-  const k = kernelForStep(step);
-  const list: Entry[] = [{ binding: 0, type: 'uniform' }, ...k.bindings.map((b, i) => ({ binding: i + 1, type: (b.access === 'read' ? 'read-only-storage' : 'storage') as GPUBufferBindingType }))];
-  const pipeline = await computePipeline(gpu, k.wgsl, k.entryPoint, entries(list));
-  const uniform = track(uploadBuffer(gpu, `${step.node} uniforms`, wordsOf(step.words, size), 'uniform'));
-  const bound = [uniform, ...step.buffers.map((id) => buffers.get(id)!)];
+async function launch(gpu: GpuContext, s: Step, k: RenderedKernel, buffers: Map<string, GPUBuffer>, size: (f: Formula) => number, track: (b: GPUBuffer) => GPUBuffer) {
+  const layout: GPUBindGroupLayoutEntry[] = k.bindings.map((b) => ({
+    binding: b.binding,
+    visibility: GPUShaderStage.COMPUTE,
+    buffer: { type: b.access === 'uniform' ? 'uniform' : b.access === 'read' ? 'read-only-storage' : 'storage' },
+  }));
+  const pipeline = await computePipeline(gpu, k.wgsl, k.entryPoint, layout);
+  const uniform = track(uploadBuffer(gpu, `${k.file} uniforms`, wordsOf(s.words, size), 'uniform'));
+  const bound = [uniform, ...s.buffers.map((id) => buffers.get(id) ?? missing(id))];
   const bindGroup = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: bound.map((buffer, binding) => ({ binding, resource: { buffer } })) });
-  const g = step.grid.map((n) => Math.ceil(size(n.poly) / n.per)) as [number, number, number];
-  const dispatch = step.kind === 'matmul' ? g : grid1d(g[0]);
+  const dispatch = dispatchOf(s, size);
   return (pass: GPUComputePassEncoder) => {
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -160,60 +211,6 @@ async function plainLaunch(gpu: GpuContext, step: Step, buffers: Map<string, GPU
   };
 }
 
-async function attentionLaunch(gpu: GpuContext, step: Step, buffers: Map<string, GPUBuffer>, env: MaskEnv, dims: Record<string, number>, track: (b: GPUBuffer) => GPUBuffer) {
-  const a = step.attention!;
-  const kernel = attentionKernelOf(step, gpu.limits);
-  const batch = dims.B;
-  const lq = sym.evaluate((step.words[1] as { poly: Poly }).poly, dims)!;
-  const lk = sym.evaluate((step.words[2] as { poly: Poly }).poly, dims)!;
-  const grid = attentionGrid(kernel, batch, lq, lk);
-  const siteEnv: MaskEnv = { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } };
-  const launches: ((pass: GPUComputePassEncoder) => void)[] = [];
-  const byRole: Record<string, GPUBuffer> = {
-    params: track(uploadBuffer(gpu, 'attention params', attentionParams(kernel, grid, lq, lk), 'uniform')),
-    q: buffers.get(step.buffers[0])!,
-    k: buffers.get(step.buffers[1])!,
-    v: buffers.get(step.buffers[2])!,
-    out: buffers.get(step.buffers[3])!,
-  };
-  if (a.mask) {
-    const packed = packMaskBuffers(a.mask.wgsl, siteEnv, batch);
-    byRole.maskParams = track(uploadBuffer(gpu, 'mask_params', packed.params));
-    byRole.maskData = track(uploadBuffer(gpu, 'mask_data', packed.data));
-  }
-  const tiles = { batch, heads: kernel.tileHeads, lq, lk, tileQ: kernel.tileQ, tileK: kernel.tileK };
-  if (!a.mask) {
-    byRole.tileClass = track(uploadBuffer(gpu, 'tile classes', new Uint32Array(grid.tileClassCount).fill(2)));
-  } else if (a.mask.wgsl.indexOnly) {
-    // Masks of indices only: interval analysis on the host, no data needed.
-    byRole.tileClass = track(uploadBuffer(gpu, 'tile classes', classifyTiles(a.mask.predicate, tiles, siteEnv)));
-  } else {
-    // Masks that read data: classified on the device, by a launch encoded just before the attention.
-    byRole.tileClass = track(outputBuffer(gpu, 'tile classes', grid.tileClassCount * 4));
-    const list: Entry[] = [
-      { binding: 0, type: 'uniform' },
-      { binding: 1, type: 'storage' },
-      { binding: 2, type: 'read-only-storage' },
-      { binding: 3, type: 'read-only-storage' },
-    ];
-    const pipeline = await computePipeline(gpu, classifierWgsl(a.mask.wgsl), 'mdl_classify', entries(list));
-    const words = new Uint32Array([lq, lk, grid.qTiles, grid.kTiles, kernel.tileQ, kernel.tileK, kernel.tileHeads, grid.tileClassCount]);
-    const uniform = track(uploadBuffer(gpu, 'classify grid', words, 'uniform'));
-    const bound = [uniform, byRole.tileClass, byRole.maskParams, byRole.maskData];
-    const bindGroup = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: bound.map((buffer, binding) => ({ binding, resource: { buffer } })) });
-    launches.push((pass) => {
-      pass.setPipeline(pipeline);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(...grid1d(Math.ceil(grid.tileClassCount / MASK_KERNEL_WORKGROUP)));
-    });
-  }
-  const layout = kernel.bindings.map((b) => ({ binding: b.binding, type: b.type as GPUBufferBindingType }));
-  const pipeline = await computePipeline(gpu, kernel.wgsl, kernel.entryPoint, entries(layout));
-  const bindGroup = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: kernel.bindings.map((b) => ({ binding: b.binding, resource: { buffer: byRole[b.role] } })) });
-  launches.push((pass) => {
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
-    pass.dispatchWorkgroups(...grid.dispatch);
-  });
-  return launches;
+function missing(id: string): never {
+  throw new Error(`buffer ${id} was never created`);
 }

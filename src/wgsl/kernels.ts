@@ -17,6 +17,8 @@ export interface WgslKernel {
   bindings: { name: string; access: 'read' | 'read_write'; type?: 'i32' }[];
   /** Invocations per workgroup. */
   workgroup: number;
+  /** Bytes of `var<workgroup>` memory, checked against the device before dispatch. */
+  workgroupStorageBytes: number;
 }
 
 const U = (words: number) => `struct Params { w: array<vec4<u32>, ${Math.ceil(words / 4)}> }
@@ -81,7 +83,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     out[row * N + col] = v;
   }
 }`;
-  return { family: `matmul_${opts.act}${opts.bias ? '_bias' : ''}${opts.residual ? '_res' : ''}`, wgsl, entryPoint: 'main', bindings, workgroup: 256 };
+  return { family: `matmul_${opts.act}${opts.bias ? '_bias' : ''}${opts.residual ? '_res' : ''}`, wgsl, entryPoint: 'main', bindings, workgroup: 256, workgroupStorageBytes: 2 * 16 * 16 * 4 };
 }
 
 /**
@@ -120,7 +122,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   ${pos}
   out[i] = v;
 }`;
-  return { family: `embed_${positions}`, wgsl, entryPoint: 'main', bindings, workgroup: 64 };
+  return { family: `embed_${positions}`, wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 0 };
 }
 
 /** Layer or RMS norm over rows of width D, one workgroup of 64 per row. Words: 0 rows, 1 D, 2 eps (f32 bits). */
@@ -155,7 +157,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     ${type === 'layer' ? 'out[base + d] = (x[base + d] - mean) * inv * gamma[d] + beta[d];' : 'out[base + d] = x[base + d] * inv * gamma[d];'}
   }
 }`;
-  return { family: `norm_${type}`, wgsl, entryPoint: 'main', bindings, workgroup: 64 };
+  return { family: `norm_${type}`, wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 2 * 64 * 4 };
 }
 
 /** Elementwise: `add` (a + b), an activation of a, or SwiGLU (silu(a) * b). Words: 0 count. */
@@ -172,7 +174,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (i >= word(0u)) { return; }
   out[i] = ${body};
 }`;
-  return { family: `elementwise_${op}`, wgsl, entryPoint: 'main', bindings, workgroup: 64 };
+  return { family: `elementwise_${op}`, wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 0 };
 }
 
 /**
@@ -199,7 +201,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   x[at] = x0 * cos(theta) - x1 * sin(theta);
   x[at + 1u] = x0 * sin(theta) + x1 * cos(theta);
 }`;
-  return { family: 'rope', wgsl, entryPoint: 'main', bindings, workgroup: 64 };
+  return { family: 'rope', wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 0 };
 }
 
 /** Decoder input: `dec[b, 0] = bos`, `dec[b, t] = tokens[b, t-1]` unless that is pad or eos (then pad). Words: 0 B, 1 T, 2 bos, 3 pad, 4 eos (or 2^32-1 for none). */
@@ -219,7 +221,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let is_eos = word(4u) != 0xffffffffu && prev == i32(word(4u));
   dec[i] = select(prev, pad, prev == pad || is_eos);
 }`;
-  return { family: 'shift_right', wgsl, entryPoint: 'main', bindings, workgroup: 64 };
+  return { family: 'shift_right', wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 0 };
 }
 
 /** Argmax over rows of width N (first maximum wins). Words: 0 rows, 1 N. */
@@ -230,11 +232,11 @@ ${storage(bindings)}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let rows = word(0u); let N = word(1u);
-  let r = gid.x;
+  let r = gid.x + gid.y * 65535u * 64u;
   if (r >= rows) { return; }
   var best = 0u; var v = x[r * N];
   for (var n = 1u; n < N; n++) { let c = x[r * N + n]; if (c > v) { v = c; best = n; } }
   argmax_out[r] = i32(best);
 }`;
-  return { family: 'argmax', wgsl, entryPoint: 'main', bindings, workgroup: 64 };
+  return { family: 'argmax', wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 0 };
 }

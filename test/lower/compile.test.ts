@@ -27,11 +27,15 @@ describe('mdl compile output', () => {
     it(`${f}: no buffer is sized by two sequence lengths (no L×L score or mask tensor)`, () => {
       const m = modelOf(f);
       const seqDims = new Set([...m.dims.values()].filter((d) => d.kind === 'symbolic' && d.name !== 'B').map((d) => d.name));
-      const manifest = JSON.parse(lower(m).rendered.manifest) as { buffers: { id: string; bytes: string }[] };
+      const manifest = JSON.parse(lower(m).rendered.manifest) as { buffers: { id: string; role: string; bytes: string }[] };
       for (const b of manifest.buffers) {
         for (const term of b.bytes.split(' + ')) {
-          const factors = term.split('*').filter((x) => seqDims.has(x));
-          expect(factors.length, `${b.id}: ${b.bytes}`).toBeLessThanOrEqual(1);
+          const factors = term.split('*');
+          // A bare length, and for tile classes `ceil(L / tile)` factors: one word per tile, not per pair.
+          const lengths = factors.filter((x) => seqDims.has(x));
+          const tiles = factors.filter((x) => /^ceil\(\w+ \/ \d+\)$/.test(x));
+          expect(lengths.length + tiles.length, `${b.id}: ${b.bytes}`).toBeLessThanOrEqual(b.role === 'tile_classes' ? 2 : 1);
+          if (b.role === 'tile_classes') expect(lengths, `${b.id}: ${b.bytes}`).toEqual([]);
         }
       }
     });
@@ -47,13 +51,23 @@ describe('mdl compile output', () => {
   });
 
   it('fuses each layer to the expected launches', () => {
-    const steps = lower(modelOf('translator.mdl')).program.steps;
-    const of = (prefix: string) => steps.filter((s) => s.node.startsWith(prefix)).map((s) => s.kind);
-    // pre-norm encoder layer: norm, q, k, v, attention, o_proj + residual, norm, up + gelu, down + residual
-    expect(of('%encoder.layers.0.')).toEqual(['norm', 'matmul', 'matmul', 'matmul', 'attention', 'matmul', 'norm', 'matmul', 'matmul']);
-    // decoder layer: the same plus cross-attention (norm, q, k, v over the memory, attention, o_proj + residual)
-    expect(of('%decoder.layers.0.')).toHaveLength(15);
-    expect(steps.filter((s) => s.kind === 'elementwise')).toHaveLength(0);
+    const kindsOf = (spec: string) => {
+      const steps = lower(modelOf(spec)).program.steps;
+      return (prefix: string) => steps.filter((s) => s.node.startsWith(prefix)).map((s) => s.kind);
+    };
+    const translator = kindsOf('translator.mdl');
+    // Pre-norm encoder layer: 9 kernels — norm, q, k, v, attention, o_proj + residual, norm, up + gelu, down +
+    // residual — plus one tile classification, since key_padding(src) reads data.
+    expect(translator('%encoder.layers.0.')).toEqual(['norm', 'matmul', 'matmul', 'matmul', 'classify', 'attention', 'matmul', 'norm', 'matmul', 'matmul']);
+    // Decoder layer: 15 kernels (the encoder layer's 9 plus cross-attention's norm, q, k, v, attention, o_proj +
+    // residual), plus a classification for each of its two data-dependent masks.
+    expect(translator('%decoder.layers.0.').filter((k) => k !== 'classify')).toHaveLength(15);
+    expect(translator('%decoder.layers.0.').filter((k) => k === 'classify')).toHaveLength(2);
+    // GPT-2 style pre-norm decoder layer with a causal mask: 9 kernels, tiles classified on the host.
+    expect(kindsOf('gpt2-small.mdl')('%decoder.layers.0.')).toEqual(['norm', 'matmul', 'matmul', 'matmul', 'attention', 'matmul', 'norm', 'matmul', 'matmul']);
+    // Rotary, RMS norm and SwiGLU: rope rotates q and k in place; gate, up and their product stay three launches.
+    expect(kindsOf('packed.mdl')('%decoder.layers.0.')).toEqual(['norm', 'matmul', 'matmul', 'matmul', 'rope', 'rope', 'classify', 'attention', 'matmul', 'norm', 'matmul', 'matmul', 'elementwise', 'matmul']);
+    for (const f of specs) expect(lower(modelOf(f)).program.steps.filter((s) => s.kind === 'elementwise' && s.family !== 'elementwise_swiglu'), f).toEqual([]);
   });
 
   it('writes atomically and leaves nothing behind on failure', () => {
