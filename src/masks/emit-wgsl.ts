@@ -4,6 +4,7 @@
 // spec is interpolated, so a mask reading an input called `fn` or `我` compiles to the same safe code. Spec names
 // appear only inside the param-slot table, which the runtime reads in JavaScript.
 
+import { foldBool } from './fold.ts';
 import { hashWgsl, keepThreshold } from './hash.ts';
 import type { MaskParamSlot, MaskWgsl } from './kernel-contract.ts';
 import type { BoolExpr, IntExpr, LoadAt } from './predicate.ts';
@@ -94,10 +95,14 @@ class Emitter {
   }
 }
 
-/** Compiles a predicate to the WGSL mask function and the tables the runtime fills. */
+/**
+ * Compiles a predicate to the WGSL mask function and the tables the runtime fills. The predicate is folded first:
+ * WGSL evaluates constant subexpressions at shader creation and rejects any that overflow i32, whereas at run time
+ * i32 arithmetic wraps, so no constant-only subexpression may reach the shader.
+ */
 export function emitMaskWgsl(pred: BoolExpr): MaskWgsl {
   const em = new Emitter();
-  const body = em.bool(pred);
+  const body = em.bool(foldBool(pred));
   const parts: string[] = [];
   if (em.usesDiv) parts.push(HELPERS);
   if (em.usesHash) parts.push(hashWgsl('mdl_hash'));
