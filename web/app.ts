@@ -4,13 +4,13 @@
 
 import { checkSource } from '../src/check/check.ts';
 import type { CheckedModel } from '../src/check/model.ts';
-import { textCodec } from '../src/cli/text-codec.ts';
 import { denseMask } from '../src/masks/evaluate.ts';
 import { toPredicate, printPolicy } from '../src/masks/policy.ts';
 import { lower } from '../src/lower/passes.ts';
 import { acquireGpu } from '../src/runtime/device.ts';
 import { generate, gpuForward, probeInputs, rolesOf } from '../src/runtime/generate.ts';
 import { seededWeights } from '../src/runtime/init-weights.ts';
+import { byteTokenizer, tokenizerOptionsOf } from '../src/runtime/tokenizer.ts';
 import { runProgram } from '../src/runtime/program.ts';
 
 interface PageResult {
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
   status.textContent = `${model.name}: ${lowered.program.steps.length} kernel launches on ${gpu.describe()}`;
   const weights = seededWeights(lowered.ir, Number(params.get('seed') ?? 1));
-  const codec = textCodec(model);
+  const codec = byteTokenizer(tokenizerOptionsOf(model));
   const roles = rolesOf(model);
   const source = roles.source ? codec.encode(params.get('source') ?? '我喜欢吃苹果') : undefined;
   const prompt = roles.source ? [] : codec.encode(params.get('input') ?? 'Hello');

@@ -11,6 +11,9 @@ import { registerInitCommand } from './init-command.ts';
 import { registerMaskCommand } from './mask-command.ts';
 import { registerRunCommand } from './run-command.ts';
 import { registerServeCommand } from './serve-command.ts';
+import { SafetensorsError } from '../runtime/safetensors.ts';
+import { TokenizerError } from '../runtime/tokenizer.ts';
+import { WeightsError } from '../runtime/weights.ts';
 import { UserError } from './user-error.ts';
 
 export function buildProgram(): Command {
@@ -36,7 +39,8 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
-    if (e instanceof UserError) {
+    // Problems with the user's files (weights, vocabularies) are reported like bad flags: one line, status 1.
+    if (e instanceof UserError || e instanceof SafetensorsError || e instanceof WeightsError || e instanceof TokenizerError) {
       process.stderr.write(`mdl: ${e.message}\n`);
       return 1;
     }

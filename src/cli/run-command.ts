@@ -7,12 +7,15 @@ import { lower } from '../lower/passes.ts';
 import { acquireGpu, type GpuContext } from '../runtime/device.ts';
 import { cpuForward, generate, gpuForward, rolesOf, type Forward } from '../runtime/generate.ts';
 import { seededWeights } from '../runtime/init-weights.ts';
-import { textCodec } from './text-codec.ts';
+import { loadWeightsFile } from '../runtime/safetensors-file.ts';
+import { byteTokenizer, parseVocabulary, tokenizerOptionsOf, vocabularyTokenizer, type Tokenizer } from '../runtime/tokenizer.ts';
+import { readFileSync } from 'node:fs';
 import { requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
 
 export interface RunOptions {
   weights?: string;
+  vocab?: string;
   input?: string;
   tokens?: string;
   source?: string;
@@ -30,7 +33,8 @@ export function registerRunCommand(program: Command): void {
     .command('run')
     .description('generate tokens with a spec (seeded weights unless --weights is given)')
     .argument('<file>', '.mdl spec file')
-    .option('--weights <file>', 'weights (.safetensors)')
+    .option('--weights <file>', 'weights (.safetensors, names as in the README; default: seeded)')
+    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
     .option('--input <text>', 'prompt text (decoder-only) or target prefix (encoder-decoder)')
     .option('--tokens <ids>', 'prompt as token ids, e.g. 1,5,9')
     .option('--source <text>', 'source text for an encoder-decoder')
@@ -64,11 +68,10 @@ export async function runModel(model: CheckedModel, opts: RunOptions, progress: 
   const t0 = performance.now();
   const lowered = lower(model);
   const compileMs = performance.now() - t0;
-  if (opts.weights) throw new UserError('--weights: reading weight files is not available yet; omit it to run on seeded weights');
   const seed = int(opts.seed, '--seed');
-  const weights = seededWeights(lowered.ir, seed);
-  progress(`mdl: ${model.name}: no --weights given, running on seeded weights (seed ${seed})\n`);
-  const codec = textCodec(model);
+  const weights = opts.weights ? loadWeightsFile(opts.weights, lowered.ir) : seededWeights(lowered.ir, seed);
+  if (!opts.weights) progress(`mdl: ${model.name}: no --weights given, running on seeded weights (seed ${seed})\n`);
+  const codec = tokenizerFor(model, opts.vocab);
   const roles = rolesOf(model);
   const prompt = opts.tokens !== undefined ? ids(opts.tokens) : codec.encode(opts.input ?? '');
   const source = opts.source !== undefined ? codec.encode(opts.source) : undefined;
@@ -111,7 +114,7 @@ export async function runModel(model: CheckedModel, opts: RunOptions, progress: 
       model: model.name,
       backend: opts.backend,
       adapter: gpu?.describe(),
-      weights: `seeded (seed ${seed})`,
+      weights: opts.weights ?? `seeded (seed ${seed})`,
       prompt,
       source,
       tokens,
@@ -121,6 +124,19 @@ export async function runModel(model: CheckedModel, opts: RunOptions, progress: 
   } finally {
     gpu?.release();
   }
+}
+
+/** The spec's byte-level tokenizer, or a vocabulary file's. */
+export function tokenizerFor(model: CheckedModel, vocabPath?: string): Tokenizer {
+  const options = tokenizerOptionsOf(model);
+  if (!vocabPath) return byteTokenizer(options);
+  let text: string;
+  try {
+    text = readFileSync(vocabPath, 'utf8');
+  } catch {
+    throw new UserError(`${vocabPath}: cannot read the vocabulary file`);
+  }
+  return vocabularyTokenizer(parseVocabulary(text, vocabPath), options, vocabPath);
 }
 
 function ids(text: string): number[] {

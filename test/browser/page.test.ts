@@ -9,12 +9,12 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { checkSource } from '../../src/check/check.ts';
-import { textCodec } from '../../src/cli/text-codec.ts';
 import { servePage } from '../../src/cli/serve-command.ts';
 import { lower } from '../../src/lower/passes.ts';
 import { acquireGpu } from '../../src/runtime/device.ts';
 import { probeInputs } from '../../src/runtime/generate.ts';
 import { seededWeights } from '../../src/runtime/init-weights.ts';
+import { byteTokenizer, tokenizerOptionsOf } from '../../src/runtime/tokenizer.ts';
 import { runProgram } from '../../src/runtime/program.ts';
 
 const CHROMIUM_FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -50,7 +50,7 @@ describe('the browser page', () => {
     // The same forward pass in Node, on Dawn.
     const model = checkSource(readFileSync(join(import.meta.dirname, '..', '..', 'specs', 'translator.mdl'), 'utf8'), 'translator.mdl').model!;
     const lowered = lower(model);
-    const codec = textCodec(model);
+    const codec = byteTokenizer(tokenizerOptionsOf(model));
     const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
     try {
       const probe = probeInputs(model, codec.encode('我喜欢吃苹果'), []);
