@@ -157,7 +157,8 @@ export function schedule(g: IrGraph, m: CheckedModel): Program {
         steps.push(...attentionSteps(n, m, byId, masks, buffers));
         break;
       case 'argmax':
-        steps.push({ node: n.id, kind: 'argmax', family: 'argmax', buffers: [n.args[0], n.id], words: [f(rows(n)), f(last(byId.get(n.args[0])!))], grid: linear(f(rows(n))) });
+        // One result per row of the input: the output has the input's shape without its last axis.
+        steps.push({ node: n.id, kind: 'argmax', family: 'argmax', buffers: [n.args[0], n.id], words: [f(prod(n.shape)), f(last(byId.get(n.args[0])!))], grid: linear(f(prod(n.shape))) });
         break;
     }
   }

@@ -174,20 +174,18 @@ function norm(n: IrNode, get: (id: string) => Tensor, len: number): Float64Array
   const beta = n.args[2] ? get(n.args[2]) : undefined;
   const d = gamma.length;
   const eps = Number(n.attrs.eps);
+  const layer = n.attrs.type !== 'rms';
   const o = new Float64Array(len);
   for (let r = 0; r < len / d; r++) {
     let mean = 0;
+    if (layer) {
+      for (let j = 0; j < d; j++) mean += x[r * d + j];
+      mean /= d;
+    }
     let sq = 0;
-    for (let j = 0; j < d; j++) {
-      mean += x[r * d + j];
-      sq += x[r * d + j] ** 2;
-    }
-    mean /= d;
-    const inv = n.attrs.type === 'rms' ? 1 / Math.sqrt(sq / d + eps) : 1 / Math.sqrt(Math.max(sq / d - mean * mean, 0) + eps);
-    for (let j = 0; j < d; j++) {
-      const centred = n.attrs.type === 'rms' ? x[r * d + j] : x[r * d + j] - mean;
-      o[r * d + j] = centred * inv * gamma[j] + (beta ? beta[j] : 0);
-    }
+    for (let j = 0; j < d; j++) sq += (x[r * d + j] - mean) ** 2;
+    const inv = 1 / Math.sqrt(sq / d + eps);
+    for (let j = 0; j < d; j++) o[r * d + j] = (x[r * d + j] - mean) * inv * gamma[j] + (beta ? beta[j] : 0);
   }
   return o;
 }

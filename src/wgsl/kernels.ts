@@ -125,7 +125,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   return { family: `embed_${positions}`, wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 0 };
 }
 
-/** Layer or RMS norm over rows of width D, one workgroup of 64 per row. Words: 0 rows, 1 D, 2 eps (f32 bits). */
+/**
+ * Layer or RMS norm over rows of width D, one workgroup of 64 per row. Layer norm takes the mean first and then the
+ * mean squared deviation (two passes over the row), because E[x²] − E[x]² cancels catastrophically in f32 when a
+ * residual stream carries a large offset. Words: 0 rows, 1 D, 2 eps (f32 bits).
+ */
 export function normKernel(type: 'layer' | 'rms'): WgslKernel {
   const bindings: WgslKernel['bindings'] = [
     { name: 'x', access: 'read' },
@@ -133,31 +137,39 @@ export function normKernel(type: 'layer' | 'rms'): WgslKernel {
     ...(type === 'layer' ? [{ name: 'beta', access: 'read' as const }] : []),
     { name: 'out', access: 'read_write' },
   ];
+  const layer = type === 'layer';
   const wgsl = `${U(3)}
 ${storage(bindings)}
-var<workgroup> s1: array<f32, 64>;
-var<workgroup> s2: array<f32, 64>;
+var<workgroup> part: array<f32, 64>;
+fn row_total(v: f32, i: u32) -> f32 {
+  part[i] = v;
+  workgroupBarrier();
+  for (var step = 32u; step > 0u; step /= 2u) {
+    if (i < step) { part[i] += part[i + step]; }
+    workgroupBarrier();
+  }
+  let total = part[0];
+  workgroupBarrier();
+  return total;
+}
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let rows = word(0u); let D = word(1u); let eps = bitcast<f32>(word(2u));
   let r = wid.x + wid.y * 65535u;
   if (r >= rows) { return; }
   let base = r * D;
-  var a = 0.0; var b = 0.0;
-  for (var d = lid.x; d < D; d += 64u) { let v = x[base + d]; a += v; b += v * v; }
-  s1[lid.x] = a; s2[lid.x] = b;
-  workgroupBarrier();
-  for (var step = 32u; step > 0u; step /= 2u) {
-    if (lid.x < step) { s1[lid.x] += s1[lid.x + step]; s2[lid.x] += s2[lid.x + step]; }
-    workgroupBarrier();
-  }
-  let mean = s1[0] / f32(D);
-  ${type === 'layer' ? 'let inv = inverseSqrt(max(s2[0] / f32(D) - mean * mean, 0.0) + eps);' : 'let inv = inverseSqrt(s2[0] / f32(D) + eps);'}
+  var mean = 0.0;
+  ${layer ? `var sum = 0.0;
+  for (var d = lid.x; d < D; d += 64u) { sum += x[base + d]; }
+  mean = row_total(sum, lid.x) / f32(D);` : '// RMS norm does not centre the row.'}
+  var sq = 0.0;
+  for (var d = lid.x; d < D; d += 64u) { let c = x[base + d] - mean; sq += c * c; }
+  let inv = inverseSqrt(row_total(sq, lid.x) / f32(D) + eps);
   for (var d = lid.x; d < D; d += 64u) {
-    ${type === 'layer' ? 'out[base + d] = (x[base + d] - mean) * inv * gamma[d] + beta[d];' : 'out[base + d] = x[base + d] * inv * gamma[d];'}
+    out[base + d] = (x[base + d] - mean) * inv * gamma[d]${layer ? ' + beta[d]' : ''};
   }
 }`;
-  return { family: `norm_${type}`, wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 2 * 64 * 4 };
+  return { family: `norm_${type}`, wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 64 * 4 };
 }
 
 /** Elementwise: `add` (a + b), an activation of a, or SwiGLU (silu(a) * b). Words: 0 count. */

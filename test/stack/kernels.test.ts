@@ -1,0 +1,173 @@
+// Each stack kernel on Dawn against the CPU interpreter, through the real schedule → render → program runner path:
+// small handwritten IR graphs at sizes that are not multiples of any tile or workgroup (rows, widths and inner dims
+// of 1, 7, 13, 19, 37, 67, 100, 200), every matmul epilogue, both norms (with a large offset on the rows), the
+// elementwise ops, embeddings with each position scheme, the decoder input and argmax with ties.
+
+import { describe, expect, it } from 'vitest';
+import type { CheckedModel } from '../../src/check/model.ts';
+import { sym, type Poly } from '../../src/check/sym.ts';
+import type { AttrValue, IrGraph, IrNode } from '../../src/ir/ir.ts';
+import { assertValidIr } from '../../src/ir/verify.ts';
+import type { Lowered } from '../../src/lower/passes.ts';
+import { render } from '../../src/lower/render.ts';
+import { schedule } from '../../src/lower/schedule.ts';
+import { interpret } from '../../src/runtime/cpu-interpreter.ts';
+import { runProgram, ProgramLimitError } from '../../src/runtime/program.ts';
+import { useGpu } from '../runtime/gpu-harness.ts';
+
+/** Kernels other than attention read nothing of the checked model. */
+const bare = { name: 'k', dims: new Map(), inputs: new Map(), masks: new Map(), scores: new Map(), stacks: [] } as unknown as CheckedModel;
+
+type Dim = string | number;
+const poly = (d: Dim): Poly => (typeof d === 'number' ? sym.constant(d) : sym.atom(d));
+
+class Graph {
+  readonly nodes: IrNode[] = [];
+  input(name: string, shape: Dim[], dtype: 'f32' | 'i32' = 'f32'): string {
+    return this.add(name, 'input', [], { name, kind: dtype === 'f32' ? 'features' : 'tokens' }, shape, dtype);
+  }
+  param(name: string, shape: number[]): string {
+    if (this.nodes.some((n) => n.id === `%${name}`)) return `%${name}`;
+    return this.add(name, 'param', [], {}, shape, 'f32');
+  }
+  add(name: string, op: IrNode['op'], args: string[], attrs: Record<string, AttrValue>, shape: Dim[], dtype: 'f32' | 'i32' = 'f32'): string {
+    this.nodes.push({ id: `%${name}`, op, args, attrs, shape: shape.map(poly), dtype });
+    return `%${name}`;
+  }
+  lower(outputs: string[]): Lowered {
+    const g: IrGraph = { model: 'k', dims: [{ name: 'B' }, { name: 'T' }], nodes: this.nodes, outputs };
+    assertValidIr(g, 'test graph');
+    const program = schedule(g, bare);
+    return { ir: g, fused: g, program, rendered: render(program) };
+  }
+}
+
+/** Deterministic values in [-1, 1) (plus `offset`). */
+function values(n: number, seed: number, offset = 0): Float32Array {
+  let s = seed * 2654435761;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 31 - 1 + offset;
+  });
+}
+
+describe('stack kernels: WebGPU vs the CPU interpreter', () => {
+  const gpu = useGpu();
+
+  async function compare(g: Graph, outputs: string[], dims: Record<string, number>, inputs: Record<string, Int32Array | Float32Array>, weights: Map<string, Float32Array>, tolerance: number) {
+    const lowered = g.lower(outputs);
+    const run = { dims, inputs, weights };
+    const cpu = interpret(lowered.ir, bare, run);
+    const got = await runProgram(gpu(), lowered, bare, run);
+    for (const id of outputs) {
+      const want = cpu.get(id)!;
+      const have = got.get(id)!;
+      expect(have.length, id).toBe(want.length);
+      let err = 0;
+      for (let i = 0; i < want.length; i++) err = Math.max(err, Math.abs(have[i] - want[i]));
+      expect(err, `${id}: max abs error ${err}`).toBeLessThanOrEqual(tolerance);
+    }
+    return { cpu, got };
+  }
+
+  it('matmul with every epilogue at odd sizes', async () => {
+    for (const [K, N] of [[19, 13], [67, 33], [1, 7], [16, 16]]) {
+      const g = new Graph();
+      const x = g.input('x', ['B', 'T', K]);
+      const res = g.input('res', ['B', 'T', N]);
+      const w = g.param('w', [N, K]);
+      const b = g.param('b', [N]);
+      const outs = [
+        g.add('plain', 'matmul', [x, w], { transpose_b: true }, ['B', 'T', N]),
+        g.add('bias', 'matmul', [x, w, b], { transpose_b: true }, ['B', 'T', N]),
+        g.add('relu', 'matmul', [x, w, b], { transpose_b: true, act: 'relu' }, ['B', 'T', N]),
+        g.add('gelu', 'matmul', [x, w, b], { transpose_b: true, act: 'gelu' }, ['B', 'T', N]),
+        g.add('silu_res', 'matmul', [x, w, b, res], { transpose_b: true, act: 'silu', residual: true }, ['B', 'T', N]),
+        g.add('res_only', 'matmul', [x, w, res], { transpose_b: true, residual: true }, ['B', 'T', N]),
+      ];
+      const dims = { B: 3, T: 7 };
+      const weights = new Map([['w', values(N * K, K)], ['b', values(N, N)]]);
+      await compare(g, outs, dims, { x: values(21 * K, 1), res: values(21 * N, 2) }, weights, 1e-4);
+    }
+  });
+
+  it('layer and RMS norm over widths that are not multiples of the workgroup, on rows with a large offset', async () => {
+    for (const D of [37, 100, 200]) {
+      const g = new Graph();
+      const x = g.input('x', ['B', 'T', D]);
+      const outs = [
+        g.add('layer', 'norm', [x, g.param('g', [D]), g.param('beta', [D])], { type: 'layer', eps: 1e-5 }, ['B', 'T', D]),
+        g.add('rms', 'norm', [x, g.param('g', [D])], { type: 'rms', eps: 1e-5 }, ['B', 'T', D]),
+      ];
+      const weights = new Map([['g', values(D, 3, 1)], ['beta', values(D, 4)]]);
+      await compare(g, outs, { B: 1, T: 5 }, { x: values(5 * D, D, 300) }, weights, 1e-3);
+    }
+  });
+
+  it('elementwise add, activations and SwiGLU', async () => {
+    const g = new Graph();
+    const a = g.input('a', ['B', 'T', 13]);
+    const b = g.input('b', ['B', 'T', 13]);
+    const outs = [
+      g.add('sum', 'add', [a, b], {}, ['B', 'T', 13]),
+      g.add('relu', 'act', [a], { fn: 'relu' }, ['B', 'T', 13]),
+      g.add('gelu', 'act', [a], { fn: 'gelu' }, ['B', 'T', 13]),
+      g.add('silu', 'act', [a], { fn: 'silu' }, ['B', 'T', 13]),
+      g.add('swiglu', 'swiglu', [a, b], {}, ['B', 'T', 13]),
+    ];
+    await compare(g, outs, { B: 2, T: 3 }, { a: values(78, 5, 0).map((v) => v * 6), b: values(78, 6) }, new Map(), 1e-5);
+  });
+
+  it('embeddings: scaled gather with no, sinusoidal and learned positions; ids outside the vocabulary read row 0', async () => {
+    const g = new Graph();
+    const ids = g.input('ids', ['B', 'T'], 'i32');
+    const table = g.param('table', [11, 6]);
+    const pos = g.param('pos', [9, 6]);
+    const outs = [
+      g.add('none', 'gather', [table, ids], { scale: 2.5 }, ['B', 'T', 6]),
+      g.add('sin', 'gather', [table, ids], { scale: Math.sqrt(6), positions: 'sinusoidal' }, ['B', 'T', 6]),
+      g.add('learned', 'gather', [table, ids, pos], { scale: 1, positions: 'learned' }, ['B', 'T', 6]),
+    ];
+    const tokens = Int32Array.from([0, 3, 10, 11, -1, 5, 7, 2, 1, 4, 9, 6, 8, 3]);
+    const weights = new Map([['table', values(66, 7)], ['pos', values(54, 8)]]);
+    // WGSL promises sin and cos to 2^-11 absolute error, and SwiftShader uses that room.
+    await compare(g, outs, { B: 2, T: 7 }, { ids: tokens }, weights, 5e-4);
+  });
+
+  it('the decoder input (bos, shifted target, eos and pad become pad) and argmax with ties', async () => {
+    const g = new Graph();
+    const tgt = g.input('tgt', ['B', 'T'], 'i32');
+    const x = g.input('x', ['B', 'T', 5]);
+    const outs = [
+      g.add('dec', 'shift_right', [tgt], { bos: 1, pad: 0, eos: 2 }, ['B', 'T'], 'i32'),
+      g.add('dec_keep_eos', 'shift_right', [tgt], { bos: 1, pad: 0 }, ['B', 'T'], 'i32'),
+      g.add('best', 'argmax', [x], {}, ['B', 'T'], 'i32'),
+    ];
+    const target = Int32Array.from([5, 6, 7, 2, 0, 9, 2, 0, 0, 0]);
+    // Small integers, so maxima tie exactly within a row; the first one must win on both sides.
+    const logits = Float32Array.from({ length: 50 }, (_, i) => (i * 7) % 3);
+    const { got } = await compare(g, outs, { B: 2, T: 5 }, { tgt: target, x: logits }, new Map(), 0);
+    expect([...got.get('%dec')!]).toEqual([1, 5, 6, 7, 0, 1, 9, 0, 0, 0]);
+    expect([...got.get('%dec_keep_eos')!]).toEqual([1, 5, 6, 7, 2, 1, 9, 2, 0, 0]);
+    expect([...got.get('%best')!]).toEqual([2, 0, 1, 2, 0, 1, 2, 0, 1, 2]);
+  });
+
+  it('folds one-dimensional launches above 65535 workgroups into two dimensions', async () => {
+    const g = new Graph();
+    const a = g.input('a', ['B', 'T', 1]);
+    const out = g.add('sum', 'add', [a, a], {}, ['B', 'T', 1]);
+    const n = 65535 * 64 + 1000;
+    const { got } = await compare(g, [out], { B: 1, T: n }, { a: values(n, 9) }, new Map(), 0);
+    expect(got.get(out)!.length).toBe(n);
+  });
+
+  it('refuses a dispatch larger than the adapter allows before creating anything', async () => {
+    const g = new Graph();
+    const x = g.input('x', ['B', 'T', 1]);
+    const out = g.add('y', 'matmul', [x, g.param('w', [1, 1])], { transpose_b: true }, ['B', 'T', 1]);
+    const rows = 65536 * 16 + 16;
+    const run = { dims: { B: 1, T: rows }, inputs: { x: new Float32Array(rows) }, weights: new Map([['w', new Float32Array(1)]]) };
+    await expect(runProgram(gpu(), g.lower([out]), bare, run)).rejects.toThrow(ProgramLimitError);
+    await expect(runProgram(gpu(), g.lower([out]), bare, run)).rejects.toThrow(/workgroups at these dims/);
+  });
+});
