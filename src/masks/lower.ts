@@ -184,14 +184,16 @@ export class MaskLowering {
   private binary(e: Extract<Expr, { kind: 'binary' }>): Lowered | undefined {
     const l = this.lower(e.left);
     const r = this.lower(e.right);
-    if (!l || !r) return undefined;
-    if (e.op === '&' || e.op === '|') {
-      if (l.type !== 'mask') return this.typeError(e.left.span, 'mask', e.op);
-      if (r.type !== 'mask') return this.typeError(e.right.span, 'mask', e.op);
-      return { type: 'mask', policy: { kind: e.op === '&' ? 'and' : 'or', parts: [l.policy, r.policy] } };
-    }
-    if (l.type !== 'int') return this.typeError(e.left.span, 'int', e.op);
-    if (r.type !== 'int') return this.typeError(e.right.span, 'int', e.op);
+    // Each side is type-checked on its own, so a mistake on the right is reported even when the left had one.
+    const want = e.op === '&' || e.op === '|' ? 'mask' : 'int';
+    const badLeft = l && l.type !== want;
+    const badRight = r && r.type !== want;
+    if (badLeft && badRight) this.typeError(e.span, want, e.op, true);
+    else if (badLeft) this.typeError(e.left.span, want, e.op);
+    else if (badRight) this.typeError(e.right.span, want, e.op);
+    if (!l || !r || badLeft || badRight) return undefined;
+    if (l.type === 'mask' && r.type === 'mask') return { type: 'mask', policy: { kind: e.op === '&' ? 'and' : 'or', parts: [l.policy, r.policy] } };
+    if (l.type !== 'int' || r.type !== 'int') return undefined;
     const reads = [...l.reads, ...r.reads];
     if (['==', '!=', '<', '<=', '>', '>='].includes(e.op)) {
       const pred = cmp(e.op as '<', l.expr, r.expr) as Extract<BoolExpr, { kind: 'cmp' }>;
@@ -200,9 +202,10 @@ export class MaskLowering {
     return { type: 'int', expr: bin(e.op as '+', l.expr, r.expr), reads };
   }
 
-  private typeError(span: Span, want: 'mask' | 'int', op: string): undefined {
-    if (want === 'mask') this.bag.error('E404', span, `'${op}' combines masks, but this is a number`, 'turn it into a mask with a comparison, e.g. `k <= q`');
-    else this.bag.error('E404', span, `'${op}' works on numbers, but this is a mask`, 'masks combine with & | ! only');
+  private typeError(span: Span, want: 'mask' | 'int', op: string, both = false): undefined {
+    const what = both ? 'both sides are' : 'this is';
+    if (want === 'mask') this.bag.error('E404', span, `'${op}' combines masks, but ${what} ${both ? 'numbers' : 'a number'}`, 'turn a number into a mask with a comparison, e.g. `k <= q`');
+    else this.bag.error('E404', span, `'${op}' works on numbers, but ${what} ${both ? 'masks' : 'a mask'}`, 'masks combine with & | ! only');
     return undefined;
   }
 }
