@@ -2,8 +2,9 @@
 // pass over memory.
 //
 //   matmul → act            becomes  matmul {act}                (the FFN's up projection and its activation)
-//   matmul → add(x, ·)      becomes  matmul {residual} (…, x)     (the residual add after o_proj and down_proj;
-//                                                                  only for matmuls with a bias, whose args are x, w, bias)
+//   matmul → add(x, ·)      becomes  matmul {residual} (…, x)     (the residual add after o_proj and down_proj: the
+//                                                                  residual is appended as the last argument, after
+//                                                                  the bias when there is one)
 //   gather → add(·, positions) becomes gather {positions}          (token embedding plus position embedding)
 //
 // A producer is fused only when the consumer is its single user, so no value another node needs disappears.
@@ -21,7 +22,8 @@ export function fuse(g: IrGraph): IrGraph {
   /**
    * The consumer disappears and the producer takes over its id: later nodes already read that id, and the only
    * reader of the producer's old id was the consumer itself. The producer sits earlier in the list than the
-   * consumer, and everything it now reads was defined before the consumer, so the order stays a valid schedule.
+   * consumer, and the values it starts reading are checked to be defined before it, so the order stays a valid
+   * schedule.
    */
   const fold = (consumer: IrNode, producer: IrNode) => {
     dropped.add(consumer);
@@ -30,6 +32,10 @@ export function fuse(g: IrGraph): IrGraph {
     producer.span ??= consumer.span;
     byId.set(consumer.id, producer);
   };
+
+  const order = new Map(nodes.map((n, i) => [n, i]));
+  /** The producer stays where it is, so a value it starts reading must already be defined there. */
+  const definedBefore = (id: string, producer: IrNode) => order.get(byId.get(id)!)! < order.get(producer)!;
 
   for (const n of nodes) {
     const src = byId.get(n.args[0]);
@@ -40,15 +46,17 @@ export function fuse(g: IrGraph): IrGraph {
     }
     if (n.op !== 'add') continue;
     const [a, b] = n.args.map((id) => byId.get(id));
-    if (b?.op === 'matmul' && b.args.length === 3 && a && single(b.id) && !b.attrs.residual && sameShape(b, a)) {
+    const takesResidual = (mm: IrNode | undefined, other: IrNode | undefined): boolean =>
+      mm?.op === 'matmul' && !!other && single(mm.id) && !mm.attrs.residual && sameShape(mm, other) && definedBefore(other.id, mm);
+    if (a && b && takesResidual(b, a)) {
       b.attrs.residual = true;
-      b.args = [...b.args.slice(0, 3), a.id];
+      b.args = [...b.args, a.id];
       fold(n, b);
-    } else if (a?.op === 'matmul' && a.args.length === 3 && b && single(a.id) && !a.attrs.residual && sameShape(a, b)) {
+    } else if (a && b && takesResidual(a, b)) {
       a.attrs.residual = true;
-      a.args = [...a.args.slice(0, 3), b.id];
+      a.args = [...a.args, b.id];
       fold(n, a);
-    } else if (a?.op === 'gather' && b?.op === 'positions' && single(a.id) && single(b.id)) {
+    } else if (a?.op === 'gather' && b?.op === 'positions' && single(a.id) && single(b.id) && b.args.slice(1).every((id) => definedBefore(id, a))) {
       a.attrs.positions = b.attrs.kind as string;
       if (b.args[1]) a.args.push(b.args[1]);
       dropped.add(b);

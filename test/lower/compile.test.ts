@@ -2,7 +2,7 @@
 // Lq × Lk, fusion leaves the expected launches per layer, and a failed compile leaves nothing behind.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -70,13 +70,20 @@ describe('mdl compile output', () => {
     for (const f of specs) expect(lower(modelOf(f)).program.steps.filter((s) => s.kind === 'elementwise' && s.family !== 'elementwise_swiglu'), f).toEqual([]);
   });
 
-  it('writes atomically and leaves nothing behind on failure', () => {
+  it('writes atomically, byte for byte the same each time, and leaves nothing behind on failure', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mdl-compile-'));
     const out = join(dir, 'out');
     const mdl = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'mdl.js'), ...args], { cwd: root, encoding: 'utf8' });
     const ok = mdl('compile', 'specs/packed.mdl', '-o', out);
     expect(ok.status, ok.stderr).toBe(0);
     expect(readdirSync(out)).toContain('manifest.json');
+    // Compiling again, into the default generated/<model name> of another working directory, gives the same bytes.
+    const again = spawnSync(process.execPath, [join(root, 'bin', 'mdl.js'), 'compile', join(root, 'specs', 'packed.mdl')], { cwd: dir, encoding: 'utf8' });
+    expect(again.status, again.stderr).toBe(0);
+    const second = join(dir, 'generated', 'packed');
+    expect(readdirSync(second)).toEqual(readdirSync(out));
+    for (const file of readdirSync(out)) expect(readFileSync(join(second, file)).equals(readFileSync(join(out, file))), file).toBe(true);
+    rmSync(join(dir, 'generated'), { recursive: true });
     const bad = join(dir, 'bad.mdl');
     writeFileSync(bad, 'model broken { dim a = 0 }');
     const failed = mdl('compile', bad, '-o', join(dir, 'never'));

@@ -4,43 +4,10 @@
 // elementwise ops, embeddings with each position scheme, the decoder input and argmax with ties.
 
 import { describe, expect, it } from 'vitest';
-import type { CheckedModel } from '../../src/check/model.ts';
-import { sym, type Poly } from '../../src/check/sym.ts';
-import type { AttrValue, IrGraph, IrNode } from '../../src/ir/ir.ts';
-import { assertValidIr } from '../../src/ir/verify.ts';
-import type { Lowered } from '../../src/lower/passes.ts';
-import { render } from '../../src/lower/render.ts';
-import { schedule } from '../../src/lower/schedule.ts';
 import { interpret } from '../../src/runtime/cpu-interpreter.ts';
-import { runProgram, ProgramLimitError } from '../../src/runtime/program.ts';
+import { ProgramLimitError, runProgram } from '../../src/runtime/program.ts';
+import { bareModel as bare, GraphBuilder as Graph } from '../lower/graph-builder.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
-
-/** Kernels other than attention read nothing of the checked model. */
-const bare = { name: 'k', dims: new Map(), inputs: new Map(), masks: new Map(), scores: new Map(), stacks: [] } as unknown as CheckedModel;
-
-type Dim = string | number;
-const poly = (d: Dim): Poly => (typeof d === 'number' ? sym.constant(d) : sym.atom(d));
-
-class Graph {
-  readonly nodes: IrNode[] = [];
-  input(name: string, shape: Dim[], dtype: 'f32' | 'i32' = 'f32'): string {
-    return this.add(name, 'input', [], { name, kind: dtype === 'f32' ? 'features' : 'tokens' }, shape, dtype);
-  }
-  param(name: string, shape: number[]): string {
-    if (this.nodes.some((n) => n.id === `%${name}`)) return `%${name}`;
-    return this.add(name, 'param', [], {}, shape, 'f32');
-  }
-  add(name: string, op: IrNode['op'], args: string[], attrs: Record<string, AttrValue>, shape: Dim[], dtype: 'f32' | 'i32' = 'f32'): string {
-    this.nodes.push({ id: `%${name}`, op, args, attrs, shape: shape.map(poly), dtype });
-    return `%${name}`;
-  }
-  lower(outputs: string[]): Lowered {
-    const g: IrGraph = { model: 'k', dims: [{ name: 'B' }, { name: 'T' }], nodes: this.nodes, outputs };
-    assertValidIr(g, 'test graph');
-    const program = schedule(g, bare);
-    return { ir: g, fused: g, program, rendered: render(program) };
-  }
-}
 
 /** Deterministic values in [-1, 1) (plus `offset`). */
 function values(n: number, seed: number, offset = 0): Float32Array {

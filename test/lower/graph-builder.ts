@@ -1,0 +1,47 @@
+// Small handwritten IR graphs for pass and kernel tests, over the symbolic dims B and T.
+
+import type { CheckedModel } from '../../src/check/model.ts';
+import { sym, type Poly } from '../../src/check/sym.ts';
+import type { AttrValue, IrGraph, IrNode } from '../../src/ir/ir.ts';
+import { assertValidIr } from '../../src/ir/verify.ts';
+import type { Lowered } from '../../src/lower/passes.ts';
+import { render } from '../../src/lower/render.ts';
+import { schedule } from '../../src/lower/schedule.ts';
+
+/** Kernels other than attention read nothing of the checked model. */
+export const bareModel = { name: 'k', dims: new Map(), inputs: new Map(), masks: new Map(), scores: new Map(), stacks: [] } as unknown as CheckedModel;
+
+export type Dim = string | number;
+const poly = (d: Dim): Poly => (typeof d === 'number' ? sym.constant(d) : sym.atom(d));
+
+export class GraphBuilder {
+  readonly nodes: IrNode[] = [];
+
+  input(name: string, shape: Dim[], dtype: 'f32' | 'i32' = 'f32'): string {
+    return this.add(name, 'input', [], { name, kind: dtype === 'f32' ? 'features' : 'tokens' }, shape, dtype);
+  }
+
+  /** A weight; asking again for the same name returns the existing one. */
+  param(name: string, shape: number[]): string {
+    if (this.nodes.some((n) => n.id === `%${name}`)) return `%${name}`;
+    return this.add(name, 'param', [], {}, shape, 'f32');
+  }
+
+  add(name: string, op: IrNode['op'], args: string[], attrs: Record<string, AttrValue>, shape: Dim[], dtype: 'f32' | 'i32' = 'f32'): string {
+    this.nodes.push({ id: `%${name}`, op, args, attrs, shape: shape.map(poly), dtype });
+    return `%${name}`;
+  }
+
+  graph(outputs: string[]): IrGraph {
+    const g: IrGraph = { model: 'k', dims: [{ name: 'B' }, { name: 'T' }], nodes: this.nodes, outputs };
+    assertValidIr(g, 'building the test graph');
+    return g;
+  }
+
+  /** Scheduled and rendered as is (no fusion), so each node is tested by its own kernel. */
+  lower(outputs: string[]): Lowered {
+    const g = this.graph(outputs);
+    const program = schedule(g, bareModel);
+    return { ir: g, fused: g, program, rendered: render(program) };
+  }
+}
