@@ -1,170 +1,92 @@
 // Tile classification: for tiles of Tq queries × Tk keys, is every pair hidden (EMPTY), every pair visible (FULL), or
 // some of each (PARTIAL)? The attention kernel skips EMPTY tiles and drops the predicate on FULL ones.
 //
-// Index-only predicates are classified statically by interval analysis: each integer subexpression is bounded over
-// the tile's index ranges, and comparisons become three-valued (always / never / maybe). This is sound — `always`
-// means every pair satisfies it — but not complete: correlated terms (`(q - k) % 3`) can leave a decidable tile
-// PARTIAL, which costs speed, never correctness. Data-dependent predicates are classified with the data known, by
-// exact evaluation over the tile when intervals cannot decide.
+// Index-only predicates are classified statically by interval analysis (intervals.ts): each integer subexpression is
+// bounded over the tile's index ranges, and comparisons become three-valued (always / never / maybe). Conjunctions and
+// disjunctions are evaluated path-sensitively: inside `A & B`, B is judged only where A holds, so the repeated
+// comparison in `causal & !(causal & …)` is known there. This is sound — `always` means every pair satisfies it —
+// but not complete: correlated terms (`(q - k) % 3`) can leave a decidable tile PARTIAL, which costs speed, never
+// correctness. Data-dependent predicates are classified with the data known, by exact evaluation over the tile when
+// intervals cannot decide (the same answer as the dispatch-time GPU classifier of classify-wgsl.ts).
 
 import { evalBool } from './evaluate.ts';
-import { I32_MAX, I32_MIN } from './fold.ts';
+import { keepThreshold } from './hash.ts';
+import { compareOver, type Interval, type TileBox, type Tri } from './intervals.ts';
 import { TileClass, type MaskEnv } from './kernel-contract.ts';
-import { floorDiv, floorMod, type BoolExpr, type IntExpr } from './predicate.ts';
+import type { BoolExpr, IntExpr } from './predicate.ts';
 
-export interface Interval {
-  lo: number;
-  hi: number;
+export { intervalOf, type Interval, type TileBox } from './intervals.ts';
+
+type Cmp = Extract<BoolExpr, { kind: 'cmp' }>;
+
+/** Comparisons known to hold (true) or fail (false) on every pair under consideration, by structure. */
+type Assumptions = ReadonlyMap<string, boolean>;
+
+const keys = new WeakMap<Cmp, string>();
+function keyOf(c: Cmp): string {
+  let key = keys.get(c);
+  if (key === undefined) keys.set(c, (key = JSON.stringify(c)));
+  return key;
 }
 
-/** Index ranges of one tile (inclusive), and the exact batch row and head. */
-export interface TileBox {
-  b: number;
-  h: number;
-  q: Interval;
-  k: Interval;
-}
-
-const WIDE: Interval = { lo: -Infinity, hi: Infinity };
-
-/** Three-valued truth: 1 always, 0 never, 0.5 maybe. */
-type Tri = 0 | 0.5 | 1;
-
-export function intervalOf(e: IntExpr, box: TileBox, env: MaskEnv): Interval {
-  switch (e.kind) {
-    case 'var':
-      return e.name === 'q' ? box.q : e.name === 'k' ? box.k : { lo: box[e.name], hi: box[e.name] };
-    case 'const':
-      return { lo: e.value, hi: e.value };
-    case 'param': {
-      const v = env.dims[e.name];
-      return v === undefined ? WIDE : { lo: v, hi: v };
-    }
-    case 'load':
-      // Without looking at the data a read is unbounded; the exact fallback handles data-dependent tiles.
-      return WIDE;
-    case 'abs': {
-      const a = intervalOf(e.a, box, env);
-      if (a.lo >= 0) return a;
-      if (a.hi <= 0) return inI32({ lo: -a.hi, hi: -a.lo });
-      return inI32({ lo: 0, hi: Math.max(-a.lo, a.hi) });
-    }
-    case 'bin':
-      return inI32(binInterval(e.op, intervalOf(e.a, box, env), intervalOf(e.b, box, env)));
-  }
+/** The comparison an argument pins down when it holds (`k <= q` → true, `!(k <= q)` → false). */
+function atomOf(e: BoolExpr): [Cmp, boolean] | undefined {
+  if (e.kind === 'cmp') return [e, true];
+  if (e.kind === 'not' && e.a.kind === 'cmp') return [e.a, false];
+  return undefined;
 }
 
 /**
- * Mask arithmetic wraps like WGSL's i32 (fold.ts). An interval that leaves the i32 range may have wrapped anywhere,
- * so it says nothing: it becomes unbounded, which keeps the analysis sound.
+ * Three-valued truth of a predicate over a tile. `assume` lists comparisons that hold on every pair that matters
+ * to the caller; they are answered from it instead of from intervals.
  */
-function inI32(iv: Interval): Interval {
-  return iv.lo < I32_MIN || iv.hi > I32_MAX ? WIDE : iv;
-}
-
-function binInterval(op: Extract<IntExpr, { kind: 'bin' }>['op'], a: Interval, b: Interval): Interval {
-  switch (op) {
-    case '+':
-      return { lo: a.lo + b.lo, hi: a.hi + b.hi };
-    case '-':
-      return { lo: a.lo - b.hi, hi: a.hi - b.lo };
-    case '*':
-      return corners(a, b, (x, y) => x * y);
-    case '/':
-      return divInterval(a, b);
-    case '%':
-      return modInterval(a, b);
-    case 'min':
-      return { lo: Math.min(a.lo, b.lo), hi: Math.min(a.hi, b.hi) };
-    case 'max':
-      return { lo: Math.max(a.lo, b.lo), hi: Math.max(a.hi, b.hi) };
-  }
-}
-
-/** Extremes of a function monotone in each argument over a box: they lie at its corners. */
-function corners(a: Interval, b: Interval, f: (x: number, y: number) => number): Interval {
-  if (![a.lo, a.hi, b.lo, b.hi].every(Number.isFinite)) return WIDE;
-  const vals = [f(a.lo, b.lo), f(a.lo, b.hi), f(a.hi, b.lo), f(a.hi, b.hi)];
-  return { lo: Math.min(...vals), hi: Math.max(...vals) };
-}
-
-function union(parts: Interval[]): Interval {
-  return { lo: Math.min(...parts.map((p) => p.lo)), hi: Math.max(...parts.map((p) => p.hi)) };
-}
-
-/**
- * Floor division is monotone in each argument wherever the divisor keeps one sign, so each sign's part of the
- * divisor range is bounded by its corners; a divisor of 0 yields 0 by convention.
- */
-function divInterval(a: Interval, b: Interval): Interval {
-  const parts: Interval[] = [];
-  if (b.lo <= -1) parts.push(corners(a, { lo: b.lo, hi: Math.min(b.hi, -1) }, floorDiv));
-  if (b.lo <= 0 && b.hi >= 0) parts.push({ lo: 0, hi: 0 });
-  if (b.hi >= 1) parts.push(corners(a, { lo: Math.max(b.lo, 1), hi: b.hi }, floorDiv));
-  return union(parts);
-}
-
-/** The floored modulo takes the divisor's sign and is smaller in size; 0 for a 0 divisor. */
-function modInterval(a: Interval, b: Interval): Interval {
-  if (b.lo === b.hi && b.lo > 0 && Number.isFinite(a.lo) && Number.isFinite(a.hi)) {
-    const d = b.lo;
-    // Within one period the floored modulo is a shift of the numerator.
-    if (Math.floor(a.lo / d) === Math.floor(a.hi / d)) return { lo: floorMod(a.lo, d), hi: floorMod(a.hi, d) };
-    return { lo: 0, hi: d - 1 };
-  }
-  // A non-negative numerator with a positive divisor is its own remainder when smaller than it.
-  if (b.lo > 0 && a.lo >= 0) return { lo: 0, hi: Math.min(b.hi - 1, a.hi) };
-  return { lo: b.lo < 0 ? b.lo + 1 : 0, hi: b.hi > 0 ? b.hi - 1 : 0 };
-}
-
-/** Three-valued evaluation of a predicate over a tile. */
-export function truthOver(e: BoolExpr, box: TileBox, env: MaskEnv): Tri {
+export function truthOver(e: BoolExpr, box: TileBox, env: MaskEnv, assume: Assumptions = new Map()): Tri {
   switch (e.kind) {
     case 'true':
       return 1;
     case 'false':
       return 0;
-    case 'random':
-      return e.rate <= 0 ? 1 : e.rate >= 1 ? 0 : 0.5;
+    case 'random': {
+      const t = keepThreshold(e.rate);
+      return t <= 0 ? 1 : t >= 2 ** 32 ? 0 : 0.5;
+    }
     case 'not':
-      return (1 - truthOver(e.a, box, env)) as Tri;
-    case 'and': {
-      let t: Tri = 1;
-      for (const a of e.args) {
-        const v = truthOver(a, box, env);
-        if (v === 0) return 0;
-        if (v === 0.5) t = 0.5;
-      }
-      return t;
-    }
-    case 'or': {
-      let t: Tri = 0;
-      for (const a of e.args) {
-        const v = truthOver(a, box, env);
-        if (v === 1) return 1;
-        if (v === 0.5) t = 0.5;
-      }
-      return t;
-    }
+      return (1 - truthOver(e.a, box, env, assume)) as Tri;
     case 'cmp': {
-      const a = intervalOf(e.a, box, env);
-      const b = intervalOf(e.b, box, env);
-      switch (e.op) {
-        case '<':
-          return a.hi < b.lo ? 1 : a.lo >= b.hi ? 0 : 0.5;
-        case '<=':
-          return a.hi <= b.lo ? 1 : a.lo > b.hi ? 0 : 0.5;
-        case '>':
-          return a.lo > b.hi ? 1 : a.hi <= b.lo ? 0 : 0.5;
-        case '>=':
-          return a.lo >= b.hi ? 1 : a.hi < b.lo ? 0 : 0.5;
-        case '==':
-          return a.lo === a.hi && b.lo === b.hi && a.lo === b.lo ? 1 : a.hi < b.lo || b.hi < a.lo ? 0 : 0.5;
-        case '!=':
-          return a.lo === a.hi && b.lo === b.hi && a.lo === b.lo ? 0 : a.hi < b.lo || b.hi < a.lo ? 1 : 0.5;
-      }
+      const known = assume.get(keyOf(e));
+      return known === undefined ? compareOver(e, box, env) : known ? 1 : 0;
     }
+    case 'and':
+    case 'or':
+      return junction(e.kind, e.args, box, env, assume);
   }
+}
+
+/**
+ * `A & B` is never true where B fails wherever A holds, so each argument is also judged under the assumption that
+ * the other arguments' comparisons hold; dually for `|` under the assumption that they fail. Those conditional
+ * answers are used only to conclude EMPTY (for `&`) or FULL (for `|`), which is what they prove.
+ */
+function junction(kind: 'and' | 'or', args: BoolExpr[], box: TileBox, env: MaskEnv, assume: Assumptions): Tri {
+  const decisive: Tri = kind === 'and' ? 0 : 1;
+  let all = true;
+  const plain = args.map((a) => truthOver(a, box, env, assume));
+  if (plain.includes(decisive)) return decisive;
+  for (const v of plain) if (v !== 1 - decisive) all = false;
+  if (all) return (1 - decisive) as Tri;
+  const atoms = args.map(atomOf);
+  if (!atoms.some(Boolean)) return 0.5;
+  for (let i = 0; i < args.length; i++) {
+    if (plain[i] !== 0.5) continue;
+    const given = new Map(assume);
+    for (let j = 0; j < args.length; j++) {
+      const atom = atoms[j];
+      // Inside `&` the other arguments hold; inside `|` (where this one must make up for them) they fail.
+      if (j !== i && atom && plain[j] === 0.5) given.set(keyOf(atom[0]), kind === 'and' ? atom[1] : !atom[1]);
+    }
+    if (given.size > assume.size && truthOver(args[i], box, env, given) === decisive) return decisive;
+  }
+  return 0.5;
 }
 
 /** Whether a predicate reads input data or random bits (then tiles depend on more than indices). */

@@ -60,6 +60,21 @@ const floorExpr: fc.Arbitrary<BoolExpr> = fc
   })
   .map(({ sign, c, op, d, rel, e }) => cmp(rel, bin(op, bin('+', bin(sign, { kind: 'var', name: 'q' }, { kind: 'var', name: 'k' }), { kind: 'const', value: c }), { kind: 'const', value: d }), { kind: 'const', value: e }));
 
+/** Trees over a few shared comparisons, so that the same atom recurs (what path-sensitive classification exploits). */
+const correlated: fc.Arbitrary<BoolExpr> = fc
+  .array(fc.record({ op: fc.constantFrom<CmpOp>('<', '<=', '==', '!=', '>='), a: intExpr, b: intExpr }).map(({ op, a, b }) => cmp(op, a, b)), { minLength: 1, maxLength: 3 })
+  .chain((atoms) =>
+    fc.letrec((tie) => ({
+      bool: fc.oneof(
+        { maxDepth: 4, depthIdentifier: 'corr' },
+        fc.constantFrom(...atoms),
+        fc.array(tie('bool') as fc.Arbitrary<BoolExpr>, { minLength: 2, maxLength: 3 }).map((args) => ({ kind: 'and', args }) as BoolExpr),
+        fc.array(tie('bool') as fc.Arbitrary<BoolExpr>, { minLength: 2, maxLength: 3 }).map((args) => ({ kind: 'or', args }) as BoolExpr),
+        (tie('bool') as fc.Arbitrary<BoolExpr>).map((a) => ({ kind: 'not', a }) as BoolExpr),
+      ),
+    })).bool,
+  );
+
 const grid = fc.record({ lq: fc.integer({ min: 1, max: 9 }), lk: fc.integer({ min: 1, max: 9 }), tq: fc.integer({ min: 1, max: 4 }), tk: fc.integer({ min: 1, max: 4 }) });
 const B = 2;
 const H = 2;
@@ -68,9 +83,12 @@ const envOf = (g: { lq: number; lk: number }): MaskEnv => ({ dims: { Lq: g.lq, L
 const allDense = (pred: BoolExpr, env: MaskEnv) => [0, 1].flatMap((b) => [0, 1].map((h) => denseMask(pred, env, b, h)));
 
 describe('random predicates on the CPU', () => {
-  it('interval analysis is safe: EMPTY tiles have no visible pair, FULL tiles no hidden one', () => {
+  it.each([
+    ['random comparisons', boolExpr],
+    ['recurring comparisons', correlated],
+  ])('tile classes of %s are safe: EMPTY tiles have no visible pair, FULL tiles no hidden one', (_what, predicates) => {
     fc.assert(
-      fc.property(boolExpr, grid, (pred, g) => {
+      fc.property(predicates, grid, (pred, g) => {
         const env = envOf(g);
         const hc = readsHead(pred) ? H : 1;
         const classes = classifyTiles(pred, { batch: B, heads: H, lq: g.lq, lk: g.lk, tileQ: g.tq, tileK: g.tk }, env);
