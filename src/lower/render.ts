@@ -145,8 +145,10 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string
       uniforms: "binding 0 of every step: its uniform words as u32 (f32 values as their bit pattern), padded with zeros to a multiple of 4 words",
       tileClasses: 'u32 [B, tile heads, query tiles, key tiles]: 0 EMPTY, 1 PARTIAL, 2 FULL',
       dispatch: 'workgroup counts per dimension; a 1-D count above 65535 is split as (65535, ceil(count / 65535), 1)',
+      memory: 'buffers with a slot share that slot\'s device buffer; their lifetimes (first write to last use) never overlap',
     },
-    buffers: p.buffers.map((b) => ({ id: b.id, role: b.role, dtype: b.dtype, bytes: formula.print(b.elements, 4), filledBy: filledBy(b) })),
+    buffers: p.buffers.map((b) => ({ id: b.id, role: b.role, dtype: b.dtype, bytes: formula.print(b.elements, 4), filledBy: filledBy(b), ...(b.slot === undefined ? {} : { slot: b.slot }) })),
+    slots: p.slots.map((s) => ({ slot: s.id, dtype: s.dtype, bytes: formula.print(s.elements, 4), values: s.values.length })),
     kernels: kernels.map((k) => ({ file: k.file, entryPoint: k.entryPoint, workgroupSize: k.workgroupSize, workgroupStorageBytes: k.workgroupStorageBytes, bindings: k.bindings })),
     steps: p.steps.map((s, i) => {
       const k = kernelOf.get(stepKernels[i])!;

@@ -6,7 +6,7 @@
 // place, and a mask that reads data (padding, segments, lengths) is classified into tiles on the device. Masks of
 // indices only are classified on the host at dispatch by interval analysis, and attention without a mask gets an
 // all-FULL tile buffer. No buffer is Lq × Lk: attention reads Q, K, V and writes its output, and tile classes are one
-// word per tile.
+// word per tile. Finally, values whose lifetimes do not overlap are given shared buffers (memory-plan.ts).
 
 import type { CheckedModel, MaskInfo, ScoreMod } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
@@ -20,6 +20,7 @@ import { chooseTiles, DEFAULT_KERNEL_LIMITS } from '../wgsl/attention.ts';
 import type { Activation } from '../wgsl/kernels.ts';
 import { alibiSlopes, type ScoreModifier } from '../wgsl/score-modifiers.ts';
 import { formula, type Formula } from './formula.ts';
+import { planMemory, type Slot } from './memory-plan.ts';
 
 export type BufferRole = 'input' | 'param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data';
 
@@ -28,6 +29,8 @@ export interface ProgramBuffer {
   role: BufferRole;
   dtype: 'f32' | 'i32' | 'u32';
   elements: Formula;
+  /** The device buffer this value shares with others whose lifetimes do not overlap (see memory-plan.ts). */
+  slot?: number;
 }
 
 /** A uniform word: a formula of the dims, or a float passed as its bits. */
@@ -83,6 +86,8 @@ export interface Program {
   buffers: ProgramBuffer[];
   steps: Step[];
   outputs: string[];
+  /** Device buffers for intermediate values, each shared by values that are never live at the same step. */
+  slots: Slot[];
 }
 
 export class ScheduleError extends Error {}
@@ -162,7 +167,9 @@ export function schedule(g: IrGraph, m: CheckedModel): Program {
         break;
     }
   }
-  return { model: g.model, dims: g.dims, buffers, steps, outputs: g.outputs };
+  const program: Program = { model: g.model, dims: g.dims, buffers, steps, outputs: g.outputs, slots: [] };
+  program.slots = planMemory(program);
+  return program;
 }
 
 function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, masks: Map<string, MaskSite | undefined>, buffers: ProgramBuffer[]): Step[] {

@@ -53,6 +53,15 @@ export async function runProgram(gpu: GpuContext, lowered: Lowered, model: Check
   const created: GPUBuffer[] = [];
   const track = (b: GPUBuffer) => (created.push(b), b);
   const buffers = new Map<string, GPUBuffer>();
+  // Values share device buffers by the memory plan, unless the caller wants to read back an intermediate value,
+  // which a later value may have overwritten.
+  const shared = (want ?? p.outputs).every((id) => p.outputs.includes(id));
+  const slots = new Map<number, GPUBuffer>();
+  const slotBuffer = (slot: number) => {
+    let b = slots.get(slot);
+    if (!b) slots.set(slot, (b = track(outputBuffer(gpu, `slot ${slot}`, size(p.slots[slot].elements) * 4))));
+    return b;
+  };
   try {
     for (const b of p.buffers) {
       const n = size(b.elements);
@@ -64,8 +73,8 @@ export async function runProgram(gpu: GpuContext, lowered: Lowered, model: Check
         const w = run.weights.get(b.id.slice(1));
         if (!w || w.length !== n) throw new ProgramLimitError(`weight ${b.id.slice(1)} needs ${n} values, got ${w?.length ?? 'none'}`);
         buffers.set(b.id, weightBuffer(gpu, run.weights, b.id, w));
-      } else if (b.role === 'value' || (b.role === 'tile_classes' && deviceClassified(p, b.id))) {
-        buffers.set(b.id, track(outputBuffer(gpu, b.id, n * 4)));
+      } else if (b.slot !== undefined) {
+        buffers.set(b.id, shared ? slotBuffer(b.slot) : track(outputBuffer(gpu, b.id, n * 4)));
       }
     }
     const env = maskEnv(model, run);
@@ -135,10 +144,6 @@ function dispatchOf(s: Step, size: (f: Formula) => number): [number, number, num
   const folds = s.kind !== 'matmul' && s.kind !== 'attention' && s.kind !== 'classify';
   if (folds && g[0] > 65535) return [65535, Math.ceil(g[0] / 65535), 1];
   return g;
-}
-
-function deviceClassified(p: Program, tileId: string): boolean {
-  return p.steps.some((s) => s.kind === 'classify' && s.buffers[0] === tileId);
 }
 
 /** Integer model inputs and decoder inputs, as masks read them. */

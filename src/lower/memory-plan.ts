@@ -1,0 +1,60 @@
+// Memory planning, the last part of scheduling: intermediate values whose lifetimes do not overlap share one device
+// buffer (a slot). Without it a program holds every activation of every layer at once — for a 12-layer model at
+// length 1024 that is hundreds of megabytes where a handful of activations suffice.
+//
+// A value lives from the first step that writes it to the last step that binds it. Slots are only shared between
+// values of the same dtype and the same size formula, so a slot's size is a formula like any buffer's. Graph
+// outputs keep buffers of their own, so they survive until read back. Two values bound by one step are both live
+// at that step, so they never share a slot, and WebGPU's rule against a writable binding aliasing another binding
+// of the same dispatch holds by construction.
+
+import { formula } from './formula.ts';
+import type { Program, ProgramBuffer } from './schedule.ts';
+
+export interface Slot {
+  id: number;
+  dtype: ProgramBuffer['dtype'];
+  elements: ProgramBuffer['elements'];
+  /** The values stored in this slot, in the order they occupy it. */
+  values: string[];
+}
+
+/** Assigns a slot to every value and device-classified tile buffer (setting `buffers[].slot`); returns the slots. */
+export function planMemory(p: Program): Slot[] {
+  const first = new Map<string, number>();
+  const last = new Map<string, number>();
+  p.steps.forEach((s, i) =>
+    s.buffers.forEach((id) => {
+      if (!first.has(id)) first.set(id, i);
+      last.set(id, i);
+    }),
+  );
+  // Tile classes written by a classify step live like values; the others are uploaded by the host before the first
+  // step runs, so they keep buffers of their own and take no part in the plan.
+  const classified = new Set(p.steps.filter((s) => s.kind === 'classify').map((s) => s.buffers[0]));
+  const planned = (b: ProgramBuffer) => b.role === 'value' || (b.role === 'tile_classes' && classified.has(b.id));
+  const shareable = (b: ProgramBuffer) => planned(b) && !p.outputs.includes(b.id) && first.has(b.id);
+  const slots: Slot[] = [];
+  /** Per slot, the last step at which its current value is still needed. */
+  const busyUntil: number[] = [];
+  // Values in the order they come to life; ties (several values first bound by one step) in buffer order.
+  const order = p.buffers.filter(planned).sort((a, b) => (first.get(a.id) ?? -1) - (first.get(b.id) ?? -1));
+  for (const b of order) {
+    const key = keyOf(b);
+    const born = first.get(b.id) ?? -1;
+    let slot = shareable(b) ? slots.find((s) => keyOf(s) === key && busyUntil[s.id] < born && !s.values.some((v) => p.outputs.includes(v))) : undefined;
+    if (!slot) {
+      slot = { id: slots.length, dtype: b.dtype, elements: b.elements, values: [] };
+      slots.push(slot);
+      busyUntil.push(-1);
+    }
+    slot.values.push(b.id);
+    busyUntil[slot.id] = shareable(b) ? (last.get(b.id) ?? born) : Infinity;
+    b.slot = slot.id;
+  }
+  return slots;
+}
+
+function keyOf(b: { dtype: string; elements: ProgramBuffer['elements'] }): string {
+  return `${b.dtype} ${formula.print(b.elements)}`;
+}
