@@ -183,7 +183,15 @@ function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, dims: Rec
   buffers.set(tileId, track(uploadBuffer(gpu, 'tile classes', classes)));
 }
 
-/** Uniform words, padded to whole vec4s as the kernels declare them. */
+/** A step's uniform block at the given dims: u32 words (f32 values as their bits), padded to whole vec4s. */
+export function uniformWords(words: Word[], dims: Record<string, number>): Uint32Array {
+  return wordsOf(words, (f) => {
+    const v = formula.evaluate(f, dims);
+    if (v === undefined) throw new ProgramLimitError(`no value given for a dim of ${formula.print(f)}`);
+    return v;
+  });
+}
+
 function wordsOf(words: Word[], size: (f: Formula) => number): Uint32Array {
   const out = new Uint32Array(Math.max(4, Math.ceil(words.length / 4) * 4));
   const bits = new Float32Array(1);

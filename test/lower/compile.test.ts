@@ -7,7 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
+import { sym, type Poly } from '../../src/check/sym.ts';
+import { attentionKernelOf } from '../../src/lower/attention-kernels.ts';
+import { formula } from '../../src/lower/formula.ts';
 import { lower } from '../../src/lower/passes.ts';
+import { uniformWords } from '../../src/runtime/program.ts';
+import { attentionGrid, attentionParams } from '../../src/wgsl/attention.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const specs = readdirSync(join(root, 'specs')).filter((f) => f.endsWith('.mdl')).sort();
@@ -68,6 +73,29 @@ describe('mdl compile output', () => {
     // Rotary, RMS norm and SwiGLU: rope rotates q and k in place; gate, up and their product stay three launches.
     expect(kindsOf('packed.mdl')('%decoder.layers.0.')).toEqual(['norm', 'matmul', 'matmul', 'matmul', 'rope', 'rope', 'classify', 'attention', 'matmul', 'norm', 'matmul', 'matmul', 'elementwise', 'matmul']);
     for (const f of specs) expect(lower(modelOf(f)).program.steps.filter((s) => s.kind === 'elementwise' && s.family !== 'elementwise_swiglu'), f).toEqual([]);
+  });
+
+  it("gives attention and tile classification the kernels' own uniform blocks, grids and buffer sizes", () => {
+    for (const spec of ['translator.mdl', 'packed.mdl', 'streaming.mdl']) {
+      const { program } = lower(modelOf(spec));
+      const dims = { B: 3, S: 45, T: 17, F: 70 };
+      const value = (p: Poly) => sym.evaluate(p, dims)!;
+      for (const s of program.steps.filter((x) => x.kind === 'attention')) {
+        const a = s.attention!;
+        const kernel = attentionKernelOf(s);
+        const [batch, lq, lk] = [value(a.batch), value(a.lq), value(a.lk)];
+        const grid = attentionGrid(kernel, batch, lq, lk);
+        expect([...uniformWords(s.words, dims)]).toEqual([...attentionParams(kernel, grid, lq, lk)]);
+        expect(s.grid.map((g) => formula.evaluate(g, dims))).toEqual(grid.dispatch);
+        const tiles = program.buffers.find((b) => b.id === s.buffers[4])!;
+        expect(formula.evaluate(tiles.elements, dims)).toBe(grid.tileClassCount);
+        const classify = program.steps.find((x) => x.kind === 'classify' && x.buffers[0] === tiles.id);
+        if (classify) {
+          const words = [lq, lk, grid.qTiles, grid.kTiles, kernel.tileQ, kernel.tileK, kernel.tileHeads, grid.tileClassCount];
+          expect([...uniformWords(classify.words, dims)]).toEqual(words);
+        }
+      }
+    }
   });
 
   it('writes atomically, byte for byte the same each time, and leaves nothing behind on failure', () => {
