@@ -38,7 +38,7 @@ export function registerMaskCommand(program: Command): void {
     .argument('<file>', '.mdl spec file')
     .option('--mask <name>', 'the mask to draw (default: list the masks)')
     .option('--dims <list>', 'symbolic dims, e.g. T=12,S=8')
-    .option('--lengths <name=values>', 'per-sequence lengths, one value per batch row: src_len=5,3', collect, [])
+    .option('--lengths <name=values>', 'per-sequence lengths, one value per batch row, of a lengths input or of a tokens input (the rest is padding): src=5,3', collect, [])
     .option('--segments <name=rows>', 'segment ids, batch rows separated by ";": docs=0,0,1,1;0,1,1,1', collect, [])
     .option('--tokens <name=rows>', 'token ids, batch rows separated by ";": tgt=5,6,0;7,0,0', collect, [])
     .option('--batch <i>', 'batch row to draw', '0')
@@ -159,32 +159,45 @@ function rowsOf(list: string[], flag: string): Map<string, number[][]> {
 
 /** The data a mask reads, from the flags or from stated defaults. */
 function maskData(model: CheckedModel, policy: NonNullable<MaskInfo['policy']>, dims: Record<string, number>, opts: MaskOptions, notes: string[]): MaskEnv {
-  const given = new Map([...rowsOf(opts.lengths ?? [], 'lengths'), ...rowsOf(opts.segments ?? [], 'segments'), ...rowsOf(opts.tokens ?? [], 'tokens')]);
-  for (const name of given.keys()) if (!model.inputs.has(name)) throw new UserError(`no input '${name}' in ${model.name}`);
-  // Lengths give one value per batch row; segments and tokens one row per batch row.
-  const rowsGiven = [...given].map(([name, rows]) => (model.inputs.get(name)?.kind === 'lengths' ? rows.flat().length : rows.length));
-  const batch = Math.max(Number(opts.batch) + 1, ...rowsGiven, 1);
+  // --lengths gives one value per batch row (for a lengths input, or for the real length of a tokens input);
+  // --segments and --tokens give one row of values per batch row.
+  const lengths = new Map([...rowsOf(opts.lengths ?? [], 'lengths')].map(([name, rows]) => [name, rows.flat()]));
+  const rowsGiven = new Map([...rowsOf(opts.segments ?? [], 'segments'), ...rowsOf(opts.tokens ?? [], 'tokens')]);
+  for (const name of [...lengths.keys(), ...rowsGiven.keys()]) if (!model.inputs.has(name)) throw new UserError(`no input '${name}' in ${model.name}`);
+  for (const name of lengths.keys()) {
+    const kind = model.inputs.get(name)!.kind;
+    if (kind !== 'lengths' && kind !== 'tokens') throw new UserError(`--lengths ${name}: '${name}' holds ${kind}; give them with --${kind === 'segments' ? 'segments' : 'tokens'}`);
+  }
+  const batch = Math.max(Number(opts.batch) + 1, ...[...lengths.values()].map((v) => v.length), ...[...rowsGiven.values()].map((r) => r.length), 1);
   const env: MaskEnv = { dims, data: {}, strides: {} };
   const names = new Set(dataReads(policy).map((r) => r.input));
   for (const name of names) {
     const input = model.inputs.get(name)!;
     const length = dims[input.axis ?? ''] ?? 1;
     if (input.kind === 'lengths') {
-      const values = given.get(name)?.flat() ?? [];
+      const values = lengths.get(name) ?? [];
       if (!values.length) notes.push(`note: ${name} not given; every sequence is full length (${length})`);
       env.data[name] = Int32Array.from({ length: batch }, (_, b) => values[b] ?? length);
       continue;
     }
     const source = input.shiftedFrom ?? name;
-    const rows = given.get(source) ?? given.get(name);
+    const rows = rowsGiven.get(source) ?? rowsGiven.get(name) ?? tokensFromLengths(model, lengths.get(source) ?? lengths.get(name), source);
     const fill = input.kind === 'segments' ? 0 : input.pad === 0 ? 1 : 0;
     if (!rows) notes.push(`note: ${source} not given; ${input.kind === 'segments' ? 'one document per sequence' : 'no padding'}`);
     const flat = Int32Array.from({ length: batch * length }, (_, i) => rows?.[Math.floor(i / length)]?.[i % length] ?? (rows ? (input.pad ?? fill) : fill));
-    env.data[name] = input.shiftedFrom && given.has(source) ? shiftRight(flat, batch, length, { bos: input.bos ?? 1, pad: input.pad ?? 0, eos: input.eos }) : flat;
+    env.data[name] = input.shiftedFrom && rows ? shiftRight(flat, batch, length, { bos: input.bos ?? 1, pad: input.pad ?? 0, eos: input.eos }) : flat;
     env.strides![name] = length;
   }
   env.dims.B = batch;
   return env;
+}
+
+/** Token rows of the given lengths: a word that is not pad, bos or eos, then padding (filled in by the caller). */
+function tokensFromLengths(model: CheckedModel, values: number[] | undefined, name: string): number[][] | undefined {
+  if (!values) return undefined;
+  const input = model.inputs.get(name)!;
+  const word = [3, 4, 5, 6].find((id) => id !== input.pad && id !== input.bos && id !== input.eos)!;
+  return values.map((n) => Array.from({ length: Math.max(0, n) }, () => word));
 }
 
 function writePicture(path: string, picture: Parameters<typeof maskToPng>[0]): void {
