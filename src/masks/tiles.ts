@@ -19,6 +19,8 @@ export { intervalOf, type Interval, type TileBox } from './intervals.ts';
 
 type Cmp = Extract<BoolExpr, { kind: 'cmp' }>;
 
+const MAX_CONDITIONAL_LEVEL = 8;
+
 /** Comparisons known to hold (true) or fail (false) on every pair under consideration, by structure. */
 type Assumptions = ReadonlyMap<string, boolean>;
 
@@ -40,7 +42,7 @@ function atomOf(e: BoolExpr): [Cmp, boolean] | undefined {
  * Three-valued truth of a predicate over a tile. `assume` lists comparisons that hold on every pair that matters
  * to the caller; they are answered from it instead of from intervals.
  */
-export function truthOver(e: BoolExpr, box: TileBox, env: MaskEnv, assume: Assumptions = new Map()): Tri {
+export function truthOver(e: BoolExpr, box: TileBox, env: MaskEnv, assume: Assumptions = new Map(), level = 0): Tri {
   switch (e.kind) {
     case 'true':
       return 1;
@@ -51,14 +53,14 @@ export function truthOver(e: BoolExpr, box: TileBox, env: MaskEnv, assume: Assum
       return t <= 0 ? 1 : t >= 2 ** 32 ? 0 : 0.5;
     }
     case 'not':
-      return (1 - truthOver(e.a, box, env, assume)) as Tri;
+      return (1 - truthOver(e.a, box, env, assume, level)) as Tri;
     case 'cmp': {
       const known = assume.get(keyOf(e));
       return known === undefined ? compareOver(e, box, env) : known ? 1 : 0;
     }
     case 'and':
     case 'or':
-      return junction(e.kind, e.args, box, env, assume);
+      return junction(e.kind, e.args, box, env, assume, level);
   }
 }
 
@@ -67,15 +69,17 @@ export function truthOver(e: BoolExpr, box: TileBox, env: MaskEnv, assume: Assum
  * the other arguments' comparisons hold; dually for `|` under the assumption that they fail. Those conditional
  * answers are used only to conclude EMPTY (for `&`) or FULL (for `|`), which is what they prove.
  */
-function junction(kind: 'and' | 'or', args: BoolExpr[], box: TileBox, env: MaskEnv, assume: Assumptions): Tri {
+function junction(kind: 'and' | 'or', args: BoolExpr[], box: TileBox, env: MaskEnv, assume: Assumptions, level: number): Tri {
   const decisive: Tri = kind === 'and' ? 0 : 1;
   let all = true;
-  const plain = args.map((a) => truthOver(a, box, env, assume));
+  const plain = args.map((a) => truthOver(a, box, env, assume, level + 1));
   if (plain.includes(decisive)) return decisive;
   for (const v of plain) if (v !== 1 - decisive) all = false;
   if (all) return (1 - decisive) as Tri;
+  // Each conditional pass may evaluate an argument twice; past a few nested levels that could grow exponentially
+  // with the depth of a pathological predicate, so deep junctions settle for plain intervals.
   const atoms = args.map(atomOf);
-  if (!atoms.some(Boolean)) return 0.5;
+  if (level >= MAX_CONDITIONAL_LEVEL || !atoms.some(Boolean)) return 0.5;
   for (let i = 0; i < args.length; i++) {
     if (plain[i] !== 0.5) continue;
     const given = new Map(assume);
@@ -84,7 +88,7 @@ function junction(kind: 'and' | 'or', args: BoolExpr[], box: TileBox, env: MaskE
       // Inside `&` the other arguments hold; inside `|` (where this one must make up for them) they fail.
       if (j !== i && atom && plain[j] === 0.5) given.set(keyOf(atom[0]), kind === 'and' ? atom[1] : !atom[1]);
     }
-    if (given.size > assume.size && truthOver(args[i], box, env, given) === decisive) return decisive;
+    if (given.size > assume.size && truthOver(args[i], box, env, given, level + 1) === decisive) return decisive;
   }
   return 0.5;
 }
