@@ -14,7 +14,11 @@
 /** The index variables a mask ranges over. */
 export type IndexVar = 'b' | 'h' | 'q' | 'k';
 
-/** Integer arithmetic operators. `/` is floor division and `%` the floored modulo (Python semantics); both yield 0 when the divisor is 0. */
+/**
+ * Integer arithmetic operators. `/` is floor division and `%` the floored modulo (Python semantics); both yield 0 when
+ * the divisor is 0. Values are 32-bit: `+ - *` wrap in two's complement as WGSL `i32` does (`fold.ts` holds the one
+ * definition every evaluator uses).
+ */
 export type IntOp = '+' | '-' | '*' | '/' | '%' | 'min' | 'max';
 
 /** Comparison operators. */
