@@ -17,7 +17,7 @@ import type { MaskWgsl } from '../masks/kernel-contract.ts';
 import { printPolicy, toPredicate } from '../masks/policy.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS } from '../wgsl/attention.ts';
-import type { Activation } from '../wgsl/kernels.ts';
+import { MATMUL_TILE, type Activation } from '../wgsl/kernels.ts';
 import { alibiSlopes, type ScoreModifier } from '../wgsl/score-modifiers.ts';
 import { formula, type Formula } from './formula.ts';
 import { planMemory, type Slot } from './memory-plan.ts';
@@ -154,7 +154,7 @@ export function schedule(g: IrGraph, m: CheckedModel): Program {
         const bias = n.args.length === (residual ? 4 : 3);
         const x = byId.get(n.args[0])!;
         const family = `matmul_${act}${bias ? '_bias' : ''}${residual ? '_res' : ''}`;
-        const grid: Step['grid'] = [formula.ceilDiv(f(last(n)), 16), formula.ceilDiv(f(rows(n)), 16), fc(1)];
+        const grid: Step['grid'] = [formula.ceilDiv(f(last(n)), MATMUL_TILE), formula.ceilDiv(f(rows(n)), MATMUL_TILE), fc(1)];
         steps.push({ node: n.id, kind: 'matmul', family, buffers: [...n.args, n.id], words: [f(rows(n)), f(last(n)), f(last(x))], grid, options: { act, bias, residual } });
         break;
       }

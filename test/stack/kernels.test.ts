@@ -132,7 +132,7 @@ describe('stack kernels: WebGPU vs the CPU interpreter', () => {
     const g = new Graph();
     const x = g.input('x', ['B', 'T', 1]);
     const out = g.add('y', 'matmul', [x, g.param('w', [1, 1])], { transpose_b: true }, ['B', 'T', 1]);
-    const rows = 65536 * 16 + 16;
+    const rows = 65536 * 32 + 32;
     const run = { dims: { B: 1, T: rows }, inputs: { x: new Float32Array(rows) }, weights: new Map([['w', new Float32Array(1)]]) };
     await expect(runProgram(gpu(), g.lower([out]), bare, run)).rejects.toThrow(ProgramLimitError);
     await expect(runProgram(gpu(), g.lower([out]), bare, run)).rejects.toThrow(/workgroups at these dims/);
