@@ -11,6 +11,7 @@ import { registerInitCommand } from './init-command.ts';
 import { registerMaskCommand } from './mask-command.ts';
 import { registerRunCommand } from './run-command.ts';
 import { registerServeCommand } from './serve-command.ts';
+import { registerTuneCommand } from './tune-command.ts';
 import { SafetensorsError } from '../runtime/safetensors.ts';
 import { TokenizerError } from '../runtime/tokenizer.ts';
 import { WeightsError } from '../runtime/weights.ts';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerCompileCommand(program);
   registerRunCommand(program);
   registerServeCommand(program);
+  registerTuneCommand(program);
   registerDemoCommand(program);
   registerInitCommand(program);
   return program;

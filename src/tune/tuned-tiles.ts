@@ -1,0 +1,49 @@
+// The one call compile and run need: which tiles to generate an attention kernel with on this adapter. A tuned
+// choice is used only if it still fits the device's limits (a cache copied from another machine, a driver update
+// that lowered a limit); otherwise, and when nothing was tuned, the generator's default applies, which is always
+// valid. Lookups are synchronous (compilation is) and the file is parsed once per change of its modification time.
+
+import { statSync } from 'node:fs';
+import { DEFAULT_KERNEL_LIMITS, type KernelLimits } from '../wgsl/attention.ts';
+import { defaultCachePath, lookupEntry, readTuneCache, type TuneCache } from './cache.ts';
+import type { AdapterIdentity, KernelSignature } from './signature.ts';
+import { defaultTiles, fitsLimits, type TileChoice } from './variants.ts';
+
+export interface TunedTiles extends TileChoice {
+  /** Where the shape came from: the cache, or the generator's default (nothing tuned, or the tuned one unusable). */
+  source: 'tuned' | 'default';
+}
+
+export interface TunedTilesOptions {
+  /** The device's limits (default: the WebGPU defaults every adapter guarantees). */
+  limits?: KernelLimits;
+  /** The cache file (default: `$MDL_CACHE_DIR/tune.json` or `~/.cache/mdl/tune.json`). */
+  cachePath?: string;
+}
+
+const loaded = new Map<string, { mtimeMs: number; cache: TuneCache }>();
+
+function cacheAt(path: string): TuneCache | undefined {
+  let mtimeMs: number;
+  try {
+    mtimeMs = statSync(path).mtimeMs;
+  } catch {
+    loaded.delete(path);
+    return undefined;
+  }
+  const hit = loaded.get(path);
+  if (hit && hit.mtimeMs === mtimeMs) return hit.cache;
+  const { cache } = readTuneCache(path);
+  loaded.set(path, { mtimeMs, cache });
+  return cache;
+}
+
+export function tunedTilesFor(adapter: AdapterIdentity, signature: KernelSignature, options: TunedTilesOptions = {}): TunedTiles {
+  const limits = options.limits ?? DEFAULT_KERNEL_LIMITS;
+  const cache = cacheAt(options.cachePath ?? defaultCachePath());
+  const entry = cache && lookupEntry(cache, adapter, signature);
+  if (entry && fitsLimits(signature.headDim, entry.tiles, limits)) {
+    return { q: entry.tiles.q, k: entry.tiles.k, lanes: entry.tiles.lanes, source: 'tuned' };
+  }
+  return { ...defaultTiles(signature.headDim, limits), source: 'default' };
+}

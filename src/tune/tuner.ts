@@ -1,0 +1,155 @@
+// Measures the attention variants of one kernel signature on the current device and picks the fastest. Every
+// variant's output is compared with the generator default's on the same inputs before its time counts: a variant
+// that computes something else (a driver bug at an unusual workgroup size, say) is rejected, never chosen.
+
+import type { MaskEnv, MaskWgsl } from '../masks/kernel-contract.ts';
+import type { BoolExpr } from '../masks/predicate.ts';
+import { classifyTiles } from '../masks/tiles.ts';
+import { attentionKernelFor } from '../runtime/attention-run.ts';
+import type { GpuContext } from '../runtime/device.ts';
+import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
+import { measure, type Timing } from './measure.ts';
+import { prepareAttention } from './prepared-attention.ts';
+import type { KernelSignature } from './signature.ts';
+import { attentionVariants, sameTiles, type TileChoice } from './variants.ts';
+
+export interface TuneSite {
+  /** For messages: the attention node or site name. */
+  label: string;
+  signature: KernelSignature;
+  headDim: number;
+  heads: number;
+  kvHeads: number;
+  scale?: number;
+  mask?: MaskWgsl | null;
+  /** The mask's predicate, when known: lets the tuner skip tiles as a real run would. */
+  predicate?: BoolExpr;
+  modifiers?: readonly ScoreModifier[];
+}
+
+export interface TuneProblem {
+  batch: number;
+  lq: number;
+  lk: number;
+}
+
+export interface VariantResult {
+  tiles: TileChoice;
+  timing?: Timing;
+  /** Largest difference from the default variant's output. */
+  maxDiff?: number;
+  /** Why the variant was not usable (compile failure, wrong output). */
+  rejected?: string;
+}
+
+export interface TuneOutcome {
+  best: VariantResult & { timing: Timing };
+  fallback: VariantResult & { timing: Timing };
+  results: VariantResult[];
+}
+
+export interface TuneOptions {
+  variants?: TileChoice[];
+  /** Timed runs per variant (median taken); default 3. */
+  repeats?: number;
+  /** Outputs may differ from the default's by this much (summation order differs between tile shapes). */
+  tolerance?: number;
+  /**
+   * A variant must beat the default by this factor to be chosen (default 1.05): differences below it are within the
+   * run-to-run noise of a busy machine, and the default has the advantage of being what every other adapter runs.
+   */
+  minGain?: number;
+  onVariant?: (result: VariantResult, index: number, total: number) => void;
+}
+
+/**
+ * Inputs for masks that read data, when tuning without real data: full lengths, one segment, non-zero tokens. Only
+ * the timing depends on them (how many tiles are skipped), and these skip nothing data-dependent: a conservative
+ * measurement of the predicate's cost.
+ */
+export function neutralMaskEnv(mask: MaskWgsl | null | undefined, p: TuneProblem): MaskEnv {
+  const env: MaskEnv = { dims: { Lq: p.lq, Lk: p.lk }, data: {}, strides: {} };
+  for (const slot of mask?.params ?? []) if (slot.kind === 'dim' && env.dims[slot.name] === undefined) env.dims[slot.name] = Math.max(p.lq, p.lk);
+  for (const { input, at } of mask?.inputs ?? []) {
+    if (at === 'b') env.data[input] = new Int32Array(p.batch).fill(Math.max(p.lq, p.lk));
+    else {
+      const stride = Math.max(p.lq, p.lk);
+      env.data[input] = new Int32Array(p.batch * stride).fill(1);
+      env.strides![input] = stride;
+    }
+  }
+  return env;
+}
+
+function seeded(length: number, seed: number): Float32Array {
+  const out = new Float32Array(length);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+
+export async function tuneSite(gpu: GpuContext, site: TuneSite, problem: TuneProblem, options: TuneOptions = {}): Promise<TuneOutcome> {
+  const variants = options.variants ?? attentionVariants(site.headDim, gpu.limits);
+  const tolerance = options.tolerance ?? 1e-4;
+  const { batch, lq, lk } = problem;
+  const q = seeded(batch * lq * site.heads * site.headDim, 11);
+  const k = seeded(batch * lk * site.kvHeads * site.headDim, 12);
+  const v = seeded(batch * lk * site.kvHeads * site.headDim, 13);
+  const env = neutralMaskEnv(site.mask, problem);
+  let reference: Float32Array | undefined;
+  const results: VariantResult[] = [];
+
+  for (const [index, tiles] of variants.entries()) {
+    const result: VariantResult = { tiles };
+    try {
+      const kernel = attentionKernelFor(gpu, {
+        headDim: site.headDim,
+        heads: site.heads,
+        kvHeads: site.kvHeads,
+        scale: site.scale,
+        mask: site.mask ?? null,
+        modifiers: site.modifiers,
+        tiles,
+      });
+      const tileClasses =
+        site.mask && site.predicate
+          ? classifyTiles(site.predicate, { batch, heads: site.heads, lq, lk, tileQ: kernel.tileQ, tileK: kernel.tileK }, env)
+          : undefined;
+      const run = await prepareAttention(gpu, kernel, { batch, lq, lk, q, k, v, maskEnv: env, tileClasses });
+      try {
+        result.timing = await measure(() => run.time(), { warmup: 1, repeats: options.repeats ?? 3 });
+        const out = await run.output();
+        if (!reference) reference = out;
+        let worst = 0;
+        for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - reference[i]));
+        result.maxDiff = Number.isNaN(worst) ? Infinity : worst;
+        if (!(result.maxDiff <= tolerance)) result.rejected = `output differs from the default's by ${result.maxDiff}`;
+      } finally {
+        run.destroy();
+      }
+    } catch (error) {
+      result.rejected = (error as Error).message.split('\n')[0];
+    }
+    results.push(result);
+    options.onVariant?.(result, index, variants.length);
+  }
+
+  const fallback = results[0];
+  if (!fallback?.timing || fallback.rejected) {
+    throw new Error(`${site.label}: the default attention variant could not be measured: ${fallback?.rejected ?? 'no result'}`);
+  }
+  const usable = results.filter((r): r is VariantResult & { timing: Timing } => !!r.timing && !r.rejected);
+  const fastest = usable.reduce((a, b) => (b.timing.median < a.timing.median ? b : a));
+  const fallbackTimed = fallback as VariantResult & { timing: Timing };
+  const minGain = options.minGain ?? 1.05;
+  const best = fastest.timing.median * minGain <= fallbackTimed.timing.median ? fastest : fallbackTimed;
+  return { best, fallback: fallbackTimed, results };
+}
+
+/** True when the tuned choice is the generator's default anyway (nothing to gain from the cache entry but a lookup). */
+export function isDefaultChoice(outcome: TuneOutcome): boolean {
+  return sameTiles(outcome.best.tiles, outcome.fallback.tiles);
+}

@@ -1,0 +1,67 @@
+// The kernel variants the tuner chooses among: tile shapes (query rows × key columns) and lanes per query row of the
+// fused attention generator. The set is kept small on purpose — each variant is a pipeline compile plus timed runs,
+// and on a software adapter a compile alone can take a second — and spans the axes that matter on real devices:
+// workgroup size (rows × lanes), workgroup memory (the K/V tiles grow with the key tile), and registers per thread
+// (D/4 ÷ lanes output vec4s each).
+
+import { chooseTiles, workgroupBytes, type KernelLimits } from '../wgsl/attention.ts';
+
+export interface TileChoice {
+  q: number;
+  k: number;
+  lanes: number;
+}
+
+export function tileLabel(t: TileChoice): string {
+  return `${t.q}×${t.k}/${t.lanes}`;
+}
+
+export function sameTiles(a: TileChoice, b: TileChoice): boolean {
+  return a.q === b.q && a.k === b.k && a.lanes === b.lanes;
+}
+
+/** The generator's own choice for this head dim and these limits: what runs when nothing was tuned. */
+export function defaultTiles(headDim: number, limits: KernelLimits): TileChoice {
+  const t = chooseTiles(headDim, limits);
+  return { q: t.tileQ, k: t.tileK, lanes: t.lanes };
+}
+
+/** True when the generator accepts this shape on a device with these limits. */
+export function fitsLimits(headDim: number, t: TileChoice, limits: KernelLimits): boolean {
+  const d4 = headDim / 4;
+  const maxInvocations = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX ?? Infinity);
+  return (
+    [t.q, t.k, t.lanes].every((n) => Number.isInteger(n) && n >= 1) &&
+    t.lanes <= d4 &&
+    t.q * t.lanes <= maxInvocations &&
+    workgroupBytes(headDim, t.q, t.k) <= limits.maxComputeWorkgroupStorageSize
+  );
+}
+
+const QUERY_TILES = [8, 16, 32, 64];
+const KEY_TILES = [16, 32, 64];
+
+/**
+ * Candidate shapes for one head dim, default first. Lanes are divisors of D/4 that leave each thread 2 to 8 output
+ * vec4s (fewer starves the accumulation phase, more spills registers), capped at `max` candidates by preferring
+ * workgroups of 64–256 invocations, the range every current GPU schedules well.
+ */
+export function attentionVariants(headDim: number, limits: KernelLimits, max = 12): TileChoice[] {
+  const d4 = headDim / 4;
+  const lanesOptions = [1, 2, 4, 8, 16].filter((l) => d4 % l === 0 && d4 / l <= 8 && (d4 / l >= 2 || l === 1));
+  const fallback = defaultTiles(headDim, limits);
+  const all: TileChoice[] = [];
+  for (const lanes of lanesOptions) {
+    for (const q of QUERY_TILES) {
+      for (const k of KEY_TILES) {
+        const t = { q, k, lanes };
+        if (fitsLimits(headDim, t, limits) && !sameTiles(t, fallback)) all.push(t);
+      }
+    }
+  }
+  const size = (t: TileChoice) => t.q * t.lanes;
+  // Closest to 128 invocations first, then the larger key tile (fewer barriers per key).
+  const score = (t: TileChoice) => Math.abs(Math.log2(size(t) / 128)) * 10 - Math.log2(t.k);
+  all.sort((a, b) => score(a) - score(b) || a.q - b.q || a.lanes - b.lanes);
+  return [fallback, ...all.slice(0, Math.max(0, max - 1))];
+}
