@@ -1,0 +1,71 @@
+// Every kernel variant the tuner may choose computes the same attention as the CPU oracle, on Dawn: tile shapes and
+// lanes change only the schedule, never the result. Also: a small tuning run end to end.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkSource } from '../../src/check/check.ts';
+import { lower } from '../../src/lower/passes.ts';
+import { attentionSignature } from '../../src/tune/signature.ts';
+import { tuneSitesOf } from '../../src/tune/sites.ts';
+import { neutralMaskEnv, tuneSite } from '../../src/tune/tuner.ts';
+import { attentionVariants, tileLabel } from '../../src/tune/variants.ts';
+import { runCase, useGpu } from '../runtime/gpu-harness.ts';
+import { causalTopLeft, classifyTiles, packedDocuments, envFor } from '../runtime/mask-fixtures.ts';
+
+const gpu = useGpu();
+
+describe('tuner variants', () => {
+  it('every head-dim-64 variant matches the oracle (causal, classified tiles, GQA, ragged lengths)', async () => {
+    const variants = attentionVariants(64, gpu().limits, Infinity);
+    expect(variants.length).toBeGreaterThan(10);
+    const failures: string[] = [];
+    for (const tiles of variants) {
+      const r = await runCase(gpu(), {
+        batch: 2, lq: 37, lk: 45, heads: 4, kvHeads: 2, headDim: 64,
+        fixture: causalTopLeft,
+        kernel: { tiles },
+        classes: (kernel, mask) => classifyTiles(kernel, 2, 37, 45, mask!),
+      });
+      if (!(r.error < 1e-4)) failures.push(`${tileLabel(tiles)}: max error ${r.error}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('every head-dim-16 variant matches the oracle (packed documents, data-dependent mask)', async () => {
+    const failures: string[] = [];
+    for (const tiles of attentionVariants(16, gpu().limits, Infinity)) {
+      const r = await runCase(gpu(), {
+        batch: 2, lq: 29, lk: 29, heads: 2, kvHeads: 2, headDim: 16,
+        fixture: packedDocuments,
+        env: envFor(packedDocuments, 2, 29, 29),
+        kernel: { tiles },
+      });
+      if (!(r.error < 1e-4)) failures.push(`${tileLabel(tiles)}: max error ${r.error}`);
+    }
+    expect(failures).toEqual([]);
+  });
+
+  it('tunes a spec site: one signature for a stack, a measured choice among agreeing variants', async () => {
+    const text = readFileSync(join(import.meta.dirname, '..', '..', 'specs', 'packed.mdl'), 'utf8');
+    const model = checkSource(text, 'packed.mdl').model!;
+    const groups = tuneSitesOf(lower(model).program);
+    expect(groups).toHaveLength(1);
+    expect(groups[0].nodes).toHaveLength(2);
+    const { site } = groups[0];
+    expect(site.signature).toEqual(attentionSignature({ headDim: 16, heads: 8, kvHeads: 2, mask: site.mask, modifiers: site.modifiers }));
+    const variants = attentionVariants(16, gpu().limits, 3);
+    const outcome = await tuneSite(gpu(), site, { batch: 1, lq: 40, lk: 40 }, { variants, repeats: 1 });
+    expect(outcome.results.map((r) => r.rejected)).toEqual([undefined, undefined, undefined]);
+    expect(outcome.results.every((r) => r.maxDiff! <= 1e-4)).toBe(true);
+    expect(variants).toContainEqual(outcome.best.tiles);
+    expect(outcome.fallback.tiles).toEqual(variants[0]);
+  });
+
+  it('gives data-reading masks neutral inputs of the right sizes', () => {
+    const env = neutralMaskEnv(packedDocuments.wgsl, { batch: 2, lq: 7, lk: 9 });
+    expect(env.data.segments).toHaveLength(18);
+    expect(env.strides).toEqual({ segments: 9 });
+    expect(env.dims).toEqual({ Lq: 7, Lk: 9 });
+  });
+});
