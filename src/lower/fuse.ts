@@ -8,6 +8,11 @@
 //   gather → add(·, positions) becomes gather {positions}          (token embedding plus position embedding)
 //
 // A producer is fused only when the consumer is its single user, so no value another node needs disappears.
+//
+// Then the projections of one attention site that read the same input (q, k and v of self-attention; k and v of
+// cross-attention) are packed: each gets `pack = [its siblings' ids]`, and the schedule computes them in one matmul
+// over the concatenated weights, reading the input once and writing each projection to its own buffer. They stay
+// separate nodes, each with its own value, because the attention kernel reads Q, K and V as separate tensors.
 
 import type { IrGraph, IrNode } from '../ir/ir.ts';
 import { users } from '../ir/ir.ts';
@@ -63,7 +68,30 @@ export function fuse(g: IrGraph): IrGraph {
       fold(n, a);
     }
   }
-  return { ...g, nodes: nodes.filter((n) => !dropped.has(n)) };
+  const kept = nodes.filter((n) => !dropped.has(n));
+  packProjections(kept, g.outputs);
+  return { ...g, nodes: kept };
+}
+
+function packProjections(nodes: IrNode[], outputs: string[]): void {
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const order = new Map(nodes.map((n, i) => [n.id, i]));
+  const uses = users({ model: '', dims: [], nodes, outputs });
+  for (const att of nodes.filter((n) => n.op === 'attention')) {
+    const byInput = new Map<string, IrNode[]>();
+    for (const id of new Set(att.args)) {
+      const p = byId.get(id);
+      const onlyHere = (uses.get(id) ?? []).length === 1 && !outputs.includes(id);
+      if (p?.op !== 'matmul' || !p.attrs.transpose_b || p.attrs.act || p.attrs.residual || p.attrs.pack || !onlyHere) continue;
+      byInput.set(p.args[0], [...(byInput.get(p.args[0]) ?? []), p]);
+    }
+    for (const group of byInput.values()) {
+      // Packed weights concatenate along the output axis, so every member needs a bias or none does.
+      if (group.length < 2 || new Set(group.map((p) => p.args.length)).size !== 1) continue;
+      const ids = group.sort((a, b) => order.get(a.id)! - order.get(b.id)!).map((p) => p.id);
+      for (const p of group) p.attrs.pack = ids;
+    }
+  }
 }
 
 function sameShape(a: IrNode, b: IrNode): boolean {

@@ -122,6 +122,8 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string
         return 'host: model input';
       case 'param':
         return 'host: weight of the same name (without %)';
+      case 'packed_param':
+        return `host: ${b.packs!.map((id) => id.slice(1)).join(', ')}, one after another`;
       case 'mask_params':
       case 'mask_data':
         return "host: packed from the mask's inputs at dispatch (src/masks/kernel-contract.ts)";

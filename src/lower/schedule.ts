@@ -17,12 +17,12 @@ import type { MaskWgsl } from '../masks/kernel-contract.ts';
 import { printPolicy, toPredicate } from '../masks/policy.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS } from '../wgsl/attention.ts';
-import { MATMUL_TILE, type Activation } from '../wgsl/kernels.ts';
+import { MATMUL_TILE, type Activation, type MatmulOptions } from '../wgsl/kernels.ts';
 import { alibiSlopes, type ScoreModifier } from '../wgsl/score-modifiers.ts';
 import { formula, type Formula } from './formula.ts';
 import { planMemory, type Slot } from './memory-plan.ts';
 
-export type BufferRole = 'input' | 'param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data';
+export type BufferRole = 'input' | 'param' | 'packed_param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data';
 
 export interface ProgramBuffer {
   id: string;
@@ -31,6 +31,8 @@ export interface ProgramBuffer {
   elements: Formula;
   /** The device buffer this value shares with others whose lifetimes do not overlap (see memory-plan.ts). */
   slot?: number;
+  /** For a packed parameter: the parameters it holds, one after another. */
+  packs?: string[];
 }
 
 /** A uniform word: a formula of the dims, or a float passed as its bits. */
@@ -77,7 +79,7 @@ export interface Step {
   grid: [Formula, Formula, Formula];
   /** For attention steps and the classify steps that serve them. */
   attention?: AttentionSite;
-  options?: { act: Activation; bias: boolean; residual: boolean };
+  options?: MatmulOptions;
 }
 
 export interface Program {
@@ -149,6 +151,12 @@ export function schedule(g: IrGraph, m: CheckedModel): Program {
         break;
       case 'matmul': {
         if (!n.attrs.transpose_b) throw new ScheduleError(`${n.id}: only [out, in] weights (transpose_b) are supported`);
+        if (Array.isArray(n.attrs.pack)) {
+          // Packed projections: one step, at the first of them, computes them all.
+          const ids = n.attrs.pack as string[];
+          if (ids[0] === n.id) steps.push(packedMatmul(ids.map((id) => byId.get(id)!), byId, buffers));
+          break;
+        }
         const act = (n.attrs.act as Activation | undefined) ?? 'none';
         const residual = !!n.attrs.residual;
         const bias = n.args.length === (residual ? 4 : 3);
@@ -167,9 +175,38 @@ export function schedule(g: IrGraph, m: CheckedModel): Program {
         break;
     }
   }
-  const program: Program = { model: g.model, dims: g.dims, buffers, steps, outputs: g.outputs, slots: [] };
+  // Weights that only reach the device inside a packed parameter need no buffer of their own.
+  const bound = new Set(steps.flatMap((s) => s.buffers));
+  const needed = buffers.filter((b) => b.role !== 'param' || bound.has(b.id));
+  const program: Program = { model: g.model, dims: g.dims, buffers: needed, steps, outputs: g.outputs, slots: [] };
   program.slots = planMemory(program);
   return program;
+}
+
+/** One matmul over the concatenated weights (and biases) of projections that read the same input. */
+function packedMatmul(parts: IrNode[], byId: Map<string, IrNode>, buffers: ProgramBuffer[]): Step {
+  const [first] = parts;
+  const x = first.args[0];
+  const bias = first.args.length === 3;
+  if (parts.length > 3 || parts.some((p) => p.op !== 'matmul' || p.args[0] !== x || p.args.length !== first.args.length || p.attrs.act || p.attrs.residual)) {
+    throw new ScheduleError(`${first.id}: projections packed together must be plain matmuls of one input`);
+  }
+  const widths = parts.map((p) => p.shape[p.shape.length - 1]);
+  const total = widths.reduce((a, b) => sym.add(a, b), c(0));
+  const input = byId.get(x)!;
+  const k = input.shape[input.shape.length - 1];
+  const weight = `${first.id}#packed_weight`;
+  buffers.push({ id: weight, role: 'packed_param', dtype: 'f32', elements: f(sym.mul(total, k)), packs: parts.map((p) => p.args[1]) });
+  const bound = [x, weight];
+  if (bias) {
+    bound.push(`${first.id}#packed_bias`);
+    buffers.push({ id: `${first.id}#packed_bias`, role: 'packed_param', dtype: 'f32', elements: f(total), packs: parts.map((p) => p.args[2]) });
+  }
+  const rows = prod(first.shape.slice(0, -1));
+  const words = [f(rows), f(total), f(k), f(widths[0]), f(widths[1])];
+  const grid: Step['grid'] = [formula.ceilDiv(f(total), MATMUL_TILE), formula.ceilDiv(f(rows), MATMUL_TILE), fc(1)];
+  const options: MatmulOptions = { act: 'none', bias, residual: false, parts: parts.length };
+  return { node: first.id, kind: 'matmul', family: `matmul_none${bias ? '_bias' : ''}_pack${parts.length}`, buffers: [...bound, ...parts.map((p) => p.id)], words, grid, options };
 }
 
 function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, masks: Map<string, MaskSite | undefined>, buffers: ProgramBuffer[]): Step[] {

@@ -25,13 +25,13 @@ export class ProgramLimitError extends Error {}
  */
 const weightBuffers = new WeakMap<GPUDevice, WeakMap<Map<string, Float32Array>, Map<string, GPUBuffer>>>();
 
-function weightBuffer(gpu: GpuContext, weights: Map<string, Float32Array>, name: string, data: Float32Array): GPUBuffer {
+function weightBuffer(gpu: GpuContext, weights: Map<string, Float32Array>, name: string, data: () => Float32Array): GPUBuffer {
   let perDevice = weightBuffers.get(gpu.device);
   if (!perDevice) weightBuffers.set(gpu.device, (perDevice = new WeakMap()));
   let perWeights = perDevice.get(weights);
   if (!perWeights) perDevice.set(weights, (perWeights = new Map()));
   let buffer = perWeights.get(name);
-  if (!buffer) perWeights.set(name, (buffer = uploadBuffer(gpu, name, data)));
+  if (!buffer) perWeights.set(name, (buffer = uploadBuffer(gpu, name, data())));
   return buffer;
 }
 
@@ -72,7 +72,10 @@ export async function runProgram(gpu: GpuContext, lowered: Lowered, model: Check
       } else if (b.role === 'param') {
         const w = run.weights.get(b.id.slice(1));
         if (!w || w.length !== n) throw new ProgramLimitError(`weight ${b.id.slice(1)} needs ${n} values, got ${w?.length ?? 'none'}`);
-        buffers.set(b.id, weightBuffer(gpu, run.weights, b.id, w));
+        buffers.set(b.id, weightBuffer(gpu, run.weights, b.id, () => w));
+      } else if (b.role === 'packed_param') {
+        const parts = b.packs!.map((id) => run.weights.get(id.slice(1)) ?? missingWeight(id));
+        buffers.set(b.id, weightBuffer(gpu, run.weights, b.id, () => concat(parts, n)));
       } else if (b.slot !== undefined) {
         buffers.set(b.id, shared ? slotBuffer(b.slot) : track(outputBuffer(gpu, b.id, n * 4)));
       }
@@ -222,6 +225,23 @@ async function launch(gpu: GpuContext, s: Step, k: RenderedKernel, buffers: Map<
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(...dispatch);
   };
+}
+
+function missingWeight(id: string): never {
+  throw new ProgramLimitError(`weight ${id.slice(1)} is missing`);
+}
+
+/** Packed projection weights: the parts one after another, as the packed matmul reads them. */
+function concat(parts: Float32Array[], total: number): Float32Array {
+  const out = new Float32Array(total);
+  let at = 0;
+  for (const p of parts) {
+    if (at + p.length > total) break;
+    out.set(p, at);
+    at += p.length;
+  }
+  if (at !== total) throw new ProgramLimitError(`packed weights need ${total} values, the parts hold ${parts.reduce((n, p) => n + p.length, 0)}`);
+  return out;
 }
 
 function missing(id: string): never {

@@ -43,6 +43,24 @@ function actFn(a: Activation): string {
   return `fn act(x: f32) -> f32 { ${ACT[a]} }`;
 }
 
+export interface MatmulOptions {
+  act: Activation;
+  bias: boolean;
+  residual: boolean;
+  /**
+   * Projections computed together (2 or 3): `w` and `bias` hold the parts' rows one after another, and output column
+   * `n` goes to the part it falls in, each part to its own buffer. Words 3 and 4 are the widths of the first two.
+   */
+  parts?: number;
+}
+
+/** Where column `col` of a packed matmul goes: the first part's buffer, the second's, or the third's. */
+function packedStore(parts: number): string {
+  const third = parts === 3 ? ` else { let n2 = N - n0 - n1; out2[row * n2 + col - n0 - n1] = v; }` : '';
+  return `let n0 = word(3u); let n1 = word(4u);
+        if (col < n0) { out0[row * n0 + col] = v; } else${parts === 3 ? ' if (col < n0 + n1)' : ''} { out1[row * n1 + col - n0] = v; }${third}`;
+}
+
 /** Output tile edge of the matmul kernel (rows and columns per workgroup); the schedule sizes grids by it. */
 export const MATMUL_TILE = 32;
 
@@ -52,15 +70,19 @@ export const MATMUL_TILE = 32;
  * registers, so every value staged in workgroup memory feeds four multiply-adds instead of one. A and W are staged
  * 16 columns of K at a time; loads past the edges read zero, so any M, N and K work.
  */
-export function matmulKernel(opts: { act: Activation; bias: boolean; residual: boolean }): WgslKernel {
+export function matmulKernel(opts: MatmulOptions): WgslKernel {
+  const parts = opts.parts ?? 1;
+  if (parts > 1 && (opts.act !== 'none' || opts.residual)) throw new Error('a packed matmul has no activation or residual epilogue');
+  const outs = parts === 1 ? ['out'] : Array.from({ length: parts }, (_, i) => `out${i}`);
   const bindings: WgslKernel['bindings'] = [
     { name: 'a', access: 'read' },
     { name: 'w', access: 'read' },
     ...(opts.bias ? [{ name: 'bias', access: 'read' as const }] : []),
     ...(opts.residual ? [{ name: 'res', access: 'read' as const }] : []),
-    { name: 'out', access: 'read_write' },
+    ...outs.map((name) => ({ name, access: 'read_write' as const })),
   ];
-  const wgsl = `${U(3)}
+  const store = parts === 1 ? 'out[row * N + col] = v;' : packedStore(parts);
+  const wgsl = `${U(parts === 1 ? 3 : 5)}
 ${storage(bindings)}
 ${actFn(opts.act)}
 var<workgroup> ta: array<array<f32, 16>, 32>;
@@ -106,12 +128,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         var v = acc[i][j]${opts.bias ? ' + bias[col]' : ''};
         v = act(v);
         ${opts.residual ? 'v += res[row * N + col];' : ''}
-        out[row * N + col] = v;
+        ${store}
       }
     }
   }
 }`;
-  const family = `matmul_${opts.act}${opts.bias ? '_bias' : ''}${opts.residual ? '_res' : ''}`;
+  const family = `matmul_${opts.act}${opts.bias ? '_bias' : ''}${opts.residual ? '_res' : ''}${parts > 1 ? `_pack${parts}` : ''}`;
   return { family, wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 2 * 32 * 16 * 4 };
 }
 

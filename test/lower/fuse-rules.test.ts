@@ -1,5 +1,5 @@
 // Each fusion rule on a handwritten graph, Before → Expected as IR text, including the cases where fusing would be
-// wrong (a second reader, a graph output, an operand defined too late). The fused graph must also compute the same
+// wrong (a second reader, a graph output, an operand defined too late), and the packing of attention projections. The fused graph must also compute the same
 // values as the unfused one, which the interpreter checks.
 
 import { describe, expect, it } from 'vitest';
@@ -82,6 +82,36 @@ describe('fusion rules', () => {
       '%y = matmul(%x, %w) {transpose_b} : f32[B, T, 4]',
       '%late = act(%x) {fn = silu} : f32[B, T, 4]',
       '%out = add(%y, %late) : f32[B, T, 4]',
+    ]);
+  });
+
+  it('packs the projections of one attention site that read the same input', () => {
+    const g = new GraphBuilder();
+    const x = g.input('x', ['B', 'T', 8]);
+    const mem = g.input('mem', ['B', 'T', 8]);
+    const proj = (name: string, from: string) => g.add(name, 'matmul', [from, g.param(`w${name}`, [8, 8]), g.param(`b${name}`, [8])], { transpose_b: true }, ['B', 'T', 8]);
+    const attn = { heads: 2, kv_heads: 2, head_dim: 4, mask: '', query_axis: 'T', key_axis: 'T' };
+    const self = g.add('self', 'attention', [proj('q', x), proj('k', x), proj('v', x)], attn, ['B', 'T', 8]);
+    const cross = g.add('cross', 'attention', [proj('cq', self), proj('ck', mem), proj('cv', mem)], attn, ['B', 'T', 8]);
+    expect(fused(g.graph([cross])).filter((l) => l.includes('pack'))).toEqual([
+      '%q = matmul(%x, %wq, %bq) {pack = [%q, %k, %v], transpose_b} : f32[B, T, 8]',
+      '%k = matmul(%x, %wk, %bk) {pack = [%q, %k, %v], transpose_b} : f32[B, T, 8]',
+      '%v = matmul(%x, %wv, %bv) {pack = [%q, %k, %v], transpose_b} : f32[B, T, 8]',
+      '%ck = matmul(%mem, %wck, %bck) {pack = [%ck, %cv], transpose_b} : f32[B, T, 8]',
+      '%cv = matmul(%mem, %wcv, %bcv) {pack = [%ck, %cv], transpose_b} : f32[B, T, 8]',
+    ]);
+  });
+
+  it('does not pack a projection that is read elsewhere too', () => {
+    const g = new GraphBuilder();
+    const x = g.input('x', ['B', 'T', 8]);
+    const proj = (name: string) => g.add(name, 'matmul', [x, g.param(`w${name}`, [8, 8])], { transpose_b: true }, ['B', 'T', 8]);
+    const [q, k, v] = [proj('q'), proj('k'), proj('v')];
+    const a = g.add('a', 'attention', [q, k, v], { heads: 2, kv_heads: 2, head_dim: 4, mask: '' }, ['B', 'T', 8]);
+    const out = g.add('out', 'add', [a, q], {}, ['B', 'T', 8]);
+    expect(fused(g.graph([out])).filter((l) => l.includes('pack'))).toEqual([
+      '%k = matmul(%x, %wk) {pack = [%k, %v], transpose_b} : f32[B, T, 8]',
+      '%v = matmul(%x, %wv) {pack = [%k, %v], transpose_b} : f32[B, T, 8]',
     ]);
   });
 

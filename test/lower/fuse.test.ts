@@ -1,6 +1,6 @@
 // The fusion pass, Before → Expected: a small decoder-only spec's IR before fusion, and the fused IR pinned in
-// test/lower/fuse-small-lm.expected.txt (reviewed: one matmul per projection, activations and residual adds folded
-// into matmuls, positions folded into the embedding).
+// test/lower/fuse-small-lm.expected.txt (reviewed: q, k and v packed for one matmul, activations and residual adds
+// folded into matmuls, positions folded into the embedding).
 
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';

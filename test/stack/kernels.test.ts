@@ -1,9 +1,10 @@
 // Each stack kernel on Dawn against the CPU interpreter, through the real schedule → render → program runner path:
 // small handwritten IR graphs at sizes that are not multiples of any tile or workgroup (rows, widths and inner dims
-// of 1, 7, 13, 19, 37, 67, 100, 200), every matmul epilogue, both norms (with a large offset on the rows), the
+// of 1, 7, 13, 19, 37, 67, 100, 200), every matmul epilogue, packed projections, both norms (with a large offset on the rows), the
 // elementwise ops, embeddings with each position scheme, the decoder input and argmax with ties.
 
 import { describe, expect, it } from 'vitest';
+import { verifyIr } from '../../src/ir/verify.ts';
 import { interpret } from '../../src/runtime/cpu-interpreter.ts';
 import { ProgramLimitError, runProgram } from '../../src/runtime/program.ts';
 import { bareModel as bare, GraphBuilder as Graph } from '../lower/graph-builder.ts';
@@ -23,6 +24,7 @@ describe('stack kernels: WebGPU vs the CPU interpreter', () => {
 
   async function compare(g: Graph, outputs: string[], dims: Record<string, number>, inputs: Record<string, Int32Array | Float32Array>, weights: Map<string, Float32Array>, tolerance: number) {
     const lowered = g.lower(outputs);
+    expect(verifyIr(lowered.ir)).toEqual([]);
     const run = { dims, inputs, weights };
     const cpu = interpret(lowered.ir, bare, run);
     const got = await runProgram(gpu(), lowered, bare, run);
@@ -55,6 +57,23 @@ describe('stack kernels: WebGPU vs the CPU interpreter', () => {
       const dims = { B: 3, T: 7 };
       const weights = new Map([['w', values(N * K, K)], ['b', values(N, N)]]);
       await compare(g, outs, dims, { x: values(21 * K, 1), res: values(21 * N, 2) }, weights, 1e-4);
+    }
+  });
+
+  it('packed projections: one matmul over concatenated weights writes each part to its own buffer', async () => {
+    for (const [widths, bias] of [[[13, 7, 7], true], [[32, 8], false], [[5, 40, 3], false]] as const) {
+      const K = 19;
+      const g = new Graph();
+      const x = g.input('x', ['B', 'T', K]);
+      const ids = widths.map((_, i) => `%p${i}`);
+      widths.forEach((n, i) => {
+        const args = [x, g.param(`w${i}`, [n, K]), ...(bias ? [g.param(`b${i}`, [n])] : [])];
+        g.add(`p${i}`, 'matmul', args, { transpose_b: true, pack: ids }, ['B', 'T', n]);
+      });
+      const lowered = g.lower(ids);
+      expect(lowered.program.steps.map((st) => st.family)).toEqual([`matmul_none${bias ? '_bias' : ''}_pack${widths.length}`]);
+      const weights = new Map(widths.flatMap((n, i) => [[`w${i}`, values(n * K, 10 + i)], [`b${i}`, values(n, 20 + i)]] as [string, Float32Array][]));
+      await compare(g, ids, { B: 3, T: 7 }, { x: values(21 * K, 1) }, weights, 1e-4);
     }
   });
 

@@ -1,10 +1,11 @@
-struct Params { w: array<vec4<u32>, 1> }
+struct Params { w: array<vec4<u32>, 2> }
 @group(0) @binding(0) var<uniform> u: Params;
 fn word(i: u32) -> u32 { return u.w[i / 4u][i % 4u]; }
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out0: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out1: array<f32>;
 fn act(x: f32) -> f32 { return x; }
 var<workgroup> ta: array<array<f32, 16>, 32>;
 var<workgroup> tw: array<array<f32, 16>, 32>;
@@ -49,7 +50,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
         var v = acc[i][j] + bias[col];
         v = act(v);
         
-        out[row * N + col] = v;
+        let n0 = word(3u); let n1 = word(4u);
+        if (col < n0) { out0[row * n0 + col] = v; } else { out1[row * n1 + col - n0] = v; }
       }
     }
   }
