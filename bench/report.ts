@@ -1,0 +1,213 @@
+// BENCHMARKS.md from one run's results: the adapter and machine state first (every number below depends on them),
+// then the targets, then each measurement with absolute times beside the ratios.
+
+import type { Timing } from '../src/tune/measure.ts';
+import { COMPARATORS, type AttentionRow, type Comparator } from './attention-suite.ts';
+import { attentionFlops } from './data.ts';
+import { DOCUMENTS, WINDOW } from './masks.ts';
+import { fusedGflops, judgeTargets, largestLength, rowAt, speedup, timingOf, type BenchResults } from './results.ts';
+
+const NAMES: Record<Comparator, string> = { unfused: 'unfused (3 dispatches)', tfjs: 'tfjs-webgpu', ort: 'ORT Web (WebGPU EP)' };
+
+function ms(t: Timing | number | undefined): string {
+  const v = typeof t === 'number' ? t : t?.median;
+  if (v === undefined) return '—';
+  return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
+}
+
+function spread(t: Timing): string {
+  return `${ms(t.min)}–${ms(t.max)}, n=${t.samples.length}`;
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
+}
+
+function load(l: number[]): string {
+  return l.map((x) => x.toFixed(2)).join(' / ');
+}
+
+function comparatorCell(row: AttentionRow, who: Comparator): string {
+  const o = row.others[who];
+  if ('skipped' in o) return o.skipped.startsWith('same dense work') ? '(as causal)' : 'n/a';
+  return `${ms(o.timing)} ms (${speedup(row, who)!.toFixed(2)}×)`;
+}
+
+function attentionTable(r: BenchResults, length: number): string[] {
+  const rows = r.attention.filter((x) => x.length === length);
+  const lines = [
+    `| mask | visible pairs | tiles skipped | mdl fused | ${COMPARATORS.map((c) => NAMES[c]).join(' | ')} |`,
+    `| --- | ---: | ---: | ---: | ${COMPARATORS.map(() => '---:').join(' | ')} |`,
+  ];
+  for (const row of rows) {
+    const skipped = row.tiles.empty / row.tiles.total;
+    lines.push(
+      `| ${row.mask.label} | ${pct(row.visible)} | ${pct(skipped)} | ${ms(row.fused)} ms | ${COMPARATORS.map((c) => comparatorCell(row, c)).join(' | ')} |`,
+    );
+  }
+  return lines;
+}
+
+function correctness(r: BenchResults): string[] {
+  const worst: Record<string, number> = {};
+  let oracle = 0;
+  for (const row of r.attention) {
+    if (row.oracleDiff !== undefined) oracle = Math.max(oracle, row.oracleDiff);
+    for (const c of COMPARATORS) {
+      const o = row.others[c];
+      if ('maxDiff' in o) worst[c] = Math.max(worst[c] ?? 0, o.maxDiff);
+    }
+  }
+  const smallest = Math.min(...r.attention.map((x) => x.length));
+  return [
+    `Every output was compared with mdl's before its time was kept. Largest absolute difference from mdl's fused output:`,
+    `mdl fused vs the f64 CPU oracle at L=${smallest} ${oracle.toExponential(1)}; ` +
+      COMPARATORS.filter((c) => worst[c] !== undefined).map((c) => `${NAMES[c]} ${worst[c].toExponential(1)}`).join(', ') +
+      ` (ORT on a strided sample of the output, the others on all of it).`,
+  ];
+}
+
+function targets(r: BenchResults): string[] {
+  const lines = ['| target | goal | measured | |', '| --- | --- | --- | --- |'];
+  for (const t of judgeTargets(r)) lines.push(`| ${t.what} | ${t.goal} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : '**missed**'} |`);
+  return lines;
+}
+
+function maskSavings(r: BenchResults): string[] {
+  const L = largestLength(r);
+  const none = rowAt(r, L, 'none');
+  if (!none) return [];
+  const lines = [
+    `At L=${L}, time with the mask over time without (ideal: the share of visible pairs, or the share of tiles that are not skipped at tile granularity):`,
+    '',
+    '| mask | time / none | tiles not skipped | visible pairs | EMPTY / PARTIAL / FULL tiles |',
+    '| --- | ---: | ---: | ---: | --- |',
+  ];
+  for (const row of r.attention.filter((x) => x.length === L && x.mask.id !== 'none')) {
+    const t = row.tiles;
+    lines.push(`| ${row.mask.label} | ${(row.fused.median / none.fused.median).toFixed(2)} | ${pct(1 - t.empty / t.total)} | ${pct(row.visible)} | ${t.empty} / ${t.partial} / ${t.full} |`);
+  }
+  return lines;
+}
+
+function roofline(r: BenchResults): string[] {
+  const L = largestLength(r);
+  const none = rowAt(r, L, 'none');
+  const g = none ? fusedGflops(none) : undefined;
+  const lines = [
+    '| measure | GFLOP/s | fused kernel as a share |',
+    '| --- | ---: | ---: |',
+    `| arithmetic peak (vec4 FMA chains, no memory traffic) | ${r.peak.gflops.toFixed(2)} | ${g ? pct(g / r.peak.gflops) : '—'} |`,
+    `| best dense matmul, N=${r.matmul.n} (${r.matmul.best}) | ${r.matmul.gflops.toFixed(2)} | ${g ? pct(g / r.matmul.gflops) : '—'} |`,
+    `| mdl fused attention, L=${L}, no mask (4·L²·D·H FLOPs) | ${g?.toFixed(2) ?? '—'} | |`,
+  ];
+  const others = Object.entries(r.matmul.candidates).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
+  lines.push('', `Matmul candidates (GFLOP/s): ${others}.`);
+  return lines;
+}
+
+function decode(r: BenchResults): string[] {
+  const lines = [
+    `| cached keys | mdl fused, default tiles | mdl fused, decode tiles (${r.decode[0]?.decodeTiles ?? '—'}) | unfused | unfused / best fused |`,
+    '| ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const d of r.decode) {
+    const best = Math.min(d.fusedDefault.median, d.fusedDecode?.median ?? Infinity);
+    lines.push(`| ${d.position} | ${ms(d.fusedDefault)} ms | ${ms(d.fusedDecode)} ms | ${ms(d.unfused)} ms | ${(d.unfused.median / best).toFixed(2)}× |`);
+  }
+  return lines;
+}
+
+function compile(r: BenchResults): string[] {
+  const c = r.compile;
+  return [
+    `${c.launches} kernel launches, ${c.kernels} distinct WGSL kernels (${(c.wgslBytes / 1024).toFixed(1)} KiB). Medians per stage:`,
+    '',
+    `| ${c.stages.map((s) => s.name).join(' | ')} | total |`,
+    `| ${c.stages.map(() => '---:').join(' | ')} | ---: |`,
+    `| ${c.stages.map((s) => `${s.ms.toFixed(1)} ms`).join(' | ')} | **${c.totalMs.toFixed(1)} ms** |`,
+  ];
+}
+
+function detail(r: BenchResults): string[] {
+  const lines = ['| L | mask | mdl fused | ' + COMPARATORS.map((c) => NAMES[c]).join(' | ') + ' | fused tiles |', '| --- | --- | --- | ' + COMPARATORS.map(() => '---').join(' | ') + ' | --- |'];
+  for (const row of r.attention) {
+    const cell = (c: Comparator) => {
+      const t = timingOf(row, c);
+      return t ? `${ms(t)} (${spread(t)})` : '—';
+    };
+    lines.push(`| ${row.length} | ${row.mask.label} | ${ms(row.fused)} (${spread(row.fused)}) | ${COMPARATORS.map(cell).join(' | ')} | ${row.tileShape} |`);
+  }
+  return lines;
+}
+
+export function renderReport(r: BenchResults, analysis: string[]): string {
+  const e = r.env;
+  const lengths = [...new Set(r.attention.map((x) => x.length))];
+  const unavailable = Object.entries(e.unavailable).map(([k, why]) => `- **${NAMES[k as Comparator]} did not run:** ${why}`);
+  const L = largestLength(r);
+  const none = rowAt(r, L, 'none');
+  return [
+    '# Benchmarks',
+    '',
+    `Produced by \`${e.command}\` on ${e.date} in ${(e.seconds / 60).toFixed(1)} minutes. Everything below was measured in that one run, on one adapter.`,
+    '',
+    `- **Adapter (mdl, tfjs, unfused; Dawn in Node):** ${e.adapter}`,
+    `- **Adapter (ONNX Runtime Web; Chromium):** ${e.browserAdapter ?? 'not started'}`,
+    `- **Machine:** ${e.cpus} × ${e.cpuModel}, Node ${e.node}. Load average (1/5/15 min) ${load(e.loadBefore)} at the start, ${load(e.loadAfter)} at the end` +
+      (Math.max(e.loadBefore[0], e.loadAfter[0]) > e.cpus * 0.75
+        ? ` — **other processes were running on this machine during the run**, so absolute times are inflated and noisier than on an idle machine; the ratios are taken within the same run and are the numbers to read.`
+        : '.'),
+    `- **Versions:** @tensorflow/tfjs-core and tfjs-backend-webgpu ${e.tfjsVersion ?? '—'}, onnxruntime-web ${e.ortVersion ?? '—'}.`,
+    `- **Timing:** medians of several runs after a warm-up run (n per cell in the detail table); a run is submit → the device reports the work done, with inputs and outputs resident on the device. Ratios are the other path's median over mdl's (higher = mdl faster).`,
+    ...(e.software
+      ? [`- **This is a software adapter** (SwiftShader: Vulkan on the CPU's cores). Absolute numbers are orders of magnitude below any GPU's; what carries over is which path does less work. Run \`npm run bench -- --full\` on a GPU machine for L up to 2048.`]
+      : []),
+    ...unavailable,
+    '',
+    '## Targets',
+    '',
+    ...targets(r),
+    '',
+    ...analysis,
+    '',
+    '## Attention: mdl fused vs the alternatives',
+    '',
+    `B=1, H=8, D=64, self-attention (Lq = Lk = L), f32. Masks: none; causal; window(${WINDOW}) (causal, the last ${WINDOW} keys); key padding with half the keys padded; ${DOCUMENTS} packed documents of L/${DOCUMENTS} tokens each, causal within a document. mdl's masks come from its own mask compiler and tile classifier; the other paths get the same mask materialised as a dense matrix (0/1 for the unfused path, an additive 0/−10³⁰ bias for tfjs and ORT).`,
+    '',
+    ...lengths.flatMap((len) => [`### L = ${len}`, '', ...attentionTable(r, len), '']),
+    ...(lengths.some((len) => len > e.allMasksUpTo)
+      ? [
+          `"(as causal)": above L=${e.allMasksUpTo} the comparators ran only without a mask and with the causal mask. Their work does not depend on which pairs a mask hides (a dense score matrix and a dense mask either way), as the smaller lengths show, and measuring every mask again did not fit the run's time budget on this adapter; \`--full\` measures them all.`,
+          '',
+        ]
+      : []),
+    ...correctness(r),
+    '',
+    '## Mask-driven savings',
+    '',
+    ...maskSavings(r),
+    '',
+    '## Roofline',
+    '',
+    ...roofline(r),
+    ...(none ? ['', `Fused attention FLOPs at L=${L}: ${(attentionFlops(1, 8, L, L, 64) / 1e9).toFixed(2)} GFLOP in ${ms(none.fused)} ms.`] : []),
+    '',
+    '## Decode step (attention part) with a KV cache',
+    '',
+    'One new query against L cached keys, H=8, D=64, bottom-right causal mask. This is the attention kernel of a decode step only; the projections and FFN of the step are not included.',
+    '',
+    ...decode(r),
+    '',
+    '## Compile time: 24-layer spec, parse → WGSL',
+    '',
+    ...compile(r),
+    '',
+    '## Detail: every attention timing',
+    '',
+    'Median (min–max, number of timed runs) in ms.',
+    '',
+    ...detail(r),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,94 @@
+// Everything one benchmark run measured, as the report reads it, and the targets judged from it.
+
+import type { Timing } from '../src/tune/measure.ts';
+import type { AttentionRow, Comparator } from './attention-suite.ts';
+import type { CompileTiming } from './compile-time.ts';
+import { attentionFlops } from './data.ts';
+import type { DecodeRow } from './decode.ts';
+import type { MatmulResult, PeakResult } from './roofline.ts';
+
+export interface RunEnvironment {
+  date: string;
+  command: string;
+  full: boolean;
+  /** Comparators ran every mask up to this length, only 'none' and 'causal' above it. */
+  allMasksUpTo: number;
+  adapter: string;
+  software: boolean;
+  browserAdapter?: string;
+  ortVersion?: string;
+  tfjsVersion?: string;
+  /** Why a comparator did not run at all. */
+  unavailable: Partial<Record<Comparator, string>>;
+  node: string;
+  cpus: number;
+  cpuModel: string;
+  loadBefore: number[];
+  loadAfter: number[];
+  seconds: number;
+}
+
+export interface BenchResults {
+  env: RunEnvironment;
+  peak: PeakResult;
+  matmul: MatmulResult;
+  attention: AttentionRow[];
+  decode: DecodeRow[];
+  compile: CompileTiming;
+}
+
+export function timingOf(row: AttentionRow, who: Comparator): Timing | undefined {
+  const o = row.others[who];
+  return 'timing' in o ? o.timing : undefined;
+}
+
+/** Other's median over the fused kernel's: how many times faster mdl is. */
+export function speedup(row: AttentionRow, who: Comparator): number | undefined {
+  const t = timingOf(row, who);
+  return t && t.median / row.fused.median;
+}
+
+export function rowAt(r: BenchResults, length: number, maskId: string): AttentionRow | undefined {
+  return r.attention.find((x) => x.length === length && x.mask.id === maskId);
+}
+
+export function largestLength(r: BenchResults): number {
+  return Math.max(...r.attention.map((x) => x.length));
+}
+
+/** The fused kernel's throughput on the unmasked case, counting dense attention FLOPs. */
+export function fusedGflops(row: AttentionRow): number {
+  return attentionFlops(1, 8, row.length, row.length, 64) / (row.fused.median * 1e6);
+}
+
+export interface Target {
+  what: string;
+  goal: string;
+  measured: string;
+  met: boolean | undefined;
+}
+
+export function judgeTargets(r: BenchResults): Target[] {
+  const L = largestLength(r);
+  const at = (len: number, id: string) => rowAt(r, len, id);
+  const none = at(L, 'none');
+  const ratio = (id: string) => {
+    const row = at(L, id);
+    return row && none ? row.fused.median / none.fused.median : undefined;
+  };
+  const fmt = (x: number | undefined, digits = 2, suffix = '') => (x === undefined ? 'not measured' : `${x.toFixed(digits)}${suffix}`);
+  const targetLength = r.attention.some((x) => x.length === 1024) ? 1024 : L;
+  const vsUnfused = at(targetLength, 'none') && speedup(at(targetLength, 'none')!, 'unfused');
+  const vsTfjs = at(targetLength, 'none') && speedup(at(targetLength, 'none')!, 'tfjs');
+  const share = none ? fusedGflops(none) / r.peak.gflops : undefined;
+  const causal = ratio('causal');
+  const window = ratio('window');
+  return [
+    { what: `fused vs unfused, L=${targetLength}, no mask`, goal: '≥ 3×', measured: fmt(vsUnfused, 2, '×'), met: vsUnfused === undefined ? undefined : vsUnfused >= 3 },
+    { what: `fused vs tfjs, L=${targetLength}, no mask`, goal: '≥ 5×', measured: fmt(vsTfjs, 2, '×'), met: vsTfjs === undefined ? undefined : vsTfjs >= 5 },
+    { what: `causal / none, L=${L}`, goal: '≤ 0.6', measured: fmt(causal), met: causal === undefined ? undefined : causal <= 0.6 },
+    { what: `window(128) / none, L=${L}`, goal: '≤ 0.2', measured: fmt(window), met: window === undefined ? undefined : window <= 0.2 },
+    { what: `fused share of arithmetic peak, L=${L}`, goal: '≥ 40%', measured: fmt(share && share * 100, 1, '%'), met: share === undefined ? undefined : share >= 0.4 },
+    { what: `${24}-layer compile (parse → WGSL)`, goal: '< 100 ms', measured: fmt(r.compile.totalMs, 1, ' ms'), met: r.compile.totalMs < 100 },
+  ];
+}

@@ -1,0 +1,138 @@
+// `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs]`: every benchmark in one process on one
+// adapter, progress on stderr, results written to BENCHMARKS.md.
+//
+// The default sizes keep a run under ten minutes on SwiftShader with two cores; `--full` adds L=2048, measures every
+// mask on every comparator at every length, and sizes the matmul for a real GPU.
+
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { writeFileSync, renameSync } from 'node:fs';
+import { acquireGpu } from '../src/runtime/device.ts';
+import { explainTargets } from './analysis.ts';
+import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
+import { measureCompile } from './compile-time.ts';
+import { runDecode } from './decode.ts';
+import { benchMasks } from './masks.ts';
+import { OrtBrowser } from './ort/ort-browser.ts';
+import { Progress } from './progress.ts';
+import { renderReport } from './report.ts';
+import type { BenchResults, RunEnvironment } from './results.ts';
+import { arithmeticPeak, matmulPeak } from './roofline.ts';
+import { startTfjs, type TfjsSession } from './tfjs-attention.ts';
+
+interface Args {
+  full: boolean;
+  out: string;
+  ort: boolean;
+  tfjs: boolean;
+  /** Overrides the attention lengths (quick checks of the harness itself). */
+  lengths?: number[];
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { full: false, out: join(import.meta.dirname, '..', 'BENCHMARKS.md'), ort: true, tfjs: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--full') args.full = true;
+    else if (a === '--no-ort') args.ort = false;
+    else if (a === '--no-tfjs') args.tfjs = false;
+    else if (a === '--out') args.out = argv[++i];
+    else if (a === '--lengths') args.lengths = argv[++i].split(',').map(Number);
+    else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs)`);
+  }
+  return args;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = performance.now();
+  const loadBefore = loadavg();
+  const lengths = args.lengths ?? (args.full ? [256, 512, 1024, 2048] : [256, 512, 1024]);
+  const allMasksUpTo = args.full ? Infinity : 512;
+  const masks = benchMasks();
+  const decodePositions = [64, 256, 1024];
+
+  const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
+  process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
+  const unavailable: Partial<Record<Comparator, string>> = {};
+
+  let tfjs: TfjsSession | undefined;
+  if (args.tfjs) {
+    try {
+      tfjs = await startTfjs(gpu);
+    } catch (error) {
+      unavailable.tfjs = `tfjs could not start on the Dawn device: ${(error as Error).message}`;
+    }
+  } else unavailable.tfjs = 'skipped with --no-tfjs';
+
+  let ort: OrtBrowser | undefined;
+  if (args.ort) {
+    try {
+      ort = await OrtBrowser.start();
+    } catch (error) {
+      unavailable.ort = `headless Chromium with WebGPU could not be started: ${(error as Error).message.split('\n')[0]}`;
+    }
+  } else unavailable.ort = 'skipped with --no-ort';
+
+  const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 2) * COMPARATORS.length;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 3 + 1;
+  const progress = new Progress(total);
+
+  try {
+    progress.step('roofline: vec4 FMA arithmetic peak');
+    const peak = await arithmeticPeak(gpu, args.full ? 200 : 400, 5);
+    progress.note(`arithmetic peak ${peak.gflops.toFixed(2)} GFLOP/s`);
+    progress.step('roofline: dense matmul');
+    const matmul = await matmulPeak(gpu, args.full ? 2048 : 512, 3, tfjs);
+    progress.note(`best matmul ${matmul.gflops.toFixed(2)} GFLOP/s (${matmul.best})`);
+
+    const attention = await runAttentionSuite(gpu, {
+      lengths,
+      masks,
+      allMasksUpTo,
+      repeatsFor: (len) => (len <= 512 ? 5 : 3),
+      tfjs: tfjs ?? unavailable.tfjs,
+      ort: ort ?? unavailable.ort,
+      progress,
+    });
+    const decode = await runDecode(gpu, decodePositions, 5, progress);
+    progress.step('compile time: 24-layer spec');
+    const compile = measureCompile(9);
+
+    const env: RunEnvironment = {
+      date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      command: `npm run bench${args.full ? ' -- --full' : ''}`,
+      full: args.full,
+      allMasksUpTo,
+      adapter: gpu.describe(),
+      software: gpu.adapter.software,
+      browserAdapter: ort && [ort.adapter.vendor, ort.adapter.architecture, ort.adapter.description].filter(Boolean).join(' '),
+      ortVersion: ort?.adapter.ort,
+      tfjsVersion: tfjs?.version,
+      unavailable,
+      node: process.versions.node,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model?.trim() ?? 'unknown CPU',
+      loadBefore,
+      loadAfter: loadavg(),
+      seconds: (performance.now() - started) / 1000,
+    };
+    const results: BenchResults = { env, peak, matmul, attention, decode, compile };
+    const text = renderReport(results, explainTargets(results));
+    const tmp = `${args.out}.tmp`;
+    writeFileSync(tmp, text);
+    renameSync(tmp, args.out);
+    progress.finish(`mdl bench: wrote ${args.out}`);
+  } finally {
+    await ort?.close();
+    gpu.release();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stderr.write(`\nmdl bench: ${(error as Error).stack ?? error}\n`);
+    process.exit(1);
+  },
+);
