@@ -2,7 +2,7 @@
 // then the targets, then each measurement with absolute times beside the ratios.
 
 import type { Timing } from '../src/tune/measure.ts';
-import { COMPARATORS, type AttentionRow, type Comparator } from './attention-suite.ts';
+import { COMPARATORS, MAX_DIFF, WRONG_RESULT, type AttentionRow, type Comparator } from './attention-suite.ts';
 import { attentionFlops } from './data.ts';
 import { DOCUMENTS, WINDOW } from './masks.ts';
 import { fusedGflops, judgeTargets, largestLength, rowAt, speedup, timingOf, type BenchResults } from './results.ts';
@@ -60,11 +60,23 @@ function correctness(r: BenchResults): string[] {
   }
   const smallest = Math.min(...r.attention.map((x) => x.length));
   return [
-    `Every output was compared with mdl's before its time was kept. Largest absolute difference from mdl's fused output:`,
+    `Every output was compared with mdl's before its time was kept (one more than ${MAX_DIFF} away drops the time). Largest absolute difference from mdl's fused output among the kept:`,
     `mdl fused vs the f64 CPU oracle at L=${smallest} ${oracle.toExponential(1)}; ` +
       COMPARATORS.filter((c) => worst[c] !== undefined).map((c) => `${NAMES[c]} ${worst[c].toExponential(1)}`).join(', ') +
       ` (ORT on a strided sample of the output, the others on all of it).`,
   ];
+}
+
+/** Comparators whose output disagreed with mdl's: their cells read n/a, and this says why. */
+function wrongResults(r: BenchResults): string[] {
+  return COMPARATORS.flatMap((c) => {
+    const cases = r.attention.flatMap((row) => {
+      const o = row.others[c];
+      return 'skipped' in o && o.skipped.startsWith(WRONG_RESULT) ? [`L=${row.length} ${row.mask.label} (${o.skipped.slice(WRONG_RESULT.length + 2)})`] : [];
+    });
+    if (cases.length === 0) return [];
+    return [`- **${NAMES[c]} computed something else** — output more than ${MAX_DIFF} from mdl's, so no time is reported (n/a) for: ${cases.join(', ')}.`];
+  });
 }
 
 function targets(r: BenchResults): string[] {
@@ -164,6 +176,7 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
       ? [`- **This is a software adapter** (SwiftShader: Vulkan on the CPU's cores). Absolute numbers are orders of magnitude below any GPU's; what carries over is which path does less work. Run \`npm run bench -- --full\` on a GPU machine for L up to 2048.`]
       : []),
     ...unavailable,
+    ...wrongResults(r),
     '',
     '## Targets',
     '',

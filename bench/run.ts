@@ -106,7 +106,7 @@ async function main(): Promise<void> {
       allMasksUpTo,
       adapter: gpu.describe(),
       software: gpu.adapter.software,
-      browserAdapter: ort && [ort.adapter.vendor, ort.adapter.architecture, ort.adapter.description].filter(Boolean).join(' '),
+      browserAdapter: ort && [ort.adapter.vendor, ort.adapter.architecture, ort.adapter.description].filter(Boolean).join(' ') + (ort.adapter.workaround ? `; ${ort.adapter.workaround}` : ''),
       ortVersion: ort?.adapter.ort,
       tfjsVersion: tfjs?.version,
       unavailable,

@@ -28,6 +28,8 @@ export interface OrtAdapter {
   architecture: string;
   description: string;
   ort: string;
+  /** How ORT's device differs from the one it would create itself ('' when it does not). */
+  workaround: string;
 }
 
 export interface OrtCase extends MhaModelShape {

@@ -24,12 +24,50 @@ async function release() {
   current = undefined;
 }
 
+// ORT's FlashAttention shader, on a device with the `subgroups` feature, walks the keys in steps of the subgroup size
+// but always shuffles 8 (or 16) keys out of the subgroup: it assumes subgroups of at least 8 lanes. SwiftShader's are
+// 4 lanes wide, so half the shuffles read lanes that do not exist and every output from L = 32 up is wrong (off by
+// 0.1–0.7 against the f64 oracle; L ≤ 16 takes ORT's decode kernels, which are right). On such an adapter ORT gets a
+// device of ours without `subgroups`, and the same FlashAttention program reads K and V from workgroup memory instead.
+const MIN_SUBGROUP_LANES = 8;
+// The limits ORT raises to the adapter's when it creates its own device.
+const LIMITS = [
+  'maxBindGroups',
+  'maxStorageBuffersPerShaderStage',
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension',
+];
+
+/** { device, note } when ORT must run on a device without subgroups; null when its own device is fine. */
+let ownDevice;
+async function deviceWithoutSmallSubgroups(adapter) {
+  const lanes = adapter.info?.subgroupMinSize;
+  if (!adapter.features.has('subgroups') || !(lanes < MIN_SUBGROUP_LANES)) return null;
+  const requiredFeatures = [...adapter.features].filter((f) => !f.includes('subgroup'));
+  const requiredLimits = Object.fromEntries(LIMITS.map((name) => [name, adapter.limits[name]]));
+  const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  return { device, note: `subgroups hidden from ORT (${lanes}-lane subgroups; its FlashAttention shader needs ≥ ${MIN_SUBGROUP_LANES})` };
+}
+
 window.ortBench = {
   async adapter() {
     const adapter = await navigator.gpu?.requestAdapter();
     if (!adapter) return null;
+    ownDevice = await deviceWithoutSmallSubgroups(adapter);
     const info = adapter.info ?? {};
-    return { vendor: info.vendor ?? '', architecture: info.architecture ?? '', description: info.description ?? '', ort: ort.env.versions?.web ?? '' };
+    return {
+      vendor: info.vendor ?? '',
+      architecture: info.architecture ?? '',
+      description: info.description ?? '',
+      ort: ort.env.versions?.web ?? '',
+      workaround: ownDevice?.note ?? '',
+    };
   },
 
   /** c: { model, inputs: [{ name, blob, dims }] }; every input is f32. */
@@ -37,10 +75,10 @@ window.ortBench = {
     await release();
     const model = await fetchBytes(c.model);
     const session = await ort.InferenceSession.create(model, {
-      executionProviders: ['webgpu'],
+      executionProviders: [ownDevice ? { name: 'webgpu', device: ownDevice.device } : 'webgpu'],
       preferredOutputLocation: 'gpu-buffer',
     });
-    const device = await ort.env.webgpu.device;
+    const device = ownDevice?.device ?? (await ort.env.webgpu.device);
     const buffers = [];
     const feeds = {};
     for (const input of c.inputs) {
