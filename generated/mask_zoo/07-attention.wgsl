@@ -11,10 +11,13 @@ const ATTN_PARTIAL: u32 = 1u;
 const ATTN_MASKED: f32 = -3.0e38;
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
 
-// Head counts and the scale are uniforms, so sites that differ only in those share one pipeline.
+// Head counts and the scale are uniforms, so sites that differ only in those share one pipeline. Rows q and k of
+// the buffers are positions q + q_offset and k + k_offset of the whole sequence: the mask and the score modifiers
+// see those positions, so a decode step over a KV cache computes exactly what a full pass computes for its rows.
 struct AttnParams {
   lq: u32, lk: u32, n_q_tiles: u32, n_k_tiles: u32,
   heads: u32, kv_heads: u32, kv_group: u32, scale: f32,
+  q_offset: u32, k_offset: u32, pad0: u32, pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> attn_params: AttnParams;
@@ -46,6 +49,8 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let heads = attn_params.heads;
   let kv_heads = attn_params.kv_heads;
   let n_k_tiles = attn_params.n_k_tiles;
+  let q_offset = attn_params.q_offset;
+  let k_offset = attn_params.k_offset;
   let row = lid / ATTN_LANES;
   let lane = lid % ATTN_LANES;
   let q_pos = qt * ATTN_TQ + row;
@@ -88,7 +93,7 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     for (var kk = lane; kk < ATTN_TK; kk += ATTN_LANES) {
       let key = k_start + kk;
       var visible = q_in && key < lk;
-      if (visible && cls == ATTN_PARTIAL) { visible = mdl_mask(i32(b), i32(h), i32(q_pos), i32(key)); }
+      if (visible && cls == ATTN_PARTIAL) { visible = mdl_mask(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset)); }
       var s = ATTN_MASKED;
       if (visible) {
         let k_base = kk * ATTN_D4;

@@ -7,6 +7,10 @@ struct MdlMaskGrid {
   tile_k: u32,
   heads: u32,
   total: u32,
+  q_offset: u32,
+  k_offset: u32,
+  pad0: u32,
+  pad1: u32,
 }
 @group(0) @binding(0) var<uniform> grid: MdlMaskGrid;
 @group(0) @binding(1) var<storage, read_write> mdl_out: array<u32>;
@@ -32,7 +36,7 @@ fn mdl_classify(@builtin(global_invocation_id) gid: vec3<u32>) {
   var seen_hidden = false;
   for (var q = q0; q < q1; q++) {
     for (var k = k0; k < k1; k++) {
-      if (mdl_mask(i32(b), i32(h), i32(q), i32(k))) { seen_visible = true; } else { seen_hidden = true; }
+      if (mdl_mask(i32(b), i32(h), i32(q + grid.q_offset), i32(k + grid.k_offset))) { seen_visible = true; } else { seen_hidden = true; }
     }
     if (seen_visible && seen_hidden) { break; }
   }

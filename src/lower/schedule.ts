@@ -261,12 +261,14 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
     buffers.push({ id: `${n.id}#mask_data`, role: 'mask_data', dtype: 'i32', elements: f(read.length ? dataElements : c(1)) });
     bound.push(`${n.id}#mask_params`, `${n.id}#mask_data`);
     if (site.tileFill === 'device') {
-      const words = [f(lq), f(lk), qTiles, kTiles, fc(tiles.q), fc(tiles.k), fc(tiles.heads), tileCount];
+      const words = [f(lq), f(lk), qTiles, kTiles, fc(tiles.q), fc(tiles.k), fc(tiles.heads), tileCount, fc(0), fc(0), fc(0), fc(0)];
       out.push({ node: n.id, kind: 'classify', family: 'classify', buffers: [tileId, `${n.id}#mask_params`, `${n.id}#mask_data`], words, grid: [formula.ceilDiv(tileCount, MASK_KERNEL_WORKGROUP), fc(1), fc(1)], attention: site });
     }
   }
-  // The attention kernel's uniform block (attentionParams): lq, lk, query tiles, key tiles, heads, kv heads, group, scale.
-  const words: Word[] = [f(lq), f(lk), qTiles, kTiles, fc(heads), fc(kvHeads), fc(heads / kvHeads), { f32: site.scale }];
+  // The attention kernel's uniform block (attentionParams): lq, lk, query tiles, key tiles, heads, kv heads, group,
+  // scale, and the query and key offsets, which are 0 here: a full pass starts both at position 0 (kv-cache.ts
+  // replaces them for decode steps).
+  const words: Word[] = [f(lq), f(lk), qTiles, kTiles, fc(heads), fc(kvHeads), fc(heads / kvHeads), { f32: site.scale }, fc(0), fc(0), fc(0), fc(0)];
   out.push({ node: n.id, kind: 'attention', family: 'attention', buffers: bound, words, grid: [qTiles, fc(heads), f(batch)], attention: site });
   return out;
 

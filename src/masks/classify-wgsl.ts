@@ -8,8 +8,11 @@
 
 import type { MaskWgsl } from './kernel-contract.ts';
 
-/** Uniform block of both kernels: 8 u32 words. */
-export const MASK_KERNEL_PARAMS = ['lq', 'lk', 'n_q_tiles', 'n_k_tiles', 'tile_q', 'tile_k', 'heads', 'total'] as const;
+/**
+ * Uniform block of both kernels: 12 u32 words. Rows q and k are positions q + q_offset and k + k_offset of the whole
+ * sequence (both 0 unless decoding with a cache); the predicate is evaluated at those positions.
+ */
+export const MASK_KERNEL_PARAMS = ['lq', 'lk', 'n_q_tiles', 'n_k_tiles', 'tile_q', 'tile_k', 'heads', 'total', 'q_offset', 'k_offset', 'pad0', 'pad1'] as const;
 
 const PARAMS_STRUCT = `struct MdlMaskGrid {
 ${MASK_KERNEL_PARAMS.map((p) => `  ${p}: u32,`).join('\n')}
@@ -47,7 +50,7 @@ fn mdl_classify(@builtin(global_invocation_id) gid: vec3<u32>) {
   var seen_hidden = false;
   for (var q = q0; q < q1; q++) {
     for (var k = k0; k < k1; k++) {
-      if (mdl_mask(i32(b), i32(h), i32(q), i32(k))) { seen_visible = true; } else { seen_hidden = true; }
+      if (mdl_mask(i32(b), i32(h), i32(q + grid.q_offset), i32(k + grid.k_offset))) { seen_visible = true; } else { seen_hidden = true; }
     }
     if (seen_visible && seen_hidden) { break; }
   }
@@ -74,7 +77,7 @@ fn mdl_dense(@builtin(global_invocation_id) gid: vec3<u32>) {
   let hb = i / (grid.lk * grid.lq);
   let h = hb % grid.heads;
   let b = hb / grid.heads;
-  mdl_out[i] = select(0u, 1u, mdl_mask(i32(b), i32(h), i32(q), i32(k)));
+  mdl_out[i] = select(0u, 1u, mdl_mask(i32(b), i32(h), i32(q + grid.q_offset), i32(k + grid.k_offset)));
 }
 `;
 }

@@ -137,6 +137,9 @@ export interface TileGrid {
   lk: number;
   tileQ: number;
   tileK: number;
+  /** Rows q and k of the grid are positions q + qOffset and k + kOffset of the whole sequence (decoding with a cache). */
+  qOffset?: number;
+  kOffset?: number;
 }
 
 /**
@@ -149,7 +152,9 @@ export function classifyTiles(pred: BoolExpr, grid: TileGrid, env: MaskEnv): Uin
   const hc = readsHead(pred) ? grid.heads : 1;
   const exact = !isIndexOnly(pred);
   const out = new Uint32Array(grid.batch * hc * nQT * nKT);
-  const dims = { ...env.dims, Lq: grid.lq, Lk: grid.lk };
+  const [qo, ko] = [grid.qOffset ?? 0, grid.kOffset ?? 0];
+  // The mask's lengths are those of the whole sequence, as in a full pass (the grid's rows are its last ones).
+  const dims = { ...env.dims, Lq: grid.lq + qo, Lk: grid.lk + ko };
   const full = { ...env, dims };
   for (let b = 0; b < grid.batch; b++) {
     for (let h = 0; h < hc; h++) {
@@ -158,8 +163,8 @@ export function classifyTiles(pred: BoolExpr, grid: TileGrid, env: MaskEnv): Uin
           const box: TileBox = {
             b,
             h,
-            q: { lo: qt * grid.tileQ, hi: Math.min(grid.lq, (qt + 1) * grid.tileQ) - 1 },
-            k: { lo: kt * grid.tileK, hi: Math.min(grid.lk, (kt + 1) * grid.tileK) - 1 },
+            q: { lo: qo + qt * grid.tileQ, hi: qo + Math.min(grid.lq, (qt + 1) * grid.tileQ) - 1 },
+            k: { lo: ko + kt * grid.tileK, hi: ko + Math.min(grid.lk, (kt + 1) * grid.tileK) - 1 },
           };
           let t = truthOver(pred, box, full);
           if (t === 0.5 && exact) t = exactTruth(pred, box, full);

@@ -15,6 +15,9 @@ export interface MaskGrid {
   lk: number;
   tileQ?: number;
   tileK?: number;
+  /** Rows q and k are positions q + qOffset and k + kOffset of the whole sequence (decoding with a cache). */
+  qOffset?: number;
+  kOffset?: number;
 }
 
 // Built on use: the WebGPU globals (GPUShaderStage) exist only once a device module has been loaded.
@@ -27,7 +30,7 @@ const layout = (): GPUBindGroupLayoutEntry[] => [
 
 async function dispatch(gpu: GpuContext, wgsl: string, entry: string, mask: MaskWgsl, env: MaskEnv, grid: MaskGrid, words: number[], total: number): Promise<Uint32Array> {
   const pipeline = await computePipeline(gpu, wgsl, entry, layout());
-  const packed = packMaskBuffers(mask, { ...env, dims: { ...env.dims, Lq: grid.lq, Lk: grid.lk } }, grid.batch);
+  const packed = packMaskBuffers(mask, { ...env, dims: { ...env.dims, Lq: grid.lq + (grid.qOffset ?? 0), Lk: grid.lk + (grid.kOffset ?? 0) } }, grid.batch);
   const buffers = [
     uploadBuffer(gpu, 'mask grid', new Uint32Array(words), 'uniform'),
     outputBuffer(gpu, 'mask output', Math.max(4, total * 4)),
@@ -55,16 +58,16 @@ async function dispatch(gpu: GpuContext, wgsl: string, entry: string, mask: Mask
 }
 
 /** Tile classes in the attention kernel's layout, computed on the device with the data known. */
-export async function classifyTilesOnGpu(gpu: GpuContext, mask: MaskWgsl, env: MaskEnv, grid: Required<MaskGrid>): Promise<Uint32Array> {
+export async function classifyTilesOnGpu(gpu: GpuContext, mask: MaskWgsl, env: MaskEnv, grid: Required<Omit<MaskGrid, 'qOffset' | 'kOffset'>> & MaskGrid): Promise<Uint32Array> {
   const nQT = Math.ceil(grid.lq / grid.tileQ);
   const nKT = Math.ceil(grid.lk / grid.tileK);
   const total = grid.batch * grid.heads * nQT * nKT;
-  return dispatch(gpu, classifierWgsl(mask), 'mdl_classify', mask, env, grid, [grid.lq, grid.lk, nQT, nKT, grid.tileQ, grid.tileK, grid.heads, total], total);
+  return dispatch(gpu, classifierWgsl(mask), 'mdl_classify', mask, env, grid, [grid.lq, grid.lk, nQT, nKT, grid.tileQ, grid.tileK, grid.heads, total, grid.qOffset ?? 0, grid.kOffset ?? 0, 0, 0], total);
 }
 
 /** The dense mask `[b][h][q][k]` as 0/1, evaluated by the compiled WGSL predicate (checking and drawing only). */
 export async function denseMaskOnGpu(gpu: GpuContext, mask: MaskWgsl, env: MaskEnv, grid: MaskGrid): Promise<Uint8Array> {
   const total = grid.batch * grid.heads * grid.lq * grid.lk;
-  const out = await dispatch(gpu, denseMaskWgsl(mask), 'mdl_dense', mask, env, grid, [grid.lq, grid.lk, 1, 1, 1, 1, grid.heads, total], total);
+  const out = await dispatch(gpu, denseMaskWgsl(mask), 'mdl_dense', mask, env, grid, [grid.lq, grid.lk, 1, 1, 1, 1, grid.heads, total, 0, 0, 0, 0], total);
   return Uint8Array.from(out);
 }

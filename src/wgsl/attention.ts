@@ -79,7 +79,7 @@ export interface AttentionKernel {
   /** All in group 0. */
   bindings: AttentionBinding[];
   /** Size of the uniform block (see `attentionParams`). */
-  paramsBytes: 32;
+  paramsBytes: 48;
 }
 
 export interface AttentionGrid {
@@ -102,11 +102,16 @@ export function attentionGrid(kernel: AttentionKernel, batch: number, lq: number
   };
 }
 
-/** The uniform block for one dispatch: u32 lq, lk, nQT, nKT, heads, kvHeads, heads / kvHeads, then f32 scale. */
-export function attentionParams(kernel: AttentionKernel, grid: AttentionGrid, lq: number, lk: number): Uint32Array {
-  const words = new Uint32Array(8);
+/**
+ * The uniform block for one dispatch: u32 lq, lk, nQT, nKT, heads, kvHeads, heads / kvHeads, f32 scale, then the
+ * positions of the first query row and the first key row in the whole sequence (both 0 unless decoding with a
+ * cache), and two words of padding.
+ */
+export function attentionParams(kernel: AttentionKernel, grid: AttentionGrid, lq: number, lk: number, offsets = { q: 0, k: 0 }): Uint32Array {
+  const words = new Uint32Array(12);
   words.set([lq, lk, grid.qTiles, grid.kTiles, kernel.heads, kernel.kvHeads, kernel.heads / kernel.kvHeads]);
   new Float32Array(words.buffer)[7] = kernel.scale;
+  words.set([offsets.q, offsets.k], 8);
   return words;
 }
 
@@ -232,7 +237,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     hasMask: !!mask,
     mask,
     bindings,
-    paramsBytes: 32,
+    paramsBytes: 48,
   };
 }
 
@@ -260,9 +265,9 @@ function emitKernel(e: EmitInput): string {
   const owned = (j: number, body: string) =>
     lastPartial && j === accVecs - 1 ? `if (lane + ${j * e.lanes}u < ATTN_D4) { ${body} }` : body;
   const maskTest = e.maskCode
-    ? `if (visible && cls == ATTN_PARTIAL) { visible = ${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos), i32(key)); }`
+    ? `if (visible && cls == ATTN_PARTIAL) { visible = ${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset)); }`
     : '';
-  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos, key, lq, lk);` : '';
+  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);` : '';
   return `// Fused masked attention (generated). Layouts: Q/out [B, Lq, H, D], K/V [B, Lk, KVH, D], f32.
 const ATTN_D4: u32 = ${e.d4}u;
 const ATTN_TQ: u32 = ${e.tileQ}u;
@@ -276,10 +281,13 @@ const ATTN_PARTIAL: u32 = ${TileClass.Partial}u;
 const ATTN_MASKED: f32 = -3.0e38;
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
 
-// Head counts and the scale are uniforms, so sites that differ only in those share one pipeline.
+// Head counts and the scale are uniforms, so sites that differ only in those share one pipeline. Rows q and k of
+// the buffers are positions q + q_offset and k + k_offset of the whole sequence: the mask and the score modifiers
+// see those positions, so a decode step over a KV cache computes exactly what a full pass computes for its rows.
 struct ${N.paramsStruct} {
   lq: u32, lk: u32, n_q_tiles: u32, n_k_tiles: u32,
   heads: u32, kv_heads: u32, kv_group: u32, scale: f32,
+  q_offset: u32, k_offset: u32, pad0: u32, pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> ${N.params}: ${N.paramsStruct};
@@ -309,6 +317,8 @@ fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   let heads = ${N.params}.heads;
   let kv_heads = ${N.params}.kv_heads;
   let n_k_tiles = ${N.params}.n_k_tiles;
+  let q_offset = ${N.params}.q_offset;
+  let k_offset = ${N.params}.k_offset;
   let row = lid / ATTN_LANES;
   let lane = lid % ATTN_LANES;
   let q_pos = qt * ATTN_TQ + row;

@@ -94,7 +94,7 @@ describe('mdl compile output', () => {
         expect(formula.evaluate(tiles.elements, dims)).toBe(grid.tileClassCount);
         const classify = program.steps.find((x) => x.kind === 'classify' && x.buffers[0] === tiles.id);
         if (classify) {
-          const words = [lq, lk, grid.qTiles, grid.kTiles, kernel.tileQ, kernel.tileK, kernel.tileHeads, grid.tileClassCount];
+          const words = [lq, lk, grid.qTiles, grid.kTiles, kernel.tileQ, kernel.tileK, kernel.tileHeads, grid.tileClassCount, 0, 0, 0, 0];
           expect([...uniformWords(classify.words, dims)]).toEqual(words);
         }
       }
