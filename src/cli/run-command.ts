@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import type { CheckedModel } from '../check/model.ts';
 import { lower } from '../lower/passes.ts';
+import { CachedDecoder, type CacheSiteStats } from '../runtime/cached-decoder.ts';
 import { acquireGpu, type GpuContext } from '../runtime/device.ts';
 import { cpuForward, generate, gpuForward, rolesOf, type Forward } from '../runtime/generate.ts';
 import { seededWeights } from '../runtime/init-weights.ts';
@@ -26,6 +27,8 @@ export interface RunOptions {
   seed: string;
   backend: string;
   json?: boolean;
+  /** commander's `--no-cache` sets this to false. */
+  cache?: boolean;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -44,6 +47,7 @@ export function registerRunCommand(program: Command): void {
     .option('--top-k <k>', 'sample among the k most likely tokens')
     .option('--seed <s>', 'seed for the weights and for sampling', '1')
     .option('--backend <name>', 'gpu or cpu', 'gpu')
+    .option('--no-cache', 'recompute every position at every step instead of decoding with a KV cache')
     .option('--json', 'print a machine-readable result')
     .action(async (file: string, opts: RunOptions) => {
       const { model } = requireModel(file);
@@ -62,6 +66,8 @@ export interface RunResult {
   tokens: number[];
   text: string;
   timings: { compileMs: number; firstTokenMs: number; totalMs: number; tokensPerSecond: number };
+  /** How the steps were computed: with a KV cache (and its state at the end), or by recomputing, and why. */
+  decoding: { cache: boolean; reason?: string; sites?: CacheSiteStats[] };
 }
 
 export async function runModel(model: CheckedModel, opts: RunOptions, progress: (line: string) => void): Promise<RunResult> {
@@ -80,12 +86,20 @@ export async function runModel(model: CheckedModel, opts: RunOptions, progress: 
   const maxNew = int(opts.maxNew, '--max-new');
   let gpu: GpuContext | undefined;
   let forward: Forward;
+  let cache: CachedDecoder | undefined;
+  const decoding: RunResult['decoding'] = { cache: false };
   if (opts.backend === 'gpu') {
     gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
     progress(`mdl: WebGPU adapter: ${gpu.describe()}\n`);
     forward = gpuForward(gpu, lowered, model, weights);
+    if (opts.cache === false) decoding.reason = 'turned off with --no-cache';
+    else if (lowered.cache.unsupported) decoding.reason = lowered.cache.unsupported;
+    else cache = new CachedDecoder(gpu, lowered, model, weights);
+    decoding.cache = !!cache;
+    progress(cache ? 'mdl: decoding with a KV cache\n' : `mdl: recomputing every position at every step: ${decoding.reason}\n`);
   } else if (opts.backend === 'cpu') {
     forward = cpuForward(lowered, model, weights);
+    decoding.reason = 'the CPU reference recomputes every position at every step';
   } else {
     throw new UserError(`--backend is gpu or cpu, not '${opts.backend}'`);
   }
@@ -100,6 +114,11 @@ export async function runModel(model: CheckedModel, opts: RunOptions, progress: 
       temperature: opts.temperature === undefined ? undefined : Number(opts.temperature),
       topK: opts.topK === undefined ? undefined : int(opts.topK, '--top-k'),
       seed,
+      cache,
+      onCacheAbandoned: (reason) => {
+        progress(`mdl: leaving the KV cache, recomputing from here on: ${reason}\n`);
+        Object.assign(decoding, { cache: false, reason, sites: cache?.stats() });
+      },
       onToken: (_id, step) => {
         if (step === 0) first = performance.now() - start;
         const rate = ((step + 1) / ((performance.now() - start) / 1000)).toFixed(1);
@@ -120,8 +139,10 @@ export async function runModel(model: CheckedModel, opts: RunOptions, progress: 
       tokens,
       text: codec.decode(tokens),
       timings: { compileMs: round(compileMs), firstTokenMs: round(first), totalMs: round(totalMs), tokensPerSecond: round(tokens.length / (totalMs / 1000)) },
+      decoding: decoding.cache && cache ? { ...decoding, sites: cache.stats() } : decoding,
     };
   } finally {
+    cache?.destroy();
     gpu?.release();
   }
 }

@@ -19,4 +19,5 @@ Object.assign(dumpStages, {
     return kernels.map((k) => `// ---- ${k.file}\n${k.wgsl.endsWith('\n') ? k.wgsl : `${k.wgsl}\n`}`).join('\n');
   },
   manifest: (path: string) => passText('render', path),
+  cache: (path: string) => passText('cache', path),
 });

@@ -7,6 +7,7 @@ import type { IrGraph } from '../ir/ir.ts';
 import { printIr } from '../ir/print.ts';
 import { assertValidIr } from '../ir/verify.ts';
 import { fuse } from './fuse.ts';
+import { planCache, printCachePlan, type CachePlan } from './kv-cache.ts';
 import { printProgram } from './print-program.ts';
 import { render, type Rendered } from './render.ts';
 import { schedule, type Program } from './schedule.ts';
@@ -16,6 +17,7 @@ export interface Lowered {
   fused: IrGraph;
   program: Program;
   rendered: Rendered;
+  cache: CachePlan;
 }
 
 export interface Pass {
@@ -40,6 +42,12 @@ export const PASSES: Pass[] = [
   },
   { name: 'schedule', about: 'IR → kernel launches over buffers sized by formulas of the dims', run: (s, m) => void (s.program = schedule(s.fused!, m)), print: (s) => printProgram(s.program) },
   { name: 'render', about: 'kernel launches → WGSL files and a manifest', run: (s) => void (s.rendered = render(s.program!)), print: (s) => s.rendered.manifest },
+  {
+    name: 'cache',
+    about: 'which steps run once per source and which per new token when decoding with a KV cache',
+    run: (s, m) => void (s.cache = planCache(s.program!, s.rendered!, m)),
+    print: (s) => printCachePlan(s.cache, s.program),
+  },
 ];
 
 /** Runs every pass. */

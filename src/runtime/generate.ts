@@ -1,13 +1,16 @@
 // Generation: greedy or sampled decoding of a compiled spec, on the GPU program or on the CPU interpreter.
 //
-// Each step recomputes the forward pass over everything generated so far and takes the logits of the last position.
-// For an encoder-decoder the source is encoded with the decoder at every step; for a decoder-only model the prompt
-// is the start of the sequence. Masks apply at every step exactly as in training: the decoder input is built from
-// the target by the spec's shift_right, and padding and lengths come from the inputs.
+// Every step hands the inputs of the whole sequence so far to either a KV cache (cached-decoder.ts: the source is
+// encoded once, the prompt prefilled, then one new position per step) or a full forward pass (every position
+// recomputed: the CPU reference, and the fallback when a mask makes the cache inexact). Both give the logits of the
+// last position. For a decoder-only model the prompt is the start of the sequence. Masks apply at every step exactly
+// as in training: the decoder input is built from the target by the spec's shift_right, and padding and lengths
+// come from the inputs.
 
 import type { CheckedModel, InputInfo } from '../check/model.ts';
 import type { Lowered } from '../lower/passes.ts';
 import { interpret, type RunInputs } from './cpu-interpreter.ts';
+import { CacheInexactError, type CachedDecoder } from './cached-decoder.ts';
 import type { GpuContext } from './device.ts';
 import { runProgram } from './program.ts';
 
@@ -22,6 +25,10 @@ export interface GenerateOptions {
   topK?: number;
   seed?: number;
   onToken?: (id: number, step: number) => void;
+  /** Decode with this KV cache instead of recomputing every position at every step. */
+  cache?: CachedDecoder;
+  /** Called when the cache cannot reproduce a full pass and generation goes on by recomputing. */
+  onCacheAbandoned?: (reason: string) => void;
 }
 
 export interface Roles {
@@ -61,16 +68,27 @@ export async function generate(m: CheckedModel, forward: Forward, opts: Generate
   const eos = roles.decoderInput?.eos ?? roles.target.eos;
   const maxLen = boundOf(m, roles.target.axis);
   const out: number[] = [];
+  let cache = opts.cache;
   let rng = (opts.seed ?? 0) >>> 0 || 1;
   const random = () => ((rng = (Math.imul(rng, 1664525) + 1013904223) >>> 0) / 4294967296);
   for (let step = 0; step < opts.maxNew; step++) {
-    const tokens = [...opts.prompt, ...out];
-    // With a decoder input, position t is fed the target's token t-1: one more slot than the tokens known so far.
-    const length = roles.decoderInput ? tokens.length + 1 : tokens.length;
+    const { run, length } = stepInputs(m, [...opts.prompt, ...out], opts.source ?? [], roles);
     if (length > maxLen) break;
-    const run = inputsFor(m, roles, tokens, length, opts.source ?? []);
-    const logits = await forward(run);
-    const row = logits.subarray((length - 1) * vocab, length * vocab);
+    let row: ArrayLike<number> | undefined;
+    if (cache) {
+      try {
+        row = await cache.next(run);
+      } catch (error) {
+        if (!(error instanceof CacheInexactError)) throw error;
+        opts.onCacheAbandoned?.(error.message);
+        cache.destroy();
+        cache = undefined;
+      }
+    }
+    if (!row) {
+      const logits = await forward(run);
+      row = logits.subarray((length - 1) * vocab, length * vocab);
+    }
     const next = opts.greedy ? argmax(row) : sample(row, opts.temperature ?? 1, opts.topK ?? 0, random);
     out.push(next);
     opts.onToken?.(next, step);
@@ -82,6 +100,15 @@ export async function generate(m: CheckedModel, forward: Forward, opts: Generate
 function boundOf(m: CheckedModel, axis: string | undefined): number {
   const d = axis ? m.dims.get(axis) : undefined;
   return d?.concrete ?? d?.bound ?? 4096;
+}
+
+/**
+ * The inputs of one generation step: the whole sequence so far, whose last position predicts the next token. With a
+ * decoder input, position t is fed the target's token t-1: one more position than the tokens known so far.
+ */
+export function stepInputs(m: CheckedModel, tokens: number[], source: number[], roles = rolesOf(m)): { run: Omit<RunInputs, 'weights'>; length: number } {
+  const length = roles.decoderInput ? tokens.length + 1 : tokens.length;
+  return { run: inputsFor(m, roles, tokens, length, source), length };
 }
 
 function inputsFor(m: CheckedModel, roles: Roles, tokens: number[], length: number, source: number[]): Omit<RunInputs, 'weights'> {

@@ -8,7 +8,7 @@ import { sym } from '../check/sym.ts';
 import { formula, type Formula } from '../lower/formula.ts';
 import type { Lowered } from '../lower/passes.ts';
 import type { RenderedKernel } from '../lower/render.ts';
-import type { Program, Step, Word } from '../lower/schedule.ts';
+import type { Program, ProgramBuffer, Step, Word } from '../lower/schedule.ts';
 import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
 import { classifyTiles } from '../masks/tiles.ts';
 import type { RunInputs } from './cpu-interpreter.ts';
@@ -33,6 +33,17 @@ function weightBuffer(gpu: GpuContext, weights: Map<string, Float32Array>, name:
   let buffer = perWeights.get(name);
   if (!buffer) perWeights.set(name, (buffer = uploadBuffer(gpu, name, data())));
   return buffer;
+}
+
+/** The device buffer of a weight, or of projections packed together, with `n` values; uploaded once per device. */
+export function paramBuffer(gpu: GpuContext, weights: Map<string, Float32Array>, b: ProgramBuffer, n: number): GPUBuffer {
+  if (b.role === 'packed_param') {
+    const parts = b.packs!.map((id) => weights.get(id.slice(1)) ?? missingWeight(id));
+    return weightBuffer(gpu, weights, b.id, () => concat(parts, n));
+  }
+  const w = weights.get(b.id.slice(1));
+  if (!w || w.length !== n) throw new ProgramLimitError(`weight ${b.id.slice(1)} needs ${n} values, got ${w?.length ?? 'none'}`);
+  return weightBuffer(gpu, weights, b.id, () => w);
 }
 
 /** Runs the program; returns the graph outputs (or the buffers named in `want`) by id. */
@@ -69,13 +80,8 @@ export async function runProgram(gpu: GpuContext, lowered: Lowered, model: Check
         const data = run.inputs[b.id.slice(1)];
         if (!data || data.length !== n) throw new ProgramLimitError(`input ${b.id.slice(1)} needs ${n} values, got ${data?.length ?? 0}`);
         buffers.set(b.id, track(uploadBuffer(gpu, b.id, data instanceof Int32Array ? data : Float32Array.from(data))));
-      } else if (b.role === 'param') {
-        const w = run.weights.get(b.id.slice(1));
-        if (!w || w.length !== n) throw new ProgramLimitError(`weight ${b.id.slice(1)} needs ${n} values, got ${w?.length ?? 'none'}`);
-        buffers.set(b.id, weightBuffer(gpu, run.weights, b.id, () => w));
-      } else if (b.role === 'packed_param') {
-        const parts = b.packs!.map((id) => run.weights.get(id.slice(1)) ?? missingWeight(id));
-        buffers.set(b.id, weightBuffer(gpu, run.weights, b.id, () => concat(parts, n)));
+      } else if (b.role === 'param' || b.role === 'packed_param') {
+        buffers.set(b.id, paramBuffer(gpu, run.weights, b, n));
       } else if (b.slot !== undefined) {
         buffers.set(b.id, shared ? slotBuffer(b.slot) : track(outputBuffer(gpu, b.id, n * 4)));
       }
@@ -118,7 +124,7 @@ function checkDims(p: Program, dims: Record<string, number>): void {
 }
 
 /** Everything the device must allow, checked before any buffer exists. */
-function checkLimits(gpu: GpuContext, p: Program, stepKernel: (i: number) => RenderedKernel, size: (f: Formula) => number): void {
+export function checkLimits(gpu: GpuContext, p: Program, stepKernel: (i: number) => RenderedKernel, size: (f: Formula) => number): void {
   const l = gpu.limits;
   const maxBinding = Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize);
   for (const b of p.buffers) {
@@ -142,7 +148,7 @@ function checkLimits(gpu: GpuContext, p: Program, stepKernel: (i: number) => Ren
 }
 
 /** Workgroup counts; one-dimensional launches over 65535 groups are folded into two dimensions, as the kernels expect. */
-function dispatchOf(s: Step, size: (f: Formula) => number): [number, number, number] {
+export function dispatchOf(s: Step, size: (f: Formula) => number): [number, number, number] {
   const g = s.grid.map(size) as [number, number, number];
   const folds = s.kind !== 'matmul' && s.kind !== 'attention' && s.kind !== 'classify';
   if (folds && g[0] > 65535) return [65535, Math.ceil(g[0] / 65535), 1];
@@ -150,7 +156,7 @@ function dispatchOf(s: Step, size: (f: Formula) => number): [number, number, num
 }
 
 /** Integer model inputs and decoder inputs, as masks read them. */
-function maskEnv(model: CheckedModel, run: RunInputs): MaskEnv {
+export function maskEnv(model: CheckedModel, run: RunInputs): MaskEnv {
   const env: MaskEnv = { dims: { ...run.dims }, data: {}, strides: {} };
   for (const inp of model.inputs.values()) {
     const len = inp.axis ? (run.dims[inp.axis] ?? model.dims.get(inp.axis)?.concrete ?? 1) : 1;
@@ -167,7 +173,7 @@ function maskEnv(model: CheckedModel, run: RunInputs): MaskEnv {
 }
 
 /** The host-filled buffers of one attention site: mask parameters and data, and tile classes unless a step computes them. */
-function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, dims: Record<string, number>, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer): void {
+export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, dims: Record<string, number>, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer): void {
   const a = s.attention!;
   const value = (f: Formula) => formula.evaluate(f, dims)!;
   const [batch, lq, lk] = [value(formula.of(a.batch)), value(formula.of(a.lq)), value(formula.of(a.lk))];
@@ -209,7 +215,7 @@ function wordsOf(words: Word[], size: (f: Formula) => number): Uint32Array {
   return out;
 }
 
-async function launch(gpu: GpuContext, s: Step, k: RenderedKernel, buffers: Map<string, GPUBuffer>, size: (f: Formula) => number, track: (b: GPUBuffer) => GPUBuffer) {
+export async function launch(gpu: GpuContext, s: Step, k: RenderedKernel, buffers: Map<string, GPUBuffer>, size: (f: Formula) => number, track: (b: GPUBuffer) => GPUBuffer) {
   const layout: GPUBindGroupLayoutEntry[] = k.bindings.map((b) => ({
     binding: b.binding,
     visibility: GPUShaderStage.COMPUTE,

@@ -6,6 +6,7 @@ import type { AttrValue, IrGraph, IrNode } from '../../src/ir/ir.ts';
 import { assertValidIr } from '../../src/ir/verify.ts';
 import type { Lowered } from '../../src/lower/passes.ts';
 import { render } from '../../src/lower/render.ts';
+import { planCache } from '../../src/lower/kv-cache.ts';
 import { schedule } from '../../src/lower/schedule.ts';
 
 /** Kernels other than attention read nothing of the checked model. */
@@ -42,6 +43,8 @@ export class GraphBuilder {
   lower(outputs: string[]): Lowered {
     const g = this.graph(outputs);
     const program = schedule(g, bareModel);
-    return { ir: g, fused: g, program, rendered: render(program) };
+    const rendered = render(program);
+    // A test graph has no decoder: the cache plan only says so.
+    return { ir: g, fused: g, program, rendered, cache: planCache(program, rendered, bareModel, '') };
   }
 }
