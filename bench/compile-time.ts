@@ -51,7 +51,7 @@ export function measureCompile(repeats: number): CompileTiming {
     const state: Partial<Lowered> = {};
     for (const pass of PASSES) {
       t0 = performance.now();
-      pass.run(state, checked.model);
+      pass.run(state, checked.model, {});
       if (timed) add(pass.name, performance.now() - t0);
     }
     last = state as Lowered;

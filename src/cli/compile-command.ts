@@ -4,6 +4,9 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { lower } from '../lower/passes.ts';
+import type { ScheduleOptions } from '../lower/schedule.ts';
+import { acquireGpu } from '../runtime/device.ts';
+import { tunedScheduleOptions } from '../tune/tuned-tiles.ts';
 import { writeCompiled } from '../lower/write-output.ts';
 import { requireModel } from './load.ts';
 // Adds the fuse, schedule, wgsl and manifest stages to `mdl dump`.
@@ -15,10 +18,22 @@ export function registerCompileCommand(program: Command): void {
     .description('compile a spec to WGSL kernels and a manifest')
     .argument('<file>', '.mdl spec file')
     .option('-o, --out <dir>', 'output directory (default: generated/<model name>)')
-    .action((file: string, opts: { out?: string }) => {
+    .option('--tuned', "use the attention tiles `mdl tune` chose for this machine's adapter (default: the portable defaults)")
+    .action(async (file: string, opts: { out?: string; tuned?: boolean }) => {
       const { model } = requireModel(file);
+      let schedule: ScheduleOptions = {};
+      if (opts.tuned) {
+        // Only the adapter's identity is needed: the cache is keyed by it.
+        const gpu = await acquireGpu();
+        const tuning = tunedScheduleOptions(gpu.adapter);
+        gpu.release();
+        schedule = tuning.options;
+        lower(model, schedule);
+        const { tuned, total } = tuning.report();
+        process.stderr.write(`mdl: ${tuned} of ${total} attention kernel signature(s) tuned for ${gpu.describe()}${tuned < total ? '; the others use the defaults (run mdl tune)' : ''}\n`);
+      }
       const t0 = performance.now();
-      const lowered = lower(model);
+      const lowered = lower(model, schedule);
       const dir = opts.out ?? join('generated', model.name);
       const files = writeCompiled(dir, lowered.rendered);
       const ms = (performance.now() - t0).toFixed(0);

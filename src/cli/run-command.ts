@@ -9,6 +9,7 @@ import { acquireGpu, type GpuContext } from '../runtime/device.ts';
 import { cpuForward, generate, gpuForward, rolesOf, type Forward } from '../runtime/generate.ts';
 import { seededWeights } from '../runtime/init-weights.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';
+import { tunedScheduleOptions } from '../tune/tuned-tiles.ts';
 import { byteTokenizer, parseVocabulary, tokenizerOptionsOf, vocabularyTokenizer, type Tokenizer } from '../runtime/tokenizer.ts';
 import { readFileSync } from 'node:fs';
 import { requireModel } from './load.ts';
@@ -68,12 +69,29 @@ export interface RunResult {
   timings: { compileMs: number; firstTokenMs: number; totalMs: number; tokensPerSecond: number };
   /** How the steps were computed: with a KV cache (and its state at the end), or by recomputing, and why. */
   decoding: { cache: boolean; reason?: string; sites?: CacheSiteStats[] };
+  /** On the GPU: how many attention kernel signatures took tiles from the tuning cache (`mdl tune`). */
+  attentionTiles?: { tuned: number; kernels: number };
 }
 
 export async function runModel(model: CheckedModel, opts: RunOptions, progress: (line: string) => void): Promise<RunResult> {
+  if (opts.backend !== 'gpu' && opts.backend !== 'cpu') throw new UserError(`--backend is gpu or cpu, not '${opts.backend}'`);
+  const gpu = opts.backend === 'gpu' ? await acquireGpu({ skipWorkgroupZeroInit: true }) : undefined;
+  if (gpu) progress(`mdl: WebGPU adapter: ${gpu.describe()}\n`);
+  try {
+    return await runOn(gpu, model, opts, progress);
+  } finally {
+    gpu?.release();
+  }
+}
+
+async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: RunOptions, progress: (line: string) => void): Promise<RunResult> {
+  // On the GPU, attention kernels take the tiles `mdl tune` chose for this adapter, where it has run.
+  const tuning = gpu && tunedScheduleOptions(gpu.adapter);
   const t0 = performance.now();
-  const lowered = lower(model);
+  const lowered = lower(model, tuning?.options);
   const compileMs = performance.now() - t0;
+  const tuned = tuning?.report();
+  if (tuned?.tuned) progress(`mdl: ${tuned.tuned} of ${tuned.total} attention kernel(s) use tiles tuned for this adapter\n`);
   const seed = int(opts.seed, '--seed');
   const weights = opts.weights ? loadWeightsFile(opts.weights, lowered.ir) : seededWeights(lowered.ir, seed);
   if (!opts.weights) progress(`mdl: ${model.name}: no --weights given, running on seeded weights (seed ${seed})\n`);
@@ -84,24 +102,19 @@ export async function runModel(model: CheckedModel, opts: RunOptions, progress: 
   if (roles.source && !source) throw new UserError(`${model.name} is an encoder-decoder: give --source "text"`);
   if (!roles.source && prompt.length === 0) throw new UserError('give a prompt: --input "text" or --tokens 1,2,3');
   const maxNew = int(opts.maxNew, '--max-new');
-  let gpu: GpuContext | undefined;
   let forward: Forward;
   let cache: CachedDecoder | undefined;
   const decoding: RunResult['decoding'] = { cache: false };
-  if (opts.backend === 'gpu') {
-    gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
-    progress(`mdl: WebGPU adapter: ${gpu.describe()}\n`);
+  if (gpu) {
     forward = gpuForward(gpu, lowered, model, weights);
     if (opts.cache === false) decoding.reason = 'turned off with --no-cache';
     else if (lowered.cache.unsupported) decoding.reason = lowered.cache.unsupported;
     else cache = new CachedDecoder(gpu, lowered, model, weights);
     decoding.cache = !!cache;
     progress(cache ? 'mdl: decoding with a KV cache\n' : `mdl: recomputing every position at every step: ${decoding.reason}\n`);
-  } else if (opts.backend === 'cpu') {
+  } else {
     forward = cpuForward(lowered, model, weights);
     decoding.reason = 'the CPU reference recomputes every position at every step';
-  } else {
-    throw new UserError(`--backend is gpu or cpu, not '${opts.backend}'`);
   }
   const start = performance.now();
   let first = 0;
@@ -140,10 +153,10 @@ export async function runModel(model: CheckedModel, opts: RunOptions, progress: 
       text: codec.decode(tokens),
       timings: { compileMs: round(compileMs), firstTokenMs: round(first), totalMs: round(totalMs), tokensPerSecond: round(tokens.length / (totalMs / 1000)) },
       decoding: decoding.cache && cache ? { ...decoding, sites: cache.stats() } : decoding,
+      attentionTiles: tuned ? { tuned: tuned.tuned, kernels: tuned.total } : undefined,
     };
   } finally {
     cache?.destroy();
-    gpu?.release();
   }
 }
 

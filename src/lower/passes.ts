@@ -10,7 +10,7 @@ import { fuse } from './fuse.ts';
 import { planCache, printCachePlan, type CachePlan } from './kv-cache.ts';
 import { printProgram } from './print-program.ts';
 import { render, type Rendered } from './render.ts';
-import { schedule, type Program } from './schedule.ts';
+import { schedule, type Program, type ScheduleOptions } from './schedule.ts';
 
 export interface Lowered {
   ir: IrGraph;
@@ -24,7 +24,7 @@ export interface Pass {
   name: string;
   /** What the pass does, for `mdl dump --help` and the README. */
   about: string;
-  run(state: Partial<Lowered>, model: CheckedModel): void;
+  run(state: Partial<Lowered>, model: CheckedModel, options: ScheduleOptions): void;
   print(state: Lowered): string;
 }
 
@@ -40,7 +40,7 @@ export const PASSES: Pass[] = [
     },
     print: (s) => printIr(s.fused),
   },
-  { name: 'schedule', about: 'IR → kernel launches over buffers sized by formulas of the dims', run: (s, m) => void (s.program = schedule(s.fused!, m)), print: (s) => printProgram(s.program) },
+  { name: 'schedule', about: 'IR → kernel launches over buffers sized by formulas of the dims', run: (s, m, o) => void (s.program = schedule(s.fused!, m, o)), print: (s) => printProgram(s.program) },
   { name: 'render', about: 'kernel launches → WGSL files and a manifest', run: (s) => void (s.rendered = render(s.program!)), print: (s) => s.rendered.manifest },
   {
     name: 'cache',
@@ -50,9 +50,9 @@ export const PASSES: Pass[] = [
   },
 ];
 
-/** Runs every pass. */
-export function lower(model: CheckedModel): Lowered {
+/** Runs every pass; `options` carries per-adapter choices (tuned attention tiles) to the schedule. */
+export function lower(model: CheckedModel, options: ScheduleOptions = {}): Lowered {
   const state: Partial<Lowered> = {};
-  for (const p of PASSES) p.run(state, model);
+  for (const p of PASSES) p.run(state, model, options);
   return state as Lowered;
 }

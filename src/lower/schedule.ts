@@ -94,6 +94,23 @@ export interface Program {
 
 export class ScheduleError extends Error {}
 
+/** What an attention kernel's tile shape may depend on: its signature (see src/tune/signature.ts). */
+export interface AttentionShape {
+  headDim: number;
+  heads: number;
+  kvHeads: number;
+  mask?: MaskWgsl;
+  modifiers: ScoreModifier[];
+}
+
+export interface ScheduleOptions {
+  /**
+   * Tiles for an attention kernel (per-adapter tuning); the generator's default when absent. A choice must fit the
+   * WebGPU default limits, which the rendered kernels are generated for.
+   */
+  attentionTiles?: (shape: AttentionShape) => { q: number; k: number; lanes: number };
+}
+
 const c = (n: number): Poly => sym.constant(n);
 const prod = (ps: Poly[]): Poly => ps.reduce((a, b) => sym.mul(a, b), c(1));
 const f = (p: Poly): Formula => formula.of(p);
@@ -101,7 +118,7 @@ const fc = (n: number): Formula => formula.constant(n);
 /** A one-dimensional launch of `count` invocations in workgroups of 64. */
 const linear = (count: Formula): Step['grid'] => [formula.ceilDiv(count, 64), fc(1), fc(1)];
 
-export function schedule(g: IrGraph, m: CheckedModel): Program {
+export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions = {}): Program {
   const byId = new Map(g.nodes.map((n) => [n.id, n]));
   const buffers: ProgramBuffer[] = g.nodes.map((n) => ({
     id: n.id,
@@ -167,7 +184,7 @@ export function schedule(g: IrGraph, m: CheckedModel): Program {
         break;
       }
       case 'attention':
-        steps.push(...attentionSteps(n, m, byId, masks, buffers));
+        steps.push(...attentionSteps(n, m, byId, masks, buffers, options));
         break;
       case 'argmax':
         // One result per row of the input: the output has the input's shape without its last axis.
@@ -209,7 +226,7 @@ function packedMatmul(parts: IrNode[], byId: Map<string, IrNode>, buffers: Progr
   return { node: first.id, kind: 'matmul', family: `matmul_none${bias ? '_bias' : ''}_pack${parts.length}`, buffers: [...bound, ...parts.map((p) => p.id)], words, grid, options };
 }
 
-function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, masks: Map<string, MaskSite | undefined>, buffers: ProgramBuffer[]): Step[] {
+function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, masks: Map<string, MaskSite | undefined>, buffers: ProgramBuffer[], options: ScheduleOptions): Step[] {
   const heads = Number(n.attrs.heads);
   const kvHeads = Number(n.attrs.kv_heads);
   const headDim = Number(n.attrs.head_dim);
@@ -228,7 +245,10 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
   const maskName = String(n.attrs.mask ?? '');
   if (maskName && !masks.has(maskName)) masks.set(maskName, maskSiteOf(m, maskName));
   const mask = maskName ? masks.get(maskName) : undefined;
-  const shape = chooseTiles(headDim, DEFAULT_KERNEL_LIMITS);
+  const modifiers = scoreModifiers(m, String(n.attrs.score ?? ''), heads);
+  const chosen = options.attentionTiles?.({ headDim, heads, kvHeads, mask: mask?.wgsl, modifiers });
+  // Validated against the default limits either way: the kernel generator throws on a shape that does not fit.
+  const shape = chooseTiles(headDim, DEFAULT_KERNEL_LIMITS, chosen);
   const tiles = { q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, heads: mask?.wgsl.perHead ? heads : 1 };
   const site: AttentionSite = {
     heads,
@@ -242,7 +262,7 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
     lk,
     tiles,
     mask,
-    modifiers: scoreModifiers(m, String(n.attrs.score ?? ''), heads),
+    modifiers,
     tileFill: !mask ? 'full' : mask.wgsl.indexOnly ? 'host' : 'device',
   };
 

@@ -6,7 +6,8 @@
 import { statSync } from 'node:fs';
 import { DEFAULT_KERNEL_LIMITS, type KernelLimits } from '../wgsl/attention.ts';
 import { defaultCachePath, lookupEntry, readTuneCache, type TuneCache } from './cache.ts';
-import type { AdapterIdentity, KernelSignature } from './signature.ts';
+import type { ScheduleOptions } from '../lower/schedule.ts';
+import { attentionSignature, signatureKey, type AdapterIdentity, type KernelSignature } from './signature.ts';
 import { defaultTiles, fitsLimits, type TileChoice } from './variants.ts';
 
 export interface TunedTiles extends TileChoice {
@@ -46,4 +47,23 @@ export function tunedTilesFor(adapter: AdapterIdentity, signature: KernelSignatu
     return { q: entry.tiles.q, k: entry.tiles.k, lanes: entry.tiles.lanes, source: 'tuned' };
   }
   return { ...defaultTiles(signature.headDim, limits), source: 'default' };
+}
+
+/**
+ * Schedule options that give each attention kernel the tiles tuned for this adapter, limited to shapes that fit the
+ * WebGPU defaults the rendered kernels are generated for. `report` says how many kernel signatures were tuned.
+ */
+export function tunedScheduleOptions(adapter: AdapterIdentity, options: Omit<TunedTilesOptions, 'limits'> = {}): { options: ScheduleOptions; report: () => { tuned: number; total: number } } {
+  const seen = new Map<string, TunedTiles['source']>();
+  return {
+    options: {
+      attentionTiles: (shape) => {
+        const signature = attentionSignature(shape);
+        const choice = tunedTilesFor(adapter, signature, { ...options, limits: DEFAULT_KERNEL_LIMITS });
+        seen.set(signatureKey(signature), choice.source);
+        return choice;
+      },
+    },
+    report: () => ({ tuned: [...seen.values()].filter((s) => s === 'tuned').length, total: seen.size }),
+  };
 }
