@@ -130,6 +130,12 @@ function decode(r: BenchResults): string[] {
   return lines;
 }
 
+function modelDecode(r: BenchResults): string[] {
+  const lines = ['| prompt length | decode step with the KV cache | full recomputation | recomputation / cache |', '| ---: | ---: | ---: | ---: |'];
+  for (const d of r.modelDecode) lines.push(`| ${d.position} | ${ms(d.cached)} ms | ${ms(d.recomputed)} ms | ${(d.recomputed.median / d.cached.median).toFixed(1)}× |`);
+  return lines;
+}
+
 function compile(r: BenchResults): string[] {
   const c = r.compile;
   return [
@@ -211,6 +217,12 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     'One new query against L cached keys, H=8, D=64, bottom-right causal mask. This is the attention kernel of a decode step only; the projections and FFN of the step are not included.',
     '',
     ...decode(r),
+    '',
+    '## Decode step of a whole model: KV cache vs recomputation',
+    '',
+    'The time to the next token\'s logits after a prompt of the given length, for a two-layer decoder (width 128, two 64-wide heads, rotary positions, SwiGLU, bottom-right causal mask; `bench/model-decode.ts`). With the cache (`mdl run`\'s default) a step runs every kernel over the one new row and attends over the cached keys; recomputation (`mdl run --no-cache`) runs the full pass. Cached samples are consecutive steps, so they are taken at positions L … L+4.',
+    '',
+    ...modelDecode(r),
     '',
     '## Compile time: 24-layer spec, parse → WGSL',
     '',

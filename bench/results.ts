@@ -5,6 +5,7 @@ import type { AttentionRow, Comparator } from './attention-suite.ts';
 import type { CompileTiming } from './compile-time.ts';
 import { attentionFlops } from './data.ts';
 import type { DecodeRow } from './decode.ts';
+import type { ModelDecodeRow } from './model-decode.ts';
 import type { MatmulResult, PeakResult } from './roofline.ts';
 
 export interface RunEnvironment {
@@ -34,6 +35,7 @@ export interface BenchResults {
   matmul: MatmulResult;
   attention: AttentionRow[];
   decode: DecodeRow[];
+  modelDecode: ModelDecodeRow[];
   compile: CompileTiming;
 }
 

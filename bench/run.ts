@@ -12,6 +12,7 @@ import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
 import { measureCompile } from './compile-time.ts';
 import { runDecode } from './decode.ts';
+import { runModelDecode } from './model-decode.ts';
 import { benchMasks } from './masks.ts';
 import { OrtBrowser } from './ort/ort-browser.ts';
 import { Progress } from './progress.ts';
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 2) * COMPARATORS.length;
-  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 3 + 1;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 1;
   const progress = new Progress(total);
 
   try {
@@ -96,6 +97,7 @@ async function main(): Promise<void> {
       progress,
     });
     const decode = await runDecode(gpu, decodePositions, 5, progress);
+    const modelDecode = await runModelDecode(gpu, decodePositions, 5, progress);
     progress.step('compile time: 24-layer spec');
     const compile = measureCompile(9);
 
@@ -117,7 +119,7 @@ async function main(): Promise<void> {
       loadAfter: loadavg(),
       seconds: (performance.now() - started) / 1000,
     };
-    const results: BenchResults = { env, peak, matmul, attention, decode, compile };
+    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile };
     const text = renderReport(results, explainTargets(results));
     const tmp = `${args.out}.tmp`;
     writeFileSync(tmp, text);
