@@ -1,5 +1,6 @@
 // Score modifiers: functions applied to attention logits before the softmax (ALiBi, soft-capping, relative bias).
 
+import { relativeBiasProblem } from '../wgsl/relative-bias.ts';
 import type { Arg, ScoreDecl } from '../lang/ast.ts';
 import type { DiagnosticBag } from './diagnostics.ts';
 import type { ScoreInfo, ScoreMod } from './model.ts';
@@ -38,9 +39,10 @@ export function checkScore(decl: ScoreDecl, bag: DiagnosticBag): ScoreInfo {
       const maxDistance = num('max_distance', 1, 128);
       const bidi = args.find((a) => a.name?.text === 'bidirectional');
       const bidirectional = !(bidi && bidi.value.kind === 'ref' && bidi.value.name === 'false');
-      if (buckets === undefined || maxDistance === undefined || !Number.isInteger(buckets) || buckets < 2 || maxDistance < 1) {
-        bag.error('E421', e.span, 'relative_bias needs at least 2 buckets and a positive max_distance');
-      } else mods.push({ kind: 'relative_bias', buckets, maxDistance, bidirectional });
+      const problem = buckets === undefined || maxDistance === undefined ? 'relative_bias needs whole numbers' : relativeBiasProblem({ buckets, maxDistance, bidirectional });
+      if (problem) bag.error('E421', e.span, problem, 'for example relative_bias(buckets = 32, max_distance = 128)');
+      else if (mods.some((m) => m.kind === 'relative_bias')) bag.error('E421', e.span, 'a score has at most one relative_bias', 'one learned table per attention layer');
+      else mods.push({ kind: 'relative_bias', buckets: buckets!, maxDistance: maxDistance!, bidirectional });
     } else {
       bag.error('E420', e.span, `unknown score modifier '${name || '?'}'`, `score modifiers: ${FORMS}`);
     }

@@ -114,7 +114,10 @@ class IrBuilder {
       query_axis: a.queryAxis,
       key_axis: a.keyAxis,
     };
-    const o = this.emit(`%${base}.attn`, 'attention', [q, k, v], attrs, seq, 'f32', a.span);
+    // A learned relative-position bias is a weight of the layer, named as in Hugging Face's T5.
+    const rel = a.score?.mods.find((x) => x.kind === 'relative_bias');
+    const table = rel?.kind === 'relative_bias' ? [this.param(`${base}.relative_attention_bias.weight`, [rel.buckets, a.heads])] : [];
+    const o = this.emit(`%${base}.attn`, 'attention', [q, k, v, ...table], attrs, seq, 'f32', a.span);
     return this.linear(o, `${base}.o_proj`, d, d, seq, a);
   }
 

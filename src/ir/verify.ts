@@ -20,7 +20,7 @@ const ARITY: Record<IrNode['op'], [number, number]> = {
   swiglu: [2, 2],
   norm: [2, 3],
   matmul: [2, 4],
-  attention: [3, 3],
+  attention: [3, 4],
   argmax: [1, 1],
 };
 
@@ -83,6 +83,7 @@ function checkShapes(n: IrNode, args: IrNode[], say: (m: string) => void): void 
       if (sym.asConstant(last(k)) !== kvHeads * hd || sym.asConstant(last(v)) !== kvHeads * hd) say('key/value width is not kv_heads × head_dim');
       if (heads % kvHeads !== 0) say('kv_heads does not divide heads');
       if (!eq(k.shape[1], v.shape[1])) say('keys and values have different lengths');
+      if (args[3] && sym.asConstant(last(args[3])) !== heads) say('the relative bias table is not [buckets, heads]');
       return;
     }
     case 'swiglu':

@@ -4,6 +4,7 @@
 
 import { classifierWgsl, MASK_KERNEL_WORKGROUP } from '../masks/classify-wgsl.ts';
 import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, ropeKernel, shiftRightKernel, type WgslKernel } from '../wgsl/kernels.ts';
+import { needsScoreTable } from '../wgsl/score-modifiers.ts';
 import { attentionKernelOf } from './attention-kernels.ts';
 import { formula } from './formula.ts';
 import type { Program, Step, Word } from './schedule.ts';
@@ -60,13 +61,14 @@ export function kernelForStep(step: Step): WgslKernel {
   }
 }
 
-const ATTENTION_ROLES = ['params', 'q', 'k', 'v', 'out', 'tileClass', 'maskParams', 'maskData'];
-
 function sourceOf(step: Step): KernelSource {
   if (step.kind === 'attention') {
     const k = attentionKernelOf(step);
+    // The order the schedule binds in (schedule.ts, attentionSteps).
+    const a = step.attention!;
+    const roles = ['params', 'q', 'k', 'v', 'out', 'tileClass', ...(a.mask ? ['maskParams', 'maskData'] : []), ...(needsScoreTable(a.modifiers) ? ['scoreTable'] : [])];
     k.bindings.forEach((b, i) => {
-      if (b.binding !== i || b.role !== ATTENTION_ROLES[i]) throw new Error(`attention binding ${b.binding} is ${b.role}; the schedule binds ${ATTENTION_ROLES[i]} there`);
+      if (b.binding !== i || b.role !== roles[i]) throw new Error(`attention binding ${b.binding} is ${b.role}; the schedule binds ${roles[i]} there`);
     });
     const bindings = k.bindings.map((b) => ({ binding: b.binding, access: (b.type === 'uniform' ? 'uniform' : b.type === 'storage' ? 'read_write' : 'read') as Access }));
     return { family: 'attention', wgsl: k.wgsl, entryPoint: k.entryPoint, workgroupSize: k.workgroupSize, workgroupStorageBytes: k.workgroupStorageBytes, bindings };

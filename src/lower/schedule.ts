@@ -271,7 +271,9 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
   const tileCount = formula.times(f(sym.mul(batch, c(tiles.heads))), qTiles, kTiles);
   const tileId = `${n.id}#tiles`;
   buffers.push({ id: tileId, role: 'tile_classes', dtype: 'u32', elements: tileCount });
-  const bound = [...n.args, n.id, tileId];
+  // Bindings in the kernel's order: Q, K, V, output, tile classes, then the mask's buffers, then a score table.
+  const [qId, kId, vId, tableId] = n.args;
+  const bound = [qId, kId, vId, n.id, tileId];
   if (mask) {
     // Mask inputs are packed by the host at dispatch (kernel-contract.ts): one i32 per parameter slot, and every
     // input the predicate reads, whole, one after another.
@@ -285,6 +287,7 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
       out.push({ node: n.id, kind: 'classify', family: 'classify', buffers: [tileId, `${n.id}#mask_params`, `${n.id}#mask_data`], words, grid: [formula.ceilDiv(tileCount, MASK_KERNEL_WORKGROUP), fc(1), fc(1)], attention: site });
     }
   }
+  if (tableId) bound.push(tableId);
   // The attention kernel's uniform block (attentionParams): lq, lk, query tiles, key tiles, heads, kv heads, group,
   // scale, and the query and key offsets, which are 0 here: a full pass starts both at position 0 (kv-cache.ts
   // replaces them for decode steps).
@@ -321,5 +324,5 @@ function modifierOf(s: ScoreMod, heads: number): ScoreModifier {
   // Slopes are 2^(-maxBias·i/n); the table for the usual maxBias of 8, raised to maxBias / 8, gives any other.
   if (s.kind === 'alibi') return { kind: 'alibi', slopes: alibiSlopes(heads).map((x) => x ** (s.maxBias / 8)) };
   if (s.kind === 'softcap') return { kind: 'softcap', cap: s.cap };
-  throw new ScheduleError('relative_bias needs a learned bias table, which the WebGPU backend does not support yet; use alibi or softcap');
+  return { kind: 'relative_bias', heads, buckets: s.buckets, maxDistance: s.maxDistance, bidirectional: s.bidirectional };
 }

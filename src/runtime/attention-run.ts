@@ -33,6 +33,8 @@ export interface AttentionRunInputs {
    * kernel has a mask (always correct, never skips), FULL otherwise.
    */
   tileClasses?: Uint32Array;
+  /** The learned table of a relative_bias modifier, `[buckets, heads]`, when the kernel has one. */
+  scoreTable?: Float32Array;
 }
 
 /** Generates a kernel sized for this device's limits. */
@@ -119,6 +121,10 @@ export async function runAttention(gpu: GpuContext, kernel: AttentionKernel, inp
       const packed = packMaskBuffers(kernel.mask, maskEnvForRun(inputs.maskEnv, lq, lk), batch);
       byRole.maskParams = track(uploadBuffer(gpu, 'mask_params', packed.params));
       byRole.maskData = track(uploadBuffer(gpu, 'mask_data', packed.data));
+    }
+    if (kernel.bindings.some((b) => b.role === 'scoreTable')) {
+      if (!inputs.scoreTable) throw new Error('this kernel applies relative_bias: give its table as scoreTable');
+      byRole.scoreTable = track(uploadBuffer(gpu, 'score table', inputs.scoreTable));
     }
 
     const entries = kernel.bindings.map(layoutEntry);

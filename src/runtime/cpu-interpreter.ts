@@ -228,7 +228,8 @@ function attention(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, run:
   const maskName = String(n.attrs.mask ?? '');
   const info = maskName ? (m.masks.get(maskName) ?? inlineMask(m, maskName)) : undefined;
   const visible = info?.policy ? maskFunction(toPredicate(info.policy), { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } }) : () => true;
-  const modifiers = scoreModifiers(m, String(n.attrs.score ?? ''), heads);
+  // A relative_bias modifier reads its learned table, the node's fourth argument.
+  const modifiers = scoreModifiers(m, String(n.attrs.score ?? ''), heads).map((x) => (x.kind === 'relative_bias' ? { ...x, table: get(n.args[3]) } : x));
   const o = new Float64Array(batch * lq * heads * hd);
   const scale = 1 / Math.sqrt(hd);
   const group = heads / kvHeads;

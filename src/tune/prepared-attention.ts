@@ -46,6 +46,10 @@ export async function prepareAttention(gpu: GpuContext, kernel: AttentionKernel,
     byRole.maskParams = track(uploadBuffer(gpu, 'mask_params', packed.params));
     byRole.maskData = track(uploadBuffer(gpu, 'mask_data', packed.data));
   }
+  if (kernel.bindings.some((b) => b.role === 'scoreTable')) {
+    if (!inputs.scoreTable) throw new Error('this kernel applies relative_bias: give its table as scoreTable');
+    byRole.scoreTable = track(uploadBuffer(gpu, 'score table', inputs.scoreTable));
+  }
   const layoutEntries = kernel.bindings.map((b) => ({
     binding: b.binding,
     visibility: GPUShaderStage.COMPUTE,

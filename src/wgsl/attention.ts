@@ -21,7 +21,7 @@
 
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode } from './names.ts';
-import { emitModifierFunction, f32Literal, type ScoreModifier } from './score-modifiers.ts';
+import { emitModifierFunction, f32Literal, needsScoreTable, SCORE_TABLE, type ScoreModifier } from './score-modifiers.ts';
 
 /** The device limits the kernel is sized from (a subset of GPUSupportedLimits). */
 export interface KernelLimits {
@@ -51,7 +51,7 @@ export interface AttentionKernelConfig {
   tiles?: { q?: number; k?: number; lanes?: number };
 }
 
-export type AttentionBindingRole = 'params' | 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData';
+export type AttentionBindingRole = 'params' | 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable';
 
 export interface AttentionBinding {
   binding: number;
@@ -214,12 +214,15 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     bindings.push({ binding: 6, role: 'maskParams', type: 'read-only-storage' });
     bindings.push({ binding: 7, role: 'maskData', type: 'read-only-storage' });
   }
+  // A learned score table (relative_bias) takes the next binding.
+  const scoreTable = needsScoreTable(config.modifiers ?? []) ? bindings.length : undefined;
+  if (scoreTable !== undefined) bindings.push({ binding: scoreTable, role: 'scoreTable', type: 'read-only-storage' });
 
   const d4 = headDim / 4;
   const workgroupSize = tileQ * lanes;
   const wgsl = emitKernel({
     d4, tileQ, tileK, lanes, workgroupSize, perHeadClasses: !!mask?.perHead,
-    maskCode: mask?.code, modifierFn,
+    maskCode: mask?.code, modifierFn, scoreTable,
   });
   return {
     wgsl,
@@ -250,6 +253,8 @@ interface EmitInput {
   perHeadClasses: boolean;
   maskCode?: string;
   modifierFn?: string;
+  /** The binding of the relative_bias table, when a modifier reads one. */
+  scoreTable?: number;
 }
 
 /** `count` lines made by `line(i)`, joined with the given indentation. Register work is unrolled here, in the
@@ -301,7 +306,8 @@ ${e.maskCode ? `@group(0) @binding(6) var<storage, read> ${MASK_NAMES.params}: a
 
 ${e.maskCode}
 ` : ''}
-${e.modifierFn ?? ''}
+${e.scoreTable === undefined ? '' : `@group(0) @binding(${e.scoreTable}) var<storage, read> ${SCORE_TABLE}: array<f32>;
+`}${e.modifierFn ?? ''}
 
 var<workgroup> ${N.kTile}: array<vec4<f32>, ${e.tileK * e.d4}>;
 var<workgroup> ${N.vTile}: array<vec4<f32>, ${e.tileK * e.d4}>;

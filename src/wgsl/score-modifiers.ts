@@ -7,6 +7,8 @@
 // Modifiers apply in list order, each to the result of the previous one, so `[alibi, softcap]` caps the biased score
 // and `[softcap, alibi]` biases the capped one.
 
+import { relativeBiasWgsl, relativeBucket, type RelativeBiasShape } from './relative-bias.ts';
+
 /** Index variables a bias expression can read, as f32: batch, query head, query/key position, and the two lengths. */
 export type BiasVar = 'b' | 'h' | 'q' | 'k' | 'Lq' | 'Lk';
 
@@ -29,7 +31,26 @@ export type ScoreModifier =
   /** Soft-capping (Gemma 2 style): `s = cap * tanh(s / cap)`. */
   | { kind: 'softcap'; cap: number }
   /** An additive bias computed from the indices, e.g. a relative-position term. */
-  | { kind: 'bias'; expr: BiasExpr };
+  | { kind: 'bias'; expr: BiasExpr }
+  /**
+   * Learned relative-position bias (T5): `s += table[bucket(k - q) * heads + h]` (relative-bias.ts). The table is a
+   * weight bound to the kernel; `table` carries its values for the CPU evaluator.
+   */
+  | ({ kind: 'relative_bias'; heads: number; table?: ArrayLike<number> } & RelativeBiasShape);
+
+/** Values in the learned table the modifiers read (0 when none). */
+export function scoreTableLength(modifiers: readonly ScoreModifier[]): number {
+  const m = modifiers.find((x) => x.kind === 'relative_bias');
+  return m?.kind === 'relative_bias' ? m.buckets * m.heads : 0;
+}
+
+/** True when the modifiers read a learned table, which the attention kernel then binds. */
+export function needsScoreTable(modifiers: readonly ScoreModifier[]): boolean {
+  return modifiers.some((m) => m.kind === 'relative_bias');
+}
+
+/** The storage buffer a relative_bias modifier reads (declared by the attention kernel). */
+export const SCORE_TABLE = 'attn_score_table';
 
 // ---- builders ----
 
@@ -76,6 +97,10 @@ export function applyModifiersCpu(score: number, modifiers: readonly ScoreModifi
         break;
       case 'bias':
         s += evalBiasCpu(m.expr, at);
+        break;
+      case 'relative_bias':
+        if (!m.table) throw new Error('relative_bias needs its table to be evaluated on the CPU');
+        s += m.table[relativeBucket(at.k - at.q, m) * m.heads + at.h];
         break;
     }
   }
@@ -185,6 +210,11 @@ export function emitModifierFunction(name: string, modifiers: readonly ScoreModi
       }
       case 'bias':
         lines.push(`  s = s + ${emitBiasWgsl(m.expr)};`);
+        break;
+      case 'relative_bias':
+        if (m.heads !== heads) throw new Error(`relative_bias was built for ${m.heads} heads, the kernel has ${heads}`);
+        if (modifiers.filter((x) => x.kind === 'relative_bias').length > 1) throw new Error('a kernel binds one relative_bias table');
+        lines.push(...relativeBiasWgsl(m, heads, SCORE_TABLE));
         break;
       default:
         throw new Error(`unknown score modifier ${JSON.stringify(m)}`);

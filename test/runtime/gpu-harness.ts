@@ -46,6 +46,8 @@ export interface AttentionCase {
   classes?: (kernel: AttentionKernel, mask: MaskFn | undefined) => Uint32Array;
   /** Predicate for the oracle when it must differ from the fixture's (tests that lie about tile classes). */
   oracleMask?: MaskFn;
+  /** The relative_bias table the kernel binds (the oracle reads it from the modifier). */
+  scoreTable?: Float32Array;
 }
 
 export interface AttentionResult {
@@ -72,7 +74,7 @@ export async function runCase(gpu: GpuContext, c: AttentionCase): Promise<Attent
   });
   const tileClasses = c.classes?.(kernel, mask);
   const start = performance.now();
-  const out = await runAttention(gpu, kernel, { batch: c.batch, lq: c.lq, lk: c.lk, q, k, v, maskEnv: env, tileClasses });
+  const out = await runAttention(gpu, kernel, { batch: c.batch, lq: c.lq, lk: c.lk, q, k, v, maskEnv: env, tileClasses, scoreTable: c.scoreTable });
   const ms = performance.now() - start;
   const shape = { batch: c.batch, lq: c.lq, lk: c.lk, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim };
   const cpu = attentionCpu(shape, q, k, v, {
