@@ -8,6 +8,7 @@ import { denseMask } from '../src/masks/evaluate.ts';
 import { toPredicate, printPolicy } from '../src/masks/policy.ts';
 import { lower } from '../src/lower/passes.ts';
 import { acquireGpu } from '../src/runtime/device.ts';
+import { CachedDecoder } from '../src/runtime/cached-decoder.ts';
 import { generate, gpuForward, probeInputs, rolesOf } from '../src/runtime/generate.ts';
 import { seededWeights } from '../src/runtime/init-weights.ts';
 import { byteTokenizer, tokenizerOptionsOf } from '../src/runtime/tokenizer.ts';
@@ -21,6 +22,8 @@ interface PageResult {
   /** Logits of one forward pass over the prompt, for comparison with a Node run. */
   logits: number[];
   masks: string[];
+  /** How the tokens were decoded: with the KV cache, or by recomputing (and why). */
+  decoding: string;
 }
 
 declare global {
@@ -54,17 +57,23 @@ async function main(): Promise<void> {
   const probe = probeInputs(model, source, prompt);
   const logits = (await runProgram(gpu, lowered, model, { ...probe, weights })).get(lowered.program.outputs[0]) as Float32Array;
 
+  // Decoding with the KV cache where the spec allows it, as `mdl run` does.
+  let decoding = lowered.cache.unsupported ? `recomputing every step (${lowered.cache.unsupported})` : 'KV cache';
+  const cache = lowered.cache.unsupported ? undefined : new CachedDecoder(gpu, lowered, model, weights);
   const tokens = await generate(model, gpuForward(gpu, lowered, model, weights), {
     prompt,
     source,
     maxNew,
     greedy: true,
+    cache,
+    onCacheAbandoned: (reason) => (decoding = `left the KV cache: ${reason}`),
     onToken: (_id, step) => (output.textContent = `generating… ${step + 1}/${maxNew}`),
   });
+  cache?.destroy();
   const generated = codec.decode(tokens);
-  output.textContent = `source: ${params.get('source') ?? (roles.source ? '我喜欢吃苹果' : '')}\ntokens: ${tokens.join(' ')}\ntext:   ${JSON.stringify(generated)}\n(seeded weights: the text is noise)`;
+  output.textContent = `source: ${params.get('source') ?? (roles.source ? '我喜欢吃苹果' : '')}\ntokens: ${tokens.join(' ')}\ntext:   ${JSON.stringify(generated)}\ndecoding: ${decoding}\n(seeded weights: the text is noise)`;
   const masks = drawMasks(model);
-  window.mdlResult = { model: model.name, adapter: gpu.describe(), tokens, text: generated, logits: Array.from(logits), masks };
+  window.mdlResult = { model: model.name, adapter: gpu.describe(), tokens, text: generated, logits: Array.from(logits), masks, decoding };
   gpu.release();
 }
 

@@ -133,8 +133,14 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
         Object.assign(decoding, { cache: false, reason, sites: cache?.stats() });
       },
       onToken: (_id, step) => {
-        if (step === 0) first = performance.now() - start;
-        const rate = ((step + 1) / ((performance.now() - start) / 1000)).toFixed(1);
+        if (step === 0) {
+          first = performance.now() - start;
+          const what = roles.source ? `encoding ${source!.length} source tokens and prefilling ${prompt.length + 1} positions` : `prefilling ${prompt.length} prompt tokens`;
+          progress(`mdl: ${what}: first token after ${first.toFixed(0)} ms\n`);
+          return;
+        }
+        // Decoding speed after the first token, which includes the prefill.
+        const rate = (step / ((performance.now() - start - first) / 1000)).toFixed(1);
         // A live counter on a terminal; one line every 8 tokens in a log.
         if (process.stderr.isTTY) progress(`\rmdl: decoding ${step + 1}/${maxNew} tokens (${rate} tokens/s)`);
         else if ((step + 1) % 8 === 0) progress(`mdl: decoded ${step + 1} tokens (${rate} tokens/s)\n`);

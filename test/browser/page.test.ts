@@ -12,7 +12,8 @@ import { checkSource } from '../../src/check/check.ts';
 import { servePage } from '../../src/cli/serve-command.ts';
 import { lower } from '../../src/lower/passes.ts';
 import { acquireGpu } from '../../src/runtime/device.ts';
-import { probeInputs } from '../../src/runtime/generate.ts';
+import { CachedDecoder } from '../../src/runtime/cached-decoder.ts';
+import { generate, gpuForward, probeInputs } from '../../src/runtime/generate.ts';
 import { seededWeights } from '../../src/runtime/init-weights.ts';
 import { byteTokenizer, tokenizerOptionsOf } from '../../src/runtime/tokenizer.ts';
 import { runProgram } from '../../src/runtime/program.ts';
@@ -59,6 +60,13 @@ describe('the browser page', () => {
       let err = 0;
       logits.forEach((v, i) => (err = Math.max(err, Math.abs(v - result.logits[i]))));
       expect(err).toBeLessThanOrEqual(1e-5);
+      // Generation in the page used the KV cache, and chose the tokens Node chooses with it.
+      expect(result.decoding).toBe('KV cache');
+      const weights = seededWeights(lowered.ir, 1);
+      const cache = new CachedDecoder(gpu, lowered, model, weights);
+      const tokens = await generate(model, gpuForward(gpu, lowered, model, weights), { prompt: [], source: codec.encode('我喜欢吃苹果'), maxNew: 3, greedy: true, cache });
+      cache.destroy();
+      expect(result.tokens).toEqual(tokens);
     } finally {
       gpu.release();
     }
