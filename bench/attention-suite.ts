@@ -50,7 +50,7 @@ export interface AttentionRow {
 export interface SuiteOptions {
   lengths: number[];
   masks: BenchMask[];
-  /** Comparators run every mask up to this length; above it only 'none' and 'causal', since their work does not
+  /** Comparators run every mask up to this length; above it only 'none', since their work does not
    * depend on the mask (a dense score matrix and a dense mask either way). */
   allMasksUpTo: number;
   repeatsFor(length: number): number;
@@ -99,11 +99,11 @@ export async function runAttentionSuite(gpu: GpuContext, o: SuiteOptions): Promi
         row.oracleDiff = maxAbsDiff(reference, attentionCpu(shape, q, k, v, { mask: mask.wgsl ? maskFunction(mask.pred, env) : undefined }));
       }
 
-      const runComparators = length <= o.allMasksUpTo || mask.id === 'none' || mask.id === 'causal';
+      const runComparators = length <= o.allMasksUpTo || mask.id === 'none';
       const maskInput = mask.wgsl ? dense : undefined;
       for (const who of COMPARATORS) {
         if (!runComparators) {
-          row.others[who] = { skipped: 'same dense work as causal at this length (not re-measured)' };
+          row.others[who] = { skipped: 'same dense work as without a mask at this length (not re-measured)' };
           continue;
         }
         o.progress.step(`L=${length} ${mask.label}: ${who}`);

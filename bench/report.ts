@@ -29,7 +29,7 @@ function load(l: number[]): string {
 
 function comparatorCell(row: AttentionRow, who: Comparator): string {
   const o = row.others[who];
-  if ('skipped' in o) return o.skipped.startsWith('same dense work') ? '(as causal)' : 'n/a';
+  if ('skipped' in o) return o.skipped.startsWith('same dense work') ? '(as none)' : 'n/a';
   return `${ms(o.timing)} ms (${speedup(row, who)!.toFixed(2)}×)`;
 }
 
@@ -197,7 +197,7 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     ...lengths.flatMap((len) => [`### L = ${len}`, '', ...attentionTable(r, len), '']),
     ...(lengths.some((len) => len > e.allMasksUpTo)
       ? [
-          `"(as causal)": above L=${e.allMasksUpTo} the comparators ran only without a mask and with the causal mask. Their work does not depend on which pairs a mask hides (a dense score matrix and a dense mask either way), as the smaller lengths show, and measuring every mask again did not fit the run's time budget on this adapter; \`--full\` measures them all.`,
+          `"(as none)": above L=${e.allMasksUpTo} the comparators ran only without a mask. Their work does not depend on which pairs a mask hides (a dense score matrix and a dense mask either way), as the smaller lengths show, and measuring every mask again did not fit the run's time budget on this adapter; \`--full\` measures them all.`,
           '',
         ]
       : []),

@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     }
   } else unavailable.ort = 'skipped with --no-ort';
 
-  const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 2) * COMPARATORS.length;
+  const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
   const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 1;
   const progress = new Progress(total);
 
