@@ -15,7 +15,7 @@ export function attentionKernelOf(step: Step): AttentionKernel {
     mask: a.mask?.wgsl ?? null,
     modifiers: a.modifiers,
     limits: DEFAULT_KERNEL_LIMITS,
-    tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes },
+    tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged },
   });
   if (kernel.tileHeads !== a.tiles.heads) throw new Error(`${step.node}: the kernel keeps tile classes for ${kernel.tileHeads} heads, the schedule for ${a.tiles.heads}`);
   return kernel;

@@ -57,7 +57,7 @@ export interface AttentionSite {
   lq: Poly;
   lk: Poly;
   /** The tile shape the kernel is generated with; `heads` is how many heads the tile classes distinguish. */
-  tiles: { q: number; k: number; lanes: number; heads: number };
+  tiles: { q: number; k: number; lanes: number; staged: boolean; heads: number };
   mask?: MaskSite;
   modifiers: ScoreModifier[];
   /** Who fills the tile classes: all FULL (no mask), the host (index-only mask), or the classify step before. */
@@ -108,7 +108,7 @@ export interface ScheduleOptions {
    * Tiles for an attention kernel (per-adapter tuning); the generator's default when absent. A choice must fit the
    * WebGPU default limits, which the rendered kernels are generated for.
    */
-  attentionTiles?: (shape: AttentionShape) => { q: number; k: number; lanes: number };
+  attentionTiles?: (shape: AttentionShape) => { q: number; k: number; lanes: number; staged?: boolean };
 }
 
 const c = (n: number): Poly => sym.constant(n);
@@ -249,7 +249,7 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
   const chosen = options.attentionTiles?.({ headDim, heads, kvHeads, mask: mask?.wgsl, modifiers });
   // Validated against the default limits either way: the kernel generator throws on a shape that does not fit.
   const shape = chooseTiles(headDim, DEFAULT_KERNEL_LIMITS, chosen);
-  const tiles = { q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, heads: mask?.wgsl.perHead ? heads : 1 };
+  const tiles = { q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, heads: mask?.wgsl.perHead ? heads : 1 };
   const site: AttentionSite = {
     heads,
     kvHeads,

@@ -2,7 +2,8 @@
 // fused attention generator. The set is kept small on purpose — each variant is a pipeline compile plus timed runs,
 // and on a software adapter a compile alone can take a second — and spans the axes that matter on real devices:
 // workgroup size (rows × lanes), workgroup memory (the K/V tiles grow with the key tile), and registers per thread
-// (D/4 ÷ lanes output vec4s each).
+// (D/4 ÷ lanes output vec4s each) — plus unstaged variants, one query row per invocation reading K and V straight
+// from storage, for adapters where workgroup memory buys nothing (a CPU implementation such as SwiftShader).
 
 import { chooseTiles, workgroupBytes, type KernelLimits } from '../wgsl/attention.ts';
 
@@ -10,14 +11,16 @@ export interface TileChoice {
   q: number;
   k: number;
   lanes: number;
+  /** false: the unstaged kernel (lanes 1); absent or true: K/V tiles staged in workgroup memory. */
+  staged?: boolean;
 }
 
 export function tileLabel(t: TileChoice): string {
-  return `${t.q}×${t.k}/${t.lanes}`;
+  return `${t.q}×${t.k}/${t.lanes}${t.staged === false ? ' unstaged' : ''}`;
 }
 
 export function sameTiles(a: TileChoice, b: TileChoice): boolean {
-  return a.q === b.q && a.k === b.k && a.lanes === b.lanes;
+  return a.q === b.q && a.k === b.k && a.lanes === b.lanes && (a.staged ?? true) === (b.staged ?? true);
 }
 
 /** The generator's own choice for this head dim and these limits: what runs when nothing was tuned. */
@@ -33,8 +36,9 @@ export function fitsLimits(headDim: number, t: TileChoice, limits: KernelLimits)
   return (
     [t.q, t.k, t.lanes].every((n) => Number.isInteger(n) && n >= 1) &&
     t.lanes <= d4 &&
+    (t.staged !== false || t.lanes === 1) &&
     t.q * t.lanes <= maxInvocations &&
-    workgroupBytes(headDim, t.q, t.k) <= limits.maxComputeWorkgroupStorageSize
+    workgroupBytes(headDim, t.q, t.k, t.staged ?? true) <= limits.maxComputeWorkgroupStorageSize
   );
 }
 
@@ -63,5 +67,8 @@ export function attentionVariants(headDim: number, limits: KernelLimits, max = 1
   // Closest to 128 invocations first, then the larger key tile (fewer barriers per key).
   const score = (t: TileChoice) => Math.abs(Math.log2(size(t) / 128)) * 10 - Math.log2(t.k);
   all.sort((a, b) => score(a) - score(b) || a.q - b.q || a.lanes - b.lanes);
-  return [fallback, ...all.slice(0, Math.max(0, max - 1))];
+  // Two unstaged shapes always get a place: they differ from every staged one in kind, not degree.
+  const unstaged = [{ q: 64, k: 64, lanes: 1, staged: false }, { q: 32, k: 32, lanes: 1, staged: false }].filter((t) => fitsLimits(headDim, t, limits));
+  const room = Math.max(0, max - 1 - unstaged.length);
+  return [fallback, ...unstaged.slice(0, Math.max(0, max - 1)), ...all.slice(0, room)];
 }

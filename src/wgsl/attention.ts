@@ -48,7 +48,7 @@ export interface AttentionKernelConfig {
   scale?: number;
   limits?: KernelLimits;
   /** Tile overrides (tests use them to force many tiles); validated against the limits like the defaults. */
-  tiles?: { q?: number; k?: number; lanes?: number };
+  tiles?: { q?: number; k?: number; lanes?: number; staged?: boolean };
 }
 
 export type AttentionBindingRole = 'params' | 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable';
@@ -69,6 +69,8 @@ export interface AttentionKernel {
   tileQ: number;
   tileK: number;
   lanes: number;
+  /** K/V tiles staged in workgroup memory (see `chooseTiles`). */
+  staged: boolean;
   workgroupSize: number;
   workgroupStorageBytes: number;
   /** Heads the tile-class buffer distinguishes: H for a per-head mask, else 1. */
@@ -116,14 +118,21 @@ export function attentionParams(kernel: AttentionKernel, grid: AttentionGrid, lq
 }
 
 /** Workgroup bytes for a tile shape: K and V tiles (vec4 rows) plus the score tile. */
-export function workgroupBytes(headDim: number, tileQ: number, tileK: number): number {
-  return 4 * (2 * tileK * headDim + tileQ * tileK);
+export function workgroupBytes(headDim: number, tileQ: number, tileK: number, staged = true): number {
+  return staged ? 4 * (2 * tileK * headDim + tileQ * tileK) : 0;
 }
 
 interface TileShape {
   tileQ: number;
   tileK: number;
   lanes: number;
+  /**
+   * Whether K/V tiles are staged in workgroup memory and shared by the workgroup's rows (the default), or each
+   * invocation reads its keys straight from the storage buffer, one query row per invocation (`lanes` = 1). GPUs want
+   * the first; a CPU implementation such as SwiftShader, where workgroup memory is ordinary memory behind barriers,
+   * can prefer the second. The tuner measures both.
+   */
+  staged: boolean;
 }
 
 /**
@@ -155,12 +164,13 @@ export function chooseTiles(headDim: number, limits: KernelLimits, overrides: At
     const budget = Math.min(limits.maxComputeWorkgroupStorageSize, TILE_MEMORY_BUDGET);
     while (tileK > 1 && workgroupBytes(headDim, tileQ, tileK) > budget) tileK /= 2;
   }
-  const shape = { tileQ, tileK, lanes };
+  const shape = { tileQ, tileK, lanes, staged: overrides.staged ?? true };
+  if (!shape.staged && lanes !== 1) throw new Error(`an unstaged attention kernel runs one query row per invocation: lanes must be 1, got ${lanes}`);
   checkTileShape(headDim, shape, limits);
   return shape;
 }
 
-function checkTileShape(headDim: number, { tileQ, tileK, lanes }: TileShape, limits: KernelLimits): void {
+function checkTileShape(headDim: number, { tileQ, tileK, lanes, staged }: TileShape, limits: KernelLimits): void {
   for (const [name, value] of [['query tile', tileQ], ['key tile', tileK], ['lanes', lanes]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`attention ${name} must be a positive integer, got ${value}`);
   }
@@ -171,7 +181,7 @@ function checkTileShape(headDim: number, { tileQ, tileK, lanes }: TileShape, lim
       `attention workgroup of ${tileQ} rows × ${lanes} lanes = ${invocations} invocations exceeds the device limit of ${maxInvocations}`,
     );
   }
-  const bytes = workgroupBytes(headDim, tileQ, tileK);
+  const bytes = workgroupBytes(headDim, tileQ, tileK, staged);
   if (bytes > limits.maxComputeWorkgroupStorageSize) {
     throw new Error(
       `attention tiles ${tileQ}×${tileK} with head dim ${headDim} need ${bytes} bytes of workgroup memory; ` +
@@ -195,7 +205,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   checkShape(config);
   const { headDim, heads, kvHeads } = config;
   const limits = config.limits ?? DEFAULT_KERNEL_LIMITS;
-  const { tileQ, tileK, lanes } = chooseTiles(headDim, limits, config.tiles);
+  const { tileQ, tileK, lanes, staged } = chooseTiles(headDim, limits, config.tiles);
   const scale = config.scale ?? 1 / Math.sqrt(headDim);
   const mask = config.mask ?? undefined;
   if (mask) checkMaskCode(mask.code);
@@ -220,7 +230,8 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
 
   const d4 = headDim / 4;
   const workgroupSize = tileQ * lanes;
-  const wgsl = emitKernel({
+  const emit = staged ? emitKernel : emitUnstagedKernel;
+  const wgsl = emit({
     d4, tileQ, tileK, lanes, workgroupSize, perHeadClasses: !!mask?.perHead,
     maskCode: mask?.code, modifierFn, scoreTable,
   });
@@ -235,7 +246,8 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     tileK,
     lanes,
     workgroupSize,
-    workgroupStorageBytes: workgroupBytes(headDim, tileQ, tileK),
+    workgroupStorageBytes: workgroupBytes(headDim, tileQ, tileK, staged),
+    staged,
     tileHeads,
     hasMask: !!mask,
     mask,
@@ -263,16 +275,8 @@ function unrolled(count: number, indent: string, line: (i: number) => string): s
   return Array.from({ length: count }, (_, i) => indent + line(i)).join('\n');
 }
 
-function emitKernel(e: EmitInput): string {
-  const accVecs = Math.ceil(e.d4 / e.lanes);
-  // Lane `lane` owns output vec4s lane, lane + LANES, ...; the last may fall past the row when lanes do not divide D/4.
-  const lastPartial = e.d4 % e.lanes !== 0;
-  const owned = (j: number, body: string) =>
-    lastPartial && j === accVecs - 1 ? `if (lane + ${j * e.lanes}u < ATTN_D4) { ${body} }` : body;
-  const maskTest = e.maskCode
-    ? `if (visible && cls == ATTN_PARTIAL) { visible = ${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset)); }`
-    : '';
-  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);` : '';
+/** Constants, the uniform block, bindings, the mask and the score modifiers: shared by both kernel shapes. */
+function kernelHeader(e: EmitInput): string {
   return `// Fused masked attention (generated). Layouts: Q/out [B, Lq, H, D], K/V [B, Lk, KVH, D], f32.
 const ATTN_D4: u32 = ${e.d4}u;
 const ATTN_TQ: u32 = ${e.tileQ}u;
@@ -309,7 +313,90 @@ ${e.maskCode}
 ${e.scoreTable === undefined ? '' : `@group(0) @binding(${e.scoreTable}) var<storage, read> ${SCORE_TABLE}: array<f32>;
 `}${e.modifierFn ?? ''}
 
-var<workgroup> ${N.kTile}: array<vec4<f32>, ${e.tileK * e.d4}>;
+`;
+}
+
+/**
+ * The unstaged kernel: one invocation per query row, keys and values read straight from storage, the online softmax
+ * updated key by key. No workgroup memory and no barriers, so an invocation skips its masked keys on its own; tile
+ * classes still skip EMPTY tiles for the whole workgroup and spare FULL tiles the predicate.
+ */
+function emitUnstagedKernel(e: EmitInput): string {
+  const maskTest = e.maskCode
+    ? `if (cls == ATTN_PARTIAL && !${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset))) { continue; }`
+    : '';
+  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);` : '';
+  return `${kernelHeader(e)}
+@compute @workgroup_size(${e.workgroupSize})
+fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let qt = wg.x;
+  let h = wg.y;
+  let b = wg.z;
+  let lq = ${N.params}.lq;
+  let lk = ${N.params}.lk;
+  let heads = ${N.params}.heads;
+  let kv_heads = ${N.params}.kv_heads;
+  let n_k_tiles = ${N.params}.n_k_tiles;
+  let q_offset = ${N.params}.q_offset;
+  let k_offset = ${N.params}.k_offset;
+  let q_pos = qt * ATTN_TQ + lid;
+  if (q_pos >= lq) { return; }
+  let kvh = h / ${N.params}.kv_group;
+
+  let q_base = ((b * lq + q_pos) * heads + h) * ATTN_D4;
+  let scale = ${N.params}.scale;
+${unrolled(e.d4, '  ', (i) => `let q_${i} = ${N.q}[q_base + ${i}u] * scale;`)}
+
+${unrolled(e.d4, '  ', (j) => `var acc_${j} = vec4<f32>(0.0);`)}
+  var m_run = ATTN_MASKED;
+  var l_run = 0.0;
+  let class_base = ((${e.perHeadClasses ? 'b * heads + h' : 'b'}) * ${N.params}.n_q_tiles + qt) * n_k_tiles;
+
+  for (var kt = 0u; kt < n_k_tiles; kt++) {
+    let cls = ${N.tileClass}[class_base + kt];
+    if (cls == ATTN_EMPTY) { continue; }
+    let k_end = min((kt + 1u) * ATTN_TK, lk);
+    for (var key = kt * ATTN_TK; key < k_end; key++) {
+      ${maskTest}
+      let kv_base = ((b * lk + key) * kv_heads + kvh) * ATTN_D4;
+      var dot4 = q_0 * ${N.k}[kv_base];
+${unrolled(e.d4 - 1, '      ', (i) => `dot4 = fma(q_${i + 1}, ${N.k}[kv_base + ${i + 1}u], dot4);`)}
+      var s = dot4.x + dot4.y + dot4.z + dot4.w;
+      ${modify}
+      // A score a modifier pushed to the floor counts as masked, as in the staged kernel.
+      if (s <= ATTN_VISIBLE_FLOOR) { continue; }
+      if (s > m_run) {
+        let alpha = exp(m_run - s);
+        l_run = l_run * alpha;
+${unrolled(e.d4, '        ', (j) => `acc_${j} = acc_${j} * alpha;`)}
+        m_run = s;
+      }
+      let p = exp(s - m_run);
+      l_run = l_run + p;
+      let pv = vec4<f32>(p);
+${unrolled(e.d4, '      ', (j) => `acc_${j} = fma(pv, ${N.v}[kv_base + ${j}u], acc_${j});`)}
+    }
+  }
+
+  // A row that saw no visible key has l_run = 0 and outputs exact zeros.
+  let inv = select(0.0, 1.0 / l_run, l_run > 0.0);
+  let o_base = ((b * lq + q_pos) * heads + h) * ATTN_D4;
+${unrolled(e.d4, '  ', (j) => `${N.out}[o_base + ${j}u] = acc_${j} * inv;`)}
+}
+`;
+}
+
+function emitKernel(e: EmitInput): string {
+  const accVecs = Math.ceil(e.d4 / e.lanes);
+  // Lane `lane` owns output vec4s lane, lane + LANES, ...; the last may fall past the row when lanes do not divide D/4.
+  const lastPartial = e.d4 % e.lanes !== 0;
+  const owned = (j: number, body: string) =>
+    lastPartial && j === accVecs - 1 ? `if (lane + ${j * e.lanes}u < ATTN_D4) { ${body} }` : body;
+  const maskTest = e.maskCode
+    ? `if (visible && cls == ATTN_PARTIAL) { visible = ${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset)); }`
+    : '';
+  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);` : '';
+  return `${kernelHeader(e)}var<workgroup> ${N.kTile}: array<vec4<f32>, ${e.tileK * e.d4}>;
 var<workgroup> ${N.vTile}: array<vec4<f32>, ${e.tileK * e.d4}>;
 var<workgroup> ${N.scores}: array<f32, ${e.tileQ * e.tileK}>;
 

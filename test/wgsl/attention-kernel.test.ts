@@ -43,7 +43,15 @@ describe('tile choice', () => {
   it('splits head dims 80 and 96 evenly across lanes', () => {
     expect(chooseTiles(80, DEFAULT_KERNEL_LIMITS).lanes).toBe(5);
     expect(chooseTiles(96, DEFAULT_KERNEL_LIMITS).lanes).toBe(6);
-    expect(chooseTiles(64, DEFAULT_KERNEL_LIMITS)).toEqual({ tileQ: 32, tileK: 16, lanes: 4 });
+    expect(chooseTiles(64, DEFAULT_KERNEL_LIMITS)).toEqual({ tileQ: 32, tileK: 16, lanes: 4, staged: true });
+  });
+
+  it('builds the unstaged shape: one row per invocation, no workgroup memory, no barriers', () => {
+    expect(chooseTiles(64, DEFAULT_KERNEL_LIMITS, { q: 64, k: 64, lanes: 1, staged: false })).toEqual({ tileQ: 64, tileK: 64, lanes: 1, staged: false });
+    expect(() => chooseTiles(64, DEFAULT_KERNEL_LIMITS, { q: 64, k: 64, lanes: 4, staged: false })).toThrow(/lanes must be 1/);
+    const k = generateAttentionKernel({ headDim: 64, heads: 8, kvHeads: 2, tiles: { q: 64, k: 64, lanes: 1, staged: false } });
+    expect(k.workgroupStorageBytes).toBe(0);
+    expect(k.wgsl).not.toMatch(/var<workgroup>|workgroupBarrier/);
   });
 
   it('rejects overrides beyond the limits with a readable message', () => {
