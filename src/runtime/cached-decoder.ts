@@ -21,7 +21,7 @@ import { shiftRight } from './decoder-input.ts';
 import type { GpuContext } from './device.ts';
 import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
 import { packMaskBuffers } from './mask-buffers.ts';
-import { checkLimits, launch, maskEnv, paramBuffer, ProgramLimitError, uploadAttentionInputs } from './program.ts';
+import { launch, maskEnv, paramBuffer, prepareRun, ProgramLimitError, uploadAttentionInputs } from './program.ts';
 
 /** Decoding with the cache would compute something other than a full pass; the caller should recompute. */
 export class CacheInexactError extends Error {}
@@ -94,14 +94,7 @@ export class CachedDecoder {
     this.checkEarlierRowsUnchanged(env, P, L);
 
     const dims = { ...run.dims, [plan.axis]: N };
-    const size = (f: Formula) => {
-      const v = formula.evaluate(f, dims);
-      if (v === undefined) throw new ProgramLimitError(`no value given for a dim of ${formula.print(f)}`);
-      return v;
-    };
-    const kernels = new Map(lowered.rendered.kernels.map((k) => [k.file, k]));
-    const stepKernel = (i: number) => kernels.get(lowered.rendered.stepKernels[i])!;
-    checkLimits(gpu, p, stepKernel, size);
+    const { size, stepKernel } = prepareRun(gpu, lowered, dims);
     const order = this.encoded ? plan.decodeSteps : [...plan.encodeSteps, ...plan.decodeSteps].sort((a, b) => a - b);
 
     const created: GPUBuffer[] = [];

@@ -46,12 +46,8 @@ export function paramBuffer(gpu: GpuContext, weights: Map<string, Float32Array>,
   return weightBuffer(gpu, weights, b.id, () => w);
 }
 
-/** Runs the program; returns the graph outputs (or the buffers named in `want`) by id. */
-export async function runProgram(gpu: GpuContext, lowered: Lowered, model: CheckedModel, run: RunInputs, want?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
-  gpu.checkHealthy();
-  const p = lowered.program;
-  const dims = { ...run.dims };
-  checkDims(p, dims);
+/** Sizes at these dims and each step's kernel, after checking everything against the device's limits. */
+export function prepareRun(gpu: GpuContext, lowered: Lowered, dims: Record<string, number>): { size: (f: Formula) => number; stepKernel: (i: number) => RenderedKernel } {
   const size = (f: Formula) => {
     const v = formula.evaluate(f, dims);
     if (v === undefined) throw new ProgramLimitError(`no value given for a dim of ${formula.print(f)}`);
@@ -59,7 +55,17 @@ export async function runProgram(gpu: GpuContext, lowered: Lowered, model: Check
   };
   const kernels = new Map(lowered.rendered.kernels.map((k) => [k.file, k]));
   const stepKernel = (i: number) => kernels.get(lowered.rendered.stepKernels[i])!;
-  checkLimits(gpu, p, stepKernel, size);
+  checkLimits(gpu, lowered.program, stepKernel, size);
+  return { size, stepKernel };
+}
+
+/** Runs the program; returns the graph outputs (or the buffers named in `want`) by id. */
+export async function runProgram(gpu: GpuContext, lowered: Lowered, model: CheckedModel, run: RunInputs, want?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
+  gpu.checkHealthy();
+  const p = lowered.program;
+  const dims = { ...run.dims };
+  checkDims(p, dims);
+  const { size, stepKernel } = prepareRun(gpu, lowered, dims);
 
   const created: GPUBuffer[] = [];
   const track = (b: GPUBuffer) => (created.push(b), b);

@@ -316,18 +316,9 @@ ${e.scoreTable === undefined ? '' : `@group(0) @binding(${e.scoreTable}) var<sto
 `;
 }
 
-/**
- * The unstaged kernel: one invocation per query row, keys and values read straight from storage, the online softmax
- * updated key by key. No workgroup memory and no barriers, so an invocation skips its masked keys on its own; tile
- * classes still skip EMPTY tiles for the whole workgroup and spare FULL tiles the predicate.
- */
-function emitUnstagedKernel(e: EmitInput): string {
-  const maskTest = e.maskCode
-    ? `if (cls == ATTN_PARTIAL && !${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset))) { continue; }`
-    : '';
-  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);` : '';
-  return `${kernelHeader(e)}
-@compute @workgroup_size(${e.workgroupSize})
+/** The entry point's signature and the values both kernel shapes read first: where the workgroup is, and the uniforms. */
+function entryPreamble(e: EmitInput): string {
+  return `@compute @workgroup_size(${e.workgroupSize})
 fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let qt = wg.x;
   let h = wg.y;
@@ -339,7 +330,21 @@ fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   let n_k_tiles = ${N.params}.n_k_tiles;
   let q_offset = ${N.params}.q_offset;
   let k_offset = ${N.params}.k_offset;
-  let q_pos = qt * ATTN_TQ + lid;
+`;
+}
+
+/**
+ * The unstaged kernel: one invocation per query row, keys and values read straight from storage, the online softmax
+ * updated key by key. No workgroup memory and no barriers, so an invocation skips its masked keys on its own; tile
+ * classes still skip EMPTY tiles for the whole workgroup and spare FULL tiles the predicate.
+ */
+function emitUnstagedKernel(e: EmitInput): string {
+  const maskTest = e.maskCode
+    ? `if (cls == ATTN_PARTIAL && !${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset))) { continue; }`
+    : '';
+  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);` : '';
+  return `${kernelHeader(e)}
+${entryPreamble(e)}  let q_pos = qt * ATTN_TQ + lid;
   if (q_pos >= lq) { return; }
   let kvh = h / ${N.params}.kv_group;
 
@@ -400,19 +405,7 @@ function emitKernel(e: EmitInput): string {
 var<workgroup> ${N.vTile}: array<vec4<f32>, ${e.tileK * e.d4}>;
 var<workgroup> ${N.scores}: array<f32, ${e.tileQ * e.tileK}>;
 
-@compute @workgroup_size(${e.workgroupSize})
-fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let qt = wg.x;
-  let h = wg.y;
-  let b = wg.z;
-  let lq = ${N.params}.lq;
-  let lk = ${N.params}.lk;
-  let heads = ${N.params}.heads;
-  let kv_heads = ${N.params}.kv_heads;
-  let n_k_tiles = ${N.params}.n_k_tiles;
-  let q_offset = ${N.params}.q_offset;
-  let k_offset = ${N.params}.k_offset;
-  let row = lid / ATTN_LANES;
+${entryPreamble(e)}  let row = lid / ATTN_LANES;
   let lane = lid % ATTN_LANES;
   let q_pos = qt * ATTN_TQ + row;
   let q_in = q_pos < lq;
