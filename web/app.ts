@@ -1,6 +1,7 @@
 // The browser page: compiles a spec with the same compiler as the CLI, runs it with the same runtime module on
 // `navigator.gpu`, shows the generated tokens and draws every mask of the model. Query parameters: `spec` (a .mdl
-// URL, default the translator), `source`, `input`, `max` (tokens to generate), `seed`.
+// URL, default the translator), `weights` (a safetensors URL; default seeded weights), `source`, `input`, `max`
+// (tokens to generate), `seed`.
 
 import { checkSource } from '../src/check/check.ts';
 import type { CheckedModel } from '../src/check/model.ts';
@@ -11,6 +12,7 @@ import { acquireGpu } from '../src/runtime/device.ts';
 import { CachedDecoder } from '../src/runtime/cached-decoder.ts';
 import { generate, gpuForward, probeInputs, rolesOf } from '../src/runtime/generate.ts';
 import { seededWeights } from '../src/runtime/init-weights.ts';
+import { loadWeights } from '../src/runtime/weights.ts';
 import { byteTokenizer, tokenizerOptionsOf } from '../src/runtime/tokenizer.ts';
 import { runProgram } from '../src/runtime/program.ts';
 
@@ -46,7 +48,17 @@ async function main(): Promise<void> {
   const lowered = lower(model);
   const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
   status.textContent = `${model.name}: ${lowered.program.steps.length} kernel launches on ${gpu.describe()}`;
-  const weights = seededWeights(lowered.ir, Number(params.get('seed') ?? 1));
+  // A safetensors file from `?weights=URL` (mdl serve --weights FILE serves one at /weights.safetensors), checked
+  // against the spec as in Node; seeded weights otherwise.
+  const weightsUrl = params.get('weights');
+  let weights: Map<string, Float32Array>;
+  if (weightsUrl) {
+    const res = await fetch(weightsUrl);
+    if (!res.ok) throw new Error(`${weightsUrl}: HTTP ${res.status}`);
+    weights = loadWeights(new Uint8Array(await res.arrayBuffer()), lowered.ir, weightsUrl);
+  } else {
+    weights = seededWeights(lowered.ir, Number(params.get('seed') ?? 1));
+  }
   const codec = byteTokenizer(tokenizerOptionsOf(model));
   const roles = rolesOf(model);
   const source = roles.source ? codec.encode(params.get('source') ?? '我喜欢吃苹果') : undefined;
@@ -71,7 +83,7 @@ async function main(): Promise<void> {
   });
   cache?.destroy();
   const generated = codec.decode(tokens);
-  output.textContent = `source: ${params.get('source') ?? (roles.source ? '我喜欢吃苹果' : '')}\ntokens: ${tokens.join(' ')}\ntext:   ${JSON.stringify(generated)}\ndecoding: ${decoding}\n(seeded weights: the text is noise)`;
+  output.textContent = `source: ${params.get('source') ?? (roles.source ? '我喜欢吃苹果' : '')}\ntokens: ${tokens.join(' ')}\ntext:   ${JSON.stringify(generated)}\ndecoding: ${decoding}\n${weightsUrl ? `weights: ${weightsUrl}` : '(seeded weights: the text is noise)'}`;
   const masks = drawMasks(model);
   window.mdlResult = { model: model.name, adapter: gpu.describe(), tokens, text: generated, logits: Array.from(logits), masks, decoding };
   gpu.release();

@@ -12,8 +12,11 @@ import { UserError } from './user-error.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The page's files: index.html, app.js (bundled) and every spec, by URL path. */
-export async function pageFiles(): Promise<Map<string, { type: string; body: string }>> {
+/** Where `--weights FILE` is served: open the page with `?weights=/weights.safetensors`. */
+export const WEIGHTS_PATH = '/weights.safetensors';
+
+/** The page's files: index.html, app.js (bundled), every spec and an optional weights file, by URL path. */
+export async function pageFiles(weightsFile?: string): Promise<Map<string, { type: string; body: string | Uint8Array }>> {
   const bundle = await build({
     entryPoints: [join(root, 'web', 'app.ts')],
     bundle: true,
@@ -25,7 +28,16 @@ export async function pageFiles(): Promise<Map<string, { type: string; body: str
     external: ['webgpu'],
     logLevel: 'silent',
   });
-  const files = new Map<string, { type: string; body: string }>();
+  const files = new Map<string, { type: string; body: string | Uint8Array }>();
+  if (weightsFile) {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(weightsFile);
+    } catch {
+      throw new UserError(`${weightsFile}: cannot read the weights file`);
+    }
+    files.set(WEIGHTS_PATH, { type: 'application/octet-stream', body: bytes });
+  }
   files.set('/index.html', { type: 'text/html; charset=utf-8', body: readFileSync(join(root, 'web', 'index.html'), 'utf8') });
   files.set('/app.js', { type: 'text/javascript; charset=utf-8', body: bundle.outputFiles[0].text });
   for (const f of readdirSync(join(root, 'specs')).filter((x) => x.endsWith('.mdl'))) {
@@ -35,8 +47,8 @@ export async function pageFiles(): Promise<Map<string, { type: string; body: str
 }
 
 /** Serves the page on 127.0.0.1; resolves with the server and its URL. */
-export async function servePage(port = 0): Promise<{ server: Server; url: string }> {
-  const files = await pageFiles();
+export async function servePage(port = 0, weightsFile?: string): Promise<{ server: Server; url: string }> {
+  const files = await pageFiles(weightsFile);
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
     const file = files.get(path === '/' ? '/index.html' : path);
@@ -61,9 +73,10 @@ export function registerServeCommand(program: Command): void {
     .description('serve the browser page on 127.0.0.1, or write it to a folder with --build')
     .option('--port <n>', 'port (default: any free port)', '0')
     .option('--build <dir>', 'write the static page to DIR instead of serving it')
-    .action(async (opts: { port: string; build?: string }) => {
+    .option('--weights <file>', `a safetensors file to serve at ${WEIGHTS_PATH} (open the page with ?weights=${WEIGHTS_PATH})`)
+    .action(async (opts: { port: string; build?: string; weights?: string }) => {
       if (opts.build) {
-        const files = await pageFiles();
+        const files = await pageFiles(opts.weights);
         const staging = `${opts.build}.tmp-${process.pid}`;
         rmSync(staging, { recursive: true, force: true });
         for (const [path, f] of files) {
@@ -77,7 +90,8 @@ export function registerServeCommand(program: Command): void {
       }
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port takes 0..65535, not '${opts.port}'`);
-      const { url } = await servePage(port);
-      process.stdout.write(`mdl page on ${url}  (open it in a browser with WebGPU; ?spec=specs/packed.mdl&input=Hello to change the model)\n`);
+      const { url } = await servePage(port, opts.weights);
+      const hint = opts.weights ? `?weights=${WEIGHTS_PATH} to use ${opts.weights}; ` : '';
+      process.stdout.write(`mdl page on ${url}  (open it in a browser with WebGPU; ${hint}?spec=specs/packed.mdl&input=Hello to change the model)\n`);
     });
 }

@@ -1,7 +1,7 @@
 // The browser page in headless Chromium (Debian's /usr/bin/chromium, WebGPU on SwiftShader): it compiles and runs
 // the translator with the same modules as Node, its logits equal the Node run's within 1e-5, and it draws the masks.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,12 +9,12 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { checkSource } from '../../src/check/check.ts';
-import { servePage } from '../../src/cli/serve-command.ts';
+import { servePage, WEIGHTS_PATH } from '../../src/cli/serve-command.ts';
 import { lower } from '../../src/lower/passes.ts';
 import { acquireGpu } from '../../src/runtime/device.ts';
 import { CachedDecoder } from '../../src/runtime/cached-decoder.ts';
 import { generate, gpuForward, probeInputs } from '../../src/runtime/generate.ts';
-import { seededWeights } from '../../src/runtime/init-weights.ts';
+import { loadWeights, seededWeightsFile } from '../../src/runtime/weights.ts';
 import { byteTokenizer, tokenizerOptionsOf } from '../../src/runtime/tokenizer.ts';
 import { runProgram } from '../../src/runtime/program.ts';
 
@@ -23,10 +23,15 @@ const CHROMIUM_FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-feat
 describe('the browser page', () => {
   let server: Server;
   let url: string;
+  let weightsPath: string;
   let browser: BrowserContext;
 
   beforeAll(async () => {
-    ({ server, url } = await servePage());
+    // Weights the page fetches and checks like Node: seed 5, so a page that fell back to its seeded default would differ.
+    const translator = checkSource(readFileSync(join(import.meta.dirname, '..', '..', 'specs', 'translator.mdl'), 'utf8'), 'translator.mdl').model!;
+    weightsPath = join(mkdtempSync(join(tmpdir(), 'mdl-page-weights-')), 'translator.safetensors');
+    writeFileSync(weightsPath, seededWeightsFile(lower(translator).ir, 5));
+    ({ server, url } = await servePage(0, weightsPath));
     browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'mdl-chromium-')), { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS });
   });
 
@@ -35,11 +40,11 @@ describe('the browser page', () => {
     server?.close();
   });
 
-  it('runs the translator on WebGPU, matching Node within 1e-5, and draws its masks', async () => {
+  it('runs the translator on WebGPU with a weights file, matching Node within 1e-5, and draws its masks', async () => {
     const page = await browser.newPage();
     const logs: string[] = [];
     page.on('console', (m) => logs.push(m.text()));
-    await page.goto(`${url}?spec=specs/translator.mdl&max=3`);
+    await page.goto(`${url}?spec=specs/translator.mdl&max=3&weights=${WEIGHTS_PATH}`);
     await page.waitForFunction(() => window.mdlResult || window.mdlError, undefined, { timeout: 120_000 });
     const error = await page.evaluate(() => window.mdlError);
     expect(error, logs.join('\n')).toBeUndefined();
@@ -55,14 +60,14 @@ describe('the browser page', () => {
     const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
     try {
       const probe = probeInputs(model, codec.encode('我喜欢吃苹果'), []);
-      const logits = (await runProgram(gpu, lowered, model, { ...probe, weights: seededWeights(lowered.ir, 1) })).get(lowered.program.outputs[0])!;
+      const weights = loadWeights(readFileSync(weightsPath), lowered.ir, weightsPath);
+      const logits = (await runProgram(gpu, lowered, model, { ...probe, weights })).get(lowered.program.outputs[0])!;
       expect(result.logits).toHaveLength(logits.length);
       let err = 0;
       logits.forEach((v, i) => (err = Math.max(err, Math.abs(v - result.logits[i]))));
       expect(err).toBeLessThanOrEqual(1e-5);
       // Generation in the page used the KV cache, and chose the tokens Node chooses with it.
       expect(result.decoding).toBe('KV cache');
-      const weights = seededWeights(lowered.ir, 1);
       const cache = new CachedDecoder(gpu, lowered, model, weights);
       const tokens = await generate(model, gpuForward(gpu, lowered, model, weights), { prompt: [], source: codec.encode('我喜欢吃苹果'), maxNew: 3, greedy: true, cache });
       cache.destroy();
