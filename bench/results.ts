@@ -12,7 +12,7 @@ export interface RunEnvironment {
   date: string;
   command: string;
   full: boolean;
-  /** Comparators ran every mask up to this length, only 'none' and 'causal' above it. */
+  /** Comparators ran every mask up to this length, only 'none' above it. */
   allMasksUpTo: number;
   adapter: string;
   software: boolean;

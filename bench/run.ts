@@ -1,12 +1,13 @@
-// `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs]`: every benchmark in one process on one
-// adapter, progress on stderr, results written to BENCHMARKS.md.
+// `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]`:
+// every benchmark in one process on one adapter, progress on stderr, results written to BENCHMARKS.md and the
+// measurements behind it to BENCHMARKS.json (`--report-only` renders the report from them again).
 //
 // The default sizes keep a run under ten minutes on SwiftShader with two cores; `--full` adds L=2048, measures every
 // mask on every comparator at every length, and sizes the matmul for a real GPU.
 
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { writeFileSync, renameSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { acquireGpu } from '../src/runtime/device.ts';
 import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
@@ -28,24 +29,44 @@ interface Args {
   tfjs: boolean;
   /** Overrides the attention lengths (quick checks of the harness itself). */
   lengths?: number[];
+  /** Render the report again from the saved measurements, measuring nothing. */
+  reportOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { full: false, out: join(import.meta.dirname, '..', 'BENCHMARKS.md'), ort: true, tfjs: true };
+  const args: Args = { full: false, out: join(import.meta.dirname, '..', 'BENCHMARKS.md'), ort: true, tfjs: true, reportOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--full') args.full = true;
     else if (a === '--no-ort') args.ort = false;
     else if (a === '--no-tfjs') args.tfjs = false;
+    else if (a === '--report-only') args.reportOnly = true;
     else if (a === '--out') args.out = argv[++i];
     else if (a === '--lengths') args.lengths = argv[++i].split(',').map(Number);
-    else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs)`);
+    else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs, --report-only)`);
   }
   return args;
 }
 
+/** The measurements behind a report, kept so that the report can be rendered again without measuring. */
+function resultsPathFor(out: string): string {
+  return out.replace(/\.md$/, '') + '.json';
+}
+
+function writeAtomically(path: string, text: string): void {
+  writeFileSync(`${path}.tmp`, text);
+  renameSync(`${path}.tmp`, path);
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.reportOnly) {
+    // Re-renders BENCHMARKS.md from the measurements of the last run (after a change to the report's wording).
+    const results = JSON.parse(readFileSync(resultsPathFor(args.out), 'utf8')) as BenchResults;
+    writeAtomically(args.out, renderReport(results, explainTargets(results)));
+    process.stderr.write(`mdl bench: rendered ${args.out} from ${resultsPathFor(args.out)}\n`);
+    return;
+  }
   const started = performance.now();
   const loadBefore = loadavg();
   const lengths = args.lengths ?? (args.full ? [256, 512, 1024, 2048] : [256, 512, 1024]);
@@ -120,10 +141,8 @@ async function main(): Promise<void> {
       seconds: (performance.now() - started) / 1000,
     };
     const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile };
-    const text = renderReport(results, explainTargets(results));
-    const tmp = `${args.out}.tmp`;
-    writeFileSync(tmp, text);
-    renameSync(tmp, args.out);
+    writeAtomically(resultsPathFor(args.out), `${JSON.stringify(results, null, 1)}\n`);
+    writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${args.out}`);
   } finally {
     await ort?.close();
