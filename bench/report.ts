@@ -79,6 +79,17 @@ function wrongResults(r: BenchResults): string[] {
   });
 }
 
+/** Comparators that failed to run a case (an exception, a browser timeout): their cells read n/a, and this says why. */
+function failures(r: BenchResults): string[] {
+  return COMPARATORS.flatMap((c) => {
+    const cases = r.attention.flatMap((row) => {
+      const o = row.others[c];
+      return 'skipped' in o && o.skipped.startsWith('failed') ? [`L=${row.length} ${row.mask.label}: ${o.skipped.replace(/^failed: /, '')}`] : [];
+    });
+    return cases.length ? [`- **${NAMES[c]} failed** (n/a) at ${cases.join('; ')}.`] : [];
+  });
+}
+
 function targets(r: BenchResults): string[] {
   const lines = ['| target | goal | measured | |', '| --- | --- | --- | --- |'];
   for (const t of judgeTargets(r)) lines.push(`| ${t.what} | ${t.goal} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : '**missed**'} |`);
@@ -183,6 +194,7 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
       : []),
     ...unavailable,
     ...wrongResults(r),
+    ...failures(r),
     '',
     '## Targets',
     '',
@@ -220,7 +232,7 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     '',
     '## Decode step of a whole model: KV cache vs recomputation',
     '',
-    'The time to the next token\'s logits after a prompt of the given length, for a two-layer decoder (width 128, two 64-wide heads, rotary positions, SwiGLU, bottom-right causal mask; `bench/model-decode.ts`). With the cache (`mdl run`\'s default) a step runs every kernel over the one new row and attends over the cached keys; recomputation (`mdl run --no-cache`) runs the full pass. Cached samples are consecutive steps, so they are taken at positions L … L+4.',
+    'The time to the next token\'s logits after a prompt of the given length, for a two-layer decoder (width 128, two 64-wide heads, rotary positions, SwiGLU, bottom-right causal mask; `bench/model-decode.ts`). With the cache (`mdl run`\'s default) a step runs every kernel over the one new row and attends over the cached keys; recomputation (`mdl run --no-cache`) runs the full pass. Cached samples are consecutive steps, taken at the positions just after L (the first step after the prefill is a warm-up).',
     '',
     ...modelDecode(r),
     '',

@@ -112,13 +112,13 @@ async function main(): Promise<void> {
       lengths,
       masks,
       allMasksUpTo,
-      repeatsFor: (len) => (len <= 512 ? 5 : 3),
+      repeatsFor: (len) => (len <= 256 ? 5 : len <= 512 ? 3 : 2),
       tfjs: tfjs ?? unavailable.tfjs,
       ort: ort ?? unavailable.ort,
       progress,
     });
     const decode = await runDecode(gpu, decodePositions, 5, progress);
-    const modelDecode = await runModelDecode(gpu, decodePositions, 5, progress);
+    const modelDecode = await runModelDecode(gpu, decodePositions, 3, progress);
     progress.step('compile time: 24-layer spec');
     const compile = measureCompile(9);
 

@@ -12,7 +12,8 @@
 // - Mesa's lavapipe, when installed, is found without the variable but rejected by Dawn ("Vulkan
 //   shaderUniform*ArrayDynamicIndexing required"), so an installed ICD does not mean a usable adapter.
 // We therefore probe the default drivers first (a real GPU must win over the software one) and fall back to
-// SwiftShader only when that probe finds no adapter, the user has not chosen an ICD, and the manifest exists.
+// SwiftShader only when that probe finds no adapter, the user has not chosen an ICD, and the manifest exists. When
+// no driver manifest is installed at all, we go to SwiftShader directly, which spares the loader's warnings.
 
 /** Where Debian/Ubuntu's `chromium` package installs SwiftShader's Vulkan ICD manifest. */
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
@@ -191,17 +192,33 @@ async function findNodeGpu(flags: string[]): Promise<GPU> {
   // Dawn's objects (GPUBufferUsage, GPUShaderStage, ...) are expected as globals by WebGPU code.
   Object.assign(globalThis, dawn.globals);
 
+  const env = process.env;
+  const userChoseIcd = !!(env.VK_ICD_FILENAMES || env.VK_DRIVER_FILES);
+  // With no Vulkan driver installed at all, probing the defaults can only fail, and the loader says so on stderr
+  // ("Found no drivers!"); go straight to SwiftShader then.
+  if (!userChoseIcd && !hasInstalledIcd(fs) && fs.existsSync(SWIFTSHADER_ICD)) env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
   let gpu = dawn.create(flags);
   if (await gpu.requestAdapter()) return gpu;
 
-  const env = process.env;
-  const userChoseIcd = !!(env.VK_ICD_FILENAMES || env.VK_DRIVER_FILES);
   if (!userChoseIcd && fs.existsSync(SWIFTSHADER_ICD)) {
     env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
     gpu = dawn.create(flags);
     if (await gpu.requestAdapter()) return gpu;
   }
   throw new NoGpuAdapterError(noAdapterMessage());
+}
+
+/** Whether the Vulkan loader's standard directories hold any driver manifest (Linux; elsewhere assume so). */
+function hasInstalledIcd(fs: typeof import('node:fs')): boolean {
+  if (process.platform !== 'linux') return true;
+  const dirs = ['/etc/vulkan/icd.d', '/usr/share/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', `${process.env.HOME ?? ''}/.local/share/vulkan/icd.d`];
+  return dirs.some((d) => {
+    try {
+      return fs.readdirSync(d).some((f) => f.endsWith('.json'));
+    } catch {
+      return false;
+    }
+  });
 }
 
 function noAdapterMessage(): string {
