@@ -4,6 +4,7 @@
 
 import type { GpuContext } from '../src/runtime/device.ts';
 import { computePipeline, withErrorScopes } from '../src/runtime/gpu-buffers.ts';
+import { timedSubmit } from '../src/tune/prepared-attention.ts';
 
 export interface StepBinding {
   type: GPUBufferBindingType;
@@ -51,12 +52,7 @@ export async function prepareSteps(gpu: GpuContext, steps: GpuStep[]): Promise<P
         }
       }
       pass.end();
-      const t0 = performance.now();
-      gpu.device.queue.submit([encoder.finish()]);
-      await gpu.device.queue.onSubmittedWorkDone();
-      const ms = (performance.now() - t0) / count;
-      gpu.checkHealthy();
-      return ms;
+      return timedSubmit(gpu, encoder, count);
     },
   };
 }

@@ -73,12 +73,7 @@ export async function prepareAttention(gpu: GpuContext, kernel: AttentionKernel,
       pass.setBindGroup(0, bindGroup);
       for (let i = 0; i < count; i++) pass.dispatchWorkgroups(...grid.dispatch);
       pass.end();
-      const t0 = performance.now();
-      gpu.device.queue.submit([encoder.finish()]);
-      await gpu.device.queue.onSubmittedWorkDone();
-      const ms = (performance.now() - t0) / count;
-      gpu.checkHealthy();
-      return ms;
+      return timedSubmit(gpu, encoder, count);
     },
     async output() {
       return new Float32Array(await readBack(gpu, byRole.out, outBytes));
@@ -87,4 +82,17 @@ export async function prepareAttention(gpu: GpuContext, kernel: AttentionKernel,
       for (const b of created) b.destroy();
     },
   };
+}
+
+/**
+ * Submits the encoded work and waits until the device reports it done: milliseconds per repetition, when the encoder
+ * holds `count` repetitions of the measured work.
+ */
+export async function timedSubmit(gpu: GpuContext, encoder: GPUCommandEncoder, count: number): Promise<number> {
+  const t0 = performance.now();
+  gpu.device.queue.submit([encoder.finish()]);
+  await gpu.device.queue.onSubmittedWorkDone();
+  const ms = (performance.now() - t0) / count;
+  gpu.checkHealthy();
+  return ms;
 }
