@@ -135,7 +135,8 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
       onToken: (_id, step) => {
         if (step === 0) {
           first = performance.now() - start;
-          const what = roles.source ? `encoding ${source!.length} source tokens and prefilling ${prompt.length + 1} positions` : `prefilling ${prompt.length} prompt tokens`;
+          const n = (k: number, what: string) => `${k} ${what}${k === 1 ? '' : 's'}`;
+          const what = roles.source ? `encoding ${n(source!.length, 'source token')} and prefilling ${n(prompt.length + 1, 'position')}` : `prefilling ${n(prompt.length, 'prompt token')}`;
           progress(`mdl: ${what}: first token after ${first.toFixed(0)} ms\n`);
           return;
         }

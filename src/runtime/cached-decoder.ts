@@ -11,7 +11,9 @@ import type { CheckedModel } from '../check/model.ts';
 import { formula, type Formula } from '../lower/formula.ts';
 import type { CacheSite } from '../lower/kv-cache.ts';
 import type { Lowered } from '../lower/passes.ts';
+import type { RenderedKernel } from '../lower/render.ts';
 import type { Step } from '../lower/schedule.ts';
+import { skinnyMatmulKernel, SKINNY_ROWS } from '../wgsl/kernels.ts';
 import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { classifyTiles, readsHead, truthOver } from '../masks/tiles.ts';
@@ -131,7 +133,13 @@ export class CachedDecoder {
       const steps = new Map<number, Step>();
       for (const i of order) steps.set(i, plan.decodeSteps.includes(i) ? this.decodeStep(i, env, P, N, buffers, track) : p.steps[i]);
       const launches: { i: number; run: (pass: GPUComputePassEncoder) => void }[] = [];
-      for (const i of order) launches.push({ i, run: await launch(gpu, steps.get(i)!, stepKernel(i), buffers, size, track) });
+      for (const i of order) {
+        // A matmul over a few new rows takes the skinny kernel: the tiled one would pad them to a 32-row tile.
+        const s = steps.get(i)!;
+        const rows = s.kind === 'matmul' && plan.decodeSteps.includes(i) ? size(s.words[0] as Formula) : Infinity;
+        const [step, kernel] = rows <= SKINNY_MAX_ROWS ? skinny(s, size) : [s, stepKernel(i)];
+        launches.push({ i, run: await launch(gpu, step, kernel, buffers, size, track) });
+      }
       await withErrorScopes(gpu, `decoding ${p.model}`, () => {
         for (const { i, run: l } of launches) {
           const st = this.sites.find((x) => x.site.step === i);
@@ -281,6 +289,23 @@ export class CachedDecoder {
     const words = [fc(N), fc(lk), fc(qTiles), fc(kTiles), ...s.words.slice(4, 8), fc(P), fc(kOffset), fc(0), fc(0)];
     return { ...s, buffers: bound, words, grid: [fc(qTiles), s.grid[1], fc(1)] };
   }
+}
+
+/** New rows up to which a decode call's matmuls use the skinny kernel. */
+const SKINNY_MAX_ROWS = 8;
+const skinnyKernels = new Map<string, RenderedKernel>();
+
+/** The step with the skinny matmul's grid, and that kernel (same bindings and words as the tiled one). */
+function skinny(s: Step, size: (f: Formula) => number): [Step, RenderedKernel] {
+  const k = skinnyMatmulKernel(s.options!);
+  let rendered = skinnyKernels.get(k.family);
+  if (!rendered) {
+    const bindings = [{ binding: 0, access: 'uniform' as const }, ...k.bindings.map((b, i) => ({ binding: i + 1, access: b.access }))];
+    rendered = { file: `${k.family}.wgsl`, family: k.family, entryPoint: k.entryPoint, wgsl: k.wgsl, workgroupSize: k.workgroup, workgroupStorageBytes: 0, bindings };
+    skinnyKernels.set(k.family, rendered);
+  }
+  const [rows, cols] = [size(s.words[0] as Formula), size(s.words[1] as Formula)];
+  return [{ ...s, grid: [fc(Math.ceil(cols / 64)), fc(Math.ceil(rows / SKINNY_ROWS)), fc(1)] }, rendered];
 }
 
 function everyHeadHidden(pred: BoolExpr, heads: number, q: { lo: number; hi: number }, k: { lo: number; hi: number }, env: MaskEnv): boolean {

@@ -137,6 +137,47 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   return { family, wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 2 * 32 * 16 * 4 };
 }
 
+/** Rows per invocation of the skinny matmul; the grid's second dimension is ceil(M / this). */
+export const SKINNY_ROWS = 4;
+
+/**
+ * The same product, epilogues, bindings and words as `matmulKernel`, shaped for a handful of rows (a decode step):
+ * one invocation per output column and group of 4 rows, reading A and W straight from storage, with no workgroup
+ * memory and no barriers. The tiled kernel would pad one row to a 32-row tile. Grid: ceil(N / 64) × ceil(M / 4).
+ */
+export function skinnyMatmulKernel(opts: MatmulOptions): WgslKernel {
+  const tiled = matmulKernel(opts);
+  const parts = opts.parts ?? 1;
+  const store = parts === 1 ? 'out[row * N + col] = v;' : packedStore(parts);
+  const wgsl = `${U(parts === 1 ? 3 : 5)}
+${storage(tiled.bindings)}
+${actFn(opts.act)}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let M = word(0u); let N = word(1u); let K = word(2u);
+  let col = gid.x;
+  let row0 = gid.y * ${SKINNY_ROWS}u;
+  if (col >= N || row0 >= M) { return; }
+  var acc = vec4<f32>(0.0);
+  let rows = min(M - row0, ${SKINNY_ROWS}u);
+  for (var k = 0u; k < K; k++) {
+    let wk = w[col * K + k];
+    acc.x = fma(a[row0 * K + k], wk, acc.x);
+    if (rows > 1u) { acc.y = fma(a[(row0 + 1u) * K + k], wk, acc.y); }
+    if (rows > 2u) { acc.z = fma(a[(row0 + 2u) * K + k], wk, acc.z); }
+    if (rows > 3u) { acc.w = fma(a[(row0 + 3u) * K + k], wk, acc.w); }
+  }
+  for (var i = 0u; i < rows; i++) {
+    let row = row0 + i;
+    var v = acc[i]${opts.bias ? ' + bias[col]' : ''};
+    v = act(v);
+    ${opts.residual ? 'v += res[row * N + col];' : ''}
+    ${store}
+  }
+}`;
+  return { ...tiled, family: `${tiled.family}_skinny`, wgsl, workgroupStorageBytes: 0 };
+}
+
 /**
  * Token embedding: `out[r, d] = table[ids[r], d] * scale + pos(t, d)` with t = r % T. Ids outside the vocabulary
  * read row 0 (inputs are validated on the host first). Words: 0 rows, 1 D, 2 T, 3 vocab, 4 scale (f32 bits),

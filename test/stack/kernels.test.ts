@@ -5,6 +5,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { verifyIr } from '../../src/ir/verify.ts';
+import { formula, type Formula } from '../../src/lower/formula.ts';
+import type { Lowered } from '../../src/lower/passes.ts';
+import type { Step } from '../../src/lower/schedule.ts';
+import { skinnyMatmulKernel, SKINNY_ROWS } from '../../src/wgsl/kernels.ts';
 import { interpret } from '../../src/runtime/cpu-interpreter.ts';
 import { ProgramLimitError, runProgram } from '../../src/runtime/program.ts';
 import { bareModel as bare, GraphBuilder as Graph } from '../lower/graph-builder.ts';
@@ -57,6 +61,49 @@ describe('stack kernels: WebGPU vs the CPU interpreter', () => {
       const dims = { B: 3, T: 7 };
       const weights = new Map([['w', values(N * K, K)], ['b', values(N, N)]]);
       await compare(g, outs, dims, { x: values(21 * K, 1), res: values(21 * N, 2) }, weights, 1e-4);
+    }
+  });
+
+  it('the skinny matmul of decode steps: every epilogue and packed parts, 1 to 6 rows', async () => {
+    // The cached decoder swaps it in for the tiled kernel when a call has few new rows; here every matmul takes it.
+    const skinnyAll = (l: Lowered): Lowered => {
+      const kernels = [...l.rendered.kernels];
+      const stepKernels = [...l.rendered.stepKernels];
+      const steps = l.program.steps.map((st, i) => {
+        if (st.kind !== 'matmul') return st;
+        const k = skinnyMatmulKernel(st.options!);
+        const bindings = [{ binding: 0, access: 'uniform' as const }, ...k.bindings.map((b, j) => ({ binding: j + 1, access: b.access }))];
+        kernels.push({ file: `skinny-${i}.wgsl`, family: k.family, entryPoint: k.entryPoint, wgsl: k.wgsl, workgroupSize: k.workgroup, workgroupStorageBytes: 0, bindings });
+        stepKernels[i] = `skinny-${i}.wgsl`;
+        return { ...st, grid: [formula.ceilDiv(st.words[1] as Formula, 64), formula.ceilDiv(st.words[0] as Formula, SKINNY_ROWS), formula.constant(1)] as Step['grid'] };
+      });
+      return { ...l, program: { ...l.program, steps }, rendered: { ...l.rendered, kernels, stepKernels } };
+    };
+    const [K, N] = [67, 70];
+    const g = new Graph();
+    const x = g.input('x', ['B', 'T', K]);
+    const res = g.input('res', ['B', 'T', N]);
+    const w = g.param('w', [N, K]);
+    const b = g.param('b', [N]);
+    const ids = ['%q', '%k'];
+    const outs = [
+      g.add('bias', 'matmul', [x, w, b], { transpose_b: true }, ['B', 'T', N]),
+      g.add('gelu_res', 'matmul', [x, w, b, res], { transpose_b: true, act: 'gelu', residual: true }, ['B', 'T', N]),
+      g.add('q', 'matmul', [x, g.param('wq', [40, K])], { transpose_b: true, pack: ids }, ['B', 'T', 40]),
+      g.add('k', 'matmul', [x, g.param('wk', [9, K])], { transpose_b: true, pack: ids }, ['B', 'T', 9]),
+    ];
+    const weights = new Map([['w', values(N * K, 3)], ['b', values(N, 4)], ['wq', values(40 * K, 5)], ['wk', values(9 * K, 6)]]);
+    for (const T of [1, 2, 5, 6]) {
+      const lowered = skinnyAll(g.lower(outs));
+      expect(lowered.program.steps.filter((st) => st.kind === 'matmul')).toHaveLength(3);
+      const run = { dims: { B: 1, T }, inputs: { x: values(T * K, 1), res: values(T * N, 2) }, weights };
+      const cpu = interpret(lowered.ir, bare, run);
+      const got = await runProgram(gpu(), lowered, bare, run);
+      for (const id of outs) {
+        let err = 0;
+        got.get(id)!.forEach((v, i) => (err = Math.max(err, Math.abs(v - cpu.get(id)![i]))));
+        expect(err, `${id} at T=${T}`).toBeLessThanOrEqual(1e-4);
+      }
     }
   });
 
