@@ -232,7 +232,7 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     '',
     '## Decode step of a whole model: KV cache vs recomputation',
     '',
-    'The time to the next token\'s logits after a prompt of the given length, for a two-layer decoder (width 128, two 64-wide heads, rotary positions, SwiGLU, bottom-right causal mask; `bench/model-decode.ts`). With the cache (`mdl run`\'s default) a step runs the decoder\'s kernels over the one new row (its matmuls on the skinny kernel made for a few rows) and attends over the cached keys; recomputation (`mdl run --no-cache`) runs the full pass. Cached samples are consecutive steps, taken at the positions just after L (the first step after the prefill is a warm-up).',
+    'The time to the next token\'s logits after a prompt of the given length, for a two-layer decoder (width 128, two 64-wide heads, rotary positions, SwiGLU, bottom-right causal mask; `bench/model-decode.ts`). With the cache (`mdl run`\'s default) a step runs the decoder\'s kernels over the one new row (its matmuls on the skinny kernel made for a few rows, its attention on one-row tiles) and attends over the cached keys; recomputation (`mdl run --no-cache`) runs the full pass. Cached samples are consecutive steps, taken at the positions just after L (the first step after the prefill is a warm-up).',
     '',
     ...modelDecode(r),
     '',

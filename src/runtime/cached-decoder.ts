@@ -13,6 +13,7 @@ import type { CacheSite } from '../lower/kv-cache.ts';
 import type { Lowered } from '../lower/passes.ts';
 import type { RenderedKernel } from '../lower/render.ts';
 import type { Step } from '../lower/schedule.ts';
+import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, workgroupBytes } from '../wgsl/attention.ts';
 import { skinnyMatmulKernel, SKINNY_ROWS } from '../wgsl/kernels.ts';
 import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
@@ -137,7 +138,8 @@ export class CachedDecoder {
         // A matmul over a few new rows takes the skinny kernel: the tiled one would pad them to a 32-row tile.
         const s = steps.get(i)!;
         const rows = s.kind === 'matmul' && plan.decodeSteps.includes(i) ? size(s.words[0] as Formula) : Infinity;
-        const [step, kernel] = rows <= SKINNY_MAX_ROWS ? skinny(s, size) : [s, stepKernel(i)];
+        const decodeAttention = s.kind === 'attention' && plan.decodeSteps.includes(i) ? this.tilesFor(i, N).kernel : undefined;
+        const [step, kernel] = rows <= SKINNY_MAX_ROWS ? skinny(s, size) : [s, decodeAttention ?? stepKernel(i)];
         launches.push({ i, run: await launch(gpu, step, kernel, buffers, size, track) });
       }
       await withErrorScopes(gpu, `decoding ${p.model}`, () => {
@@ -248,6 +250,29 @@ export class CachedDecoder {
   }
 
   /** A decode step with the positions of this call: position starts, cache bindings, lengths and offsets. */
+  /**
+   * The attention tiles of a decode call: the site's own, or for a few new rows a kernel with one query row per
+   * workgroup and its lanes across the head dim, since the site's 32-row tiles would leave all but one row idle.
+   */
+  private tilesFor(attentionStep: number, N: number): { q: number; k: number; kernel?: RenderedKernel } {
+    const s = this.lowered.program.steps[attentionStep];
+    const a = s.attention!;
+    if (N > SKINNY_MAX_ROWS) return a.tiles;
+    const d4 = a.headDim / 4;
+    const lanes = [16, 8, 4, 2, 1].find((l) => d4 % l === 0)!;
+    const k = [32, 16, 8].find((t) => workgroupBytes(a.headDim, 1, t) <= DEFAULT_KERNEL_LIMITS.maxComputeWorkgroupStorageSize) ?? 4;
+    const key = `${attentionStep} ${k} ${lanes}`;
+    let kernel = decodeKernels.get(this.lowered)?.get(key);
+    if (!kernel) {
+      const generated = generateAttentionKernel({ headDim: a.headDim, heads: a.heads, kvHeads: a.kvHeads, scale: a.scale, mask: a.mask?.wgsl ?? null, modifiers: a.modifiers, limits: DEFAULT_KERNEL_LIMITS, tiles: { q: 1, k, lanes } });
+      const bindings = generated.bindings.map((b) => ({ binding: b.binding, access: b.type === 'uniform' ? ('uniform' as const) : b.type === 'storage' ? ('read_write' as const) : ('read' as const) }));
+      kernel = { file: `decode-attention-${key}.wgsl`, family: 'attention', entryPoint: generated.entryPoint, wgsl: generated.wgsl, workgroupSize: generated.workgroupSize, workgroupStorageBytes: generated.workgroupStorageBytes, bindings };
+      if (!decodeKernels.has(this.lowered)) decodeKernels.set(this.lowered, new Map());
+      decodeKernels.get(this.lowered)!.set(key, kernel);
+    }
+    return { q: 1, k, kernel };
+  }
+
   private decodeStep(i: number, env: MaskEnv, P: number, N: number, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer): Step {
     const { program: p, cache: plan } = this.lowered;
     const s = p.steps[i];
@@ -259,11 +284,12 @@ export class CachedDecoder {
     const st = this.sites.find((x) => x.site.step === siteIndex);
     const lk = st ? st.live + N : formula.evaluate(formula.of(a.lk), env.dims)!;
     const kOffset = st ? st.dropped : 0;
-    const [qTiles, kTiles] = [Math.ceil(N / a.tiles.q), Math.ceil(lk / a.tiles.k)];
+    const tiles = this.tilesFor(siteIndex, N);
+    const [qTiles, kTiles] = [Math.ceil(N / tiles.q), Math.ceil(lk / tiles.k)];
     const count = a.tiles.heads * qTiles * kTiles;
     const tileId = node.buffers[4];
     if (s.kind === 'classify') {
-      const words = [N, lk, qTiles, kTiles, a.tiles.q, a.tiles.k, a.tiles.heads, count, P, kOffset, 0, 0].map(fc);
+      const words = [N, lk, qTiles, kTiles, tiles.q, tiles.k, a.tiles.heads, count, P, kOffset, 0, 0].map(fc);
       buffers.set(tileId, track(outputBuffer(this.gpu, 'tile classes', count * 4)));
       return { ...s, words, grid: [fc(Math.ceil(count / 64)), fc(1), fc(1)] };
     }
@@ -275,7 +301,7 @@ export class CachedDecoder {
       buffers.set(s.buffers[6], track(uploadBuffer(this.gpu, 'mask_data', packed.data)));
     }
     if (a.tileFill !== 'device') {
-      const grid = { batch: 1, heads: a.tiles.heads, lq: N, lk, tileQ: a.tiles.q, tileK: a.tiles.k, qOffset: P, kOffset };
+      const grid = { batch: 1, heads: a.tiles.heads, lq: N, lk, tileQ: tiles.q, tileK: tiles.k, qOffset: P, kOffset };
       const classes = a.tileFill === 'host' ? classifyTiles(a.mask!.predicate, grid, siteEnv) : new Uint32Array(count).fill(TileClass.Full);
       buffers.set(tileId, track(uploadBuffer(this.gpu, 'tile classes', classes)));
     }
@@ -291,8 +317,10 @@ export class CachedDecoder {
   }
 }
 
-/** New rows up to which a decode call's matmuls use the skinny kernel. */
+/** New rows up to which a decode call's matmuls use the skinny kernel and its attention one-row tiles. */
 const SKINNY_MAX_ROWS = 8;
+/** Decode-shaped attention kernels, per compiled program and site. */
+const decodeKernels = new WeakMap<Lowered, Map<string, RenderedKernel>>();
 const skinnyKernels = new Map<string, RenderedKernel>();
 
 /** The step with the skinny matmul's grid, and that kernel (same bindings and words as the tiled one). */

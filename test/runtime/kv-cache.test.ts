@@ -138,12 +138,14 @@ describe('decoding with a KV cache', () => {
     for (const s of stats) expect(s.dropped).toBe(0);
   });
 
-  it('chunks, prefix-LM inside the prompt, documents, dilation, every-third', async () => {
+  it('chunks, prefix-LM inside the prompt, documents, dilation, every-third, random per head', async () => {
     await lockStep(lm('chunked(4) & causal'), [3, 4, 5], 6);
     await lockStep(lm('prefix(3)'), [3, 4, 5, 6], 4);
     await lockStep(lm('document(docs) & causal'), [3, 4], 4);
     await lockStep(lm('dilated(8, 2)'), [3, 4, 5], 6);
     await lockStep(lm('causal & (q - k) % 3 == 0'), [3, 4], 4);
+    // Random bits differ per head: tile classes are kept per head.
+    await lockStep(lm('causal & random(0.3, 5)'), [3, 4, 5], 4);
   });
 
   it('a mask that lets earlier positions see later ones is caught at the step where it happens', async () => {
