@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const loadBefore = loadavg();
   const lengths = args.lengths ?? (args.full ? [256, 512, 1024, 2048] : [256, 512, 1024]);
-  const allMasksUpTo = args.full ? Infinity : 512;
+  const allMasksUpTo = args.full ? Infinity : 256;
   const masks = benchMasks();
   const decodePositions = [64, 256, 1024];
 
