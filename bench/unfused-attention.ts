@@ -9,6 +9,7 @@
 // fusion and mask-driven skipping, not a deliberately weak baseline. Layouts are mdl's: Q/out [B, Lq, H, D],
 // K/V [B, Lk, kvHeads, D], scores [B, H, Lq, Lk], mask [Lq, Lk] shared by every batch row and head.
 
+import type { AttentionShape } from '../src/runtime/attention-cpu.ts';
 import type { GpuContext } from '../src/runtime/device.ts';
 import { readBack } from '../src/runtime/gpu-buffers.ts';
 import { prepareSteps, storageBuffer, uniformBuffer, type PreparedSteps } from './gpu-steps.ts';
@@ -141,13 +142,8 @@ fn pv_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
 }`;
 }
 
-export interface UnfusedCase {
-  batch: number;
-  lq: number;
-  lk: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
+/** An attention problem (the CPU reference's shape) with its data. */
+export interface UnfusedCase extends AttentionShape {
   q: Float32Array;
   k: Float32Array;
   v: Float32Array;
