@@ -15,6 +15,7 @@ import { registerTuneCommand } from './tune-command.ts';
 import { SafetensorsError } from '../runtime/safetensors.ts';
 import { TokenizerError } from '../runtime/tokenizer.ts';
 import { WeightsError } from '../runtime/weights.ts';
+import { OutputError } from '../lower/write-output.ts';
 import { UserError } from './user-error.ts';
 
 export function buildProgram(): Command {
@@ -42,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
     // Problems with the user's files (weights, vocabularies) are reported like bad flags: one line, status 1.
-    if (e instanceof UserError || e instanceof SafetensorsError || e instanceof WeightsError || e instanceof TokenizerError) {
+    if (e instanceof UserError || e instanceof OutputError || e instanceof SafetensorsError || e instanceof WeightsError || e instanceof TokenizerError) {
       process.stderr.write(`mdl: ${e.message}\n`);
       return 1;
     }
