@@ -101,7 +101,7 @@ export function registerServeCommand(program: Command): void {
         const out = new Map([...files].map(([path, f]) => [path.slice(1), f.body]));
         out.set(PAGE_FOLDER.marker, `${JSON.stringify({ format: 'mdl-page/1', files: [...out.keys()] }, null, 2)}\n`);
         writeOutputFolder(opts.build, out, PAGE_FOLDER);
-        process.stdout.write(`wrote ${files.size} files to ${opts.build}/ (serve it over http; WebGPU needs a secure context such as localhost)\n`);
+        process.stdout.write(`wrote ${out.size} files to ${opts.build}/ (serve it over http; WebGPU needs a secure context such as localhost)\n`);
         return;
       }
       const port = Number(opts.port);
