@@ -11,6 +11,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { acquireGpu } from '../src/runtime/device.ts';
 import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
+import { measureStartup } from './cli-startup.ts';
 import { measureCompile } from './compile-time.ts';
 import { runDecode } from './decode.ts';
 import { runModelDecode } from './model-decode.ts';
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 1;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2;
   const progress = new Progress(total);
 
   try {
@@ -121,6 +122,8 @@ async function main(): Promise<void> {
     const modelDecode = await runModelDecode(gpu, decodePositions, 3, progress);
     progress.step('compile time: 24-layer spec');
     const compile = measureCompile(9);
+    progress.step('CLI startup: mdl --version, mdl check');
+    const startup = measureStartup(7);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -140,7 +143,7 @@ async function main(): Promise<void> {
       loadAfter: loadavg(),
       seconds: (performance.now() - started) / 1000,
     };
-    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile };
+    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile, startup };
     writeAtomically(resultsPathFor(args.out), `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${args.out}`);
