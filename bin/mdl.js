@@ -3,10 +3,10 @@
 // JavaScript file that scripts/cli-bundle.mjs builds from the sources with esbuild; it is used only while it matches
 // the sources byte for byte, and rebuilt here when they changed. If it cannot be built (a read-only checkout), or
 // when MDL_DEBUG is set (so that stack traces name the sources), the sources run through tsx's loader instead.
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { bundleIsFresh, bundlePath, buildBundle } from '../scripts/cli-bundle.mjs';
 
-const root = new URL('..', import.meta.url).pathname;
+const root = fileURLToPath(new URL('..', import.meta.url));
 
 async function bundle() {
   if (process.env.MDL_DEBUG) return undefined;

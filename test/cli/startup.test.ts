@@ -4,7 +4,7 @@
 // benchmark's "CLI startup" section measures it.)
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -67,6 +67,30 @@ describe('bin/mdl.js', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toBe('8.8.8\n');
     expect(readFileSync(join(dir, 'dist'), 'utf8')).toBe('not a folder\n');
+  });
+});
+
+describe('installing', () => {
+  it("npm's prepare script (run by npm ci) builds the bundle that the command then runs", () => {
+    const dir = copyOfCheckout();
+    const r = spawnSync('npm', ['run', '--silent', 'prepare'], { cwd: dir, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const bundle = join(dir, 'dist', 'mdl.js');
+    const [header] = readFileSync(bundle, 'utf8').split('\n', 1);
+    writeFileSync(bundle, `${header}\nprocess.stdout.write('from the bundle\\n');\n`);
+    expect(mdlIn(dir, ['--version']).stdout).toBe('from the bundle\n');
+  });
+
+  it('works through a link to bin/mdl.js from another folder, as npm link puts it on PATH', () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'mdl-linked-'));
+    mkdirSync(join(elsewhere, 'bin'));
+    symlinkSync(join(root, 'bin', 'mdl.js'), join(elsewhere, 'bin', 'mdl'));
+    cpSync(join(root, 'specs', 'packed.mdl'), join(elsewhere, 'packed.mdl'));
+    const run = (args: string[]) => spawnSync(join(elsewhere, 'bin', 'mdl'), args, { cwd: elsewhere, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    expect(run(['--version']).stdout).toBe('0.1.0\n');
+    const check = run(['check', 'packed.mdl']);
+    expect(check.status, check.stderr).toBe(0);
+    expect(check.stdout).toBe('packed.mdl: ok (model packed)\n');
   });
 });
 
