@@ -7,7 +7,7 @@
 
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { acquireGpu } from '../src/runtime/device.ts';
 import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
@@ -54,6 +54,21 @@ function resultsPathFor(out: string): string {
   return out.replace(/\.md$/, '') + '.json';
 }
 
+/**
+ * Stops before measuring if `--out` (or the JSON beside it) holds something that is not a report of this harness:
+ * the run replaces both, and must never destroy a file it did not write.
+ */
+class ReportPathError extends Error {}
+
+function checkReportPaths(out: string, reportOnly: boolean): void {
+  const ours: [string, (text: string) => boolean][] = [[out, (text) => text.startsWith('# Benchmarks\n\nProduced by `npm run bench')]];
+  if (!reportOnly) ours.push([resultsPathFor(out), (text) => /^\{\s*"env":\s*\{\s*"date"/.test(text)]);
+  for (const [path, isReport] of ours) {
+    if (!existsSync(path)) continue;
+    if (!isReport(readFileSync(path, 'utf8'))) throw new ReportPathError(`${path} exists and is not a report of npm run bench; refusing to replace it (choose another --out)`);
+  }
+}
+
 function writeAtomically(path: string, text: string): void {
   writeFileSync(`${path}.tmp`, text);
   renameSync(`${path}.tmp`, path);
@@ -61,6 +76,7 @@ function writeAtomically(path: string, text: string): void {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  checkReportPaths(args.out, args.reportOnly);
   if (args.reportOnly) {
     // Re-renders BENCHMARKS.md from the measurements of the last run (after a change to the report's wording).
     const results = JSON.parse(readFileSync(resultsPathFor(args.out), 'utf8')) as BenchResults;
@@ -156,7 +172,8 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (error) => {
-    process.stderr.write(`\nmdl bench: ${(error as Error).stack ?? error}\n`);
+    if (error instanceof ReportPathError) process.stderr.write(`mdl bench: ${error.message}\n`);
+    else process.stderr.write(`\nmdl bench: ${(error as Error).stack ?? error}\n`);
     process.exit(1);
   },
 );

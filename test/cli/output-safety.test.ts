@@ -1,6 +1,7 @@
 // mdl never destroys what it did not write. Output folders (`compile -o`, `serve --build`) replace only a missing
 // path, an empty folder, or a folder mdl wrote (its marker lists every file in it); output files (`init -o`,
-// `mask --out`) never replace an existing file without --force; the tuning cache never replaces a foreign file.
+// `mask --out`) never replace an existing file without --force; the tuning cache and the benchmark report never
+// replace a file that is not theirs.
 // Everything else is refused in one line with exit status 1, and nothing is touched.
 
 import { spawnSync } from 'node:child_process';
@@ -144,5 +145,21 @@ describe('output files', () => {
     expect(readFileSync(join(dir, 'tune.json'), 'utf8')).toBe('precious\n');
     expect(existsSync(join(dir, 'tune.json'))).toBe(true);
     expect(readdirSync(dir)).toEqual(['tune.json']);
+  });
+
+  it("npm run bench refuses, before measuring, an --out (or the JSON beside it) that is not one of its reports", () => {
+    const dir = fresh();
+    const bench = (args: string[]) => spawnSync(join(root, 'node_modules', '.bin', 'tsx'), ['bench/run.ts', ...args], { cwd: root, encoding: 'utf8' });
+    const notes = join(dir, 'notes.md');
+    writeFileSync(notes, 'precious\n');
+    const r = bench(['--out', notes]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`mdl bench: ${notes} exists and is not a report of npm run bench; refusing to replace it (choose another --out)\n`);
+    expect(readFileSync(notes, 'utf8')).toBe('precious\n');
+    writeFileSync(join(dir, 'report.json'), '{"mine": true}\n');
+    const json = bench(['--out', join(dir, 'report.md')]);
+    expect(json.status).toBe(1);
+    expect(json.stderr).toContain(`${join(dir, 'report.json')} exists and is not a report of npm run bench`);
+    expect(readdirSync(dir).sort()).toEqual(['notes.md', 'report.json']);
   });
 });
