@@ -61,7 +61,9 @@ export function writeOutputFolder(dir: string, files: Map<string, string | Uint8
     if (old) rmSync(old, { recursive: true, force: true });
   } catch (e) {
     rmSync(staging, { recursive: true, force: true });
-    throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    // A full disk or a folder taken away meanwhile: the user's environment, not a fault of mdl's.
+    throw code ? new OutputError(`${dir}: cannot write (${code})`) : e;
   }
 }
 
