@@ -3,15 +3,15 @@
 // each stage made of it, with timings.
 
 import type { Command } from 'commander';
-import { relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { sym } from '../check/sym.ts';
 import { lower } from '../lower/passes.ts';
 import { drawMask } from './mask-command.ts';
 import { requireModel } from './load.ts';
+import { repoRoot } from './repo-root.ts';
 import { runModel } from './run-command.ts';
 
-export const DEFAULT_SPEC = fileURLToPath(new URL('../../specs/translator.mdl', import.meta.url));
+export const DEFAULT_SPEC = join(repoRoot(), 'specs', 'translator.mdl');
 
 export function registerDemoCommand(program: Command): void {
   program

@@ -5,7 +5,7 @@
 // on the command line; what is not given gets a stated default (full lengths, one document, no padding).
 
 import type { Command } from 'commander';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
 import type { CheckedModel, MaskInfo } from '../check/model.ts';
 import { denseMask } from '../masks/evaluate.ts';
@@ -16,6 +16,7 @@ import { maskToText } from '../masks/render-text.ts';
 import { classifyTiles, readsHead } from '../masks/tiles.ts';
 import { shiftRight } from '../runtime/decoder-input.ts';
 import { requireModel } from './load.ts';
+import { checkOutputFile, writeOutputFile } from './output-file.ts';
 import { UserError } from './user-error.ts';
 
 interface MaskOptions {
@@ -28,6 +29,7 @@ interface MaskOptions {
   head: string;
   tiles?: string;
   out?: string;
+  force?: boolean;
   axes?: string;
 }
 
@@ -45,7 +47,8 @@ export function registerMaskCommand(program: Command): void {
     .option('--head <j>', 'head to draw', '0')
     .option('--tiles <QxK>', 'tile size for the class overlay, e.g. 4x4')
     .option('--axes <Q,K>', 'the dims queries and keys run along (default: those of the attention site using the mask)')
-    .option('--out <file>', 'also write a picture (.png or .svg)')
+    .option('--out <file>', 'also write a picture (.png or .svg; an existing file is kept unless --force)')
+    .option('--force', 'replace the --out file if it exists')
     .action((file: string, opts: MaskOptions) => {
       const { model } = requireModel(file);
       process.stdout.write(drawMask(model, opts));
@@ -93,7 +96,7 @@ export function drawMask(model: CheckedModel, opts: MaskOptions): string {
     ...notes,
   ];
   const text = `${header.join('\n')}\n${maskToText(rows, lk, tiles ? { tiles } : {})}\n`;
-  if (opts.out) writePicture(opts.out, { rows, lk, tiles, title: `${mask.name} = ${printPolicy(policy)}` });
+  if (opts.out) writePicture(opts.out, { rows, lk, tiles, title: `${mask.name} = ${printPolicy(policy)}` }, opts.force);
   return text + (opts.out ? `wrote ${opts.out}\n` : '');
 }
 
@@ -200,13 +203,16 @@ function tokensFromLengths(model: CheckedModel, values: number[] | undefined, na
   return values.map((n) => Array.from({ length: Math.max(0, n) }, () => word));
 }
 
-function writePicture(path: string, picture: Parameters<typeof maskToPng>[0]): void {
+function writePicture(path: string, picture: Parameters<typeof maskToPng>[0], force = false): void {
   const ext = extname(path).toLowerCase();
   if (ext !== '.png' && ext !== '.svg') throw new UserError(`--out must end in .png or .svg, not '${path}'`);
   const bytes = ext === '.png' ? maskToPng(picture) : maskToSvg(picture);
-  // Write beside the target, then rename: a failure never leaves a half-written picture.
-  mkdirSync(dirname(path) || '.', { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, path);
+  // Folders on the way are created; the picture itself goes in place atomically and never over another file.
+  try {
+    mkdirSync(dirname(path) || '.', { recursive: true });
+  } catch (e) {
+    throw new UserError(`${path}: cannot create its folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  checkOutputFile(path, force);
+  writeOutputFile(path, bytes, force);
 }
