@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { buildIr } from '../ir/build.ts';
+import { DEFAULT_SEED } from '../runtime/init-weights.ts';
 import { writeFileAtomic } from '../runtime/safetensors-file.ts';
 import { paramsOf, seededWeightsFile } from '../runtime/weights.ts';
 import { requireModel } from './load.ts';
@@ -24,7 +25,7 @@ export function registerInitCommand(program: Command): void {
     .description('write seeded weights for a spec as a safetensors file (the same bytes for the same seed)')
     .argument('<file>', '.mdl spec file')
     .requiredOption('-o, --output <path>', 'the .safetensors file to write (replaced if it exists)')
-    .option('--seed <n>', 'seed, an integer from 0 to 4294967295', '0')
+    .option('--seed <n>', 'seed, an integer from 0 to 4294967295 (the default is the one mdl run uses)', String(DEFAULT_SEED))
     .option('--dtype <type>', 'stored precision: f32 or f16', 'f32')
     .action((file: string, opts: InitOptions) => {
       const seed = parseSeed(opts.seed);
