@@ -5,6 +5,7 @@
 
 import type { Command } from 'commander';
 import { buildIr } from '../ir/build.ts';
+import { DEFAULT_SEED } from '../runtime/init-weights.ts';
 import { paramsOf, seededWeightsFile } from '../runtime/weights.ts';
 import { requireModel } from './load.ts';
 import { checkOutputFile, writeOutputFile } from './output-file.ts';
@@ -24,7 +25,7 @@ export function registerInitCommand(program: Command): void {
     .argument('<file>', '.mdl spec file')
     .requiredOption('-o, --output <path>', 'the .safetensors file to write (an existing file is kept unless --force)')
     .option('--force', 'replace the output file if it exists')
-    .option('--seed <n>', 'seed, an integer from 0 to 4294967295', '0')
+    .option('--seed <n>', 'seed, an integer from 0 to 4294967295 (the default is the one mdl run uses)', String(DEFAULT_SEED))
     .option('--dtype <type>', 'stored precision: f32 or f16', 'f32')
     .action((file: string, opts: InitOptions) => {
       const seed = parseSeed(opts.seed);

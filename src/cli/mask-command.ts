@@ -1,7 +1,8 @@
 // `mdl mask FILE --mask NAME --dims T=12,S=8 …`: draws one mask of a spec, in the terminal and as PNG or SVG.
 //
 // The mask is drawn on the axes of the attention site that uses it (queries along T and keys along S for a
-// cross-attention), or along its own data's axes when no site uses it. Input data that the mask reads can be given
+// cross-attention); a mask no site uses is drawn along the axes of the data it reads at q and at k, or on the axes
+// given with --axes (asked for when the data does not settle both). Input data that the mask reads can be given
 // on the command line; what is not given gets a stated default (full lengths, one document, no padding).
 
 import type { Command } from 'commander';
@@ -70,11 +71,11 @@ export function drawMask(model: CheckedModel, opts: MaskOptions): string {
   const lq = dims[queryAxis];
   const lk = dims[keyAxis];
   if (lq === undefined || lk === undefined) throw new UserError(`give the lengths of the mask's axes: --dims ${[...new Set([queryAxis, keyAxis])].map((a) => `${a}=…`).join(',')}`);
+  const head = index(opts.head, '--head', headsOf(model, mask), 'head', `the spec's attention ${site.startsWith('used') ? 'site using the mask has' : 'sites have at most'}`);
   const notes: string[] = [];
   const env = maskData(model, policy, dims, opts, notes);
   env.dims = { ...dims, Lq: lq, Lk: lk };
   const batch = Number(opts.batch);
-  const head = Number(opts.head);
   const pred = toPredicate(policy);
   const rows = denseMask(pred, env, batch, head);
   let tiles: { q: number; k: number; classes: Uint32Array } | undefined;
@@ -112,13 +113,15 @@ function axesOf(model: CheckedModel, mask: MaskInfo): { queryAxis: string; keyAx
       if (l.kind === 'attention' && l.mask?.name === mask.name) return { queryAxis: l.queryAxis, keyAxis: l.keyAxis, site: `used by ${s.name} ${l.mode}-attention` };
     }
   }
-  // Unused: follow the data it reads, else the first symbolic dim.
+  // Unused: no site says where queries and keys run, so both must follow from data the mask reads at q and at k
+  // (`document(docs)` reads docs[q] and docs[k]); anything else is asked for rather than guessed.
   const along = { q: undefined as string | undefined, k: undefined as string | undefined };
   for (const r of dataReads(mask.policy!)) along[r.along] ??= model.inputs.get(r.input)?.axis;
-  const fallback = [...model.dims.values()].find((d) => d.kind === 'symbolic' && d.name !== 'B')?.name ?? 'T';
-  const q = along.q ?? along.k ?? fallback;
-  const k = along.k ?? along.q ?? fallback;
-  return { queryAxis: q, keyAxis: k, site: 'not used by an attention site' };
+  if (along.q && along.k) return { queryAxis: along.q, keyAxis: along.k, site: `not used by an attention site; axes of the data it reads` };
+  const known = along.q ? `reads data only at q (along ${along.q}), so the axis of its keys is unknown` : along.k ? `reads data only at k (along ${along.k}), so the axis of its queries is unknown` : 'reads no data at q or k, so its axes are unknown';
+  const symbolic = [...model.dims.values()].filter((d) => d.kind === 'symbolic' && d.name !== 'B').map((d) => d.name);
+  const example = along.q ?? along.k ?? symbolic[0] ?? 'T';
+  throw new UserError(`mask '${mask.name}' is not used by an attention site and ${known}: give both with --axes QUERIES,KEYS, e.g. --axes ${example},${example}`);
 }
 
 function givenAxes(model: CheckedModel, text: string): { queryAxis: string; keyAxis: string; site: string } {
@@ -141,8 +144,23 @@ function parseDims(text: string | undefined, model: CheckedModel): Record<string
     if (dim.bound !== undefined && v > dim.bound) throw new UserError(`--dims: ${m[1]} = ${v} exceeds its bound ${dim.bound}`);
     dims[m[1]] = v;
   }
-  dims.B ??= 1;
   return dims;
+}
+
+/** A whole number in [0, count), or a one-line error naming the valid range. */
+function index(text: string, flag: string, count: number, what: string, source: string, hint = ''): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (Number.isSafeInteger(n) && n < count) return n;
+  const range = count === 1 ? `only ${what} 0` : `${what}s 0 to ${count - 1}`;
+  throw new UserError(`${flag} ${text} is out of range: ${source} ${count} ${what}${count === 1 ? '' : 's'} (${range})${hint}`);
+}
+
+/** Heads of the site using the mask, else the most heads of any attention layer (the head a mask is drawn for). */
+function headsOf(model: CheckedModel, mask: MaskInfo): number {
+  const layers = model.stacks.flatMap((s) => s.layers).filter((l) => l.kind === 'attention');
+  const site = layers.find((l) => l.mask?.name === mask.name);
+  if (site) return site.heads;
+  return Math.max(1, ...layers.map((l) => l.heads));
 }
 
 function rowsOf(list: string[], flag: string): Map<string, number[][]> {
@@ -171,7 +189,9 @@ function maskData(model: CheckedModel, policy: NonNullable<MaskInfo['policy']>, 
     const kind = model.inputs.get(name)!.kind;
     if (kind !== 'lengths' && kind !== 'tokens') throw new UserError(`--lengths ${name}: '${name}' holds ${kind}; give them with --${kind === 'segments' ? 'segments' : 'tokens'}`);
   }
-  const batch = Math.max(Number(opts.batch) + 1, ...[...lengths.values()].map((v) => v.length), ...[...rowsGiven.values()].map((r) => r.length), 1);
+  // The batch is as large as --dims B says, else as the data given (one row when none is).
+  const batch = dims.B ?? Math.max(...[...lengths.values()].map((v) => v.length), ...[...rowsGiven.values()].map((r) => r.length), 1);
+  index(opts.batch, '--batch', batch, 'batch row', dims.B !== undefined ? '--dims gives' : 'the data given has', '; give data for more rows (--lengths, --segments, --tokens) or --dims B=N');
   const env: MaskEnv = { dims, data: {}, strides: {} };
   const names = new Set(dataReads(policy).map((r) => r.input));
   for (const name of names) {

@@ -6,8 +6,8 @@ import type { CheckedModel } from '../check/model.ts';
 import { lower } from '../lower/passes.ts';
 import { CachedDecoder, type CacheSiteStats } from '../runtime/cached-decoder.ts';
 import { acquireGpu, type GpuContext } from '../runtime/device.ts';
-import { cpuForward, generate, gpuForward, rolesOf, type Forward } from '../runtime/generate.ts';
-import { seededWeights } from '../runtime/init-weights.ts';
+import { cpuForward, generate, gpuForward, promptOfText, rolesOf, type Forward } from '../runtime/generate.ts';
+import { DEFAULT_SEED, seededWeights } from '../runtime/init-weights.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';
 import { tunedScheduleOptions } from '../tune/tuned-tiles.ts';
 import { byteTokenizer, parseVocabulary, tokenizerOptionsOf, vocabularyTokenizer, type Tokenizer } from '../runtime/tokenizer.ts';
@@ -46,7 +46,7 @@ export function registerRunCommand(program: Command): void {
     .option('--greedy', 'always take the most likely token (default unless --temperature is given)')
     .option('--temperature <t>', 'sample with this temperature')
     .option('--top-k <k>', 'sample among the k most likely tokens')
-    .option('--seed <s>', 'seed for the weights and for sampling', '1')
+    .option('--seed <s>', 'seed for the weights and for sampling', String(DEFAULT_SEED))
     .option('--backend <name>', 'gpu or cpu', 'gpu')
     .option('--no-cache', 'recompute every position at every step instead of decoding with a KV cache')
     .option('--json', 'print a machine-readable result')
@@ -66,7 +66,11 @@ export interface RunResult {
   source?: number[];
   tokens: number[];
   text: string;
-  timings: { compileMs: number; firstTokenMs: number; totalMs: number; tokensPerSecond: number };
+  /**
+   * `tokensPerSecond` is generated tokens over the whole run; `prefillTokensPerSecond` is positions of the first step
+   * (source, prompt) over its time; `decodeTokensPerSecond` is tokens after the first over their time (0 with fewer than 2).
+   */
+  timings: { compileMs: number; firstTokenMs: number; totalMs: number; tokensPerSecond: number; prefillTokensPerSecond: number; decodeTokensPerSecond: number };
   /** How the steps were computed: with a KV cache (and its state at the end), or by recomputing, and why. */
   decoding: { cache: boolean; reason?: string; sites?: CacheSiteStats[] };
   /** On the GPU: how many attention kernel signatures took tiles from the tuning cache (`mdl tune`). */
@@ -75,6 +79,7 @@ export interface RunResult {
 
 export async function runModel(model: CheckedModel, opts: RunOptions, progress: (line: string) => void): Promise<RunResult> {
   if (opts.backend !== 'gpu' && opts.backend !== 'cpu') throw new UserError(`--backend is gpu or cpu, not '${opts.backend}'`);
+  if (opts.temperature !== undefined) temperature(opts.temperature);
   const gpu = opts.backend === 'gpu' ? await acquireGpu({ skipWorkgroupZeroInit: true }) : undefined;
   if (gpu) progress(`mdl: WebGPU adapter: ${gpu.describe()}\n`);
   try {
@@ -97,7 +102,7 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   if (!opts.weights) progress(`mdl: ${model.name}: no --weights given, running on seeded weights (seed ${seed})\n`);
   const codec = tokenizerFor(model, opts.vocab);
   const roles = rolesOf(model);
-  const prompt = opts.tokens !== undefined ? ids(opts.tokens) : codec.encode(opts.input ?? '');
+  const prompt = opts.tokens !== undefined ? ids(opts.tokens) : promptOfText(model, codec, opts.input ?? '');
   const source = opts.source !== undefined ? codec.encode(opts.source) : undefined;
   if (roles.source && !source) throw new UserError(`${model.name} is an encoder-decoder: give --source "text"`);
   if (!roles.source && prompt.length === 0) throw new UserError('give a prompt: --input "text" or --tokens 1,2,3');
@@ -124,7 +129,7 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
       source,
       maxNew,
       greedy: opts.temperature === undefined || !!opts.greedy,
-      temperature: opts.temperature === undefined ? undefined : Number(opts.temperature),
+      temperature: opts.temperature === undefined ? undefined : temperature(opts.temperature),
       topK: opts.topK === undefined ? undefined : int(opts.topK, '--top-k'),
       seed,
       cache,
@@ -143,8 +148,8 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
         // Decoding speed after the first token, which includes the prefill.
         const rate = (step / ((performance.now() - start - first) / 1000)).toFixed(1);
         // A live counter on a terminal; one line every 8 tokens in a log.
-        if (process.stderr.isTTY) progress(`\rmdl: decoding ${step + 1}/${maxNew} tokens (${rate} tokens/s)`);
-        else if ((step + 1) % 8 === 0) progress(`mdl: decoded ${step + 1} tokens (${rate} tokens/s)\n`);
+        if (process.stderr.isTTY) progress(`\rmdl: decoding ${step + 1}/${maxNew} tokens (decode ${rate} tok/s)`);
+        else if ((step + 1) % 8 === 0) progress(`mdl: decoded ${step + 1} tokens (decode ${rate} tok/s)\n`);
       },
     });
     if (process.stderr.isTTY) progress('\n');
@@ -158,7 +163,14 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
       source,
       tokens,
       text: codec.decode(tokens),
-      timings: { compileMs: round(compileMs), firstTokenMs: round(first), totalMs: round(totalMs), tokensPerSecond: round(tokens.length / (totalMs / 1000)) },
+      timings: {
+        compileMs: round(compileMs),
+        firstTokenMs: round(first),
+        totalMs: round(totalMs),
+        tokensPerSecond: round(tokens.length / (totalMs / 1000)),
+        prefillTokensPerSecond: round((roles.source ? source!.length + prompt.length + 1 : prompt.length) / (first / 1000)),
+        decodeTokensPerSecond: tokens.length > 1 ? round((tokens.length - 1) / ((totalMs - first) / 1000)) : 0,
+      },
       decoding: decoding.cache && cache ? { ...decoding, sites: cache.stats() } : decoding,
       attentionTiles: tuned ? { tuned: tuned.tuned, kernels: tuned.total } : undefined,
     };
@@ -182,6 +194,13 @@ export function tokenizerFor(model: CheckedModel, vocabPath?: string): Tokenizer
 
 function ids(text: string): number[] {
   return text.split(',').filter((s) => s.trim() !== '').map((s) => int(s, '--tokens'));
+}
+
+/** A sampling temperature: a finite number above 0 (0 would be greedy decoding, which --greedy asks for). */
+function temperature(text: string): number {
+  const t = text.trim() === '' ? NaN : Number(text);
+  if (!Number.isFinite(t) || t <= 0) throw new UserError(`--temperature takes a number greater than 0, e.g. 0.8 (--greedy takes the most likely token), not '${text}'`);
+  return t;
 }
 
 function int(text: string, flag: string): number {

@@ -17,7 +17,7 @@ import type { MaskWgsl } from '../masks/kernel-contract.ts';
 import { printPolicy, toPredicate } from '../masks/policy.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS } from '../wgsl/attention.ts';
-import { MATMUL_TILE, type Activation, type MatmulOptions } from '../wgsl/kernels.ts';
+import { MATMUL_TILE, positionRateWords, type Activation, type MatmulOptions } from '../wgsl/kernels.ts';
 import { alibiSlopes, type ScoreModifier } from '../wgsl/score-modifiers.ts';
 import { formula, type Formula } from './formula.ts';
 import { planMemory, type Slot } from './memory-plan.ts';
@@ -147,7 +147,8 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
       case 'gather': {
         const positions = (n.attrs.positions as string | undefined) ?? 'none';
         const table = byId.get(n.args[0])!;
-        const words: Word[] = [f(rows(n)), f(last(n)), f(n.shape[1]), f(table.shape[0]), { f32: Number(n.attrs.scale ?? 1) }, fc(0)];
+        const width = sym.asConstant(last(n)) ?? 0;
+        const words: Word[] = [f(rows(n)), f(last(n)), f(n.shape[1]), f(table.shape[0]), { f32: Number(n.attrs.scale ?? 1) }, ...positionRateWords(width).map(fc), fc(0)];
         steps.push({ node: n.id, kind: 'embed', family: `embed_${positions}`, buffers: [...n.args, n.id], words, grid: linear(f(prod(n.shape))) });
         break;
       }
@@ -237,7 +238,7 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
   if (n.attrs.rope) {
     for (const [x, h] of [[q, heads], [k, kvHeads]] as const) {
       const r = rows(x);
-      const words = [f(r), fc(h), fc(headDim), f(x.shape[1]), fc(0)];
+      const words = [f(r), fc(h), fc(headDim), f(x.shape[1]), ...positionRateWords(headDim).map(fc), fc(0)];
       out.push({ node: n.id, kind: 'rope', family: 'rope', buffers: [x.id], words, grid: linear(f(sym.mul(r, c((h * headDim) / 2)))) });
     }
   }

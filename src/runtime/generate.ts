@@ -13,6 +13,7 @@ import { interpret, type RunInputs } from './cpu-interpreter.ts';
 import { CacheInexactError, type CachedDecoder } from './cached-decoder.ts';
 import type { GpuContext } from './device.ts';
 import { runProgram } from './program.ts';
+import type { Tokenizer } from './tokenizer.ts';
 
 export interface GenerateOptions {
   /** Prompt ids (decoder-only) or the target prefix (encoder-decoder). */
@@ -50,6 +51,16 @@ export function rolesOf(m: CheckedModel): Roles {
   const source = m.stacks.map((s) => m.inputs.get(s.source)!).find((i) => i.kind === 'tokens' && i !== fed && i !== target);
   const others = [...m.inputs.values()].filter((i) => i !== fed && i !== target && i !== source && !i.shiftedFrom);
   return { target, decoderInput: fed.shiftedFrom ? fed : undefined, source, others };
+}
+
+/**
+ * The prompt of a text: for a decoder-only model whose tokens input declares `bos`, the start token comes first, as
+ * in training; an encoder-decoder's target prefix gets none, because its decoder input's shift_right puts it there.
+ */
+export function promptOfText(m: CheckedModel, codec: Pick<Tokenizer, 'encode'>, text: string): number[] {
+  const roles = rolesOf(m);
+  const ids = codec.encode(text);
+  return !roles.source && !roles.decoderInput && roles.target.bos !== undefined ? [roles.target.bos, ...ids] : ids;
 }
 
 export type Forward = (run: Omit<RunInputs, 'weights'>) => Promise<Float32Array | Float64Array>;

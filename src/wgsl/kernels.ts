@@ -179,9 +179,71 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /**
+ * Position angles `t · r^p` with r = 10000^(-2/width) (sinusoidal positions: p = d / 2 of the model width; rotary: the
+ * pair index of the head width), as sin and cos accurate to a few 1e-7 at any position, on any device.
+ *
+ * f32 alone cannot do this: at t = 4096 an f32 angle is off by ~2e-4 rad, and WGSL's sin and cos only promise 2^-11
+ * absolute error (SwiftShader uses that room). So the angle is kept exactly in turns as a 64-bit fixed-point fraction
+ * (vec2<u32>: low, high words): the host gives r as such a fraction, computed in f64 (`positionRateWords`); the
+ * kernel multiplies 1/(2π) by r^p (square and multiply, each product rounded down at 2^-64), then by the integer t
+ * modulo 1 turn, which is exact. The nearest quarter turn is taken off in integers, and the rest, |x| <= π/4, goes
+ * through Taylor polynomials in f32 (truncation below 2e-9 there).
+ */
+const POSITION_ANGLES = `fn wide_mul(a: u32, b: u32) -> vec2<u32> {
+  let a0 = a & 0xffffu; let a1 = a >> 16u; let b0 = b & 0xffffu; let b1 = b >> 16u;
+  let p00 = a0 * b0; let p01 = a0 * b1; let p10 = a1 * b0;
+  let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+  return vec2<u32>((p00 & 0xffffu) | (mid << 16u), a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u));
+}
+fn fixed_mul(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+  let ll = wide_mul(a.x, b.x); let lh = wide_mul(a.x, b.y); let hl = wide_mul(a.y, b.x); let hh = wide_mul(a.y, b.y);
+  let m1 = ll.y + lh.x; let m2 = m1 + hl.x;
+  let up = select(0u, 1u, m1 < lh.x) + select(0u, 1u, m2 < hl.x);
+  let l1 = hh.x + lh.y; let l2 = l1 + hl.y; let l3 = l2 + up;
+  let carry = select(0u, 1u, l1 < lh.y) + select(0u, 1u, l2 < hl.y) + select(0u, 1u, l3 < up);
+  return vec2<u32>(l3, hh.y + carry);
+}
+fn position_sin_cos(t: u32, p: u32, rate: vec2<u32>) -> vec2<f32> {
+  var f = vec2<u32>(0x9391054au, 0x28be60dbu);
+  var base = rate;
+  var e = p;
+  loop {
+    if (e == 0u) { break; }
+    if ((e & 1u) == 1u) { f = fixed_mul(f, base); }
+    e = e >> 1u;
+    if (e != 0u) { base = fixed_mul(base, base); }
+  }
+  let low = wide_mul(t, f.x);
+  let turns = vec2<u32>(low.x, t * f.y + low.y);
+  let n = (turns.y + 0x20000000u) >> 30u;
+  let rest = bitcast<i32>(turns.y - (n << 30u));
+  let x = (f32(rest) + f32(turns.x) * 2.3283064365386963e-10) * 1.4629180792671596e-9;
+  let x2 = x * x;
+  let s = x * (1.0 + x2 * (-0.16666666666666666 + x2 * (0.008333333333333333 + x2 * (-0.0001984126984126984 + x2 * 2.755731922398589e-6))));
+  let c = 1.0 + x2 * (-0.5 + x2 * (0.041666666666666664 + x2 * (-0.001388888888888889 + x2 * (2.48015873015873e-5 + x2 * -2.755731922398589e-7))));
+  switch (n & 3u) {
+    case 0u: { return vec2<f32>(s, c); }
+    case 1u: { return vec2<f32>(c, -s); }
+    case 2u: { return vec2<f32>(-s, -c); }
+    default: { return vec2<f32>(-c, s); }
+  }
+}`;
+
+/**
+ * The two uniform words (low, high) of r = 10000^(-2/width) as a 64-bit fixed-point fraction, for `position_sin_cos`.
+ * Scaling an f64 by 2^32 is exact, so the two words hold every bit of the f64 value.
+ */
+export function positionRateWords(width: number): [number, number] {
+  const scaled = Math.pow(10000, -2 / width) * 2 ** 32;
+  const high = Math.floor(scaled);
+  return [Math.floor((scaled - high) * 2 ** 32), high];
+}
+
+/**
  * Token embedding: `out[r, d] = table[ids[r], d] * scale + pos(t, d)` with t = r % T. Ids outside the vocabulary
  * read row 0 (inputs are validated on the host first). Words: 0 rows, 1 D, 2 T, 3 vocab, 4 scale (f32 bits),
- * 5 position start (for decoding with a cache).
+ * 5-6 the sinusoids' rate (`positionRateWords(D)`; unused by other positions), 7 position start (for decoding with a
+ * cache).
  */
 export function embedKernel(positions: 'none' | 'sinusoidal' | 'learned'): WgslKernel {
   const bindings: WgslKernel['bindings'] = [
@@ -192,14 +254,14 @@ export function embedKernel(positions: 'none' | 'sinusoidal' | 'learned'): WgslK
   ];
   const pos =
     positions === 'sinusoidal'
-      ? `let even = f32(d / 2u) * 2.0;
-    let angle = f32(t) * exp(-log(10000.0) * even / f32(D));
-    v += select(cos(angle), sin(angle), d % 2u == 0u);`
+      ? `let sc = position_sin_cos(t, d / 2u, vec2<u32>(word(5u), word(6u)));
+    v += select(sc.y, sc.x, d % 2u == 0u);`
       : positions === 'learned'
         ? 'v += pos_table[t * D + d];'
         : '';
-  const wgsl = `${U(6)}
+  const wgsl = `${U(8)}
 ${storage(bindings)}
+${positions === 'sinusoidal' ? POSITION_ANGLES : ''}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let rows = word(0u); let D = word(1u); let T = word(2u); let vocab = word(3u);
@@ -207,7 +269,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= rows * D) { return; }
   let r = i / D; let d = i % D;
-  let t = r % T + word(5u);
+  let t = r % T + word(7u);
   var id = ids[r];
   if (id < 0 || u32(id) >= vocab) { id = 0; }
   var v = table[u32(id) * D + d] * scale;
@@ -283,12 +345,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 /**
  * Rotary positions, in place on `[rows, heads * hd]`: each pair (2i, 2i+1) of a head rotates by
- * t · 10000^(-2i/hd), t = r % T + start. Words: 0 rows, 1 heads, 2 hd, 3 T, 4 start.
+ * t · 10000^(-2i/hd), t = r % T + start. Words: 0 rows, 1 heads, 2 hd, 3 T, 4-5 the rate
+ * (`positionRateWords(hd)`), 6 start.
  */
 export function ropeKernel(): WgslKernel {
   const bindings: WgslKernel['bindings'] = [{ name: 'x', access: 'read_write' }];
-  const wgsl = `${U(5)}
+  const wgsl = `${U(7)}
 ${storage(bindings)}
+${POSITION_ANGLES}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let rows = word(0u); let heads = word(1u); let hd = word(2u); let T = word(3u);
@@ -298,12 +362,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let p = i % half;
   let h = (i / half) % heads;
   let r = i / (half * heads);
-  let t = f32(r % T + word(4u));
-  let theta = t * exp(-log(10000.0) * f32(2u * p) / f32(hd));
+  let sc = position_sin_cos(r % T + word(6u), p, vec2<u32>(word(4u), word(5u)));
   let at = r * heads * hd + h * hd + 2u * p;
   let x0 = x[at]; let x1 = x[at + 1u];
-  x[at] = x0 * cos(theta) - x1 * sin(theta);
-  x[at + 1u] = x0 * sin(theta) + x1 * cos(theta);
+  x[at] = x0 * sc.y - x1 * sc.x;
+  x[at + 1u] = x0 * sc.x + x1 * sc.y;
 }`;
   return { family: 'rope', wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 0 };
 }
