@@ -10,17 +10,14 @@ import { cpuForward, generate, gpuForward, rolesOf, type Forward } from '../runt
 import { seededWeights } from '../runtime/init-weights.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';
 import { tunedScheduleOptions } from '../tune/tuned-tiles.ts';
-import { byteTokenizer, parseVocabulary, tokenizerOptionsOf, vocabularyTokenizer, type Tokenizer } from '../runtime/tokenizer.ts';
-import { readFileSync } from 'node:fs';
+import { ProgramLimitError } from '../runtime/program.ts';
+import { MaskSizeError } from '../masks/sizes.ts';
+import { gatherRunInputs, type RunInputFlags, type RunInputs } from './run-inputs.ts';
 import { requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
 
-export interface RunOptions {
+export interface RunOptions extends RunInputFlags {
   weights?: string;
-  vocab?: string;
-  input?: string;
-  tokens?: string;
-  source?: string;
   maxNew: string;
   greedy?: boolean;
   temperature?: string;
@@ -42,6 +39,9 @@ export function registerRunCommand(program: Command): void {
     .option('--input <text>', 'prompt text (decoder-only) or target prefix (encoder-decoder)')
     .option('--tokens <ids>', 'prompt as token ids, e.g. 1,5,9')
     .option('--source <text>', 'source text for an encoder-decoder')
+    .option('--source-tokens <ids>', 'source as token ids, e.g. 4,8,15')
+    .option('--set <name=value>', 'a lengths input (one number) or segment ids (one per prompt position, e.g. docs=0,0,1); repeatable', collect, [])
+    .option('--features <name=file>', 'a features input from a .npy or .safetensors tensor of shape [length, width]; repeatable', collect, [])
     .option('--max-new <n>', 'tokens to generate at most', '16')
     .option('--greedy', 'always take the most likely token (default unless --temperature is given)')
     .option('--temperature <t>', 'sample with this temperature')
@@ -75,16 +75,26 @@ export interface RunResult {
 
 export async function runModel(model: CheckedModel, opts: RunOptions, progress: (line: string) => void): Promise<RunResult> {
   if (opts.backend !== 'gpu' && opts.backend !== 'cpu') throw new UserError(`--backend is gpu or cpu, not '${opts.backend}'`);
+  // Everything that can be wrong with the inputs is found before a device, a program or weights exist.
+  const inputs = gatherRunInputs(model, opts);
   const gpu = opts.backend === 'gpu' ? await acquireGpu({ skipWorkgroupZeroInit: true }) : undefined;
   if (gpu) progress(`mdl: WebGPU adapter: ${gpu.describe()}\n`);
   try {
-    return await runOn(gpu, model, opts, progress);
+    return await runOn(gpu, model, opts, inputs, progress);
+  } catch (e) {
+    throw asUserError(e);
   } finally {
     gpu?.release();
   }
 }
 
-async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: RunOptions, progress: (line: string) => void): Promise<RunResult> {
+/** Problems a run meets at the dims it runs with (a mask size, a dim over its bound) are the user's to fix. */
+function asUserError(e: unknown): unknown {
+  if (e instanceof MaskSizeError || e instanceof ProgramLimitError) return new UserError(e.message);
+  return e;
+}
+
+async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: RunOptions, inputs: RunInputs, progress: (line: string) => void): Promise<RunResult> {
   // On the GPU, attention kernels take the tiles `mdl tune` chose for this adapter, where it has run.
   const tuning = gpu && tunedScheduleOptions(gpu.adapter);
   const t0 = performance.now();
@@ -95,12 +105,8 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   const seed = int(opts.seed, '--seed');
   const weights = opts.weights ? loadWeightsFile(opts.weights, lowered.ir) : seededWeights(lowered.ir, seed);
   if (!opts.weights) progress(`mdl: ${model.name}: no --weights given, running on seeded weights (seed ${seed})\n`);
-  const codec = tokenizerFor(model, opts.vocab);
   const roles = rolesOf(model);
-  const prompt = opts.tokens !== undefined ? ids(opts.tokens) : codec.encode(opts.input ?? '');
-  const source = opts.source !== undefined ? codec.encode(opts.source) : undefined;
-  if (roles.source && !source) throw new UserError(`${model.name} is an encoder-decoder: give --source "text"`);
-  if (!roles.source && prompt.length === 0) throw new UserError('give a prompt: --input "text" or --tokens 1,2,3');
+  const { prompt, source, data } = inputs;
   const maxNew = int(opts.maxNew, '--max-new');
   let forward: Forward;
   let cache: CachedDecoder | undefined;
@@ -128,6 +134,7 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
       topK: opts.topK === undefined ? undefined : int(opts.topK, '--top-k'),
       seed,
       cache,
+      data,
       onCacheAbandoned: (reason) => {
         progress(`mdl: leaving the KV cache, recomputing from here on: ${reason}\n`);
         Object.assign(decoding, { cache: false, reason, sites: cache?.stats() });
@@ -157,7 +164,7 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
       prompt,
       source,
       tokens,
-      text: codec.decode(tokens),
+      text: inputs.decode(tokens),
       timings: { compileMs: round(compileMs), firstTokenMs: round(first), totalMs: round(totalMs), tokensPerSecond: round(tokens.length / (totalMs / 1000)) },
       decoding: decoding.cache && cache ? { ...decoding, sites: cache.stats() } : decoding,
       attentionTiles: tuned ? { tuned: tuned.tuned, kernels: tuned.total } : undefined,
@@ -167,23 +174,6 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   }
 }
 
-/** The spec's byte-level tokenizer, or a vocabulary file's. */
-export function tokenizerFor(model: CheckedModel, vocabPath?: string): Tokenizer {
-  const options = tokenizerOptionsOf(model);
-  if (!vocabPath) return byteTokenizer(options);
-  let text: string;
-  try {
-    text = readFileSync(vocabPath, 'utf8');
-  } catch {
-    throw new UserError(`${vocabPath}: cannot read the vocabulary file`);
-  }
-  return vocabularyTokenizer(parseVocabulary(text, vocabPath), options, vocabPath);
-}
-
-function ids(text: string): number[] {
-  return text.split(',').filter((s) => s.trim() !== '').map((s) => int(s, '--tokens'));
-}
-
 function int(text: string, flag: string): number {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0) throw new UserError(`${flag} takes a whole number, not '${text}'`);
@@ -191,3 +181,8 @@ function int(text: string, flag: string): number {
 }
 
 const round = (x: number) => Math.round(x * 10) / 10;
+
+/** commander's way to take a flag more than once. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

@@ -24,6 +24,7 @@ import { shiftRight } from './decoder-input.ts';
 import type { GpuContext } from './device.ts';
 import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
 import { packMaskBuffers } from './mask-buffers.ts';
+import { checkProgramMaskSizes } from './mask-size-check.ts';
 import { launch, maskEnv, paramBuffer, prepareRun, ProgramLimitError, uploadAttentionInputs } from './program.ts';
 
 /** Decoding with the cache would compute something other than a full pass; the caller should recompute. */
@@ -93,6 +94,8 @@ export class CachedDecoder {
     const N = L - P;
     if ((run.dims.B ?? 1) !== 1) throw new ProgramLimitError('decoding with a cache runs one sequence at a time (B = 1)');
     if (!(N >= 1)) throw new ProgramLimitError(`no new positions: ${P} computed, the sequence has ${L}`);
+    // Masks see the whole sequence, so their sizes are those of a full pass over it.
+    checkProgramMaskSizes(model, p, run.dims);
     const env = maskEnv(model, { ...run, weights: this.weights });
     this.checkEarlierRowsUnchanged(env, P, L);
 
@@ -190,7 +193,9 @@ export class CachedDecoder {
   private newRows(run: Omit<RunInputs, 'weights'>, name: string, P: number, L: number, n: number): Int32Array | Float32Array {
     const data = run.inputs[name];
     if (!data) throw new ProgramLimitError(`input ${name} needs ${n} values, got none`);
-    const onAxis = this.model.inputs.get(name)?.axis === this.lowered.cache.axis;
+    // Lengths count along the axis but hold one value per sequence: never sliced.
+    const input = this.model.inputs.get(name);
+    const onAxis = input?.axis === this.lowered.cache.axis && input.kind !== 'lengths';
     const rows = onAxis ? data.slice((P * data.length) / L, data.length) : data;
     if (rows.length !== n) throw new ProgramLimitError(`input ${name} needs ${n} values, got ${rows.length}`);
     return rows instanceof Int32Array ? rows : Float32Array.from(rows);
