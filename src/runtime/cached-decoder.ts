@@ -59,6 +59,8 @@ export class CachedDecoder {
   private readonly kept = new Map<string, GPUBuffer>();
   private readonly sites: SiteState[];
   private encoded = false;
+  /** Lengths along the decoder axis as the first call gave them: rows computed with them are kept. */
+  private readonly lengthsSeen = new Map<string, number[]>();
 
   constructor(
     private readonly gpu: GpuContext,
@@ -97,6 +99,7 @@ export class CachedDecoder {
     // Masks see the whole sequence, so their sizes are those of a full pass over it.
     checkProgramMaskSizes(model, p, run.dims);
     const env = maskEnv(model, { ...run, weights: this.weights });
+    this.checkLengthsUnchanged(run);
     this.checkEarlierRowsUnchanged(env, P, L);
 
     const dims = { ...run.dims, [plan.axis]: N };
@@ -165,6 +168,17 @@ export class CachedDecoder {
       return raw.slice((N - 1) * width, N * width);
     } finally {
       for (const b of [...created, ...retired]) b.destroy();
+    }
+  }
+
+  /** Rows already computed saw the lengths along the decoder axis of their call; a full pass would see the new ones. */
+  private checkLengthsUnchanged(run: Omit<RunInputs, 'weights'>): void {
+    for (const input of this.model.inputs.values()) {
+      if (input.kind !== 'lengths' || input.axis !== this.lowered.cache.axis) continue;
+      const now = [...(run.inputs[input.name] ?? [])];
+      const before = this.lengthsSeen.get(input.name);
+      if (!before) this.lengthsSeen.set(input.name, now);
+      else if (before.join() !== now.join()) throw new CacheInexactError(`lengths ${input.name} changed from ${before.join(',')} to ${now.join(',')} between steps`);
     }
   }
 

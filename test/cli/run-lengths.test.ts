@@ -1,6 +1,6 @@
 // A prefix LM under `mdl run`: `prefix(prompt_len)` is bidirectional over the prompt and causal after it, because a
 // lengths input along the generated axis is the prompt's length unless --set gives another, and it does not grow
-// with the generated text. Both backends agree.
+// with the generated text. Both backends agree, and on WebGPU such a prefix LM decodes with the KV cache.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -44,11 +44,17 @@ const weights = join(dir, 'prefix-lm.safetensors');
   writeFileSync(weights, writeSafetensors(scaled));
 }
 
-function tokens(...extra: string[]): number[] {
+interface Result {
+  tokens: number[];
+  decoding: { cache: boolean; reason?: string };
+}
+
+function result(...extra: string[]): Result {
   const r = mdl('run', spec, '--weights', weights, '--input', 'abcd', '--max-new', '8', '--temperature', '1', '--seed', '2', '--json', ...extra);
   expect(r.status, r.stderr).toBe(0);
-  return (JSON.parse(r.stdout) as { tokens: number[] }).tokens;
+  return JSON.parse(r.stdout) as Result;
 }
+const tokens = (...extra: string[]) => result(...extra).tokens;
 
 describe('lengths under mdl run', () => {
   it('prompt_len defaults to the prompt (4 tokens), not the growing length', () => {
@@ -57,7 +63,16 @@ describe('lengths under mdl run', () => {
     expect(tokens('--backend', 'cpu', '--set', 'prompt_len=4')).toEqual(byDefault);
     // A prefix as long as the bound sees every position, as the old growing length did: different text.
     expect(tokens('--backend', 'cpu', '--set', 'prompt_len=32')).not.toEqual(byDefault);
-    expect(tokens('--backend', 'gpu')).toEqual(byDefault);
+    // On WebGPU the prompt is prefilled once and each new token is decoded with the KV cache: the prefix is fixed.
+    const gpu = result('--backend', 'gpu');
+    expect(gpu.decoding.cache).toBe(true);
+    expect(gpu.tokens).toEqual(byDefault);
+  });
+
+  it('a prefix longer than the prompt lets earlier positions see new ones: the cache steps aside, the text is the same', () => {
+    const gpu = result('--backend', 'gpu', '--set', 'prompt_len=6');
+    expect(gpu.decoding).toMatchObject({ cache: false, reason: 'mask lm lets position 0 see the later position 4' });
+    expect(gpu.tokens).toEqual(tokens('--backend', 'cpu', '--set', 'prompt_len=6'));
   });
 
   it('refuses a length beyond the axis bound', () => {
