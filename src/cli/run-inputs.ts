@@ -12,7 +12,8 @@
 import type { CheckedModel, InputInfo } from '../check/model.ts';
 import { sym } from '../check/sym.ts';
 import { rolesOf, type StepData } from '../runtime/generate.ts';
-import { readTensorFile } from '../runtime/tensor-file.ts';
+import { SafetensorsError } from '../runtime/safetensors.ts';
+import { readTensorFile, TensorFileError } from '../runtime/tensor-file.ts';
 import { byteTokenizer, parseVocabulary, tokenizerOptionsOf, vocabularyTokenizer, type Tokenizer } from '../runtime/tokenizer.ts';
 import { checkFinite } from '../runtime/weights.ts';
 import { readFileSync } from 'node:fs';
@@ -144,7 +145,8 @@ function featuresFrom(model: CheckedModel, input: InputInfo, file: string): { da
   try {
     t = readTensorFile(file, input.name);
   } catch (e) {
-    throw new UserError(`--features ${input.name}: ${(e as Error).message}`);
+    if (e instanceof TensorFileError || e instanceof SafetensorsError) throw new UserError(`--features ${input.name}: ${e.message}`);
+    throw e;
   }
   const width = input.width ? sym.evaluate(input.width, {}) : undefined;
   const axis = model.dims.get(input.axis!);
@@ -161,7 +163,7 @@ function featuresFrom(model: CheckedModel, input: InputInfo, file: string): { da
   try {
     checkFinite(t.data, shape, `features '${input.name}'`, file);
   } catch (e) {
-    throw new UserError((e as Error).message);
+    throw e instanceof SafetensorsError ? new UserError(e.message) : e;
   }
   return { data: t.data, length };
 }

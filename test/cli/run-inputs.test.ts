@@ -52,6 +52,9 @@ describe('checked before the weights', () => {
     expect(refused(['specs/streaming.mdl', '--features', `frames=${nan}`, '--weights', noWeights])).toBe(`mdl: ${nan}: features 'frames' holds NaN at index 70 ([1, 6]); every value must be finite`);
     const ints = file('ints.npy', npyBytes([3, 64], frames(3), '<i4'));
     expect(refused(['specs/streaming.mdl', '--features', `frames=${ints}`, '--weights', noWeights])).toMatch(/dtype '<i4' is not supported/);
+    expect(refused(['specs/streaming.mdl', '--features', `frames=${join(dir, 'absent.safetensors')}`, '--weights', noWeights])).toBe(
+      `mdl: --features frames: ${join(dir, 'absent.safetensors')}: no such file`,
+    );
     expect(refused(['specs/streaming.mdl', '--features', 'text=x.npy', '--weights', noWeights])).toBe(
       "mdl: --features text: 'text' is a tokens input, not features; give tokens with --input/--tokens or --source/--source-tokens",
     );
@@ -78,7 +81,10 @@ describe('features run', () => {
     const run = (f: string) => {
       const r = mdl('run', 'specs/streaming.mdl', '--features', `frames=${f}`, '--max-new', '6', '--temperature', '2', '--seed', '9', '--backend', 'cpu', '--json');
       expect(r.status, r.stderr).toBe(0);
-      return (JSON.parse(r.stdout) as { tokens: number[] }).tokens;
+      const { tokens, text } = JSON.parse(r.stdout) as { tokens: number[]; text: string };
+      // 96 ids leave no room for bytes: the text shows the ids.
+      expect(text).toBe(tokens.map((id) => `<${id}>`).join(''));
+      return tokens;
     };
     const a = run(npy);
     expect(run(st)).toEqual(a);
