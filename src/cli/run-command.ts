@@ -11,6 +11,7 @@ import { seededWeights } from '../runtime/init-weights.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';
 import { tunedScheduleOptions } from '../tune/tuned-tiles.ts';
 import { ProgramLimitError } from '../runtime/program.ts';
+import { checkProgramMaskSizes } from '../runtime/mask-size-check.ts';
 import { MaskSizeError } from '../masks/sizes.ts';
 import { gatherRunInputs, type RunInputFlags, type RunInputs } from './run-inputs.ts';
 import { requireModel } from './load.ts';
@@ -99,6 +100,8 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   const tuning = gpu && tunedScheduleOptions(gpu.adapter);
   const t0 = performance.now();
   const lowered = lower(model, tuning?.options);
+  // Mask sizes at the first step's dims, before any weights; later steps are checked as they run.
+  checkProgramMaskSizes(model, lowered.program, inputs.firstDims);
   const compileMs = performance.now() - t0;
   const tuned = tuning?.report();
   if (tuned?.tuned) progress(`mdl: ${tuned.tuned} of ${tuned.total} attention kernel(s) use tiles tuned for this adapter\n`);

@@ -11,7 +11,7 @@
 
 import type { CheckedModel, InputInfo } from '../check/model.ts';
 import { sym } from '../check/sym.ts';
-import { rolesOf, type StepData } from '../runtime/generate.ts';
+import { rolesOf, stepInputs, type StepData } from '../runtime/generate.ts';
 import { SafetensorsError } from '../runtime/safetensors.ts';
 import { readTensorFile, TensorFileError } from '../runtime/tensor-file.ts';
 import { byteTokenizer, parseVocabulary, tokenizerOptionsOf, vocabularyTokenizer, type Tokenizer } from '../runtime/tokenizer.ts';
@@ -37,6 +37,8 @@ export interface RunInputs {
   prompt: number[];
   source?: number[];
   data: StepData;
+  /** The dims of the first step (prompt, source, features), within the spec's bounds. */
+  firstDims: Record<string, number>;
 }
 
 export function gatherRunInputs(model: CheckedModel, flags: RunInputFlags): RunInputs {
@@ -62,7 +64,20 @@ export function gatherRunInputs(model: CheckedModel, flags: RunInputFlags): RunI
 
   const data = inputData(model, flags, prompt.length + (roles.decoderInput ? 1 : 0), source?.length);
   const decode = codec ? (x: number[]) => codec.decode(x) : (x: number[]) => x.map((id) => `<${id}>`).join('');
-  return { decode, prompt, source, data };
+  return { decode, prompt, source, data, firstDims: firstStepDims(model, prompt, source, data) };
+}
+
+/** The first step's dims, each within its bound: a prompt or source too long for the spec is refused here. */
+function firstStepDims(model: CheckedModel, prompt: number[], source: number[] | undefined, data: StepData): Record<string, number> {
+  const roles = rolesOf(model);
+  const { dims } = stepInputs(model, prompt, source ?? [], roles, data).run;
+  for (const [name, value] of Object.entries(dims)) {
+    const d = model.dims.get(name);
+    const what = name === roles.target.axis ? 'the prompt' : name === roles.source?.axis ? 'the source' : 'the inputs';
+    if (d?.concrete !== undefined && value !== d.concrete) throw new UserError(`${name} = ${value} (from ${what}), but the spec fixes ${name} = ${d.concrete}`);
+    if (d?.bound !== undefined && value > d.bound) throw new UserError(`${name} = ${value} (from ${what}) is above the spec's bound ${name} <= ${d.bound}`);
+  }
+  return dims;
 }
 
 /** The spec's byte-level tokenizer, or a vocabulary file's. */

@@ -35,6 +35,12 @@ describe('checked before the weights', () => {
     expect(performance.now() - t0).toBeLessThan(20_000);
   });
 
+  it('a source or a prompt longer than its axis allows', () => {
+    expect(refused(['specs/translator.mdl', '--source', 'a'.repeat(65), '--weights', noWeights])).toBe("mdl: S = 65 (from the source) is above the spec's bound S <= 64");
+    // The decoder input adds the start token: 64 target tokens need T = 65.
+    expect(refused(['specs/translator.mdl', '--source', 'a', '--input', 'b'.repeat(64), '--weights', noWeights])).toBe("mdl: T = 65 (from the prompt) is above the spec's bound T <= 64");
+  });
+
   it('text for a vocabulary with no room for bytes', () => {
     const msg = refused(['specs/streaming.mdl', '--input', 'hi', '--weights', noWeights]);
     expect(msg).toMatch(/^mdl: the byte-level tokenizer needs 256 ids for the UTF-8 bytes, either after the largest special id 2 \(ids 3\.\.258, but the vocabulary has 96\)/);
