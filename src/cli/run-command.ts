@@ -10,7 +10,7 @@ import { cpuForward, generate, gpuForward, rolesOf, type Forward } from '../runt
 import { seededWeights } from '../runtime/init-weights.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';
 import { tunedScheduleOptions } from '../tune/tuned-tiles.ts';
-import { ProgramLimitError } from '../runtime/program.ts';
+import { prepareRun, ProgramLimitError } from '../runtime/program.ts';
 import { checkProgramMaskSizes } from '../runtime/mask-size-check.ts';
 import { MaskSizeError } from '../masks/sizes.ts';
 import { gatherRunInputs, type RunInputFlags, type RunInputs } from './run-inputs.ts';
@@ -102,6 +102,8 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   const lowered = lower(model, tuning?.options);
   // Mask sizes at the first step's dims, before any weights; later steps are checked as they run.
   checkProgramMaskSizes(model, lowered.program, inputs.firstDims);
+  // And the adapter's limits (buffer sizes, weights included), which a large spec can exceed.
+  if (gpu) prepareRun(gpu, lowered, inputs.firstDims);
   const compileMs = performance.now() - t0;
   const tuned = tuning?.report();
   if (tuned?.tuned) progress(`mdl: ${tuned.tuned} of ${tuned.total} attention kernel(s) use tiles tuned for this adapter\n`);
