@@ -36,13 +36,13 @@ export function registerRunCommand(program: Command): void {
     .description('generate tokens with a spec (seeded weights unless --weights is given)')
     .argument('<file>', '.mdl spec file')
     .option('--weights <file>', 'weights (.safetensors, names as in the README; default: seeded)')
-    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
+    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: the 256 UTF-8 bytes beside the special ids)')
     .option('--input <text>', 'prompt text (decoder-only) or target prefix (encoder-decoder)')
     .option('--tokens <ids>', 'prompt as token ids, e.g. 1,5,9')
     .option('--source <text>', 'source text for an encoder-decoder')
     .option('--source-tokens <ids>', 'source as token ids, e.g. 4,8,15')
-    .option('--set <name=value>', 'a lengths input (one number) or segment ids (one per prompt position, e.g. docs=0,0,1); repeatable', collect, [])
-    .option('--features <name=file>', 'a features input from a .npy or .safetensors tensor of shape [length, width]; repeatable', collect, [])
+    .option('--set <name=value>', 'a lengths input (one number) or segment ids (one per prompt position, e.g. docs=0,0,1); repeatable', collect)
+    .option('--features <name=file>', 'a features input from a .npy or .safetensors tensor of shape [length, width]; repeatable', collect)
     .option('--max-new <n>', 'tokens to generate at most', '16')
     .option('--greedy', 'always take the most likely token (default unless --temperature is given)')
     .option('--temperature <t>', 'sample with this temperature')
@@ -188,6 +188,6 @@ function int(text: string, flag: string): number {
 const round = (x: number) => Math.round(x * 10) / 10;
 
 /** commander's way to take a flag more than once. */
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
