@@ -171,10 +171,15 @@ export class CachedDecoder {
     }
   }
 
-  /** Rows already computed saw the lengths along the decoder axis of their call; a full pass would see the new ones. */
+  /**
+   * Rows already computed saw the lengths along the decoder axis of their call; a full pass would see the new ones.
+   * Only lengths a decoder mask reads matter.
+   */
   private checkLengthsUnchanged(run: Omit<RunInputs, 'weights'>): void {
+    const { program: p, cache: plan } = this.lowered;
+    const read = new Set(plan.decodeSteps.flatMap((i) => p.steps[i].attention?.mask?.wgsl.inputs.map((x) => x.input) ?? []));
     for (const input of this.model.inputs.values()) {
-      if (input.kind !== 'lengths' || input.axis !== this.lowered.cache.axis) continue;
+      if (input.kind !== 'lengths' || input.axis !== plan.axis || !read.has(input.name)) continue;
       const now = [...(run.inputs[input.name] ?? [])];
       const before = this.lengthsSeen.get(input.name);
       if (!before) this.lengthsSeen.set(input.name, now);
