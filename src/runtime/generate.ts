@@ -42,7 +42,10 @@ export interface GenerateOptions {
 export interface StepData {
   values?: Record<string, Int32Array | Float32Array>;
   dims?: Record<string, number>;
-  /** Without it, a lengths input along the generated axis is the whole current length. */
+  /**
+   * Positions before the first generated token. generate() defaults it to the prompt's (its tokens, plus the start
+   * token with a decoder input); stepInputs() without it gives a lengths input along that axis the current length.
+   */
   promptPositions?: number;
 }
 
@@ -86,8 +89,10 @@ export async function generate(m: CheckedModel, forward: Forward, opts: Generate
   let cache = opts.cache;
   let rng = (opts.seed ?? 0) >>> 0 || 1;
   const random = () => ((rng = (Math.imul(rng, 1664525) + 1013904223) >>> 0) / 4294967296);
+  // Lengths along the generated axis stay at the prompt's positions unless the caller says otherwise.
+  const data: StepData = { ...opts.data, promptPositions: opts.data?.promptPositions ?? opts.prompt.length + (roles.decoderInput ? 1 : 0) };
   for (let step = 0; step < opts.maxNew; step++) {
-    const { run, length } = stepInputs(m, [...opts.prompt, ...out], opts.source ?? [], roles, opts.data);
+    const { run, length } = stepInputs(m, [...opts.prompt, ...out], opts.source ?? [], roles, data);
     if (length > maxLen) break;
     let row: ArrayLike<number> | undefined;
     if (cache) {

@@ -82,6 +82,12 @@ describe('inputs other than tokens while generating', () => {
     expect(seen.map((s) => s.inputs.prompt_len[0])).toEqual([3, 3]);
   });
 
+  it('without promptPositions, generate takes the prompt\'s', async () => {
+    const { seen, forward } = recorder();
+    await generate(model(true), forward, { prompt: [3, 4, 5], maxNew: 2, greedy: true, data: { values: { frames: features }, dims: { F: 5 } } });
+    expect(seen.map((s) => s.inputs.prompt_len[0])).toEqual([4, 4]);
+  });
+
   it('features must be given', async () => {
     await expect(generate(model(false), recorder().forward, { prompt: [3], maxNew: 1, greedy: true })).rejects.toThrow("m reads features 'frames', and none were given");
   });
