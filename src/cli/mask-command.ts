@@ -12,6 +12,7 @@ import type { CheckedModel, MaskInfo } from '../check/model.ts';
 import { denseMask } from '../masks/evaluate.ts';
 import type { MaskEnv } from '../masks/kernel-contract.ts';
 import { dataReads, printPolicy, toPredicate } from '../masks/policy.ts';
+import { checkMaskSizes, MaskSizeError } from '../masks/sizes.ts';
 import { maskToPng, maskToSvg } from '../masks/render-image.ts';
 import { maskToText } from '../masks/render-text.ts';
 import { classifyTiles, readsHead } from '../masks/tiles.ts';
@@ -75,6 +76,11 @@ export function drawMask(model: CheckedModel, opts: MaskOptions): string {
   const notes: string[] = [];
   const env = maskData(model, policy, dims, opts, notes);
   env.dims = { ...dims, Lq: lq, Lk: lk };
+  try {
+    checkMaskSizes(mask.name, policy, env.dims);
+  } catch (e) {
+    throw e instanceof MaskSizeError ? new UserError(e.message) : e;
+  }
   const batch = Number(opts.batch);
   const pred = toPredicate(policy);
   const rows = denseMask(pred, env, batch, head);
