@@ -2,7 +2,7 @@
 // and the hint. Never a stack trace: a diagnostic is about the user's text, not about the compiler.
 
 import pc from 'picocolors';
-import type { Diagnostic } from './diagnostics.ts';
+import type { Diagnostic } from '../lang/diagnostics.ts';
 
 export interface RenderOptions {
   color?: boolean;

@@ -5,7 +5,7 @@
 // that closes them.
 
 import type { DimDef, Expr, Model, Name, Span } from '../lang/ast.ts';
-import type { DiagnosticBag } from './diagnostics.ts';
+import type { DiagnosticBag } from '../lang/diagnostics.ts';
 import type { DimInfo } from './model.ts';
 import { sym, type Poly } from './sym.ts';
 

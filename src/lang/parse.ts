@@ -7,7 +7,7 @@ import type { IRecognitionException, IToken, ILexingError } from 'chevrotain';
 import { MdlLexer } from '../../grammar/tokens.ts';
 import { parser } from '../../grammar/parser.ts';
 import type { FileCstNode } from '../../generated/cst.d.ts';
-import { DiagnosticBag, type Diagnostic } from '../check/diagnostics.ts';
+import { DiagnosticBag, type Diagnostic } from './diagnostics.ts';
 import type { SourceFile, Span } from './ast.ts';
 import { AstBuilder } from './cst-to-ast.ts';
 import { describeExpected, describeToken } from './syntax-messages.ts';

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { emitMaskWgsl } from '../../src/masks/emit-wgsl.ts';
 import { denseMask } from '../../src/masks/evaluate.ts';
-import { policyOf } from '../../src/masks/golden-spec.ts';
+import { policyOf } from '../support/mask-scope.ts';
 import { pairHash } from '../../src/masks/hash.ts';
 import type { MaskEnv } from '../../src/masks/kernel-contract.ts';
 import { toPredicate } from '../../src/masks/policy.ts';

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emitMaskWgsl } from '../../src/masks/emit-wgsl.ts';
-import { policyOf } from '../../src/masks/golden-spec.ts';
+import { policyOf } from '../support/mask-scope.ts';
 import { toPredicate } from '../../src/masks/policy.ts';
 import { denseMaskOnGpu } from '../../src/runtime/mask-run.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
