@@ -19,7 +19,7 @@ export interface CheckResult {
   diagnostics: Diagnostic[];
 }
 
-export function checkModel(file: SourceFile, bag = new DiagnosticBag()): CheckedModel | undefined {
+function checkModel(file: SourceFile, bag = new DiagnosticBag()): CheckedModel | undefined {
   const ast = file.model;
   if (!ast) return undefined;
   const names = collectNames(ast, bag);

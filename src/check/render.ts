@@ -8,7 +8,7 @@ export interface RenderOptions {
   color?: boolean;
 }
 
-export function renderDiagnostic(d: Diagnostic, text: string, opts: RenderOptions = {}): string {
+function renderDiagnostic(d: Diagnostic, text: string, opts: RenderOptions = {}): string {
   const c = opts.color ? pc : plain;
   const head = `${d.span.file}:${d.span.line}:${d.span.col}: ${d.severity === 'error' ? c.red('error') : c.yellow('warning')}[${d.code}]: ${d.message}`;
   const lines = text.split('\n');

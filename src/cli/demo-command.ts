@@ -11,7 +11,7 @@ import { drawMask } from './mask-command.ts';
 import { requireModel } from './load.ts';
 import { runModel } from './run-command.ts';
 
-export const DEFAULT_SPEC = fileURLToPath(new URL('../../specs/translator.mdl', import.meta.url));
+const DEFAULT_SPEC = fileURLToPath(new URL('../../specs/translator.mdl', import.meta.url));
 
 export function registerDemoCommand(program: Command): void {
   program

@@ -11,7 +11,7 @@ import { loadSpec, readSpec, requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
 
 /** Stages `mdl dump` can show, in pipeline order: the front end's, then lowering's. */
-export const dumpStages: Record<string, (path: string) => string> = {
+const dumpStages: Record<string, (path: string) => string> = {
   tokens: (path) => {
     const text = readSpec(path);
     const { tokens } = MdlLexer.tokenize(text);

@@ -168,7 +168,7 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
 }
 
 /** The spec's byte-level tokenizer, or a vocabulary file's. */
-export function tokenizerFor(model: CheckedModel, vocabPath?: string): Tokenizer {
+function tokenizerFor(model: CheckedModel, vocabPath?: string): Tokenizer {
   const options = tokenizerOptionsOf(model);
   if (!vocabPath) return byteTokenizer(options);
   let text: string;

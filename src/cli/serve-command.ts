@@ -16,7 +16,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const WEIGHTS_PATH = '/weights.safetensors';
 
 /** The page's files: index.html, app.js (bundled), every spec and an optional weights file, by URL path. */
-export async function pageFiles(weightsFile?: string): Promise<Map<string, { type: string; body: string | Uint8Array }>> {
+async function pageFiles(weightsFile?: string): Promise<Map<string, { type: string; body: string | Uint8Array }>> {
   const bundle = await build({
     entryPoints: [join(root, 'web', 'app.ts')],
     bundle: true,

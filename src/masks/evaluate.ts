@@ -16,7 +16,7 @@ export interface Indices {
 }
 
 /** Evaluates an integer expression at one (b, h, q, k). Throws on a missing param or input (a caller's bug). */
-export function evalInt(e: IntExpr, at: Indices, env: MaskEnv): number {
+function evalInt(e: IntExpr, at: Indices, env: MaskEnv): number {
   switch (e.kind) {
     case 'var':
       return at[e.name];

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { adapterKey, signatureKey, type AdapterIdentity, type KernelSignature } from './signature.ts';
 import type { TileChoice } from './variants.ts';
 
-export const CACHE_VERSION = 1;
+const CACHE_VERSION = 1;
 
 export interface TuneEntry {
   tiles: TileChoice;
