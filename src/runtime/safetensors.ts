@@ -103,7 +103,7 @@ export function readSafetensorsFrom(src: ByteSource, source: string, beforeData?
 }
 
 /** Reads and validates the header only: 8 + N bytes, whatever the file's size. */
-export function readSafetensorsHeader(src: ByteSource, source: string): SafetensorsHeader {
+function readSafetensorsHeader(src: ByteSource, source: string): SafetensorsHeader {
   const fail = (problem: string): never => {
     throw new SafetensorsError(source, problem);
   };
