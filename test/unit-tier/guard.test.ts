@@ -3,11 +3,15 @@
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..', '..');
 const hook = join(root, 'test', 'unit-tier', 'no-device.mjs');
+// Through require, which the guard's hooks leave alone, so that this file also runs inside the guarded tier.
+const fileOf = (pkg: string) => pathToFileURL(createRequire(import.meta.url).resolve(pkg)).href;
 
 describe('the unit tier', () => {
   it('leaves every test file that imports the device to the full tier, and keeps the rest', async () => {
@@ -40,7 +44,7 @@ describe('the unit tier', () => {
 
   it('fails loading Dawn or Playwright by its resolved file too, as test runners import packages', () => {
     for (const pkg of ['webgpu', 'playwright-core']) {
-      const script = `import(${JSON.stringify(import.meta.resolve(pkg))}).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(3); })`;
+      const script = `import(${JSON.stringify(fileOf(pkg))}).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(3); })`;
       const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: `--import=${hook}` } });
       expect(run.status, pkg).toBe(3);
       expect(run.stderr).toContain(`'${pkg}' is not available in the unit tier`);
@@ -48,7 +52,7 @@ describe('the unit tier', () => {
   });
 
   it('lets the same processes load Dawn without the guard (the check above is the guard, not a broken install)', () => {
-    const script = `import(${JSON.stringify(import.meta.resolve('webgpu'))}).then(() => process.exit(0), () => process.exit(3))`;
+    const script = `import(${JSON.stringify(fileOf('webgpu'))}).then(() => process.exit(0), () => process.exit(3))`;
     const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
     expect(run.status).toBe(0);
   });
