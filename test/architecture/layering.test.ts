@@ -8,9 +8,8 @@ import { importCycles, layeringViolations, readImportGraph, type ImportGraph } f
 const root = join(import.meta.dirname, '..', '..');
 
 /**
- * Known violations being removed by work on the kernel interface of src/lower, which rewrites these modules. Each
- * entry must still be present (the test fails on a stale entry, so delete it when the violation goes); nothing may
- * be added here.
+ * The violations that remain, each with its reason. Every entry must still be present: the test fails on a stale
+ * entry, so an entry goes with its violation. Nothing new may be added here.
  */
 const KNOWN_VIOLATIONS: string[] = [
   // The CPU reference interpreter takes mask inlining and score modifiers from the schedule it is meant to check.
