@@ -47,11 +47,9 @@ export function registerFrontEndCommands(program: Command): void {
     .description('print one stage of the pipeline as text')
     .argument('<file>', '.mdl spec file')
     .option('--stage <stage>', `stage to print (${Object.keys(dumpStages).join(', ')})`, 'ir')
-    .action(async (file: string, opts: { stage: string }) => {
+    .action((file: string, opts: { stage: string }) => {
       const stage = dumpStages[opts.stage];
       if (!stage) throw new UserError(`unknown stage '${opts.stage}'; stages: ${Object.keys(dumpStages).join(', ')}`);
-      // A stage can be larger than a pipe holds: wait until it is written, since the command line exits right after.
-      const text = stage(file);
-      await new Promise<void>((done) => process.stdout.write(text, () => done()));
+      process.stdout.write(stage(file));
     });
 }

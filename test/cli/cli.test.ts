@@ -67,6 +67,13 @@ describe('mdl dump', () => {
     expect(manifest).toBe(readFileSync(join(dir, 'manifest.json'), 'utf8'));
   });
 
+  it('stops quietly when the reader closes the pipe early: `mdl dump … | head -c 1`', () => {
+    // A shell pipe, as a user has it (a pipe to this process would hold the whole manifest at once).
+    const r = spawnSync('bash', ['-c', 'node bin/mdl.js dump specs/translator.mdl --stage manifest | head -c 1; echo " status=${PIPESTATUS[0]}"'], { cwd: root, encoding: 'utf8' });
+    expect(r.stdout).toBe('{ status=0\n');
+    expect(r.stderr).toBe('');
+  });
+
   it('prints the tokens, masks, schedule and cache stages of the translator', () => {
     expect(dumped('specs/translator.mdl', 'tokens').split('\n').slice(0, 3)).toEqual(['7:1\tKw_model\t"model"', '7:7\tIdentifier\t"translator"', '7:18\tLCurly\t"{"']);
     const masks = dumped('specs/translator.mdl', 'masks');
