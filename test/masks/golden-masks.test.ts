@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { emitMaskWgsl } from '../../src/masks/emit-wgsl.ts';
 import { policyOf } from '../support/mask-scope.ts';
 import { toPredicate } from '../../src/masks/policy.ts';
-import { denseMaskOnGpu } from '../../src/runtime/mask-run.ts';
+import { denseMaskOnGpu } from '../support/mask-run.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
 import { goldenCases, type GoldenCase } from '../golden/masks/cases.ts';
 import { batchOf, caseEnv, headsOf, parseGolden, renderCase } from '../golden/masks/render-case.ts';

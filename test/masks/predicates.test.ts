@@ -14,7 +14,7 @@ import { toPredicate } from '../../src/masks/policy.ts';
 import { bin, cmp, type BoolExpr, type CmpOp, type IntExpr, type IntOp } from '../../src/masks/predicate.ts';
 import { printBool } from '../../src/masks/print-predicate.ts';
 import { classifyTiles, readsHead } from '../../src/masks/tiles.ts';
-import { denseMaskOnGpu } from '../../src/runtime/mask-run.ts';
+import { denseMaskOnGpu } from '../support/mask-run.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
 
 const constant = fc.oneof(

@@ -13,7 +13,7 @@ import type { MaskEnv } from '../../src/masks/kernel-contract.ts';
 import { toPredicate } from '../../src/masks/policy.ts';
 import { evalBool } from '../../src/masks/evaluate.ts';
 import { classifyTiles, isIndexOnly, measureTightness } from '../../src/masks/tiles.ts';
-import { classifyTilesOnGpu } from '../../src/runtime/mask-run.ts';
+import { classifyTilesOnGpu } from '../support/mask-run.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
 import { allPartial, checkTileClasses, nonePartial } from '../support/tile-check.ts';
 import { TileClass } from '../../src/masks/kernel-contract.ts';
