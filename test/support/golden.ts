@@ -7,11 +7,9 @@ import { expect } from 'vitest';
 
 const root = join(import.meta.dirname, '..', '..');
 
-const updatingGoldens = process.env.UPDATE_GOLDENS === '1';
-
 /** Asserts that `actual` equals the golden at `path`; with UPDATE_GOLDENS=1, writes it first. */
 export function expectGolden(path: string, actual: string, testFile: string): void {
-  if (updatingGoldens) writeFileSync(path, actual);
+  if (process.env.UPDATE_GOLDENS === '1') writeFileSync(path, actual);
   const rel = relative(root, path);
   expect(existsSync(path), `the golden ${rel} is missing: \`UPDATE_GOLDENS=1 npx vitest run ${relative(root, testFile)}\` writes it`).toBe(true);
   expect(actual, `${rel} differs (\`UPDATE_GOLDENS=1 npx vitest run ${relative(root, testFile)}\` rewrites it; review the diff)`).toBe(readFileSync(path, 'utf8'));
