@@ -5,7 +5,7 @@
 import { TileClass, type MaskEnv, type MaskWgsl } from '../src/masks/kernel-contract.ts';
 import { emitMaskWgsl } from '../src/masks/emit-wgsl.ts';
 import { evalBool } from '../src/masks/evaluate.ts';
-import { policyOf } from '../src/masks/golden-spec.ts';
+import { policyOf } from '../test/support/mask-scope.ts';
 import { toPredicate } from '../src/masks/policy.ts';
 import type { BoolExpr } from '../src/masks/predicate.ts';
 import { classifyTiles } from '../src/masks/tiles.ts';

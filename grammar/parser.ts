@@ -21,7 +21,7 @@
 import { CstParser, type IToken, type CstNode } from 'chevrotain';
 import * as T from './tokens.ts';
 
-export class MdlParser extends CstParser {
+class MdlParser extends CstParser {
   constructor() {
     super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: 'full' });
     this.performSelfAnalysis();

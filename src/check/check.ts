@@ -5,7 +5,7 @@
 
 import type { SourceFile } from '../lang/ast.ts';
 import { parseSource } from '../lang/parse.ts';
-import { DiagnosticBag, type Diagnostic } from './diagnostics.ts';
+import { DiagnosticBag, type Diagnostic } from '../lang/diagnostics.ts';
 import { checkInputs } from './inputs.ts';
 import { LayerChecker } from './layers.ts';
 import { checkMasks } from './masks.ts';
@@ -19,7 +19,7 @@ export interface CheckResult {
   diagnostics: Diagnostic[];
 }
 
-export function checkModel(file: SourceFile, bag = new DiagnosticBag()): CheckedModel | undefined {
+function checkModel(file: SourceFile, bag = new DiagnosticBag()): CheckedModel | undefined {
   const ast = file.model;
   if (!ast) return undefined;
   const names = collectNames(ast, bag);

@@ -4,7 +4,7 @@
 // the classic cross-attention mistake: padding of the *target* applied to keys that come from the *source*.
 
 import type { DecoderInputDecl, Expr, InputDecl, Model } from '../lang/ast.ts';
-import type { DiagnosticBag } from './diagnostics.ts';
+import type { DiagnosticBag } from '../lang/diagnostics.ts';
 import type { DimInfo, InputInfo } from './model.ts';
 import { dimExpr, suggest, type Declaration } from './scope.ts';
 import { sym, type Poly } from './sym.ts';

@@ -5,7 +5,7 @@
 // of the wrong width, a tied projection whose table is not the embedding's shape.
 
 import type { AttentionLayer, EmbedDecl, Expr, FfnLayer, Model, Option, StackDecl } from '../lang/ast.ts';
-import type { DiagnosticBag } from './diagnostics.ts';
+import type { DiagnosticBag } from '../lang/diagnostics.ts';
 import type { Activation, AttentionInfo, CheckedModel, EmbedInfo, FfnInfo, LayerInfo, NormType, OutputInfo, StackInfo } from './model.ts';
 import { dimExpr, suggest, type Declaration } from './scope.ts';
 import { sym } from './sym.ts';

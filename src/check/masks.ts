@@ -2,13 +2,14 @@
 // site is checked for data read along the wrong axis — the classic mistake of applying the target's padding to
 // cross-attention keys, which come from the source.
 
-import { MaskLowering, type MaskScope } from '../masks/lower.ts';
+import { MaskLowering } from '../masks/lower.ts';
+import type { MaskScope } from '../masks/scope.ts';
 import { dataReads } from '../masks/policy.ts';
-import type { DiagnosticBag } from './diagnostics.ts';
+import type { DiagnosticBag } from '../lang/diagnostics.ts';
 import type { AttentionInfo, CheckedModel, MaskInfo } from './model.ts';
 import type { Declaration } from './scope.ts';
 
-export function maskScope(m: CheckedModel, names: Map<string, Declaration>): MaskScope {
+function maskScope(m: CheckedModel, names: Map<string, Declaration>): MaskScope {
   return {
     dim: (name) => {
       const d = m.dims.get(name);

@@ -2,13 +2,13 @@
 // and the hint. Never a stack trace: a diagnostic is about the user's text, not about the compiler.
 
 import pc from 'picocolors';
-import type { Diagnostic } from './diagnostics.ts';
+import type { Diagnostic } from '../lang/diagnostics.ts';
 
 export interface RenderOptions {
   color?: boolean;
 }
 
-export function renderDiagnostic(d: Diagnostic, text: string, opts: RenderOptions = {}): string {
+function renderDiagnostic(d: Diagnostic, text: string, opts: RenderOptions = {}): string {
   const c = opts.color ? pc : plain;
   const head = `${d.span.file}:${d.span.line}:${d.span.col}: ${d.severity === 'error' ? c.red('error') : c.yellow('warning')}[${d.code}]: ${d.message}`;
   const lines = text.split('\n');

@@ -5,7 +5,7 @@
 // that closes them.
 
 import type { DimDef, Expr, Model, Name, Span } from '../lang/ast.ts';
-import type { DiagnosticBag } from './diagnostics.ts';
+import type { DiagnosticBag } from '../lang/diagnostics.ts';
 import type { DimInfo } from './model.ts';
 import { sym, type Poly } from './sym.ts';
 
@@ -17,7 +17,7 @@ export interface Declaration {
 }
 
 /** Index variables of mask predicates: not available as other names, so `q` always means the query position. */
-export const INDEX_NAMES = new Set(['b', 'h', 'q', 'k']);
+const INDEX_NAMES = new Set(['b', 'h', 'q', 'k']);
 
 /** Collects every top-level name, reporting duplicates (E201) and reserved index names (E206). */
 export function collectNames(model: Model, bag: DiagnosticBag): Map<string, Declaration> {

@@ -1,8 +1,8 @@
 // Score modifiers: functions applied to attention logits before the softmax (ALiBi, soft-capping, relative bias).
 
-import { relativeBiasProblem } from '../wgsl/relative-bias.ts';
+import { relativeBiasProblem } from './relative-bias-shape.ts';
 import type { Arg, ScoreDecl } from '../lang/ast.ts';
-import type { DiagnosticBag } from './diagnostics.ts';
+import type { DiagnosticBag } from '../lang/diagnostics.ts';
 import type { ScoreInfo, ScoreMod } from './model.ts';
 
 const FORMS = 'alibi, alibi(max_bias = 8), softcap(CAP), relative_bias(buckets = 32, max_distance = 128)';

@@ -9,8 +9,6 @@ import { acquireGpu } from '../runtime/device.ts';
 import { tunedScheduleOptions } from '../tune/tuned-tiles.ts';
 import { writeCompiled } from '../lower/write-output.ts';
 import { requireModel } from './load.ts';
-// Adds the fuse, schedule, wgsl and manifest stages to `mdl dump`.
-import '../lower/dump-stages.ts';
 
 export function registerCompileCommand(program: Command): void {
   program
@@ -22,18 +20,23 @@ export function registerCompileCommand(program: Command): void {
     .action(async (file: string, opts: { out?: string; tuned?: boolean }) => {
       const { model } = requireModel(file);
       let schedule: ScheduleOptions = {};
+      let tuning: ReturnType<typeof tunedScheduleOptions> | undefined;
+      let adapter = '';
       if (opts.tuned) {
         // Only the adapter's identity is needed: the cache is keyed by it.
         const gpu = await acquireGpu();
-        const tuning = tunedScheduleOptions(gpu.adapter);
+        tuning = tunedScheduleOptions(gpu.adapter);
+        adapter = gpu.describe();
         gpu.release();
         schedule = tuning.options;
-        lower(model, schedule);
-        const { tuned, total } = tuning.report();
-        process.stderr.write(`mdl: ${tuned} of ${total} attention kernel signature(s) tuned for ${gpu.describe()}${tuned < total ? '; the others use the defaults (run mdl tune)' : ''}\n`);
       }
       const t0 = performance.now();
       const lowered = lower(model, schedule);
+      if (tuning) {
+        // The report counts the attention signatures lowering asked about, so it follows the one lowering.
+        const { tuned, total } = tuning.report();
+        process.stderr.write(`mdl: ${tuned} of ${total} attention kernel signature(s) tuned for ${adapter}${tuned < total ? '; the others use the defaults (run mdl tune)' : ''}\n`);
+      }
       const dir = opts.out ?? join('generated', model.name);
       const files = writeCompiled(dir, lowered.rendered);
       const ms = (performance.now() - t0).toFixed(0);

@@ -5,12 +5,13 @@ import { MdlLexer } from '../../grammar/tokens.ts';
 import { buildIr } from '../ir/build.ts';
 import { printIr } from '../ir/print.ts';
 import { printAst } from '../lang/print-ast.ts';
-import { printMasks } from '../masks/print-masks.ts';
+import { loweringDumpStages } from '../lower/dump-stages.ts';
+import { printMasks } from '../check/print-masks.ts';
 import { loadSpec, readSpec, requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
 
-/** Stages `mdl dump` can show, in pipeline order. Later stages register more (see src/lower). */
-export const dumpStages: Record<string, (path: string) => string> = {
+/** Stages `mdl dump` can show, in pipeline order: the front end's, then lowering's. */
+const dumpStages: Record<string, (path: string) => string> = {
   tokens: (path) => {
     const text = readSpec(path);
     const { tokens } = MdlLexer.tokenize(text);
@@ -23,6 +24,7 @@ export const dumpStages: Record<string, (path: string) => string> = {
   },
   masks: (path) => printMasks(requireModel(path).model),
   ir: (path) => printIr(buildIr(requireModel(path).model)),
+  ...Object.fromEntries(Object.entries(loweringDumpStages).map(([name, print]) => [name, (path: string) => print(requireModel(path).model)])),
 };
 
 export function registerFrontEndCommands(program: Command): void {

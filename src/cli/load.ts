@@ -34,6 +34,6 @@ export function requireModel(path: string) {
   return { ...r, model: r.model };
 }
 
-export function useColor(): boolean {
+function useColor(): boolean {
   return !!process.stderr.isTTY && !process.env.NO_COLOR;
 }

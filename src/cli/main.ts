@@ -70,5 +70,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A reader that stops early (`mdl dump … | head`) closes the pipe: stop quietly, as a command piped to head does.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    process.exit(0);
+  });
+}
 const code = await main(process.argv.slice(2));
+// Output larger than a pipe holds is still being written; exiting now would cut it off.
+await Promise.all([process.stdout, process.stderr].map((stream) => new Promise<void>((done) => stream.write('', () => done()))));
 process.exit(code);

@@ -31,7 +31,7 @@ export const PAGE_FOLDER: FolderKind = {
 export const WEIGHTS_PATH = '/weights.safetensors';
 
 /** The page's files: index.html, app.js (bundled), every spec and an optional weights file, by URL path. */
-export async function pageFiles(weightsFile?: string): Promise<Map<string, { type: string; body: string | Uint8Array }>> {
+async function pageFiles(weightsFile?: string): Promise<Map<string, { type: string; body: string | Uint8Array }>> {
   // esbuild is loaded only here, so that other commands start without it.
   const { build } = await import('esbuild');
   const bundle = await build({

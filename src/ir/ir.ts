@@ -55,11 +55,6 @@ export interface IrGraph {
   outputs: string[];
 }
 
-/** Looks nodes up by id; graphs are small enough that a fresh map per query stays cheap. */
-export function nodeMap(g: IrGraph): Map<string, IrNode> {
-  return new Map(g.nodes.map((n) => [n.id, n]));
-}
-
 /** The ids that read a node's value. */
 export function users(g: IrGraph): Map<string, string[]> {
   const out = new Map<string, string[]>();

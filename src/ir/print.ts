@@ -17,7 +17,7 @@ export function printIr(g: IrGraph, opts: { spans?: boolean } = {}): string {
   return out.join('\n') + '\n';
 }
 
-export function printNode(n: IrNode, spans = true): string {
+function printNode(n: IrNode, spans = true): string {
   const attrs = Object.keys(n.attrs)
     .sort()
     .map((k) => printAttr(k, n.attrs[k]))

@@ -7,7 +7,7 @@
 import { sym } from '../check/sym.ts';
 import type { IrGraph, IrNode } from './ir.ts';
 
-export class IrVerifyError extends Error {}
+class IrVerifyError extends Error {}
 
 const ARITY: Record<IrNode['op'], [number, number]> = {
   input: [0, 0],

@@ -108,9 +108,6 @@ export interface DimDecl extends Node {
   dims: DimDef[];
 }
 
-/** What an input holds. `tokens`: ids, `lengths`: one count per sequence, `segments`: a document id per position, `features`: real vectors (a memory). */
-export type InputKind = 'tokens' | 'lengths' | 'segments' | 'features';
-
 /** `pad 0`, `bos 1`, `eos 2`, `of src`: attributes after an input's shape. */
 export interface InputAttr extends Node {
   key: Name;

@@ -7,7 +7,7 @@ import type { IRecognitionException, IToken, ILexingError } from 'chevrotain';
 import { MdlLexer } from '../../grammar/tokens.ts';
 import { parser } from '../../grammar/parser.ts';
 import type { FileCstNode } from '../../generated/cst.d.ts';
-import { DiagnosticBag, type Diagnostic } from '../check/diagnostics.ts';
+import { DiagnosticBag, type Diagnostic } from './diagnostics.ts';
 import type { SourceFile, Span } from './ast.ts';
 import { AstBuilder } from './cst-to-ast.ts';
 import { describeExpected, describeToken } from './syntax-messages.ts';
@@ -108,7 +108,7 @@ function tokenOrEndSpan(tok: IToken, text: string, path: string, e: IRecognition
 }
 
 /** A span from an offset and length, computing line and column from the text. */
-export function spanAt(text: string, path: string, offset: number, length: number): Span {
+function spanAt(text: string, path: string, offset: number, length: number): Span {
   const start = Math.max(0, Math.min(offset, text.length));
   const end = Math.max(start, Math.min(start + length, text.length));
   const [line, col] = lineCol(text, start);

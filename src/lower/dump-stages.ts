@@ -1,23 +1,22 @@
-// The lowering stages `mdl dump --stage NAME` can print, added to the front end's stage table. The table is read
-// when the CLI is built, so this module registers on import (compile-command.ts imports it).
+// The lowering stages `mdl dump --stage NAME` can print, each from a checked model, in pipeline order. The command
+// line adds them to the front end's stages (src/cli/front-end-commands.ts).
 
-import { dumpStages } from '../cli/front-end-commands.ts';
-import { requireModel } from '../cli/load.ts';
+import type { CheckedModel } from '../check/model.ts';
 import { lower, PASSES } from './passes.ts';
 
-function passText(name: string, path: string): string {
+function passText(name: string, model: CheckedModel): string {
   const pass = PASSES.find((p) => p.name === name);
   if (!pass) throw new Error(`no lowering pass named ${name}`);
-  return pass.print(lower(requireModel(path).model));
+  return pass.print(lower(model));
 }
 
-Object.assign(dumpStages, {
-  fuse: (path: string) => passText('fuse', path),
-  schedule: (path: string) => passText('schedule', path),
-  wgsl: (path: string) => {
-    const { kernels } = lower(requireModel(path).model).rendered;
+export const loweringDumpStages: Record<string, (model: CheckedModel) => string> = {
+  fuse: (model) => passText('fuse', model),
+  schedule: (model) => passText('schedule', model),
+  wgsl: (model) => {
+    const { kernels } = lower(model).rendered;
     return kernels.map((k) => `// ---- ${k.file}\n${k.wgsl.endsWith('\n') ? k.wgsl : `${k.wgsl}\n`}`).join('\n');
   },
-  manifest: (path: string) => passText('render', path),
-  cache: (path: string) => passText('cache', path),
-});
+  manifest: (model) => passText('render', model),
+  cache: (model) => passText('cache', model),
+};

@@ -58,7 +58,7 @@ export interface CachePlan {
 }
 
 /** The axis the model generates along: that of the input its output stack runs on. */
-export function decoderAxis(m: CheckedModel): string | undefined {
+function decoderAxis(m: CheckedModel): string | undefined {
   const out = m.output ? m.stacks.find((s) => s.name === m.output!.from) : m.stacks.at(-1);
   return out ? m.inputs.get(out.source)?.axis : undefined;
 }
@@ -170,7 +170,7 @@ function intLeaves(e: BoolExpr): IntExpr[] {
   return out;
 }
 
-export function paramsRead(e: BoolExpr): string[] {
+function paramsRead(e: BoolExpr): string[] {
   return [...new Set(intLeaves(e).flatMap((x) => (x.kind === 'param' ? [x.name] : [])))];
 }
 

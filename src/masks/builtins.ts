@@ -3,12 +3,12 @@
 
 import type { Arg, Expr, Span } from '../lang/ast.ts';
 import { foldBool } from './fold.ts';
-import type { MaskLowering } from './lower.ts';
 import { lowerParam, type ParamValue } from './params.ts';
 import type { SizeParam } from './sizes.ts';
 import { ALL, type DataRead, type Policy } from './policy.ts';
 import { and, bin, cmp, or, C, P, V, type BoolExpr } from './predicate.ts';
 import { printInt } from './print-predicate.ts';
+import type { MaskContext } from './scope.ts';
 
 export const BUILTIN_NAMES = new Set([
   'none', 'full', 'causal', 'diagonal', 'steps', 'window', 'band', 'dilated', 'prefix', 'chunked', 'sink',
@@ -28,7 +28,7 @@ const SIGNATURES: Record<string, string[]> = {
   random: ['rate', 'seed'], monotonic: ['ratio', 'left', 'right'],
 };
 
-export function builtinPolicy(name: string, args: Arg[], span: Span, lw: MaskLowering): Policy | undefined {
+export function builtinPolicy(name: string, args: Arg[], span: Span, lw: MaskContext): Policy | undefined {
   const params = bindArgs(name, args, span, lw);
   if (!params) return undefined;
   // Parameters read from symbolic dims are range-checked when the dims are known (sizes.ts); `policy` is filled in
@@ -158,7 +158,7 @@ function padding(
   name: string,
   along: 'q' | 'k',
   a: Arg,
-  lw: MaskLowering,
+  lw: MaskContext,
   builtin: (text: string, pred: BoolExpr, reads?: DataRead[]) => Policy,
 ): Policy | undefined {
   const input = a.value.kind === 'ref' ? lw.scope.input(a.value.name) : undefined;
@@ -179,7 +179,7 @@ function padding(
   return wrongKind(lw, a, name, 'a tokens input with a pad id, or a lengths input');
 }
 
-function wrongKind(lw: MaskLowering, a: Arg, policy: string, want: string): undefined {
+function wrongKind(lw: MaskContext, a: Arg, policy: string, want: string): undefined {
   const name = a.value.kind === 'ref' ? a.value.name : undefined;
   const input = name ? lw.scope.input(name) : undefined;
   const what = input ? `a ${input.kind} input` : name && lw.scope.kindOf(name) ? `a ${lw.scope.kindOf(name)}` : name ? 'unknown' : 'not a name';
@@ -188,7 +188,7 @@ function wrongKind(lw: MaskLowering, a: Arg, policy: string, want: string): unde
 }
 
 /** Matches call arguments to a built-in's signature: arity, names, duplicates. */
-function bindArgs(name: string, args: Arg[], span: Span, lw: MaskLowering): Record<string, Arg> | undefined {
+function bindArgs(name: string, args: Arg[], span: Span, lw: MaskContext): Record<string, Arg> | undefined {
   const sig = SIGNATURES[name];
   const keys = sig.map((s) => s.replace('?', ''));
   const out: Record<string, Arg> = {};
@@ -220,12 +220,12 @@ function usage(name: string): string {
 }
 
 /** An integer parameter (see params.ts): a literal, a dim, or arithmetic on dims. */
-function intParam(policy: string, key: string, a: Arg | undefined, min: number, lw: MaskLowering): ParamValue | undefined {
+function intParam(policy: string, key: string, a: Arg | undefined, min: number, lw: MaskContext): ParamValue | undefined {
   return a && lowerParam(a.value, policy, key, min, lw.scope, lw.bag);
 }
 
 /** monotonic's ratio: a positive whole number, or a positive fraction `num / den` kept exact. */
-function ratioParam(e: Expr, lw: MaskLowering): { num: ParamValue; den?: ParamValue; text: string } | undefined {
+function ratioParam(e: Expr, lw: MaskContext): { num: ParamValue; den?: ParamValue; text: string } | undefined {
   let inner = e;
   while (inner.kind === 'paren') inner = inner.inner;
   if (inner.kind === 'binary' && inner.op === '/') {

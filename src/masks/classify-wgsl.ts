@@ -12,7 +12,7 @@ import type { MaskWgsl } from './kernel-contract.ts';
  * Uniform block of both kernels: 12 u32 words. Rows q and k are positions q + q_offset and k + k_offset of the whole
  * sequence (both 0 unless decoding with a cache); the predicate is evaluated at those positions.
  */
-export const MASK_KERNEL_PARAMS = ['lq', 'lk', 'n_q_tiles', 'n_k_tiles', 'tile_q', 'tile_k', 'heads', 'total', 'q_offset', 'k_offset', 'pad0', 'pad1'] as const;
+const MASK_KERNEL_PARAMS = ['lq', 'lk', 'n_q_tiles', 'n_k_tiles', 'tile_q', 'tile_k', 'heads', 'total', 'q_offset', 'k_offset', 'pad0', 'pad1'] as const;
 
 const PARAMS_STRUCT = `struct MdlMaskGrid {
 ${MASK_KERNEL_PARAMS.map((p) => `  ${p}: u32,`).join('\n')}

@@ -5,10 +5,10 @@
 // 32-bit finaliser (xor-shift and multiply by odd constants, as in well-known integer hash "mixers"). Only u32 wrapping
 // arithmetic is used, which JavaScript reproduces with Math.imul and `>>> 0`, and WGSL with plain u32 ops.
 
-export const HASH_M1 = 0x7feb352d;
-export const HASH_M2 = 0x846ca68b;
+const HASH_M1 = 0x7feb352d;
+const HASH_M2 = 0x846ca68b;
 /** Added before each fold so that zeros in different positions do not cancel. */
-export const HASH_STEP = 0x9e3779b9;
+const HASH_STEP = 0x9e3779b9;
 
 function mix(x: number): number {
   x = (x ^ (x >>> 16)) >>> 0;

@@ -4,38 +4,21 @@
 // Expressions are typed on the way: a mask (boolean) or an integer. `causal + 1` and `q + k` used as a mask are
 // caught here, with the span of the part that has the wrong type.
 
-import type { DiagnosticBag } from '../check/diagnostics.ts';
+import type { DiagnosticBag } from '../lang/diagnostics.ts';
 import type { Expr, Span } from '../lang/ast.ts';
 import { builtinPolicy, BUILTIN_NAMES } from './builtins.ts';
+import type { MaskContext, MaskScope } from './scope.ts';
 import { fitsI32, I32_MAX } from './fold.ts';
 import { isWholeLiteral } from './params.ts';
 import { ALL, simplify, type DataRead, type Policy } from './policy.ts';
 import { bin, cmp, not, and, or, C, P, V, type BoolExpr, type IntExpr, type LoadAt } from './predicate.ts';
-
-export interface ScopeInput {
-  kind: 'tokens' | 'lengths' | 'segments' | 'features';
-  /** The dim its positions run along (or, for lengths, the dim they count). */
-  axis?: string;
-  pad?: number;
-}
-
-/** What mask lowering needs to know about the rest of the spec. */
-export interface MaskScope {
-  /** A dim: its value when concrete; symbolic dims become dispatch-time params. */
-  dim(name: string): { concrete?: number } | undefined;
-  input(name: string): ScopeInput | undefined;
-  /** The expression of another named mask. */
-  mask(name: string): Expr | undefined;
-  /** The kind of any other declared name (for "is a stack, not a mask"). */
-  kindOf(name: string): string | undefined;
-}
 
 /** A read inside integer arithmetic; a per-sequence read (`lens[b]`) learns its axis from the comparison it ends in. */
 type PendingRead = Omit<DataRead, 'along'> & { along?: 'q' | 'k' };
 
 type Lowered = { type: 'mask'; policy: Policy } | { type: 'int'; expr: IntExpr; reads: PendingRead[] };
 
-export class MaskLowering {
+export class MaskLowering implements MaskContext {
   private readonly active: string[] = [];
   private readonly cache = new Map<string, Policy | undefined>();
 

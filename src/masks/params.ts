@@ -4,7 +4,7 @@
 // A parameter may not depend on positions or data (`window(q)` means nothing as a policy: write a raw predicate).
 // Concrete values are range-checked now, with a diagnostic at the parameter; symbolic ones are dispatch-time params.
 
-import type { DiagnosticBag } from '../check/diagnostics.ts';
+import type { DiagnosticBag } from '../lang/diagnostics.ts';
 import type { Expr, NumberLit } from '../lang/ast.ts';
 import { fitsI32, foldInt } from './fold.ts';
 import { bin, C, P, type IntExpr } from './predicate.ts';

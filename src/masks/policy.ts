@@ -6,9 +6,21 @@
 
 import { foldBool } from './fold.ts';
 import { printBool } from './print-predicate.ts';
-import { and, not, or, FALSE, TRUE, type BoolExpr, type LoadAt } from './predicate.ts';
+import { and, not, or, FALSE, TRUE, type BoolExpr, type IntExpr, type LoadAt } from './predicate.ts';
 import type { Span } from '../lang/ast.ts';
-import type { SizeParam } from './sizes.ts';
+
+/** A parameter of a built-in that the checker could not range-check because it depends on run-time dims. */
+export interface SizeParam {
+  /** The built-in as written in the normal form, `chunked(S / 4)`. */
+  policy: string;
+  /** The parameter's name: `size`, `count`, `left`… */
+  key: string;
+  /** Its value, with symbolic dims and `Lq`/`Lk` as params. */
+  expr: IntExpr;
+  /** How it prints, `S / 4`. */
+  text: string;
+  min: number;
+}
 
 /** A read of input data, with the attention axis it applies to (for the checker's axis rule). */
 export interface DataRead {

@@ -4,21 +4,11 @@
 // everything and `window` nothing), and that run is refused with the mask, the size and the dims that made it.
 
 import { evalInt } from './evaluate.ts';
-import type { Policy } from './policy.ts';
+import type { Policy, SizeParam } from './policy.ts';
+
+export type { SizeParam };
 import type { IntExpr } from './predicate.ts';
 
-/** A parameter of a built-in that the checker could not range-check because it depends on run-time dims. */
-export interface SizeParam {
-  /** The built-in as written in the normal form, `chunked(S / 4)`. */
-  policy: string;
-  /** The parameter's name: `size`, `count`, `left`… */
-  key: string;
-  /** Its value, with symbolic dims and `Lq`/`Lk` as params. */
-  expr: IntExpr;
-  /** How it prints, `S / 4`. */
-  text: string;
-  min: number;
-}
 
 export class MaskSizeError extends Error {
   constructor(message: string) {

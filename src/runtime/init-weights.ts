@@ -26,7 +26,7 @@ function nameHash(name: string): number {
   return h;
 }
 
-export function seededTensor(seed: number, name: string, size: number): Float32Array {
+function seededTensor(seed: number, name: string, size: number): Float32Array {
   const out = new Float32Array(size);
   if (/norm(\.|$)/.test(name) && name.endsWith('.weight')) return out.fill(1);
   if (name.endsWith('.bias')) return out;

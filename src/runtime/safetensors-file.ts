@@ -5,7 +5,7 @@
 import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { IrGraph } from '../ir/ir.ts';
-import { readSafetensorsFrom, readSafetensorsHeader, SafetensorsError, type ByteSource, type SafetensorsFile, type SafetensorsHeader } from './safetensors.ts';
+import { readSafetensorsFrom, SafetensorsError, type ByteSource, type SafetensorsFile, type SafetensorsHeader } from './safetensors.ts';
 import { loadWeights } from './weights.ts';
 
 /** fs.readSync reads at most about 2 GiB per call. */
@@ -49,11 +49,6 @@ function openProblem(e: unknown): string {
 /** Reads and validates a file; `beforeData` sees the validated header before any tensor data is read. */
 export function readSafetensorsFile(path: string, beforeData?: (h: SafetensorsHeader) => void): SafetensorsFile {
   return withFile(path, (src) => readSafetensorsFrom(src, path, beforeData));
-}
-
-/** Reads and validates only the header (8 + N bytes). */
-export function readSafetensorsFileHeader(path: string): SafetensorsHeader {
-  return withFile(path, (src) => readSafetensorsHeader(src, path));
 }
 
 /** Weights for a graph from a file, by parameter name; shapes are checked before the data is read. */

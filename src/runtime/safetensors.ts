@@ -103,7 +103,7 @@ export function readSafetensorsFrom(src: ByteSource, source: string, beforeData?
 }
 
 /** Reads and validates the header only: 8 + N bytes, whatever the file's size. */
-export function readSafetensorsHeader(src: ByteSource, source: string): SafetensorsHeader {
+function readSafetensorsHeader(src: ByteSource, source: string): SafetensorsHeader {
   const fail = (problem: string): never => {
     throw new SafetensorsError(source, problem);
   };
@@ -190,7 +190,7 @@ function checkEntry(name: string, value: unknown, dataSize: number, fail: (p: st
 }
 
 /** The product of the dims, or undefined when it is not a safe integer (a shape too big for any real file). */
-export function elementCount(shape: readonly number[]): number | undefined {
+function elementCount(shape: readonly number[]): number | undefined {
   if (shape.includes(0)) return 0;
   let n = 1;
   for (const d of shape) {

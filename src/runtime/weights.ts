@@ -35,7 +35,7 @@ const MAX_LISTED = 30;
 const printShape = (s: readonly number[]) => `[${s.join(', ')}]`;
 
 /** Every difference between the spec's parameters and the tensors found: missing, wrong shape, unexpected. */
-export function weightProblems(params: readonly ParamSpec[], found: ReadonlyMap<string, { shape: readonly number[] }>): string[] {
+function weightProblems(params: readonly ParamSpec[], found: ReadonlyMap<string, { shape: readonly number[] }>): string[] {
   const problems: string[] = [];
   const expected = new Set<string>();
   for (const p of params) {

@@ -11,7 +11,7 @@ import { OutputError } from '../lower/write-output.ts';
 import { adapterKey, signatureKey, type AdapterIdentity, type KernelSignature } from './signature.ts';
 import type { TileChoice } from './variants.ts';
 
-export const CACHE_VERSION = 1;
+const CACHE_VERSION = 1;
 
 export interface TuneEntry {
   tiles: TileChoice;

@@ -6,25 +6,7 @@
 // f32), once, on the host: the kernel gets the distances where the logarithmic buckets start as integer constants,
 // so the GPU and the CPU oracle agree exactly, with no floating-point logarithm in the kernel.
 
-export interface RelativeBiasShape {
-  buckets: number;
-  maxDistance: number;
-  bidirectional: boolean;
-}
-
-/** Buckets per direction and the largest distance with a bucket of its own. */
-function halves(s: RelativeBiasShape): { perSide: number; maxExact: number } {
-  const perSide = s.bidirectional ? Math.floor(s.buckets / 2) : s.buckets;
-  return { perSide, maxExact: Math.floor(perSide / 2) };
-}
-
-/** Why a shape cannot be used, or undefined. */
-export function relativeBiasProblem(s: RelativeBiasShape): string | undefined {
-  const { perSide, maxExact } = halves(s);
-  if (!Number.isInteger(s.buckets) || perSide < 2) return `relative_bias needs at least ${s.bidirectional ? 4 : 2} buckets${s.bidirectional ? ' (half of them per direction)' : ''}`;
-  if (!Number.isInteger(s.maxDistance) || s.maxDistance <= maxExact) return `relative_bias needs a whole max_distance above ${maxExact}, where its logarithmic buckets start`;
-  return undefined;
-}
+import { relativeBiasHalves as halves, relativeBiasProblem, type RelativeBiasShape } from '../check/relative-bias-shape.ts';
 
 /** The bucket of a distance d ≥ 0 within one direction. */
 function sideBucket(d: number, perSide: number, maxExact: number, maxDistance: number): number {

@@ -7,20 +7,8 @@
 // Modifiers apply in list order, each to the result of the previous one, so `[alibi, softcap]` caps the biased score
 // and `[softcap, alibi]` biases the capped one.
 
-import { relativeBiasWgsl, relativeBucket, type RelativeBiasShape } from './relative-bias.ts';
-
-/** Index variables a bias expression can read, as f32: batch, query head, query/key position, and the two lengths. */
-export type BiasVar = 'b' | 'h' | 'q' | 'k' | 'Lq' | 'Lk';
-
-export type BiasBinOp = '+' | '-' | '*' | '/' | 'min' | 'max';
-export type BiasUnOp = 'neg' | 'abs' | 'exp' | 'log' | 'sqrt' | 'tanh' | 'floor';
-
-/** A float expression over the index variables (all arithmetic in f32 on the GPU, f64 on the CPU). */
-export type BiasExpr =
-  | { kind: 'const'; value: number }
-  | { kind: 'var'; name: BiasVar }
-  | { kind: 'bin'; op: BiasBinOp; a: BiasExpr; b: BiasExpr }
-  | { kind: 'un'; op: BiasUnOp; a: BiasExpr };
+import type { RelativeBiasShape } from '../check/relative-bias-shape.ts';
+import { relativeBiasWgsl, relativeBucket } from './relative-bias.ts';
 
 export type ScoreModifier =
   /**
@@ -30,8 +18,6 @@ export type ScoreModifier =
   | { kind: 'alibi'; slopes: number[] }
   /** Soft-capping (Gemma 2 style): `s = cap * tanh(s / cap)`. */
   | { kind: 'softcap'; cap: number }
-  /** An additive bias computed from the indices, e.g. a relative-position term. */
-  | { kind: 'bias'; expr: BiasExpr }
   /**
    * Learned relative-position bias (T5): `s += table[bucket(k - q) * heads + h]` (relative-bias.ts). The table is a
    * weight bound to the kernel; `table` carries its values for the CPU evaluator.
@@ -51,13 +37,6 @@ export function needsScoreTable(modifiers: readonly ScoreModifier[]): boolean {
 
 /** The storage buffer a relative_bias modifier reads (declared by the attention kernel). */
 export const SCORE_TABLE = 'attn_score_table';
-
-// ---- builders ----
-
-export const bc = (value: number): BiasExpr => ({ kind: 'const', value });
-export const bv = (name: BiasVar): BiasExpr => ({ kind: 'var', name });
-export const bbin = (op: BiasBinOp, a: BiasExpr, b: BiasExpr): BiasExpr => ({ kind: 'bin', op, a, b });
-export const bun = (op: BiasUnOp, a: BiasExpr): BiasExpr => ({ kind: 'un', op, a });
 
 /**
  * The standard ALiBi slopes for `heads` heads: the geometric sequence 2^(-8i/n) for the largest power of two n ≤ heads,
@@ -95,9 +74,6 @@ export function applyModifiersCpu(score: number, modifiers: readonly ScoreModifi
       case 'softcap':
         s = m.cap * Math.tanh(s / m.cap);
         break;
-      case 'bias':
-        s += evalBiasCpu(m.expr, at);
-        break;
       case 'relative_bias':
         if (!m.table) throw new Error('relative_bias needs its table to be evaluated on the CPU');
         s += m.table[relativeBucket(at.k - at.q, m) * m.heads + at.h];
@@ -105,42 +81,6 @@ export function applyModifiersCpu(score: number, modifiers: readonly ScoreModifi
     }
   }
   return s;
-}
-
-export function evalBiasCpu(e: BiasExpr, at: ScoreIndex): number {
-  switch (e.kind) {
-    case 'const':
-      return e.value;
-    case 'var':
-      return at[e.name];
-    case 'bin': {
-      const a = evalBiasCpu(e.a, at);
-      const b = evalBiasCpu(e.b, at);
-      switch (e.op) {
-        case '+': return a + b;
-        case '-': return a - b;
-        case '*': return a * b;
-        case '/': return a / b;
-        case 'min': return Math.min(a, b);
-        case 'max': return Math.max(a, b);
-      }
-      break;
-    }
-    case 'un': {
-      const a = evalBiasCpu(e.a, at);
-      switch (e.op) {
-        case 'neg': return -a;
-        case 'abs': return Math.abs(a);
-        case 'exp': return Math.exp(a);
-        case 'log': return Math.log(a);
-        case 'sqrt': return Math.sqrt(a);
-        case 'tanh': return Math.tanh(a);
-        case 'floor': return Math.floor(a);
-      }
-      break;
-    }
-  }
-  throw new Error(`unknown bias expression ${JSON.stringify(e)}`);
 }
 
 // ---- WGSL emission ----
@@ -152,36 +92,6 @@ export function f32Literal(x: number): string {
   let text = Math.abs(x).toString();
   if (!/[.e]/.test(text)) text += '.0';
   return x < 0 || Object.is(x, -0) ? `(-${text})` : text;
-}
-
-/** Names of the f32 values in scope where a modifier runs (see `emitModifierFunction`). */
-const VAR_NAMES: Record<BiasVar, string> = { b: 'sm_b', h: 'sm_h', q: 'sm_q', k: 'sm_k', Lq: 'sm_lq', Lk: 'sm_lk' };
-
-export function emitBiasWgsl(e: BiasExpr): string {
-  switch (e.kind) {
-    case 'const':
-      return f32Literal(e.value);
-    case 'var':
-      if (!(e.name in VAR_NAMES)) throw new Error(`unknown bias variable '${String(e.name)}'`);
-      return VAR_NAMES[e.name];
-    case 'bin': {
-      const a = emitBiasWgsl(e.a);
-      const b = emitBiasWgsl(e.b);
-      if (e.op === 'min' || e.op === 'max') return `${e.op}(${a}, ${b})`;
-      if (!['+', '-', '*', '/'].includes(e.op)) throw new Error(`unknown bias operator '${String(e.op)}'`);
-      return `(${a} ${e.op} ${b})`;
-    }
-    case 'un': {
-      const a = emitBiasWgsl(e.a);
-      switch (e.op) {
-        case 'neg': return `(-${a})`;
-        case 'tanh': return `tanh(clamp(${a}, ${f32Literal(-TANH_CLAMP)}, ${f32Literal(TANH_CLAMP)}))`;
-        case 'abs': case 'exp': case 'log': case 'sqrt': case 'floor': return `${e.op}(${a})`;
-      }
-      throw new Error(`unknown bias function '${String((e as { op: unknown }).op)}'`);
-    }
-  }
-  throw new Error(`unknown bias expression ${JSON.stringify(e)}`);
 }
 
 /**
@@ -208,9 +118,6 @@ export function emitModifierFunction(name: string, modifiers: readonly ScoreModi
         lines.push(`  s = ${cap} * tanh(clamp(s / ${cap}, ${f32Literal(-TANH_CLAMP)}, ${f32Literal(TANH_CLAMP)}));`);
         break;
       }
-      case 'bias':
-        lines.push(`  s = s + ${emitBiasWgsl(m.expr)};`);
-        break;
       case 'relative_bias':
         if (m.heads !== heads) throw new Error(`relative_bias was built for ${m.heads} heads, the kernel has ${heads}`);
         if (modifiers.filter((x) => x.kind === 'relative_bias').length > 1) throw new Error('a kernel binds one relative_bias table');

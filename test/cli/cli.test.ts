@@ -1,7 +1,7 @@
 // The mdl command as a user runs it: exit codes, where output goes, and that no stack trace ever reaches the user.
 
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -38,12 +38,53 @@ describe('mdl check', () => {
 });
 
 describe('mdl dump', () => {
-  it('prints the tokens, AST and IR stages', () => {
-    for (const stage of ['tokens', 'ast', 'ir']) {
-      const r = mdl('dump', 'specs/translator.mdl', '--stage', stage);
-      expect(r.status, r.stderr).toBe(0);
-      expect(r.stdout.length).toBeGreaterThan(100);
-    }
+  const dumped = (file: string, stage: string) => {
+    const r = mdl('dump', file, '--stage', stage);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    return r.stdout;
+  };
+  const pinned = (path: string) => readFileSync(join(root, path), 'utf8');
+
+  it('prints the AST and the IR exactly as the reviewed golden files of the case', () => {
+    expect(dumped('test/cases/ok_small_lm.mdl', 'ast')).toBe(pinned('test/cases/ok_small_lm.ast.txt'));
+    expect(dumped('test/cases/ok_small_lm.mdl', 'ir')).toBe(pinned('test/cases/ok_small_lm.ir.txt'));
+    expect(dumped('test/cases/ok_encoder_decoder.mdl', 'ir')).toBe(pinned('test/cases/ok_encoder_decoder.ir.txt'));
+  });
+
+  it('prints the fused IR as the reviewed fusion golden, with each node’s place in the spec', () => {
+    const fused = dumped('test/cases/ok_small_lm.mdl', 'fuse');
+    expect(fused).toMatch(/ {2,}@\d+:\d+$/m);
+    expect(fused.replace(/ +@\d+:\d+$/gm, '')).toBe(pinned('test/lower/fuse-small-lm.expected.txt'));
+  });
+
+  it('prints the WGSL kernels and the manifest exactly as mdl compile writes them, however long', () => {
+    const dir = join(root, 'generated', 'translator');
+    const kernels = readdirSync(dir).filter((f) => f.endsWith('.wgsl')).sort();
+    expect(dumped('specs/translator.mdl', 'wgsl')).toBe(kernels.map((f) => `// ---- ${f}\n${readFileSync(join(dir, f), 'utf8')}`).join('\n'));
+    const manifest = dumped('specs/translator.mdl', 'manifest');
+    expect(manifest.length).toBeGreaterThan(65536); // more than a pipe holds at once
+    expect(manifest).toBe(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  });
+
+  it('stops quietly when the reader closes the pipe early: `mdl dump … | head -c 1`', () => {
+    // A shell pipe, as a user has it (a pipe to this process would hold the whole manifest at once).
+    const r = spawnSync('bash', ['-c', 'node bin/mdl.js dump specs/translator.mdl --stage manifest | head -c 1; echo " status=${PIPESTATUS[0]}"'], { cwd: root, encoding: 'utf8' });
+    expect(r.stdout).toBe('{ status=0\n');
+    expect(r.stderr).toBe('');
+  });
+
+  it('prints the tokens, masks, schedule and cache stages of the translator', () => {
+    expect(dumped('specs/translator.mdl', 'tokens').split('\n').slice(0, 3)).toEqual(['7:1\tKw_model\t"model"', '7:7\tIdentifier\t"translator"', '7:18\tLCurly\t"{"']);
+    const masks = dumped('specs/translator.mdl', 'masks');
+    expect(masks).toContain('mask src_keys = key_padding(src)\n  predicate: src[k] != 0\n  used by:   encoder self-attention (queries along S, keys along S)\n');
+    expect(masks).toMatch(/^mask look_back = causal & key_padding\(dec_in\)$/m);
+    const schedule = dumped('specs/translator.mdl', 'schedule').trimEnd().split('\n');
+    const launches = Number(/^program translator: (\d+) launches, \d+ buffers$/.exec(schedule[0])?.[1]);
+    expect(schedule.slice(1).filter((l) => /^ +\d+ \w+ /.test(l))).toHaveLength(launches);
+    expect(schedule[1]).toMatch(/^ +0 shift_right +%tgt, %dec_in /);
+    const cache = dumped('specs/translator.mdl', 'cache');
+    expect(cache).toMatch(/^decoder axis: T\ncached decoding: yes\nonce per source \(\d+ steps\):\n/);
   });
 
   it('names the known stages when given an unknown one', () => {

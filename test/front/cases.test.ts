@@ -3,9 +3,10 @@
 // - A case with `//! CODE @LINE:COL message` lines must produce exactly those diagnostics (code, place, and a
 //   message containing the given text), no more and no fewer.
 // - A case without them must check cleanly, and its AST and IR must print exactly as `NAME.ast.txt` and
-//   `NAME.ir.txt` beside it. `UPDATE_GOLDEN=1 npx vitest run test/front` rewrites those files; review the diff.
+//   `NAME.ir.txt` beside it. A missing file fails; `UPDATE_GOLDENS=1 npx vitest run test/front/cases.test.ts`
+//   rewrites them (review the diff). A golden file with no case that reads it fails too.
 
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
@@ -13,6 +14,7 @@ import { buildIr } from '../../src/ir/build.ts';
 import { printIr } from '../../src/ir/print.ts';
 import { verifyIr } from '../../src/ir/verify.ts';
 import { printAst } from '../../src/lang/print-ast.ts';
+import { expectGolden } from '../support/golden.ts';
 
 const dir = join(import.meta.dirname, '..', 'cases');
 const cases = readdirSync(dir).filter((f) => f.endsWith('.mdl')).sort();
@@ -32,16 +34,19 @@ function expectations(text: string): Expected[] {
   return out;
 }
 
-function golden(path: string, actual: string): void {
-  if (process.env.UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-}
+const golden = (path: string, actual: string) => expectGolden(path, actual, import.meta.filename);
 
 describe('golden cases', () => {
   it('has enough distinct error cases', () => {
     const codes = new Set<string>();
     for (const f of cases) for (const e of expectations(readFileSync(join(dir, f), 'utf8'))) codes.add(e.code);
     expect(codes.size).toBeGreaterThanOrEqual(20);
+  });
+
+  it('has no golden file without a clean case that reads it', () => {
+    const clean = cases.filter((f) => expectations(readFileSync(join(dir, f), 'utf8')).length === 0).map((f) => f.replace(/\.mdl$/, ''));
+    const goldens = readdirSync(dir).filter((f) => !f.endsWith('.mdl')).sort();
+    expect(goldens).toEqual(clean.flatMap((c) => [`${c}.ast.txt`, `${c}.ir.txt`]).sort());
   });
 
   for (const f of cases) {

@@ -2,7 +2,7 @@
 // test/lower/fuse-small-lm.expected.txt (reviewed: q, k and v packed for one matmul, activations and residual adds
 // folded into matmuls, positions folded into the embedding).
 
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
@@ -10,6 +10,7 @@ import { buildIr } from '../../src/ir/build.ts';
 import { printIr } from '../../src/ir/print.ts';
 import { verifyIr } from '../../src/ir/verify.ts';
 import { fuse } from '../../src/lower/fuse.ts';
+import { expectGolden } from '../support/golden.ts';
 
 const before = readFileSync(join(import.meta.dirname, '..', 'cases', 'ok_small_lm.mdl'), 'utf8');
 const expectedPath = join(import.meta.dirname, 'fuse-small-lm.expected.txt');
@@ -20,8 +21,7 @@ describe('fuse', () => {
     const fused = fuse(ir);
     expect(verifyIr(fused)).toEqual([]);
     const text = printIr(fused, { spans: false });
-    if (process.env.UPDATE_GOLDEN || !existsSync(expectedPath)) writeFileSync(expectedPath, text);
-    expect(text).toBe(readFileSync(expectedPath, 'utf8'));
+    expectGolden(expectedPath, text, import.meta.filename);
     // What fusion removed: two activations/adds per layer folded, positions folded.
     const ops = (g: typeof ir) => g.nodes.filter((n) => n.op !== 'param' && n.op !== 'input').length;
     expect(ops(ir) - ops(fused)).toBe(5);

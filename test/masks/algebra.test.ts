@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { denseMask } from '../../src/masks/evaluate.ts';
-import { policyOf } from '../../src/masks/golden-spec.ts';
+import { policyOf } from '../support/mask-scope.ts';
 import { pairHash } from '../../src/masks/hash.ts';
 import { TileClass, type MaskEnv } from '../../src/masks/kernel-contract.ts';
 import { ALL, NOTHING, printPolicy, simplify, toPredicate, type Policy } from '../../src/masks/policy.ts';

@@ -4,12 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { emitMaskWgsl } from '../../src/masks/emit-wgsl.ts';
 import { denseMask } from '../../src/masks/evaluate.ts';
-import { policyOf } from '../../src/masks/golden-spec.ts';
+import { policyOf } from '../support/mask-scope.ts';
 import { pairHash } from '../../src/masks/hash.ts';
 import type { MaskEnv } from '../../src/masks/kernel-contract.ts';
 import { toPredicate } from '../../src/masks/policy.ts';
 import { and, cmp, C, P, V, type BoolExpr } from '../../src/masks/predicate.ts';
-import { denseMaskOnGpu } from '../../src/runtime/mask-run.ts';
+import { denseMaskOnGpu } from '../support/mask-run.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
 
 const load = (input: string, at: 'b' | 'q' | 'k') => ({ kind: 'load', input, at }) as const;

@@ -1,13 +1,13 @@
 // Golden masks: every pinned file must equal (1) what the CPU evaluator draws now, (2) the case's independent
 // formula, and (3) the compiled WGSL predicate run on Dawn, bit for bit.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { emitMaskWgsl } from '../../src/masks/emit-wgsl.ts';
-import { policyOf } from '../../src/masks/golden-spec.ts';
+import { policyOf } from '../support/mask-scope.ts';
 import { toPredicate } from '../../src/masks/policy.ts';
-import { denseMaskOnGpu } from '../../src/runtime/mask-run.ts';
+import { denseMaskOnGpu } from '../support/mask-run.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
 import { goldenCases, type GoldenCase } from '../golden/masks/cases.ts';
 import { batchOf, caseEnv, headsOf, parseGolden, renderCase } from '../golden/masks/render-case.ts';
@@ -27,6 +27,11 @@ describe('golden masks on the CPU', () => {
     const builtins = ['none', 'full', 'causal', 'diagonal', 'steps', 'window', 'band', 'dilated', 'prefix', 'chunked', 'sink', 'key_padding', 'query_padding', 'document', 'random', 'monotonic'];
     for (const b of builtins) expect(goldenCases.some((c) => c.mask.includes(b)), b).toBe(true);
     expect(goldenCases.filter((c) => /[&|!]/.test(c.mask)).length).toBeGreaterThanOrEqual(15);
+  });
+
+  it('has no golden file without a case', () => {
+    const files = readdirSync(dir).filter((f) => f.endsWith('.txt')).sort();
+    expect(files).toEqual(goldenCases.map((c) => `${c.name}.txt`).sort());
   });
 
   for (const c of goldenCases) {

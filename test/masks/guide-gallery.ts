@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { denseMask } from '../../src/masks/evaluate.ts';
-import { policyOf } from '../../src/masks/golden-spec.ts';
+import { policyOf } from '../support/mask-scope.ts';
 import type { MaskEnv } from '../../src/masks/kernel-contract.ts';
 import { toPredicate } from '../../src/masks/policy.ts';
 import { maskToText } from '../../src/masks/render-text.ts';

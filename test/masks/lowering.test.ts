@@ -4,7 +4,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
-import { MASK_SCOPE_SPEC, policyOf } from '../../src/masks/golden-spec.ts';
+import { MASK_SCOPE_SPEC, policyOf } from '../support/mask-scope.ts';
 import { dataReads, printPolicy } from '../../src/masks/policy.ts';
 
 /** Diagnostics of a model that declares `mask m = EXPR` (plus `extra` lines), as [code, the text it points at]. */

@@ -8,13 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { emitMaskWgsl } from '../../src/masks/emit-wgsl.ts';
 import { denseMask } from '../../src/masks/evaluate.ts';
 import { foldBool, I32_MAX, I32_MIN } from '../../src/masks/fold.ts';
-import { policyOf } from '../../src/masks/golden-spec.ts';
+import { policyOf } from '../support/mask-scope.ts';
 import { TileClass, type MaskEnv } from '../../src/masks/kernel-contract.ts';
 import { toPredicate } from '../../src/masks/policy.ts';
 import { bin, cmp, type BoolExpr, type CmpOp, type IntExpr, type IntOp } from '../../src/masks/predicate.ts';
 import { printBool } from '../../src/masks/print-predicate.ts';
 import { classifyTiles, readsHead } from '../../src/masks/tiles.ts';
-import { denseMaskOnGpu } from '../../src/runtime/mask-run.ts';
+import { denseMaskOnGpu } from '../support/mask-run.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
 
 const constant = fc.oneof(

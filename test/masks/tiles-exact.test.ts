@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { BUILTIN_NAMES } from '../../src/masks/builtins.ts';
 import { evalBool } from '../../src/masks/evaluate.ts';
-import { policyOf } from '../../src/masks/golden-spec.ts';
+import { policyOf } from '../support/mask-scope.ts';
 import { TileClass, type MaskEnv } from '../../src/masks/kernel-contract.ts';
 import { toPredicate } from '../../src/masks/policy.ts';
 import { classifyTiles, type TileGrid } from '../../src/masks/tiles.ts';

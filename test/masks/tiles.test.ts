@@ -1,18 +1,22 @@
-// Tile classification: exactness of the static analysis on the common policies, its measured tightness on the
-// zoo, and agreement of the dispatch-time GPU classifier with the CPU one for data-dependent masks.
+// Tile classification, checked against every (q, k) pair in both directions (test/support/tile-check.ts): no EMPTY
+// tile shows a pair and no FULL tile hides one (safety), and no PARTIAL tile is uniform where the analysis is exact
+// (tightness), on the common policies, the zoo, and the dispatch-time GPU classifier. The last block shows that these
+// checks fail for a classifier that always or never answers PARTIAL.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
 import { emitMaskWgsl } from '../../src/masks/emit-wgsl.ts';
-import { policyOf } from '../../src/masks/golden-spec.ts';
+import { policyOf } from '../support/mask-scope.ts';
 import type { MaskEnv } from '../../src/masks/kernel-contract.ts';
 import { toPredicate } from '../../src/masks/policy.ts';
 import { evalBool } from '../../src/masks/evaluate.ts';
 import { classifyTiles, isIndexOnly, measureTightness } from '../../src/masks/tiles.ts';
-import { classifyTilesOnGpu } from '../../src/runtime/mask-run.ts';
+import { classifyTilesOnGpu } from '../support/mask-run.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
+import { allPartial, checkTileClasses, nonePartial } from '../support/tile-check.ts';
+import { TileClass } from '../../src/masks/kernel-contract.ts';
 
 const L = 100;
 const grid = { batch: 2, heads: 1, lq: L, lk: L, tileQ: 16, tileK: 16 };
@@ -25,12 +29,16 @@ const env: MaskEnv = {
 
 describe('static tile classification', () => {
   it.each(['causal', 'causal(align = bottom_right)', 'window(40)', 'band(8, 3)', 'chunked(32)', 'steps(8)', 'prefix(20)', 'sink(4)', 'diagonal', 'monotonic(Lk / Lq, 4, 4)', 'monotonic(2, 1, 3)'])(
-    '%s is classified exactly (no PARTIAL tile is really EMPTY or FULL)',
+    '%s is classified safely and exactly (no PARTIAL tile is really EMPTY or FULL)',
     (mask) => {
       const pred = toPredicate(policyOf(mask));
       expect(isIndexOnly(pred)).toBe(true);
-      const t = measureTightness(pred, classifyTiles(pred, grid, env), grid, env);
+      const classes = classifyTiles(pred, grid, env);
+      const t = checkTileClasses(pred, classes, grid, env);
+      expect(t.unsafe).toEqual([]);
       expect(t.loose).toBe(0);
+      expect(t.empty + t.full).toBeGreaterThan(0);
+      expect(measureTightness(pred, classes, grid, env)).toEqual({ tiles: t.tiles, partial: t.partial, loose: 0 });
     },
   );
 
@@ -48,7 +56,8 @@ describe('static tile classification', () => {
       let loose = 0;
       let tiles = 0;
       for (const [name, pred] of masks) {
-        const t = measureTightness(pred, classifyTiles(pred, g, e), g, e);
+        const t = checkTileClasses(pred, classifyTiles(pred, g, e), g, e);
+        expect(t.unsafe, `${name} at Lq=${lq} Lk=${lk}, ${tq}×${tk} tiles`).toEqual([]);
         expect(t.loose, `${name} at Lq=${lq} Lk=${lk}, ${tq}×${tk} tiles`).toBe(0);
         partial += t.partial;
         loose += t.loose;
@@ -119,9 +128,32 @@ describe('dispatch-time classification on Dawn', () => {
       const cpu = classifyTiles(pred, g, env);
       const fromGpu = await classifyTilesOnGpu(gpu(), wgsl, env, g);
       expect(Array.from(fromGpu)).toEqual(Array.from(cpu));
+      const t = checkTileClasses(pred, fromGpu, g, env);
+      expect(t.unsafe).toEqual([]);
+      expect(t.loose).toBe(0);
       // The same rows seen as the end of the sequence, as a decode step over a KV cache sees them.
       const shifted = { ...g, lq: 10, lk: 70, qOffset: 90, kOffset: 30 };
       expect(Array.from(await classifyTilesOnGpu(gpu(), wgsl, env, shifted))).toEqual(Array.from(classifyTiles(pred, shifted, env)));
     },
   );
+});
+
+describe('the tile checks catch a broken classifier', () => {
+  // Sizes that do not line up with the 16×16 tiles, so every mask has mixed tiles.
+  const builtins = ['causal', 'causal(align = bottom_right)', 'window(40)', 'band(8, 3)', 'chunked(24)', 'steps(8)', 'prefix(20)', 'sink(4)', 'diagonal', 'dilated(40, 3)', 'key_padding(src_len)', 'document(docs)'];
+  it.each(builtins)('%s: always PARTIAL is loose, never PARTIAL is unsafe', (mask) => {
+    const pred = toPredicate(policyOf(mask));
+    const classes = classifyTiles(pred, grid, env);
+    expect(checkTileClasses(pred, allPartial(classes), grid, env).loose).toBeGreaterThan(0);
+    expect(checkTileClasses(pred, nonePartial(classes, TileClass.Empty), grid, env).unsafe.length).toBeGreaterThan(0);
+    expect(checkTileClasses(pred, nonePartial(classes, TileClass.Full), grid, env).unsafe.length).toBeGreaterThan(0);
+  });
+
+  it('and a FULL tile that hides a pair, or an EMPTY one that shows a pair, is named', () => {
+    const pred = toPredicate(policyOf('causal'));
+    const g = { batch: 1, heads: 1, lq: 4, lk: 4, tileQ: 2, tileK: 2 };
+    // Tiles (0,0) and (1,1) are the mixed diagonal ones, (0,1) is EMPTY, (1,0) is FULL.
+    const swapped = Uint32Array.of(TileClass.Partial, TileClass.Full, TileClass.Empty, TileClass.Partial);
+    expect(checkTileClasses(pred, swapped, g, env).unsafe).toEqual(['FULL b=0 h=0 tile (0, 1) hides 4 of 4 pairs', 'EMPTY b=0 h=0 tile (1, 0) shows 4 of 4 pairs']);
+  });
 });

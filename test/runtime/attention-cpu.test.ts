@@ -2,7 +2,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { attentionCpu } from '../../src/runtime/attention-cpu.ts';
-import { bc, type ScoreModifier } from '../../src/wgsl/score-modifiers.ts';
+import type { ScoreModifier } from '../../src/wgsl/score-modifiers.ts';
 import { randomFloats } from './mask-fixtures.ts';
 
 const one = { batch: 1, lq: 1, lk: 2, heads: 1, kvHeads: 1, headDim: 4 };
@@ -20,7 +20,8 @@ describe('CPU attention oracle', () => {
 
   it('outputs zeros for a row with no visible key, and treats a -inf bias as masked', () => {
     expect(Array.from(attentionCpu(one, q, k, v, { mask: () => false }))).toEqual([0, 0, 0, 0]);
-    const hideAll: ScoreModifier[] = [{ kind: 'bias', expr: bc(-Infinity) }];
+    // A learned relative bias of -inf at every distance hides every key.
+    const hideAll: ScoreModifier[] = [{ kind: 'relative_bias', heads: 1, buckets: 2, maxDistance: 2, bidirectional: false, table: [-Infinity, -Infinity] }];
     expect(Array.from(attentionCpu(one, q, k, v, { modifiers: hideAll }))).toEqual([0, 0, 0, 0]);
     const onlySecond = attentionCpu(one, q, k, v, { mask: (_b, _h, _q, key) => key === 1 });
     expect(Array.from(onlySecond)).toEqual([-1, -2, -3, -4]);

@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { TileClass } from '../../src/masks/kernel-contract.ts';
+import { checkTileClassesOf } from '../support/tile-check.ts';
 import { describeCase, runCase, useGpu, type AttentionCase } from './gpu-harness.ts';
 import {
   allFinite,
@@ -33,6 +34,13 @@ describe('tile classes', () => {
       const exact = await runCase(gpu(), { ...base, classes: (kernel, mask) => classifyTiles(kernel, 2, 61, 61, mask!) });
       const classes = classifyTiles(exact.kernel, 2, 61, 61, fixture.predicate(base.env!));
       expect(classes.includes(TileClass.Empty) && classes.includes(TileClass.Full)).toBe(true);
+      // Both directions, pair by pair: the classes the kernel ran with are safe and tight, and there are mixed tiles
+      // (so a classifier that never said PARTIAL would have changed the output compared below).
+      const grid = { batch: 2, heads: exact.kernel.tileHeads, lq: 61, lk: 61, tileQ: exact.kernel.tileQ, tileK: exact.kernel.tileK };
+      const check = checkTileClassesOf(fixture.predicate(base.env!), true, classes, grid);
+      expect(check.unsafe).toEqual([]);
+      expect(check.loose).toBe(0);
+      expect(check.partial).toBeGreaterThan(0);
       expect(partial.error).toBeLessThanOrEqual(TOLERANCE);
       expect(Array.from(exact.gpu)).toEqual(Array.from(partial.gpu));
     });
@@ -82,6 +90,19 @@ describe('tile classes', () => {
     });
     expect(allFinite(result.gpu)).toBe(true);
     expect(result.error).toBeLessThanOrEqual(TOLERANCE);
+  });
+
+  it('a classifier that never says PARTIAL changes the output', async () => {
+    // Causal with 8×8 tiles: the diagonal tiles are mixed. Guessing them FULL lets queries see later keys; guessing
+    // them EMPTY hides the diagonal itself. Either way the kernel's output leaves the oracle's.
+    const base: AttentionCase = { batch: 1, lq: 24, lk: 24, heads: 2, kvHeads: 2, headDim: 32, fixture: causalTopLeft, kernel: SMALL_TILES };
+    for (const guess of [TileClass.Full, TileClass.Empty]) {
+      const result = await runCase(gpu(), {
+        ...base,
+        classes: (kernel, mask) => Uint32Array.from(classifyTiles(kernel, 1, 24, 24, mask!), (c) => (c === TileClass.Partial ? guess : c)),
+      });
+      expect(result.error, `PARTIAL tiles guessed ${guess === TileClass.Full ? 'FULL' : 'EMPTY'}`).toBeGreaterThan(1e-2);
+    }
   });
 
   it('a tile marked FULL skips the predicate', async () => {

@@ -1,6 +1,7 @@
 // Tuned tiles reach the compiled program and a run: a tuning cache with a non-default shape for the translator's
 // attention signatures on this adapter changes the kernels `mdl run` uses, and the generated tokens stay the same.
 
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,5 +51,28 @@ describe('tuned attention tiles in compile and run', () => {
     const after = await runModel(model, opts, () => {});
     expect(after.attentionTiles).toEqual({ tuned: groups.length, kernels: groups.length });
     expect(after.tokens).toEqual(before.tokens);
+  });
+
+  it('reach mdl compile --tuned, which reports how many signatures were tuned', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mdl-tuned-compile-'));
+    const compile = (out: string) =>
+      spawnSync(process.execPath, ['bin/mdl.js', 'compile', 'specs/translator.mdl', '--tuned', '-o', join(dir, out)], { cwd: root, encoding: 'utf8', env: { ...process.env, MDL_CACHE_DIR: dir, NO_COLOR: '1' } });
+    const model = translator();
+    const groups = tuneSitesOf(lower(model).program);
+    expect(groups.length).toBeGreaterThan(0);
+    const untuned = compile('untuned');
+    expect(untuned.status, untuned.stderr).toBe(0);
+    expect(untuned.stderr).toMatch(new RegExp(`^mdl: 0 of ${groups.length} attention kernel signature\\(s\\) tuned for .*; the others use the defaults \\(run mdl tune\\)$`, 'm'));
+    expect(readFileSync(join(dir, 'untuned', 'manifest.json'), 'utf8')).toBe(readFileSync(join(root, 'generated', 'translator', 'manifest.json'), 'utf8'));
+
+    const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
+    const adapter = gpu.adapter;
+    gpu.release();
+    const entry = { tiles: { q: 8, k: 16, lanes: 4 }, ms: 1, defaultMs: 2, problem: 'B=1 L=64', measuredAt: '2026-11-30T00:00:00.000Z' };
+    recordEntries(adapter, groups.map((g) => ({ signature: g.site.signature, entry })), join(dir, 'tune.json'));
+    const tuned = compile('tuned');
+    expect(tuned.status, tuned.stderr).toBe(0);
+    expect(tuned.stderr).toMatch(new RegExp(`^mdl: ${groups.length} of ${groups.length} attention kernel signature\\(s\\) tuned for [^;]*$`, 'm'));
+    expect(readFileSync(join(dir, 'tuned', 'manifest.json'), 'utf8')).not.toBe(readFileSync(join(dir, 'untuned', 'manifest.json'), 'utf8'));
   });
 });

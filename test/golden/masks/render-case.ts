@@ -3,7 +3,7 @@
 
 import type { MaskEnv } from '../../../src/masks/kernel-contract.ts';
 import { denseMask } from '../../../src/masks/evaluate.ts';
-import { policyOf } from '../../../src/masks/golden-spec.ts';
+import { policyOf } from '../../support/mask-scope.ts';
 import { printPolicy, toPredicate } from '../../../src/masks/policy.ts';
 import { printBool } from '../../../src/masks/print-predicate.ts';
 import { maskToText } from '../../../src/masks/render-text.ts';

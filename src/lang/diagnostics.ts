@@ -10,7 +10,7 @@
 //   E4xx  masks and score modifiers (parameters, axes, types of predicates)
 //   E5xx  stacks, layers, embeddings and outputs
 
-import type { Span } from '../lang/ast.ts';
+import type { Span } from './ast.ts';
 
 export type Severity = 'error' | 'warning';
 

@@ -1,10 +1,10 @@
 // A small spec that gives mask expressions a scope (dims and inputs of every kind, and the stack every model needs),
-// so a single mask can be lowered on its own: used by the golden mask cases and by tools that draw a mask written on
-// the command line.
+// so a single mask can be lowered on its own: used by the mask tests, the golden mask cases and
+// the mask benchmarks.
 
-import { checkSource } from '../check/check.ts';
-import { renderDiagnostics } from '../check/render.ts';
-import type { Policy } from './policy.ts';
+import { checkSource } from '../../src/check/check.ts';
+import { renderDiagnostics } from '../../src/check/render.ts';
+import type { Policy } from '../../src/masks/policy.ts';
 
 export const MASK_SCOPE_SPEC = `model masks {
   dim vocab = 16, d_model = 8, heads = 2

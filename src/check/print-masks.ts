@@ -1,9 +1,9 @@
 // `mdl dump --stage masks`: every mask of a model in normal form, with the predicate it compiles to and where it is
 // used. This is the stage to read when a mask does not do what you meant.
 
-import type { CheckedModel, MaskInfo } from '../check/model.ts';
-import { printPolicy, toPredicate } from './policy.ts';
-import { printBool } from './print-predicate.ts';
+import type { CheckedModel, MaskInfo } from './model.ts';
+import { printPolicy, toPredicate } from '../masks/policy.ts';
+import { printBool } from '../masks/print-predicate.ts';
 
 export function printMasks(m: CheckedModel): string {
   const out: string[] = [];

@@ -1,11 +1,11 @@
-// Running the mask kernels of src/masks/classify-wgsl.ts on a device: dispatch-time tile classification for masks
-// that read data, and the dense mask writer used to check and draw masks.
+// Running the mask kernels of src/masks/classify-wgsl.ts on their own on a device, for the mask tests: dispatch-time
+// tile classification for masks that read data, and the dense mask writer that checks masks bit for bit.
 
-import { classifierWgsl, denseMaskWgsl, MASK_KERNEL_WORKGROUP } from '../masks/classify-wgsl.ts';
-import type { MaskEnv, MaskWgsl } from '../masks/kernel-contract.ts';
-import type { GpuContext } from './device.ts';
-import { computePipeline, outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
-import { packMaskBuffers } from './mask-buffers.ts';
+import { classifierWgsl, denseMaskWgsl, MASK_KERNEL_WORKGROUP } from '../../src/masks/classify-wgsl.ts';
+import type { MaskEnv, MaskWgsl } from '../../src/masks/kernel-contract.ts';
+import type { GpuContext } from '../../src/runtime/device.ts';
+import { computePipeline, outputBuffer, readBack, uploadBuffer, withErrorScopes } from '../../src/runtime/gpu-buffers.ts';
+import { packMaskBuffers } from '../../src/runtime/mask-buffers.ts';
 
 export interface MaskGrid {
   batch: number;
