@@ -33,7 +33,7 @@ describe('the unit tier', () => {
   });
 
   it('fails a process that asks for a WebGPU device, with a sentence saying where the test belongs', () => {
-    const run = spawnSync(process.execPath, ['bin/mdl.js', 'run', 'specs/translator.mdl', '--max-new', '1'], {
+    const run = spawnSync(process.execPath, ['bin/mdl.js', 'run', 'specs/translator.mdl', '--source', 'hi', '--max-new', '1'], {
       cwd: root,
       encoding: 'utf8',
       env: { ...process.env, NODE_OPTIONS: `--import=${hook}` },
