@@ -3,6 +3,10 @@
 
 import { dumpStages } from '../cli/front-end-commands.ts';
 import { requireModel } from '../cli/load.ts';
+import { UserError } from '../cli/user-error.ts';
+import { printIr } from '../ir/print.ts';
+import { buildTrainingIr, NoLossError } from '../ir/training.ts';
+import { buildGradGraph } from './grad.ts';
 import { lower, PASSES } from './passes.ts';
 
 function passText(name: string, path: string): string {
@@ -20,4 +24,16 @@ Object.assign(dumpStages, {
   },
   manifest: (path: string) => passText('render', path),
   cache: (path: string) => passText('cache', path),
+  grad: (path: string) => printIr(gradGraphOf(path)),
 });
+
+/** The forward graph, the loss and the backward graph of a spec that declares a loss. */
+function gradGraphOf(path: string) {
+  const { model } = requireModel(path);
+  try {
+    return buildGradGraph(buildTrainingIr(model));
+  } catch (e) {
+    if (e instanceof NoLossError) throw new UserError(`${path}: ${e.message}`);
+    throw e;
+  }
+}
