@@ -5,12 +5,12 @@
 // label, over the number of counted positions). Then, walking the forward nodes from last to first, a node whose
 // gradient is known gets one `vjp` node per argument that leads to a parameter:
 //
-//   %d.x/decoder.layers.0.ffn.up_proj = vjp(%x, %w, %b, %d.decoder.layers.0.ffn.up_proj) {of = …, wrt = 0}
+//   %d:x/decoder.layers.0.ffn.up_proj = vjp(%x, %w, %b, %d:decoder.layers.0.ffn.up_proj) {of = …, wrt = 0}
 //
 // A value read by several nodes (the residual stream, a tied token table read by the embedding and the output
 // projection, the encoder output read by every cross-attention) receives one contribution per reader; they are
 // summed by `add` nodes in a fixed order (latest reader first), so the result is deterministic. The gradient of
-// a value is named `%d.` + its name; the graph returns the loss, then the gradient of every parameter in the
+// a value is named `%d:` + its name (a colon, which no spec name contains); the graph returns the loss, then the gradient of every parameter in the
 // order the parameters are declared.
 
 import type { IrGraph, IrNode } from '../ir/ir.ts';
@@ -55,13 +55,13 @@ export function buildGradGraph(training: IrGraph): GradGraph {
     contributions.set(to, [...(contributions.get(to) ?? []), node]);
   };
   const logitsNode = byId.get(logits)!;
-  contribute(logits, { id: `%d.${logits.slice(1)}/${lossId.slice(1)}`, op: 'cross_entropy_grad', args: [logits, labels], attrs: {}, shape: logitsNode.shape, dtype: 'f32', span: lossNode.span });
+  contribute(logits, { id: `%d:${logits.slice(1)}/${lossId.slice(1)}`, op: 'cross_entropy_grad', args: [logits, labels], attrs: {}, shape: logitsNode.shape, dtype: 'f32', span: lossNode.span });
 
   /** The gradient of `id`: its one contribution renamed, or the contributions summed. */
   const gradient = (id: string): string | undefined => {
     const parts = contributions.get(id);
     if (!parts) return undefined;
-    const name = `%d.${id.slice(1)}`;
+    const name = `%d:${id.slice(1)}`;
     if (parts.length === 1) {
       parts[0].id = name; // nothing reads a contribution before its value is totalled here
       return name;
@@ -89,7 +89,7 @@ export function buildGradGraph(training: IrGraph): GradGraph {
       const arg = n.args[wrt];
       if (arg === undefined || !needs.has(arg)) continue;
       const of = byId.get(arg)!;
-      contribute(arg, { id: `%d.${arg.slice(1)}/${n.id.slice(1)}`, op: 'vjp', args: [...n.args, upstream], attrs: { of: n.id, op: n.op, wrt }, shape: of.shape, dtype: 'f32', span: n.span });
+      contribute(arg, { id: `%d:${arg.slice(1)}/${n.id.slice(1)}`, op: 'vjp', args: [...n.args, upstream], attrs: { of: n.id, op: n.op, wrt }, shape: of.shape, dtype: 'f32', span: n.span });
     }
   }
   const params = training.nodes.filter((n) => n.op === 'param').map((n) => n.id.slice(1));
