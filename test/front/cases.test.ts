@@ -3,7 +3,7 @@
 // - A case with `//! CODE @LINE:COL message` lines must produce exactly those diagnostics (code, place, and a
 //   message containing the given text), no more and no fewer.
 // - A case without them must check cleanly, and its AST and IR must print exactly as `NAME.ast.txt` and
-//   `NAME.ir.txt` beside it. `UPDATE_GOLDEN=1 npx vitest run test/front` rewrites those files; review the diff.
+//   `NAME.ir.txt` beside it (and `NAME.grad.txt` when it declares a loss). A missing file fails; `UPDATE_GOLDEN=1 npx vitest run test/front` rewrites those files; review the diff.
 
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +13,8 @@ import { buildIr } from '../../src/ir/build.ts';
 import { printIr } from '../../src/ir/print.ts';
 import { verifyIr } from '../../src/ir/verify.ts';
 import { printAst } from '../../src/lang/print-ast.ts';
+import { buildTrainingIr } from '../../src/ir/training.ts';
+import { buildGradGraph } from '../../src/lower/grad.ts';
 
 const dir = join(import.meta.dirname, '..', 'cases');
 const cases = readdirSync(dir).filter((f) => f.endsWith('.mdl')).sort();
@@ -33,7 +35,8 @@ function expectations(text: string): Expected[] {
 }
 
 function golden(path: string, actual: string): void {
-  if (process.env.UPDATE_GOLDEN || !existsSync(path)) writeFileSync(path, actual);
+  if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
+  if (!existsSync(path)) throw new Error(`${path} is missing; write it with UPDATE_GOLDEN=1 npx vitest run test/front and review it`);
   expect(actual).toBe(readFileSync(path, 'utf8'));
 }
 
@@ -62,6 +65,8 @@ describe('golden cases', () => {
       const ir = buildIr(result.model!);
       expect(verifyIr(ir)).toEqual([]);
       golden(`${base}.ir.txt`, printIr(ir));
+      // A case that declares a loss also pins its backward graph (`mdl dump --stage grad`), verified.
+      if (result.model!.loss) golden(`${base}.grad.txt`, printIr(buildGradGraph(buildTrainingIr(result.model!))));
     });
   }
 });
