@@ -34,6 +34,7 @@ const COMMANDS: [string[], (name?: string) => Promise<Register>][] = [
   [['tune'], async () => (await import('./tune-command.ts')).registerTuneCommand],
   [['demo'], async () => (await import('./demo-command.ts')).registerDemoCommand],
   [['init'], async () => (await import('./init-command.ts')).registerInitCommand],
+  [['grad'], async () => (await import('./grad-command.ts')).registerGradCommand],
 ];
 
 /** The program with the commands `argv` needs: the named one, none for --version, all otherwise (help, typos). */

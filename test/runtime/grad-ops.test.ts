@@ -19,7 +19,7 @@ const c = (n: number) => sym.constant(n);
 /** One op over param arguments (and i32 ids), run by the interpreter; returns its value for the current args. */
 function opCase(op: IrNode['op'], attrs: Record<string, AttrValue>, args: { shape: number[]; ids?: Int32Array }[], outShape: number[], seed: number) {
   const r = rng(seed);
-  const nodes: IrNode[] = args.map((a, i) => (a.ids ? { id: `%a${i}`, op: 'input', args: [], attrs: { name: `a${i}`, kind: 'tokens' }, shape: a.shape.map(c), dtype: 'i32' } : { id: `%a${i}`, op: 'param', args: [], attrs: {}, shape: a.shape.map(c), dtype: 'f32' }));
+  const nodes: IrNode[] = args.map((a, i): IrNode => (a.ids ? { id: `%a${i}`, op: 'input', args: [], attrs: { name: `a${i}`, kind: 'tokens' }, shape: a.shape.map(c), dtype: 'i32' } : { id: `%a${i}`, op: 'param', args: [], attrs: {} as Record<string, AttrValue>, shape: a.shape.map(c), dtype: 'f32' }));
   const node: IrNode = { id: '%y', op, args: nodes.map((n) => n.id), attrs, shape: outShape.map(c), dtype: 'f32' };
   const g: IrGraph = { model: 'op', dims: [], nodes: [...nodes, node], outputs: ['%y'] };
   const values = args.map((a) => a.ids ?? randomTensor(a.shape.reduce((p, x) => p * x, 1), r));
