@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { runBackward } from '../../src/runtime/cpu-training.ts';
 import { checkModelGradients, modelCase, rng } from '../support/finite-differences.ts';
 
 const specs = join(import.meta.dirname, '..', '..', 'specs');
@@ -35,6 +36,16 @@ describe('gradients of whole models match finite differences (f64)', () => {
     const r = checkModelGradients(c);
     expect(r.counted).toBe(8); // every non-pad target position counts, eos included
     expect(r.worst, r.at).toBeLessThanOrEqual(TOL);
+  });
+
+  it("translator: the worked batch of specs/README.md counts 9 positions (both targets' words and eos, no pad)", () => {
+    const text = shrunk('translator.mdl', { vocab: '24', d_model: '8', heads: '2', d_ff: '12' });
+    const src = Int32Array.from([10, 11, 12, 13, 14, 15, 10, 13, 0, 0, 0, 0]);
+    const tgt = Int32Array.from([10, 11, 12, 13, 14, 2, 0, 20, 21, 2, 0, 0, 0, 0]); // I like to eat apples <eos> / I eat <eos>
+    const c = modelCase(text, { B: 2, S: 6, T: 7 }, { src, tgt });
+    const r = runBackward(c.graph, c.model, { dims: c.dims, inputs: c.inputs, weights: c.weights }, { lossOnly: true });
+    expect(r.counted).toBe(9);
+    expect(Array.from(r.values.get('%xent.labels') as Int32Array)).toEqual([10, 11, 12, 13, 14, 2, -1, 20, 21, 2, -1, -1, -1, -1]);
   });
 
   it('gpt2-small: learned positions, tied output, next-token labels', () => {

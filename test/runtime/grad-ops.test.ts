@@ -29,7 +29,7 @@ function opCase(op: IrNode['op'], attrs: Record<string, AttrValue>, args: { shap
   const dy = randomTensor(outShape.reduce((p, x) => p * x, 1), r);
   const grads = vjpElementwise(node, values, dy, { dims: {}, shapeOf: (id) => nodes.find((n) => n.id === id)!.shape });
   const loss = () => forward().reduce((s, y, i) => s + y * dy[i], 0);
-  return { values, grads, loss };
+  return { values, grads, loss, dy };
 }
 
 function expectMatches(values: (Float64Array | Int32Array)[], grads: (Float64Array | undefined)[], loss: () => number, wrt: number[]): void {
@@ -45,10 +45,13 @@ function expectMatches(values: (Float64Array | Int32Array)[], grads: (Float64Arr
 describe('each op’s gradient matches finite differences (f64)', () => {
   it('gather: same ids in one batch sum in position order, exactly as sequential f64 additions', () => {
     const ids = Int32Array.from([2, 0, 2, 2, 1, 2]);
-    const { values, grads, loss } = opCase('gather', { scale: 1.7 }, [{ shape: [4, 3] }, { shape: [2, 3], ids }], [2, 3, 3], 3);
+    const { values, grads, loss, dy } = opCase('gather', { scale: 1.7 }, [{ shape: [4, 3] }, { shape: [2, 3], ids }], [2, 3, 3], 3);
     expectMatches(values, grads, loss, [0]);
     expect(grads[1]).toBeUndefined(); // token ids have no gradient
     expect(Array.from(grads[0]!.subarray(9, 12))).toEqual([0, 0, 0]); // id 3 is never read
+    // Row 2 is read at positions 0, 2, 3 and 5: its gradient is their sum, added in position order, bit for bit.
+    const row2 = [0, 1, 2].map((j) => [0, 2, 3, 5].reduce((acc, r) => acc + dy[r * 3 + j] * 1.7, 0));
+    expect(Array.from(grads[0]!.subarray(6, 9))).toEqual(row2);
   });
 
   it('positions (learned table): rows past the sequence get nothing', () => {
