@@ -116,6 +116,21 @@ describe('mdl grad', () => {
     expect(f.tensors.has('lm_head.weight')).toBe(false); // tied: the table's gradient has both uses summed
   }, 60_000);
 
+  it('packs {"documents": […]} into one row with segment ids, and fills a prompt length from {"prompt", "text"}', async () => {
+    const packed = await mdl('grad', 'specs/packed.mdl', '--data', file('docs.jsonl', '{"documents": ["ab", "c"]}\n{"text": "xyz"}\n'), '--backend', 'cpu', '-o', join(dir, 'packed.safetensors'));
+    expect(packed.status, packed.stderr).toBe(0);
+    // Row 1: a→b counts, b→c crosses into the next document, c ends the row; row 2: x→y and y→z.
+    expect(packed.stdout).toContain('mean over 3 tokens of 2 examples');
+    const chatSpec = file('chat.mdl', readFileSync(join(root, 'test', 'cases', 'ok_instruction_loss.mdl'), 'utf8').replace('vocab = 64', 'vocab = 300'));
+    const chat = await mdl('grad', chatSpec, '--data', file('chat.jsonl', '{"prompt": "ab", "text": "c"}\n'), '--backend', 'cpu', '-o', join(dir, 'chat.safetensors'));
+    expect(chat.status, chat.stderr).toBe(0);
+    // <bos> a b c <eos>, prompt length 3: only the positions predicting c and <eos> count.
+    expect(chat.stdout).toContain('mean over 2 tokens of 1 examples');
+    const noPrompt = await mdl('grad', chatSpec, '--data', file('plain.txt', 'abc\n'), '--backend', 'cpu', '-o', join(dir, 'plain.safetensors'));
+    expect(noPrompt.status).toBe(1);
+    expect(noPrompt.stderr).toContain(`the spec's lengths input 'prompt' needs a "prompt" on every line`);
+  }, 60_000);
+
   it('without --backend cpu, says in one line that gradients run on the CPU reference', async () => {
     const out = join(dir, 'none.safetensors');
     const r = await mdl('grad', 'specs/translator.mdl', '--data', file('x.tsv', 'a\tb\n'), '-o', out);
@@ -136,6 +151,11 @@ describe('mdl grad', () => {
     const r3 = await mdl('grad', 'specs/streaming.mdl', '--data', bad, '--backend', 'cpu', '-o', out);
     expect(r3.status).toBe(1);
     expect(r3.stderr).toContain("specs/streaming.mdl: model 'streaming' declares no loss");
+    // An output of 100 classes cannot be trained to emit byte 'a' (id 97 + 3 = 100).
+    const narrow = file('narrow.mdl', LM.replace('project(decoder, vocab, tied = tokens)', 'project(decoder, 100)'));
+    const r4 = await mdl('grad', narrow, '--data', file('a.txt', 'AA\nBa\n'), '--backend', 'cpu', '-o', out);
+    expect(r4.status).toBe(1);
+    expect(r4.stderr).toContain('a.txt:2: token id 100 is outside the output vocabulary (0..99)');
     expect(existsSync(out)).toBe(false);
   }, 60_000);
 
