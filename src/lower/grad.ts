@@ -10,8 +10,8 @@
 // A value read by several nodes (the residual stream, a tied token table read by the embedding and the output
 // projection, the encoder output read by every cross-attention) receives one contribution per reader; they are
 // summed by `add` nodes in a fixed order (latest reader first), so the result is deterministic. The gradient of
-// a value is named `%d:` + its name (a colon, which no spec name contains); the graph returns the loss, then the gradient of every parameter in the
-// order the parameters are declared.
+// a value is named `%d:` + its name (a colon, which no spec name contains); the graph returns the loss, then the
+// gradient of every parameter in the order the parameters are declared.
 
 import type { IrGraph, IrNode } from '../ir/ir.ts';
 import { assertValidIr } from '../ir/verify.ts';

@@ -54,6 +54,12 @@ describe('each op’s gradient matches finite differences (f64)', () => {
     expect(Array.from(grads[0]!.subarray(6, 9))).toEqual(row2);
   });
 
+  it('gather with fused learned positions: the table and the position table', () => {
+    const ids = Int32Array.from([1, 1, 0, 3, 1, 2]);
+    const { values, grads, loss } = opCase('gather', { scale: 0.5, positions: 'learned' }, [{ shape: [4, 2] }, { shape: [2, 3], ids }, { shape: [5, 2] }], [2, 3, 2], 14);
+    expectMatches(values, grads, loss, [0, 2]);
+  });
+
   it('positions (learned table): rows past the sequence get nothing', () => {
     const { values, grads, loss } = opCase('positions', { kind: 'learned' }, [{ shape: [2, 3], ids: new Int32Array(6) }, { shape: [5, 2] }], [3, 2], 4);
     expectMatches(values, grads, loss, [1]);
