@@ -75,7 +75,7 @@ function checkOne(decl: LossDecl, m: CheckedModel, names: Map<string, Declaratio
   const countArg = call.args.find((a) => a.name?.text === 'count');
   const count = countArg ? checkCount(countArg.value, m, names, stack.axis, bag) : undefined;
   if (countArg && !count) return undefined;
-  return { name: decl.name.text, output: out.name, labels: input.name, next, within: within?.name, pad: input.pad ?? 0, count, span: decl.name.span };
+  return { name: decl.name.text, output: out.name, labels: input.name, next, within: within?.name, pad: input.pad, count, span: decl.name.span };
 }
 
 function readLabels(a: Arg, m: CheckedModel, names: Map<string, Declaration>, bag: DiagnosticBag): { input: InputInfo; next: boolean; within?: InputInfo } | undefined {

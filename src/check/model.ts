@@ -129,8 +129,8 @@ export interface LossInfo {
   next: boolean;
   /** `next(ids, within = docs)`: a position whose next token starts another document has no label. */
   within?: string;
-  /** The labels' pad id: a position labelled with it never counts. */
-  pad: number;
+  /** The labels' pad id, when they declare one: a position labelled with it never counts. */
+  pad?: number;
   /** Further positions to count: a predicate over b and q (k = q, h = 0 when evaluated). */
   count?: Policy;
   span: Span;

@@ -21,7 +21,8 @@ export function buildTrainingIr(m: CheckedModel): IrGraph {
   const logits = g.nodes.find((n) => n.id === `%${loss.output}`);
   const labelsInput = g.nodes.find((n) => n.id === `%${loss.labels}`);
   if (!logits || !labelsInput) throw new Error(`the training graph needs %${loss.output} and %${loss.labels}`);
-  const attrs: Record<string, AttrValue> = { loss: loss.name, pad: loss.pad, next: loss.next, count: !!loss.count };
+  // Token ids are never negative, so -1 stands for "no pad id": every position's label then counts.
+  const attrs: Record<string, AttrValue> = { loss: loss.name, pad: loss.pad ?? -1, next: loss.next, count: !!loss.count };
   const args = [labelsInput.id, ...(loss.within ? [`%${loss.within}`] : [])];
   const labels: IrNode = { id: `%${loss.name}.labels`, op: 'labels', args, attrs, shape: labelsInput.shape, dtype: 'i32', span: loss.span };
   const xent: IrNode = { id: `%${loss.name}`, op: 'cross_entropy', args: [logits.id, labels.id], attrs: {}, shape: [], dtype: 'f32', span: loss.span };

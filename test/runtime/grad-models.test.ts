@@ -48,6 +48,14 @@ describe('gradients of whole models match finite differences (f64)', () => {
     expect(Array.from(r.values.get('%xent.labels') as Int32Array)).toEqual([10, 11, 12, 13, 14, 2, -1, 20, 21, 2, -1, -1, -1, -1]);
   });
 
+  it('labels without a pad id: every position with a next token counts, id 0 included', () => {
+    const text = template('causal', '').replace('input ids: tokens[B, T] pad 0', 'input ids: tokens[B, T]');
+    const ids = Int32Array.from([0, 5, 0, 7]);
+    const c = modelCase(text, { B: 1, T: 4 }, { ids, docs: new Int32Array(4), prefix_len: Int32Array.from([1]) });
+    const r = runBackward(c.graph, c.model, { dims: c.dims, inputs: c.inputs, weights: c.weights }, { lossOnly: true });
+    expect(Array.from(r.values.get('%lm.labels') as Int32Array)).toEqual([5, 0, 7, -1]);
+  });
+
   it('gpt2-small: learned positions, tied output, next-token labels', () => {
     const text = shrunk('gpt2-small.mdl', { vocab: '13', d_model: '8', heads: '2', layers: '2', d_ff: '12', context: '8' }).replace('pad 50256', 'pad 0').replace('T <= 1024', 'T <= 8');
     const ids = tokens(2, 6, 13, 3, [6, 4]);
