@@ -37,6 +37,7 @@ export type ItemCstChildren = {
   embedDecl?: EmbedDeclCstNode[];
   stackDecl?: StackDeclCstNode[];
   outputDecl?: OutputDeclCstNode[];
+  lossDecl?: LossDeclCstNode[];
 };
 
 export interface DimDeclCstNode extends CstNode {
@@ -220,6 +221,18 @@ export interface OutputDeclCstNode extends CstNode {
 
 export type OutputDeclCstChildren = {
   Kw_output: IToken[];
+  Identifier: IToken[];
+  Equals: IToken[];
+  expr: ExprCstNode[];
+};
+
+export interface LossDeclCstNode extends CstNode {
+  name: "lossDecl";
+  children: LossDeclCstChildren;
+}
+
+export type LossDeclCstChildren = {
+  Kw_loss: IToken[];
   Identifier: IToken[];
   Equals: IToken[];
   expr: ExprCstNode[];

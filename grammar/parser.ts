@@ -5,6 +5,7 @@
 //   file        := model
 //   model       := 'model' Name '{' item* '}'
 //   item        := dimDecl | inputDecl | decoderInput | maskDecl | scoreDecl | embedDecl | stackDecl | outputDecl
+//                | lossDecl
 //   dimDecl     := 'dim' dimDef (',' dimDef)*              dimDef := Name ('=' expr | '<=' expr)?
 //   inputDecl   := 'input' Name ':' Name '[' expr (',' expr)* ']' (Name expr)*        e.g. `pad 0`, `of src`
 //   decoderInput:= 'decoder_input' Name '=' expr
@@ -14,6 +15,7 @@
 //   stackDecl   := 'stack' Name Name(x) expr Name(on) Name ('(' option (',' option)* ')')? '{' layer* '}'
 //   layer       := 'attention' Name option* | 'ffn' expr Name option* | 'norm' Name
 //   outputDecl  := 'output' Name '=' expr
+//   lossDecl    := 'loss' Name '=' expr                  e.g. `loss xent = cross_entropy(logits, labels = tgt)`
 //   option      := Word ('=' | ':') expr+                   (values end where the next `key =` begins)
 // Expressions, loosest first: `|`, `&`, prefix `!`, one comparison, `+ -`, `* / %`, prefix `-`, then
 // numbers, names, calls `f(a, key = b)`, indexing `seg[q]` and parentheses.
@@ -49,6 +51,7 @@ class MdlParser extends CstParser {
       { ALT: () => this.SUBRULE(this.embedDecl) },
       { ALT: () => this.SUBRULE(this.stackDecl) },
       { ALT: () => this.SUBRULE(this.outputDecl) },
+      { ALT: () => this.SUBRULE(this.lossDecl) },
     ]);
   });
 
@@ -165,6 +168,13 @@ class MdlParser extends CstParser {
 
   outputDecl = this.RULE('outputDecl', () => {
     this.CONSUME(T.Output);
+    this.CONSUME(T.Identifier);
+    this.CONSUME(T.Equals);
+    this.SUBRULE(this.expr);
+  });
+
+  lossDecl = this.RULE('lossDecl', () => {
+    this.CONSUME(T.Loss);
     this.CONSUME(T.Identifier);
     this.CONSUME(T.Equals);
     this.SUBRULE(this.expr);

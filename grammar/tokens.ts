@@ -41,6 +41,7 @@ export const Attention = keyword('attention');
 export const Ffn = keyword('ffn');
 export const Norm = keyword('norm');
 export const Output = keyword('output');
+export const Loss = keyword('loss');
 
 export const NumberLiteral = createToken({ name: 'NumberLiteral', pattern: /\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/, label: 'a number' });
 
@@ -76,7 +77,7 @@ export const Percent = punct('Percent', /%/, '%');
 /** Order matters: comments before `/`, two-character operators before one-character ones, keywords before identifiers. */
 export const allTokens: TokenType[] = [
   WhiteSpace, LineComment, BlockComment,
-  Model, Dim, DecoderInput, Input, Mask, Score, Embed, Stack, Attention, Ffn, Norm, Output,
+  Model, Dim, DecoderInput, Input, Mask, Score, Embed, Stack, Attention, Ffn, Norm, Output, Loss,
   Identifier, Word, NumberLiteral,
   LCurly, RCurly, LParen, RParen, LBracket, RBracket, Comma, Colon,
   LessEq, GreaterEq, EqEq, NotEq, Less, Greater, Equals, Amp, Pipe, Bang, Plus, Minus, Star, Slash, Percent,

@@ -1,13 +1,14 @@
 // The checker's entry point: AST → checked model, with every problem in the file reported in one run.
 //
 // Order: names (duplicates), dims (values, cycles), inputs (shapes, axes), masks and scores, the embedding, stacks in
-// declaration order (so a cross-attention memory must come earlier), then the output projection.
+// declaration order (so a cross-attention memory must come earlier), then the output projection and the loss.
 
 import type { SourceFile } from '../lang/ast.ts';
 import { parseSource } from '../lang/parse.ts';
 import { DiagnosticBag, type Diagnostic } from '../lang/diagnostics.ts';
 import { checkInputs } from './inputs.ts';
 import { LayerChecker } from './layers.ts';
+import { checkLoss } from './loss.ts';
 import { checkMasks } from './masks.ts';
 import type { CheckedModel } from './model.ts';
 import { collectNames, resolveDims } from './scope.ts';
@@ -39,6 +40,7 @@ function checkModel(file: SourceFile, bag = new DiagnosticBag()): CheckedModel |
   }
   layers.output(ast);
   checkMasks(m, names, bag);
+  checkLoss(ast, m, names, bag);
   return m;
 }
 

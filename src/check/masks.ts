@@ -9,7 +9,7 @@ import type { DiagnosticBag } from '../lang/diagnostics.ts';
 import type { AttentionInfo, CheckedModel, MaskInfo } from './model.ts';
 import type { Declaration } from './scope.ts';
 
-function maskScope(m: CheckedModel, names: Map<string, Declaration>): MaskScope {
+export function maskScope(m: CheckedModel, names: Map<string, Declaration>): MaskScope {
   return {
     dim: (name) => {
       const d = m.dims.get(name);

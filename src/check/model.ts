@@ -118,6 +118,24 @@ export interface OutputInfo {
   span: Span;
 }
 
+/** `loss NAME = cross_entropy(OUTPUT, labels = …, count = …)`: mean cross-entropy over the counted positions. */
+export interface LossInfo {
+  name: string;
+  /** The output whose logits are scored. */
+  output: string;
+  /** The tokens input holding the labels. */
+  labels: string;
+  /** `next(ids)`: position q is labelled ids[q + 1]; the last position has no label. */
+  next: boolean;
+  /** `next(ids, within = docs)`: a position whose next token starts another document has no label. */
+  within?: string;
+  /** The labels' pad id, when they declare one: a position labelled with it never counts. */
+  pad?: number;
+  /** Further positions to count: a predicate over b and q (k = q, h = 0 when evaluated). */
+  count?: Policy;
+  span: Span;
+}
+
 export interface CheckedModel {
   name: string;
   dims: Map<string, DimInfo>;
@@ -127,6 +145,7 @@ export interface CheckedModel {
   embed?: EmbedInfo;
   stacks: StackInfo[];
   output?: OutputInfo;
+  loss?: LossInfo;
   /** Model width (the embedding width). */
   dModel?: number;
 }

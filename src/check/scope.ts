@@ -1,6 +1,6 @@
 // Names and dims: the first two steps of checking.
 //
-// Every top-level name (dim, input, decoder input, mask, score, stack, output) lives in one namespace, so a mask
+// Every top-level name (dim, input, decoder input, mask, score, stack, output, loss) lives in one namespace, so a mask
 // cannot silently shadow a dim. Dims are then evaluated in dependency order, with cycles reported once, at the dim
 // that closes them.
 
@@ -9,7 +9,7 @@ import type { DiagnosticBag } from '../lang/diagnostics.ts';
 import type { DimInfo } from './model.ts';
 import { sym, type Poly } from './sym.ts';
 
-export type Declared = 'dim' | 'input' | 'decoder input' | 'mask' | 'score' | 'stack' | 'output';
+export type Declared = 'dim' | 'input' | 'decoder input' | 'mask' | 'score' | 'stack' | 'output' | 'loss';
 
 export interface Declaration {
   kind: Declared;
@@ -56,6 +56,9 @@ export function collectNames(model: Model, bag: DiagnosticBag): Map<string, Decl
         break;
       case 'output':
         declare('output', item.name);
+        break;
+      case 'loss':
+        declare('loss', item.name);
         break;
       case 'embed':
         break;

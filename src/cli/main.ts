@@ -8,6 +8,7 @@ import { SafetensorsError } from '../runtime/safetensors.ts';
 import { TokenizerError } from '../runtime/tokenizer.ts';
 import { WeightsError } from '../runtime/weights.ts';
 import { OutputError } from '../lower/write-output.ts';
+import { NoLossError } from '../ir/training.ts';
 import { UserError } from './user-error.ts';
 
 type Register = (program: Command) => void;
@@ -34,6 +35,7 @@ const COMMANDS: [string[], (name?: string) => Promise<Register>][] = [
   [['tune'], async () => (await import('./tune-command.ts')).registerTuneCommand],
   [['demo'], async () => (await import('./demo-command.ts')).registerDemoCommand],
   [['init'], async () => (await import('./init-command.ts')).registerInitCommand],
+  [['grad'], async () => (await import('./grad-command.ts')).registerGradCommand],
 ];
 
 /** The program with the commands `argv` needs: the named one, none for --version, all otherwise (help, typos). */
@@ -58,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
     // Problems with the user's files (weights, vocabularies) are reported like bad flags: one line, status 1.
-    if (e instanceof UserError || e instanceof OutputError || e instanceof SafetensorsError || e instanceof WeightsError || e instanceof TokenizerError) {
+    if (e instanceof UserError || e instanceof OutputError || e instanceof NoLossError || e instanceof SafetensorsError || e instanceof WeightsError || e instanceof TokenizerError) {
       process.stderr.write(`mdl: ${e.message}\n`);
       return 1;
     }

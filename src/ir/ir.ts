@@ -19,7 +19,11 @@ export type AttrValue = string | number | boolean | string[] | number[];
  * - `matmul` (`x[..., K] @ w[K, N]`, optional bias/activation/residual epilogue after fusion; `transpose_b` reads
  *   `w` as `[N, K]`, as a tied output projection does);
  * - `attention` (fused masked attention over per-head slices of q, k, v; the mask is referenced by name);
- * - `argmax` (over the last axis).
+ * - `argmax` (over the last axis);
+ * - training (built only when asked, see training.ts and src/lower/grad.ts): `labels` (the label id of every
+ *   position, -1 where it does not count), `cross_entropy` (the mean loss over counted positions, a scalar),
+ *   `cross_entropy_grad` (its gradient with respect to the logits), `vjp` (the gradient of one forward node with
+ *   respect to its argument `wrt`: args are the forward node's arguments, then the gradient of its output).
  */
 export type Op =
   | 'input'
@@ -33,7 +37,11 @@ export type Op =
   | 'norm'
   | 'matmul'
   | 'attention'
-  | 'argmax';
+  | 'argmax'
+  | 'labels'
+  | 'cross_entropy'
+  | 'cross_entropy_grad'
+  | 'vjp';
 
 export interface IrNode {
   id: string;

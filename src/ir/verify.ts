@@ -22,6 +22,10 @@ const ARITY: Record<IrNode['op'], [number, number]> = {
   matmul: [2, 4],
   attention: [3, 4],
   argmax: [1, 1],
+  labels: [1, 2],
+  cross_entropy: [2, 2],
+  cross_entropy_grad: [2, 2],
+  vjp: [2, 6],
 };
 
 /** Returns the list of problems (empty when the graph is sound). */
@@ -84,6 +88,26 @@ function checkShapes(n: IrNode, args: IrNode[], say: (m: string) => void): void 
       if (heads % kvHeads !== 0) say('kv_heads does not divide heads');
       if (!eq(k.shape[1], v.shape[1])) say('keys and values have different lengths');
       if (args[3] && sym.asConstant(last(args[3])) !== heads) say('the relative bias table is not [buckets, heads]');
+      return;
+    }
+    case 'labels':
+    case 'cross_entropy':
+    case 'cross_entropy_grad': {
+      const [a, b] = args;
+      if (n.op === 'labels' && n.shape.map(sym.print).join() !== a.shape.map(sym.print).join()) say('labels differ in shape from the tokens they come from');
+      if (n.op !== 'labels' && a.shape.slice(0, -1).map(sym.print).join() !== b.shape.map(sym.print).join()) say('labels do not cover the positions of the logits');
+      if (n.op === 'cross_entropy' && n.shape.length !== 0) say('a loss is a scalar');
+      if (n.op === 'cross_entropy_grad' && n.shape.map(sym.print).join() !== a.shape.map(sym.print).join()) say('the gradient differs in shape from the logits');
+      return;
+    }
+    case 'vjp': {
+      // A gradient has the shape of the value it is the gradient of: forward argument `wrt`, here args[wrt].
+      const wrt = Number(n.attrs.wrt);
+      const of = args[wrt];
+      if (!of || wrt >= args.length - 1) return say(`wrt = ${wrt} is not one of the forward arguments`);
+      if (of.shape.map(sym.print).join() !== n.shape.map(sym.print).join()) say(`gradient shape differs from ${of.id}'s`);
+      const upstream = args[args.length - 1];
+      if (upstream.dtype !== 'f32') say('the incoming gradient is not f32');
       return;
     }
     case 'swiglu':

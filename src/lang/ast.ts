@@ -94,7 +94,7 @@ export interface Model extends Node {
   items: Item[];
 }
 
-export type Item = DimDecl | InputDecl | DecoderInputDecl | MaskDecl | ScoreDecl | EmbedDecl | StackDecl | OutputDecl;
+export type Item = DimDecl | InputDecl | DecoderInputDecl | MaskDecl | ScoreDecl | EmbedDecl | StackDecl | OutputDecl | LossDecl;
 
 /** One name of a `dim` line: concrete (`d_model = 512`), derived (`d_head = d_model / heads`), symbolic (`T`) with an optional bound (`T <= 4096`). */
 export interface DimDef extends Node {
@@ -191,6 +191,13 @@ export interface NormLayer extends Node {
 /** `output logits = project(decoder, vocab, tied = tokens)` */
 export interface OutputDecl extends Node {
   kind: 'output';
+  name: Name;
+  value: Call;
+}
+
+/** `loss xent = cross_entropy(logits, labels = tgt)`: what the model is trained on (labels, counted positions). */
+export interface LossDecl extends Node {
+  kind: 'loss';
   name: Name;
   value: Call;
 }

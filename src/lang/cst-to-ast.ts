@@ -48,6 +48,7 @@ export class AstBuilder {
     if (c.embedDecl) return this.embedDecl(c.embedDecl[0]);
     if (c.stackDecl) return this.stackDecl(c.stackDecl[0]);
     if (c.outputDecl) return this.namedCall('output', c.outputDecl[0]);
+    if (c.lossDecl) return this.namedCall('loss', c.lossDecl[0]);
     return undefined;
   }
 
@@ -79,15 +80,15 @@ export class AstBuilder {
     return { kind: 'input', name, type, shape, attrs: attrs.filter(defined), span };
   }
 
-  /** `decoder_input NAME = call(…)` and `output NAME = call(…)` share one shape: a name bound to a call. */
-  private namedCall(kind: 'decoder_input' | 'output', cst: C.DecoderInputDeclCstNode | C.OutputDeclCstNode): A.Item | undefined {
+  /** `decoder_input NAME = call(…)`, `output NAME = call(…)` and `loss NAME = call(…)` share one shape: a name bound to a call. */
+  private namedCall(kind: 'decoder_input' | 'output' | 'loss', cst: C.DecoderInputDeclCstNode | C.OutputDeclCstNode | C.LossDeclCstNode): A.Item | undefined {
     const span = this.nodeSpan(cst);
     const name = this.name(cst.children.Identifier?.[0]);
     const value = this.optExpr(cst.children.expr?.[0]);
     if (!span || !name || !value) return undefined;
     // A non-call value (`output y = decoder`) becomes a call with an empty callee, which the checker reports.
     const call: A.Call = value.kind === 'call' ? value : { kind: 'call', callee: { text: '', span: value.span }, args: [], span: value.span };
-    return kind === 'output' ? { kind, name, value: call, span } : { kind, name, build: call, span };
+    return kind === 'decoder_input' ? { kind, name, build: call, span } : { kind, name, value: call, span };
   }
 
   private maskDecl(cst: C.MaskDeclCstNode): A.MaskDecl | undefined {

@@ -9,6 +9,7 @@
 //   E3xx  dims and shapes (divisibility, unresolvable dims, ids outside the vocabulary, memory widths)
 //   E4xx  masks and score modifiers (parameters, axes, types of predicates)
 //   E5xx  stacks, layers, embeddings and outputs
+//   E6xx  the loss (function, labels, their axis and vocabulary, counted positions)
 
 import type { Span } from './ast.ts';
 

@@ -45,6 +45,9 @@ export function printAst(model: Model): string {
         return;
       case 'output':
         line(d, `output ${item.name.text} = ${expr(item.value)} ${at(item.span)}`);
+        break;
+      case 'loss':
+        line(d, `loss ${item.name.text} = ${expr(item.value)} ${at(item.span)}`);
         return;
     }
   }

@@ -2,6 +2,9 @@
 // line adds them to the front end's stages (src/cli/front-end-commands.ts).
 
 import type { CheckedModel } from '../check/model.ts';
+import { printIr } from '../ir/print.ts';
+import { buildTrainingIr } from '../ir/training.ts';
+import { buildGradGraph } from './grad.ts';
 import { lower, PASSES } from './passes.ts';
 
 function passText(name: string, model: CheckedModel): string {
@@ -19,4 +22,6 @@ export const loweringDumpStages: Record<string, (model: CheckedModel) => string>
   },
   manifest: (model) => passText('render', model),
   cache: (model) => passText('cache', model),
+  // The forward graph, the loss and the backward graph of a spec that declares a loss (NoLossError otherwise).
+  grad: (model) => printIr(buildGradGraph(buildTrainingIr(model))),
 };

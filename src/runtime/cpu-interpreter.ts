@@ -24,6 +24,9 @@ export interface RunInputs {
   weights: Map<string, Float32Array>;
 }
 
+/** The interpreter reads weights in f64, so it also takes f64 weights (finite-difference checks of gradients need them). */
+export type CpuRunInputs = Omit<RunInputs, 'weights'> & { weights: Map<string, Float32Array | Float64Array> };
+
 export function geluTanh(x: number): number {
   const c = 0.7978845608028654 * (x + 0.044715 * x * x * x);
   return 0.5 * x * (1 + Math.tanh(Math.max(-15, Math.min(15, c))));
@@ -37,7 +40,7 @@ const ACT: Record<string, (x: number) => number> = {
 };
 
 /** Runs the graph and returns every value by id (outputs included). */
-export function interpret(g: IrGraph, m: CheckedModel, run: RunInputs): Map<string, Tensor> {
+export function interpret(g: IrGraph, m: CheckedModel, run: CpuRunInputs): Map<string, Tensor> {
   const values = new Map<string, Tensor>();
   const size = (n: IrNode) => n.shape.reduce((p, d) => p * evalDim(d, run.dims), 1);
   const get = (id: string) => {
@@ -147,7 +150,7 @@ function sinusoid(t: number, j: number, d: number): number {
   return j % 2 === 0 ? Math.sin(angle) : Math.cos(angle);
 }
 
-function gather(n: IrNode, get: (id: string) => Tensor, run: RunInputs, len: number): Float64Array {
+function gather(n: IrNode, get: (id: string) => Tensor, run: CpuRunInputs, len: number): Float64Array {
   const table = get(n.args[0]);
   const ids = get(n.args[1]);
   const d = evalDim(n.shape[n.shape.length - 1], run.dims);
@@ -212,7 +215,7 @@ function matmul(n: IrNode, get: (id: string) => Tensor, g: IrGraph, len: number)
   return o;
 }
 
-function attention(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, run: RunInputs, env: MaskEnv): Float64Array {
+function attention(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, run: CpuRunInputs, env: MaskEnv): Float64Array {
   const heads = Number(n.attrs.heads);
   const kvHeads = Number(n.attrs.kv_heads);
   const hd = Number(n.attrs.head_dim);

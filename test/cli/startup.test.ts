@@ -76,7 +76,7 @@ describe('commands loaded when they run', () => {
   it('dump still offers the lowering stages, which register from the lowering code', () => {
     const bad = mdl(['dump', 'specs/packed.mdl', '--stage', 'nope']);
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toContain("stages: tokens, ast, masks, ir, fuse, schedule, wgsl, manifest, cache\n");
+    expect(bad.stderr).toContain("stages: tokens, ast, masks, ir, fuse, schedule, wgsl, manifest, cache, grad\n");
     const manifest = mdl(['dump', 'specs/packed.mdl', '--stage', 'manifest']);
     expect(manifest.status, manifest.stderr).toBe(0);
     expect(manifest.stdout).toContain('"format": "mdl-program/');
@@ -86,7 +86,7 @@ describe('commands loaded when they run', () => {
     const help = mdl(['--help']);
     expect(help.status).toBe(0);
     const listed = [...help.stdout.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]);
-    expect(listed).toEqual(['check', 'dump', 'mask', 'compile', 'run', 'serve', 'tune', 'demo', 'init', 'help']);
+    expect(listed).toEqual(['check', 'dump', 'mask', 'compile', 'run', 'serve', 'tune', 'demo', 'init', 'grad', 'help']);
     const unknown = mdl(['chek', 'specs/packed.mdl']);
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toMatch(/unknown command 'chek'/);

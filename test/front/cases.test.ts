@@ -3,8 +3,9 @@
 // - A case with `//! CODE @LINE:COL message` lines must produce exactly those diagnostics (code, place, and a
 //   message containing the given text), no more and no fewer.
 // - A case without them must check cleanly, and its AST and IR must print exactly as `NAME.ast.txt` and
-//   `NAME.ir.txt` beside it. A missing file fails; `UPDATE_GOLDENS=1 npx vitest run test/front/cases.test.ts`
-//   rewrites them (review the diff). A golden file with no case that reads it fails too.
+//   `NAME.ir.txt` beside it (and `NAME.grad.txt` when it declares a loss). A missing file fails;
+//   `UPDATE_GOLDENS=1 npx vitest run test/front/cases.test.ts` rewrites them (review the diff). A golden file with no
+//   case that reads it fails too.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +16,8 @@ import { printIr } from '../../src/ir/print.ts';
 import { verifyIr } from '../../src/ir/verify.ts';
 import { printAst } from '../../src/lang/print-ast.ts';
 import { expectGolden } from '../support/golden.ts';
+import { buildTrainingIr } from '../../src/ir/training.ts';
+import { buildGradGraph } from '../../src/lower/grad.ts';
 
 const dir = join(import.meta.dirname, '..', 'cases');
 const cases = readdirSync(dir).filter((f) => f.endsWith('.mdl')).sort();
@@ -46,7 +49,8 @@ describe('golden cases', () => {
   it('has no golden file without a clean case that reads it', () => {
     const clean = cases.filter((f) => expectations(readFileSync(join(dir, f), 'utf8')).length === 0).map((f) => f.replace(/\.mdl$/, ''));
     const goldens = readdirSync(dir).filter((f) => !f.endsWith('.mdl')).sort();
-    expect(goldens).toEqual(clean.flatMap((c) => [`${c}.ast.txt`, `${c}.ir.txt`]).sort());
+    const withLoss = (c: string) => checkSource(readFileSync(join(dir, `${c}.mdl`), 'utf8'), `${c}.mdl`).model?.loss !== undefined;
+    expect(goldens).toEqual(clean.flatMap((c) => [`${c}.ast.txt`, `${c}.ir.txt`, ...(withLoss(c) ? [`${c}.grad.txt`] : [])]).sort());
   });
 
   for (const f of cases) {
@@ -67,6 +71,8 @@ describe('golden cases', () => {
       const ir = buildIr(result.model!);
       expect(verifyIr(ir)).toEqual([]);
       golden(`${base}.ir.txt`, printIr(ir));
+      // A case that declares a loss also pins its backward graph (`mdl dump --stage grad`), verified.
+      if (result.model!.loss) golden(`${base}.grad.txt`, printIr(buildGradGraph(buildTrainingIr(result.model!))));
     });
   }
 });

@@ -1,0 +1,92 @@
+// `mdl grad FILE --data DATA --backend cpu [--weights W] -o grads.safetensors`: the loss the spec declares and the
+// gradient of every parameter for one batch (the whole data file), computed by the CPU reference in f64 and written
+// with the parameters' own names (f32), the loss in the metadata.
+
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { CheckedModel } from '../check/model.ts';
+import { buildTrainingIr, NoLossError } from '../ir/training.ts';
+import { buildGradGraph, type GradGraph } from '../lower/grad.ts';
+import { runBackward } from '../runtime/cpu-training.ts';
+import { DEFAULT_SEED, paramsOf, seededWeights } from '../runtime/init-weights.ts';
+import { writeSafetensors } from '../runtime/safetensors.ts';
+import { loadWeightsFile } from '../runtime/safetensors-file.ts';
+import { byteTokenizer, parseVocabulary, tokenizerOptionsOf, vocabularyTokenizer, type Tokenizer } from '../runtime/tokenizer.ts';
+import { readTrainingBatch, TrainingDataError } from '../runtime/training-data.ts';
+import { requireModel } from './load.ts';
+import { checkOutputFile, writeOutputFile } from './output-file.ts';
+import { UserError } from './user-error.ts';
+
+interface GradOptions {
+  data: string;
+  output: string;
+  weights?: string;
+  vocab?: string;
+  backend?: string;
+  force?: boolean;
+}
+
+export function registerGradCommand(program: Command): void {
+  program
+    .command('grad')
+    .description('compute the declared loss and the gradient of every parameter for one batch of data')
+    .argument('<file>', '.mdl spec file (with a loss declaration)')
+    .requiredOption('--data <file>', 'training data: source<TAB>target lines (encoder-decoder), text lines or JSONL (decoder-only)')
+    .requiredOption('-o, --output <path>', 'the .safetensors file of gradients to write (an existing file is kept unless --force)')
+    .option('--weights <file>', 'weights (.safetensors; default: seeded, as mdl init writes them)')
+    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
+    .option('--backend <backend>', 'cpu: the reference interpreter in f64')
+    .option('--force', 'replace the output file if it exists')
+    .action((file: string, opts: GradOptions) => {
+      if (opts.backend !== 'cpu') throw new UserError('gradients run on the CPU reference only for now: pass --backend cpu');
+      const { model } = requireModel(file);
+      const graph = gradGraph(model, file);
+      checkOutputFile(opts.output, opts.force);
+      const weights = opts.weights ? loadWeightsFile(opts.weights, graph) : seededWeights(graph, DEFAULT_SEED);
+      if (!opts.weights) process.stderr.write(`mdl: ${model.name}: no --weights given, using seeded weights (seed ${DEFAULT_SEED})\n`);
+      const batch = readBatch(opts.data, model, tokenizer(model, opts.vocab));
+      const r = runBackward(graph, model, { dims: batch.dims, inputs: batch.inputs, weights });
+      if (r.counted === 0) throw new UserError(`${opts.data}: no position counts towards the loss '${model.loss!.name}' (every label is padding or outside count)`);
+      const shapes = new Map(paramsOf(graph).map((p) => [p.name, p.shape]));
+      const tensors = new Map([...r.grads].map(([name, g]) => [name, { shape: shapes.get(name)!, data: Float32Array.from(g) }]));
+      const metadata = { format: 'pt', model: model.name, loss: String(r.loss), loss_name: model.loss!.name, counted: String(r.counted), examples: String(batch.examples), weights: opts.weights ?? `seeded (seed ${DEFAULT_SEED})` };
+      writeOutputFile(opts.output, writeSafetensors(tensors, metadata), opts.force);
+      process.stdout.write(`${opts.output}: ${model.name}, loss ${model.loss!.name} = ${r.loss.toFixed(6)} (mean over ${r.counted} tokens of ${batch.examples} examples), ${tensors.size} gradients\n`);
+    });
+}
+
+function gradGraph(model: CheckedModel, file: string): GradGraph {
+  try {
+    return buildGradGraph(buildTrainingIr(model));
+  } catch (e) {
+    if (e instanceof NoLossError) throw new UserError(`${file}: ${e.message}`);
+    throw e;
+  }
+}
+
+function readBatch(path: string, model: CheckedModel, codec: Tokenizer) {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new UserError(`${path}: cannot read the data file`);
+  }
+  try {
+    return readTrainingBatch(text, path, model, codec);
+  } catch (e) {
+    if (e instanceof TrainingDataError) throw new UserError(e.message);
+    throw e;
+  }
+}
+
+function tokenizer(model: CheckedModel, vocabPath?: string): Tokenizer {
+  const options = tokenizerOptionsOf(model);
+  if (!vocabPath) return byteTokenizer(options);
+  let text: string;
+  try {
+    text = readFileSync(vocabPath, 'utf8');
+  } catch {
+    throw new UserError(`${vocabPath}: cannot read the vocabulary file`);
+  }
+  return vocabularyTokenizer(parseVocabulary(text, vocabPath), options, vocabPath);
+}

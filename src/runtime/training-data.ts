@@ -1,0 +1,135 @@
+// Training data → one padded batch of model inputs, the reader `mdl grad` uses (one batch = the whole file).
+//
+// - Encoder-decoder spec (its output stack reads a shift_right decoder input): TSV lines `source<TAB>target`. The
+//   source fills the encoder's tokens input; the target fills the input the decoder input is shifted from, ending
+//   with its eos when it declares one (shift_right adds bos itself).
+// - Decoder-only spec: plain text lines, one sequence each, or JSONL (a file whose first non-blank line starts
+//   with `{`): `{"text": "…"}`; `{"prompt": "…", "text": "…"}` fills a lengths input along the sequence with the
+//   prompt's length (bos included), as instruction tuning's `count = q + 1 >= prompt[b]` reads it; and
+//   `{"documents": ["…", "…"]}` packs several documents into one row and fills a segments input with their ids.
+//   The sequence starts with bos and ends with eos when the tokens input declares them.
+//
+// Rows are padded to the longest with each input's pad id. Every problem names the file and line.
+
+import type { CheckedModel, InputInfo } from '../check/model.ts';
+import type { Tokenizer } from './tokenizer.ts';
+
+export class TrainingDataError extends Error {}
+
+export interface TrainingBatch {
+  dims: Record<string, number>;
+  inputs: Record<string, Int32Array>;
+  examples: number;
+}
+
+interface Row {
+  line: number;
+  tokens: Record<string, number[]>;
+  segments?: number[];
+  prompt?: number;
+}
+
+export function readTrainingBatch(text: string, path: string, m: CheckedModel, codec: Tokenizer): TrainingBatch {
+  const stack = m.stacks.find((s) => s.name === m.output?.from);
+  const fed = stack ? m.inputs.get(stack.source) : undefined;
+  if (!stack || !fed) throw new TrainingDataError(`${m.name}: the spec has no output stack to train`);
+  const lines = text.split(/\r?\n/);
+  const rows: Row[] = [];
+  const inputs = [...m.inputs.values()].filter((i) => !i.shiftedFrom);
+  for (const i of inputs) if (i.kind === 'features') throw new TrainingDataError(`${path}: '${i.name}' holds features, and mdl reads only text data`);
+  if (fed.shiftedFrom) {
+    const target = m.inputs.get(fed.shiftedFrom)!;
+    const source = inputs.find((i) => i.kind === 'tokens' && i !== target);
+    if (!source) throw new TrainingDataError(`${m.name}: no tokens input for the source`);
+    lines.forEach((raw, at) => {
+      if (!raw.trim()) return;
+      const cols = raw.split('\t');
+      if (cols.length !== 2) throw new TrainingDataError(`${path}:${at + 1}: expected source<TAB>target, found ${cols.length === 1 ? 'no tab' : `${cols.length - 1} tabs`}`);
+      rows.push({ line: at + 1, tokens: { [source.name]: codec.encode(cols[0]), [target.name]: codec.encode(cols[1], { eos: target.eos !== undefined }) } });
+    });
+  } else {
+    const jsonl = lines.find((l) => l.trim())?.trim().startsWith('{') ?? false;
+    lines.forEach((raw, at) => {
+      if (!raw.trim()) return;
+      rows.push(jsonl ? jsonRow(raw, `${path}:${at + 1}`, at + 1, fed, codec) : { line: at + 1, tokens: { [fed.name]: sequence([raw], fed, codec).ids } });
+    });
+  }
+  if (rows.length === 0) throw new TrainingDataError(`${path}: no examples (the file has no non-blank line)`);
+  return pack(rows, inputs, m, path);
+}
+
+function sequence(parts: string[], input: InputInfo, codec: Tokenizer): { ids: number[]; segments: number[]; firstLength: number } {
+  const ids: number[] = [];
+  const segments: number[] = [];
+  let firstLength = 0;
+  parts.forEach((p, doc) => {
+    const t = codec.encode(p, { bos: input.bos !== undefined, eos: input.eos !== undefined });
+    ids.push(...t);
+    segments.push(...t.map(() => doc));
+    if (doc === 0) firstLength = t.length;
+  });
+  return { ids, segments, firstLength };
+}
+
+function jsonRow(raw: string, where: string, line: number, fed: InputInfo, codec: Tokenizer): Row {
+  let o: unknown;
+  try {
+    o = JSON.parse(raw);
+  } catch {
+    throw new TrainingDataError(`${where}: not valid JSON`);
+  }
+  const rec = o as Record<string, unknown>;
+  const str = (x: unknown) => typeof x === 'string';
+  if (o && typeof o === 'object' && Array.isArray(rec.documents) && rec.documents.every(str) && rec.documents.length > 0) {
+    const s = sequence(rec.documents as string[], fed, codec);
+    return { line, tokens: { [fed.name]: s.ids }, segments: s.segments };
+  }
+  if (o && typeof o === 'object' && str(rec.text) && (rec.prompt === undefined || str(rec.prompt))) {
+    if (rec.prompt === undefined) return { line, tokens: { [fed.name]: sequence([rec.text as string], fed, codec).ids } };
+    // The prompt and the answer are one sequence: bos, prompt, answer, eos.
+    const prompt = codec.encode(rec.prompt as string, { bos: fed.bos !== undefined });
+    const answer = codec.encode(rec.text as string, { eos: fed.eos !== undefined });
+    return { line, tokens: { [fed.name]: [...prompt, ...answer] }, prompt: prompt.length };
+  }
+  throw new TrainingDataError(`${where}: expected {"text": "…"}, {"prompt": "…", "text": "…"} or {"documents": ["…", …]}`);
+}
+
+function pack(rows: Row[], inputs: InputInfo[], m: CheckedModel, path: string): TrainingBatch {
+  const dims: Record<string, number> = {};
+  // The batch dim is the first axis of every input (the checker makes them agree).
+  const batch = inputs[0] ? [...inputs[0].shape[0].keys()][0] : undefined;
+  if (batch) dims[batch] = rows.length;
+  const out: Record<string, Int32Array> = {};
+  const vocab = m.output?.vocab ?? Infinity;
+  for (const input of inputs) {
+    const axis = input.axis!;
+    const tokenInput = input.kind === 'tokens';
+    const lengthOf = (r: Row) => (tokenInput ? r.tokens[input.name]?.length : r.segments?.length) ?? 0;
+    if (input.kind === 'lengths') {
+      if (rows.some((r) => r.prompt === undefined)) throw new TrainingDataError(`${path}: the spec's lengths input '${input.name}' needs a "prompt" on every line ({"prompt": "…", "text": "…"})`);
+      out[input.name] = Int32Array.from(rows, (r) => r.prompt!);
+      continue;
+    }
+    if (input.kind === 'segments' && rows.some((r) => !r.segments)) {
+      // A row that is a single document is document 0 throughout.
+      for (const r of rows) r.segments ??= Object.values(r.tokens)[0].map(() => 0);
+    }
+    const length = Math.max(...rows.map(lengthOf));
+    const bound = m.dims.get(axis)?.bound;
+    const longest = rows.find((r) => lengthOf(r) === length)!;
+    if (bound !== undefined && length > bound) throw new TrainingDataError(`${path}:${longest.line}: ${length} tokens, but ${axis} is at most ${bound} in ${m.name}`);
+    if (dims[axis] !== undefined && dims[axis] !== length) throw new TrainingDataError(`${path}: inputs along ${axis} disagree in length (${dims[axis]} and ${length})`);
+    dims[axis] = length;
+    const data = new Int32Array(rows.length * length).fill(tokenInput ? (input.pad ?? 0) : -1);
+    rows.forEach((r, b) => {
+      const values = tokenInput ? r.tokens[input.name] : r.segments!;
+      if (!values) throw new TrainingDataError(`${path}:${r.line}: nothing fills the input '${input.name}'`);
+      values.forEach((v, q) => {
+        if (tokenInput && m.loss?.labels === input.name && v >= vocab) throw new TrainingDataError(`${path}:${r.line}: token id ${v} is outside the output vocabulary (0..${vocab - 1})`);
+        data[b * length + q] = v;
+      });
+    });
+    out[input.name] = data;
+  }
+  return { dims, inputs: out, examples: rows.length };
+}
