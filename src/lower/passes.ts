@@ -9,8 +9,9 @@ import { assertValidIr } from '../ir/verify.ts';
 import { fuse } from './fuse.ts';
 import { planCache, printCachePlan, type CachePlan } from './kv-cache.ts';
 import { printProgram } from './print-program.ts';
-import { render, type Rendered } from './render.ts';
-import { schedule, type Program, type ScheduleOptions } from './schedule.ts';
+import type { Program } from './program.ts';
+import { render, type Rendered, type RenderedKernel } from './render.ts';
+import { schedule, type ScheduleOptions } from './schedule.ts';
 
 export interface Lowered {
   ir: IrGraph;
@@ -41,7 +42,12 @@ export const PASSES: Pass[] = [
     print: (s) => printIr(s.fused),
   },
   { name: 'schedule', about: 'IR → kernel launches over buffers sized by formulas of the dims', run: (s, m, o) => void (s.program = schedule(s.fused!, m, o)), print: (s) => printProgram(s.program) },
-  { name: 'render', about: 'kernel launches → WGSL files and a manifest', run: (s) => void (s.rendered = render(s.program!)), print: (s) => s.rendered.manifest },
+  {
+    name: 'render',
+    about: 'kernel launches → WGSL files and a manifest, once every step is checked against its kernel',
+    run: (s) => void (s.rendered = render(s.program!)),
+    print: (s) => s.rendered.manifest,
+  },
   {
     name: 'cache',
     about: 'which steps run once per source and which per new token when decoding with a KV cache',
@@ -49,6 +55,12 @@ export const PASSES: Pass[] = [
     print: (s) => printCachePlan(s.cache, s.program),
   },
 ];
+
+/** Each step's kernel, as rendered. */
+export function kernelsOf(r: Rendered): (step: number) => RenderedKernel {
+  const byFile = new Map(r.kernels.map((k) => [k.file, k]));
+  return (i) => byFile.get(r.stepKernels[i])!;
+}
 
 /** Runs every pass; `options` carries per-adapter choices (tuned attention tiles) to the schedule. */
 export function lower(model: CheckedModel, options: ScheduleOptions = {}): Lowered {

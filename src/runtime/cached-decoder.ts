@@ -11,10 +11,11 @@ import type { CheckedModel } from '../check/model.ts';
 import { formula, type Formula } from '../lower/formula.ts';
 import type { CacheSite } from '../lower/kv-cache.ts';
 import type { Lowered } from '../lower/passes.ts';
+import { boundBuffers, type Step } from '../lower/program.ts';
 import type { RenderedKernel } from '../lower/render.ts';
-import type { Step } from '../lower/schedule.ts';
-import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, workgroupBytes } from '../wgsl/attention.ts';
-import { skinnyMatmulKernel, SKINNY_ROWS } from '../wgsl/kernels.ts';
+import { kernelOfStep } from '../lower/step-kernels.ts';
+import { DEFAULT_KERNEL_LIMITS, workgroupBytes } from '../wgsl/attention.ts';
+import { SKINNY_ROWS } from '../wgsl/kernels.ts';
 import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { classifyTiles, readsHead, truthOver } from '../masks/tiles.ts';
@@ -107,7 +108,7 @@ export class CachedDecoder {
     const slots = new Map<number, GPUBuffer>();
     const encoder = gpu.device.createCommandEncoder({ label: `${p.model} decode` });
     try {
-      const bound = new Set(order.flatMap((i) => p.steps[i].buffers));
+      const bound = new Set(order.flatMap((i) => boundBuffers(p.steps[i])));
       for (const b of p.buffers) {
         if (!bound.has(b.id)) continue;
         const n = size(b.elements);
@@ -137,7 +138,7 @@ export class CachedDecoder {
       for (const i of order) {
         // A matmul over a few new rows takes the skinny kernel: the tiled one would pad them to a 32-row tile.
         const s = steps.get(i)!;
-        const rows = s.kind === 'matmul' && plan.decodeSteps.includes(i) ? size(s.words[0] as Formula) : Infinity;
+        const rows = s.kind === 'matmul' && plan.decodeSteps.includes(i) ? size(s.uniforms.M as Formula) : Infinity;
         const decodeAttention = s.kind === 'attention' && plan.decodeSteps.includes(i) ? this.tilesFor(i, N).kernel : undefined;
         const [step, kernel] = rows <= SKINNY_MAX_ROWS ? skinny(s, size) : [s, decodeAttention ?? stepKernel(i)];
         launches.push({ i, run: await launch(gpu, step, kernel, buffers, size, track) });
@@ -264,9 +265,8 @@ export class CachedDecoder {
     const key = `${attentionStep} ${k} ${lanes}`;
     let kernel = decodeKernels.get(this.lowered)?.get(key);
     if (!kernel) {
-      const generated = generateAttentionKernel({ headDim: a.headDim, heads: a.heads, kvHeads: a.kvHeads, scale: a.scale, mask: a.mask?.wgsl ?? null, modifiers: a.modifiers, limits: DEFAULT_KERNEL_LIMITS, tiles: { q: 1, k, lanes } });
-      const bindings = generated.bindings.map((b) => ({ binding: b.binding, access: b.type === 'uniform' ? ('uniform' as const) : b.type === 'storage' ? ('read_write' as const) : ('read' as const) }));
-      kernel = { file: `decode-attention-${key}.wgsl`, family: 'attention', entryPoint: generated.entryPoint, wgsl: generated.wgsl, workgroupSize: generated.workgroupSize, workgroupStorageBytes: generated.workgroupStorageBytes, bindings };
+      const generated = kernelOfStep({ ...s, attention: { ...a, tiles: { ...a.tiles, q: 1, k, lanes, staged: true } } });
+      kernel = { ...generated, file: `decode-attention-${key}.wgsl` };
       if (!decodeKernels.has(this.lowered)) decodeKernels.set(this.lowered, new Map());
       decodeKernels.get(this.lowered)!.set(key, kernel);
     }
@@ -276,7 +276,7 @@ export class CachedDecoder {
   private decodeStep(i: number, env: MaskEnv, P: number, N: number, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer): Step {
     const { program: p, cache: plan } = this.lowered;
     const s = p.steps[i];
-    if (plan.positionSteps.includes(i)) return { ...s, words: [...s.words.slice(0, -1), fc(P)] };
+    if (plan.positionSteps.includes(i)) return { ...s, uniforms: { ...s.uniforms, start: fc(P) } };
     if (s.kind !== 'attention' && s.kind !== 'classify') return s;
     const a = s.attention!;
     const node = p.steps.find((x) => x.kind === 'attention' && x.node === s.node)!;
@@ -287,33 +287,34 @@ export class CachedDecoder {
     const tiles = this.tilesFor(siteIndex, N);
     const [qTiles, kTiles] = [Math.ceil(N / tiles.q), Math.ceil(lk / tiles.k)];
     const count = a.tiles.heads * qTiles * kTiles;
-    const tileId = node.buffers[4];
+    const tileId = node.bind.tileClass;
+    // Lengths and tile counts of the new rows, at their positions in the whole sequence.
+    const window = { lq: fc(N), lk: fc(lk), n_q_tiles: fc(qTiles), n_k_tiles: fc(kTiles), q_offset: fc(P), k_offset: fc(kOffset) };
     if (s.kind === 'classify') {
-      const words = [N, lk, qTiles, kTiles, tiles.q, tiles.k, a.tiles.heads, count, P, kOffset, 0, 0].map(fc);
+      const uniforms = { ...s.uniforms, ...window, tile_q: fc(tiles.q), tile_k: fc(tiles.k), total: fc(count) };
       buffers.set(tileId, track(outputBuffer(this.gpu, 'tile classes', count * 4)));
-      return { ...s, words, grid: [fc(Math.ceil(count / 64)), fc(1), fc(1)] };
+      return { ...s, uniforms, grid: [fc(Math.ceil(count / 64)), fc(1), fc(1)] };
     }
     // The mask sees the whole sequence: its lengths and data are those of a full pass over it.
     const siteEnv: MaskEnv = { ...env, dims: { ...env.dims, Lq: P + N, Lk: lk + kOffset } };
     if (a.mask) {
       const packed = packMaskBuffers(a.mask.wgsl, siteEnv, 1);
-      buffers.set(s.buffers[5], track(uploadBuffer(this.gpu, 'mask_params', packed.params)));
-      buffers.set(s.buffers[6], track(uploadBuffer(this.gpu, 'mask_data', packed.data)));
+      buffers.set(s.bind.maskParams, track(uploadBuffer(this.gpu, 'mask_params', packed.params)));
+      buffers.set(s.bind.maskData, track(uploadBuffer(this.gpu, 'mask_data', packed.data)));
     }
     if (a.tileFill !== 'device') {
       const grid = { batch: 1, heads: a.tiles.heads, lq: N, lk, tileQ: tiles.q, tileK: tiles.k, qOffset: P, kOffset };
       const classes = a.tileFill === 'host' ? classifyTiles(a.mask!.predicate, grid, siteEnv) : new Uint32Array(count).fill(TileClass.Full);
       buffers.set(tileId, track(uploadBuffer(this.gpu, 'tile classes', classes)));
     }
-    const bound = [...s.buffers];
+    const bind = { ...s.bind };
     if (st) {
       buffers.set(`${s.node}#k_cache`, st.k!);
       buffers.set(`${s.node}#v_cache`, st.v!);
-      bound[1] = `${s.node}#k_cache`;
-      bound[2] = `${s.node}#v_cache`;
+      bind.k = `${s.node}#k_cache`;
+      bind.v = `${s.node}#v_cache`;
     }
-    const words = [fc(N), fc(lk), fc(qTiles), fc(kTiles), ...s.words.slice(4, 8), fc(P), fc(kOffset), fc(0), fc(0)];
-    return { ...s, buffers: bound, words, grid: [fc(qTiles), s.grid[1], fc(1)] };
+    return { ...s, bind, uniforms: { ...s.uniforms, ...window }, grid: [fc(qTiles), s.grid[1], fc(1)] };
   }
 }
 
@@ -325,15 +326,13 @@ const skinnyKernels = new Map<string, RenderedKernel>();
 
 /** The step with the skinny matmul's grid, and that kernel (same bindings and words as the tiled one). */
 function skinny(s: Step, size: (f: Formula) => number): [Step, RenderedKernel] {
-  const k = skinnyMatmulKernel(s.options!);
+  if (s.kernel.kind !== 'matmul') throw new Error(`step ${s.node} is not a matmul`);
+  const [rows, cols] = [size(s.uniforms.M as Formula), size(s.uniforms.N as Formula)];
+  const step: Step = { ...s, kernel: { ...s.kernel, shape: 'skinny' }, grid: [fc(Math.ceil(cols / 64)), fc(Math.ceil(rows / SKINNY_ROWS)), fc(1)] };
+  const k = kernelOfStep(step);
   let rendered = skinnyKernels.get(k.family);
-  if (!rendered) {
-    const bindings = [{ binding: 0, access: 'uniform' as const }, ...k.bindings.map((b, i) => ({ binding: i + 1, access: b.access }))];
-    rendered = { file: `${k.family}.wgsl`, family: k.family, entryPoint: k.entryPoint, wgsl: k.wgsl, workgroupSize: k.workgroup, workgroupStorageBytes: 0, bindings };
-    skinnyKernels.set(k.family, rendered);
-  }
-  const [rows, cols] = [size(s.words[0] as Formula), size(s.words[1] as Formula)];
-  return [{ ...s, grid: [fc(Math.ceil(cols / 64)), fc(Math.ceil(rows / SKINNY_ROWS)), fc(1)] }, rendered];
+  if (!rendered) skinnyKernels.set(k.family, (rendered = { ...k, file: `${k.family}.wgsl` }));
+  return [step, rendered];
 }
 
 function everyHeadHidden(pred: BoolExpr, heads: number, q: { lo: number; hi: number }, k: { lo: number; hi: number }, env: MaskEnv): boolean {

@@ -6,15 +6,16 @@
 import type { CheckedModel } from '../check/model.ts';
 import { sym } from '../check/sym.ts';
 import { formula, type Formula } from '../lower/formula.ts';
-import type { Lowered } from '../lower/passes.ts';
+import { kernelsOf, type Lowered } from '../lower/passes.ts';
+import { packStepUniforms, type Program, type ProgramBuffer, type Step } from '../lower/program.ts';
 import type { RenderedKernel } from '../lower/render.ts';
-import type { Program, ProgramBuffer, Step, Word } from '../lower/schedule.ts';
 import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
 import { classifyTiles } from '../masks/tiles.ts';
 import type { RunInputs } from './cpu-interpreter.ts';
 import { shiftRight } from './decoder-input.ts';
 import type { GpuContext } from './device.ts';
-import { computePipeline, outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
+import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
+import { bindKernel, kernelPipeline } from './kernel-binding.ts';
 import { packMaskBuffers } from './mask-buffers.ts';
 
 export class ProgramLimitError extends Error {}
@@ -53,8 +54,7 @@ export function prepareRun(gpu: GpuContext, lowered: Lowered, dims: Record<strin
     if (v === undefined) throw new ProgramLimitError(`no value given for a dim of ${formula.print(f)}`);
     return v;
   };
-  const kernels = new Map(lowered.rendered.kernels.map((k) => [k.file, k]));
-  const stepKernel = (i: number) => kernels.get(lowered.rendered.stepKernels[i])!;
+  const stepKernel = kernelsOf(lowered.rendered);
   checkLimits(gpu, lowered.program, stepKernel, size);
   return { size, stepKernel };
 }
@@ -144,7 +144,7 @@ export function checkLimits(gpu: GpuContext, p: Program, stepKernel: (i: number)
     const what = `step ${i} (${k.file})`;
     if (k.workgroupSize > l.maxComputeInvocationsPerWorkgroup) throw new ProgramLimitError(`${what} needs ${k.workgroupSize} invocations per workgroup; this adapter allows ${l.maxComputeInvocationsPerWorkgroup}`);
     if (k.workgroupStorageBytes > l.maxComputeWorkgroupStorageSize) throw new ProgramLimitError(`${what} needs ${k.workgroupStorageBytes} bytes of workgroup memory; this adapter allows ${l.maxComputeWorkgroupStorageSize}`);
-    const storage = k.bindings.length - 1;
+    const storage = k.bindings.length;
     if (storage > l.maxStorageBuffersPerShaderStage) throw new ProgramLimitError(`${what} binds ${storage} storage buffers; this adapter allows ${l.maxStorageBuffersPerShaderStage}`);
     const grid = dispatchOf(s, size);
     if (grid.some((g) => g > l.maxComputeWorkgroupsPerDimension)) {
@@ -184,7 +184,7 @@ export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, di
   const value = (f: Formula) => formula.evaluate(f, dims)!;
   const [batch, lq, lk] = [value(formula.of(a.batch)), value(formula.of(a.lq)), value(formula.of(a.lk))];
   const siteEnv: MaskEnv = { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } };
-  const [, , , , tileId, paramsId, dataId] = s.buffers;
+  const { tileClass: tileId, maskParams: paramsId, maskData: dataId } = s.bind;
   if (a.mask) {
     const packed = packMaskBuffers(a.mask.wgsl, siteEnv, batch);
     buffers.set(paramsId, track(uploadBuffer(gpu, 'mask_params', packed.params)));
@@ -198,39 +198,19 @@ export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, di
   buffers.set(tileId, track(uploadBuffer(gpu, 'tile classes', classes)));
 }
 
-/** A step's uniform block at the given dims: u32 words (f32 values as their bits), padded to whole vec4s. */
-export function uniformWords(words: Word[], dims: Record<string, number>): Uint32Array {
-  return wordsOf(words, (f) => {
+/** A step's uniform block at the given dims (the kernel's fields, packed by `packStepUniforms`). */
+export function uniformBlock(s: Step, k: RenderedKernel, dims: Record<string, number>): Uint32Array {
+  return packStepUniforms(s, k.uniforms, (f) => {
     const v = formula.evaluate(f, dims);
     if (v === undefined) throw new ProgramLimitError(`no value given for a dim of ${formula.print(f)}`);
     return v;
   });
 }
 
-function wordsOf(words: Word[], size: (f: Formula) => number): Uint32Array {
-  const out = new Uint32Array(Math.max(4, Math.ceil(words.length / 4) * 4));
-  const bits = new Float32Array(1);
-  words.forEach((w, i) => {
-    if ('f32' in w) {
-      bits[0] = w.f32;
-      out[i] = new Uint32Array(bits.buffer)[0];
-    } else {
-      out[i] = size(w) >>> 0;
-    }
-  });
-  return out;
-}
-
 export async function launch(gpu: GpuContext, s: Step, k: RenderedKernel, buffers: Map<string, GPUBuffer>, size: (f: Formula) => number, track: (b: GPUBuffer) => GPUBuffer) {
-  const layout: GPUBindGroupLayoutEntry[] = k.bindings.map((b) => ({
-    binding: b.binding,
-    visibility: GPUShaderStage.COMPUTE,
-    buffer: { type: b.access === 'uniform' ? 'uniform' : b.access === 'read' ? 'read-only-storage' : 'storage' },
-  }));
-  const pipeline = await computePipeline(gpu, k.wgsl, k.entryPoint, layout);
-  const uniform = track(uploadBuffer(gpu, `${k.file} uniforms`, wordsOf(s.words, size), 'uniform'));
-  const bound = [uniform, ...s.buffers.map((id) => buffers.get(id) ?? missing(id))];
-  const bindGroup = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: bound.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  const pipeline = await kernelPipeline(gpu, k);
+  const uniform = track(uploadBuffer(gpu, `${k.file} uniforms`, packStepUniforms(s, k.uniforms, size), 'uniform'));
+  const bindGroup = bindKernel(gpu, k, pipeline, uniform, (role) => buffers.get(s.bind[role]) ?? missing(s.bind[role]));
   const dispatch = dispatchOf(s, size);
   return (pass: GPUComputePassEncoder) => {
     pass.setPipeline(pipeline);

@@ -21,6 +21,7 @@
 
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode } from './names.ts';
+import { declarations, packUniforms, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import { emitModifierFunction, f32Literal, needsScoreTable, SCORE_TABLE, type ScoreModifier } from './score-modifiers.ts';
 
 /** The device limits the kernel is sized from (a subset of GPUSupportedLimits). */
@@ -51,17 +52,21 @@ export interface AttentionKernelConfig {
   tiles?: { q?: number; k?: number; lanes?: number; staged?: boolean };
 }
 
-export type AttentionBindingRole = 'params' | 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable';
+export type AttentionBindingRole = 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable';
 
-export interface AttentionBinding {
-  binding: number;
-  role: AttentionBindingRole;
-  type: 'uniform' | 'read-only-storage' | 'storage';
-}
+/**
+ * The uniform block: lengths, tile counts, head counts and the scale are uniforms, so sites that differ only in
+ * those share one pipeline. Rows q and k of the buffers are positions q + q_offset and k + k_offset of the whole
+ * sequence (both 0 unless decoding with a cache).
+ */
+export const ATTENTION_UNIFORMS: readonly UniformField[] = [
+  ...['lq', 'lk', 'n_q_tiles', 'n_k_tiles', 'heads', 'kv_heads', 'kv_group'].map((name) => ({ name, type: 'u32' as const })),
+  { name: 'scale', type: 'f32' },
+  { name: 'q_offset', type: 'u32' },
+  { name: 'k_offset', type: 'u32' },
+];
 
-export interface AttentionKernel {
-  wgsl: string;
-  entryPoint: string;
+export interface AttentionKernel extends Kernel {
   headDim: number;
   heads: number;
   kvHeads: number;
@@ -71,17 +76,12 @@ export interface AttentionKernel {
   lanes: number;
   /** K/V tiles staged in workgroup memory (see `chooseTiles`). */
   staged: boolean;
-  workgroupSize: number;
-  workgroupStorageBytes: number;
   /** Heads the tile-class buffer distinguishes: H for a per-head mask, else 1. */
   tileHeads: number;
   hasMask: boolean;
   /** The mask spliced into the kernel; the runtime packs its `mask_params` / `mask_data` from it. */
   mask?: MaskWgsl;
-  /** All in group 0. */
-  bindings: AttentionBinding[];
-  /** Size of the uniform block (see `attentionParams`). */
-  paramsBytes: 48;
+  bindings: (KernelBinding & { role: AttentionBindingRole })[];
 }
 
 export interface AttentionGrid {
@@ -104,17 +104,25 @@ export function attentionGrid(kernel: AttentionKernel, batch: number, lq: number
   };
 }
 
-/**
- * The uniform block for one dispatch: u32 lq, lk, nQT, nKT, heads, kvHeads, heads / kvHeads, f32 scale, then the
- * positions of the first query row and the first key row in the whole sequence (both 0 unless decoding with a
- * cache), and two words of padding.
- */
+/** The uniform values of one dispatch, by field name (see `ATTENTION_UNIFORMS`). */
+export function attentionUniforms(kernel: AttentionKernel, grid: AttentionGrid, lq: number, lk: number, offsets = { q: 0, k: 0 }): Record<string, number> {
+  return {
+    lq,
+    lk,
+    n_q_tiles: grid.qTiles,
+    n_k_tiles: grid.kTiles,
+    heads: kernel.heads,
+    kv_heads: kernel.kvHeads,
+    kv_group: kernel.heads / kernel.kvHeads,
+    scale: kernel.scale,
+    q_offset: offsets.q,
+    k_offset: offsets.k,
+  };
+}
+
+/** The uniform block of one dispatch, packed. */
 export function attentionParams(kernel: AttentionKernel, grid: AttentionGrid, lq: number, lk: number, offsets = { q: 0, k: 0 }): Uint32Array {
-  const words = new Uint32Array(12);
-  words.set([lq, lk, grid.qTiles, grid.kTiles, kernel.heads, kernel.kvHeads, kernel.heads / kernel.kvHeads]);
-  new Float32Array(words.buffer)[7] = kernel.scale;
-  words.set([offsets.q, offsets.k], 8);
-  return words;
+  return packUniforms(kernel.uniforms, attentionUniforms(kernel, grid, lq, lk, offsets));
 }
 
 /** Workgroup bytes for a tile shape: K and V tiles (vec4 rows) plus the score tile. */
@@ -212,31 +220,40 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   const tileHeads = mask?.perHead ? heads : 1;
   const modifierFn = emitModifierFunction(N.modifyScore, config.modifiers ?? [], heads);
 
-  const bindings: AttentionBinding[] = [
-    { binding: 0, role: 'params', type: 'uniform' },
-    { binding: 1, role: 'q', type: 'read-only-storage' },
-    { binding: 2, role: 'k', type: 'read-only-storage' },
-    { binding: 3, role: 'v', type: 'read-only-storage' },
-    { binding: 4, role: 'out', type: 'storage' },
-    { binding: 5, role: 'tileClass', type: 'read-only-storage' },
+  // Rows of Q and the output, and of K and V, the grid's batch (z) times the lengths.
+  const qRows = ({ u, grid }: { u: Record<string, number>; grid: number[] }) => grid[2] * u.lq * heads * headDim;
+  const kRows = ({ u, grid }: { u: Record<string, number>; grid: number[] }) => grid[2] * u.lk * kvHeads * headDim;
+  const vec4 = 'vec4<f32>' as const;
+  const bindings: AttentionKernel['bindings'] = [
+    { role: 'q', name: N.q, access: 'read', element: vec4, extent: qRows },
+    { role: 'k', name: N.k, access: 'read', element: vec4, extent: kRows },
+    { role: 'v', name: N.v, access: 'read', element: vec4, extent: kRows },
+    { role: 'out', name: N.out, access: 'read_write', element: vec4, extent: qRows },
+    { role: 'tileClass', name: N.tileClass, access: 'read', element: 'u32', extent: ({ u, grid }) => grid[2] * tileHeads * u.n_q_tiles * u.n_k_tiles },
   ];
   if (mask) {
-    bindings.push({ binding: 6, role: 'maskParams', type: 'read-only-storage' });
-    bindings.push({ binding: 7, role: 'maskData', type: 'read-only-storage' });
+    bindings.push({ role: 'maskParams', name: MASK_NAMES.params, access: 'read', element: 'i32' });
+    bindings.push({ role: 'maskData', name: MASK_NAMES.data, access: 'read', element: 'i32' });
   }
   // A learned score table (relative_bias) takes the next binding.
-  const scoreTable = needsScoreTable(config.modifiers ?? []) ? bindings.length : undefined;
-  if (scoreTable !== undefined) bindings.push({ binding: scoreTable, role: 'scoreTable', type: 'read-only-storage' });
+  const table = (config.modifiers ?? []).find((m) => m.kind === 'relative_bias');
+  if (needsScoreTable(config.modifiers ?? [])) {
+    const extent = table?.kind === 'relative_bias' ? () => table.buckets * table.heads : undefined;
+    bindings.push({ role: 'scoreTable', name: SCORE_TABLE, access: 'read', element: 'f32', extent });
+  }
+  const declared = declarations({ struct: { type: N.paramsStruct, name: N.params }, uniforms: [...ATTENTION_UNIFORMS], bindings });
 
   const d4 = headDim / 4;
   const workgroupSize = tileQ * lanes;
   const emit = staged ? emitKernel : emitUnstagedKernel;
   const wgsl = emit({
     d4, tileQ, tileK, lanes, workgroupSize, perHeadClasses: !!mask?.perHead,
-    maskCode: mask?.code, modifierFn, scoreTable,
+    maskCode: mask?.code, modifierFn, declared,
   });
   return {
+    family: 'attention',
     wgsl,
+    uniforms: [...ATTENTION_UNIFORMS],
     entryPoint: N.entryPoint,
     headDim,
     heads,
@@ -252,7 +269,6 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     hasMask: !!mask,
     mask,
     bindings,
-    paramsBytes: 48,
   };
 }
 
@@ -265,8 +281,8 @@ interface EmitInput {
   perHeadClasses: boolean;
   maskCode?: string;
   modifierFn?: string;
-  /** The binding of the relative_bias table, when a modifier reads one. */
-  scoreTable?: number;
+  /** The uniform struct and the bindings, generated from the kernel's description. */
+  declared: string;
 }
 
 /** `count` lines made by `line(i)`, joined with the given indentation. Register work is unrolled here, in the
@@ -290,28 +306,11 @@ const ATTN_PARTIAL: u32 = ${TileClass.Partial}u;
 const ATTN_MASKED: f32 = -3.0e38;
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
 
-// Head counts and the scale are uniforms, so sites that differ only in those share one pipeline. Rows q and k of
-// the buffers are positions q + q_offset and k + k_offset of the whole sequence: the mask and the score modifiers
-// see those positions, so a decode step over a KV cache computes exactly what a full pass computes for its rows.
-struct ${N.paramsStruct} {
-  lq: u32, lk: u32, n_q_tiles: u32, n_k_tiles: u32,
-  heads: u32, kv_heads: u32, kv_group: u32, scale: f32,
-  q_offset: u32, k_offset: u32, pad0: u32, pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> ${N.params}: ${N.paramsStruct};
-@group(0) @binding(1) var<storage, read> ${N.q}: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> ${N.k}: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> ${N.v}: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> ${N.out}: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> ${N.tileClass}: array<u32>;
-${e.maskCode ? `@group(0) @binding(6) var<storage, read> ${MASK_NAMES.params}: array<i32>;
-@group(0) @binding(7) var<storage, read> ${MASK_NAMES.data}: array<i32>;
-
+${e.declared}
+${e.maskCode ? `
 ${e.maskCode}
 ` : ''}
-${e.scoreTable === undefined ? '' : `@group(0) @binding(${e.scoreTable}) var<storage, read> ${SCORE_TABLE}: array<f32>;
-`}${e.modifierFn ?? ''}
+${e.modifierFn ?? ''}
 
 `;
 }
