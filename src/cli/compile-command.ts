@@ -35,7 +35,7 @@ export function registerCompileCommand(program: Command): void {
       const t0 = performance.now();
       const lowered = lower(model, schedule);
       const dir = opts.out ?? join('generated', model.name);
-      const files = writeCompiled(dir, lowered.rendered);
+      const files = writeCompiled(dir, lowered);
       const ms = (performance.now() - t0).toFixed(0);
       process.stdout.write(`${file}: ${lowered.program.steps.length} launches, ${lowered.rendered.kernels.length} kernels → ${dir}/ (${files.length} files, ${ms} ms)\n`);
     });

@@ -20,4 +20,5 @@ Object.assign(dumpStages, {
   },
   manifest: (path: string) => passText('render', path),
   cache: (path: string) => passText('cache', path),
+  decode: (path: string) => passText('decode', path),
 });

@@ -7,6 +7,7 @@ import type { IrGraph } from '../ir/ir.ts';
 import { printIr } from '../ir/print.ts';
 import { assertValidIr } from '../ir/verify.ts';
 import { fuse } from './fuse.ts';
+import { decodePrograms, printDecodePrograms, type DecodePrograms } from './decode-program.ts';
 import { planCache, printCachePlan, type CachePlan } from './kv-cache.ts';
 import { printProgram } from './print-program.ts';
 import type { Program } from './program.ts';
@@ -19,6 +20,8 @@ export interface Lowered {
   program: Program;
   rendered: Rendered;
   cache: CachePlan;
+  /** The programs generation with a KV cache runs; absent when the cache cannot reproduce a full pass. */
+  decode?: DecodePrograms;
 }
 
 export interface Pass {
@@ -53,6 +56,12 @@ export const PASSES: Pass[] = [
     about: 'which steps run once per source and which per new token when decoding with a KV cache',
     run: (s, m) => void (s.cache = planCache(s.program!, s.rendered!, m)),
     print: (s) => printCachePlan(s.cache, s.program),
+  },
+  {
+    name: 'decode',
+    about: 'the prefill and decode-step programs of generation with a KV cache, each verified',
+    run: (s) => void (s.decode = decodePrograms(s.program!, s.cache!)),
+    print: (s) => printDecodePrograms(s.decode, s.cache),
   },
 ];
 

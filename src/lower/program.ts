@@ -13,7 +13,8 @@ import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType } from '../
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
 import { formula, type Formula } from './formula.ts';
 
-export type BufferRole = 'input' | 'param' | 'packed_param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data' | 'kv_cache';
+/** `kv_cache` and `kept` appear in the decode programs only: a cache the runtime grows, a value kept from the first call. */
+export type BufferRole = 'input' | 'param' | 'packed_param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data' | 'kv_cache' | 'kept';
 
 export interface ProgramBuffer {
   id: string;
@@ -92,9 +93,19 @@ export interface Slot {
   values: string[];
 }
 
+export interface ProgramDim {
+  name: string;
+  bound?: number;
+  /**
+   * For a dim the runtime derives rather than the user gives (the decode programs' cache positions): the value the
+   * verifier checks it at, a number or the name of the dim whose sampled value it takes.
+   */
+  sample?: number | string;
+}
+
 export interface Program {
   model: string;
-  dims: { name: string; bound?: number }[];
+  dims: ProgramDim[];
   buffers: ProgramBuffer[];
   steps: Step[];
   outputs: string[];

@@ -20,14 +20,15 @@ export interface Rendered {
   manifest: string;
 }
 
-export function render(p: Program): Rendered {
+/** `prefix` starts every kernel's file name (the decode programs' kernels sit beside the full pass's). */
+export function render(p: Program, prefix = ''): Rendered {
   const kernels: RenderedKernel[] = [];
   const bySource = new Map<string, RenderedKernel>();
   const stepKernels = p.steps.map((step) => {
     const src = kernelOfStep(step);
     let k = bySource.get(src.wgsl);
     if (!k) {
-      k = { file: `${String(kernels.length).padStart(2, '0')}-${src.family}.wgsl`, ...src };
+      k = { file: `${prefix}${String(kernels.length).padStart(2, '0')}-${src.family}.wgsl`, ...src };
       kernels.push(k);
       bySource.set(src.wgsl, k);
     }
@@ -68,7 +69,9 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string
       case 'value':
         return writer.has(b.id) ? `step ${writer.get(b.id)}` : 'never written';
       case 'kv_cache':
-        return 'host: the key/value cache of a decode step';
+        return 'host: the key/value cache of this attention, grown by the runtime';
+      case 'kept':
+        return 'kept from the first call (written by its once-per-source steps)';
     }
   };
   const manifest = {

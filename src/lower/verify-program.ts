@@ -2,11 +2,12 @@
 // each step binds a buffer for every role its kernel declares and nothing else, with the access and element type the
 // kernel declares; gives every uniform field a value of the field's type; binds buffers large enough for what the
 // kernel reads and writes; and dispatches within the WebGPU default limits. Sizes and dispatches are formulas of the
-// dims, so they are checked at sample values of the dims: all 1, a small odd value, and each dim at its bound.
+// dims, so they are checked at sample values of the dims: all 1, a small odd value, and each dim at its bound (a dim
+// the runtime derives is checked at the value it names: the decode programs' caches as on the first call).
 
 import type { Kernel } from '../wgsl/kernel.ts';
 import { formula, type Formula } from './formula.ts';
-import { uniformValues, wordFits, type Program, type ProgramBuffer } from './program.ts';
+import { uniformValues, wordFits, type Program, type ProgramBuffer, type ProgramDim } from './program.ts';
 
 /** WebGPU's default limits, which every adapter meets and every compiled program must fit. */
 const LIMITS = { workgroupsPerDimension: 65535, invocations: 256, workgroupBytes: 16384, storageBuffers: 8 };
@@ -15,7 +16,7 @@ const UNBOUNDED_SAMPLE = 64;
 
 const ELEMENT_DTYPE: Record<Kernel['bindings'][number]['element'], ProgramBuffer['dtype']> = { f32: 'f32', 'vec4<f32>': 'f32', i32: 'i32', u32: 'u32' };
 /** Buffers the host fills: a kernel must never write them. */
-const HOST_FILLED = new Set<ProgramBuffer['role']>(['input', 'param', 'packed_param', 'mask_params', 'mask_data', 'kv_cache']);
+const HOST_FILLED = new Set<ProgramBuffer['role']>(['input', 'param', 'packed_param', 'mask_params', 'mask_data', 'kv_cache', 'kept']);
 
 export class ProgramVerifyError extends Error {}
 
@@ -111,6 +112,10 @@ function checkAtDims(p: Program, i: number, k: Kernel, buffers: Map<string, Prog
 }
 
 function sampleDims(p: Program): Record<string, number>[] {
-  const at = (pick: (d: { name: string; bound?: number }) => number) => Object.fromEntries(p.dims.map((d) => [d.name, pick(d)]));
+  const at = (pick: (d: ProgramDim) => number) => {
+    const dims = Object.fromEntries(p.dims.filter((d) => d.sample === undefined).map((d) => [d.name, pick(d)]));
+    for (const d of p.dims) if (d.sample !== undefined) dims[d.name] = typeof d.sample === 'number' ? d.sample : dims[d.sample];
+    return dims;
+  };
   return [at(() => 1), at((d) => Math.min(d.bound ?? 13, 13)), at((d) => d.bound ?? UNBOUNDED_SAMPLE)];
 }

@@ -7,8 +7,8 @@ import type { CheckedModel } from '../check/model.ts';
 import { sym } from '../check/sym.ts';
 import { formula, type Formula } from '../lower/formula.ts';
 import { kernelsOf, type Lowered } from '../lower/passes.ts';
-import { packStepUniforms, type Program, type ProgramBuffer, type Step } from '../lower/program.ts';
-import type { RenderedKernel } from '../lower/render.ts';
+import { packStepUniforms, uniformValues, type Program, type ProgramBuffer, type Step } from '../lower/program.ts';
+import type { Rendered, RenderedKernel } from '../lower/render.ts';
 import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
 import { classifyTiles } from '../masks/tiles.ts';
 import type { RunInputs } from './cpu-interpreter.ts';
@@ -48,14 +48,14 @@ export function paramBuffer(gpu: GpuContext, weights: Map<string, Float32Array>,
 }
 
 /** Sizes at these dims and each step's kernel, after checking everything against the device's limits. */
-export function prepareRun(gpu: GpuContext, lowered: Lowered, dims: Record<string, number>): { size: (f: Formula) => number; stepKernel: (i: number) => RenderedKernel } {
+export function prepareRun(gpu: GpuContext, program: Program, rendered: Rendered, dims: Record<string, number>): { size: (f: Formula) => number; stepKernel: (i: number) => RenderedKernel } {
   const size = (f: Formula) => {
     const v = formula.evaluate(f, dims);
     if (v === undefined) throw new ProgramLimitError(`no value given for a dim of ${formula.print(f)}`);
     return v;
   };
-  const stepKernel = kernelsOf(lowered.rendered);
-  checkLimits(gpu, lowered.program, stepKernel, size);
+  const stepKernel = kernelsOf(rendered);
+  checkLimits(gpu, program, stepKernel, size);
   return { size, stepKernel };
 }
 
@@ -65,7 +65,7 @@ export async function runProgram(gpu: GpuContext, lowered: Lowered, model: Check
   const p = lowered.program;
   const dims = { ...run.dims };
   checkDims(p, dims);
-  const { size, stepKernel } = prepareRun(gpu, lowered, dims);
+  const { size, stepKernel } = prepareRun(gpu, p, lowered.rendered, dims);
 
   const created: GPUBuffer[] = [];
   const track = (b: GPUBuffer) => (created.push(b), b);
@@ -178,12 +178,17 @@ export function maskEnv(model: CheckedModel, run: RunInputs): MaskEnv {
   return env;
 }
 
-/** The host-filled buffers of one attention site: mask parameters and data, and tile classes unless a step computes them. */
+/**
+ * The host-filled buffers of one attention step: mask parameters and data, and tile classes unless a step computes
+ * them. Its rows are those of its uniforms (the new rows of a decode call at their offsets); the mask sees the
+ * lengths of the whole sequence up to them.
+ */
 export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, dims: Record<string, number>, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer): void {
   const a = s.attention!;
   const value = (f: Formula) => formula.evaluate(f, dims)!;
-  const [batch, lq, lk] = [value(formula.of(a.batch)), value(formula.of(a.lq)), value(formula.of(a.lk))];
-  const siteEnv: MaskEnv = { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } };
+  const u = uniformValues(s, value);
+  const batch = value(formula.of(a.batch));
+  const siteEnv: MaskEnv = { ...env, dims: { ...env.dims, Lq: u.lq + u.q_offset, Lk: u.lk + u.k_offset } };
   const { tileClass: tileId, maskParams: paramsId, maskData: dataId } = s.bind;
   if (a.mask) {
     const packed = packMaskBuffers(a.mask.wgsl, siteEnv, batch);
@@ -191,8 +196,8 @@ export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, di
     buffers.set(dataId, track(uploadBuffer(gpu, 'mask_data', packed.data)));
   }
   if (a.tileFill === 'device') return;
-  const grid = { batch, heads: a.tiles.heads, lq, lk, tileQ: a.tiles.q, tileK: a.tiles.k };
-  const count = batch * a.tiles.heads * Math.ceil(lq / a.tiles.q) * Math.ceil(lk / a.tiles.k);
+  const grid = { batch, heads: a.tiles.heads, lq: u.lq, lk: u.lk, tileQ: a.tiles.q, tileK: a.tiles.k, qOffset: u.q_offset, kOffset: u.k_offset };
+  const count = batch * a.tiles.heads * u.n_q_tiles * u.n_k_tiles;
   const classes = a.tileFill === 'host' ? classifyTiles(a.mask!.predicate, grid, siteEnv) : new Uint32Array(count).fill(TileClass.Full);
   if (classes.length !== count) throw new Error(`${s.node}: ${classes.length} tile classes for a grid of ${count} tiles`);
   buffers.set(tileId, track(uploadBuffer(gpu, 'tile classes', classes)));

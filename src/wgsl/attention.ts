@@ -130,7 +130,7 @@ export function workgroupBytes(headDim: number, tileQ: number, tileK: number, st
   return staged ? 4 * (2 * tileK * headDim + tileQ * tileK) : 0;
 }
 
-interface TileShape {
+export interface TileShape {
   tileQ: number;
   tileK: number;
   lanes: number;
@@ -176,6 +176,17 @@ export function chooseTiles(headDim: number, limits: KernelLimits, overrides: At
   if (!shape.staged && lanes !== 1) throw new Error(`an unstaged attention kernel runs one query row per invocation: lanes must be 1, got ${lanes}`);
   checkTileShape(headDim, shape, limits);
   return shape;
+}
+
+/**
+ * Tiles for a call with a few new query rows (a decode step): one row per workgroup with its lanes across the head
+ * dim (up to 16, dividing D/4), and the largest key tile of 32, 16 or 8 that fits the workgroup memory.
+ */
+export function decodeTiles(headDim: number, limits: KernelLimits): TileShape {
+  const d4 = headDim / 4;
+  const lanes = [16, 8, 4, 2, 1].find((l) => d4 % l === 0)!;
+  const tileK = [32, 16, 8].find((t) => workgroupBytes(headDim, 1, t) <= limits.maxComputeWorkgroupStorageSize) ?? 4;
+  return chooseTiles(headDim, limits, { q: 1, k: tileK, lanes });
 }
 
 function checkTileShape(headDim: number, { tileQ, tileK, lanes, staged }: TileShape, limits: KernelLimits): void {

@@ -10,6 +10,7 @@ import { checkSource } from '../../src/check/check.ts';
 import { sym, type Poly } from '../../src/check/sym.ts';
 import { formula } from '../../src/lower/formula.ts';
 import { lower } from '../../src/lower/passes.ts';
+import { compiledFiles } from '../../src/lower/write-output.ts';
 import { packStepUniforms } from '../../src/lower/program.ts';
 import { attentionKernelOf, kernelOfStep } from '../../src/lower/step-kernels.ts';
 import { attentionGrid, attentionParams } from '../../src/wgsl/attention.ts';
@@ -23,11 +24,10 @@ describe('mdl compile output', () => {
   for (const f of specs) {
     it(`generated/ is up to date for ${f} (run \`npm run gen\`)`, () => {
       const m = modelOf(f);
-      const { rendered } = lower(m);
+      const files = compiledFiles(lower(m));
       const dir = join(root, 'generated', m.name);
-      expect(readdirSync(dir).sort()).toEqual([...rendered.kernels.map((k) => k.file), 'manifest.json'].sort());
-      for (const k of rendered.kernels) expect(readFileSync(join(dir, k.file), 'utf8'), k.file).toBe(k.wgsl.endsWith('\n') ? k.wgsl : `${k.wgsl}\n`);
-      expect(readFileSync(join(dir, 'manifest.json'), 'utf8')).toBe(rendered.manifest);
+      expect(readdirSync(dir).sort()).toEqual(files.map((f) => f.file).sort());
+      for (const f of files) expect(readFileSync(join(dir, f.file), 'utf8'), f.file).toBe(f.text);
     });
 
     it(`${f}: no buffer is sized by two sequence lengths (no L×L score or mask tensor)`, () => {
