@@ -11,11 +11,9 @@
 import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import type { IrGraph, IrNode } from '../ir/ir.ts';
-import type { MaskWgsl } from '../masks/kernel-contract.ts';
-import { chooseTiles, DEFAULT_KERNEL_LIMITS } from '../wgsl/attention.ts';
+import { chooseTiles, DEFAULT_KERNEL_LIMITS, type AttentionKernelShape } from '../wgsl/attention.ts';
 import { MATMUL_TILE, type ElementwiseOp, type EmbedPositions, type MatmulOptions, type NormType } from '../wgsl/kernels.ts';
 import { MASK_KERNEL_WORKGROUP } from '../wgsl/mask-kernels.ts';
-import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
 import { maskSiteOf, ScheduleError, scoreModifiers } from './attention-sites.ts';
 import { formula, type Formula } from './formula.ts';
 import { planMemory } from './memory-plan.ts';
@@ -23,21 +21,12 @@ import { boundBuffers, type AttentionSite, type MaskSite, type Program, type Pro
 
 export { ScheduleError };
 
-/** What an attention kernel's tile shape may depend on: its signature (see src/tune/signature.ts). */
-export interface AttentionSignatureShape {
-  headDim: number;
-  heads: number;
-  kvHeads: number;
-  mask?: MaskWgsl;
-  modifiers: ScoreModifier[];
-}
-
 export interface ScheduleOptions {
   /**
    * Tiles for an attention kernel (per-adapter tuning); the generator's default when absent. A choice must fit the
    * WebGPU default limits, which the rendered kernels are generated for.
    */
-  attentionTiles?: (shape: AttentionSignatureShape) => { q: number; k: number; lanes: number; staged?: boolean };
+  attentionTiles?: (shape: AttentionKernelShape) => { q: number; k: number; lanes: number; staged?: boolean };
 }
 
 const c = (n: number): Poly => sym.constant(n);

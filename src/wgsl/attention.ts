@@ -52,6 +52,9 @@ export interface AttentionKernelConfig {
   tiles?: { q?: number; k?: number; lanes?: number; staged?: boolean };
 }
 
+/** What an attention kernel's code depends on besides its tiles: the tuner keys its results by it. */
+export type AttentionKernelShape = Pick<AttentionKernelConfig, 'headDim' | 'heads' | 'kvHeads' | 'mask' | 'modifiers'>;
+
 export type AttentionBindingRole = 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable';
 
 /**
