@@ -1,6 +1,7 @@
 // The cache pass: how a rendered program is run for generation with a key/value cache.
 //
-// A full pass computes every position of the decoder at once. Decoding with a cache runs the same kernels over only
+// A full pass computes every position of the decoder at once. Decoding with a cache runs the same kernels (compiled
+// into the prefill and decode-step programs by decode-program.ts) over only
 // the positions that are new since the last call (the decoder axis takes the number of new positions), and:
 //   - steps that do not depend on the decoder's tokens (the encoder, the cross-attention K/V projections) run once,
 //     on the first call, and the values the decoder reads from them are kept on the device;

@@ -11,6 +11,8 @@ import { checkSource } from '../../src/check/check.ts';
 import { CACHE_DIMS } from '../../src/lower/decode-program.ts';
 import { lower } from '../../src/lower/passes.ts';
 import { kernelOfStep } from '../../src/lower/step-kernels.ts';
+import { CacheInexactError, CachedDecoder } from '../../src/runtime/cached-decoder.ts';
+import type { GpuContext } from '../../src/runtime/device.ts';
 import { decodeTiles, DEFAULT_KERNEL_LIMITS } from '../../src/wgsl/attention.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -57,8 +59,14 @@ describe('decode programs', () => {
     expect(step.program.dims.find((d) => d.name === 'T')!.bound).toBe(8);
   });
 
-  it('a spec whose cache would be inexact has none', () => {
-    expect(lower(modelOf('streaming.mdl')).decode).toBeUndefined();
+  it('a spec whose cache would be inexact has none, and the cached decoder runs only compiled decode programs', () => {
+    const streaming = modelOf('streaming.mdl');
+    expect(lower(streaming).decode).toBeUndefined();
+    // The decoder is built from the lowered model without touching the device; without decode programs it refuses.
+    const gpt2 = modelOf('gpt2-small.mdl');
+    const noDevice = undefined as unknown as GpuContext;
+    expect(() => new CachedDecoder(noDevice, { ...lower(gpt2), decode: undefined }, gpt2, new Map())).toThrow(CacheInexactError);
+    expect(() => new CachedDecoder(noDevice, lower(gpt2), gpt2, new Map())).not.toThrow();
   });
 
   it('mdl compile writes both programs beside the full pass', () => {
