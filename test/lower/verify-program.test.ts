@@ -84,6 +84,22 @@ describe('verifyProgram', () => {
     expect(wide.join('\n')).toMatch(/dispatches \d+ × 70000 × 1 workgroups at B=1, S=1, T=1, above 65535 per dimension/);
   });
 
+  it('checks the decode step too: a cache smaller than its keys, a kept value written again', () => {
+    const step = lower(modelOf('translator.mdl')).decode!.step.program;
+    const verify = (p: Program) => verifyProgram(p, (i) => kernelOfStep(p.steps[i]));
+    expect(verify(step)).toEqual([]);
+    const small = structuredClone(step);
+    const cache = small.buffers.find((b) => b.role === 'kv_cache')!;
+    cache.elements = formula.constant(128);
+    // Checked at B = S = 13 and the new rows at their bound of 8, the cache holding just them.
+    const message = `${cache.id} ('k') holds 128 values at B=13, S=13, T=8, cache.start=0, cache.0.rows=8, cache.0.keys=8, cache.0.dropped=0`;
+    expect(verify(small).join('\n')).toContain(`${message}, cache.1.rows=8, cache.1.keys=8, cache.1.dropped=0; the attention kernel reaches 13312`);
+    const rewrites = structuredClone(step);
+    const kept = rewrites.buffers.find((b) => b.role === 'kept')!;
+    rewrites.steps.find((s) => s.kind === 'attention' && s.node.includes('cross_attn'))!.bind.out = kept.id;
+    expect(verify(rewrites).join('\n')).toContain(`writes ${kept.id} ('out'), which the host fills (kept)`);
+  });
+
   it('runs in lowering: a program broken after scheduling never renders', () => {
     const state: Partial<Lowered> = {};
     const m = modelOf('packed.mdl');
