@@ -53,7 +53,7 @@ export interface Kernel {
 export interface KernelParts extends Omit<Kernel, 'wgsl'> {
   /** The uniform struct's type and variable names. */
   struct: { type: string; name: string };
-  /** Everything after the declarations: constants, helpers, workgroup memory, the entry point. */
+  /** Everything after the declarations: constants, functions, workgroup memory, the entry point. */
   body: string;
 }
 
