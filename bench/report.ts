@@ -3,6 +3,7 @@
 
 import type { Timing } from '../src/tune/measure.ts';
 import { COMPARATORS, MAX_DIFF, WRONG_RESULT, type AttentionRow, type Comparator } from './attention-suite.ts';
+import { renderStartup } from './cli-startup.ts';
 import { attentionFlops } from './data.ts';
 import { DOCUMENTS, WINDOW } from './masks.ts';
 import { fusedGflops, judgeTargets, largestLength, rowAt, speedup, timingOf, type BenchResults } from './results.ts';
@@ -240,6 +241,7 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     '',
     ...compile(r),
     '',
+    ...(r.startup ? ['## CLI startup', '', ...renderStartup(r.startup), ''] : []),
     '## Detail: every attention timing',
     '',
     'Median (min–max, number of timed runs) in ms.',

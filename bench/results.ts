@@ -2,6 +2,7 @@
 
 import type { Timing } from '../src/tune/measure.ts';
 import type { AttentionRow, Comparator } from './attention-suite.ts';
+import type { StartupRow } from './cli-startup.ts';
 import type { CompileTiming } from './compile-time.ts';
 import { attentionFlops } from './data.ts';
 import type { DecodeRow } from './decode.ts';
@@ -37,6 +38,8 @@ export interface BenchResults {
   decode: DecodeRow[];
   modelDecode: ModelDecodeRow[];
   compile: CompileTiming;
+  /** Absent in results saved before the section existed. */
+  startup?: StartupRow[];
 }
 
 export function timingOf(row: AttentionRow, who: Comparator): Timing | undefined {

@@ -7,10 +7,11 @@
 
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { acquireGpu } from '../src/runtime/device.ts';
 import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
+import { measureStartup } from './cli-startup.ts';
 import { measureCompile } from './compile-time.ts';
 import { runDecode } from './decode.ts';
 import { runModelDecode } from './model-decode.ts';
@@ -53,6 +54,21 @@ function resultsPathFor(out: string): string {
   return out.replace(/\.md$/, '') + '.json';
 }
 
+/**
+ * Stops before measuring if `--out` (or the JSON beside it) holds something that is not a report of this harness:
+ * the run replaces both, and must never destroy a file it did not write.
+ */
+class ReportPathError extends Error {}
+
+function checkReportPaths(out: string, reportOnly: boolean): void {
+  const ours: [string, (text: string) => boolean][] = [[out, (text) => text.startsWith('# Benchmarks\n\nProduced by `npm run bench')]];
+  if (!reportOnly) ours.push([resultsPathFor(out), (text) => /^\{\s*"env":\s*\{\s*"date"/.test(text)]);
+  for (const [path, isReport] of ours) {
+    if (!existsSync(path)) continue;
+    if (!isReport(readFileSync(path, 'utf8'))) throw new ReportPathError(`${path} exists and is not a report of npm run bench; refusing to replace it (choose another --out)`);
+  }
+}
+
 function writeAtomically(path: string, text: string): void {
   writeFileSync(`${path}.tmp`, text);
   renameSync(`${path}.tmp`, path);
@@ -60,6 +76,7 @@ function writeAtomically(path: string, text: string): void {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  checkReportPaths(args.out, args.reportOnly);
   if (args.reportOnly) {
     // Re-renders BENCHMARKS.md from the measurements of the last run (after a change to the report's wording).
     const results = JSON.parse(readFileSync(resultsPathFor(args.out), 'utf8')) as BenchResults;
@@ -97,7 +114,7 @@ async function main(): Promise<void> {
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 1;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2;
   const progress = new Progress(total);
 
   try {
@@ -121,6 +138,8 @@ async function main(): Promise<void> {
     const modelDecode = await runModelDecode(gpu, decodePositions, 3, progress);
     progress.step('compile time: 24-layer spec');
     const compile = measureCompile(9);
+    progress.step('CLI startup: mdl --version, mdl check');
+    const startup = measureStartup(7);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -140,7 +159,7 @@ async function main(): Promise<void> {
       loadAfter: loadavg(),
       seconds: (performance.now() - started) / 1000,
     };
-    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile };
+    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile, startup };
     writeAtomically(resultsPathFor(args.out), `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${args.out}`);
@@ -153,7 +172,8 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (error) => {
-    process.stderr.write(`\nmdl bench: ${(error as Error).stack ?? error}\n`);
+    if (error instanceof ReportPathError) process.stderr.write(`mdl bench: ${error.message}\n`);
+    else process.stderr.write(`\nmdl bench: ${(error as Error).stack ?? error}\n`);
     process.exit(1);
   },
 );

@@ -10,8 +10,8 @@ import { toPredicate, printPolicy } from '../src/masks/policy.ts';
 import { lower } from '../src/lower/passes.ts';
 import { acquireGpu } from '../src/runtime/device.ts';
 import { CachedDecoder } from '../src/runtime/cached-decoder.ts';
-import { generate, gpuForward, probeInputs, rolesOf } from '../src/runtime/generate.ts';
-import { seededWeights } from '../src/runtime/init-weights.ts';
+import { generate, gpuForward, probeInputs, promptOfText, rolesOf } from '../src/runtime/generate.ts';
+import { DEFAULT_SEED, seededWeights } from '../src/runtime/init-weights.ts';
 import { loadWeights } from '../src/runtime/weights.ts';
 import { byteTokenizer, tokenizerOptionsOf } from '../src/runtime/tokenizer.ts';
 import { runProgram } from '../src/runtime/program.ts';
@@ -57,12 +57,12 @@ async function main(): Promise<void> {
     if (!res.ok) throw new Error(`${weightsUrl}: HTTP ${res.status}`);
     weights = loadWeights(new Uint8Array(await res.arrayBuffer()), lowered.ir, weightsUrl);
   } else {
-    weights = seededWeights(lowered.ir, Number(params.get('seed') ?? 1));
+    weights = seededWeights(lowered.ir, Number(params.get('seed') ?? DEFAULT_SEED));
   }
   const codec = byteTokenizer(tokenizerOptionsOf(model));
   const roles = rolesOf(model);
   const source = roles.source ? codec.encode(params.get('source') ?? '我喜欢吃苹果') : undefined;
-  const prompt = roles.source ? [] : codec.encode(params.get('input') ?? 'Hello');
+  const prompt = roles.source ? [] : promptOfText(model, codec, params.get('input') ?? 'Hello');
   const maxNew = Number(params.get('max') ?? 6);
 
   // One forward pass with fixed inputs, whose logits a test compares with the same run in Node.

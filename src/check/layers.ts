@@ -225,6 +225,11 @@ export class LayerChecker {
   }
 
   output(model: Model): void {
+    // Without a stack there is nothing to compute an output from. After a syntax error the parser may have dropped
+    // a stack (or the model's name), so the syntax error alone is reported.
+    if (!model.items.some((i) => i.kind === 'stack') && !this.bag.items.some((d) => d.code.startsWith('E1'))) {
+      this.bag.error('E513', model.name.span, `model '${model.name.text}' has no stack, so it has nothing to output`, 'add a stack over an input, e.g. `stack decoder x 2 on ids { attention self heads = 4 mask = causal … }`, and `output logits = project(decoder, vocab)`');
+    }
     for (const item of model.items) {
       if (item.kind !== 'output') continue;
       const call = item.value;

@@ -3,15 +3,15 @@
 // each stage made of it, with timings.
 
 import type { Command } from 'commander';
-import { relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
 import { sym } from '../check/sym.ts';
 import { lower } from '../lower/passes.ts';
 import { drawMask } from './mask-command.ts';
 import { requireModel } from './load.ts';
+import { repoRoot } from './repo-root.ts';
 import { runModel } from './run-command.ts';
 
-export const DEFAULT_SPEC = fileURLToPath(new URL('../../specs/translator.mdl', import.meta.url));
+export const DEFAULT_SPEC = join(repoRoot(), 'specs', 'translator.mdl');
 
 export function registerDemoCommand(program: Command): void {
   program
@@ -45,7 +45,8 @@ export function registerDemoCommand(program: Command): void {
       say(`4. generating${source ? ` from the source ${source}` : ''} (seeded weights, so the text is noise; the point is the pipeline):`);
       const r = await runModel(model, { source, input: source ? '' : 'Hello', maxNew: '8', seed: '1', backend: opts.backend }, (line) => process.stderr.write(line));
       say(`   tokens ${r.tokens.join(' ')}`);
-      say(`   on ${r.adapter ?? 'the CPU reference'}: compile ${r.timings.compileMs} ms, first token ${r.timings.firstTokenMs} ms, ${r.timings.tokensPerSecond} tokens/s`);
+      const t = r.timings;
+      say(`   on ${r.adapter ?? 'the CPU reference'}: compile ${t.compileMs} ms, first token ${t.firstTokenMs} ms, prefill ${t.prefillTokensPerSecond} tok/s, decode ${t.decodeTokensPerSecond} tok/s`);
       say(`   ${r.decoding.cache ? 'decoded with a KV cache: the source encoded once, one new position per step' : `recomputed every position at every step (${r.decoding.reason})`}`);
       const shown = relative(process.cwd(), file) || file;
       say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s. Next: npx mdl mask ${shown} --mask NAME --dims …, npx mdl compile ${shown}, npx mdl run ${shown} --help`);

@@ -4,18 +4,18 @@
 // as a reproducible starting point or a test fixture; its metadata records the model name and the seed.
 
 import type { Command } from 'commander';
-import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { buildIr } from '../ir/build.ts';
-import { writeFileAtomic } from '../runtime/safetensors-file.ts';
+import { DEFAULT_SEED } from '../runtime/init-weights.ts';
 import { paramsOf, seededWeightsFile } from '../runtime/weights.ts';
 import { requireModel } from './load.ts';
+import { checkOutputFile, writeOutputFile } from './output-file.ts';
 import { UserError } from './user-error.ts';
 
 interface InitOptions {
   seed: string;
   output: string;
   dtype: string;
+  force?: boolean;
 }
 
 export function registerInitCommand(program: Command): void {
@@ -23,21 +23,18 @@ export function registerInitCommand(program: Command): void {
     .command('init')
     .description('write seeded weights for a spec as a safetensors file (the same bytes for the same seed)')
     .argument('<file>', '.mdl spec file')
-    .requiredOption('-o, --output <path>', 'the .safetensors file to write (replaced if it exists)')
-    .option('--seed <n>', 'seed, an integer from 0 to 4294967295', '0')
+    .requiredOption('-o, --output <path>', 'the .safetensors file to write (an existing file is kept unless --force)')
+    .option('--force', 'replace the output file if it exists')
+    .option('--seed <n>', 'seed, an integer from 0 to 4294967295 (the default is the one mdl run uses)', String(DEFAULT_SEED))
     .option('--dtype <type>', 'stored precision: f32 or f16', 'f32')
     .action((file: string, opts: InitOptions) => {
       const seed = parseSeed(opts.seed);
       const dtype = parseDtype(opts.dtype);
       const { model } = requireModel(file);
       const ir = buildIr(model);
-      checkOutputPath(opts.output);
+      checkOutputPath(opts.output, opts.force);
       const bytes = seededWeightsFile(ir, seed, dtype);
-      try {
-        writeFileAtomic(opts.output, bytes);
-      } catch (e) {
-        throw new UserError(`${opts.output}: cannot write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-      }
+      writeOutputFile(opts.output, bytes, opts.force);
       const params = paramsOf(ir);
       const count = params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
       process.stdout.write(`${opts.output}: ${model.name}, ${params.length} tensors, ${count.toLocaleString('en-US')} parameters (${dtype}, seed ${seed}), ${bytes.length.toLocaleString('en-US')} bytes\n`);
@@ -56,9 +53,7 @@ export function parseDtype(text: string): 'F32' | 'F16' {
   throw new UserError(`--dtype: expected f32 or f16, got '${text}'`);
 }
 
-/** Fails before any work is written: the directory must exist and the path must not be a directory. */
-export function checkOutputPath(path: string): void {
-  const dir = dirname(resolve(path));
-  if (!existsSync(dir)) throw new UserError(`${path}: the directory ${dir} does not exist`);
-  if (existsSync(path) && statSync(path).isDirectory()) throw new UserError(`${path}: is a directory`);
+/** Fails before any work is done: see checkOutputFile. */
+export function checkOutputPath(path: string, force = false): void {
+  checkOutputFile(path, force);
 }

@@ -1,21 +1,24 @@
 // `mdl mask FILE --mask NAME --dims T=12,S=8 …`: draws one mask of a spec, in the terminal and as PNG or SVG.
 //
 // The mask is drawn on the axes of the attention site that uses it (queries along T and keys along S for a
-// cross-attention), or along its own data's axes when no site uses it. Input data that the mask reads can be given
+// cross-attention); a mask no site uses is drawn along the axes of the data it reads at q and at k, or on the axes
+// given with --axes (asked for when the data does not settle both). Input data that the mask reads can be given
 // on the command line; what is not given gets a stated default (full lengths, one document, no padding).
 
 import type { Command } from 'commander';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
 import type { CheckedModel, MaskInfo } from '../check/model.ts';
 import { denseMask } from '../masks/evaluate.ts';
 import type { MaskEnv } from '../masks/kernel-contract.ts';
 import { dataReads, printPolicy, toPredicate } from '../masks/policy.ts';
+import { checkMaskSizes, MaskSizeError } from '../masks/sizes.ts';
 import { maskToPng, maskToSvg } from '../masks/render-image.ts';
 import { maskToText } from '../masks/render-text.ts';
 import { classifyTiles, readsHead } from '../masks/tiles.ts';
 import { shiftRight } from '../runtime/decoder-input.ts';
 import { requireModel } from './load.ts';
+import { checkOutputFile, writeOutputFile } from './output-file.ts';
 import { UserError } from './user-error.ts';
 
 interface MaskOptions {
@@ -28,6 +31,7 @@ interface MaskOptions {
   head: string;
   tiles?: string;
   out?: string;
+  force?: boolean;
   axes?: string;
 }
 
@@ -45,7 +49,8 @@ export function registerMaskCommand(program: Command): void {
     .option('--head <j>', 'head to draw', '0')
     .option('--tiles <QxK>', 'tile size for the class overlay, e.g. 4x4')
     .option('--axes <Q,K>', 'the dims queries and keys run along (default: those of the attention site using the mask)')
-    .option('--out <file>', 'also write a picture (.png or .svg)')
+    .option('--out <file>', 'also write a picture (.png or .svg; an existing file is kept unless --force)')
+    .option('--force', 'replace the --out file if it exists')
     .action((file: string, opts: MaskOptions) => {
       const { model } = requireModel(file);
       process.stdout.write(drawMask(model, opts));
@@ -67,11 +72,16 @@ export function drawMask(model: CheckedModel, opts: MaskOptions): string {
   const lq = dims[queryAxis];
   const lk = dims[keyAxis];
   if (lq === undefined || lk === undefined) throw new UserError(`give the lengths of the mask's axes: --dims ${[...new Set([queryAxis, keyAxis])].map((a) => `${a}=…`).join(',')}`);
+  const head = index(opts.head, '--head', headsOf(model, mask), 'head', `the spec's attention ${site.startsWith('used') ? 'site using the mask has' : 'sites have at most'}`);
   const notes: string[] = [];
   const env = maskData(model, policy, dims, opts, notes);
   env.dims = { ...dims, Lq: lq, Lk: lk };
+  try {
+    checkMaskSizes(mask.name, policy, env.dims);
+  } catch (e) {
+    throw e instanceof MaskSizeError ? new UserError(e.message) : e;
+  }
   const batch = Number(opts.batch);
-  const head = Number(opts.head);
   const pred = toPredicate(policy);
   const rows = denseMask(pred, env, batch, head);
   let tiles: { q: number; k: number; classes: Uint32Array } | undefined;
@@ -93,7 +103,7 @@ export function drawMask(model: CheckedModel, opts: MaskOptions): string {
     ...notes,
   ];
   const text = `${header.join('\n')}\n${maskToText(rows, lk, tiles ? { tiles } : {})}\n`;
-  if (opts.out) writePicture(opts.out, { rows, lk, tiles, title: `${mask.name} = ${printPolicy(policy)}` });
+  if (opts.out) writePicture(opts.out, { rows, lk, tiles, title: `${mask.name} = ${printPolicy(policy)}` }, opts.force);
   return text + (opts.out ? `wrote ${opts.out}\n` : '');
 }
 
@@ -109,13 +119,15 @@ function axesOf(model: CheckedModel, mask: MaskInfo): { queryAxis: string; keyAx
       if (l.kind === 'attention' && l.mask?.name === mask.name) return { queryAxis: l.queryAxis, keyAxis: l.keyAxis, site: `used by ${s.name} ${l.mode}-attention` };
     }
   }
-  // Unused: follow the data it reads, else the first symbolic dim.
+  // Unused: no site says where queries and keys run, so both must follow from data the mask reads at q and at k
+  // (`document(docs)` reads docs[q] and docs[k]); anything else is asked for rather than guessed.
   const along = { q: undefined as string | undefined, k: undefined as string | undefined };
   for (const r of dataReads(mask.policy!)) along[r.along] ??= model.inputs.get(r.input)?.axis;
-  const fallback = [...model.dims.values()].find((d) => d.kind === 'symbolic' && d.name !== 'B')?.name ?? 'T';
-  const q = along.q ?? along.k ?? fallback;
-  const k = along.k ?? along.q ?? fallback;
-  return { queryAxis: q, keyAxis: k, site: 'not used by an attention site' };
+  if (along.q && along.k) return { queryAxis: along.q, keyAxis: along.k, site: `not used by an attention site; axes of the data it reads` };
+  const known = along.q ? `reads data only at q (along ${along.q}), so the axis of its keys is unknown` : along.k ? `reads data only at k (along ${along.k}), so the axis of its queries is unknown` : 'reads no data at q or k, so its axes are unknown';
+  const symbolic = [...model.dims.values()].filter((d) => d.kind === 'symbolic' && d.name !== 'B').map((d) => d.name);
+  const example = along.q ?? along.k ?? symbolic[0] ?? 'T';
+  throw new UserError(`mask '${mask.name}' is not used by an attention site and ${known}: give both with --axes QUERIES,KEYS, e.g. --axes ${example},${example}`);
 }
 
 function givenAxes(model: CheckedModel, text: string): { queryAxis: string; keyAxis: string; site: string } {
@@ -138,8 +150,23 @@ function parseDims(text: string | undefined, model: CheckedModel): Record<string
     if (dim.bound !== undefined && v > dim.bound) throw new UserError(`--dims: ${m[1]} = ${v} exceeds its bound ${dim.bound}`);
     dims[m[1]] = v;
   }
-  dims.B ??= 1;
   return dims;
+}
+
+/** A whole number in [0, count), or a one-line error naming the valid range. */
+function index(text: string, flag: string, count: number, what: string, source: string, hint = ''): number {
+  const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+  if (Number.isSafeInteger(n) && n < count) return n;
+  const range = count === 1 ? `only ${what} 0` : `${what}s 0 to ${count - 1}`;
+  throw new UserError(`${flag} ${text} is out of range: ${source} ${count} ${what}${count === 1 ? '' : 's'} (${range})${hint}`);
+}
+
+/** Heads of the site using the mask, else the most heads of any attention layer (the head a mask is drawn for). */
+function headsOf(model: CheckedModel, mask: MaskInfo): number {
+  const layers = model.stacks.flatMap((s) => s.layers).filter((l) => l.kind === 'attention');
+  const site = layers.find((l) => l.mask?.name === mask.name);
+  if (site) return site.heads;
+  return Math.max(1, ...layers.map((l) => l.heads));
 }
 
 function rowsOf(list: string[], flag: string): Map<string, number[][]> {
@@ -168,7 +195,9 @@ function maskData(model: CheckedModel, policy: NonNullable<MaskInfo['policy']>, 
     const kind = model.inputs.get(name)!.kind;
     if (kind !== 'lengths' && kind !== 'tokens') throw new UserError(`--lengths ${name}: '${name}' holds ${kind}; give them with --${kind === 'segments' ? 'segments' : 'tokens'}`);
   }
-  const batch = Math.max(Number(opts.batch) + 1, ...[...lengths.values()].map((v) => v.length), ...[...rowsGiven.values()].map((r) => r.length), 1);
+  // The batch is as large as --dims B says, else as the data given (one row when none is).
+  const batch = dims.B ?? Math.max(...[...lengths.values()].map((v) => v.length), ...[...rowsGiven.values()].map((r) => r.length), 1);
+  index(opts.batch, '--batch', batch, 'batch row', dims.B !== undefined ? '--dims gives' : 'the data given has', '; give data for more rows (--lengths, --segments, --tokens) or --dims B=N');
   const env: MaskEnv = { dims, data: {}, strides: {} };
   const names = new Set(dataReads(policy).map((r) => r.input));
   for (const name of names) {
@@ -200,13 +229,16 @@ function tokensFromLengths(model: CheckedModel, values: number[] | undefined, na
   return values.map((n) => Array.from({ length: Math.max(0, n) }, () => word));
 }
 
-function writePicture(path: string, picture: Parameters<typeof maskToPng>[0]): void {
+function writePicture(path: string, picture: Parameters<typeof maskToPng>[0], force = false): void {
   const ext = extname(path).toLowerCase();
   if (ext !== '.png' && ext !== '.svg') throw new UserError(`--out must end in .png or .svg, not '${path}'`);
   const bytes = ext === '.png' ? maskToPng(picture) : maskToSvg(picture);
-  // Write beside the target, then rename: a failure never leaves a half-written picture.
-  mkdirSync(dirname(path) || '.', { recursive: true });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, path);
+  // Folders on the way are created; the picture itself goes in place atomically and never over another file.
+  try {
+    mkdirSync(dirname(path) || '.', { recursive: true });
+  } catch (e) {
+    throw new UserError(`${path}: cannot create its folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  checkOutputFile(path, force);
+  writeOutputFile(path, bytes, force);
 }

@@ -6,21 +6,19 @@ import type { CheckedModel } from '../check/model.ts';
 import { lower } from '../lower/passes.ts';
 import { CachedDecoder, type CacheSiteStats } from '../runtime/cached-decoder.ts';
 import { acquireGpu, type GpuContext } from '../runtime/device.ts';
-import { cpuForward, generate, gpuForward, rolesOf, type Forward } from '../runtime/generate.ts';
-import { seededWeights } from '../runtime/init-weights.ts';
+import { cpuForward, generate, gpuForward, promptOfText, rolesOf, type Forward } from '../runtime/generate.ts';
+import { DEFAULT_SEED, seededWeights } from '../runtime/init-weights.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';
 import { tunedScheduleOptions } from '../tune/tuned-tiles.ts';
-import { byteTokenizer, parseVocabulary, tokenizerOptionsOf, vocabularyTokenizer, type Tokenizer } from '../runtime/tokenizer.ts';
-import { readFileSync } from 'node:fs';
+import { prepareRun, ProgramLimitError } from '../runtime/program.ts';
+import { checkProgramMaskSizes } from '../runtime/mask-size-check.ts';
+import { MaskSizeError } from '../masks/sizes.ts';
+import { gatherRunInputs, type RunInputFlags, type RunInputs } from './run-inputs.ts';
 import { requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
 
-export interface RunOptions {
+export interface RunOptions extends RunInputFlags {
   weights?: string;
-  vocab?: string;
-  input?: string;
-  tokens?: string;
-  source?: string;
   maxNew: string;
   greedy?: boolean;
   temperature?: string;
@@ -38,15 +36,18 @@ export function registerRunCommand(program: Command): void {
     .description('generate tokens with a spec (seeded weights unless --weights is given)')
     .argument('<file>', '.mdl spec file')
     .option('--weights <file>', 'weights (.safetensors, names as in the README; default: seeded)')
-    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
+    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: the 256 UTF-8 bytes beside the special ids)')
     .option('--input <text>', 'prompt text (decoder-only) or target prefix (encoder-decoder)')
     .option('--tokens <ids>', 'prompt as token ids, e.g. 1,5,9')
     .option('--source <text>', 'source text for an encoder-decoder')
+    .option('--source-tokens <ids>', 'source as token ids, e.g. 4,8,15')
+    .option('--set <name=value>', 'a lengths input (one number) or segment ids (one per prompt position, e.g. docs=0,0,1); repeatable', collect)
+    .option('--features <name=file>', 'a features input from a .npy or .safetensors tensor of shape [length, width]; repeatable', collect)
     .option('--max-new <n>', 'tokens to generate at most', '16')
     .option('--greedy', 'always take the most likely token (default unless --temperature is given)')
     .option('--temperature <t>', 'sample with this temperature')
     .option('--top-k <k>', 'sample among the k most likely tokens')
-    .option('--seed <s>', 'seed for the weights and for sampling', '1')
+    .option('--seed <s>', 'seed for the weights and for sampling', String(DEFAULT_SEED))
     .option('--backend <name>', 'gpu or cpu', 'gpu')
     .option('--no-cache', 'recompute every position at every step instead of decoding with a KV cache')
     .option('--json', 'print a machine-readable result')
@@ -66,7 +67,11 @@ export interface RunResult {
   source?: number[];
   tokens: number[];
   text: string;
-  timings: { compileMs: number; firstTokenMs: number; totalMs: number; tokensPerSecond: number };
+  /**
+   * `tokensPerSecond` is generated tokens over the whole run; `prefillTokensPerSecond` is positions of the first step
+   * (source, prompt) over its time; `decodeTokensPerSecond` is tokens after the first over their time (0 with fewer than 2).
+   */
+  timings: { compileMs: number; firstTokenMs: number; totalMs: number; tokensPerSecond: number; prefillTokensPerSecond: number; decodeTokensPerSecond: number };
   /** How the steps were computed: with a KV cache (and its state at the end), or by recomputing, and why. */
   decoding: { cache: boolean; reason?: string; sites?: CacheSiteStats[] };
   /** On the GPU: how many attention kernel signatures took tiles from the tuning cache (`mdl tune`). */
@@ -75,32 +80,43 @@ export interface RunResult {
 
 export async function runModel(model: CheckedModel, opts: RunOptions, progress: (line: string) => void): Promise<RunResult> {
   if (opts.backend !== 'gpu' && opts.backend !== 'cpu') throw new UserError(`--backend is gpu or cpu, not '${opts.backend}'`);
+  if (opts.temperature !== undefined) temperature(opts.temperature);
+  // Everything that can be wrong with the inputs is found before a device, a program or weights exist.
+  const inputs = gatherRunInputs(model, opts);
   const gpu = opts.backend === 'gpu' ? await acquireGpu({ skipWorkgroupZeroInit: true }) : undefined;
   if (gpu) progress(`mdl: WebGPU adapter: ${gpu.describe()}\n`);
   try {
-    return await runOn(gpu, model, opts, progress);
+    return await runOn(gpu, model, opts, inputs, progress);
+  } catch (e) {
+    throw asUserError(e);
   } finally {
     gpu?.release();
   }
 }
 
-async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: RunOptions, progress: (line: string) => void): Promise<RunResult> {
+/** Problems a run meets at the dims it runs with (a mask size, a dim over its bound) are the user's to fix. */
+function asUserError(e: unknown): unknown {
+  if (e instanceof MaskSizeError || e instanceof ProgramLimitError) return new UserError(e.message);
+  return e;
+}
+
+async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: RunOptions, inputs: RunInputs, progress: (line: string) => void): Promise<RunResult> {
   // On the GPU, attention kernels take the tiles `mdl tune` chose for this adapter, where it has run.
   const tuning = gpu && tunedScheduleOptions(gpu.adapter);
   const t0 = performance.now();
   const lowered = lower(model, tuning?.options);
+  // Mask sizes at the first step's dims, before any weights; later steps are checked as they run.
+  checkProgramMaskSizes(model, lowered.program, inputs.firstDims);
+  // And the adapter's limits (buffer sizes, weights included), which a large spec can exceed.
+  if (gpu) prepareRun(gpu, lowered.program, lowered.rendered, inputs.firstDims);
   const compileMs = performance.now() - t0;
   const tuned = tuning?.report();
   if (tuned?.tuned) progress(`mdl: ${tuned.tuned} of ${tuned.total} attention kernel(s) use tiles tuned for this adapter\n`);
   const seed = int(opts.seed, '--seed');
   const weights = opts.weights ? loadWeightsFile(opts.weights, lowered.ir) : seededWeights(lowered.ir, seed);
   if (!opts.weights) progress(`mdl: ${model.name}: no --weights given, running on seeded weights (seed ${seed})\n`);
-  const codec = tokenizerFor(model, opts.vocab);
   const roles = rolesOf(model);
-  const prompt = opts.tokens !== undefined ? ids(opts.tokens) : codec.encode(opts.input ?? '');
-  const source = opts.source !== undefined ? codec.encode(opts.source) : undefined;
-  if (roles.source && !source) throw new UserError(`${model.name} is an encoder-decoder: give --source "text"`);
-  if (!roles.source && prompt.length === 0) throw new UserError('give a prompt: --input "text" or --tokens 1,2,3');
+  const { prompt, source, data } = inputs;
   const maxNew = int(opts.maxNew, '--max-new');
   let forward: Forward;
   let cache: CachedDecoder | undefined;
@@ -124,10 +140,11 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
       source,
       maxNew,
       greedy: opts.temperature === undefined || !!opts.greedy,
-      temperature: opts.temperature === undefined ? undefined : Number(opts.temperature),
+      temperature: opts.temperature === undefined ? undefined : temperature(opts.temperature),
       topK: opts.topK === undefined ? undefined : int(opts.topK, '--top-k'),
       seed,
       cache,
+      data,
       onCacheAbandoned: (reason) => {
         progress(`mdl: leaving the KV cache, recomputing from here on: ${reason}\n`);
         Object.assign(decoding, { cache: false, reason, sites: cache?.stats() });
@@ -143,8 +160,8 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
         // Decoding speed after the first token, which includes the prefill.
         const rate = (step / ((performance.now() - start - first) / 1000)).toFixed(1);
         // A live counter on a terminal; one line every 8 tokens in a log.
-        if (process.stderr.isTTY) progress(`\rmdl: decoding ${step + 1}/${maxNew} tokens (${rate} tokens/s)`);
-        else if ((step + 1) % 8 === 0) progress(`mdl: decoded ${step + 1} tokens (${rate} tokens/s)\n`);
+        if (process.stderr.isTTY) progress(`\rmdl: decoding ${step + 1}/${maxNew} tokens (decode ${rate} tok/s)`);
+        else if ((step + 1) % 8 === 0) progress(`mdl: decoded ${step + 1} tokens (decode ${rate} tok/s)\n`);
       },
     });
     if (process.stderr.isTTY) progress('\n');
@@ -157,8 +174,15 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
       prompt,
       source,
       tokens,
-      text: codec.decode(tokens),
-      timings: { compileMs: round(compileMs), firstTokenMs: round(first), totalMs: round(totalMs), tokensPerSecond: round(tokens.length / (totalMs / 1000)) },
+      text: inputs.decode(tokens),
+      timings: {
+        compileMs: round(compileMs),
+        firstTokenMs: round(first),
+        totalMs: round(totalMs),
+        tokensPerSecond: round(tokens.length / (totalMs / 1000)),
+        prefillTokensPerSecond: round((roles.source ? source!.length + prompt.length + 1 : prompt.length) / (first / 1000)),
+        decodeTokensPerSecond: tokens.length > 1 ? round((tokens.length - 1) / ((totalMs - first) / 1000)) : 0,
+      },
       decoding: decoding.cache && cache ? { ...decoding, sites: cache.stats() } : decoding,
       attentionTiles: tuned ? { tuned: tuned.tuned, kernels: tuned.total } : undefined,
     };
@@ -167,21 +191,11 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   }
 }
 
-/** The spec's byte-level tokenizer, or a vocabulary file's. */
-export function tokenizerFor(model: CheckedModel, vocabPath?: string): Tokenizer {
-  const options = tokenizerOptionsOf(model);
-  if (!vocabPath) return byteTokenizer(options);
-  let text: string;
-  try {
-    text = readFileSync(vocabPath, 'utf8');
-  } catch {
-    throw new UserError(`${vocabPath}: cannot read the vocabulary file`);
-  }
-  return vocabularyTokenizer(parseVocabulary(text, vocabPath), options, vocabPath);
-}
-
-function ids(text: string): number[] {
-  return text.split(',').filter((s) => s.trim() !== '').map((s) => int(s, '--tokens'));
+/** A sampling temperature: a finite number above 0 (0 would be greedy decoding, which --greedy asks for). */
+function temperature(text: string): number {
+  const t = text.trim() === '' ? NaN : Number(text);
+  if (!Number.isFinite(t) || t <= 0) throw new UserError(`--temperature takes a number greater than 0, e.g. 0.8 (--greedy takes the most likely token), not '${text}'`);
+  return t;
 }
 
 function int(text: string, flag: string): number {
@@ -191,3 +205,8 @@ function int(text: string, flag: string): number {
 }
 
 const round = (x: number) => Math.round(x * 10) / 10;
+
+/** commander's way to take a flag more than once. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

@@ -3,20 +3,37 @@
 // `navigator.gpu`.
 
 import type { Command } from 'commander';
-import { build } from 'esbuild';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { writeOutputFolder, type FolderKind } from '../lower/write-output.ts';
+import { repoRoot } from './repo-root.ts';
 import { UserError } from './user-error.ts';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const root = repoRoot();
+
+/** A page written by `--build`: mdl-page.json names mdl's format and lists the page's files. */
+export const PAGE_FOLDER: FolderKind = {
+  marker: 'mdl-page.json',
+  listed(text) {
+    let marker: { format?: unknown; files?: unknown } | undefined;
+    try {
+      marker = JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+    if (marker?.format !== 'mdl-page/1' || !Array.isArray(marker.files)) return undefined;
+    return marker.files.map(String);
+  },
+};
 
 /** Where `--weights FILE` is served: open the page with `?weights=/weights.safetensors`. */
 export const WEIGHTS_PATH = '/weights.safetensors';
 
 /** The page's files: index.html, app.js (bundled), every spec and an optional weights file, by URL path. */
 export async function pageFiles(weightsFile?: string): Promise<Map<string, { type: string; body: string | Uint8Array }>> {
+  // esbuild is loaded only here, so that other commands start without it.
+  const { build } = await import('esbuild');
   const bundle = await build({
     entryPoints: [join(root, 'web', 'app.ts')],
     bundle: true,
@@ -59,7 +76,11 @@ export async function servePage(port = 0, weightsFile?: string): Promise<{ serve
     res.writeHead(200, { 'content-type': file.type, 'cache-control': 'no-store' }).end(file.body);
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EADDRINUSE') reject(new UserError(`port ${port} is already in use (choose another with --port, or --port 0 for any free port)`));
+      else if (e.code === 'EACCES') reject(new UserError(`port ${port} needs privileges this user lacks (choose one above 1023, or --port 0)`));
+      else reject(e);
+    });
     server.listen(port, '127.0.0.1', () => resolve());
   });
   const address = server.address();
@@ -77,21 +98,32 @@ export function registerServeCommand(program: Command): void {
     .action(async (opts: { port: string; build?: string; weights?: string }) => {
       if (opts.build) {
         const files = await pageFiles(opts.weights);
-        const staging = `${opts.build}.tmp-${process.pid}`;
-        rmSync(staging, { recursive: true, force: true });
-        for (const [path, f] of files) {
-          mkdirSync(dirname(join(staging, path)), { recursive: true });
-          writeFileSync(join(staging, path), f.body);
-        }
-        rmSync(opts.build, { recursive: true, force: true });
-        renameSync(staging, opts.build);
-        process.stdout.write(`wrote ${files.size} files to ${opts.build}/ (serve it over http; WebGPU needs a secure context such as localhost)\n`);
+        const out = new Map([...files].map(([path, f]) => [path.slice(1), f.body]));
+        out.set(PAGE_FOLDER.marker, `${JSON.stringify({ format: 'mdl-page/1', files: [...out.keys()] }, null, 2)}\n`);
+        writeOutputFolder(opts.build, out, PAGE_FOLDER);
+        process.stdout.write(`wrote ${out.size} files to ${opts.build}/ (serve it over http; WebGPU needs a secure context such as localhost)\n`);
         return;
       }
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port takes 0..65535, not '${opts.port}'`);
-      const { url } = await servePage(port, opts.weights);
+      const { server, url } = await servePage(port, opts.weights);
       const hint = opts.weights ? `?weights=${WEIGHTS_PATH} to use ${opts.weights}; ` : '';
-      process.stdout.write(`mdl page on ${url}  (open it in a browser with WebGPU; ${hint}?spec=specs/packed.mdl&input=Hello to change the model)\n`);
+      process.stdout.write(`mdl page on ${url}  (open it in a browser with WebGPU; ${hint}?spec=specs/packed.mdl&input=Hello to change the model; Ctrl-C stops)\n`);
+      await untilInterrupted(server);
     });
+}
+
+/** Serves until SIGINT (Ctrl-C) or SIGTERM, then closes the server and its open connections and resolves. */
+function untilInterrupted(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      server.close(() => resolve());
+      // Browsers keep connections alive; without this the close would wait for them.
+      server.closeAllConnections();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
 }

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { lower } from '../lower/passes.ts';
 import { acquireGpu } from '../runtime/device.ts';
-import { defaultCachePath, recordEntries, type TuneEntry } from '../tune/cache.ts';
+import { checkCacheReplaceable, defaultCachePath, recordEntries, type TuneEntry } from '../tune/cache.ts';
 import { signatureKey, adapterKey } from '../tune/signature.ts';
 import { tuneSitesOf } from '../tune/sites.ts';
 import { isDefaultChoice, tuneSite, type TuneOutcome } from '../tune/tuner.ts';
@@ -51,6 +51,8 @@ export function registerTuneCommand(program: Command): void {
         return;
       }
       const cachePath = defaultCachePath();
+      // Before measuring for minutes: the results must have somewhere to go.
+      if (!opts.dryRun) checkCacheReplaceable(cachePath);
       const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
       const say = (line: string) => process.stderr.write(`${line}\n`);
       say(`mdl: tuning ${groups.length} attention signature(s) of ${model.name} on ${gpu.describe()} (B=${batch}, L=${length})`);

@@ -97,7 +97,6 @@ export function planCache(p: Program, rendered: Rendered, m: CheckedModel, axis 
   plan.kept = [...new Set(plan.decodeSteps.flatMap((i) => boundBuffers(p.steps[i])).filter((b) => encodeWrites.has(b)))];
   if (p.outputs.some((o) => !varying.has(o))) plan.unsupported = 'an output of the model does not depend on the decoder';
 
-  const lengthsOnAxis = new Set(onAxis.filter((i) => i.kind === 'lengths').map((i) => i.name));
   // With a decoder input built by shift_right, the target's last position is a placeholder until it is generated.
   const placeholders = new Set([...m.inputs.values()].filter((i) => i.shiftedFrom).map((i) => i.shiftedFrom!));
   for (const i of plan.decodeSteps) {
@@ -107,7 +106,7 @@ export function planCache(p: Program, rendered: Rendered, m: CheckedModel, axis 
     const { k, v } = s.bind;
     const kind = varying.has(k) ? 'self' : 'cross';
     const pred = a.mask?.predicate;
-    const why = pred && growthDependence(pred, kind, axis, lengthsOnAxis, placeholders);
+    const why = pred && growthDependence(pred, kind, axis, placeholders);
     if (why && !plan.unsupported) plan.unsupported = `mask ${a.mask!.name} ${why}, so positions already computed would change as the sequence grows`;
     const fixedValues = !pred || (!why && paramsRead(pred).every((x) => x !== 'Lq' && x !== 'Lk'));
     plan.sites.push({ step: i, kind, k, v, rowWidth: a.kvHeads * a.headDim, droppable: kind === 'self' && !!pred && isIndexOnly(pred) && fixedValues });
@@ -116,7 +115,9 @@ export function planCache(p: Program, rendered: Rendered, m: CheckedModel, axis 
 }
 
 /** Why a decoder mask's value at a fixed (q, k) may change as the decoder grows, or undefined when it cannot. */
-function growthDependence(pred: BoolExpr, kind: CacheSite['kind'], axis: string, lengths: Set<string>, placeholders: Set<string>): string | undefined {
+// Lengths counted along the decoder axis are not refused here: the cache checks at every call that they have not
+// changed since the first (cached-decoder.ts), and `mdl run` keeps them at the prompt's length.
+function growthDependence(pred: BoolExpr, kind: CacheSite['kind'], axis: string, placeholders: Set<string>): string | undefined {
   // In self-attention Lq = Lk at every length, so their difference (bottom-right alignment) is always 0.
   const e = kind === 'self' ? mapInts(pred, (x) => (isLengthDifference(x) ? { kind: 'const', value: 0 } : x)) : pred;
   const params = paramsRead(e);
@@ -124,8 +125,6 @@ function growthDependence(pred: BoolExpr, kind: CacheSite['kind'], axis: string,
   if (params.includes('Lq')) return 'reads the query length Lq';
   if (kind === 'self' && params.includes('Lk')) return 'reads the key length Lk';
   const loads = loadsRead(e);
-  const grows = loads.find((x) => lengths.has(x));
-  if (grows) return `reads the lengths ${grows}, which grow with the decoder`;
   const placeholder = loads.find((x) => placeholders.has(x));
   if (placeholder) return `reads ${placeholder}, whose newest position is not known until it is generated`;
   return undefined;

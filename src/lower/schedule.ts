@@ -12,7 +12,7 @@ import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import type { IrGraph, IrNode } from '../ir/ir.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, type AttentionKernelShape } from '../wgsl/attention.ts';
-import { MATMUL_TILE, type ElementwiseOp, type EmbedPositions, type MatmulOptions, type NormType } from '../wgsl/kernels.ts';
+import { MATMUL_TILE, positionRateWords, type ElementwiseOp, type EmbedPositions, type MatmulOptions, type NormType } from '../wgsl/kernels.ts';
 import { MASK_KERNEL_WORKGROUP } from '../wgsl/mask-kernels.ts';
 import { maskSiteOf, ScheduleError, scoreModifiers } from './attention-sites.ts';
 import { formula, type Formula } from './formula.ts';
@@ -68,6 +68,10 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
         const tableShape = byId.get(table)!.shape;
         // A full pass starts counting positions at 0; the decode program starts at the first new position.
         const uniforms: Record<string, Word> = { rows: f(rows(n)), D: f(last(n)), T: f(n.shape[1]), vocab: f(tableShape[0]), scale: { f32: Number(n.attrs.scale ?? 1) }, start: fc(0) };
+        if (positions === 'sinusoidal') {
+          const [lo, hi] = positionRateWords(sym.asConstant(last(n)) ?? 0);
+          Object.assign(uniforms, { rate_lo: fc(lo), rate_hi: fc(hi) });
+        }
         const bind: Record<string, string> = { table, ids, ...(posTable ? { pos_table: posTable } : {}), out: n.id };
         steps.push({ node: n.id, kind: 'embed', kernel: { kind: 'embed', positions }, bind, uniforms, grid: linear(f(prod(n.shape))) });
         break;
@@ -167,7 +171,8 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
   if (n.attrs.rope) {
     for (const [x, h] of [[q, heads], [k, kvHeads]] as const) {
       const r = rows(x);
-      const uniforms = { rows: f(r), heads: fc(h), hd: fc(headDim), T: f(x.shape[1]), start: fc(0) };
+      const [rateLo, rateHi] = positionRateWords(headDim);
+      const uniforms = { rows: f(r), heads: fc(h), hd: fc(headDim), T: f(x.shape[1]), start: fc(0), rate_lo: fc(rateLo), rate_hi: fc(rateHi) };
       out.push({ node: n.id, kind: 'rope', kernel: { kind: 'rope' }, bind: { x: x.id }, uniforms, grid: linear(f(sym.mul(r, c((h * headDim) / 2)))) });
     }
   }

@@ -5,6 +5,7 @@ import type { Arg, Expr, Span } from '../lang/ast.ts';
 import { foldBool } from './fold.ts';
 import type { MaskLowering } from './lower.ts';
 import { lowerParam, type ParamValue } from './params.ts';
+import type { SizeParam } from './sizes.ts';
 import { ALL, type DataRead, type Policy } from './policy.ts';
 import { and, bin, cmp, or, C, P, V, type BoolExpr } from './predicate.ts';
 import { printInt } from './print-predicate.ts';
@@ -30,9 +31,20 @@ const SIGNATURES: Record<string, string[]> = {
 export function builtinPolicy(name: string, args: Arg[], span: Span, lw: MaskLowering): Policy | undefined {
   const params = bindArgs(name, args, span, lw);
   if (!params) return undefined;
+  // Parameters read from symbolic dims are range-checked when the dims are known (sizes.ts); `policy` is filled in
+  // with the built-in's printed form once it is known.
+  const sizes: SizeParam[] = [];
   // Predicates are folded as they are built, so `monotonic(1, 0, 2)` reads `q - 0` as `q`.
-  const builtin = (text: string, pred: BoolExpr, reads: DataRead[] = []): Policy => ({ kind: 'builtin', name, text, pred: foldBool(pred), reads });
-  const int = (key: string, min: number) => intParam(name, key, params[key], min, lw);
+  const builtin = (text: string, pred: BoolExpr, reads: DataRead[] = []): Policy => {
+    const p: Policy = { kind: 'builtin', name, text, pred: foldBool(pred), reads };
+    if (sizes.length) p.sizes = sizes.map((s) => ({ ...s, policy: text }));
+    return p;
+  };
+  const later = (key: string, min: number, v: ParamValue | undefined) => {
+    if (v && v.value === undefined && min > -Infinity) sizes.push({ policy: name, key, expr: v.expr, text: v.text, min });
+    return v;
+  };
+  const int = (key: string, min: number) => later(key, min, intParam(name, key, params[key], min, lw));
   switch (name) {
     case 'none':
     case 'full':
@@ -133,6 +145,7 @@ export function builtinPolicy(name: string, args: Arg[], span: Span, lw: MaskLow
       const l = int('left', 0);
       const r = int('right', 0);
       const ratio = ratioParam(params.ratio.value, lw);
+      if (ratio) (later('ratio', 1, ratio.num), ratio.den && later('ratio divisor', 1, ratio.den));
       if (!l || !r || !ratio) return undefined;
       const centre = ratio.den ? bin('/', bin('*', q, ratio.num.expr), ratio.den.expr) : bin('*', q, ratio.num.expr);
       return builtin(`monotonic(${ratio.text}, ${l.text}, ${r.text})`, and(cmp('<=', bin('-', centre, l.expr), k), cmp('<=', k, bin('+', centre, r.expr))));

@@ -1,5 +1,6 @@
-// A small spec that gives mask expressions a scope (dims and inputs of every kind), so a single mask can be lowered
-// on its own: used by the golden mask cases and by tools that draw a mask written on the command line.
+// A small spec that gives mask expressions a scope (dims and inputs of every kind, and the stack every model needs),
+// so a single mask can be lowered on its own: used by the golden mask cases and by tools that draw a mask written on
+// the command line.
 
 import { checkSource } from '../check/check.ts';
 import { renderDiagnostics } from '../check/render.ts';
@@ -14,6 +15,8 @@ export const MASK_SCOPE_SPEC = `model masks {
   input tgt_len: lengths[B] of T
   input prefix_len: lengths[B] of T
   input docs: segments[B, T]
+  embed tokens: learned(vocab, d_model), positions: none
+  stack s x 1 on tgt { ffn 8 relu }
   mask m = `;
 
 /** Lowers one mask expression in the scope above; throws with rendered diagnostics when it does not check. */

@@ -18,6 +18,18 @@ export interface TileBox {
   h: number;
   q: Interval;
   k: Interval;
+  /**
+   * Bounds on q - k known for the pairs under consideration (from comparisons assumed to hold, tiles.ts), beyond
+   * those of the ranges themselves. The differences of a rectangle form a whole interval, and bounds on q - k cut
+   * it to a whole interval again, so every value of `diffOf` is the difference of some pair considered.
+   */
+  diff?: Interval;
+}
+
+/** The values q - k takes over the pairs of a box: exact, by the note on `TileBox.diff`. */
+export function diffOf(box: TileBox): Interval {
+  const rect = { lo: box.q.lo - box.k.hi, hi: box.q.hi - box.k.lo };
+  return box.diff ? { lo: Math.max(rect.lo, box.diff.lo), hi: Math.min(rect.hi, box.diff.hi) } : rect;
 }
 
 const WIDE: Interval = { lo: -Infinity, hi: Infinity };
@@ -42,8 +54,78 @@ export function intervalOf(e: IntExpr, box: TileBox, env: MaskEnv): Interval {
       if (a.hi <= 0) return inI32({ lo: -a.hi, hi: -a.lo });
       return inI32({ lo: 0, hi: Math.max(-a.lo, a.hi) });
     }
-    case 'bin':
+    case 'bin': {
+      // q - k and k - q are bounded as one quantity, not as two independent ranges (dilated's (q - k) % d).
+      if (e.op === '-' && e.a.kind === 'var' && e.b.kind === 'var' && box.diff) {
+        const d = diffOf(box);
+        if (e.a.name === 'q' && e.b.name === 'k') return d;
+        if (e.a.name === 'k' && e.b.name === 'q') return { lo: -d.hi, hi: -d.lo };
+      }
       return inI32(binInterval(e.op, intervalOf(e.a, box, env), intervalOf(e.b, box, env)));
+    }
+  }
+}
+
+/** `c·q - c·k + c0` (c = ±1) as [c, c0], when an expression is that linear form over the box's fixed b, h and dims. */
+function diffForm(e: IntExpr, box: TileBox, env: MaskEnv): [number, number, number] | undefined {
+  // [coefficient of q, coefficient of k, constant]
+  switch (e.kind) {
+    case 'var':
+      return e.name === 'q' ? [1, 0, 0] : e.name === 'k' ? [0, 1, 0] : [0, 0, box[e.name]];
+    case 'const':
+      return [0, 0, e.value];
+    case 'param': {
+      const v = env.dims[e.name];
+      return v === undefined ? undefined : [0, 0, v];
+    }
+    case 'bin': {
+      const a = diffForm(e.a, box, env);
+      const b = diffForm(e.b, box, env);
+      if (!a || !b) return undefined;
+      if (e.op === '+') return [a[0] + b[0], a[1] + b[1], a[2] + b[2]];
+      if (e.op === '-') return [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+      if (e.op === '*' && a[0] === 0 && a[1] === 0) return [a[2] * b[0], a[2] * b[1], a[2] * b[2]];
+      if (e.op === '*' && b[0] === 0 && b[1] === 0) return [b[2] * a[0], b[2] * a[1], b[2] * a[2]];
+      return undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The bounds on q - k that a comparison puts on the pairs where it holds (`holds`) or fails, when it compares
+ * ±(q - k) with something fixed (`k <= q`, `q - W < k`); otherwise none. Values stay far inside f64's exact integers.
+ */
+export function diffBound(e: Extract<BoolExpr, { kind: 'cmp' }>, holds: boolean, box: TileBox, env: MaskEnv): Interval | undefined {
+  const a = diffForm(e.a, box, env);
+  const b = diffForm(e.b, box, env);
+  if (!a || !b) return undefined;
+  const [cq, ck, c0] = [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
+  if (!(cq === -ck && Math.abs(cq) === 1) || !Number.isFinite(c0)) return undefined;
+  // a - b = s·d + c0 with d = q - k; the comparison is (s·d + c0) OP 0, negated when it fails.
+  const negated = { '<': '>=', '<=': '>', '>': '<=', '>=': '<', '==': '!=', '!=': '==' } as const;
+  let op: keyof typeof negated = holds ? e.op : negated[e.op];
+  let c = c0;
+  if (cq === -1) {
+    // -d + c0 OP 0  ⇔  d - c0 OP' 0 with the comparison mirrored.
+    op = ({ '<': '>', '<=': '>=', '>': '<', '>=': '<=', '==': '==', '!=': '!=' } as const)[op];
+    c = -c0;
+  }
+  // d + c OP 0
+  switch (op) {
+    case '<':
+      return { lo: -Infinity, hi: -c - 1 };
+    case '<=':
+      return { lo: -Infinity, hi: -c };
+    case '>':
+      return { lo: -c + 1, hi: Infinity };
+    case '>=':
+      return { lo: -c, hi: Infinity };
+    case '==':
+      return { lo: -c, hi: -c };
+    case '!=':
+      return undefined;
   }
 }
 

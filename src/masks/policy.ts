@@ -8,6 +8,7 @@ import { foldBool } from './fold.ts';
 import { printBool } from './print-predicate.ts';
 import { and, not, or, FALSE, TRUE, type BoolExpr, type LoadAt } from './predicate.ts';
 import type { Span } from '../lang/ast.ts';
+import type { SizeParam } from './sizes.ts';
 
 /** A read of input data, with the attention axis it applies to (for the checker's axis rule). */
 export interface DataRead {
@@ -25,8 +26,11 @@ export type Policy =
   | { kind: 'all' }
   /** No pair visible (only arises from `!none`). */
   | { kind: 'nothing' }
-  /** A built-in such as `window(64)`: its printed form, its predicate, and what data it reads. */
-  | { kind: 'builtin'; name: string; text: string; pred: BoolExpr; reads: DataRead[] }
+  /**
+   * A built-in such as `window(64)`: its printed form, its predicate, what data it reads, and the parameters whose
+   * range can only be checked at run time (sizes.ts).
+   */
+  | { kind: 'builtin'; name: string; text: string; pred: BoolExpr; reads: DataRead[]; sizes?: SizeParam[] }
   /** A raw predicate over b, h, q, k written by the user. */
   | { kind: 'raw'; pred: BoolExpr; reads: DataRead[] }
   | { kind: 'and'; parts: Policy[] }

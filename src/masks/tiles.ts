@@ -11,7 +11,7 @@
 
 import { evalBool } from './evaluate.ts';
 import { keepThreshold } from './hash.ts';
-import { compareOver, type Interval, type TileBox, type Tri } from './intervals.ts';
+import { compareOver, diffBound, diffOf, type Interval, type TileBox, type Tri } from './intervals.ts';
 import { TileClass, type MaskEnv } from './kernel-contract.ts';
 import type { BoolExpr, IntExpr } from './predicate.ts';
 
@@ -83,12 +83,24 @@ function junction(kind: 'and' | 'or', args: BoolExpr[], box: TileBox, env: MaskE
   for (let i = 0; i < args.length; i++) {
     if (plain[i] !== 0.5) continue;
     const given = new Map(assume);
+    let diff = box.diff ?? { lo: -Infinity, hi: Infinity };
     for (let j = 0; j < args.length; j++) {
       const atom = atoms[j];
       // Inside `&` the other arguments hold; inside `|` (where this one must make up for them) they fail.
-      if (j !== i && atom && plain[j] === 0.5) given.set(keyOf(atom[0]), kind === 'and' ? atom[1] : !atom[1]);
+      if (j !== i && atom && plain[j] === 0.5) {
+        const holds = kind === 'and' ? atom[1] : !atom[1];
+        given.set(keyOf(atom[0]), holds);
+        // What they say about q - k narrows the pairs considered (window(W) → 0 <= q - k < W).
+        const bound = diffBound(atom[0], holds, box, env);
+        if (bound) diff = { lo: Math.max(diff.lo, bound.lo), hi: Math.min(diff.hi, bound.hi) };
+      }
     }
-    if (given.size > assume.size && truthOver(args[i], box, env, given, level + 1) === decisive) return decisive;
+    if (given.size === assume.size) continue;
+    const narrowed: TileBox = { ...box, diff };
+    const d = diffOf(narrowed);
+    // No pair of the tile satisfies the assumptions: under `&` nothing is visible, under `|` another argument holds.
+    if (d.lo > d.hi) return decisive;
+    if (truthOver(args[i], narrowed, env, given, level + 1) === decisive) return decisive;
   }
   return 0.5;
 }

@@ -21,6 +21,7 @@ import type { RunInputs } from './cpu-interpreter.ts';
 import { shiftRight } from './decoder-input.ts';
 import type { GpuContext } from './device.ts';
 import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
+import { checkProgramMaskSizes } from './mask-size-check.ts';
 import { launch, maskEnv, paramBuffer, prepareRun, ProgramLimitError, uploadAttentionInputs } from './program.ts';
 
 /** Decoding with the cache would compute something other than a full pass; the caller should recompute. */
@@ -58,6 +59,8 @@ export class CachedDecoder {
   private readonly kept = new Map<string, GPUBuffer>();
   private readonly sites: SiteState[];
   private encoded = false;
+  /** Lengths along the decoder axis as the first call gave them: rows computed with them are kept. */
+  private readonly lengthsSeen = new Map<string, number[]>();
 
   constructor(
     private readonly gpu: GpuContext,
@@ -99,7 +102,10 @@ export class CachedDecoder {
     const N = L - P;
     if ((run.dims.B ?? 1) !== 1) throw new ProgramLimitError('decoding with a cache runs one sequence at a time (B = 1)');
     if (!(N >= 1)) throw new ProgramLimitError(`no new positions: ${P} computed, the sequence has ${L}`);
+    // Masks see the whole sequence, so their sizes are those of a full pass over it.
+    checkProgramMaskSizes(model, lowered.program, run.dims);
     const env = maskEnv(model, { ...run, weights: this.weights });
+    this.checkLengthsUnchanged(run);
     this.checkEarlierRowsUnchanged(env, P, L);
 
     // The first call runs the prefill program; later ones the decode step when their rows are few enough, else the
@@ -170,6 +176,22 @@ export class CachedDecoder {
     }
   }
 
+  /**
+   * Rows already computed saw the lengths along the decoder axis of their call; a full pass would see the new ones.
+   * Only lengths a decoder mask reads matter.
+   */
+  private checkLengthsUnchanged(run: Omit<RunInputs, 'weights'>): void {
+    const { program: p, cache: plan } = this.lowered;
+    const read = new Set(plan.decodeSteps.flatMap((i) => p.steps[i].attention?.mask?.wgsl.inputs.map((x) => x.input) ?? []));
+    for (const input of this.model.inputs.values()) {
+      if (input.kind !== 'lengths' || input.axis !== plan.axis || !read.has(input.name)) continue;
+      const now = [...(run.inputs[input.name] ?? [])];
+      const before = this.lengthsSeen.get(input.name);
+      if (!before) this.lengthsSeen.set(input.name, now);
+      else if (before.join() !== now.join()) throw new CacheInexactError(`lengths ${input.name} changed from ${before.join(',')} to ${now.join(',')} between steps`);
+    }
+  }
+
   /** A full pass recomputes earlier rows with the new keys in view; the cache is exact only if no earlier row sees them. */
   private checkEarlierRowsUnchanged(env: MaskEnv, P: number, L: number): void {
     if (P === 0) return;
@@ -195,7 +217,9 @@ export class CachedDecoder {
   private newRows(run: Omit<RunInputs, 'weights'>, name: string, P: number, L: number, n: number): Int32Array | Float32Array {
     const data = run.inputs[name];
     if (!data) throw new ProgramLimitError(`input ${name} needs ${n} values, got none`);
-    const onAxis = this.model.inputs.get(name)?.axis === this.lowered.cache.axis;
+    // Lengths count along the axis but hold one value per sequence: never sliced.
+    const input = this.model.inputs.get(name);
+    const onAxis = input?.axis === this.lowered.cache.axis && input.kind !== 'lengths';
     const rows = onAxis ? data.slice((P * data.length) / L, data.length) : data;
     if (rows.length !== n) throw new ProgramLimitError(`input ${name} needs ${n} values, got ${rows.length}`);
     return rows instanceof Int32Array ? rows : Float32Array.from(rows);

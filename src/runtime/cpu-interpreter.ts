@@ -9,6 +9,7 @@ import { inlineMask, scoreModifiers } from '../lower/attention-sites.ts';
 import { maskFunction } from '../masks/evaluate.ts';
 import type { MaskEnv } from '../masks/kernel-contract.ts';
 import { toPredicate } from '../masks/policy.ts';
+import { checkMaskSizes } from '../masks/sizes.ts';
 import { applyModifiersCpu } from '../wgsl/score-modifiers.ts';
 import { shiftRight } from './decoder-input.ts';
 
@@ -227,6 +228,7 @@ function attention(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, run:
   }
   const maskName = String(n.attrs.mask ?? '');
   const info = maskName ? (m.masks.get(maskName) ?? inlineMask(m, maskName)) : undefined;
+  checkMaskSizes(maskName, info?.policy, { ...env.dims, Lq: lq, Lk: lk });
   const visible = info?.policy ? maskFunction(toPredicate(info.policy), { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } }) : () => true;
   // A relative_bias modifier reads its learned table, the node's fourth argument.
   const modifiers = scoreModifiers(m, String(n.attrs.score ?? ''), heads).map((x) => (x.kind === 'relative_bias' ? { ...x, table: get(n.args[3]) } : x));

@@ -13,6 +13,7 @@ import { interpret, type RunInputs } from './cpu-interpreter.ts';
 import { CacheInexactError, type CachedDecoder } from './cached-decoder.ts';
 import type { GpuContext } from './device.ts';
 import { runProgram } from './program.ts';
+import type { Tokenizer } from './tokenizer.ts';
 
 export interface GenerateOptions {
   /** Prompt ids (decoder-only) or the target prefix (encoder-decoder). */
@@ -29,6 +30,24 @@ export interface GenerateOptions {
   cache?: CachedDecoder;
   /** Called when the cache cannot reproduce a full pass and generation goes on by recomputing. */
   onCacheAbandoned?: (reason: string) => void;
+  /** Inputs other than tokens (features, lengths, segments) and the dims they fix. */
+  data?: StepData;
+}
+
+/**
+ * Inputs other than tokens for every step. Lengths not given: along the generated axis, `promptPositions` (the
+ * positions known before the first new token), fixed as the sequence grows; along another axis, its whole length.
+ * Segment ids not given are 0; ids given for the generated axis cover the prompt's positions and continue with the
+ * last one. Features must be given.
+ */
+export interface StepData {
+  values?: Record<string, Int32Array | Float32Array>;
+  dims?: Record<string, number>;
+  /**
+   * Positions before the first generated token. generate() defaults it to the prompt's (its tokens, plus the start
+   * token with a decoder input); stepInputs() without it gives a lengths input along that axis the current length.
+   */
+  promptPositions?: number;
 }
 
 export interface Roles {
@@ -38,7 +57,7 @@ export interface Roles {
   decoderInput?: InputInfo;
   /** The encoder's tokens input, if any. */
   source?: InputInfo;
-  /** Features, lengths and segments inputs (filled with neutral values when generating). */
+  /** Features, lengths and segments inputs (see StepData for what they hold when generating). */
   others: InputInfo[];
 }
 
@@ -50,6 +69,16 @@ export function rolesOf(m: CheckedModel): Roles {
   const source = m.stacks.map((s) => m.inputs.get(s.source)!).find((i) => i.kind === 'tokens' && i !== fed && i !== target);
   const others = [...m.inputs.values()].filter((i) => i !== fed && i !== target && i !== source && !i.shiftedFrom);
   return { target, decoderInput: fed.shiftedFrom ? fed : undefined, source, others };
+}
+
+/**
+ * The prompt of a text: for a decoder-only model whose tokens input declares `bos`, the start token comes first, as
+ * in training; an encoder-decoder's target prefix gets none, because its decoder input's shift_right puts it there.
+ */
+export function promptOfText(m: CheckedModel, codec: Pick<Tokenizer, 'encode'>, text: string): number[] {
+  const roles = rolesOf(m);
+  const ids = codec.encode(text);
+  return !roles.source && !roles.decoderInput && roles.target.bos !== undefined ? [roles.target.bos, ...ids] : ids;
 }
 
 export type Forward = (run: Omit<RunInputs, 'weights'>) => Promise<Float32Array | Float64Array>;
@@ -71,8 +100,10 @@ export async function generate(m: CheckedModel, forward: Forward, opts: Generate
   let cache = opts.cache;
   let rng = (opts.seed ?? 0) >>> 0 || 1;
   const random = () => ((rng = (Math.imul(rng, 1664525) + 1013904223) >>> 0) / 4294967296);
+  // Lengths along the generated axis stay at the prompt's positions unless the caller says otherwise.
+  const data: StepData = { ...opts.data, promptPositions: opts.data?.promptPositions ?? opts.prompt.length + (roles.decoderInput ? 1 : 0) };
   for (let step = 0; step < opts.maxNew; step++) {
-    const { run, length } = stepInputs(m, [...opts.prompt, ...out], opts.source ?? [], roles);
+    const { run, length } = stepInputs(m, [...opts.prompt, ...out], opts.source ?? [], roles, data);
     if (length > maxLen) break;
     let row: ArrayLike<number> | undefined;
     if (cache) {
@@ -106,16 +137,17 @@ function boundOf(m: CheckedModel, axis: string | undefined): number {
  * The inputs of one generation step: the whole sequence so far, whose last position predicts the next token. With a
  * decoder input, position t is fed the target's token t-1: one more position than the tokens known so far.
  */
-export function stepInputs(m: CheckedModel, tokens: number[], source: number[], roles = rolesOf(m)): { run: Omit<RunInputs, 'weights'>; length: number } {
+export function stepInputs(m: CheckedModel, tokens: number[], source: number[], roles = rolesOf(m), data: StepData = {}): { run: Omit<RunInputs, 'weights'>; length: number } {
   const length = roles.decoderInput ? tokens.length + 1 : tokens.length;
-  return { run: inputsFor(m, roles, tokens, length, source), length };
+  return { run: inputsFor(m, roles, tokens, length, source, data), length };
 }
 
-function inputsFor(m: CheckedModel, roles: Roles, tokens: number[], length: number, source: number[]): Omit<RunInputs, 'weights'> {
+function inputsFor(m: CheckedModel, roles: Roles, tokens: number[], length: number, source: number[], data: StepData): Omit<RunInputs, 'weights'> {
   const pad = roles.target.pad ?? 0;
-  const dims: Record<string, number> = { B: 1 };
+  const dims: Record<string, number> = { ...data.dims, B: 1 };
   const inputs: RunInputs['inputs'] = {};
-  dims[roles.target.axis!] = length;
+  const target = roles.target.axis!;
+  dims[target] = length;
   inputs[roles.target.name] = Int32Array.from({ length }, (_, i) => tokens[i] ?? pad);
   if (roles.source) {
     if (source.length === 0) throw new Error(`${m.name} is an encoder-decoder: give a source`);
@@ -123,10 +155,17 @@ function inputsFor(m: CheckedModel, roles: Roles, tokens: number[], length: numb
     inputs[roles.source.name] = Int32Array.from(source);
   }
   for (const o of roles.others) {
+    const given = data.values?.[o.name];
     const len = o.axis ? (dims[o.axis] ?? length) : length;
-    if (o.kind === 'lengths') inputs[o.name] = Int32Array.from([len]);
-    else if (o.kind === 'segments') inputs[o.name] = new Int32Array(len);
-    else if (o.kind === 'features') throw new Error(`${m.name} reads features '${o.name}'; generation from features is not supported by mdl run`);
+    if (o.kind === 'features') {
+      if (!given) throw new Error(`${m.name} reads features '${o.name}', and none were given`);
+      inputs[o.name] = given;
+    } else if (o.kind === 'lengths') {
+      inputs[o.name] = given ?? Int32Array.of(o.axis === target && data.promptPositions !== undefined ? data.promptPositions : len);
+    } else if (o.kind === 'segments') {
+      // Positions past the given ids (the generated ones) belong to the last document.
+      inputs[o.name] = given ? Int32Array.from({ length: len }, (_, i) => given[Math.min(i, given.length - 1)]) : new Int32Array(len);
+    }
   }
   return { dims, inputs };
 }

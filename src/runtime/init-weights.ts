@@ -9,6 +9,12 @@ import { sym } from '../check/sym.ts';
 import type { IrGraph } from '../ir/ir.ts';
 import { pairHash } from '../masks/hash.ts';
 
+/**
+ * The seed of seeded weights when none is given: `mdl init` writes, and `mdl run` (without `--weights`) and the
+ * browser page run on, the same weights.
+ */
+export const DEFAULT_SEED = 1;
+
 /** The parameters of a graph: name (without the IR's `%`) and concrete shape. */
 export function paramsOf(g: IrGraph): { name: string; shape: number[] }[] {
   return g.nodes.filter((n) => n.op === 'param').map((n) => ({ name: n.id.slice(1), shape: n.shape.map((d) => sym.asConstant(d) ?? 0) }));

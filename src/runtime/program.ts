@@ -17,6 +17,7 @@ import type { GpuContext } from './device.ts';
 import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
 import { bindKernel, kernelPipeline } from './kernel-binding.ts';
 import { packMaskBuffers } from './mask-buffers.ts';
+import { checkProgramMaskSizes } from './mask-size-check.ts';
 
 export class ProgramLimitError extends Error {}
 
@@ -65,6 +66,7 @@ export async function runProgram(gpu: GpuContext, lowered: Lowered, model: Check
   const p = lowered.program;
   const dims = { ...run.dims };
   checkDims(p, dims);
+  checkProgramMaskSizes(model, p, dims);
   const { size, stepKernel } = prepareRun(gpu, p, lowered.rendered, dims);
 
   const created: GPUBuffer[] = [];

@@ -2,10 +2,13 @@
 //
 // Byte-level scheme (the default):
 //   - the special ids declared by the spec (pad, bos, eos of its tokens inputs and decoder input) keep their ids;
-//   - `byteOffset` = 1 + the largest special id (0 when there are none);
-//   - UTF-8 byte b ↦ id `byteOffset + b`, so bytes take ids byteOffset … byteOffset + 255.
-//   The vocabulary must have at least byteOffset + 256 ids. For the translator (pad 0, bos 1, eos 2) byte b is b + 3.
-//   Ids below byteOffset that are not specials, and ids above the byte block, are unused by `encode`.
+//   - the 256 UTF-8 bytes take one block of consecutive ids, `byteOffset` … `byteOffset + 255`:
+//       * after the largest special id (`byteOffset` = 1 + that id, 0 without specials) when the block fits in the
+//         vocabulary there: for the translator (pad 0, bos 1, eos 2) byte b is b + 3;
+//       * otherwise at ids 0 … 255, when every special id is 256 or more: specials at the top of the vocabulary, as
+//         GPT-2's <|endoftext|> (50256 of 50257), leave the bottom to the bytes.
+//     A vocabulary where neither fits is refused with both requirements stated.
+//   Ids outside the byte block that are not specials are unused by `encode`.
 //
 // Vocabulary file (optional): a JSON object mapping token strings to ids, `{"apple": 300, "苹果": 301}`. Encoding is
 // greedy longest match over the UTF-8 bytes of the text; where no token matches, one byte is emitted with its
@@ -110,12 +113,7 @@ function makeTokenizer(opts: TokenizerOptions, vocabulary: Map<string, number>, 
   for (const id of specialIds) {
     if (!Number.isInteger(id) || id < 0 || id >= vocabSize) throw new TokenizerError(`special id ${id} is outside the vocabulary of ${vocabSize} ids`);
   }
-  const byteOffset = specialIds.size ? Math.max(...specialIds) + 1 : 0;
-  if (byteOffset + 256 > vocabSize) {
-    throw new TokenizerError(
-      `the byte-level tokenizer needs ${byteOffset + 256} ids (ids 0..${byteOffset - 1} for specials, then 256 bytes) but the vocabulary has ${vocabSize}`,
-    );
-  }
+  const byteOffset = byteBlockStart(specialIds, vocabSize);
   const specialName = new Map<number, string>();
   for (const [name, id] of named) if (id !== undefined && !specialName.has(id)) specialName.set(id, name);
 
@@ -202,6 +200,22 @@ function makeTokenizer(opts: TokenizerOptions, vocabulary: Map<string, number>, 
       return bytes ? new TextDecoder().decode(bytes) : `<${id}>`;
     },
   };
+}
+
+/** Where the 256 byte ids start: after the largest special id if they fit there, else at 0 below specials ≥ 256. */
+export function byteBlockStart(specialIds: ReadonlySet<number>, vocabSize: number): number {
+  if (specialIds.size === 0) {
+    if (vocabSize < 256) throw new TokenizerError(`the byte-level tokenizer needs 256 ids for the UTF-8 bytes but the vocabulary has ${vocabSize}`);
+    return 0;
+  }
+  const largest = Math.max(...specialIds);
+  const smallest = Math.min(...specialIds);
+  if (largest + 1 + 256 <= vocabSize) return largest + 1;
+  if (smallest >= 256) return 0;
+  throw new TokenizerError(
+    `the byte-level tokenizer needs 256 ids for the UTF-8 bytes, either after the largest special id ${largest} ` +
+      `(ids ${largest + 1}..${largest + 256}, but the vocabulary has ${vocabSize}) or below every special id (but special id ${smallest} is under 256)`,
+  );
 }
 
 function required(name: string, id: number | undefined): number {

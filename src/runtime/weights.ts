@@ -7,7 +7,7 @@
 
 import type { IrGraph } from '../ir/ir.ts';
 import { paramsOf, seededWeights } from './init-weights.ts';
-import { bytesSource, readSafetensorsFrom, writeSafetensors, type ByteSource, type SafetensorsFile } from './safetensors.ts';
+import { bytesSource, readSafetensorsFrom, SafetensorsError, writeSafetensors, type ByteSource, type SafetensorsFile } from './safetensors.ts';
 
 export { paramsOf };
 
@@ -71,7 +71,31 @@ export function loadWeights(src: Uint8Array | ByteSource, ir: IrGraph, source = 
   const params = paramsOf(ir);
   const bytes = src instanceof Uint8Array ? bytesSource(src) : src;
   const file = readSafetensorsFrom(bytes, source, (h) => checkWeights(params, new Map(h.tensors.map((t) => [t.name, t])), source));
-  return new Map(params.map((p) => [p.name, file.tensors.get(p.name)!.data]));
+  const weights = new Map(params.map((p) => [p.name, file.tensors.get(p.name)!.data]));
+  for (const p of params) checkFinite(weights.get(p.name)!, p.shape, `tensor ${p.name}`, source);
+  return weights;
+}
+
+/** The first index whose value is NaN or ±Infinity, or -1. */
+export function firstNonFinite(data: ArrayLike<number>): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) return i;
+  return -1;
+}
+
+/**
+ * A NaN or an infinity in a weight spreads through every later layer and leaves logits the argmax cannot rank (it
+ * would answer id 0 at every step), so such a file is refused when it is loaded, naming the first bad value.
+ */
+export function checkFinite(data: ArrayLike<number>, shape: readonly number[], what: string, source: string): void {
+  const at = firstNonFinite(data);
+  if (at < 0) return;
+  const coords: number[] = [];
+  let rest = at;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    coords.unshift(rest % shape[d]);
+    rest = Math.floor(rest / shape[d]);
+  }
+  throw new SafetensorsError(source, `${what} holds ${data[at]} at index ${at}${shape.length > 1 ? ` ([${coords.join(', ')}])` : ''}; every value must be finite`);
 }
 
 /**

@@ -7,6 +7,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { OutputError } from '../lower/write-output.ts';
 import { adapterKey, signatureKey, type AdapterIdentity, type KernelSignature } from './signature.ts';
 import type { TileChoice } from './variants.ts';
 
@@ -79,8 +80,33 @@ export function readTuneCache(path = defaultCachePath()): { cache: TuneCache; pr
   return { cache, problems };
 }
 
-/** Writes the whole cache atomically (temporary file in the same directory, then rename). */
+/**
+ * Throws OutputError if `path` holds something other than a tuning cache of mdl's (any version): mdl replaces only
+ * what it wrote. A missing file is fine.
+ */
+export function checkCacheReplaceable(path = defaultCachePath()): void {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    throw new OutputError(`${path}: cannot read the tuning cache (${code}); refusing to replace it`);
+  }
+  let data: { version?: unknown; adapters?: unknown } | undefined;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    data = undefined;
+  }
+  if (typeof data?.version !== 'number' || typeof data.adapters !== 'object' || data.adapters === null) {
+    throw new OutputError(`${path}: is not mdl's tuning cache; refusing to replace it (remove it, or set MDL_CACHE_DIR to another folder)`);
+  }
+}
+
+/** Writes the whole cache atomically (temporary file in the same directory, then rename), never over a foreign file. */
 export function writeTuneCache(cache: TuneCache, path = defaultCachePath()): void {
+  checkCacheReplaceable(path);
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
   try {

@@ -177,8 +177,70 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /**
+ * Position angles `t · r^p` with r = 10000^(-2/width) (sinusoidal positions: p = d / 2 of the model width; rotary: the
+ * pair index of the head width), as sin and cos accurate to a few 1e-7 at any position, on any device.
+ *
+ * f32 alone cannot do this: at t = 4096 an f32 angle is off by ~2e-4 rad, and WGSL's sin and cos only promise 2^-11
+ * absolute error (SwiftShader uses that room). So the angle is kept exactly in turns as a 64-bit fixed-point fraction
+ * (vec2<u32>: low, high words): the host gives r as such a fraction, computed in f64 (`positionRateWords`); the
+ * kernel multiplies 1/(2π) by r^p (square and multiply, each product rounded down at 2^-64), then by the integer t
+ * modulo 1 turn, which is exact. The nearest quarter turn is taken off in integers, and the rest, |x| <= π/4, goes
+ * through Taylor polynomials in f32 (truncation below 2e-9 there).
+ */
+const POSITION_ANGLES = `fn wide_mul(a: u32, b: u32) -> vec2<u32> {
+  let a0 = a & 0xffffu; let a1 = a >> 16u; let b0 = b & 0xffffu; let b1 = b >> 16u;
+  let p00 = a0 * b0; let p01 = a0 * b1; let p10 = a1 * b0;
+  let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+  return vec2<u32>((p00 & 0xffffu) | (mid << 16u), a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u));
+}
+fn fixed_mul(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+  let ll = wide_mul(a.x, b.x); let lh = wide_mul(a.x, b.y); let hl = wide_mul(a.y, b.x); let hh = wide_mul(a.y, b.y);
+  let m1 = ll.y + lh.x; let m2 = m1 + hl.x;
+  let up = select(0u, 1u, m1 < lh.x) + select(0u, 1u, m2 < hl.x);
+  let l1 = hh.x + lh.y; let l2 = l1 + hl.y; let l3 = l2 + up;
+  let carry = select(0u, 1u, l1 < lh.y) + select(0u, 1u, l2 < hl.y) + select(0u, 1u, l3 < up);
+  return vec2<u32>(l3, hh.y + carry);
+}
+fn position_sin_cos(t: u32, p: u32, rate: vec2<u32>) -> vec2<f32> {
+  var f = vec2<u32>(0x9391054au, 0x28be60dbu);
+  var base = rate;
+  var e = p;
+  loop {
+    if (e == 0u) { break; }
+    if ((e & 1u) == 1u) { f = fixed_mul(f, base); }
+    e = e >> 1u;
+    if (e != 0u) { base = fixed_mul(base, base); }
+  }
+  let low = wide_mul(t, f.x);
+  let turns = vec2<u32>(low.x, t * f.y + low.y);
+  let n = (turns.y + 0x20000000u) >> 30u;
+  let rest = bitcast<i32>(turns.y - (n << 30u));
+  let x = (f32(rest) + f32(turns.x) * 2.3283064365386963e-10) * 1.4629180792671596e-9;
+  let x2 = x * x;
+  let s = x * (1.0 + x2 * (-0.16666666666666666 + x2 * (0.008333333333333333 + x2 * (-0.0001984126984126984 + x2 * 2.755731922398589e-6))));
+  let c = 1.0 + x2 * (-0.5 + x2 * (0.041666666666666664 + x2 * (-0.001388888888888889 + x2 * (2.48015873015873e-5 + x2 * -2.755731922398589e-7))));
+  switch (n & 3u) {
+    case 0u: { return vec2<f32>(s, c); }
+    case 1u: { return vec2<f32>(c, -s); }
+    case 2u: { return vec2<f32>(-s, -c); }
+    default: { return vec2<f32>(-c, s); }
+  }
+}`;
+
+/**
+ * The two uniform words (low, high) of r = 10000^(-2/width) as a 64-bit fixed-point fraction, for `position_sin_cos`.
+ * Scaling an f64 by 2^32 is exact, so the two words hold every bit of the f64 value.
+ */
+export function positionRateWords(width: number): [number, number] {
+  const scaled = Math.pow(10000, -2 / width) * 2 ** 32;
+  const high = Math.floor(scaled);
+  return [Math.floor((scaled - high) * 2 ** 32), high];
+}
+
+/**
  * Token embedding: `out[r, d] = table[ids[r], d] * scale + pos(t, d)` with t = r % T. Ids outside the vocabulary
  * read row 0 (inputs are validated on the host first). `start` is the position of row 0 (decoding with a cache).
+ * Sinusoidal positions also take `rate_lo` and `rate_hi`, the words of `positionRateWords(D)`.
  */
 export function embedKernel(positions: EmbedPositions): Kernel {
   const bindings: KernelBinding[] = [
@@ -189,13 +251,12 @@ export function embedKernel(positions: EmbedPositions): Kernel {
   ];
   const pos =
     positions === 'sinusoidal'
-      ? `let even = f32(d / 2u) * 2.0;
-    let angle = f32(t) * exp(-log(10000.0) * even / f32(D));
-    v += select(cos(angle), sin(angle), d % 2u == 0u);`
+      ? `let sc = position_sin_cos(t, d / 2u, vec2<u32>(u.rate_lo, u.rate_hi));
+    v += select(sc.y, sc.x, d % 2u == 0u);`
       : positions === 'learned'
         ? 'v += pos_table[t * D + d];'
         : '';
-  const body = `
+  const body = `${positions === 'sinusoidal' ? `\n${POSITION_ANGLES}` : ''}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let rows = u.rows; let D = u.D; let T = u.T; let vocab = u.vocab;
@@ -210,7 +271,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   ${pos}
   out[i] = v;
 }`;
-  return kernel64(`embed_${positions}`, [...u32('rows', 'D', 'T', 'vocab'), f32('scale'), ...u32('start')], bindings, body);
+  const rate = positions === 'sinusoidal' ? u32('rate_lo', 'rate_hi') : [];
+  return kernel64(`embed_${positions}`, [...u32('rows', 'D', 'T', 'vocab'), f32('scale'), ...u32('start'), ...rate], bindings, body);
 }
 
 /**
@@ -277,11 +339,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 /**
  * Rotary positions, in place on `[rows, heads * hd]`: each pair (2i, 2i+1) of a head rotates by
- * t · 10000^(-2i/hd), t = r % T + start.
+ * t · 10000^(-2i/hd), t = r % T + start; `rate_lo` and `rate_hi` are the words of `positionRateWords(hd)`.
  */
 export function ropeKernel(): Kernel {
   const bindings: KernelBinding[] = [write('x', ({ u }) => u.rows * u.heads * u.hd)];
   const body = `
+${POSITION_ANGLES}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let rows = u.rows; let heads = u.heads; let hd = u.hd; let T = u.T;
@@ -291,14 +354,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let p = i % half;
   let h = (i / half) % heads;
   let r = i / (half * heads);
-  let t = f32(r % T + u.start);
-  let theta = t * exp(-log(10000.0) * f32(2u * p) / f32(hd));
+  let sc = position_sin_cos(r % T + u.start, p, vec2<u32>(u.rate_lo, u.rate_hi));
   let at = r * heads * hd + h * hd + 2u * p;
   let x0 = x[at]; let x1 = x[at + 1u];
-  x[at] = x0 * cos(theta) - x1 * sin(theta);
-  x[at + 1u] = x0 * sin(theta) + x1 * cos(theta);
+  x[at] = x0 * sc.y - x1 * sc.x;
+  x[at + 1u] = x0 * sc.x + x1 * sc.y;
 }`;
-  return kernel64('rope', u32('rows', 'heads', 'hd', 'T', 'start'), bindings, body);
+  return kernel64('rope', u32('rows', 'heads', 'hd', 'T', 'start', 'rate_lo', 'rate_hi'), bindings, body);
 }
 
 /** Decoder input: `dec[b, 0] = bos`, `dec[b, t] = tokens[b, t-1]` unless that is pad or eos (then pad); eos 2^32-1 is none. */

@@ -23,7 +23,10 @@ describe('mdl mask', () => {
       const dims = [...model.dims.values()].filter((d) => d.kind === 'symbolic' && d.name !== 'B').map((d) => `${d.name}=${d.name === 'F' ? 12 : 9}`).join(',');
       const names = drawMask(model, defaults).split('\n')[0].replace(/^masks of \S+: /, '').split(', ');
       for (const name of names) {
-        const text = drawMask(model, { ...defaults, mask: name, dims, tiles: '4x4' });
+        // A mask no site uses and whose data does not fix its axes needs them given.
+        const used = model.stacks.some((s) => s.layers.some((l) => l.kind === 'attention' && l.mask?.name === name));
+        const axes = used || name === 'packed_docs' ? undefined : name === 'cross_pad' ? 'T,S' : 'T,T';
+        const text = drawMask(model, { ...defaults, mask: name, dims, tiles: '4x4', axes });
         expect(text).toContain(`mask ${name} = `);
         expect(text).toMatch(/q *0 {2}[#.|]+/);
         drawn++;
@@ -58,7 +61,7 @@ describe('mdl mask', () => {
 
   it('writes an SVG', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'mdl-mask-')), 'm.svg');
-    drawMask(load('mask-zoo.mdl'), { ...defaults, mask: 'sliding', dims: 'T=6,S=6', tiles: '3x3', out });
+    drawMask(load('mask-zoo.mdl'), { ...defaults, mask: 'sliding', dims: 'T=6,S=6', tiles: '3x3', axes: 'T,T', out });
     const svg = readFileSync(out, 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
     expect((svg.match(/<rect /g) ?? []).length).toBeGreaterThan(6);
@@ -74,5 +77,42 @@ describe('mdl mask', () => {
     expect(noDims.stderr).toContain('--dims T=…,S=…');
     const badOut = run('--mask', 'memory', '--dims', 'T=4,S=4', '--out', '/tmp/x.jpg');
     expect(badOut.stderr).toContain('.png or .svg');
+  });
+
+  const zoo = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'mdl.js'), 'mask', 'specs/mask-zoo.mdl', ...args], { cwd: root, encoding: 'utf8' });
+  const oneLine = (r: { status: number | null; stdout: string; stderr: string }) => {
+    expect(r.status).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    return r.stderr.trim();
+  };
+
+  it('asks for --axes for a mask no site uses when its data does not fix them, instead of guessing', () => {
+    expect(oneLine(zoo('--mask', 'sliding', '--dims', 'S=10'))).toBe(
+      "mdl: mask 'sliding' is not used by an attention site and reads no data at q or k, so its axes are unknown: give both with --axes QUERIES,KEYS, e.g. --axes S,S",
+    );
+    expect(oneLine(zoo('--mask', 'keys_padded', '--dims', 'T=4'))).toContain('reads data only at k (along T), so the axis of its queries is unknown: give both with --axes');
+    // With the axes given it draws on them; a mask reading data at q and k is drawn along that data's axes.
+    const given = zoo('--mask', 'sliding', '--dims', 'T=3,S=5', '--axes', 'S,T');
+    expect(given.status, given.stderr).toBe(0);
+    expect(given.stdout).toContain('axes given on the command line; queries along S (Lq=5), keys along T (Lk=3)');
+    const docs = zoo('--mask', 'packed_docs', '--dims', 'T=3');
+    expect(docs.status, docs.stderr).toBe(0);
+    expect(docs.stdout).toContain("not used by an attention site; axes of the data it reads; queries along T (Lq=3), keys along T (Lk=3)");
+  });
+
+  it('refuses a head or batch row outside what is drawn, naming the valid range', () => {
+    expect(oneLine(zoo('--mask', 'look_ahead', '--dims', 'T=4', '--head', '99'))).toBe("mdl: --head 99 is out of range: the spec's attention site using the mask has 4 heads (heads 0 to 3)");
+    expect(oneLine(zoo('--mask', 'look_ahead', '--dims', 'T=4', '--head', '-1'))).toContain('--head -1 is out of range');
+    expect(oneLine(zoo('--mask', 'look_ahead', '--dims', 'T=4', '--batch', '5'))).toBe(
+      'mdl: --batch 5 is out of range: the data given has 1 batch row (only batch row 0); give data for more rows (--lengths, --segments, --tokens) or --dims B=N',
+    );
+    expect(oneLine(zoo('--mask', 'keys_padded', '--dims', 'T=3', '--axes', 'T,T', '--lengths', 'tgt=3,2', '--batch', '2'))).toContain('the data given has 2 batch rows (batch rows 0 to 1)');
+    expect(oneLine(zoo('--mask', 'look_ahead', '--dims', 'T=4,B=3', '--batch', '3'))).toContain('--dims gives 3 batch rows (batch rows 0 to 2)');
+    // Inside the range it draws the row asked for.
+    const last = zoo('--mask', 'keys_padded', '--dims', 'T=3', '--axes', 'T,T', '--lengths', 'tgt=3,2', '--batch', '1', '--head', '3');
+    expect(last.status, last.stderr).toBe(0);
+    expect(last.stdout).toContain('batch 1, head 3');
+    expect(last.stdout).toMatch(/q0 {2}##\.\n 1 {2}##\.\n 2 {2}##\./);
   });
 });

@@ -174,6 +174,36 @@ describe('decoding with a KV cache', () => {
     expect(reasons).toHaveLength(1);
   });
 
+  it('lengths along the decoder axis: exact while they stay at the prompt length, refused when they change', async () => {
+    const m = model(`model plm {
+  dim vocab = 53, d_model = 32, heads = 4, d_ff = 48
+  dim B, T <= 96
+  input ids: tokens[B, T] pad 0
+  input plen: lengths[B] of T
+  mask m = prefix(plen)
+  embed tokens: learned(vocab, d_model), positions: sinusoidal
+  stack decoder x 2 on ids (norm = pre layer) {
+    attention self heads = heads mask = m
+    ffn d_ff gelu
+  }
+  output logits = project(decoder, vocab)
+}`);
+    const lowered = lower(m);
+    expect(lowered.cache.unsupported).toBeUndefined();
+    const weights = seededWeights(lowered.ir, 5);
+    const forward = gpuForward(gpu(), lowered, m, weights);
+    const cache = new CachedDecoder(gpu(), lowered, m, weights);
+    const data = { promptPositions: 4 };
+    for (const tokens of [[3, 4, 5, 6], [3, 4, 5, 6, 9], [3, 4, 5, 6, 9, 12]]) {
+      const { run, length } = stepInputs(m, tokens, [], undefined, data);
+      const cached = await cache.next(run);
+      const full = (await forward(run)).subarray((length - 1) * 53, length * 53);
+      expect(maxDiff(cached, full)).toBeLessThan(1e-4 * Math.max(1, maxAbs(full)));
+    }
+    await expect(cache.next(stepInputs(m, [3, 4, 5, 6, 9, 12, 1], [], undefined, { promptPositions: 2 }).run)).rejects.toThrow('lengths plen changed from 4 to 2 between steps');
+    cache.destroy();
+  });
+
   it('the plan refuses masks whose earlier rows would change as the sequence grows, and says why', () => {
     expect(lower(shipped('streaming.mdl')).cache.unsupported).toMatch(/mask arrived reads the decoder length T/);
     expect(lower(lm('k < T - 2')).cache.unsupported).toMatch(/reads the decoder length T/);

@@ -51,9 +51,27 @@ describe('the spec decides the specials and the byte offset', () => {
     expect(t.decode([5, 6 + 0x61, 3])).toBe('a<3>');
   });
 
-  it('a decoder-only spec whose pad is its last id leaves no room for bytes: a clear error', () => {
-    expect(() => byteTokenizer(tokenizerOptionsOf(spec('gpt2-small.mdl')))).toThrow(
-      new TokenizerError('the byte-level tokenizer needs 50513 ids (ids 0..50256 for specials, then 256 bytes) but the vocabulary has 50257'),
+  it('gpt2-small: pad 50256 is the last of 50257 ids, so bytes take ids 0..255 below it', () => {
+    const gpt2 = byteTokenizer(tokenizerOptionsOf(spec('gpt2-small.mdl')));
+    expect(gpt2.byteOffset).toBe(0);
+    expect(gpt2.encode('A\u00e9')).toEqual([0x41, 0xc3, 0xa9]);
+    expect(gpt2.decode([0x68, 0x69, 50256])).toBe('hi');
+    expect(gpt2.tokenText(50256)).toBe('<pad>');
+    expect(gpt2.tokenText(0x41)).toBe('A');
+    expect(gpt2.decode([300])).toBe('<300>'); // neither a byte nor a special
+  });
+
+  it('bytes follow the largest special whenever they fit there, even when the specials are high', () => {
+    expect(byteTokenizer({ vocabSize: 1000, specials: { pad: 500 } }).byteOffset).toBe(501);
+    expect(byteTokenizer({ vocabSize: 757, specials: { pad: 500 } }).byteOffset).toBe(501);
+    expect(byteTokenizer({ vocabSize: 756, specials: { pad: 500 } }).byteOffset).toBe(0);
+  });
+
+  it('a vocabulary with room neither after nor below the specials: a clear error naming both', () => {
+    expect(() => byteTokenizer({ vocabSize: 300, specials: { pad: 0, eos: 100 } })).toThrow(
+      new TokenizerError(
+        'the byte-level tokenizer needs 256 ids for the UTF-8 bytes, either after the largest special id 100 (ids 101..356, but the vocabulary has 300) or below every special id (but special id 0 is under 256)',
+      ),
     );
   });
 

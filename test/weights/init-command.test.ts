@@ -116,11 +116,11 @@ describe('mdl init errors', () => {
     expect(readdirSync(sub).sort()).toEqual(['bad.mdl', 'w.safetensors']);
   });
 
-  it('replaces an existing file whole, leaving no temporary file (here in half precision)', () => {
+  it('with --force, replaces an existing file whole, leaving no temporary file (here in half precision)', () => {
     const sub = mkdtempSync(join(dir, 'replace-'));
     const out = join(sub, 'w.safetensors');
     writeFileSync(out, 'previous');
-    const r = mdl('init', 'specs/translator.mdl', '--seed', '9', '-o', out, '--dtype', 'f16');
+    const r = mdl('init', 'specs/translator.mdl', '--seed', '9', '-o', out, '--dtype', 'f16', '--force');
     expect(r.status, r.stderr).toBe(0);
     const file = readSafetensorsFile(out);
     expect(file.metadata.seed).toBe('9');

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
 import { buildIr } from '../../src/ir/build.ts';
 import type { IrGraph } from '../../src/ir/ir.ts';
-import { bytesSource, readSafetensors, writeSafetensors, type ByteSource } from '../../src/runtime/safetensors.ts';
+import { bytesSource, readSafetensors, SafetensorsError, writeSafetensors, type ByteSource } from '../../src/runtime/safetensors.ts';
 import { bindWeights, checkWeights, loadWeights, paramsOf, seededWeightsFile, WeightsError } from '../../src/runtime/weights.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -142,5 +142,22 @@ describe('seeded weights files', () => {
     const file = readSafetensors(seededWeightsFile(translator, 5, 'F16'));
     expect(file.metadata).toEqual({ format: 'pt', model: 'translator', seed: '5' });
     expect(new Set([...file.tensors.values()].map((t) => t.dtype))).toEqual(new Set(['F16']));
+  });
+});
+
+describe('non-finite weights', () => {
+  const good = readSafetensors(seededWeightsFile(translator, 2));
+  const withValue = (name: string, index: number, value: number) =>
+    writeSafetensors(new Map([...good.tensors].map(([n, t]) => [n, { shape: t.shape, data: n === name ? t.data.map((x, i) => (i === index ? value : x)) : t.data }])));
+
+  it('are refused when loaded, naming the tensor, the value and the first bad index (flat and per axis)', () => {
+    expect(() => loadWeights(withValue('encoder.layers.1.ffn.down_proj.weight', 300, Infinity), translator, 'w.safetensors')).toThrow(
+      new SafetensorsError('w.safetensors', 'tensor encoder.layers.1.ffn.down_proj.weight holds Infinity at index 300 ([0, 300]); every value must be finite'),
+    );
+    expect(() => loadWeights(withValue('decoder.norm.bias', 127, NaN), translator, 'w.safetensors')).toThrow('tensor decoder.norm.bias holds NaN at index 127; every value');
+  });
+
+  it('the largest finite f32 is fine', () => {
+    expect(() => loadWeights(withValue('decoder.norm.bias', 0, 3.4028234663852886e38), translator, 'w.safetensors')).not.toThrow();
   });
 });
