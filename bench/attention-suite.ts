@@ -7,7 +7,7 @@ import { attentionCpu } from '../src/runtime/attention-cpu.ts';
 import { attentionKernelFor } from '../src/runtime/attention-run.ts';
 import type { GpuContext } from '../src/runtime/device.ts';
 import { measure, type Timing } from '../src/tune/measure.ts';
-import { prepareAttention } from '../src/tune/prepared-attention.ts';
+import { prepareAttention } from '../src/runtime/attention-run.ts';
 import { attentionSignature } from '../src/tune/signature.ts';
 import { tunedTilesFor } from '../src/tune/tuned-tiles.ts';
 import { maxAbsDiff, seededFloats } from './data.ts';

@@ -8,7 +8,7 @@
 import { attentionKernelFor } from '../src/runtime/attention-run.ts';
 import type { GpuContext } from '../src/runtime/device.ts';
 import { measure, type Timing } from '../src/tune/measure.ts';
-import { prepareAttention } from '../src/tune/prepared-attention.ts';
+import { prepareAttention } from '../src/runtime/attention-run.ts';
 import { fitsLimits, type TileChoice } from '../src/tune/variants.ts';
 import { HEAD_DIM, HEADS } from './attention-suite.ts';
 import { seededFloats } from './data.ts';

@@ -3,8 +3,7 @@
 // one compute pass per timing, which is how a framework would submit them.
 
 import type { GpuContext } from '../src/runtime/device.ts';
-import { computePipeline, withErrorScopes } from '../src/runtime/gpu-buffers.ts';
-import { timedSubmit } from '../src/tune/prepared-attention.ts';
+import { computePipeline, timedSubmit, withErrorScopes } from '../src/runtime/gpu-buffers.ts';
 
 export interface StepBinding {
   type: GPUBufferBindingType;

@@ -15,6 +15,6 @@ writeFileSync(join(generated, 'syntax-diagram.html'), syntaxDiagramHtml());
 for (const f of readdirSync(join(root, 'specs')).filter((x) => x.endsWith('.mdl')).sort()) {
   const r = checkSource(readFileSync(join(root, 'specs', f), 'utf8'), `specs/${f}`);
   if (!r.model) throw new Error(`specs/${f} does not check`);
-  const files = writeCompiled(join(generated, r.model.name), lower(r.model).rendered);
+  const files = writeCompiled(join(generated, r.model.name), lower(r.model));
   console.log(`specs/${f} → generated/${r.model.name}/ (${files.length} files)`);
 }

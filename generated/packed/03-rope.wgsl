@@ -1,6 +1,14 @@
-struct Params { w: array<vec4<u32>, 2> }
+struct Params {
+  rows: u32,
+  heads: u32,
+  hd: u32,
+  T: u32,
+  start: u32,
+  rate_lo: u32,
+  rate_hi: u32,
+  pad0: u32,
+}
 @group(0) @binding(0) var<uniform> u: Params;
-fn word(i: u32) -> u32 { return u.w[i / 4u][i % 4u]; }
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 fn wide_mul(a: u32, b: u32) -> vec2<u32> {
   let a0 = a & 0xffffu; let a1 = a >> 16u; let b0 = b & 0xffffu; let b1 = b >> 16u;
@@ -43,14 +51,14 @@ fn position_sin_cos(t: u32, p: u32, rate: vec2<u32>) -> vec2<f32> {
 }
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let rows = word(0u); let heads = word(1u); let hd = word(2u); let T = word(3u);
+  let rows = u.rows; let heads = u.heads; let hd = u.hd; let T = u.T;
   let half = hd / 2u;
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= rows * heads * half) { return; }
   let p = i % half;
   let h = (i / half) % heads;
   let r = i / (half * heads);
-  let sc = position_sin_cos(r % T + word(6u), p, vec2<u32>(word(4u), word(5u)));
+  let sc = position_sin_cos(r % T + u.start, p, vec2<u32>(u.rate_lo, u.rate_hi));
   let at = r * heads * hd + h * hd + 2u * p;
   let x0 = x[at]; let x1 = x[at + 1u];
   x[at] = x0 * sc.y - x1 * sc.x;

@@ -1,6 +1,10 @@
-struct Params { w: array<vec4<u32>, 1> }
+struct Params {
+  rows: u32,
+  D: u32,
+  eps: f32,
+  pad0: u32,
+}
 @group(0) @binding(0) var<uniform> u: Params;
-fn word(i: u32) -> u32 { return u.w[i / 4u][i % 4u]; }
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> gamma: array<f32>;
 @group(0) @binding(3) var<storage, read> beta: array<f32>;
@@ -19,7 +23,7 @@ fn row_total(v: f32, i: u32) -> f32 {
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let rows = word(0u); let D = word(1u); let eps = bitcast<f32>(word(2u));
+  let rows = u.rows; let D = u.D; let eps = u.eps;
   let r = wid.x + wid.y * 65535u;
   if (r >= rows) { return; }
   let base = r * D;

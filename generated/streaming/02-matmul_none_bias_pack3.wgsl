@@ -1,6 +1,14 @@
-struct Params { w: array<vec4<u32>, 2> }
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  n0: u32,
+  n1: u32,
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
+}
 @group(0) @binding(0) var<uniform> u: Params;
-fn word(i: u32) -> u32 { return u.w[i / 4u][i % 4u]; }
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -12,7 +20,7 @@ var<workgroup> ta: array<array<f32, 16>, 32>;
 var<workgroup> tw: array<array<f32, 16>, 32>;
 @compute @workgroup_size(8, 8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let M = word(0u); let N = word(1u); let K = word(2u);
+  let M = u.M; let N = u.N; let K = u.K;
   let row0 = wid.y * 32u;
   let col0 = wid.x * 32u;
   let tid = lid.y * 8u + lid.x;
@@ -50,8 +58,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       if (row < M && col < N) {
         var v = acc[i][j] + bias[col];
         v = act(v);
-        
-        let n0 = word(3u); let n1 = word(4u);
+        let n0 = u.n0; let n1 = u.n1;
         if (col < n0) { out0[row * n0 + col] = v; } else if (col < n0 + n1) { out1[row * n1 + col - n0] = v; } else { let n2 = N - n0 - n1; out2[row * n2 + col - n0 - n1] = v; }
       }
     }

@@ -11,15 +11,20 @@ const ATTN_PARTIAL: u32 = 1u;
 const ATTN_MASKED: f32 = -3.0e38;
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
 
-// Head counts and the scale are uniforms, so sites that differ only in those share one pipeline. Rows q and k of
-// the buffers are positions q + q_offset and k + k_offset of the whole sequence: the mask and the score modifiers
-// see those positions, so a decode step over a KV cache computes exactly what a full pass computes for its rows.
 struct AttnParams {
-  lq: u32, lk: u32, n_q_tiles: u32, n_k_tiles: u32,
-  heads: u32, kv_heads: u32, kv_group: u32, scale: f32,
-  q_offset: u32, k_offset: u32, pad0: u32, pad1: u32,
+  lq: u32,
+  lk: u32,
+  n_q_tiles: u32,
+  n_k_tiles: u32,
+  heads: u32,
+  kv_heads: u32,
+  kv_group: u32,
+  scale: f32,
+  q_offset: u32,
+  k_offset: u32,
+  pad0: u32,
+  pad1: u32,
 }
-
 @group(0) @binding(0) var<uniform> attn_params: AttnParams;
 @group(0) @binding(1) var<storage, read> attn_q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> attn_k: array<vec4<f32>>;

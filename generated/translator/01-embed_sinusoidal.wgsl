@@ -1,6 +1,14 @@
-struct Params { w: array<vec4<u32>, 2> }
+struct Params {
+  rows: u32,
+  D: u32,
+  T: u32,
+  vocab: u32,
+  scale: f32,
+  start: u32,
+  rate_lo: u32,
+  rate_hi: u32,
+}
 @group(0) @binding(0) var<uniform> u: Params;
-fn word(i: u32) -> u32 { return u.w[i / 4u][i % 4u]; }
 @group(0) @binding(1) var<storage, read> table: array<f32>;
 @group(0) @binding(2) var<storage, read> ids: array<i32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
@@ -45,16 +53,16 @@ fn position_sin_cos(t: u32, p: u32, rate: vec2<u32>) -> vec2<f32> {
 }
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let rows = word(0u); let D = word(1u); let T = word(2u); let vocab = word(3u);
-  let scale = bitcast<f32>(word(4u));
+  let rows = u.rows; let D = u.D; let T = u.T; let vocab = u.vocab;
+  let scale = u.scale;
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= rows * D) { return; }
   let r = i / D; let d = i % D;
-  let t = r % T + word(7u);
+  let t = r % T + u.start;
   var id = ids[r];
   if (id < 0 || u32(id) >= vocab) { id = 0; }
   var v = table[u32(id) * D + d] * scale;
-  let sc = position_sin_cos(t, d / 2u, vec2<u32>(word(5u), word(6u)));
+  let sc = position_sin_cos(t, d / 2u, vec2<u32>(u.rate_lo, u.rate_hi));
     v += select(sc.y, sc.x, d % 2u == 0u);
   out[i] = v;
 }

@@ -108,7 +108,7 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   // Mask sizes at the first step's dims, before any weights; later steps are checked as they run.
   checkProgramMaskSizes(model, lowered.program, inputs.firstDims);
   // And the adapter's limits (buffer sizes, weights included), which a large spec can exceed.
-  if (gpu) prepareRun(gpu, lowered, inputs.firstDims);
+  if (gpu) prepareRun(gpu, lowered.program, lowered.rendered, inputs.firstDims);
   const compileMs = performance.now() - t0;
   const tuned = tuning?.report();
   if (tuned?.tuned) progress(`mdl: ${tuned.tuned} of ${tuned.total} attention kernel(s) use tiles tuned for this adapter\n`);

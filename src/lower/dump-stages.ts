@@ -22,6 +22,7 @@ export const loweringDumpStages: Record<string, (model: CheckedModel) => string>
   },
   manifest: (model) => passText('render', model),
   cache: (model) => passText('cache', model),
+  decode: (model) => passText('decode', model),
   // The forward graph, the loss and the backward graph of a spec that declares a loss (NoLossError otherwise).
   grad: (model) => printIr(buildGradGraph(buildTrainingIr(model))),
 };

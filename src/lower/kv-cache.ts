@@ -1,6 +1,7 @@
 // The cache pass: how a rendered program is run for generation with a key/value cache.
 //
-// A full pass computes every position of the decoder at once. Decoding with a cache runs the same kernels over only
+// A full pass computes every position of the decoder at once. Decoding with a cache runs the same kernels (compiled
+// into the prefill and decode-step programs by decode-program.ts) over only
 // the positions that are new since the last call (the decoder axis takes the number of new positions), and:
 //   - steps that do not depend on the decoder's tokens (the encoder, the cross-attention K/V projections) run once,
 //     on the first call, and the values the decoder reads from them are kept on the device;
@@ -21,8 +22,8 @@
 import type { CheckedModel } from '../check/model.ts';
 import type { BoolExpr, IntExpr } from '../masks/predicate.ts';
 import { isIndexOnly } from '../masks/tiles.ts';
+import { boundBuffers, type Program } from './program.ts';
 import type { Rendered } from './render.ts';
-import type { Program } from './schedule.ts';
 
 export interface CacheSite {
   /** The attention step. */
@@ -49,7 +50,7 @@ export interface CachePlan {
   kept: string[];
   /** Decoder-input values the host fills with the new positions (shift_right steps are not run). */
   hostFilled: string[];
-  /** Embedding and rotary steps among the decode steps: their last uniform word is the first position. */
+  /** Embedding and rotary steps among the decode steps: their `start` uniform is the first position. */
   positionSteps: number[];
   /** Attention steps among the decode steps. */
   sites: CacheSite[];
@@ -69,7 +70,7 @@ export function planCache(p: Program, rendered: Rendered, m: CheckedModel, axis 
   const kernels = new Map(rendered.kernels.map((k) => [k.file, k]));
   const writes = (i: number) => {
     const k = kernels.get(rendered.stepKernels[i])!;
-    return p.steps[i].buffers.filter((_, j) => k.bindings[j + 1].access === 'read_write');
+    return k.bindings.filter((b) => b.access === 'read_write').map((b) => p.steps[i].bind[b.role]);
   };
 
   // Inputs along the decoder axis change with every new token; everything computed from them is decoder work.
@@ -80,7 +81,7 @@ export function planCache(p: Program, rendered: Rendered, m: CheckedModel, axis 
   const decoderNodes = new Set<string>();
   const isDecoder = p.steps.map(() => false);
   p.steps.forEach((s, i) => {
-    if (s.kind === 'classify' || !s.buffers.some((b) => varying.has(b))) return;
+    if (s.kind === 'classify' || !boundBuffers(s).some((b) => varying.has(b))) return;
     isDecoder[i] = true;
     decoderNodes.add(s.node);
     for (const b of writes(i)) varying.add(b);
@@ -88,12 +89,12 @@ export function planCache(p: Program, rendered: Rendered, m: CheckedModel, axis 
   p.steps.forEach((s, i) => {
     if (s.kind === 'classify') isDecoder[i] = decoderNodes.has(s.node);
     if (!isDecoder[i]) return void plan.encodeSteps.push(i);
-    if (s.kind === 'shift_right') return void plan.hostFilled.push(s.buffers[1]);
+    if (s.kind === 'shift_right') return void plan.hostFilled.push(s.bind.dec);
     plan.decodeSteps.push(i);
     if (s.kind === 'embed' || s.kind === 'rope') plan.positionSteps.push(i);
   });
   const encodeWrites = new Set(plan.encodeSteps.flatMap(writes));
-  plan.kept = [...new Set(plan.decodeSteps.flatMap((i) => p.steps[i].buffers).filter((b) => encodeWrites.has(b)))];
+  plan.kept = [...new Set(plan.decodeSteps.flatMap((i) => boundBuffers(p.steps[i])).filter((b) => encodeWrites.has(b)))];
   if (p.outputs.some((o) => !varying.has(o))) plan.unsupported = 'an output of the model does not depend on the decoder';
 
   // With a decoder input built by shift_right, the target's last position is a placeholder until it is generated.
@@ -102,7 +103,7 @@ export function planCache(p: Program, rendered: Rendered, m: CheckedModel, axis 
     const s = p.steps[i];
     if (s.kind !== 'attention') continue;
     const a = s.attention!;
-    const [, k, v] = s.buffers;
+    const { k, v } = s.bind;
     const kind = varying.has(k) ? 'self' : 'cross';
     const pred = a.mask?.predicate;
     const why = pred && growthDependence(pred, kind, axis, placeholders);

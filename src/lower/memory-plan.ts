@@ -9,29 +9,21 @@
 // of the same dispatch holds by construction.
 
 import { formula } from './formula.ts';
-import type { Program, ProgramBuffer } from './schedule.ts';
-
-export interface Slot {
-  id: number;
-  dtype: ProgramBuffer['dtype'];
-  elements: ProgramBuffer['elements'];
-  /** The values stored in this slot, in the order they occupy it. */
-  values: string[];
-}
+import { boundBuffers, type Program, type ProgramBuffer, type Slot } from './program.ts';
 
 /** Assigns a slot to every value and device-classified tile buffer (setting `buffers[].slot`); returns the slots. */
 export function planMemory(p: Program): Slot[] {
   const first = new Map<string, number>();
   const last = new Map<string, number>();
   p.steps.forEach((s, i) =>
-    s.buffers.forEach((id) => {
+    boundBuffers(s).forEach((id) => {
       if (!first.has(id)) first.set(id, i);
       last.set(id, i);
     }),
   );
   // Tile classes written by a classify step live like values; the others are uploaded by the host before the first
   // step runs, so they keep buffers of their own and take no part in the plan.
-  const classified = new Set(p.steps.filter((s) => s.kind === 'classify').map((s) => s.buffers[0]));
+  const classified = new Set(p.steps.filter((s) => s.kind === 'classify').map((s) => s.bind.tileClass));
   const planned = (b: ProgramBuffer) => b.role === 'value' || (b.role === 'tile_classes' && classified.has(b.id));
   const shareable = (b: ProgramBuffer) => planned(b) && !p.outputs.includes(b.id) && first.has(b.id);
   const slots: Slot[] = [];

@@ -7,10 +7,12 @@ import type { IrGraph } from '../ir/ir.ts';
 import { printIr } from '../ir/print.ts';
 import { assertValidIr } from '../ir/verify.ts';
 import { fuse } from './fuse.ts';
+import { decodePrograms, printDecodePrograms, type DecodePrograms } from './decode-program.ts';
 import { planCache, printCachePlan, type CachePlan } from './kv-cache.ts';
 import { printProgram } from './print-program.ts';
-import { render, type Rendered } from './render.ts';
-import { schedule, type Program, type ScheduleOptions } from './schedule.ts';
+import type { Program } from './program.ts';
+import { render, type Rendered, type RenderedKernel } from './render.ts';
+import { schedule, type ScheduleOptions } from './schedule.ts';
 
 export interface Lowered {
   ir: IrGraph;
@@ -18,6 +20,8 @@ export interface Lowered {
   program: Program;
   rendered: Rendered;
   cache: CachePlan;
+  /** The programs generation with a KV cache runs; absent when the cache cannot reproduce a full pass. */
+  decode?: DecodePrograms;
 }
 
 export interface Pass {
@@ -41,14 +45,31 @@ export const PASSES: Pass[] = [
     print: (s) => printIr(s.fused),
   },
   { name: 'schedule', about: 'IR → kernel launches over buffers sized by formulas of the dims', run: (s, m, o) => void (s.program = schedule(s.fused!, m, o)), print: (s) => printProgram(s.program) },
-  { name: 'render', about: 'kernel launches → WGSL files and a manifest', run: (s) => void (s.rendered = render(s.program!)), print: (s) => s.rendered.manifest },
+  {
+    name: 'render',
+    about: 'kernel launches → WGSL files and a manifest, once every step is checked against its kernel',
+    run: (s) => void (s.rendered = render(s.program!)),
+    print: (s) => s.rendered.manifest,
+  },
   {
     name: 'cache',
     about: 'which steps run once per source and which per new token when decoding with a KV cache',
     run: (s, m) => void (s.cache = planCache(s.program!, s.rendered!, m)),
     print: (s) => printCachePlan(s.cache, s.program),
   },
+  {
+    name: 'decode',
+    about: 'the prefill and decode-step programs of generation with a KV cache, each verified',
+    run: (s) => void (s.decode = decodePrograms(s.program!, s.cache!)),
+    print: (s) => printDecodePrograms(s.decode, s.cache),
+  },
 ];
+
+/** Each step's kernel, as rendered. */
+export function kernelsOf(r: Rendered): (step: number) => RenderedKernel {
+  const byFile = new Map(r.kernels.map((k) => [k.file, k]));
+  return (i) => byFile.get(r.stepKernels[i])!;
+}
 
 /** Runs every pass; `options` carries per-adapter choices (tuned attention tiles) to the schedule. */
 export function lower(model: CheckedModel, options: ScheduleOptions = {}): Lowered {

@@ -1,10 +1,9 @@
-// The schedule as text (`mdl dump --stage schedule`): one launch a line, with its kernel family, buffers, uniform
-// words and grid as formulas of the dims.
+// The schedule as text (`mdl dump --stage schedule`): one launch a line, with its kernel family, buffers by role,
+// uniforms by name and grid as formulas of the dims.
 
 import { formula } from './formula.ts';
-import type { Program, Word } from './schedule.ts';
-
-const word = (w: Word) => ('f32' in w ? `${w.f32}f` : formula.print(w));
+import { printWord, type Program } from './program.ts';
+import { kernelOfStep } from './step-kernels.ts';
 
 export function printProgram(p: Program): string {
   const out = [`program ${p.model}: ${p.steps.length} launches, ${p.buffers.length} buffers`];
@@ -13,7 +12,9 @@ export function printProgram(p: Program): string {
     const a = s.kind === 'attention' ? s.attention : undefined;
     const tiles = a ? `  tiles ${a.tiles.q}×${a.tiles.k} ${a.tileFill === 'full' ? 'all FULL' : a.tileFill === 'host' ? 'classified on the host' : 'classified by the step before'}` : '';
     const mask = a?.mask ? `  mask ${a.mask.normalForm}` : '';
-    out.push(`  ${String(i).padStart(3)} ${s.family.padEnd(22)} ${s.buffers.join(', ')}  [${s.words.map(word).join(', ')}]  grid ${grid}${mask}${tiles}`);
+    const bind = Object.entries(s.bind).map(([role, id]) => `${role}=${id}`).join(', ');
+    const uniforms = Object.entries(s.uniforms).map(([name, w]) => `${name}=${printWord(w)}`).join(', ');
+    out.push(`  ${String(i).padStart(3)} ${kernelOfStep(s).family.padEnd(22)} ${bind}  [${uniforms}]  grid ${grid}${mask}${tiles}`);
   });
   return out.join('\n') + '\n';
 }

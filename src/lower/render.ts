@@ -1,25 +1,16 @@
 // The render pass: program → WGSL files and a manifest. Output is deterministic (same spec, same bytes): kernels are
 // generated for the WebGPU default limits, which every adapter meets, files are numbered in first-use order, and the
-// manifest lists everything in program order. The program runner executes exactly these kernels.
+// manifest lists everything in program order. The program runner executes exactly these kernels. Rendering
+// verifies the program first (verify-program.ts): a step that disagrees with its kernel is a compiler bug.
 
-import { classifierWgsl, MASK_KERNEL_WORKGROUP } from '../masks/classify-wgsl.ts';
-import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, ropeKernel, shiftRightKernel, type WgslKernel } from '../wgsl/kernels.ts';
-import { needsScoreTable } from '../wgsl/score-modifiers.ts';
-import { attentionKernelOf } from './attention-kernels.ts';
+import type { Kernel } from '../wgsl/kernel.ts';
 import { formula } from './formula.ts';
-import type { Program, Step, Word } from './schedule.ts';
+import type { Program, Step } from './program.ts';
+import { kernelOfStep } from './step-kernels.ts';
+import { assertValidProgram } from './verify-program.ts';
 
-export type Access = 'uniform' | 'read' | 'read_write';
-
-export interface RenderedKernel {
+export interface RenderedKernel extends Kernel {
   file: string;
-  family: string;
-  entryPoint: string;
-  wgsl: string;
-  workgroupSize: number;
-  workgroupStorageBytes: number;
-  /** Binding 0 is the uniform block; the rest are storage buffers bound to the step's buffers in order. */
-  bindings: { binding: number; access: Access }[];
 }
 
 export interface Rendered {
@@ -29,94 +20,34 @@ export interface Rendered {
   manifest: string;
 }
 
-interface KernelSource {
-  family: string;
-  wgsl: string;
-  entryPoint: string;
-  workgroupSize: number;
-  workgroupStorageBytes: number;
-  bindings: { binding: number; access: Access }[];
-}
-
-/** The WGSL kernel of a step other than attention and classification. */
-export function kernelForStep(step: Step): WgslKernel {
-  switch (step.kind) {
-    case 'matmul':
-      return matmulKernel(step.options!);
-    case 'embed':
-      return embedKernel(step.family.replace('embed_', '') as 'none' | 'sinusoidal' | 'learned');
-    case 'norm':
-      return normKernel(step.family === 'norm_rms' ? 'rms' : 'layer');
-    case 'elementwise':
-      return elementwiseKernel(step.family.replace('elementwise_', '') as 'add');
-    case 'rope':
-      return ropeKernel();
-    case 'shift_right':
-      return shiftRightKernel();
-    case 'argmax':
-      return argmaxKernel();
-    case 'classify':
-    case 'attention':
-      throw new Error(`${step.kind} kernels come from the mask and attention generators`);
-  }
-}
-
-function sourceOf(step: Step): KernelSource {
-  if (step.kind === 'attention') {
-    const k = attentionKernelOf(step);
-    // The order the schedule binds in (schedule.ts, attentionSteps).
-    const a = step.attention!;
-    const roles = ['params', 'q', 'k', 'v', 'out', 'tileClass', ...(a.mask ? ['maskParams', 'maskData'] : []), ...(needsScoreTable(a.modifiers) ? ['scoreTable'] : [])];
-    k.bindings.forEach((b, i) => {
-      if (b.binding !== i || b.role !== roles[i]) throw new Error(`attention binding ${b.binding} is ${b.role}; the schedule binds ${roles[i]} there`);
-    });
-    const bindings = k.bindings.map((b) => ({ binding: b.binding, access: (b.type === 'uniform' ? 'uniform' : b.type === 'storage' ? 'read_write' : 'read') as Access }));
-    return { family: 'attention', wgsl: k.wgsl, entryPoint: k.entryPoint, workgroupSize: k.workgroupSize, workgroupStorageBytes: k.workgroupStorageBytes, bindings };
-  }
-  if (step.kind === 'classify') {
-    // Layout fixed by classify-wgsl.ts: grid uniform, tile classes written, mask params and data read.
-    const bindings: KernelSource['bindings'] = [
-      { binding: 0, access: 'uniform' },
-      { binding: 1, access: 'read_write' },
-      { binding: 2, access: 'read' },
-      { binding: 3, access: 'read' },
-    ];
-    return { family: 'classify', wgsl: classifierWgsl(step.attention!.mask!.wgsl), entryPoint: 'mdl_classify', workgroupSize: MASK_KERNEL_WORKGROUP, workgroupStorageBytes: 0, bindings };
-  }
-  const k = kernelForStep(step);
-  const bindings = [{ binding: 0, access: 'uniform' as Access }, ...k.bindings.map((b, i) => ({ binding: i + 1, access: b.access }))];
-  return { family: k.family, wgsl: k.wgsl.endsWith('\n') ? k.wgsl : `${k.wgsl}\n`, entryPoint: k.entryPoint, workgroupSize: k.workgroup, workgroupStorageBytes: k.workgroupStorageBytes, bindings };
-}
-
-export function render(p: Program): Rendered {
+/** `prefix` starts every kernel's file name (the decode programs' kernels sit beside the full pass's). */
+export function render(p: Program, prefix = ''): Rendered {
   const kernels: RenderedKernel[] = [];
   const bySource = new Map<string, RenderedKernel>();
   const stepKernels = p.steps.map((step) => {
-    const src = sourceOf(step);
-    if (src.bindings.length !== step.buffers.length + 1) {
-      throw new Error(`${step.node}: the ${src.family} kernel has ${src.bindings.length - 1} storage bindings, the step binds ${step.buffers.length} buffers`);
-    }
+    const src = kernelOfStep(step);
     let k = bySource.get(src.wgsl);
     if (!k) {
-      k = { file: `${String(kernels.length).padStart(2, '0')}-${src.family}.wgsl`, ...src };
+      k = { file: `${prefix}${String(kernels.length).padStart(2, '0')}-${src.family}.wgsl`, ...src };
       kernels.push(k);
       bySource.set(src.wgsl, k);
     }
-    return k.file;
+    return k;
   });
-  return { kernels, stepKernels, manifest: manifestJson(p, kernels, stepKernels) };
+  // Every step against its kernel before anything is written of it.
+  assertValidProgram(p, (i) => stepKernels[i], 'render');
+  const files = stepKernels.map((k) => k.file);
+  return { kernels, stepKernels: files, manifest: manifestJson(p, kernels, files) };
 }
 
-const word = (w: Word) => ('f32' in w ? { f32: w.f32 } : formula.print(w));
+const word = (w: Step['uniforms'][string]) => ('f32' in w ? { f32: w.f32 } : formula.print(w));
 
 function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string[]): string {
   const kernelOf = new Map(kernels.map((k) => [k.file, k]));
   const writer = new Map<string, number>();
   p.steps.forEach((s, i) => {
     const k = kernelOf.get(stepKernels[i])!;
-    s.buffers.forEach((id, j) => {
-      if (k.bindings[j + 1].access === 'read_write' && !writer.has(id)) writer.set(id, i);
-    });
+    for (const b of k.bindings) if (b.access === 'read_write' && !writer.has(s.bind[b.role])) writer.set(s.bind[b.role], i);
   });
   const filledBy = (b: Program['buffers'][number]): string => {
     switch (b.role) {
@@ -130,38 +61,50 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string
       case 'mask_data':
         return "host: packed from the mask's inputs at dispatch (src/masks/kernel-contract.ts)";
       case 'tile_classes': {
-        const site = p.steps.find((s) => s.kind === 'attention' && s.buffers[4] === b.id)!.attention!;
+        const site = p.steps.find((s) => s.kind === 'attention' && s.bind.tileClass === b.id)!.attention!;
         if (site.tileFill === 'full') return 'host: every tile FULL (2), no mask';
         if (site.tileFill === 'host') return "host: interval analysis of the mask's predicate at dispatch";
         return `step ${writer.get(b.id)}`;
       }
       case 'value':
         return writer.has(b.id) ? `step ${writer.get(b.id)}` : 'never written';
+      case 'kv_cache':
+        return 'host: the key/value cache of this attention, grown by the runtime';
+      case 'kept':
+        return 'kept from the first call (written by its once-per-source steps)';
     }
   };
   const manifest = {
-    format: 'mdl-program/2',
+    format: 'mdl-program/3',
     model: p.model,
     dims: p.dims,
     conventions: {
       layouts: 'row-major; activations [B, L, width]; attention Q and output [B, Lq, heads, head_dim], K and V [B, Lk, kv_heads, head_dim]; linear weights [out, in]',
       sizes: 'formulas of the dims; ceil(x / n) rounds up',
-      uniforms: "binding 0 of every step: its uniform words as u32 (f32 values as their bit pattern), padded with zeros to a multiple of 4 words",
+      uniforms: "binding 0 of every step: the kernel's uniform fields in order, u32 or f32, padded with zeros to a multiple of 16 bytes",
+      bindings: 'storage buffers at bindings 1, 2, … in the order the kernel lists them; a step names its buffer for each role',
       tileClasses: 'u32 [B, tile heads, query tiles, key tiles]: 0 EMPTY, 1 PARTIAL, 2 FULL',
       dispatch: 'workgroup counts per dimension; a 1-D count above 65535 is split as (65535, ceil(count / 65535), 1)',
       memory: 'buffers with a slot share that slot\'s device buffer; their lifetimes (first write to last use) never overlap',
     },
     buffers: p.buffers.map((b) => ({ id: b.id, role: b.role, dtype: b.dtype, bytes: formula.print(b.elements, 4), filledBy: filledBy(b), ...(b.slot === undefined ? {} : { slot: b.slot }) })),
     slots: p.slots.map((s) => ({ slot: s.id, dtype: s.dtype, bytes: formula.print(s.elements, 4), values: s.values.length })),
-    kernels: kernels.map((k) => ({ file: k.file, entryPoint: k.entryPoint, workgroupSize: k.workgroupSize, workgroupStorageBytes: k.workgroupStorageBytes, bindings: k.bindings })),
+    kernels: kernels.map((k) => ({
+      file: k.file,
+      entryPoint: k.entryPoint,
+      workgroupSize: k.workgroupSize,
+      workgroupStorageBytes: k.workgroupStorageBytes,
+      uniforms: k.uniforms,
+      bindings: k.bindings.map((b, i) => ({ binding: i + 1, role: b.role, access: b.access, element: b.element })),
+    })),
     steps: p.steps.map((s, i) => {
       const k = kernelOf.get(stepKernels[i])!;
       const base = {
         node: s.node,
         kind: s.kind,
         kernel: k.file,
-        uniforms: s.words.map(word),
-        bindings: s.buffers.map((buffer, j) => ({ binding: j + 1, buffer, access: k.bindings[j + 1].access })),
+        uniforms: Object.fromEntries(k.uniforms.map((u) => [u.name, word(s.uniforms[u.name])])),
+        bindings: k.bindings.map((b, j) => ({ binding: j + 1, role: b.role, buffer: s.bind[b.role], access: b.access })),
         dispatch: s.grid.map((g) => formula.print(g)),
       };
       const a = s.attention;

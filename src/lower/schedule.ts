@@ -8,107 +8,25 @@
 // all-FULL tile buffer. No buffer is Lq × Lk: attention reads Q, K, V and writes its output, and tile classes are one
 // word per tile. Finally, values whose lifetimes do not overlap are given shared buffers (memory-plan.ts).
 
-import type { CheckedModel, MaskInfo, ScoreMod } from '../check/model.ts';
+import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import type { IrGraph, IrNode } from '../ir/ir.ts';
-import { MASK_KERNEL_WORKGROUP } from '../masks/classify-wgsl.ts';
-import { emitMaskWgsl } from '../masks/emit-wgsl.ts';
-import type { MaskWgsl } from '../masks/kernel-contract.ts';
-import { printPolicy, toPredicate } from '../masks/policy.ts';
-import type { BoolExpr } from '../masks/predicate.ts';
-import { chooseTiles, DEFAULT_KERNEL_LIMITS } from '../wgsl/attention.ts';
-import { MATMUL_TILE, positionRateWords, type Activation, type MatmulOptions } from '../wgsl/kernels.ts';
-import { alibiSlopes, type ScoreModifier } from '../wgsl/score-modifiers.ts';
+import { chooseTiles, DEFAULT_KERNEL_LIMITS, type AttentionKernelShape } from '../wgsl/attention.ts';
+import { MATMUL_TILE, positionRateWords, type ElementwiseOp, type EmbedPositions, type MatmulOptions, type NormType } from '../wgsl/kernels.ts';
+import { MASK_KERNEL_WORKGROUP } from '../wgsl/mask-kernels.ts';
+import { maskSiteOf, ScheduleError, scoreModifiers } from './attention-sites.ts';
 import { formula, type Formula } from './formula.ts';
-import { planMemory, type Slot } from './memory-plan.ts';
+import { planMemory } from './memory-plan.ts';
+import { boundBuffers, type AttentionSite, type MaskSite, type Program, type ProgramBuffer, type Step, type Word } from './program.ts';
 
-export type BufferRole = 'input' | 'param' | 'packed_param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data';
-
-export interface ProgramBuffer {
-  id: string;
-  role: BufferRole;
-  dtype: 'f32' | 'i32' | 'u32';
-  elements: Formula;
-  /** The device buffer this value shares with others whose lifetimes do not overlap (see memory-plan.ts). */
-  slot?: number;
-  /** For a packed parameter: the parameters it holds, one after another. */
-  packs?: string[];
-}
-
-/** A uniform word: a formula of the dims, or a float passed as its bits. */
-export type Word = Formula | { f32: number };
-
-export interface MaskSite {
-  name: string;
-  normalForm: string;
-  predicate: BoolExpr;
-  wgsl: MaskWgsl;
-}
-
-export interface AttentionSite {
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  /** Multiplies q·k before the score modifiers. */
-  scale: number;
-  queryAxis: string;
-  keyAxis: string;
-  batch: Poly;
-  lq: Poly;
-  lk: Poly;
-  /** The tile shape the kernel is generated with; `heads` is how many heads the tile classes distinguish. */
-  tiles: { q: number; k: number; lanes: number; staged: boolean; heads: number };
-  mask?: MaskSite;
-  modifiers: ScoreModifier[];
-  /** Who fills the tile classes: all FULL (no mask), the host (index-only mask), or the classify step before. */
-  tileFill: 'full' | 'host' | 'device';
-}
-
-export type StepKind = 'embed' | 'matmul' | 'norm' | 'elementwise' | 'rope' | 'shift_right' | 'classify' | 'attention' | 'argmax';
-
-export interface Step {
-  /** The IR node this step computes (for rope and classify steps, the attention node they prepare). */
-  node: string;
-  kind: StepKind;
-  /** Which generated kernel (steps of one family share a kernel and its pipeline). */
-  family: string;
-  /** Buffers bound at bindings 1, 2, … in the kernel's order; binding 0 is the uniform block of `words`. */
-  buffers: string[];
-  words: Word[];
-  /** Workgroups per dispatch dimension. */
-  grid: [Formula, Formula, Formula];
-  /** For attention steps and the classify steps that serve them. */
-  attention?: AttentionSite;
-  options?: MatmulOptions;
-}
-
-export interface Program {
-  model: string;
-  dims: { name: string; bound?: number }[];
-  buffers: ProgramBuffer[];
-  steps: Step[];
-  outputs: string[];
-  /** Device buffers for intermediate values, each shared by values that are never live at the same step. */
-  slots: Slot[];
-}
-
-export class ScheduleError extends Error {}
-
-/** What an attention kernel's tile shape may depend on: its signature (see src/tune/signature.ts). */
-export interface AttentionShape {
-  headDim: number;
-  heads: number;
-  kvHeads: number;
-  mask?: MaskWgsl;
-  modifiers: ScoreModifier[];
-}
+export { ScheduleError };
 
 export interface ScheduleOptions {
   /**
    * Tiles for an attention kernel (per-adapter tuning); the generator's default when absent. A choice must fit the
    * WebGPU default limits, which the rendered kernels are generated for.
    */
-  attentionTiles?: (shape: AttentionShape) => { q: number; k: number; lanes: number; staged?: boolean };
+  attentionTiles?: (shape: AttentionKernelShape) => { q: number; k: number; lanes: number; staged?: boolean };
 }
 
 const c = (n: number): Poly => sym.constant(n);
@@ -140,16 +58,22 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
         const [b, t] = n.shape;
         // 2^32 - 1 is the kernel's "no end-of-sequence token".
         const eos = n.attrs.eos === undefined ? 0xffffffff : Number(n.attrs.eos);
-        const words = [f(b), f(t), fc(Number(n.attrs.bos)), fc(Number(n.attrs.pad)), fc(eos)];
-        steps.push({ node: n.id, kind: 'shift_right', family: 'shift_right', buffers: [n.args[0], n.id], words, grid: linear(f(prod(n.shape))) });
+        const uniforms = { B: f(b), T: f(t), bos: fc(Number(n.attrs.bos)), pad: fc(Number(n.attrs.pad)), eos: fc(eos) };
+        steps.push({ node: n.id, kind: 'shift_right', kernel: { kind: 'shift_right' }, bind: { tokens: n.args[0], dec: n.id }, uniforms, grid: linear(f(prod(n.shape))) });
         break;
       }
       case 'gather': {
-        const positions = (n.attrs.positions as string | undefined) ?? 'none';
-        const table = byId.get(n.args[0])!;
-        const width = sym.asConstant(last(n)) ?? 0;
-        const words: Word[] = [f(rows(n)), f(last(n)), f(n.shape[1]), f(table.shape[0]), { f32: Number(n.attrs.scale ?? 1) }, ...positionRateWords(width).map(fc), fc(0)];
-        steps.push({ node: n.id, kind: 'embed', family: `embed_${positions}`, buffers: [...n.args, n.id], words, grid: linear(f(prod(n.shape))) });
+        const positions = (n.attrs.positions as EmbedPositions | undefined) ?? 'none';
+        const [table, ids, posTable] = n.args;
+        const tableShape = byId.get(table)!.shape;
+        // A full pass starts counting positions at 0; the decode program starts at the first new position.
+        const uniforms: Record<string, Word> = { rows: f(rows(n)), D: f(last(n)), T: f(n.shape[1]), vocab: f(tableShape[0]), scale: { f32: Number(n.attrs.scale ?? 1) }, start: fc(0) };
+        if (positions === 'sinusoidal') {
+          const [lo, hi] = positionRateWords(sym.asConstant(last(n)) ?? 0);
+          Object.assign(uniforms, { rate_lo: fc(lo), rate_hi: fc(hi) });
+        }
+        const bind: Record<string, string> = { table, ids, ...(posTable ? { pos_table: posTable } : {}), out: n.id };
+        steps.push({ node: n.id, kind: 'embed', kernel: { kind: 'embed', positions }, bind, uniforms, grid: linear(f(prod(n.shape))) });
         break;
       }
       case 'positions':
@@ -157,16 +81,21 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
       case 'add':
       case 'act':
       case 'swiglu': {
-        const op = n.op === 'act' ? (n.attrs.fn as Activation) : n.op;
+        const op = (n.op === 'act' ? n.attrs.fn : n.op) as ElementwiseOp;
         if (n.op === 'add' && sym.print(prod(byId.get(n.args[1])!.shape)) !== sym.print(prod(n.shape))) {
           throw new ScheduleError(`${n.id}: broadcasting adds are only supported as fused position embeddings`);
         }
-        steps.push({ node: n.id, kind: 'elementwise', family: `elementwise_${op}`, buffers: [...n.args, n.id], words: [f(prod(n.shape))], grid: linear(f(prod(n.shape))) });
+        const bind: Record<string, string> = { a: n.args[0], ...(n.args[1] ? { b: n.args[1] } : {}), out: n.id };
+        steps.push({ node: n.id, kind: 'elementwise', kernel: { kind: 'elementwise', op }, bind, uniforms: { count: f(prod(n.shape)) }, grid: linear(f(prod(n.shape))) });
         break;
       }
-      case 'norm':
-        steps.push({ node: n.id, kind: 'norm', family: `norm_${n.attrs.type}`, buffers: [...n.args, n.id], words: [f(rows(n)), f(last(n)), { f32: Number(n.attrs.eps) }], grid: [f(rows(n)), fc(1), fc(1)] });
+      case 'norm': {
+        const [x, gamma, beta] = n.args;
+        const bind: Record<string, string> = { x, gamma, ...(beta ? { beta } : {}), out: n.id };
+        const uniforms = { rows: f(rows(n)), D: f(last(n)), eps: { f32: Number(n.attrs.eps) } };
+        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type as NormType }, bind, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
         break;
+      }
       case 'matmul': {
         if (!n.attrs.transpose_b) throw new ScheduleError(`${n.id}: only [out, in] weights (transpose_b) are supported`);
         if (Array.isArray(n.attrs.pack)) {
@@ -175,13 +104,15 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
           if (ids[0] === n.id) steps.push(packedMatmul(ids.map((id) => byId.get(id)!), byId, buffers));
           break;
         }
-        const act = (n.attrs.act as Activation | undefined) ?? 'none';
+        const act = (n.attrs.act as MatmulOptions['act'] | undefined) ?? 'none';
         const residual = !!n.attrs.residual;
         const bias = n.args.length === (residual ? 4 : 3);
         const x = byId.get(n.args[0])!;
-        const family = `matmul_${act}${bias ? '_bias' : ''}${residual ? '_res' : ''}`;
+        const [a, w, ...rest] = n.args;
+        const bind: Record<string, string> = { a, w, ...(bias ? { bias: rest[0] } : {}), ...(residual ? { res: rest[rest.length - 1] } : {}), out: n.id };
         const grid: Step['grid'] = [formula.ceilDiv(f(last(n)), MATMUL_TILE), formula.ceilDiv(f(rows(n)), MATMUL_TILE), fc(1)];
-        steps.push({ node: n.id, kind: 'matmul', family, buffers: [...n.args, n.id], words: [f(rows(n)), f(last(n)), f(last(x))], grid, options: { act, bias, residual } });
+        const uniforms = { M: f(rows(n)), N: f(last(n)), K: f(last(x)) };
+        steps.push({ node: n.id, kind: 'matmul', kernel: { kind: 'matmul', options: { act, bias, residual }, shape: 'tiled' }, bind, uniforms, grid });
         break;
       }
       case 'attention':
@@ -189,12 +120,13 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
         break;
       case 'argmax':
         // One result per row of the input: the output has the input's shape without its last axis.
-        steps.push({ node: n.id, kind: 'argmax', family: 'argmax', buffers: [n.args[0], n.id], words: [f(prod(n.shape)), f(last(byId.get(n.args[0])!))], grid: linear(f(prod(n.shape))) });
+        const uniforms = { rows: f(prod(n.shape)), N: f(last(byId.get(n.args[0])!)) };
+        steps.push({ node: n.id, kind: 'argmax', kernel: { kind: 'argmax' }, bind: { x: n.args[0], argmax_out: n.id }, uniforms, grid: linear(f(prod(n.shape))) });
         break;
     }
   }
   // Weights that only reach the device inside a packed parameter need no buffer of their own.
-  const bound = new Set(steps.flatMap((s) => s.buffers));
+  const bound = new Set(steps.flatMap(boundBuffers));
   const needed = buffers.filter((b) => b.role !== 'param' || bound.has(b.id));
   const program: Program = { model: g.model, dims: g.dims, buffers: needed, steps, outputs: g.outputs, slots: [] };
   program.slots = planMemory(program);
@@ -215,16 +147,17 @@ function packedMatmul(parts: IrNode[], byId: Map<string, IrNode>, buffers: Progr
   const k = input.shape[input.shape.length - 1];
   const weight = `${first.id}#packed_weight`;
   buffers.push({ id: weight, role: 'packed_param', dtype: 'f32', elements: f(sym.mul(total, k)), packs: parts.map((p) => p.args[1]) });
-  const bound = [x, weight];
+  const bind: Record<string, string> = { a: x, w: weight };
   if (bias) {
-    bound.push(`${first.id}#packed_bias`);
+    bind.bias = `${first.id}#packed_bias`;
     buffers.push({ id: `${first.id}#packed_bias`, role: 'packed_param', dtype: 'f32', elements: f(total), packs: parts.map((p) => p.args[2]) });
   }
   const rows = prod(first.shape.slice(0, -1));
-  const words = [f(rows), f(total), f(k), f(widths[0]), f(widths[1])];
+  parts.forEach((p, i) => (bind[`out${i}`] = p.id));
+  const uniforms = { M: f(rows), N: f(total), K: f(k), n0: f(widths[0]), n1: f(widths[1]) };
   const grid: Step['grid'] = [formula.ceilDiv(f(total), MATMUL_TILE), formula.ceilDiv(f(rows), MATMUL_TILE), fc(1)];
   const options: MatmulOptions = { act: 'none', bias, residual: false, parts: parts.length };
-  return { node: first.id, kind: 'matmul', family: `matmul_none${bias ? '_bias' : ''}_pack${parts.length}`, buffers: [...bound, ...parts.map((p) => p.id)], words, grid, options };
+  return { node: first.id, kind: 'matmul', kernel: { kind: 'matmul', options, shape: 'tiled' }, bind, uniforms, grid };
 }
 
 function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, masks: Map<string, MaskSite | undefined>, buffers: ProgramBuffer[], options: ScheduleOptions): Step[] {
@@ -238,8 +171,9 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
   if (n.attrs.rope) {
     for (const [x, h] of [[q, heads], [k, kvHeads]] as const) {
       const r = rows(x);
-      const words = [f(r), fc(h), fc(headDim), f(x.shape[1]), ...positionRateWords(headDim).map(fc), fc(0)];
-      out.push({ node: n.id, kind: 'rope', family: 'rope', buffers: [x.id], words, grid: linear(f(sym.mul(r, c((h * headDim) / 2)))) });
+      const [rateLo, rateHi] = positionRateWords(headDim);
+      const uniforms = { rows: f(r), heads: fc(h), hd: fc(headDim), T: f(x.shape[1]), start: fc(0), rate_lo: fc(rateLo), rate_hi: fc(rateHi) };
+      out.push({ node: n.id, kind: 'rope', kernel: { kind: 'rope' }, bind: { x: x.id }, uniforms, grid: linear(f(sym.mul(r, c((h * headDim) / 2)))) });
     }
   }
 
@@ -272,9 +206,8 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
   const tileCount = formula.times(f(sym.mul(batch, c(tiles.heads))), qTiles, kTiles);
   const tileId = `${n.id}#tiles`;
   buffers.push({ id: tileId, role: 'tile_classes', dtype: 'u32', elements: tileCount });
-  // Bindings in the kernel's order: Q, K, V, output, tile classes, then the mask's buffers, then a score table.
   const [qId, kId, vId, tableId] = n.args;
-  const bound = [qId, kId, vId, n.id, tileId];
+  const bind: Record<string, string> = { q: qId, k: kId, v: vId, out: n.id, tileClass: tileId };
   if (mask) {
     // Mask inputs are packed by the host at dispatch (kernel-contract.ts): one i32 per parameter slot, and every
     // input the predicate reads, whole, one after another.
@@ -282,18 +215,21 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
     const dataElements = read.reduce((sum, name) => sym.add(sum, prod(byId.get(`%${name}`)?.shape ?? [c(1)])), c(0));
     buffers.push({ id: `${n.id}#mask_params`, role: 'mask_params', dtype: 'i32', elements: fc(Math.max(1, mask.wgsl.params.length)) });
     buffers.push({ id: `${n.id}#mask_data`, role: 'mask_data', dtype: 'i32', elements: f(read.length ? dataElements : c(1)) });
-    bound.push(`${n.id}#mask_params`, `${n.id}#mask_data`);
+    bind.maskParams = `${n.id}#mask_params`;
+    bind.maskData = `${n.id}#mask_data`;
     if (site.tileFill === 'device') {
-      const words = [f(lq), f(lk), qTiles, kTiles, fc(tiles.q), fc(tiles.k), fc(tiles.heads), tileCount, fc(0), fc(0), fc(0), fc(0)];
-      out.push({ node: n.id, kind: 'classify', family: 'classify', buffers: [tileId, `${n.id}#mask_params`, `${n.id}#mask_data`], words, grid: [formula.ceilDiv(tileCount, MASK_KERNEL_WORKGROUP), fc(1), fc(1)], attention: site });
+      const uniforms = { lq: f(lq), lk: f(lk), n_q_tiles: qTiles, n_k_tiles: kTiles, tile_q: fc(tiles.q), tile_k: fc(tiles.k), heads: fc(tiles.heads), total: tileCount, q_offset: fc(0), k_offset: fc(0) };
+      const classifyBind = { tileClass: tileId, maskParams: bind.maskParams, maskData: bind.maskData };
+      out.push({ node: n.id, kind: 'classify', kernel: { kind: 'classify' }, bind: classifyBind, uniforms, grid: [formula.ceilDiv(tileCount, MASK_KERNEL_WORKGROUP), fc(1), fc(1)], attention: site });
     }
   }
-  if (tableId) bound.push(tableId);
-  // The attention kernel's uniform block (attentionParams): lq, lk, query tiles, key tiles, heads, kv heads, group,
-  // scale, and the query and key offsets, which are 0 here: a full pass starts both at position 0 (kv-cache.ts
-  // replaces them for decode steps).
-  const words: Word[] = [f(lq), f(lk), qTiles, kTiles, fc(heads), fc(kvHeads), fc(heads / kvHeads), { f32: site.scale }, fc(0), fc(0), fc(0), fc(0)];
-  out.push({ node: n.id, kind: 'attention', family: 'attention', buffers: bound, words, grid: [qTiles, fc(heads), f(batch)], attention: site });
+  if (tableId) bind.scoreTable = tableId;
+  // The query and key offsets are 0: a full pass starts both at position 0 (the decode program moves them).
+  const uniforms: Record<string, Word> = {
+    lq: f(lq), lk: f(lk), n_q_tiles: qTiles, n_k_tiles: kTiles, heads: fc(heads), kv_heads: fc(kvHeads), kv_group: fc(heads / kvHeads),
+    scale: { f32: site.scale }, q_offset: fc(0), k_offset: fc(0),
+  };
+  out.push({ node: n.id, kind: 'attention', kernel: { kind: 'attention' }, bind, uniforms, grid: [qTiles, fc(heads), f(batch)], attention: site });
   return out;
 
   function rows(x: IrNode): Poly {
@@ -301,29 +237,3 @@ function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, m
   }
 }
 
-/** The compiled mask of a named mask (declared, or written inline at its attention site); undefined when all-visible. */
-export function maskSiteOf(m: CheckedModel, name: string): MaskSite | undefined {
-  const info = m.masks.get(name) ?? inlineMask(m, name);
-  if (!info?.policy) throw new ScheduleError(`mask ${name} has no lowered policy`);
-  const predicate = toPredicate(info.policy);
-  if (predicate.kind === 'true') return undefined;
-  return { name, normalForm: printPolicy(info.policy), predicate, wgsl: emitMaskWgsl(predicate) };
-}
-
-export function inlineMask(m: CheckedModel, name: string): MaskInfo | undefined {
-  for (const s of m.stacks) for (const l of s.layers) if (l.kind === 'attention' && l.mask?.name === name) return l.mask;
-  return undefined;
-}
-
-/** The score modifiers of a named score declaration, as the attention kernel and its CPU oracle take them. */
-export function scoreModifiers(m: CheckedModel, scoreName: string, heads: number): ScoreModifier[] {
-  const score = scoreName ? m.scores.get(scoreName) : undefined;
-  return (score?.mods ?? []).map((s) => modifierOf(s, heads));
-}
-
-function modifierOf(s: ScoreMod, heads: number): ScoreModifier {
-  // Slopes are 2^(-maxBias·i/n); the table for the usual maxBias of 8, raised to maxBias / 8, gives any other.
-  if (s.kind === 'alibi') return { kind: 'alibi', slopes: alibiSlopes(heads).map((x) => x ** (s.maxBias / 8)) };
-  if (s.kind === 'softcap') return { kind: 'softcap', cap: s.cap };
-  return { kind: 'relative_bias', heads, buckets: s.buckets, maxDistance: s.maxDistance, bidirectional: s.bidirectional };
-}

@@ -1,6 +1,7 @@
 // Writing a folder of outputs (a compiled program, a static page). The files are written into a fresh sibling folder
 // which then replaces the target in one rename, so a failure never leaves a half-written folder and readers never see
-// a mix of old and new files.
+// a mix of old and new files. A compiled model is one .wgsl file per kernel and manifest.json for the full pass, and
+// for the decode programs their kernels (prefill-NN-…, step-NN-…) with prefill.manifest.json and step.manifest.json.
 //
 // mdl never deletes what it did not write: the target must be missing, an empty folder, or a folder mdl wrote itself,
 // recognised by its marker file (a compiled program's manifest.json, a page's mdl-page.json) naming mdl's format
@@ -9,7 +10,25 @@
 
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { Rendered } from './render.ts';
+import type { Lowered } from './passes.ts';
+
+export interface CompiledFile {
+  file: string;
+  text: string;
+}
+
+/** The decode programs' manifests, beside manifest.json when the model decodes with a KV cache. */
+export const DECODE_MANIFESTS = ['prefill.manifest.json', 'step.manifest.json'];
+
+/** Every file of a compiled model, in a fixed order. */
+export function compiledFiles(lowered: Pick<Lowered, 'rendered' | 'decode'>): CompiledFile[] {
+  const wgsl = (k: { file: string; wgsl: string }) => ({ file: k.file, text: k.wgsl.endsWith('\n') ? k.wgsl : `${k.wgsl}\n` });
+  const files = [...lowered.rendered.kernels.map(wgsl), { file: 'manifest.json', text: lowered.rendered.manifest }];
+  for (const d of lowered.decode ? [lowered.decode.prefill, lowered.decode.step] : []) {
+    files.push(...d.rendered.kernels.map(wgsl), { file: `${d.name}.manifest.json`, text: d.rendered.manifest });
+  }
+  return files;
+}
 
 /** The output path cannot be written without destroying something mdl did not write (or cannot be written at all). */
 export class OutputError extends Error {}
@@ -17,24 +36,40 @@ export class OutputError extends Error {}
 /** How a kind of output folder recognises itself: its marker file, and the files the marker lists (undefined: not ours). */
 export interface FolderKind {
   marker: string;
-  /** From the marker's text, the relative paths of every file mdl wrote there, or undefined if the marker is not mdl's. */
-  listed(markerText: string): string[] | undefined;
+  /**
+   * From the marker's text, the relative paths of every file mdl wrote there, or undefined if the marker is not mdl's.
+   * `read` gives the text of another file of the folder (undefined when it is missing or unreadable).
+   */
+  listed(markerText: string, read: (path: string) => string | undefined): string[] | undefined;
 }
 
-/** A compiled program: manifest.json with format mdl-program/N, listing its kernel files. */
+/** The kernel files a manifest of format mdl-program/N lists, or undefined when the text is not such a manifest. */
+function programKernels(text: string): string[] | undefined {
+  const manifest = parseJson(text) as { format?: unknown; kernels?: { file?: unknown }[] } | undefined;
+  if (typeof manifest?.format !== 'string' || !manifest.format.startsWith('mdl-program/') || !Array.isArray(manifest.kernels)) return undefined;
+  return manifest.kernels.map((k) => String(k?.file));
+}
+
+/**
+ * A compiled program: manifest.json with format mdl-program/N, listing its kernel files; a decode manifest beside it
+ * that is mdl's too lists itself and its own kernels.
+ */
 export const PROGRAM_FOLDER: FolderKind = {
   marker: 'manifest.json',
-  listed(text) {
-    const manifest = parseJson(text) as { format?: unknown; kernels?: { file?: unknown }[] } | undefined;
-    if (typeof manifest?.format !== 'string' || !manifest.format.startsWith('mdl-program/') || !Array.isArray(manifest.kernels)) return undefined;
-    return manifest.kernels.map((k) => String(k?.file));
+  listed(text, read) {
+    const files = programKernels(text);
+    if (!files) return undefined;
+    for (const name of DECODE_MANIFESTS) {
+      const decodeText = read(name);
+      const kernels = decodeText === undefined ? undefined : programKernels(decodeText);
+      if (kernels) files.push(name, ...kernels);
+    }
+    return files;
   },
 };
 
-export function writeCompiled(dir: string, rendered: Rendered): string[] {
-  const files = new Map<string, string>();
-  for (const k of rendered.kernels) files.set(k.file, k.wgsl.endsWith('\n') ? k.wgsl : `${k.wgsl}\n`);
-  files.set('manifest.json', rendered.manifest);
+export function writeCompiled(dir: string, lowered: Pick<Lowered, 'rendered' | 'decode'>): string[] {
+  const files = new Map(compiledFiles(lowered).map((f) => [f.file, f.text]));
   writeOutputFolder(dir, files, PROGRAM_FOLDER);
   return [...files.keys()];
 }
@@ -86,13 +121,15 @@ export function checkReplaceable(dir: string, kind: FolderKind): boolean {
     throw new OutputError(`${dir}: cannot list its files (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   if (present.length === 0) return true;
-  let markerText: string | undefined;
-  try {
-    markerText = present.includes(kind.marker) ? readFileSync(join(dir, kind.marker), 'utf8') : undefined;
-  } catch {
-    markerText = undefined;
-  }
-  const listed = markerText === undefined ? undefined : kind.listed(markerText);
+  const read = (path: string): string | undefined => {
+    try {
+      return present.includes(path) ? readFileSync(join(dir, path), 'utf8') : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const markerText = read(kind.marker);
+  const listed = markerText === undefined ? undefined : kind.listed(markerText, read);
   if (!listed) throw refuse(`is not a folder mdl wrote (it has no ${kind.marker} of mdl's)`);
   const ours = new Set([kind.marker, ...listed]);
   const foreign = present.filter((f) => !ours.has(f));

@@ -7,7 +7,7 @@
 // comparison in `causal & !(causal & …)` is known there. This is sound — `always` means every pair satisfies it —
 // but not complete: correlated terms (`(q - k) % 3`) can leave a decidable tile PARTIAL, which costs speed, never
 // correctness. Data-dependent predicates are classified with the data known, by exact evaluation over the tile when
-// intervals cannot decide (the same answer as the dispatch-time GPU classifier of classify-wgsl.ts).
+// intervals cannot decide (the same answer as the dispatch-time GPU classifier of src/wgsl/mask-kernels.ts).
 
 import { evalBool } from './evaluate.ts';
 import { keepThreshold } from './hash.ts';

@@ -1,19 +1,15 @@
 // Runs one attention site on the device: uploads Q/K/V, the mask buffers and the tile classes, dispatches the fused
 // kernel from `src/wgsl/attention.ts`, and reads the output back.
+//
+// `prepareAttention` does everything but the dispatch, once, after checking the inputs and the device's limits, so a
+// timing (the tuner, the benchmarks) measures the kernel alone; `runAttention` is a prepared run dispatched once.
 
 import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
-import {
-  attentionGrid,
-  attentionParams,
-  generateAttentionKernel,
-  type AttentionBinding,
-  type AttentionGrid,
-  type AttentionKernel,
-  type AttentionKernelConfig,
-} from '../wgsl/attention.ts';
+import { attentionGrid, attentionParams, generateAttentionKernel, type AttentionGrid, type AttentionKernel, type AttentionKernelConfig } from '../wgsl/attention.ts';
 import { checkAttentionShape } from './attention-cpu.ts';
 import type { GpuContext } from './device.ts';
-import { computePipeline, outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
+import { outputBuffer, readBack, timedSubmit, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
+import { bindKernel, kernelPipeline } from './kernel-binding.ts';
 import { packMaskBuffers } from './mask-buffers.ts';
 
 export interface AttentionRunInputs {
@@ -47,10 +43,6 @@ export function defaultTileClasses(kernel: AttentionKernel, grid: AttentionGrid)
   return new Uint32Array(grid.tileClassCount).fill(kernel.hasMask ? TileClass.Partial : TileClass.Full);
 }
 
-function layoutEntry(b: AttentionBinding): GPUBindGroupLayoutEntry {
-  return { binding: b.binding, visibility: GPUShaderStage.COMPUTE, buffer: { type: b.type } };
-}
-
 function checkTileClasses(classes: Uint32Array, grid: AttentionGrid, kernel: AttentionKernel): void {
   if (classes.length !== grid.tileClassCount) {
     throw new Error(
@@ -78,8 +70,24 @@ function maskEnvForRun(env: MaskEnv | undefined, lq: number, lk: number): MaskEn
   return { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } };
 }
 
-/** Runs the kernel once and returns the output, [B, Lq, H, D] f32. */
-export async function runAttention(gpu: GpuContext, kernel: AttentionKernel, inputs: AttentionRunInputs): Promise<Float32Array> {
+export interface PreparedAttention {
+  kernel: AttentionKernel;
+  grid: AttentionGrid;
+  /** Dispatches the kernel once and waits for it. */
+  run(): Promise<void>;
+  /** Encodes `count` back-to-back dispatches, submits them at once and waits; returns milliseconds per dispatch. */
+  time(count?: number): Promise<number>;
+  /** The output of the last dispatch, [B, Lq, H, D]. */
+  output(): Promise<Float32Array>;
+  destroy(): void;
+}
+
+/**
+ * Checks the inputs against the kernel and the kernel against the device, uploads everything the kernel reads and
+ * compiles its pipeline. The mask environment gets `Lq` / `Lk` from the run; tile classes default to PARTIAL
+ * everywhere (masked) or FULL (unmasked).
+ */
+export async function prepareAttention(gpu: GpuContext, kernel: AttentionKernel, inputs: AttentionRunInputs): Promise<PreparedAttention> {
   gpu.checkHealthy();
   const { batch, lq, lk } = inputs;
   const shape = { batch, lq, lk, heads: kernel.heads, kvHeads: kernel.kvHeads, headDim: kernel.headDim };
@@ -108,8 +116,8 @@ export async function runAttention(gpu: GpuContext, kernel: AttentionKernel, inp
   const track = (buffer: GPUBuffer) => (created.push(buffer), buffer);
   try {
     const outBytes = inputs.q.byteLength;
+    const uniforms = track(uploadBuffer(gpu, 'attention params', attentionParams(kernel, grid, lq, lk), 'uniform'));
     const byRole: Record<string, GPUBuffer> = {
-      params: track(uploadBuffer(gpu, 'attention params', attentionParams(kernel, grid, lq, lk), 'uniform')),
       q: track(uploadBuffer(gpu, 'Q', inputs.q)),
       k: track(uploadBuffer(gpu, 'K', inputs.k)),
       v: track(uploadBuffer(gpu, 'V', inputs.v)),
@@ -126,26 +134,46 @@ export async function runAttention(gpu: GpuContext, kernel: AttentionKernel, inp
       if (!inputs.scoreTable) throw new Error('this kernel applies relative_bias: give its table as scoreTable');
       byRole.scoreTable = track(uploadBuffer(gpu, 'score table', inputs.scoreTable));
     }
-
-    const entries = kernel.bindings.map(layoutEntry);
-    const pipeline = await computePipeline(gpu, kernel.wgsl, kernel.entryPoint, entries);
-    await withErrorScopes(gpu, 'dispatching attention', () => {
-      const bindGroup = gpu.device.createBindGroup({
-        layout: pipeline.getBindGroupLayout(0),
-        entries: kernel.bindings.map((b) => ({ binding: b.binding, resource: { buffer: byRole[b.role] } })),
-      });
+    const pipeline = await kernelPipeline(gpu, kernel);
+    const bindGroup = await withErrorScopes(gpu, 'binding attention buffers', () => bindKernel(gpu, kernel, pipeline, uniforms, (role) => byRole[role]));
+    const encode = (count: number) => {
       const encoder = gpu.device.createCommandEncoder({ label: 'attention' });
       const pass = encoder.beginComputePass();
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(...grid.dispatch);
+      for (let i = 0; i < count; i++) pass.dispatchWorkgroups(...grid.dispatch);
       pass.end();
-      gpu.device.queue.submit([encoder.finish()]);
-    });
-    const result = new Float32Array(await readBack(gpu, byRole.out, outBytes));
-    gpu.checkHealthy();
-    return result;
+      return encoder;
+    };
+    return {
+      kernel,
+      grid,
+      async run() {
+        await withErrorScopes(gpu, 'dispatching attention', () => gpu.device.queue.submit([encode(1).finish()]));
+      },
+      time: (count = 1) => timedSubmit(gpu, encode(count), count),
+      async output() {
+        const result = new Float32Array(await readBack(gpu, byRole.out, outBytes));
+        gpu.checkHealthy();
+        return result;
+      },
+      destroy() {
+        for (const b of created) b.destroy();
+      },
+    };
+  } catch (error) {
+    for (const b of created) b.destroy();
+    throw error;
+  }
+}
+
+/** Runs the kernel once and returns the output, [B, Lq, H, D] f32. */
+export async function runAttention(gpu: GpuContext, kernel: AttentionKernel, inputs: AttentionRunInputs): Promise<Float32Array> {
+  const prepared = await prepareAttention(gpu, kernel, inputs);
+  try {
+    await prepared.run();
+    return await prepared.output();
   } finally {
-    for (const buffer of created) buffer.destroy();
+    prepared.destroy();
   }
 }

@@ -1,5 +1,6 @@
-// Generation with a key/value cache on a WebGPU device: the rendered kernels of a full pass, run over only the new
-// positions of each call, as the cache plan of src/lower/kv-cache.ts describes.
+// Generation with a key/value cache on a WebGPU device: the compiled prefill and decode-step programs
+// (src/lower/decode-program.ts) run over the new positions of each call. This module runs them and manages the
+// caches; what each step computes was decided when compiling.
 //
 // Each call takes the inputs of the whole sequence so far (exactly what a full pass would take) and computes its
 // last positions: the first call encodes the source (once) and prefills the prompt, later calls add one token each.
@@ -8,22 +9,18 @@
 // cache about twice the window's size however long the sequence gets.
 
 import type { CheckedModel } from '../check/model.ts';
-import { formula, type Formula } from '../lower/formula.ts';
+import { CACHE_DIMS, DECODE_STEP_ROWS, type DecodeProgram } from '../lower/decode-program.ts';
 import type { CacheSite } from '../lower/kv-cache.ts';
 import type { Lowered } from '../lower/passes.ts';
-import type { RenderedKernel } from '../lower/render.ts';
-import type { Step } from '../lower/schedule.ts';
-import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, workgroupBytes } from '../wgsl/attention.ts';
-import { skinnyMatmulKernel, SKINNY_ROWS } from '../wgsl/kernels.ts';
-import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
+import { boundBuffers, type AttentionSite } from '../lower/program.ts';
+import type { MaskEnv } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
-import { classifyTiles, readsHead, truthOver } from '../masks/tiles.ts';
+import { readsHead, truthOver } from '../masks/tiles.ts';
 import { evalBool } from '../masks/evaluate.ts';
 import type { RunInputs } from './cpu-interpreter.ts';
 import { shiftRight } from './decoder-input.ts';
 import type { GpuContext } from './device.ts';
 import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
-import { packMaskBuffers } from './mask-buffers.ts';
 import { checkProgramMaskSizes } from './mask-size-check.ts';
 import { launch, maskEnv, paramBuffer, prepareRun, ProgramLimitError, uploadAttentionInputs } from './program.ts';
 
@@ -43,6 +40,10 @@ export interface CacheSiteStats {
 
 interface SiteState {
   site: CacheSite;
+  /** The attention node, which names the site in every program. */
+  node: string;
+  /** The site's attention, as compiled. */
+  attention: AttentionSite;
   k?: GPUBuffer;
   v?: GPUBuffer;
   capacity: number;
@@ -50,7 +51,6 @@ interface SiteState {
   dropped: number;
 }
 
-const fc = (n: number): Formula => formula.constant(n);
 const MIN_CAPACITY = 16;
 
 export class CachedDecoder {
@@ -69,12 +69,18 @@ export class CachedDecoder {
     private readonly weights: Map<string, Float32Array>,
   ) {
     const plan = lowered.cache;
-    if (plan.unsupported) throw new CacheInexactError(plan.unsupported);
-    this.sites = plan.sites.filter((s) => s.kind === 'self').map((site) => ({ site, capacity: 0, live: 0, dropped: 0 }));
+    if (plan.unsupported || !lowered.decode) throw new CacheInexactError(plan.unsupported ?? 'the model has no decode programs');
+    // In the order of the decode programs' caches (CACHE_DIMS).
+    this.sites = plan.sites
+      .filter((s) => s.kind === 'self')
+      .map((site) => {
+        const step = lowered.program.steps[site.step];
+        return { site, node: step.node, attention: step.attention!, capacity: 0, live: 0, dropped: 0 };
+      });
   }
 
   stats(): CacheSiteStats[] {
-    return this.sites.map((s) => ({ node: this.lowered.program.steps[s.site.step].node, kind: s.site.kind, capacity: s.capacity, live: s.live, dropped: s.dropped }));
+    return this.sites.map((s) => ({ node: s.node, kind: s.site.kind, capacity: s.capacity, live: s.live, dropped: s.dropped }));
   }
 
   destroy(): void {
@@ -89,7 +95,7 @@ export class CachedDecoder {
    */
   async next(run: Omit<RunInputs, 'weights'>): Promise<Float32Array> {
     const { gpu, lowered, model } = this;
-    const { program: p, cache: plan } = lowered;
+    const { cache: plan } = lowered;
     gpu.checkHealthy();
     const L = run.dims[plan.axis];
     const P = this.position;
@@ -97,30 +103,41 @@ export class CachedDecoder {
     if ((run.dims.B ?? 1) !== 1) throw new ProgramLimitError('decoding with a cache runs one sequence at a time (B = 1)');
     if (!(N >= 1)) throw new ProgramLimitError(`no new positions: ${P} computed, the sequence has ${L}`);
     // Masks see the whole sequence, so their sizes are those of a full pass over it.
-    checkProgramMaskSizes(model, p, run.dims);
+    checkProgramMaskSizes(model, lowered.program, run.dims);
     const env = maskEnv(model, { ...run, weights: this.weights });
     this.checkLengthsUnchanged(run);
     this.checkEarlierRowsUnchanged(env, P, L);
 
-    const dims = { ...run.dims, [plan.axis]: N };
-    const { size, stepKernel } = prepareRun(gpu, lowered, dims);
-    const order = this.encoded ? plan.decodeSteps : [...plan.encodeSteps, ...plan.decodeSteps].sort((a, b) => a - b);
+    // The first call runs the prefill program; later ones the decode step when their rows are few enough, else the
+    // prefill program without its once-per-source steps.
+    const d: DecodeProgram = this.encoded && N <= DECODE_STEP_ROWS ? lowered.decode!.step : lowered.decode!.prefill;
+    const p = d.program;
+    const skip = new Set(this.encoded ? d.once : []);
+    const order = p.steps.flatMap((_, i) => (skip.has(i) ? [] : [i]));
 
     const created: GPUBuffer[] = [];
     const retired: GPUBuffer[] = [];
     const track = (b: GPUBuffer) => (created.push(b), b);
     const buffers = new Map<string, GPUBuffer>();
     const slots = new Map<number, GPUBuffer>();
-    const encoder = gpu.device.createCommandEncoder({ label: `${p.model} decode` });
+    const encoder = gpu.device.createCommandEncoder({ label: `${p.model} ${d.name}` });
     try {
-      const bound = new Set(order.flatMap((i) => p.steps[i].buffers));
+      for (const st of this.sites) this.reserve(st, N, P, env, encoder, retired);
+      const dims: Record<string, number> = { ...run.dims, [plan.axis]: N, [CACHE_DIMS.start]: P };
+      this.sites.forEach((st, j) => Object.assign(dims, { [CACHE_DIMS.rows(j)]: st.capacity, [CACHE_DIMS.keys(j)]: st.live + N, [CACHE_DIMS.dropped(j)]: st.dropped }));
+      const { size, stepKernel } = prepareRun(gpu, p, d.rendered, dims);
+      const caches = new Map(this.sites.flatMap((st) => [[`${st.node}#k_cache`, st.k!], [`${st.node}#v_cache`, st.v!]]));
+
+      const bound = new Set(order.flatMap((i) => boundBuffers(p.steps[i])));
       for (const b of p.buffers) {
         if (!bound.has(b.id)) continue;
         const n = size(b.elements);
         if (this.kept.has(b.id)) buffers.set(b.id, this.kept.get(b.id)!);
-        else if (b.role === 'input') buffers.set(b.id, track(uploadBuffer(gpu, b.id, this.newRows(run, b.id.slice(1), P, L, n))));
+        else if (b.role === 'kv_cache') buffers.set(b.id, caches.get(b.id)!);
         else if (plan.hostFilled.includes(b.id)) buffers.set(b.id, track(uploadBuffer(gpu, b.id, this.decoderInputRows(run, b.id.slice(1), P, L))));
+        else if (b.role === 'input') buffers.set(b.id, track(uploadBuffer(gpu, b.id, this.newRows(run, b.id.slice(1), P, L, n))));
         else if (b.role === 'param' || b.role === 'packed_param') buffers.set(b.id, paramBuffer(gpu, this.weights, b, n));
+        else if (b.role === 'kept') throw new Error(`${b.id} is kept from a first call that has not run`);
         else if (plan.kept.includes(b.id)) {
           const kept = outputBuffer(gpu, b.id, n * 4);
           this.kept.set(b.id, kept);
@@ -131,26 +148,14 @@ export class CachedDecoder {
           buffers.set(b.id, s);
         }
       }
-      for (const i of order) {
-        const s = p.steps[i];
-        if (s.kind === 'attention' && plan.encodeSteps.includes(i)) uploadAttentionInputs(gpu, s, env, dims, buffers, track);
-      }
-      for (const st of this.sites) this.reserve(st, N, P, env, encoder, retired);
+      for (const i of order) if (p.steps[i].kind === 'attention') uploadAttentionInputs(gpu, p.steps[i], env, dims, buffers, track);
 
-      const steps = new Map<number, Step>();
-      for (const i of order) steps.set(i, plan.decodeSteps.includes(i) ? this.decodeStep(i, env, P, N, buffers, track) : p.steps[i]);
       const launches: { i: number; run: (pass: GPUComputePassEncoder) => void }[] = [];
-      for (const i of order) {
-        // A matmul over a few new rows takes the skinny kernel: the tiled one would pad them to a 32-row tile.
-        const s = steps.get(i)!;
-        const rows = s.kind === 'matmul' && plan.decodeSteps.includes(i) ? size(s.words[0] as Formula) : Infinity;
-        const decodeAttention = s.kind === 'attention' && plan.decodeSteps.includes(i) ? this.tilesFor(i, N).kernel : undefined;
-        const [step, kernel] = rows <= SKINNY_MAX_ROWS ? skinny(s, size) : [s, decodeAttention ?? stepKernel(i)];
-        launches.push({ i, run: await launch(gpu, step, kernel, buffers, size, track) });
-      }
+      for (const i of order) launches.push({ i, run: await launch(gpu, p.steps[i], stepKernel(i), buffers, size, track) });
+      const appendAt = new Map(d.sites.flatMap((x) => (x.cache === undefined ? [] : [[x.step, this.sites[x.cache]]])));
       await withErrorScopes(gpu, `decoding ${p.model}`, () => {
         for (const { i, run: l } of launches) {
-          const st = this.sites.find((x) => x.site.step === i);
+          const st = appendAt.get(i);
           if (st) this.append(st, encoder, buffers, N);
           const pass = encoder.beginComputePass();
           l(pass);
@@ -191,8 +196,8 @@ export class CachedDecoder {
   private checkEarlierRowsUnchanged(env: MaskEnv, P: number, L: number): void {
     if (P === 0) return;
     for (const st of this.sites) {
-      const a = this.lowered.program.steps[st.site.step].attention!;
-      const where = `${this.lowered.program.steps[st.site.step].node}`;
+      const a = st.attention;
+      const where = st.node;
       if (!a.mask) throw new CacheInexactError(`${where} has no mask, so earlier positions see later ones`);
       const pred = a.mask.predicate;
       const full = { ...env, dims: { ...env.dims, Lq: L, Lk: L } };
@@ -236,7 +241,7 @@ export class CachedDecoder {
     const capacity = Math.max(MIN_CAPACITY, 2 * (keep + n));
     const rowBytes = st.site.rowWidth * 4;
     const limit = Math.min(this.gpu.limits.maxStorageBufferBindingSize, this.gpu.limits.maxBufferSize);
-    if (capacity * rowBytes > limit) throw new ProgramLimitError(`the KV cache of ${this.lowered.program.steps[st.site.step].node} needs ${capacity * rowBytes} bytes, above this adapter's ${limit}`);
+    if (capacity * rowBytes > limit) throw new ProgramLimitError(`the KV cache of ${st.node} needs ${capacity * rowBytes} bytes, above this adapter's ${limit}`);
     const grown = [st.k, st.v].map((old, j) => {
       const b = this.gpu.device.createBuffer({ label: `kv cache ${j ? 'v' : 'k'} ${st.site.step}`, size: capacity * rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
       if (old) {
@@ -253,7 +258,7 @@ export class CachedDecoder {
 
   /** The number of leading keys no query at position P or later can see (sound: the tile classifier's intervals). */
   private droppableKeys(st: SiteState, P: number, env: MaskEnv): number {
-    const a = this.lowered.program.steps[st.site.step].attention!;
+    const a = st.attention;
     const pred = a.mask!.predicate;
     const bound = this.lowered.program.dims.find((d) => d.name === this.lowered.cache.axis)?.bound ?? 2 ** 30;
     const hidden = (k0: number) => k0 <= st.dropped || everyHeadHidden(pred, a.heads, { lo: P, hi: Math.max(P, bound - 1) }, { lo: st.dropped, hi: k0 - 1 }, env);
@@ -272,92 +277,6 @@ export class CachedDecoder {
     encoder.copyBufferToBuffer(buffers.get(st.site.k)!, 0, st.k!, st.live * rowBytes, n * rowBytes);
     encoder.copyBufferToBuffer(buffers.get(st.site.v)!, 0, st.v!, st.live * rowBytes, n * rowBytes);
   }
-
-  /** A decode step with the positions of this call: position starts, cache bindings, lengths and offsets. */
-  /**
-   * The attention tiles of a decode call: the site's own, or for a few new rows a kernel with one query row per
-   * workgroup and its lanes across the head dim, since the site's 32-row tiles would leave all but one row idle.
-   */
-  private tilesFor(attentionStep: number, N: number): { q: number; k: number; kernel?: RenderedKernel } {
-    const s = this.lowered.program.steps[attentionStep];
-    const a = s.attention!;
-    if (N > SKINNY_MAX_ROWS) return a.tiles;
-    const d4 = a.headDim / 4;
-    const lanes = [16, 8, 4, 2, 1].find((l) => d4 % l === 0)!;
-    const k = [32, 16, 8].find((t) => workgroupBytes(a.headDim, 1, t) <= DEFAULT_KERNEL_LIMITS.maxComputeWorkgroupStorageSize) ?? 4;
-    const key = `${attentionStep} ${k} ${lanes}`;
-    let kernel = decodeKernels.get(this.lowered)?.get(key);
-    if (!kernel) {
-      const generated = generateAttentionKernel({ headDim: a.headDim, heads: a.heads, kvHeads: a.kvHeads, scale: a.scale, mask: a.mask?.wgsl ?? null, modifiers: a.modifiers, limits: DEFAULT_KERNEL_LIMITS, tiles: { q: 1, k, lanes } });
-      const bindings = generated.bindings.map((b) => ({ binding: b.binding, access: b.type === 'uniform' ? ('uniform' as const) : b.type === 'storage' ? ('read_write' as const) : ('read' as const) }));
-      kernel = { file: `decode-attention-${key}.wgsl`, family: 'attention', entryPoint: generated.entryPoint, wgsl: generated.wgsl, workgroupSize: generated.workgroupSize, workgroupStorageBytes: generated.workgroupStorageBytes, bindings };
-      if (!decodeKernels.has(this.lowered)) decodeKernels.set(this.lowered, new Map());
-      decodeKernels.get(this.lowered)!.set(key, kernel);
-    }
-    return { q: 1, k, kernel };
-  }
-
-  private decodeStep(i: number, env: MaskEnv, P: number, N: number, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer): Step {
-    const { program: p, cache: plan } = this.lowered;
-    const s = p.steps[i];
-    if (plan.positionSteps.includes(i)) return { ...s, words: [...s.words.slice(0, -1), fc(P)] };
-    if (s.kind !== 'attention' && s.kind !== 'classify') return s;
-    const a = s.attention!;
-    const node = p.steps.find((x) => x.kind === 'attention' && x.node === s.node)!;
-    const siteIndex = p.steps.indexOf(node);
-    const st = this.sites.find((x) => x.site.step === siteIndex);
-    const lk = st ? st.live + N : formula.evaluate(formula.of(a.lk), env.dims)!;
-    const kOffset = st ? st.dropped : 0;
-    const tiles = this.tilesFor(siteIndex, N);
-    const [qTiles, kTiles] = [Math.ceil(N / tiles.q), Math.ceil(lk / tiles.k)];
-    const count = a.tiles.heads * qTiles * kTiles;
-    const tileId = node.buffers[4];
-    if (s.kind === 'classify') {
-      const words = [N, lk, qTiles, kTiles, tiles.q, tiles.k, a.tiles.heads, count, P, kOffset, 0, 0].map(fc);
-      buffers.set(tileId, track(outputBuffer(this.gpu, 'tile classes', count * 4)));
-      return { ...s, words, grid: [fc(Math.ceil(count / 64)), fc(1), fc(1)] };
-    }
-    // The mask sees the whole sequence: its lengths and data are those of a full pass over it.
-    const siteEnv: MaskEnv = { ...env, dims: { ...env.dims, Lq: P + N, Lk: lk + kOffset } };
-    if (a.mask) {
-      const packed = packMaskBuffers(a.mask.wgsl, siteEnv, 1);
-      buffers.set(s.buffers[5], track(uploadBuffer(this.gpu, 'mask_params', packed.params)));
-      buffers.set(s.buffers[6], track(uploadBuffer(this.gpu, 'mask_data', packed.data)));
-    }
-    if (a.tileFill !== 'device') {
-      const grid = { batch: 1, heads: a.tiles.heads, lq: N, lk, tileQ: tiles.q, tileK: tiles.k, qOffset: P, kOffset };
-      const classes = a.tileFill === 'host' ? classifyTiles(a.mask!.predicate, grid, siteEnv) : new Uint32Array(count).fill(TileClass.Full);
-      buffers.set(tileId, track(uploadBuffer(this.gpu, 'tile classes', classes)));
-    }
-    const bound = [...s.buffers];
-    if (st) {
-      buffers.set(`${s.node}#k_cache`, st.k!);
-      buffers.set(`${s.node}#v_cache`, st.v!);
-      bound[1] = `${s.node}#k_cache`;
-      bound[2] = `${s.node}#v_cache`;
-    }
-    const words = [fc(N), fc(lk), fc(qTiles), fc(kTiles), ...s.words.slice(4, 8), fc(P), fc(kOffset), fc(0), fc(0)];
-    return { ...s, buffers: bound, words, grid: [fc(qTiles), s.grid[1], fc(1)] };
-  }
-}
-
-/** New rows up to which a decode call's matmuls use the skinny kernel and its attention one-row tiles. */
-const SKINNY_MAX_ROWS = 8;
-/** Decode-shaped attention kernels, per compiled program and site. */
-const decodeKernels = new WeakMap<Lowered, Map<string, RenderedKernel>>();
-const skinnyKernels = new Map<string, RenderedKernel>();
-
-/** The step with the skinny matmul's grid, and that kernel (same bindings and words as the tiled one). */
-function skinny(s: Step, size: (f: Formula) => number): [Step, RenderedKernel] {
-  const k = skinnyMatmulKernel(s.options!);
-  let rendered = skinnyKernels.get(k.family);
-  if (!rendered) {
-    const bindings = [{ binding: 0, access: 'uniform' as const }, ...k.bindings.map((b, i) => ({ binding: i + 1, access: b.access }))];
-    rendered = { file: `${k.family}.wgsl`, family: k.family, entryPoint: k.entryPoint, wgsl: k.wgsl, workgroupSize: k.workgroup, workgroupStorageBytes: 0, bindings };
-    skinnyKernels.set(k.family, rendered);
-  }
-  const [rows, cols] = [size(s.words[0] as Formula), size(s.words[1] as Formula)];
-  return [{ ...s, grid: [fc(Math.ceil(cols / 64)), fc(Math.ceil(rows / SKINNY_ROWS)), fc(1)] }, rendered];
 }
 
 function everyHeadHidden(pred: BoolExpr, heads: number, q: { lo: number; hi: number }, k: { lo: number; hi: number }, env: MaskEnv): boolean {

@@ -5,7 +5,8 @@
 import type { CheckedModel } from '../check/model.ts';
 import type { IrNode } from '../ir/ir.ts';
 import type { GradGraph } from '../lower/grad.ts';
-import { inlineMask, scoreModifiers } from '../lower/schedule.ts';
+import { inlineMask } from '../check/inline-mask.ts';
+import { scoreModifiers } from '../wgsl/score-modifiers.ts';
 import { maskFunction } from '../masks/evaluate.ts';
 import type { MaskEnv } from '../masks/kernel-contract.ts';
 import { toPredicate } from '../masks/policy.ts';

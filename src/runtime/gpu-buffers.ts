@@ -143,3 +143,16 @@ async function compilePipeline(
     throw new Error(`creating the attention pipeline failed: ${(error as Error).message}`);
   }
 }
+
+/**
+ * Submits the encoded work and waits until the device reports it done: milliseconds per repetition, when the encoder
+ * holds `count` repetitions of the measured work.
+ */
+export async function timedSubmit(gpu: GpuContext, encoder: GPUCommandEncoder, count: number): Promise<number> {
+  const t0 = performance.now();
+  gpu.device.queue.submit([encoder.finish()]);
+  await gpu.device.queue.onSubmittedWorkDone();
+  const ms = (performance.now() - t0) / count;
+  gpu.checkHealthy();
+  return ms;
+}

@@ -3,7 +3,8 @@
 
 import type { CheckedModel } from '../check/model.ts';
 import { formula } from '../lower/formula.ts';
-import { inlineMask, type Program } from '../lower/schedule.ts';
+import { inlineMask } from '../check/inline-mask.ts';
+import type { Program } from '../lower/program.ts';
 import { checkMaskSizes } from '../masks/sizes.ts';
 
 export function checkProgramMaskSizes(model: CheckedModel, program: Program, dims: Record<string, number>): void {

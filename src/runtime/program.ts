@@ -6,15 +6,16 @@
 import type { CheckedModel } from '../check/model.ts';
 import { sym } from '../check/sym.ts';
 import { formula, type Formula } from '../lower/formula.ts';
-import type { Lowered } from '../lower/passes.ts';
-import type { RenderedKernel } from '../lower/render.ts';
-import type { Program, ProgramBuffer, Step, Word } from '../lower/schedule.ts';
+import { kernelsOf, type Lowered } from '../lower/passes.ts';
+import { packStepUniforms, uniformValues, type Program, type ProgramBuffer, type Step } from '../lower/program.ts';
+import type { Rendered, RenderedKernel } from '../lower/render.ts';
 import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
 import { classifyTiles } from '../masks/tiles.ts';
 import type { RunInputs } from './cpu-interpreter.ts';
 import { shiftRight } from './decoder-input.ts';
 import type { GpuContext } from './device.ts';
-import { computePipeline, outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
+import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
+import { bindKernel, kernelPipeline } from './kernel-binding.ts';
 import { packMaskBuffers } from './mask-buffers.ts';
 import { checkProgramMaskSizes } from './mask-size-check.ts';
 
@@ -48,15 +49,14 @@ export function paramBuffer(gpu: GpuContext, weights: Map<string, Float32Array>,
 }
 
 /** Sizes at these dims and each step's kernel, after checking everything against the device's limits. */
-export function prepareRun(gpu: GpuContext, lowered: Lowered, dims: Record<string, number>): { size: (f: Formula) => number; stepKernel: (i: number) => RenderedKernel } {
+export function prepareRun(gpu: GpuContext, program: Program, rendered: Rendered, dims: Record<string, number>): { size: (f: Formula) => number; stepKernel: (i: number) => RenderedKernel } {
   const size = (f: Formula) => {
     const v = formula.evaluate(f, dims);
     if (v === undefined) throw new ProgramLimitError(`no value given for a dim of ${formula.print(f)}`);
     return v;
   };
-  const kernels = new Map(lowered.rendered.kernels.map((k) => [k.file, k]));
-  const stepKernel = (i: number) => kernels.get(lowered.rendered.stepKernels[i])!;
-  checkLimits(gpu, lowered.program, stepKernel, size);
+  const stepKernel = kernelsOf(rendered);
+  checkLimits(gpu, program, stepKernel, size);
   return { size, stepKernel };
 }
 
@@ -67,7 +67,7 @@ export async function runProgram(gpu: GpuContext, lowered: Lowered, model: Check
   const dims = { ...run.dims };
   checkDims(p, dims);
   checkProgramMaskSizes(model, p, dims);
-  const { size, stepKernel } = prepareRun(gpu, lowered, dims);
+  const { size, stepKernel } = prepareRun(gpu, p, lowered.rendered, dims);
 
   const created: GPUBuffer[] = [];
   const track = (b: GPUBuffer) => (created.push(b), b);
@@ -146,7 +146,7 @@ export function checkLimits(gpu: GpuContext, p: Program, stepKernel: (i: number)
     const what = `step ${i} (${k.file})`;
     if (k.workgroupSize > l.maxComputeInvocationsPerWorkgroup) throw new ProgramLimitError(`${what} needs ${k.workgroupSize} invocations per workgroup; this adapter allows ${l.maxComputeInvocationsPerWorkgroup}`);
     if (k.workgroupStorageBytes > l.maxComputeWorkgroupStorageSize) throw new ProgramLimitError(`${what} needs ${k.workgroupStorageBytes} bytes of workgroup memory; this adapter allows ${l.maxComputeWorkgroupStorageSize}`);
-    const storage = k.bindings.length - 1;
+    const storage = k.bindings.length;
     if (storage > l.maxStorageBuffersPerShaderStage) throw new ProgramLimitError(`${what} binds ${storage} storage buffers; this adapter allows ${l.maxStorageBuffersPerShaderStage}`);
     const grid = dispatchOf(s, size);
     if (grid.some((g) => g > l.maxComputeWorkgroupsPerDimension)) {
@@ -180,59 +180,44 @@ export function maskEnv(model: CheckedModel, run: RunInputs): MaskEnv {
   return env;
 }
 
-/** The host-filled buffers of one attention site: mask parameters and data, and tile classes unless a step computes them. */
+/**
+ * The host-filled buffers of one attention step: mask parameters and data, and tile classes unless a step computes
+ * them. Its rows are those of its uniforms (the new rows of a decode call at their offsets); the mask sees the
+ * lengths of the whole sequence up to them.
+ */
 export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, dims: Record<string, number>, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer): void {
   const a = s.attention!;
   const value = (f: Formula) => formula.evaluate(f, dims)!;
-  const [batch, lq, lk] = [value(formula.of(a.batch)), value(formula.of(a.lq)), value(formula.of(a.lk))];
-  const siteEnv: MaskEnv = { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } };
-  const [, , , , tileId, paramsId, dataId] = s.buffers;
+  const u = uniformValues(s, value);
+  const batch = value(formula.of(a.batch));
+  const siteEnv: MaskEnv = { ...env, dims: { ...env.dims, Lq: u.lq + u.q_offset, Lk: u.lk + u.k_offset } };
+  const { tileClass: tileId, maskParams: paramsId, maskData: dataId } = s.bind;
   if (a.mask) {
     const packed = packMaskBuffers(a.mask.wgsl, siteEnv, batch);
     buffers.set(paramsId, track(uploadBuffer(gpu, 'mask_params', packed.params)));
     buffers.set(dataId, track(uploadBuffer(gpu, 'mask_data', packed.data)));
   }
   if (a.tileFill === 'device') return;
-  const grid = { batch, heads: a.tiles.heads, lq, lk, tileQ: a.tiles.q, tileK: a.tiles.k };
-  const count = batch * a.tiles.heads * Math.ceil(lq / a.tiles.q) * Math.ceil(lk / a.tiles.k);
+  const grid = { batch, heads: a.tiles.heads, lq: u.lq, lk: u.lk, tileQ: a.tiles.q, tileK: a.tiles.k, qOffset: u.q_offset, kOffset: u.k_offset };
+  const count = batch * a.tiles.heads * u.n_q_tiles * u.n_k_tiles;
   const classes = a.tileFill === 'host' ? classifyTiles(a.mask!.predicate, grid, siteEnv) : new Uint32Array(count).fill(TileClass.Full);
   if (classes.length !== count) throw new Error(`${s.node}: ${classes.length} tile classes for a grid of ${count} tiles`);
   buffers.set(tileId, track(uploadBuffer(gpu, 'tile classes', classes)));
 }
 
-/** A step's uniform block at the given dims: u32 words (f32 values as their bits), padded to whole vec4s. */
-export function uniformWords(words: Word[], dims: Record<string, number>): Uint32Array {
-  return wordsOf(words, (f) => {
+/** A step's uniform block at the given dims (the kernel's fields, packed by `packStepUniforms`). */
+export function uniformBlock(s: Step, k: RenderedKernel, dims: Record<string, number>): Uint32Array {
+  return packStepUniforms(s, k.uniforms, (f) => {
     const v = formula.evaluate(f, dims);
     if (v === undefined) throw new ProgramLimitError(`no value given for a dim of ${formula.print(f)}`);
     return v;
   });
 }
 
-function wordsOf(words: Word[], size: (f: Formula) => number): Uint32Array {
-  const out = new Uint32Array(Math.max(4, Math.ceil(words.length / 4) * 4));
-  const bits = new Float32Array(1);
-  words.forEach((w, i) => {
-    if ('f32' in w) {
-      bits[0] = w.f32;
-      out[i] = new Uint32Array(bits.buffer)[0];
-    } else {
-      out[i] = size(w) >>> 0;
-    }
-  });
-  return out;
-}
-
 export async function launch(gpu: GpuContext, s: Step, k: RenderedKernel, buffers: Map<string, GPUBuffer>, size: (f: Formula) => number, track: (b: GPUBuffer) => GPUBuffer) {
-  const layout: GPUBindGroupLayoutEntry[] = k.bindings.map((b) => ({
-    binding: b.binding,
-    visibility: GPUShaderStage.COMPUTE,
-    buffer: { type: b.access === 'uniform' ? 'uniform' : b.access === 'read' ? 'read-only-storage' : 'storage' },
-  }));
-  const pipeline = await computePipeline(gpu, k.wgsl, k.entryPoint, layout);
-  const uniform = track(uploadBuffer(gpu, `${k.file} uniforms`, wordsOf(s.words, size), 'uniform'));
-  const bound = [uniform, ...s.buffers.map((id) => buffers.get(id) ?? missing(id))];
-  const bindGroup = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: bound.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  const pipeline = await kernelPipeline(gpu, k);
+  const uniform = track(uploadBuffer(gpu, `${k.file} uniforms`, packStepUniforms(s, k.uniforms, size), 'uniform'));
+  const bindGroup = bindKernel(gpu, k, pipeline, uniform, (role) => buffers.get(s.bind[role]) ?? missing(s.bind[role]));
   const dispatch = dispatchOf(s, size);
   return (pass: GPUComputePassEncoder) => {
     pass.setPipeline(pipeline);

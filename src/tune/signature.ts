@@ -6,6 +6,7 @@
 
 import type { MaskWgsl } from '../masks/kernel-contract.ts';
 import type { AdapterSummary } from '../runtime/device.ts';
+import type { AttentionKernelShape } from '../wgsl/attention.ts';
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
 
 export interface KernelSignature {
@@ -50,14 +51,6 @@ export function maskHash(mask: MaskWgsl | null | undefined, modifiers: readonly 
   return stableHash(parts.join('\n--\n'));
 }
 
-export interface SignatureInput {
-  headDim: number;
-  heads: number;
-  kvHeads: number;
-  mask?: MaskWgsl | null;
-  modifiers?: readonly ScoreModifier[];
-}
-
-export function attentionSignature(s: SignatureInput): KernelSignature {
+export function attentionSignature(s: AttentionKernelShape): KernelSignature {
   return { headDim: s.headDim, heads: s.heads, kvHeads: s.kvHeads, maskHash: maskHash(s.mask, s.modifiers) };
 }

@@ -1,7 +1,7 @@
 // The attention sites of a compiled spec that tuning has to cover: one per distinct kernel signature, since sites
 // that share a signature (the layers of a stack) share the kernel and therefore the tuning result.
 
-import type { Program } from '../lower/schedule.ts';
+import type { Program } from '../lower/program.ts';
 import { attentionSignature, signatureKey } from './signature.ts';
 import type { TuneSite } from './tuner.ts';
 

@@ -5,11 +5,10 @@
 import type { MaskEnv, MaskWgsl } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { classifyTiles } from '../masks/tiles.ts';
-import { attentionKernelFor } from '../runtime/attention-run.ts';
+import { attentionKernelFor, prepareAttention } from '../runtime/attention-run.ts';
 import type { GpuContext } from '../runtime/device.ts';
 import { scoreTableLength, type ScoreModifier } from '../wgsl/score-modifiers.ts';
 import { measure, type Timing } from './measure.ts';
-import { prepareAttention } from './prepared-attention.ts';
 import type { KernelSignature } from './signature.ts';
 import { attentionVariants, sameTiles, type TileChoice } from './variants.ts';
 

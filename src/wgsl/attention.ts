@@ -21,21 +21,12 @@
 
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode } from './names.ts';
+import { chooseTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileOverrides } from './attention-tiles.ts';
+import { declarations, packUniforms, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import { emitModifierFunction, f32Literal, needsScoreTable, SCORE_TABLE, type ScoreModifier } from './score-modifiers.ts';
 
-/** The device limits the kernel is sized from (a subset of GPUSupportedLimits). */
-export interface KernelLimits {
-  maxComputeWorkgroupStorageSize: number;
-  maxComputeInvocationsPerWorkgroup: number;
-  maxComputeWorkgroupSizeX?: number;
-}
-
-/** The WebGPU defaults every adapter guarantees. */
-export const DEFAULT_KERNEL_LIMITS: KernelLimits = {
-  maxComputeWorkgroupStorageSize: 16384,
-  maxComputeInvocationsPerWorkgroup: 256,
-  maxComputeWorkgroupSizeX: 256,
-};
+// The tile choice lives in attention-tiles.ts; callers take it from here with the generator.
+export { chooseTiles, decodeTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileShape } from './attention-tiles.ts';
 
 export interface AttentionKernelConfig {
   headDim: number;
@@ -48,20 +39,27 @@ export interface AttentionKernelConfig {
   scale?: number;
   limits?: KernelLimits;
   /** Tile overrides (tests use them to force many tiles); validated against the limits like the defaults. */
-  tiles?: { q?: number; k?: number; lanes?: number; staged?: boolean };
+  tiles?: TileOverrides;
 }
 
-export type AttentionBindingRole = 'params' | 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable';
+/** What an attention kernel's code depends on besides its tiles: the tuner keys its results by it. */
+export type AttentionKernelShape = Pick<AttentionKernelConfig, 'headDim' | 'heads' | 'kvHeads' | 'mask' | 'modifiers'>;
 
-export interface AttentionBinding {
-  binding: number;
-  role: AttentionBindingRole;
-  type: 'uniform' | 'read-only-storage' | 'storage';
-}
+export type AttentionBindingRole = 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable';
 
-export interface AttentionKernel {
-  wgsl: string;
-  entryPoint: string;
+/**
+ * The uniform block: lengths, tile counts, head counts and the scale are uniforms, so sites that differ only in
+ * those share one pipeline. Rows q and k of the buffers are positions q + q_offset and k + k_offset of the whole
+ * sequence (both 0 unless decoding with a cache).
+ */
+export const ATTENTION_UNIFORMS: readonly UniformField[] = [
+  ...['lq', 'lk', 'n_q_tiles', 'n_k_tiles', 'heads', 'kv_heads', 'kv_group'].map((name) => ({ name, type: 'u32' as const })),
+  { name: 'scale', type: 'f32' },
+  { name: 'q_offset', type: 'u32' },
+  { name: 'k_offset', type: 'u32' },
+];
+
+export interface AttentionKernel extends Kernel {
   headDim: number;
   heads: number;
   kvHeads: number;
@@ -71,17 +69,12 @@ export interface AttentionKernel {
   lanes: number;
   /** K/V tiles staged in workgroup memory (see `chooseTiles`). */
   staged: boolean;
-  workgroupSize: number;
-  workgroupStorageBytes: number;
   /** Heads the tile-class buffer distinguishes: H for a per-head mask, else 1. */
   tileHeads: number;
   hasMask: boolean;
   /** The mask spliced into the kernel; the runtime packs its `mask_params` / `mask_data` from it. */
   mask?: MaskWgsl;
-  /** All in group 0. */
-  bindings: AttentionBinding[];
-  /** Size of the uniform block (see `attentionParams`). */
-  paramsBytes: 48;
+  bindings: (KernelBinding & { role: AttentionBindingRole })[];
 }
 
 export interface AttentionGrid {
@@ -104,90 +97,25 @@ export function attentionGrid(kernel: AttentionKernel, batch: number, lq: number
   };
 }
 
-/**
- * The uniform block for one dispatch: u32 lq, lk, nQT, nKT, heads, kvHeads, heads / kvHeads, f32 scale, then the
- * positions of the first query row and the first key row in the whole sequence (both 0 unless decoding with a
- * cache), and two words of padding.
- */
+/** The uniform values of one dispatch, by field name (see `ATTENTION_UNIFORMS`). */
+export function attentionUniforms(kernel: AttentionKernel, grid: AttentionGrid, lq: number, lk: number, offsets = { q: 0, k: 0 }): Record<string, number> {
+  return {
+    lq,
+    lk,
+    n_q_tiles: grid.qTiles,
+    n_k_tiles: grid.kTiles,
+    heads: kernel.heads,
+    kv_heads: kernel.kvHeads,
+    kv_group: kernel.heads / kernel.kvHeads,
+    scale: kernel.scale,
+    q_offset: offsets.q,
+    k_offset: offsets.k,
+  };
+}
+
+/** The uniform block of one dispatch, packed. */
 export function attentionParams(kernel: AttentionKernel, grid: AttentionGrid, lq: number, lk: number, offsets = { q: 0, k: 0 }): Uint32Array {
-  const words = new Uint32Array(12);
-  words.set([lq, lk, grid.qTiles, grid.kTiles, kernel.heads, kernel.kvHeads, kernel.heads / kernel.kvHeads]);
-  new Float32Array(words.buffer)[7] = kernel.scale;
-  words.set([offsets.q, offsets.k], 8);
-  return words;
-}
-
-/** Workgroup bytes for a tile shape: K and V tiles (vec4 rows) plus the score tile. */
-export function workgroupBytes(headDim: number, tileQ: number, tileK: number, staged = true): number {
-  return staged ? 4 * (2 * tileK * headDim + tileQ * tileK) : 0;
-}
-
-interface TileShape {
-  tileQ: number;
-  tileK: number;
-  lanes: number;
-  /**
-   * Whether K/V tiles are staged in workgroup memory and shared by the workgroup's rows (the default), or each
-   * invocation reads its keys straight from the storage buffer, one query row per invocation (`lanes` = 1). GPUs want
-   * the first; a CPU implementation such as SwiftShader, where workgroup memory is ordinary memory behind barriers,
-   * can prefer the second. The tuner measures both.
-   */
-  staged: boolean;
-}
-
-/**
- * Workgroup memory the automatic tile choice aims for, even on adapters that allow more: larger tiles buy little
- * (measured on SwiftShader: 32×32 and 16×16 tiles within 15% of each other) and cost occupancy on GPUs.
- */
-const TILE_MEMORY_BUDGET = 16384;
-
-/**
- * Picks the tile shape: lanes so that each thread owns about four output vec4s, as many query rows as the invocation
- * limit allows (up to 32), then the largest key tile (up to 64) whose K, V and score tiles fit the memory budget.
- */
-export function chooseTiles(headDim: number, limits: KernelLimits, overrides: AttentionKernelConfig['tiles'] = {}): TileShape {
-  const d4 = headDim / 4;
-  const maxInvocations = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX ?? Infinity);
-  let lanes = overrides.lanes ?? 1;
-  if (overrides.lanes === undefined) {
-    for (let r = Math.min(8, d4); r >= 1; r--) {
-      if (d4 % r === 0 && d4 / r >= 4) {
-        lanes = r;
-        break;
-      }
-    }
-  }
-  let tileQ = overrides.q ?? 32;
-  if (overrides.q === undefined) while (tileQ > 1 && tileQ * lanes > maxInvocations) tileQ /= 2;
-  let tileK = overrides.k ?? 64;
-  if (overrides.k === undefined) {
-    const budget = Math.min(limits.maxComputeWorkgroupStorageSize, TILE_MEMORY_BUDGET);
-    while (tileK > 1 && workgroupBytes(headDim, tileQ, tileK) > budget) tileK /= 2;
-  }
-  const shape = { tileQ, tileK, lanes, staged: overrides.staged ?? true };
-  if (!shape.staged && lanes !== 1) throw new Error(`an unstaged attention kernel runs one query row per invocation: lanes must be 1, got ${lanes}`);
-  checkTileShape(headDim, shape, limits);
-  return shape;
-}
-
-function checkTileShape(headDim: number, { tileQ, tileK, lanes, staged }: TileShape, limits: KernelLimits): void {
-  for (const [name, value] of [['query tile', tileQ], ['key tile', tileK], ['lanes', lanes]] as const) {
-    if (!Number.isInteger(value) || value < 1) throw new Error(`attention ${name} must be a positive integer, got ${value}`);
-  }
-  const invocations = tileQ * lanes;
-  const maxInvocations = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX ?? Infinity);
-  if (invocations > maxInvocations) {
-    throw new Error(
-      `attention workgroup of ${tileQ} rows × ${lanes} lanes = ${invocations} invocations exceeds the device limit of ${maxInvocations}`,
-    );
-  }
-  const bytes = workgroupBytes(headDim, tileQ, tileK, staged);
-  if (bytes > limits.maxComputeWorkgroupStorageSize) {
-    throw new Error(
-      `attention tiles ${tileQ}×${tileK} with head dim ${headDim} need ${bytes} bytes of workgroup memory; ` +
-        `the device allows ${limits.maxComputeWorkgroupStorageSize}`,
-    );
-  }
+  return packUniforms(kernel.uniforms, attentionUniforms(kernel, grid, lq, lk, offsets));
 }
 
 function checkShape(c: AttentionKernelConfig): void {
@@ -212,31 +140,40 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   const tileHeads = mask?.perHead ? heads : 1;
   const modifierFn = emitModifierFunction(N.modifyScore, config.modifiers ?? [], heads);
 
-  const bindings: AttentionBinding[] = [
-    { binding: 0, role: 'params', type: 'uniform' },
-    { binding: 1, role: 'q', type: 'read-only-storage' },
-    { binding: 2, role: 'k', type: 'read-only-storage' },
-    { binding: 3, role: 'v', type: 'read-only-storage' },
-    { binding: 4, role: 'out', type: 'storage' },
-    { binding: 5, role: 'tileClass', type: 'read-only-storage' },
+  // Rows of Q and the output, and of K and V, the grid's batch (z) times the lengths.
+  const qRows = ({ u, grid }: { u: Record<string, number>; grid: number[] }) => grid[2] * u.lq * heads * headDim;
+  const kRows = ({ u, grid }: { u: Record<string, number>; grid: number[] }) => grid[2] * u.lk * kvHeads * headDim;
+  const vec4 = 'vec4<f32>' as const;
+  const bindings: AttentionKernel['bindings'] = [
+    { role: 'q', name: N.q, access: 'read', element: vec4, extent: qRows },
+    { role: 'k', name: N.k, access: 'read', element: vec4, extent: kRows },
+    { role: 'v', name: N.v, access: 'read', element: vec4, extent: kRows },
+    { role: 'out', name: N.out, access: 'read_write', element: vec4, extent: qRows },
+    { role: 'tileClass', name: N.tileClass, access: 'read', element: 'u32', extent: ({ u, grid }) => grid[2] * tileHeads * u.n_q_tiles * u.n_k_tiles },
   ];
   if (mask) {
-    bindings.push({ binding: 6, role: 'maskParams', type: 'read-only-storage' });
-    bindings.push({ binding: 7, role: 'maskData', type: 'read-only-storage' });
+    bindings.push({ role: 'maskParams', name: MASK_NAMES.params, access: 'read', element: 'i32' });
+    bindings.push({ role: 'maskData', name: MASK_NAMES.data, access: 'read', element: 'i32' });
   }
   // A learned score table (relative_bias) takes the next binding.
-  const scoreTable = needsScoreTable(config.modifiers ?? []) ? bindings.length : undefined;
-  if (scoreTable !== undefined) bindings.push({ binding: scoreTable, role: 'scoreTable', type: 'read-only-storage' });
+  const table = (config.modifiers ?? []).find((m) => m.kind === 'relative_bias');
+  if (needsScoreTable(config.modifiers ?? [])) {
+    const extent = table?.kind === 'relative_bias' ? () => table.buckets * table.heads : undefined;
+    bindings.push({ role: 'scoreTable', name: SCORE_TABLE, access: 'read', element: 'f32', extent });
+  }
+  const declared = declarations({ struct: { type: N.paramsStruct, name: N.params }, uniforms: [...ATTENTION_UNIFORMS], bindings });
 
   const d4 = headDim / 4;
   const workgroupSize = tileQ * lanes;
   const emit = staged ? emitKernel : emitUnstagedKernel;
   const wgsl = emit({
     d4, tileQ, tileK, lanes, workgroupSize, perHeadClasses: !!mask?.perHead,
-    maskCode: mask?.code, modifierFn, scoreTable,
+    maskCode: mask?.code, modifierFn, declared,
   });
   return {
+    family: 'attention',
     wgsl,
+    uniforms: [...ATTENTION_UNIFORMS],
     entryPoint: N.entryPoint,
     headDim,
     heads,
@@ -252,7 +189,6 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     hasMask: !!mask,
     mask,
     bindings,
-    paramsBytes: 48,
   };
 }
 
@@ -265,8 +201,8 @@ interface EmitInput {
   perHeadClasses: boolean;
   maskCode?: string;
   modifierFn?: string;
-  /** The binding of the relative_bias table, when a modifier reads one. */
-  scoreTable?: number;
+  /** The uniform struct and the bindings, generated from the kernel's description. */
+  declared: string;
 }
 
 /** `count` lines made by `line(i)`, joined with the given indentation. Register work is unrolled here, in the
@@ -290,28 +226,11 @@ const ATTN_PARTIAL: u32 = ${TileClass.Partial}u;
 const ATTN_MASKED: f32 = -3.0e38;
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
 
-// Head counts and the scale are uniforms, so sites that differ only in those share one pipeline. Rows q and k of
-// the buffers are positions q + q_offset and k + k_offset of the whole sequence: the mask and the score modifiers
-// see those positions, so a decode step over a KV cache computes exactly what a full pass computes for its rows.
-struct ${N.paramsStruct} {
-  lq: u32, lk: u32, n_q_tiles: u32, n_k_tiles: u32,
-  heads: u32, kv_heads: u32, kv_group: u32, scale: f32,
-  q_offset: u32, k_offset: u32, pad0: u32, pad1: u32,
-}
-
-@group(0) @binding(0) var<uniform> ${N.params}: ${N.paramsStruct};
-@group(0) @binding(1) var<storage, read> ${N.q}: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> ${N.k}: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> ${N.v}: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read_write> ${N.out}: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> ${N.tileClass}: array<u32>;
-${e.maskCode ? `@group(0) @binding(6) var<storage, read> ${MASK_NAMES.params}: array<i32>;
-@group(0) @binding(7) var<storage, read> ${MASK_NAMES.data}: array<i32>;
-
+${e.declared}
+${e.maskCode ? `
 ${e.maskCode}
 ` : ''}
-${e.scoreTable === undefined ? '' : `@group(0) @binding(${e.scoreTable}) var<storage, read> ${SCORE_TABLE}: array<f32>;
-`}${e.modifierFn ?? ''}
+${e.modifierFn ?? ''}
 
 `;
 }

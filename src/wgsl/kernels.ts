@@ -3,93 +3,104 @@
 //
 // Sizes that vary per run (rows = B × T) come from a uniform block; sizes fixed by the spec (widths, vocabulary) do
 // too, so one pipeline serves every layer of the same shape. Identifiers are fixed names of this file: nothing of the
-// spec reaches the source. Every kernel's uniform block is an array of u32 words (`u.w[i]`), documented per kernel;
-// f32 values are passed as their bit patterns.
+// spec reaches the source. Each generator describes its uniforms and bindings (kernel.ts), which declares them.
 
-export type Activation = 'none' | 'relu' | 'gelu' | 'silu';
+import type { Activation } from '../check/model.ts';
+import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 
-export interface WgslKernel {
-  /** Kernel family, for manifests and pipeline caching. */
-  family: string;
-  wgsl: string;
-  entryPoint: string;
-  /** Storage bindings after the uniform block (binding 0), in order; the last `writes` of them are written. */
-  bindings: { name: string; access: 'read' | 'read_write'; type?: 'i32' }[];
-  /** Invocations per workgroup. */
-  workgroup: number;
-  /** Bytes of `var<workgroup>` memory, checked against the device before dispatch. */
-  workgroupStorageBytes: number;
-}
+export type EmbedPositions = 'none' | 'sinusoidal' | 'learned';
+export type NormType = 'layer' | 'rms';
+export type ElementwiseOp = 'add' | 'swiglu' | Epilogue;
 
-const U = (words: number) => `struct Params { w: array<vec4<u32>, ${Math.ceil(words / 4)}> }
-@group(0) @binding(0) var<uniform> u: Params;
-fn word(i: u32) -> u32 { return u.w[i / 4u][i % 4u]; }`;
+/** The activations a matmul epilogue or an elementwise step applies (SwiGLU, which takes two inputs, is an op). */
+export type Epilogue = 'none' | Exclude<Activation, 'swiglu'>;
 
-function storage(bindings: WgslKernel['bindings']): string {
-  return bindings
-    .map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${b.name}: array<${b.type ?? 'f32'}>;`)
-    .join('\n');
-}
+const PARAMS = { type: 'Params', name: 'u' };
+const u32 = (...names: string[]): UniformField[] => names.map((name) => ({ name, type: 'u32' }));
+const f32 = (name: string): UniformField => ({ name, type: 'f32' });
+const read = (role: string, extent: KernelBinding['extent'], element: KernelBinding['element'] = 'f32'): KernelBinding => ({ role, access: 'read', element, extent });
+const write = (role: string, extent: KernelBinding['extent'], element: KernelBinding['element'] = 'f32'): KernelBinding => ({ role, access: 'read_write', element, extent });
+/** A kernel of 64 invocations a workgroup. */
+const kernel64 = (family: string, uniforms: UniformField[], bindings: KernelBinding[], body: string, workgroupStorageBytes = 0): Kernel =>
+  declareKernel({ family, entryPoint: 'main', struct: PARAMS, uniforms, bindings, workgroupSize: 64, workgroupStorageBytes, body });
 
 /** GELU with the tanh approximation (as GPT-2 and BERT use); the CPU interpreter uses the same formula. */
-const ACT: Record<Activation, string> = {
+const ACT: Record<Epilogue, string> = {
   none: 'return x;',
   relu: 'return max(x, 0.0);',
   gelu: 'let c = 0.7978845608028654 * (x + 0.044715 * x * x * x); return 0.5 * x * (1.0 + tanh(clamp(c, -15.0, 15.0)));',
   silu: 'return x / (1.0 + exp(-x));',
 };
 
-function actFn(a: Activation): string {
+function actFn(a: Epilogue): string {
   return `fn act(x: f32) -> f32 { ${ACT[a]} }`;
 }
 
 export interface MatmulOptions {
-  act: Activation;
+  act: Epilogue;
   bias: boolean;
   residual: boolean;
   /**
    * Projections computed together (2 or 3): `w` and `bias` hold the parts' rows one after another, and output column
-   * `n` goes to the part it falls in, each part to its own buffer. Words 3 and 4 are the widths of the first two.
+   * `n` goes to the part it falls in, each part to its own buffer; uniforms n0 and n1 are the widths of the first two.
    */
   parts?: number;
-}
-
-/** Where column `col` of a packed matmul goes: the first part's buffer, the second's, or the third's. */
-function packedStore(parts: number): string {
-  const third = parts === 3 ? ` else { let n2 = N - n0 - n1; out2[row * n2 + col - n0 - n1] = v; }` : '';
-  return `let n0 = word(3u); let n1 = word(4u);
-        if (col < n0) { out0[row * n0 + col] = v; } else${parts === 3 ? ' if (col < n0 + n1)' : ''} { out1[row * n1 + col - n0] = v; }${third}`;
 }
 
 /** Output tile edge of the matmul kernel (rows and columns per workgroup); the schedule sizes grids by it. */
 export const MATMUL_TILE = 32;
 
-/**
- * `out[m, n] = act(sum_k a[m, k] * w[n, k] + bias[n]) + res[m, n]` (w in PyTorch `[out, in]` layout).
- * Words: 0 M, 1 N, 2 K. A workgroup of 8×8 threads computes a 32×32 output tile, each thread a 4×4 block held in
- * registers, so every value staged in workgroup memory feeds four multiply-adds instead of one. A and W are staged
- * 16 columns of K at a time; loads past the edges read zero, so any M, N and K work.
- */
-export function matmulKernel(opts: MatmulOptions): WgslKernel {
+/** Rows per invocation of the skinny matmul; the grid's second dimension is ceil(M / this). */
+export const SKINNY_ROWS = 4;
+
+/** Uniforms, bindings, family and epilogue shared by both matmul shapes: they differ only in how they sum. */
+function matmulParts(opts: MatmulOptions) {
   const parts = opts.parts ?? 1;
   if (parts > 1 && (opts.act !== 'none' || opts.residual)) throw new Error('a packed matmul has no activation or residual epilogue');
-  const outs = parts === 1 ? ['out'] : Array.from({ length: parts }, (_, i) => `out${i}`);
-  const bindings: WgslKernel['bindings'] = [
-    { name: 'a', access: 'read' },
-    { name: 'w', access: 'read' },
-    ...(opts.bias ? [{ name: 'bias', access: 'read' as const }] : []),
-    ...(opts.residual ? [{ name: 'res', access: 'read' as const }] : []),
-    ...outs.map((name) => ({ name, access: 'read_write' as const })),
+  const mn = ({ u }: { u: Record<string, number> }) => u.M * u.N;
+  const outs: KernelBinding[] =
+    parts === 1
+      ? [write('out', mn)]
+      : [
+          write('out0', ({ u }) => u.M * u.n0),
+          write('out1', ({ u }) => u.M * u.n1),
+          ...(parts === 3 ? [write('out2', ({ u }: { u: Record<string, number> }) => u.M * (u.N - u.n0 - u.n1))] : []),
+        ];
+  const bindings: KernelBinding[] = [
+    read('a', ({ u }) => u.M * u.K),
+    read('w', ({ u }) => u.N * u.K),
+    ...(opts.bias ? [read('bias', ({ u }: { u: Record<string, number> }) => u.N)] : []),
+    ...(opts.residual ? [read('res', mn)] : []),
+    ...outs,
   ];
-  const store = parts === 1 ? 'out[row * N + col] = v;' : packedStore(parts);
-  const wgsl = `${U(parts === 1 ? 3 : 5)}
-${storage(bindings)}
-${actFn(opts.act)}
+  const third = parts === 3 ? ` else { let n2 = N - n0 - n1; out2[row * n2 + col - n0 - n1] = v; }` : '';
+  // Where column `col` goes: the one output, or for packed projections the part it falls in.
+  const store =
+    parts === 1
+      ? 'out[row * N + col] = v;'
+      : `let n0 = u.n0; let n1 = u.n1;
+        if (col < n0) { out0[row * n0 + col] = v; } else${parts === 3 ? ' if (col < n0 + n1)' : ''} { out1[row * n1 + col - n0] = v; }${third}`;
+  /** The epilogue of one output value `sum` at (row, col): bias, activation, residual, store. */
+  const epilogue = (sum: string, indent: string) =>
+    [`var v = ${sum}${opts.bias ? ' + bias[col]' : ''};`, 'v = act(v);', ...(opts.residual ? ['v += res[row * N + col];'] : []), store].join(`\n${indent}`);
+  const family = `matmul_${opts.act}${opts.bias ? '_bias' : ''}${opts.residual ? '_res' : ''}${parts > 1 ? `_pack${parts}` : ''}`;
+  return { uniforms: u32('M', 'N', 'K', ...(parts > 1 ? ['n0', 'n1'] : [])), bindings, epilogue, family, prelude: actFn(opts.act) };
+}
+
+/**
+ * `out[m, n] = act(sum_k a[m, k] * w[n, k] + bias[n]) + res[m, n]` (w in PyTorch `[out, in]` layout). A workgroup
+ * of 8×8 threads computes a 32×32 output tile, each thread a 4×4 block held in registers, so every value staged in
+ * workgroup memory feeds four multiply-adds instead of one. A and W are staged 16 columns of K at a time; loads past
+ * the edges read zero, so any M, N and K work.
+ */
+export function matmulKernel(opts: MatmulOptions): Kernel {
+  const m = matmulParts(opts);
+  const body = `${m.prelude}
 var<workgroup> ta: array<array<f32, 16>, 32>;
 var<workgroup> tw: array<array<f32, 16>, 32>;
 @compute @workgroup_size(8, 8)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let M = word(0u); let N = word(1u); let K = word(2u);
+  let M = u.M; let N = u.N; let K = u.K;
   let row0 = wid.y * 32u;
   let col0 = wid.x * 32u;
   let tid = lid.y * 8u + lid.x;
@@ -125,36 +136,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var j = 0u; j < 4u; j++) {
       let col = col0 + lid.x * 4u + j;
       if (row < M && col < N) {
-        var v = acc[i][j]${opts.bias ? ' + bias[col]' : ''};
-        v = act(v);
-        ${opts.residual ? 'v += res[row * N + col];' : ''}
-        ${store}
+        ${m.epilogue('acc[i][j]', '        ')}
       }
     }
   }
 }`;
-  const family = `matmul_${opts.act}${opts.bias ? '_bias' : ''}${opts.residual ? '_res' : ''}${parts > 1 ? `_pack${parts}` : ''}`;
-  return { family, wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 2 * 32 * 16 * 4 };
+  return kernel64(m.family, m.uniforms, m.bindings, body, 2 * 32 * 16 * 4);
 }
 
-/** Rows per invocation of the skinny matmul; the grid's second dimension is ceil(M / this). */
-export const SKINNY_ROWS = 4;
-
 /**
- * The same product, epilogues, bindings and words as `matmulKernel`, shaped for a handful of rows (a decode step):
- * one invocation per output column and group of 4 rows, reading A and W straight from storage, with no workgroup
- * memory and no barriers. The tiled kernel would pad one row to a 32-row tile. Grid: ceil(N / 64) × ceil(M / 4).
+ * The same product, epilogues, bindings and uniforms as `matmulKernel`, shaped for a handful of rows (a decode
+ * step): one invocation per output column and group of 4 rows, reading A and W straight from storage, with no
+ * workgroup memory and no barriers. The tiled kernel would pad one row to a 32-row tile. Grid: ceil(N / 64) ×
+ * ceil(M / 4).
  */
-export function skinnyMatmulKernel(opts: MatmulOptions): WgslKernel {
-  const tiled = matmulKernel(opts);
-  const parts = opts.parts ?? 1;
-  const store = parts === 1 ? 'out[row * N + col] = v;' : packedStore(parts);
-  const wgsl = `${U(parts === 1 ? 3 : 5)}
-${storage(tiled.bindings)}
-${actFn(opts.act)}
+export function skinnyMatmulKernel(opts: MatmulOptions): Kernel {
+  const m = matmulParts(opts);
+  const body = `${m.prelude}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let M = word(0u); let N = word(1u); let K = word(2u);
+  let M = u.M; let N = u.N; let K = u.K;
   let col = gid.x;
   let row0 = gid.y * ${SKINNY_ROWS}u;
   if (col >= N || row0 >= M) { return; }
@@ -169,13 +170,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   }
   for (var i = 0u; i < rows; i++) {
     let row = row0 + i;
-    var v = acc[i]${opts.bias ? ' + bias[col]' : ''};
-    v = act(v);
-    ${opts.residual ? 'v += res[row * N + col];' : ''}
-    ${store}
+    ${m.epilogue('acc[i]', '    ')}
   }
 }`;
-  return { ...tiled, family: `${tiled.family}_skinny`, wgsl, workgroupStorageBytes: 0 };
+  return kernel64(`${m.family}_skinny`, m.uniforms, m.bindings, body);
 }
 
 /**
@@ -241,59 +239,56 @@ export function positionRateWords(width: number): [number, number] {
 
 /**
  * Token embedding: `out[r, d] = table[ids[r], d] * scale + pos(t, d)` with t = r % T. Ids outside the vocabulary
- * read row 0 (inputs are validated on the host first). Words: 0 rows, 1 D, 2 T, 3 vocab, 4 scale (f32 bits),
- * 5-6 the sinusoids' rate (`positionRateWords(D)`; unused by other positions), 7 position start (for decoding with a
- * cache).
+ * read row 0 (inputs are validated on the host first). `start` is the position of row 0 (decoding with a cache).
+ * Sinusoidal positions also take `rate_lo` and `rate_hi`, the words of `positionRateWords(D)`.
  */
-export function embedKernel(positions: 'none' | 'sinusoidal' | 'learned'): WgslKernel {
-  const bindings: WgslKernel['bindings'] = [
-    { name: 'table', access: 'read' },
-    { name: 'ids', access: 'read', type: 'i32' },
-    ...(positions === 'learned' ? [{ name: 'pos_table', access: 'read' as const }] : []),
-    { name: 'out', access: 'read_write' },
+export function embedKernel(positions: EmbedPositions): Kernel {
+  const bindings: KernelBinding[] = [
+    read('table', ({ u }) => u.vocab * u.D),
+    read('ids', ({ u }) => u.rows, 'i32'),
+    ...(positions === 'learned' ? [read('pos_table', ({ u }: { u: Record<string, number> }) => (Math.min(u.T, u.rows) + u.start) * u.D)] : []),
+    write('out', ({ u }) => u.rows * u.D),
   ];
   const pos =
     positions === 'sinusoidal'
-      ? `let sc = position_sin_cos(t, d / 2u, vec2<u32>(word(5u), word(6u)));
+      ? `let sc = position_sin_cos(t, d / 2u, vec2<u32>(u.rate_lo, u.rate_hi));
     v += select(sc.y, sc.x, d % 2u == 0u);`
       : positions === 'learned'
         ? 'v += pos_table[t * D + d];'
         : '';
-  const wgsl = `${U(8)}
-${storage(bindings)}
-${positions === 'sinusoidal' ? POSITION_ANGLES : ''}
+  const body = `${positions === 'sinusoidal' ? `\n${POSITION_ANGLES}` : ''}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let rows = word(0u); let D = word(1u); let T = word(2u); let vocab = word(3u);
-  let scale = bitcast<f32>(word(4u));
+  let rows = u.rows; let D = u.D; let T = u.T; let vocab = u.vocab;
+  let scale = u.scale;
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= rows * D) { return; }
   let r = i / D; let d = i % D;
-  let t = r % T + word(7u);
+  let t = r % T + u.start;
   var id = ids[r];
   if (id < 0 || u32(id) >= vocab) { id = 0; }
   var v = table[u32(id) * D + d] * scale;
   ${pos}
   out[i] = v;
 }`;
-  return { family: `embed_${positions}`, wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 0 };
+  const rate = positions === 'sinusoidal' ? u32('rate_lo', 'rate_hi') : [];
+  return kernel64(`embed_${positions}`, [...u32('rows', 'D', 'T', 'vocab'), f32('scale'), ...u32('start'), ...rate], bindings, body);
 }
 
 /**
  * Layer or RMS norm over rows of width D, one workgroup of 64 per row. Layer norm takes the mean first and then the
  * mean squared deviation (two passes over the row), because E[x²] − E[x]² cancels catastrophically in f32 when a
- * residual stream carries a large offset. Words: 0 rows, 1 D, 2 eps (f32 bits).
+ * residual stream carries a large offset.
  */
-export function normKernel(type: 'layer' | 'rms'): WgslKernel {
-  const bindings: WgslKernel['bindings'] = [
-    { name: 'x', access: 'read' },
-    { name: 'gamma', access: 'read' },
-    ...(type === 'layer' ? [{ name: 'beta', access: 'read' as const }] : []),
-    { name: 'out', access: 'read_write' },
+export function normKernel(type: NormType): Kernel {
+  const bindings: KernelBinding[] = [
+    read('x', ({ u }) => u.rows * u.D),
+    read('gamma', ({ u }) => u.D),
+    ...(type === 'layer' ? [read('beta', ({ u }: { u: Record<string, number> }) => u.D)] : []),
+    write('out', ({ u }) => u.rows * u.D),
   ];
   const layer = type === 'layer';
-  const wgsl = `${U(3)}
-${storage(bindings)}
+  const body = `
 var<workgroup> part: array<f32, 64>;
 fn row_total(v: f32, i: u32) -> f32 {
   part[i] = v;
@@ -308,7 +303,7 @@ fn row_total(v: f32, i: u32) -> f32 {
 }
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  let rows = word(0u); let D = word(1u); let eps = bitcast<f32>(word(2u));
+  let rows = u.rows; let D = u.D; let eps = u.eps;
   let r = wid.x + wid.y * 65535u;
   if (r >= rows) { return; }
   let base = r * D;
@@ -323,87 +318,83 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     out[base + d] = (x[base + d] - mean) * inv * gamma[d]${layer ? ' + beta[d]' : ''};
   }
 }`;
-  return { family: `norm_${type}`, wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 64 * 4 };
+  return kernel64(`norm_${type}`, [...u32('rows', 'D'), f32('eps')], bindings, body, 64 * 4);
 }
 
-/** Elementwise: `add` (a + b), an activation of a, or SwiGLU (silu(a) * b). Words: 0 count. */
-export function elementwiseKernel(op: 'add' | 'swiglu' | Activation): WgslKernel {
+/** Elementwise: `add` (a + b), an activation of a, or SwiGLU (silu(a) * b), over `count` values. */
+export function elementwiseKernel(op: ElementwiseOp): Kernel {
   const two = op === 'add' || op === 'swiglu';
-  const bindings: WgslKernel['bindings'] = [{ name: 'a', access: 'read' }, ...(two ? [{ name: 'b', access: 'read' as const }] : []), { name: 'out', access: 'read_write' }];
-  const body = op === 'add' ? 'a[i] + b[i]' : op === 'swiglu' ? 'a[i] / (1.0 + exp(-a[i])) * b[i]' : 'act(a[i])';
-  const wgsl = `${U(1)}
-${storage(bindings)}
-${two ? '' : actFn(op as Activation)}
+  const count = ({ u }: { u: Record<string, number> }) => u.count;
+  const bindings: KernelBinding[] = [read('a', count), ...(two ? [read('b', count)] : []), write('out', count)];
+  const value = op === 'add' ? 'a[i] + b[i]' : op === 'swiglu' ? 'a[i] / (1.0 + exp(-a[i])) * b[i]' : 'act(a[i])';
+  const body = `${two ? '' : actFn(op as Epilogue)}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
-  if (i >= word(0u)) { return; }
-  out[i] = ${body};
+  if (i >= u.count) { return; }
+  out[i] = ${value};
 }`;
-  return { family: `elementwise_${op}`, wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 0 };
+  return kernel64(`elementwise_${op}`, u32('count'), bindings, body);
 }
 
 /**
  * Rotary positions, in place on `[rows, heads * hd]`: each pair (2i, 2i+1) of a head rotates by
- * t · 10000^(-2i/hd), t = r % T + start. Words: 0 rows, 1 heads, 2 hd, 3 T, 4-5 the rate
- * (`positionRateWords(hd)`), 6 start.
+ * t · 10000^(-2i/hd), t = r % T + start; `rate_lo` and `rate_hi` are the words of `positionRateWords(hd)`.
  */
-export function ropeKernel(): WgslKernel {
-  const bindings: WgslKernel['bindings'] = [{ name: 'x', access: 'read_write' }];
-  const wgsl = `${U(7)}
-${storage(bindings)}
+export function ropeKernel(): Kernel {
+  const bindings: KernelBinding[] = [write('x', ({ u }) => u.rows * u.heads * u.hd)];
+  const body = `
 ${POSITION_ANGLES}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let rows = word(0u); let heads = word(1u); let hd = word(2u); let T = word(3u);
+  let rows = u.rows; let heads = u.heads; let hd = u.hd; let T = u.T;
   let half = hd / 2u;
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= rows * heads * half) { return; }
   let p = i % half;
   let h = (i / half) % heads;
   let r = i / (half * heads);
-  let sc = position_sin_cos(r % T + word(6u), p, vec2<u32>(word(4u), word(5u)));
+  let sc = position_sin_cos(r % T + u.start, p, vec2<u32>(u.rate_lo, u.rate_hi));
   let at = r * heads * hd + h * hd + 2u * p;
   let x0 = x[at]; let x1 = x[at + 1u];
   x[at] = x0 * sc.y - x1 * sc.x;
   x[at + 1u] = x0 * sc.x + x1 * sc.y;
 }`;
-  return { family: 'rope', wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 0 };
+  return kernel64('rope', u32('rows', 'heads', 'hd', 'T', 'start', 'rate_lo', 'rate_hi'), bindings, body);
 }
 
-/** Decoder input: `dec[b, 0] = bos`, `dec[b, t] = tokens[b, t-1]` unless that is pad or eos (then pad). Words: 0 B, 1 T, 2 bos, 3 pad, 4 eos (or 2^32-1 for none). */
-export function shiftRightKernel(): WgslKernel {
-  const bindings: WgslKernel['bindings'] = [{ name: 'tokens', access: 'read', type: 'i32' }, { name: 'dec', access: 'read_write', type: 'i32' }];
-  const wgsl = `${U(5)}
-${storage(bindings)}
+/** Decoder input: `dec[b, 0] = bos`, `dec[b, t] = tokens[b, t-1]` unless that is pad or eos (then pad); eos 2^32-1 is none. */
+export function shiftRightKernel(): Kernel {
+  const bt = ({ u }: { u: Record<string, number> }) => u.B * u.T;
+  const bindings: KernelBinding[] = [read('tokens', bt, 'i32'), write('dec', bt, 'i32')];
+  const body = `
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let B = word(0u); let T = word(1u);
+  let B = u.B; let T = u.T;
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= B * T) { return; }
   let t = i % T;
-  let pad = i32(word(3u));
-  if (t == 0u) { dec[i] = i32(word(2u)); return; }
+  let pad = i32(u.pad);
+  if (t == 0u) { dec[i] = i32(u.bos); return; }
   let prev = tokens[i - 1u];
-  let is_eos = word(4u) != 0xffffffffu && prev == i32(word(4u));
+  let is_eos = u.eos != 0xffffffffu && prev == i32(u.eos);
   dec[i] = select(prev, pad, prev == pad || is_eos);
 }`;
-  return { family: 'shift_right', wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 0 };
+  return kernel64('shift_right', u32('B', 'T', 'bos', 'pad', 'eos'), bindings, body);
 }
 
-/** Argmax over rows of width N (first maximum wins). Words: 0 rows, 1 N. */
-export function argmaxKernel(): WgslKernel {
-  const bindings: WgslKernel['bindings'] = [{ name: 'x', access: 'read' }, { name: 'argmax_out', access: 'read_write', type: 'i32' }];
-  const wgsl = `${U(2)}
-${storage(bindings)}
+/** Argmax over rows of width N (first maximum wins). */
+export function argmaxKernel(): Kernel {
+  const bindings: KernelBinding[] = [read('x', ({ u }) => u.rows * u.N), write('argmax_out', ({ u }) => u.rows, 'i32')];
+  const body = `
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let rows = word(0u); let N = word(1u);
+  let rows = u.rows; let N = u.N;
   let r = gid.x + gid.y * 65535u * 64u;
   if (r >= rows) { return; }
   var best = 0u; var v = x[r * N];
   for (var n = 1u; n < N; n++) { let c = x[r * N + n]; if (c > v) { v = c; best = n; } }
   argmax_out[r] = i32(best);
 }`;
-  return { family: 'argmax', wgsl, entryPoint: 'main', bindings, workgroup: 64, workgroupStorageBytes: 0 };
+  return kernel64('argmax', u32('rows', 'N'), bindings, body);
 }

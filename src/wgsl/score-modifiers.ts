@@ -7,6 +7,7 @@
 // Modifiers apply in list order, each to the result of the previous one, so `[alibi, softcap]` caps the biased score
 // and `[softcap, alibi]` biases the capped one.
 
+import type { CheckedModel, ScoreMod } from '../check/model.ts';
 import type { RelativeBiasShape } from '../check/relative-bias-shape.ts';
 import { relativeBiasWgsl, relativeBucket } from './relative-bias.ts';
 
@@ -137,4 +138,17 @@ export function emitModifierFunction(name: string, modifiers: readonly ScoreModi
     `  return s;`,
     `}`,
   ].join('\n');
+}
+
+/** The score modifiers of a named score declaration, as the attention kernel and its CPU oracle take them. */
+export function scoreModifiers(m: CheckedModel, scoreName: string, heads: number): ScoreModifier[] {
+  const score = scoreName ? m.scores.get(scoreName) : undefined;
+  return (score?.mods ?? []).map((s) => modifierOf(s, heads));
+}
+
+function modifierOf(s: ScoreMod, heads: number): ScoreModifier {
+  // Slopes are 2^(-maxBias·i/n); the table for the usual maxBias of 8, raised to maxBias / 8, gives any other.
+  if (s.kind === 'alibi') return { kind: 'alibi', slopes: alibiSlopes(heads).map((x) => x ** (s.maxBias / 8)) };
+  if (s.kind === 'softcap') return { kind: 'softcap', cap: s.cap };
+  return { kind: 'relative_bias', heads, buckets: s.buckets, maxDistance: s.maxDistance, bidirectional: s.bidirectional };
 }

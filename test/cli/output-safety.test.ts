@@ -58,17 +58,32 @@ describe('mdl compile -o', () => {
     const first = mdl(['compile', 'specs/translator.mdl', '-o', out]);
     expect(first.status, first.stderr).toBe(0);
     expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).model).toBe('translator');
+    // The translator decodes with a KV cache: its decode programs' manifests and kernels are mdl's too.
+    expect(readdirSync(out)).toEqual(expect.arrayContaining(['prefill.manifest.json', 'step.manifest.json']));
     // Its own folder, from another spec: replaced whole, so the translator's kernels that packed lacks are gone.
     const second = mdl(['compile', 'specs/packed.mdl', '-o', out]);
     expect(second.status, second.stderr).toBe(0);
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     expect(manifest.model).toBe('packed');
-    expect(readdirSync(out).sort()).toEqual(['manifest.json', ...manifest.kernels.map((k: { file: string }) => k.file)].sort());
+    const listed = ['manifest.json', 'prefill.manifest.json', 'step.manifest.json'].flatMap((m) => [
+      m,
+      ...JSON.parse(readFileSync(join(out, m), 'utf8')).kernels.map((k: { file: string }) => k.file),
+    ]);
+    expect(readdirSync(out).sort()).toEqual(listed.sort());
+    expect(readdirSync(out).filter((f) => f.startsWith('step-')).length).toBeGreaterThan(0);
     writeFileSync(join(out, 'notes.txt'), 'mine\n');
     expectRefused(mdl(['compile', 'specs/translator.mdl', '-o', out]), out, /holds files mdl did not write \(notes\.txt\)/);
     expect(readFileSync(join(out, 'notes.txt'), 'utf8')).toBe('mine\n');
     expect(JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')).model).toBe('packed');
     expect(readdirSync(dir)).toEqual(['out']);
+  });
+
+  it("refuses a folder whose decode manifest is not mdl's, even beside mdl's manifest.json", () => {
+    const out = join(fresh(), 'out');
+    expect(mdl(['compile', 'specs/packed.mdl', '-o', out]).status).toBe(0);
+    writeFileSync(join(out, 'step.manifest.json'), '{"name": "my step counter"}\n');
+    expectRefused(mdl(['compile', 'specs/packed.mdl', '-o', out]), out, /holds files mdl did not write \(.*step[-.]/);
+    expect(readFileSync(join(out, 'step.manifest.json'), 'utf8')).toBe('{"name": "my step counter"}\n');
   });
 
   it("refuses a folder whose manifest.json is not mdl's", () => {

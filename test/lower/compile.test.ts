@@ -8,11 +8,13 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
 import { sym, type Poly } from '../../src/check/sym.ts';
-import { attentionKernelOf } from '../../src/lower/attention-kernels.ts';
 import { formula } from '../../src/lower/formula.ts';
 import { lower } from '../../src/lower/passes.ts';
-import { uniformWords } from '../../src/runtime/program.ts';
+import { compiledFiles } from '../../src/lower/write-output.ts';
+import { packStepUniforms } from '../../src/lower/program.ts';
+import { attentionKernelOf, kernelOfStep } from '../../src/lower/step-kernels.ts';
 import { attentionGrid, attentionParams } from '../../src/wgsl/attention.ts';
+import { packUniforms } from '../../src/wgsl/kernel.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const specs = readdirSync(join(root, 'specs')).filter((f) => f.endsWith('.mdl')).sort();
@@ -22,11 +24,10 @@ describe('mdl compile output', () => {
   for (const f of specs) {
     it(`generated/ is up to date for ${f} (run \`npm run gen\`)`, () => {
       const m = modelOf(f);
-      const { rendered } = lower(m);
+      const files = compiledFiles(lower(m));
       const dir = join(root, 'generated', m.name);
-      expect(readdirSync(dir).sort()).toEqual([...rendered.kernels.map((k) => k.file), 'manifest.json'].sort());
-      for (const k of rendered.kernels) expect(readFileSync(join(dir, k.file), 'utf8'), k.file).toBe(k.wgsl.endsWith('\n') ? k.wgsl : `${k.wgsl}\n`);
-      expect(readFileSync(join(dir, 'manifest.json'), 'utf8')).toBe(rendered.manifest);
+      expect(readdirSync(dir).sort()).toEqual(files.map((f) => f.file).sort());
+      for (const f of files) expect(readFileSync(join(dir, f.file), 'utf8'), f.file).toBe(f.text);
     });
 
     it(`${f}: no buffer is sized by two sequence lengths (no L×L score or mask tensor)`, () => {
@@ -83,7 +84,7 @@ describe('mdl compile output', () => {
     expect(kindsOf('gpt2-small.mdl')('%decoder.layers.0.')).toEqual(['norm', 'matmul', 'attention', 'matmul', 'norm', 'matmul', 'matmul']);
     // Rotary, RMS norm and SwiGLU: rope rotates q and k in place; gate, up and their product stay three launches.
     expect(kindsOf('packed.mdl')('%decoder.layers.0.')).toEqual(['norm', 'matmul', 'rope', 'rope', 'classify', 'attention', 'matmul', 'norm', 'matmul', 'matmul', 'elementwise', 'matmul']);
-    for (const f of specs) expect(lower(modelOf(f)).program.steps.filter((s) => s.kind === 'elementwise' && s.family !== 'elementwise_swiglu'), f).toEqual([]);
+    for (const f of specs) expect(lower(modelOf(f)).program.steps.filter((s) => s.kernel.kind === 'elementwise' && s.kernel.op !== 'swiglu'), f).toEqual([]);
   });
 
   it("gives attention and tile classification the kernels' own uniform blocks, grids and buffer sizes", () => {
@@ -96,14 +97,16 @@ describe('mdl compile output', () => {
         const kernel = attentionKernelOf(s);
         const [batch, lq, lk] = [value(a.batch), value(a.lq), value(a.lk)];
         const grid = attentionGrid(kernel, batch, lq, lk);
-        expect([...uniformWords(s.words, dims)]).toEqual([...attentionParams(kernel, grid, lq, lk)]);
+        const size = (f: Parameters<typeof formula.evaluate>[0]) => formula.evaluate(f, dims)!;
+        expect([...packStepUniforms(s, kernel.uniforms, size)]).toEqual([...attentionParams(kernel, grid, lq, lk)]);
         expect(s.grid.map((g) => formula.evaluate(g, dims))).toEqual(grid.dispatch);
-        const tiles = program.buffers.find((b) => b.id === s.buffers[4])!;
+        const tiles = program.buffers.find((b) => b.id === s.bind.tileClass)!;
         expect(formula.evaluate(tiles.elements, dims)).toBe(grid.tileClassCount);
-        const classify = program.steps.find((x) => x.kind === 'classify' && x.buffers[0] === tiles.id);
+        const classify = program.steps.find((x) => x.kind === 'classify' && x.bind.tileClass === tiles.id);
         if (classify) {
-          const words = [lq, lk, grid.qTiles, grid.kTiles, kernel.tileQ, kernel.tileK, kernel.tileHeads, grid.tileClassCount, 0, 0, 0, 0];
-          expect([...uniformWords(classify.words, dims)]).toEqual(words);
+          const want = { lq, lk, n_q_tiles: grid.qTiles, n_k_tiles: grid.kTiles, tile_q: kernel.tileQ, tile_k: kernel.tileK, heads: kernel.tileHeads, total: grid.tileClassCount, q_offset: 0, k_offset: 0 };
+          const fields = kernelOfStep(classify).uniforms;
+          expect([...packStepUniforms(classify, fields, size)]).toEqual([...packUniforms(fields, want)]);
         }
       }
     }

@@ -18,6 +18,9 @@ const poly = (d: Dim): Poly => (typeof d === 'number' ? sym.constant(d) : sym.at
 export class GraphBuilder {
   readonly nodes: IrNode[] = [];
 
+  /** Bounds of B and T, as a spec declares them (`T <= 9`); none by default. */
+  constructor(readonly bounds: { B?: number; T?: number } = {}) {}
+
   input(name: string, shape: Dim[], dtype: 'f32' | 'i32' = 'f32'): string {
     return this.add(name, 'input', [], { name, kind: dtype === 'f32' ? 'features' : 'tokens' }, shape, dtype);
   }
@@ -34,7 +37,7 @@ export class GraphBuilder {
   }
 
   graph(outputs: string[]): IrGraph {
-    const g: IrGraph = { model: 'k', dims: [{ name: 'B' }, { name: 'T' }], nodes: this.nodes, outputs };
+    const g: IrGraph = { model: 'k', dims: (['B', 'T'] as const).map((name) => ({ name, ...(this.bounds[name] ? { bound: this.bounds[name] } : {}) })), nodes: this.nodes, outputs };
     assertValidIr(g, 'building the test graph');
     return g;
   }

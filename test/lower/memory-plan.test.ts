@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
 import { formula } from '../../src/lower/formula.ts';
 import { lower } from '../../src/lower/passes.ts';
+import { boundBuffers } from '../../src/lower/program.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const specs = readdirSync(join(root, 'specs')).filter((f) => f.endsWith('.mdl')).sort();
@@ -17,7 +18,7 @@ describe('memory plan', () => {
     it(`${f}: values sharing a slot are never live at the same step`, () => {
       const p = programOf(f);
       const live = new Map<string, [number, number]>();
-      p.steps.forEach((s, i) => s.buffers.forEach((id) => live.set(id, [live.get(id)?.[0] ?? i, i])));
+      p.steps.forEach((s, i) => boundBuffers(s).forEach((id) => live.set(id, [live.get(id)?.[0] ?? i, i])));
       for (const slot of p.slots) {
         const spans = slot.values.map((id) => live.get(id)!).sort((a, b) => a[0] - b[0]);
         for (let i = 1; i < spans.length; i++) expect(spans[i][0], `slot ${slot.id}: ${slot.values.join(', ')}`).toBeGreaterThan(spans[i - 1][1]);
@@ -28,7 +29,7 @@ describe('memory plan', () => {
         }
       }
       for (const s of p.steps) {
-        const slots = s.buffers.map((id) => p.buffers.find((b) => b.id === id)!.slot).filter((x) => x !== undefined);
+        const slots = boundBuffers(s).map((id) => p.buffers.find((b) => b.id === id)!.slot).filter((x) => x !== undefined);
         expect(new Set(slots).size, `step ${s.node} binds one slot twice`).toBe(slots.length);
       }
       for (const o of p.outputs) expect(p.slots[p.buffers.find((b) => b.id === o)!.slot!].values).toEqual([o]);

@@ -1,12 +1,13 @@
 // Position values on the device against an f64 computation, at every position up to 4096: the sinusoidal table
 // through the real schedule → render → program path (a zero token table leaves only the positions), and the rotary
-// rotation through the rope kernel with the words the schedule gives it (pairs (1, 0) rotate to (cos θ, sin θ)).
+// rotation through the rope kernel with the uniforms the schedule gives it (pairs (1, 0) rotate to (cos θ, sin θ)).
 // Both must agree with f64 to 1e-6 per value; plain f32 sin/cos of t · freq were off by up to ~1e-4 here.
 
 import { describe, expect, it } from 'vitest';
-import { formula } from '../../src/lower/formula.ts';
-import { computePipeline, readBack, uploadBuffer } from '../../src/runtime/gpu-buffers.ts';
-import { runProgram, uniformWords } from '../../src/runtime/program.ts';
+import { readBack, uploadBuffer } from '../../src/runtime/gpu-buffers.ts';
+import { bindKernel, kernelPipeline } from '../../src/runtime/kernel-binding.ts';
+import { runProgram } from '../../src/runtime/program.ts';
+import { packUniforms } from '../../src/wgsl/kernel.ts';
 import { positionRateWords, ropeKernel } from '../../src/wgsl/kernels.ts';
 import { bareModel as bare, GraphBuilder as Graph } from '../lower/graph-builder.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
@@ -50,23 +51,20 @@ describe('position values on WebGPU vs f64', () => {
 
   it('rotary angles agree with f64 to 1e-6 up to position 4096, also from a cache start position', async () => {
     const kernel = ropeKernel();
-    const layout: GPUBindGroupLayoutEntry[] = [
-      { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
-      { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
-    ];
-    const pipeline = await computePipeline(gpu(), kernel.wgsl, kernel.entryPoint, layout);
+    const pipeline = await kernelPipeline(gpu(), kernel);
     for (const [hd, heads, start] of [[64, 2, 0], [128, 1, 0], [8, 3, 2000]] as const) {
       const rows = POSITIONS - start; // one row per position, start … 4096
       const count = rows * heads * hd;
       // Every pair is (1, 0), so the rotated pair is (cos θ, sin θ).
       const x = Float32Array.from({ length: count }, (_, i) => (i % 2 === 0 ? 1 : 0));
-      const words = [rows, heads, hd, rows, ...positionRateWords(hd), start].map((n) => formula.constant(n));
+      const [rate_lo, rate_hi] = positionRateWords(hd);
+      const uniforms = packUniforms(kernel.uniforms, { rows, heads, hd, T: rows, start, rate_lo, rate_hi });
       const device = gpu().device;
       const buffer = device.createBuffer({ label: 'x', size: count * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
       new Float32Array(buffer.getMappedRange()).set(x);
       buffer.unmap();
-      const uniform = uploadBuffer(gpu(), 'words', uniformWords(words, {}), 'uniform');
-      const bind = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [uniform, buffer].map((b, binding) => ({ binding, resource: { buffer: b } })) });
+      const uniform = uploadBuffer(gpu(), 'uniforms', uniforms, 'uniform');
+      const bind = bindKernel(gpu(), kernel, pipeline, uniform, (role) => (role === 'x' ? buffer : undefined));
       const enc = device.createCommandEncoder();
       const pass = enc.beginComputePass();
       pass.setPipeline(pipeline);

@@ -1,10 +1,13 @@
-// Running the mask kernels of src/masks/classify-wgsl.ts on their own on a device, for the mask tests: dispatch-time
+// Running the mask kernels of src/wgsl/mask-kernels.ts on their own on a device, for the mask tests: dispatch-time
 // tile classification for masks that read data, and the dense mask writer that checks masks bit for bit.
 
-import { classifierWgsl, denseMaskWgsl, MASK_KERNEL_WORKGROUP } from '../../src/masks/classify-wgsl.ts';
 import type { MaskEnv, MaskWgsl } from '../../src/masks/kernel-contract.ts';
+import type { Kernel } from '../../src/wgsl/kernel.ts';
+import { packUniforms } from '../../src/wgsl/kernel.ts';
+import { classifierKernel, denseMaskKernel, MASK_KERNEL_WORKGROUP } from '../../src/wgsl/mask-kernels.ts';
 import type { GpuContext } from '../../src/runtime/device.ts';
-import { computePipeline, outputBuffer, readBack, uploadBuffer, withErrorScopes } from '../../src/runtime/gpu-buffers.ts';
+import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from '../../src/runtime/gpu-buffers.ts';
+import { bindKernel, kernelPipeline } from '../../src/runtime/kernel-binding.ts';
 import { packMaskBuffers } from '../../src/runtime/mask-buffers.ts';
 
 export interface MaskGrid {
@@ -20,26 +23,19 @@ export interface MaskGrid {
   kOffset?: number;
 }
 
-// Built on use: the WebGPU globals (GPUShaderStage) exist only once a device module has been loaded.
-const layout = (): GPUBindGroupLayoutEntry[] => [
-  { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
-  { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
-  { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
-  { binding: 3, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
-];
-
-async function dispatch(gpu: GpuContext, wgsl: string, entry: string, mask: MaskWgsl, env: MaskEnv, grid: MaskGrid, words: number[], total: number): Promise<Uint32Array> {
-  const pipeline = await computePipeline(gpu, wgsl, entry, layout());
+async function dispatch(gpu: GpuContext, kernel: Kernel, mask: MaskWgsl, env: MaskEnv, grid: MaskGrid, uniforms: Record<string, number>): Promise<Uint32Array> {
+  const total = uniforms.total;
+  const pipeline = await kernelPipeline(gpu, kernel);
   const packed = packMaskBuffers(mask, { ...env, dims: { ...env.dims, Lq: grid.lq + (grid.qOffset ?? 0), Lk: grid.lk + (grid.kOffset ?? 0) } }, grid.batch);
-  const buffers = [
-    uploadBuffer(gpu, 'mask grid', new Uint32Array(words), 'uniform'),
-    outputBuffer(gpu, 'mask output', Math.max(4, total * 4)),
-    uploadBuffer(gpu, 'mask_params', packed.params),
-    uploadBuffer(gpu, 'mask_data', packed.data),
-  ];
+  const byRole: Record<string, GPUBuffer> = {
+    tileClass: outputBuffer(gpu, 'mask output', Math.max(4, total * 4)),
+    maskParams: uploadBuffer(gpu, 'mask_params', packed.params),
+    maskData: uploadBuffer(gpu, 'mask_data', packed.data),
+  };
+  const buffers = [uploadBuffer(gpu, 'mask grid', packUniforms(kernel.uniforms, uniforms), 'uniform'), ...Object.values(byRole)];
   try {
-    await withErrorScopes(gpu, `running ${entry}`, () => {
-      const bindGroup = gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+    await withErrorScopes(gpu, `running ${kernel.entryPoint}`, () => {
+      const bindGroup = bindKernel(gpu, kernel, pipeline, buffers[0], (role) => byRole[role]);
       const encoder = gpu.device.createCommandEncoder();
       const pass = encoder.beginComputePass();
       pass.setPipeline(pipeline);
@@ -51,7 +47,7 @@ async function dispatch(gpu: GpuContext, wgsl: string, entry: string, mask: Mask
       pass.end();
       gpu.device.queue.submit([encoder.finish()]);
     });
-    return new Uint32Array(await readBack(gpu, buffers[1], total * 4));
+    return new Uint32Array(await readBack(gpu, byRole.tileClass, total * 4));
   } finally {
     for (const b of buffers) b.destroy();
   }
@@ -62,12 +58,14 @@ export async function classifyTilesOnGpu(gpu: GpuContext, mask: MaskWgsl, env: M
   const nQT = Math.ceil(grid.lq / grid.tileQ);
   const nKT = Math.ceil(grid.lk / grid.tileK);
   const total = grid.batch * grid.heads * nQT * nKT;
-  return dispatch(gpu, classifierWgsl(mask), 'mdl_classify', mask, env, grid, [grid.lq, grid.lk, nQT, nKT, grid.tileQ, grid.tileK, grid.heads, total, grid.qOffset ?? 0, grid.kOffset ?? 0, 0, 0], total);
+  const uniforms = { lq: grid.lq, lk: grid.lk, n_q_tiles: nQT, n_k_tiles: nKT, tile_q: grid.tileQ, tile_k: grid.tileK, heads: grid.heads, total, q_offset: grid.qOffset ?? 0, k_offset: grid.kOffset ?? 0 };
+  return dispatch(gpu, classifierKernel(mask), mask, env, grid, uniforms);
 }
 
 /** The dense mask `[b][h][q][k]` as 0/1, evaluated by the compiled WGSL predicate (checking and drawing only). */
 export async function denseMaskOnGpu(gpu: GpuContext, mask: MaskWgsl, env: MaskEnv, grid: MaskGrid): Promise<Uint8Array> {
   const total = grid.batch * grid.heads * grid.lq * grid.lk;
-  const out = await dispatch(gpu, denseMaskWgsl(mask), 'mdl_dense', mask, env, grid, [grid.lq, grid.lk, 1, 1, 1, 1, grid.heads, total, 0, 0, 0, 0], total);
+  const uniforms = { lq: grid.lq, lk: grid.lk, n_q_tiles: 1, n_k_tiles: 1, tile_q: 1, tile_k: 1, heads: grid.heads, total, q_offset: 0, k_offset: 0 };
+  const out = await dispatch(gpu, denseMaskKernel(mask), mask, env, grid, uniforms);
   return Uint8Array.from(out);
 }

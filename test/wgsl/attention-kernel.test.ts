@@ -71,14 +71,16 @@ describe('kernel generation', () => {
     const plain = generateAttentionKernel({ headDim: 64, heads: 8, kvHeads: 2 });
     expect(plain.wgsl).not.toContain('mask_params');
     expect(plain.wgsl).not.toContain('mdl_mask');
-    expect(plain.bindings.map((b) => b.role)).toEqual(['params', 'q', 'k', 'v', 'out', 'tileClass']);
+    expect(plain.bindings.map((b) => b.role)).toEqual(['q', 'k', 'v', 'out', 'tileClass']);
+    expect(plain.wgsl).toMatch(/@binding\(0\) var<uniform> attn_params: AttnParams;/);
+    expect(plain.wgsl).toMatch(/@binding\(4\) var<storage, read_write> attn_out: array<vec4<f32>>;/);
 
     const masked = generateAttentionKernel({ headDim: 64, heads: 8, kvHeads: 2, mask: causal });
     expect(masked.wgsl).toContain(causal.code);
     expect(masked.wgsl).toMatch(/@binding\(6\) var<storage, read> mask_params: array<i32>;/);
     expect(masked.wgsl).toMatch(/@binding\(7\) var<storage, read> mask_data: array<i32>;/);
     expect(masked.wgsl).toContain('cls == ATTN_PARTIAL');
-    expect(masked.bindings.map((b) => b.binding)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(masked.bindings.map((b) => b.role)).toEqual(['q', 'k', 'v', 'out', 'tileClass', 'maskParams', 'maskData']);
   });
 
   it('shares one WGSL source between sites that differ only in heads and scale', () => {

@@ -6,33 +6,34 @@
 // - a dense mask writer, which evaluates the predicate for every (b, h, q, k) and writes 0/1. It materialises the
 //   mask on purpose and is used only to check and draw masks (tests, `mdl mask --backend gpu`), never by attention.
 
-import type { MaskWgsl } from './kernel-contract.ts';
+import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
+import type { MaskWgsl } from '../masks/kernel-contract.ts';
 
 /**
- * Uniform block of both kernels: 12 u32 words. Rows q and k are positions q + q_offset and k + k_offset of the whole
- * sequence (both 0 unless decoding with a cache); the predicate is evaluated at those positions.
+ * Uniform block of both kernels. Rows q and k are positions q + q_offset and k + k_offset of the whole sequence
+ * (both 0 unless decoding with a cache); the predicate is evaluated at those positions. `total` is the number of
+ * cells (tiles, or pairs for the dense writer) the dispatch covers.
  */
-const MASK_KERNEL_PARAMS = ['lq', 'lk', 'n_q_tiles', 'n_k_tiles', 'tile_q', 'tile_k', 'heads', 'total', 'q_offset', 'k_offset', 'pad0', 'pad1'] as const;
+export const MASK_KERNEL_UNIFORMS: readonly UniformField[] = ['lq', 'lk', 'n_q_tiles', 'n_k_tiles', 'tile_q', 'tile_k', 'heads', 'total', 'q_offset', 'k_offset'].map((name) => ({ name, type: 'u32' }));
 
-const PARAMS_STRUCT = `struct MdlMaskGrid {
-${MASK_KERNEL_PARAMS.map((p) => `  ${p}: u32,`).join('\n')}
-}`;
-
-const BINDINGS = `@group(0) @binding(0) var<uniform> grid: MdlMaskGrid;
-@group(0) @binding(1) var<storage, read_write> mdl_out: array<u32>;
-@group(0) @binding(2) var<storage, read> mask_params: array<i32>;
-@group(0) @binding(3) var<storage, read> mask_data: array<i32>;`;
+/** The output (one u32 a cell) and the mask's packed inputs, under the role names attention binds them by. */
+const BINDINGS: KernelBinding[] = [
+  { role: 'tileClass', name: 'mdl_out', access: 'read_write', element: 'u32', extent: ({ u }) => u.total },
+  { role: 'maskParams', name: 'mask_params', access: 'read', element: 'i32' },
+  { role: 'maskData', name: 'mask_data', access: 'read', element: 'i32' },
+];
 
 export const MASK_KERNEL_WORKGROUP = 64;
+
+const maskKernel = (family: string, entryPoint: string, body: string): Kernel =>
+  declareKernel({ family, entryPoint, struct: { type: 'MdlMaskGrid', name: 'grid' }, uniforms: [...MASK_KERNEL_UNIFORMS], bindings: BINDINGS, workgroupSize: MASK_KERNEL_WORKGROUP, workgroupStorageBytes: 0, body });
 
 /**
  * The tile classifier. Invocation i handles tile i of `[(b * Hc + hc) * nQT + qt] * nKT + kt` (`heads` = Hc, 1 unless
  * the mask reads the head). Positions past Lq / Lk do not count, as in the attention kernel.
  */
-export function classifierWgsl(mask: MaskWgsl): string {
-  return `${PARAMS_STRUCT}
-${BINDINGS}
-${mask.code}
+export function classifierKernel(mask: MaskWgsl): Kernel {
+  return maskKernel('classify', 'mdl_classify', `${mask.code}
 @compute @workgroup_size(${MASK_KERNEL_WORKGROUP})
 fn mdl_classify(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x;
@@ -60,14 +61,12 @@ fn mdl_classify(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (!seen_hidden) { class_id = 2u; }
   mdl_out[i] = class_id;
 }
-`;
+`);
 }
 
 /** The dense writer: invocation i writes the mask bit of pair i of `[((b * H + h) * Lq + q) * Lk + k]`. */
-export function denseMaskWgsl(mask: MaskWgsl): string {
-  return `${PARAMS_STRUCT}
-${BINDINGS}
-${mask.code}
+export function denseMaskKernel(mask: MaskWgsl): Kernel {
+  return maskKernel('dense_mask', 'mdl_dense', `${mask.code}
 @compute @workgroup_size(${MASK_KERNEL_WORKGROUP})
 fn mdl_dense(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x;
@@ -79,5 +78,5 @@ fn mdl_dense(@builtin(global_invocation_id) gid: vec3<u32>) {
   let b = hb / grid.heads;
   mdl_out[i] = select(0u, 1u, mdl_mask(i32(b), i32(h), i32(q + grid.q_offset), i32(k + grid.k_offset)));
 }
-`;
+`);
 }

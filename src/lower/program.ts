@@ -1,0 +1,134 @@
+// A compiled program: kernel launches (steps) over named buffers whose sizes are formulas of the spec's dims. The
+// types live here, apart from the passes that build them (schedule.ts, memory-plan.ts, decode-program.ts), so those
+// passes and the runtime share them without importing one another.
+//
+// A step names its kernel by a typed description (`StepKernel`), binds its buffers by the roles the kernel's
+// generator declares, and gives its uniforms by field name; `verifyProgram` checks all three against the kernel.
+
+import type { Poly } from '../check/sym.ts';
+import type { MaskWgsl } from '../masks/kernel-contract.ts';
+import type { BoolExpr } from '../masks/predicate.ts';
+import { packUniforms, type UniformField } from '../wgsl/kernel.ts';
+import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType } from '../wgsl/kernels.ts';
+import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
+import { formula, type Formula } from './formula.ts';
+
+/** `kv_cache` and `kept` appear in the decode programs only: a cache the runtime grows, a value kept from the first call. */
+export type BufferRole = 'input' | 'param' | 'packed_param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data' | 'kv_cache' | 'kept';
+
+export interface ProgramBuffer {
+  id: string;
+  role: BufferRole;
+  dtype: 'f32' | 'i32' | 'u32';
+  elements: Formula;
+  /** The device buffer this value shares with others whose lifetimes do not overlap (see memory-plan.ts). */
+  slot?: number;
+  /** For a packed parameter: the parameters it holds, one after another. */
+  packs?: string[];
+}
+
+/** A uniform value: a formula of the dims for a u32 field, a number for an f32 field. */
+export type Word = Formula | { f32: number };
+
+export interface MaskSite {
+  name: string;
+  normalForm: string;
+  predicate: BoolExpr;
+  wgsl: MaskWgsl;
+}
+
+export interface AttentionSite {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  /** Multiplies q·k before the score modifiers. */
+  scale: number;
+  queryAxis: string;
+  keyAxis: string;
+  batch: Poly;
+  lq: Poly;
+  lk: Poly;
+  /** The tile shape the kernel is generated with; `heads` is how many heads the tile classes distinguish. */
+  tiles: { q: number; k: number; lanes: number; staged: boolean; heads: number };
+  mask?: MaskSite;
+  modifiers: ScoreModifier[];
+  /** Who fills the tile classes: all FULL (no mask), the host (index-only mask), or the classify step before. */
+  tileFill: 'full' | 'host' | 'device';
+}
+
+/** Which generator makes a step's kernel, with its options; attention and classify kernels follow `Step.attention`. */
+export type StepKernel =
+  | { kind: 'matmul'; options: MatmulOptions; shape: 'tiled' | 'skinny' }
+  | { kind: 'embed'; positions: EmbedPositions }
+  | { kind: 'norm'; type: NormType }
+  | { kind: 'elementwise'; op: ElementwiseOp }
+  | { kind: 'rope' }
+  | { kind: 'shift_right' }
+  | { kind: 'argmax' }
+  | { kind: 'classify' }
+  | { kind: 'attention' };
+
+export type StepKind = StepKernel['kind'];
+
+export interface Step {
+  /** The IR node this step computes (for rope and classify steps, the attention node they prepare). */
+  node: string;
+  kind: StepKind;
+  kernel: StepKernel;
+  /** Buffers by the roles of the kernel's bindings. */
+  bind: Record<string, string>;
+  /** Uniform values by the kernel's field names. */
+  uniforms: Record<string, Word>;
+  /** Workgroups per dispatch dimension. */
+  grid: [Formula, Formula, Formula];
+  /** For attention steps and the classify steps that serve them. */
+  attention?: AttentionSite;
+}
+
+export interface Slot {
+  id: number;
+  dtype: ProgramBuffer['dtype'];
+  elements: ProgramBuffer['elements'];
+  /** The values stored in this slot, in the order they occupy it. */
+  values: string[];
+}
+
+export interface ProgramDim {
+  name: string;
+  bound?: number;
+  /**
+   * For a dim the runtime derives rather than the user gives (the decode programs' cache positions): the value the
+   * verifier checks it at, a number or the name of the dim whose sampled value it takes.
+   */
+  sample?: number | string;
+}
+
+export interface Program {
+  model: string;
+  dims: ProgramDim[];
+  buffers: ProgramBuffer[];
+  steps: Step[];
+  outputs: string[];
+  /** Device buffers for intermediate values, each shared by values that are never live at the same step. */
+  slots: Slot[];
+}
+
+/** Every buffer a step binds, in no particular order. */
+export const boundBuffers = (s: Step): string[] => Object.values(s.bind);
+
+/** The uniform values of a step as numbers, by field name, with the dims evaluated by `size`. */
+export function uniformValues(s: Step, size: (f: Formula) => number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, w] of Object.entries(s.uniforms)) out[name] = 'f32' in w ? w.f32 : size(w);
+  return out;
+}
+
+/** Whether a value suits a field: a formula for u32, a number for f32. */
+export const wordFits = (w: Word, f: UniformField): boolean => ('f32' in w) === (f.type === 'f32');
+
+export const printWord = (w: Word): string => ('f32' in w ? `${w.f32}f` : formula.print(w));
+
+/** The one packer of a step's uniform block for dispatch: full passes, decode steps and tests all use it. */
+export function packStepUniforms(s: Step, fields: readonly UniformField[], size: (f: Formula) => number): Uint32Array {
+  return packUniforms(fields, uniformValues(s, size));
+}

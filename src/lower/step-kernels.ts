@@ -1,0 +1,52 @@
+// The kernel of a step: its typed description (`Step.kernel`) handed to the generator it names. Attention kernels are
+// generated with exactly the tile shape the step's site was sized for (the tile-class buffer and the dispatch).
+
+import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, type AttentionKernel } from '../wgsl/attention.ts';
+import type { Kernel } from '../wgsl/kernel.ts';
+import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, ropeKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
+import { classifierKernel } from '../wgsl/mask-kernels.ts';
+import type { Step } from './program.ts';
+
+export function kernelOfStep(step: Step): Kernel {
+  const k = step.kernel;
+  switch (k.kind) {
+    case 'matmul':
+      return k.shape === 'skinny' ? skinnyMatmulKernel(k.options) : matmulKernel(k.options);
+    case 'embed':
+      return embedKernel(k.positions);
+    case 'norm':
+      return normKernel(k.type);
+    case 'elementwise':
+      return elementwiseKernel(k.op);
+    case 'rope':
+      return ropeKernel();
+    case 'shift_right':
+      return shiftRightKernel();
+    case 'argmax':
+      return argmaxKernel();
+    case 'classify': {
+      const mask = step.attention?.mask;
+      if (!mask) throw new Error(`classify step ${step.node} has no mask`);
+      return classifierKernel(mask.wgsl);
+    }
+    case 'attention':
+      return attentionKernelOf(step);
+  }
+}
+
+export function attentionKernelOf(step: Step): AttentionKernel {
+  const a = step.attention;
+  if (!a || step.kernel.kind !== 'attention') throw new Error(`step ${step.node} (${step.kind}) is not an attention step`);
+  const kernel = generateAttentionKernel({
+    headDim: a.headDim,
+    heads: a.heads,
+    kvHeads: a.kvHeads,
+    scale: a.scale,
+    mask: a.mask?.wgsl ?? null,
+    modifiers: a.modifiers,
+    limits: DEFAULT_KERNEL_LIMITS,
+    tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged },
+  });
+  if (kernel.tileHeads !== a.tiles.heads) throw new Error(`${step.node}: the kernel keeps tile classes for ${kernel.tileHeads} heads, the schedule for ${a.tiles.heads}`);
+  return kernel;
+}
