@@ -146,6 +146,8 @@ export interface BackwardResult {
   errors: { dq: number; dk: number; dv: number; dTable?: number };
   lse: Float32Array;
   kernel: AttentionKernel;
+  /** The data the case ran on. */
+  data: { q: Float32Array; k: Float32Array; v: Float32Array; dOut: Float32Array };
 }
 
 export async function runBackwardCase(gpu: GpuContext, c: BackwardCase): Promise<BackwardResult> {
@@ -183,5 +185,5 @@ export async function runBackwardCase(gpu: GpuContext, c: BackwardCase): Promise
     dv: normRelError(grads.dv, ref.dv),
     dTable: ref.dTable ? normRelError(grads.dTable!, ref.dTable) : undefined,
   };
-  return { gpu: grads, ref, errors, lse, kernel };
+  return { gpu: grads, ref, errors, lse, kernel, data: { q, k, v, dOut } };
 }
