@@ -93,6 +93,34 @@ describe('attention backward on Dawn', () => {
     }
   });
 
+  it('the unstaged forward kernel writes the same log-sum-exp, and the backward pass runs from it', async () => {
+    const c = fixtureCase(someRowsBlind, { batch: 2, lq: 17, lk: 17, heads: 2, kvHeads: 1, headDim: 16, tiles: { q: 8, k: 8, lanes: 1, staged: false } });
+    const r = await runBackwardCase(gpu(), c);
+    expect(r.kernel.staged).toBe(false);
+    expectClose(r.errors, 'unstaged');
+    r.ref.lse.forEach((x, i) => (x === -Infinity ? expect(r.lse[i]).toBeLessThanOrEqual(-1e38) : expect(Math.abs(r.lse[i] - x), `row ${i}`).toBeLessThan(1e-4)));
+  });
+
+  it('the forward kernel gains the lse binding only when asked, after every other binding', () => {
+    const config = { headDim: 16, heads: 4, kvHeads: 2, mask: causalTopLeft.wgsl, modifiers: [relativeBias] };
+    const plain = attentionKernelFor(gpu(), config);
+    const withLse = attentionKernelFor(gpu(), { ...config, lse: true });
+    expect(plain.wgsl).not.toContain('attn_lse');
+    expect(withLse.bindings.map((b) => b.role)).toEqual([...plain.bindings.map((b) => b.role), 'lse']);
+  });
+
+  it('rejects inputs that do not fit the kernels', async () => {
+    const kernel = attentionKernelFor(gpu(), { headDim: 16, heads: 2, kvHeads: 1, mask: causalTopLeft.wgsl, tiles: SMALL_TILES, lse: true });
+    const n = (len: number) => new Float32Array(len);
+    const inputs = { batch: 1, lq: 9, lk: 9, q: n(9 * 32), k: n(9 * 16), v: n(9 * 16), out: n(9 * 32), dOut: n(9 * 32), lse: n(18) };
+    const kernels = attentionBackwardFor(kernel);
+    await expect(prepareAttentionBackward(gpu(), kernels, { ...inputs, lse: n(9) })).rejects.toThrow(/lse has 9 values, expected B·H·Lq = 18/);
+    await expect(prepareAttentionBackward(gpu(), kernels, { ...inputs, dOut: n(5) })).rejects.toThrow(/dO has 5 values/);
+    await expect(prepareAttentionBackward(gpu(), kernels, { ...inputs, tileClasses: n(3) as unknown as Uint32Array })).rejects.toThrow(/tile classes: expected 4 entries/);
+    const withTable = attentionBackwardFor(kernel, [{ ...relativeBias, heads: 2 }]);
+    await expect(prepareAttentionBackward(gpu(), withTable, inputs)).rejects.toThrow(/give its table as scoreTable/);
+  });
+
   it('no buffer grows as Lq × Lk: every allocation but the per-tile classes is linear in the length', async () => {
     const sizes = async (l: number) => {
       const kernel = attentionKernelFor(gpu(), { headDim: 16, heads: 4, kvHeads: 2, mask: causalTopLeft.wgsl, modifiers: [relativeBias], tiles: SMALL_TILES, lse: true });

@@ -12,6 +12,7 @@ import { MASKED_SCORE_FLOOR, type AttentionShape, type MaskFn } from '../../src/
 import { attentionKernelFor, prepareAttention } from '../../src/runtime/attention-run.ts';
 import type { GpuContext } from '../../src/runtime/device.ts';
 import type { AttentionKernel } from '../../src/wgsl/attention.ts';
+import type { TileOverrides } from '../../src/wgsl/attention-tiles.ts';
 import { relativeBucket } from '../../src/wgsl/relative-bias.ts';
 import { evalBiasCpu, type ScoreModifier } from '../../src/wgsl/score-modifiers.ts';
 import { randomFloats } from './mask-fixtures.ts';
@@ -132,7 +133,7 @@ export interface BackwardCase extends AttentionShape {
   env?: MaskEnv;
   modifiers?: ScoreModifier[];
   scoreTable?: Float32Array;
-  tiles?: { q: number; k: number };
+  tiles?: TileOverrides;
   classes?: (kernel: AttentionKernel) => Uint32Array;
   /** Data overrides (default: deterministic values in [-1, 1)). */
   k?: Float32Array;
