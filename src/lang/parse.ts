@@ -10,6 +10,7 @@ import type { FileCstNode } from '../../generated/cst.d.ts';
 import { DiagnosticBag, type Diagnostic } from '../check/diagnostics.ts';
 import type { SourceFile, Span } from './ast.ts';
 import { AstBuilder } from './cst-to-ast.ts';
+import { findNestingProblem, MAX_ARITHMETIC_TERMS, MAX_NESTING, type NestingProblem } from './nesting.ts';
 import { describeExpected, describeToken } from './syntax-messages.ts';
 
 export interface ParseResult {
@@ -21,6 +22,13 @@ export function parseSource(text: string, path: string): ParseResult {
   const bag = new DiagnosticBag();
   const lexed = MdlLexer.tokenize(text);
   for (const e of lexed.errors) reportLexError(bag, e, text, path);
+
+  // Too deep to parse safely: one error at the place it happens, and no tree for the later stages.
+  const tooDeep = findNestingProblem(lexed.tokens);
+  if (tooDeep) {
+    reportNesting(bag, tooDeep, text, path);
+    return { file: { path, text, model: undefined, brokenNames: [] }, diagnostics: bag.sorted() };
+  }
 
   parser.input = lexed.tokens;
   const cst = parser.file() as FileCstNode;
@@ -50,6 +58,15 @@ export function parseSource(text: string, path: string): ParseResult {
     }
   }
   return { file: { path, text, model, brokenNames: builder.brokenNames }, diagnostics: bag.sorted() };
+}
+
+function reportNesting(bag: DiagnosticBag, p: NestingProblem, text: string, path: string): void {
+  const span = spanAt(text, path, p.token.startOffset, p.token.image.length);
+  if (p.kind === 'nesting') {
+    bag.error('E107', span, `nested too deeply (limit ${MAX_NESTING} levels of brackets and prefix operators)`, 'split the expression into named masks or dims');
+  } else {
+    bag.error('E108', span, `arithmetic too long (limit ${MAX_ARITHMETIC_TERMS} operators in one expression)`, 'split the expression into named dims or masks');
+  }
 }
 
 function reportLexError(bag: DiagnosticBag, e: ILexingError, text: string, path: string): void {

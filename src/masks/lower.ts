@@ -182,6 +182,7 @@ export class MaskLowering {
   }
 
   private binary(e: Extract<Expr, { kind: 'binary' }>): Lowered | undefined {
+    if ((e.op === '&' || e.op === '|') && e.left.kind === 'binary' && e.left.op === e.op) return this.chain(e, e.op);
     const l = this.lower(e.left);
     const r = this.lower(e.right);
     // Each side is type-checked on its own, so a mistake on the right is reported even when the left had one.
@@ -200,6 +201,31 @@ export class MaskLowering {
       return { type: 'mask', policy: { kind: 'raw', pred, reads: settleReads(reads, pred) } };
     }
     return { type: 'int', expr: bin(e.op as '+', l.expr, r.expr), reads };
+  }
+
+  /**
+   * `a | b | c | …` parses as a left-leaning tree as deep as the chain is long; it is read here as one n-ary
+   * composition, walking the left spine in a loop, so a chain of any length lowers without recursing per term.
+   * Each operand that is not a mask is reported on its own.
+   */
+  private chain(e: Extract<Expr, { kind: 'binary' }>, op: '&' | '|'): Lowered | undefined {
+    const operands: Expr[] = [];
+    let at: Expr = e;
+    while (at.kind === 'binary' && at.op === op) {
+      operands.push(at.right);
+      at = at.left;
+    }
+    operands.push(at);
+    operands.reverse();
+    const parts: Policy[] = [];
+    let failed = false;
+    for (const operand of operands) {
+      const x = this.lower(operand);
+      if (!x) failed = true;
+      else if (x.type !== 'mask') failed = this.typeError(operand.span, 'mask', op) === undefined;
+      else parts.push(x.policy);
+    }
+    return failed ? undefined : { type: 'mask', policy: { kind: op === '&' ? 'and' : 'or', parts } };
   }
 
   private typeError(span: Span, want: 'mask' | 'int', op: string, both = false): undefined {

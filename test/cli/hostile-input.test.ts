@@ -1,0 +1,70 @@
+// The mdl command on inputs built to break it: deep nesting, very long expressions, binary files, absurd sizes.
+// Whatever the input, mdl answers with positioned errors or a result, in bounded output and time, never an internal
+// error or a stack trace.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..', '..');
+const mdl = (...args: string[]) =>
+  spawnSync(process.execPath, [join(root, 'bin', 'mdl.js'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 1 << 30 });
+const dir = mkdtempSync(join(tmpdir(), 'mdl-hostile-'));
+const smallLm = readFileSync(join(root, 'test', 'cases', 'ok_small_lm.mdl'), 'utf8');
+
+/** The small decoder-only case with its mask replaced. */
+function specWithMask(name: string, expr: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, smallLm.replace('mask look = causal', `mask look = ${expr}`));
+  return file;
+}
+
+function expectNoCrash(r: ReturnType<typeof mdl>): void {
+  expect(r.stderr).not.toContain('internal error');
+  expect(r.stderr).not.toMatch(/\n\s+at .*:\d+:\d+/);
+}
+
+describe('deep nesting and long chains', () => {
+  it('reports 200 nested parentheses as a positioned error', () => {
+    const file = specWithMask('nest.mdl', `${'('.repeat(200)}causal${')'.repeat(200)}`);
+    const r = mdl('check', file);
+    expectNoCrash(r);
+    expect(r.status).toBe(1);
+    // Level 64 is the model's brace plus 63 parentheses: the 64th parenthesis, column 15 + 63, crosses the limit.
+    expect(r.stderr).toContain(`${file}:6:78: error[E107]: nested too deeply (limit 64`);
+  });
+
+  it('checks nesting within the limit all the way through compile', () => {
+    const file = specWithMask('nest-ok.mdl', `${'!('.repeat(31)}causal${')'.repeat(31)}`);
+    const r = mdl('compile', file, '-o', join(dir, 'nest-ok'));
+    expectNoCrash(r);
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  for (const [op, word] of [['|', 'or'], ['&', 'and']]) {
+    it(`compiles a flat chain of 5000 '${op}' terms`, () => {
+      const terms = Array.from({ length: 5000 }, (_, i) => (op === '|' ? `k <= q - ${i}` : `k >= q - ${i + 1}`));
+      const file = specWithMask(`chain-${word}.mdl`, terms.join(` ${op} `));
+      const out = join(dir, `chain-${word}`);
+      const r = mdl('compile', file, '-o', out);
+      expectNoCrash(r);
+      expect(r.status, r.stderr).toBe(0);
+      // The whole chain reached the attention kernel: its last term is in the compiled mask predicate.
+      const kernel = readdirSync(out).find((f) => f.endsWith('attention.wgsl'));
+      expect(readFileSync(join(out, kernel ?? 'missing'), 'utf8')).toContain(op === '|' ? `${op} (k <= (q - 4999)))` : `${op} (k >= (q - 5000)))`);
+      const ast = mdl('dump', file, '--stage', 'ast');
+      expect(ast.status, ast.stderr).toBe(0);
+      expect(ast.stdout).toContain(op === '|' ? '| (k <= (q - 4999)))' : '& (k >= (q - 5000)))');
+    });
+  }
+
+  it('reports an arithmetic chain past the limit as a positioned error', () => {
+    const file = specWithMask('arith.mdl', `k <= q${' + 1'.repeat(3000)}`);
+    const r = mdl('check', file);
+    expectNoCrash(r);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/:6:\d+: error\[E108\]: arithmetic too long \(limit 1000/);
+  });
+});
