@@ -10,8 +10,12 @@ import type { FileCstNode } from '../../generated/cst.d.ts';
 import { DiagnosticBag, type Diagnostic } from '../check/diagnostics.ts';
 import type { SourceFile, Span } from './ast.ts';
 import { AstBuilder } from './cst-to-ast.ts';
+import { binaryReason, lineIndexOf } from './source-text.ts';
 import { findNestingProblem, MAX_ARITHMETIC_TERMS, MAX_NESTING, type NestingProblem } from './nesting.ts';
 import { describeExpected, describeToken } from './syntax-messages.ts';
+
+/** Past this many characters the lexer could not read, the file is not parsed (its errors are already plenty). */
+const MAX_LEX_ERRORS_BEFORE_PARSE = 200;
 
 export interface ParseResult {
   file: SourceFile;
@@ -20,8 +24,19 @@ export interface ParseResult {
 
 export function parseSource(text: string, path: string): ParseResult {
   const bag = new DiagnosticBag();
+  const binary = binaryReason(text);
+  if (binary) {
+    // One error for the whole file instead of one per stray byte.
+    bag.error('E109', { ...spanAt(text, path, 0, 0), wholeFile: true }, `this looks like a binary file, not a .mdl spec (${binary})`, 'pass the .mdl spec; weights and other data files are given with their own options');
+    return { file: { path, text, model: undefined, brokenNames: [] }, diagnostics: bag.sorted() };
+  }
   const lexed = MdlLexer.tokenize(text);
   for (const e of lexed.errors) reportLexError(bag, e, text, path);
+
+  // So many stray characters that this is not a spec: parsing would only add errors that follow from these.
+  if (lexed.errors.length > MAX_LEX_ERRORS_BEFORE_PARSE) {
+    return { file: { path, text, model: undefined, brokenNames: [] }, diagnostics: bag.sorted() };
+  }
 
   // Too deep to parse safely: one error at the place it happens, and no tree for the later stages.
   const tooDeep = findNestingProblem(lexed.tokens);
@@ -128,19 +143,8 @@ function tokenOrEndSpan(tok: IToken, text: string, path: string, e: IRecognition
 export function spanAt(text: string, path: string, offset: number, length: number): Span {
   const start = Math.max(0, Math.min(offset, text.length));
   const end = Math.max(start, Math.min(start + length, text.length));
-  const [line, col] = lineCol(text, start);
-  const [endLine, endCol] = lineCol(text, end);
+  const lines = lineIndexOf(text);
+  const [line, col] = lines.lineCol(start);
+  const [endLine, endCol] = lines.lineCol(end);
   return { file: path, start, end, line, col, endLine, endCol };
-}
-
-function lineCol(text: string, offset: number): [number, number] {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
-  }
-  return [line, offset - lineStart + 1];
 }

@@ -68,3 +68,65 @@ describe('deep nesting and long chains', () => {
     expect(r.stderr).toMatch(/:6:\d+: error\[E108\]: arithmetic too long \(limit 1000/);
   });
 });
+
+describe('binary and huge files given as a spec', () => {
+  /** Random bytes from a fixed seed (xorshift), so a failure reproduces. */
+  function randomBytes(n: number, seed: number): Buffer {
+    const out = Buffer.alloc(n);
+    let x = seed >>> 0 || 1;
+    for (let i = 0; i < n; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      out[i] = x & 0xff;
+    }
+    return out;
+  }
+
+  /** A safetensors-like file: an 8-byte header length, a JSON header, then raw f32 data (an easy slip for a spec). */
+  function safetensorsLike(megabytes: number): Buffer {
+    const tensors = 64;
+    const size = Math.floor((megabytes * 2 ** 20) / tensors);
+    const header: Record<string, unknown> = {};
+    for (let i = 0; i < tensors; i++) header[`layer${i}.weight`] = { dtype: 'F32', shape: [size / 4], data_offsets: [i * size, (i + 1) * size] };
+    const json = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    return Buffer.concat([len, json, randomBytes(tensors * size, 7)]);
+  }
+
+  const cases: [string, () => Buffer][] = [
+    ['64 KB of random bytes', () => randomBytes(64 * 1024, 42)],
+    ['a copy of /bin/ls', () => readFileSync('/bin/ls')],
+    ['a 4 MB safetensors file', () => safetensorsLike(4)],
+  ];
+  for (const [what, bytes] of cases) {
+    it(`says in one line that ${what} is not a spec`, () => {
+      const file = join(dir, `${what.replace(/\W+/g, '-')}.mdl`);
+      writeFileSync(file, bytes());
+      const t0 = performance.now();
+      const r = mdl('check', file);
+      expect(performance.now() - t0).toBeLessThan(20_000);
+      expectNoCrash(r);
+      expect(r.status).toBe(1);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trim().split('\n');
+      expect(lines[0]).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1:1: error\\[E109\\]: this looks like a binary file`));
+      expect(r.stderr.length).toBeLessThan(1000);
+    });
+  }
+
+  it('bounds the output for a large text file full of errors', () => {
+    // 2 MB of JSON on one line: every character is an error, but only the first 50 are shown, each line cut short.
+    const file = join(dir, 'data.json.mdl');
+    writeFileSync(file, JSON.stringify(Array.from({ length: 100_000 }, (_, i) => ({ [`k${i}`]: i / 7 }))));
+    const t0 = performance.now();
+    const r = mdl('check', file);
+    expect(performance.now() - t0).toBeLessThan(20_000);
+    expectNoCrash(r);
+    expect(r.status).toBe(1);
+    expect(r.stderr.match(/: error\[E1\d\d\]/g)).toHaveLength(50);
+    expect(r.stderr).toMatch(/: … and \d+ more errors\n/);
+    expect(r.stderr.length).toBeLessThan(50 * 600);
+  });
+});
