@@ -12,6 +12,7 @@ import { checkMasks } from './masks.ts';
 import type { CheckedModel } from './model.ts';
 import { collectNames, resolveDims } from './scope.ts';
 import { checkScore } from './scores.ts';
+import { checkSizes } from './sizes.ts';
 
 export interface CheckResult {
   file: SourceFile;
@@ -38,6 +39,7 @@ export function checkModel(file: SourceFile, bag = new DiagnosticBag()): Checked
     if (s) m.stacks.push(s);
   }
   layers.output(ast);
+  checkSizes(m, bag);
   checkMasks(m, names, bag);
   return m;
 }

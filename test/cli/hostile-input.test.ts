@@ -130,3 +130,22 @@ describe('binary and huge files given as a spec', () => {
     expect(r.stderr.length).toBeLessThan(50 * 600);
   });
 });
+
+describe('absurd sizes', () => {
+  for (const [what, from, to, expected] of [
+    ['a model width of 10^12', 'd_model = 32', 'd_model = 1000000000000', /:7:3: error\[E316\]: the token embedding table would hold 6\.40e\+13 elements \(vocab 64 × width 1000000000000\), more than 2147483647/],
+    ['a vocabulary of 2·10^9', 'vocab = 64', 'vocab = 2000000000', /:7:3: error\[E316\]: the token embedding table would hold 6\.40e\+10 elements/],
+    ['heads 16384 wide', 'd_model = 32', 'd_model = 65536', /:9:28: error\[E315\]: each of the 4 heads is 16384 wide/],
+  ] as const) {
+    it(`stops ${what} at check, with the limit in the message, for check, compile and run alike`, () => {
+      const file = join(dir, `${what.replace(/\W+/g, '-')}.mdl`);
+      writeFileSync(file, smallLm.replace(from, to));
+      for (const args of [['check', file], ['compile', file, '-o', join(dir, 'absurd-out')], ['run', file, '--backend', 'cpu', '--input', 'hi', '--max-new', '1']]) {
+        const r = mdl(...args);
+        expectNoCrash(r);
+        expect(r.status, args[0]).toBe(1);
+        expect(r.stderr).toMatch(expected);
+      }
+    });
+  }
+});
