@@ -91,8 +91,16 @@ function sourceOf(step: Step): KernelSource {
 export function render(p: Program): Rendered {
   const kernels: RenderedKernel[] = [];
   const bySource = new Map<string, RenderedKernel>();
+  // A kernel's source depends only on the step's kind, family, options and attention site, which repeat layer
+  // after layer: generate each distinct one once, so that rendering stays linear in the steps with a small constant.
+  const sources = new Map<string, KernelSource>();
   const stepKernels = p.steps.map((step) => {
-    const src = sourceOf(step);
+    const key = JSON.stringify([step.kind, step.family, step.options ?? null, step.attention ?? null]);
+    let src = sources.get(key);
+    if (!src) {
+      src = sourceOf(step);
+      sources.set(key, src);
+    }
     if (src.bindings.length !== step.buffers.length + 1) {
       throw new Error(`${step.node}: the ${src.family} kernel has ${src.bindings.length - 1} storage bindings, the step binds ${step.buffers.length} buffers`);
     }
@@ -118,6 +126,9 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string
       if (k.bindings[j + 1].access === 'read_write' && !writer.has(id)) writer.set(id, i);
     });
   });
+  // Each attention step's tile classes (its fifth buffer), found once rather than by a scan per buffer.
+  const siteOfTiles = new Map<string, NonNullable<Program['steps'][number]['attention']>>();
+  for (const s of p.steps) if (s.kind === 'attention' && s.attention && s.buffers[4] !== undefined && !siteOfTiles.has(s.buffers[4])) siteOfTiles.set(s.buffers[4], s.attention);
   const filledBy = (b: Program['buffers'][number]): string => {
     switch (b.role) {
       case 'input':
@@ -130,7 +141,7 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string
       case 'mask_data':
         return "host: packed from the mask's inputs at dispatch (src/masks/kernel-contract.ts)";
       case 'tile_classes': {
-        const site = p.steps.find((s) => s.kind === 'attention' && s.buffers[4] === b.id)!.attention!;
+        const site = siteOfTiles.get(b.id)!;
         if (site.tileFill === 'full') return 'host: every tile FULL (2), no mask';
         if (site.tileFill === 'host') return "host: interval analysis of the mask's predicate at dispatch";
         return `step ${writer.get(b.id)}`;
