@@ -39,10 +39,11 @@ interface Frame {
 
 /**
  * The first token at which an expression nests deeper than MAX_NESTING or grows longer than MAX_ARITHMETIC_TERMS,
- * or undefined when the file is within both limits. One linear pass over the tokens.
+ * or undefined when the file is within both limits. One linear pass over the tokens; `startDepth` is the nesting
+ * they start at (1 for a declaration inside the model's braces).
  */
-export function findNestingProblem(tokens: IToken[]): NestingProblem | undefined {
-  const stack: Frame[] = [{ depth: 0, outerTerms: 0, terms: 0, prefix: 0 }];
+export function findNestingProblem(tokens: IToken[], startDepth = 0): NestingProblem | undefined {
+  const stack: Frame[] = [{ depth: startDepth, outerTerms: 0, terms: 0, prefix: 0 }];
   let prev: string | undefined;
   for (const tok of tokens) {
     const type = tok.tokenType.name;

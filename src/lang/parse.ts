@@ -8,8 +8,9 @@ import { MdlLexer } from '../../grammar/tokens.ts';
 import { parser } from '../../grammar/parser.ts';
 import type { FileCstNode } from '../../generated/cst.d.ts';
 import { DiagnosticBag, type Diagnostic } from '../check/diagnostics.ts';
-import type { SourceFile, Span } from './ast.ts';
+import type { Model, SourceFile, Span } from './ast.ts';
 import { AstBuilder } from './cst-to-ast.ts';
+import { PARSE_BY_ITEM_ABOVE_CHARS, parseByItem } from './parse-by-item.ts';
 import { binaryReason, lineIndexOf } from './source-text.ts';
 import { findNestingProblem, MAX_ARITHMETIC_TERMS, MAX_NESTING, type NestingProblem } from './nesting.ts';
 import { describeExpected, describeToken } from './syntax-messages.ts';
@@ -22,13 +23,19 @@ export interface ParseResult {
   diagnostics: Diagnostic[];
 }
 
-export function parseSource(text: string, path: string): ParseResult {
+export function parseSource(text: string, path: string, options: { byItem?: boolean } = {}): ParseResult {
   const bag = new DiagnosticBag();
   const binary = binaryReason(text);
   if (binary) {
     // One error for the whole file instead of one per stray byte.
     bag.error('E109', { ...spanAt(text, path, 0, 0), wholeFile: true }, `this looks like a binary file, not a .mdl spec (${binary})`, 'pass the .mdl spec; weights and other data files are given with their own options');
     return { file: { path, text, model: undefined, brokenNames: [] }, diagnostics: bag.sorted() };
+  }
+  // A large file that is a clean model is read declaration by declaration, holding one declaration's tokens and CST
+  // at a time; anything else (or any problem on that route) is read whole, below.
+  if (text.length > PARSE_BY_ITEM_ABOVE_CHARS || options.byItem) {
+    const model = parseByItem(text, path);
+    if (model) return finish(bag, text, path, model, []);
   }
   const lexed = MdlLexer.tokenize(text);
   for (const e of lexed.errors) reportLexError(bag, e, text, path);
@@ -58,6 +65,11 @@ export function parseSource(text: string, path: string): ParseResult {
 
   const builder = new AstBuilder(path);
   const model = builder.model(cst);
+  return finish(bag, text, path, model, builder.brokenNames);
+}
+
+/** Checks on the parsed model that the grammar does not make (the words of a stack header), and the result. */
+function finish(bag: DiagnosticBag, text: string, path: string, model: Model | undefined, brokenNames: string[]): ParseResult {
   if (!model && !bag.hasErrors) {
     bag.error('E106', spanAt(text, path, 0, 0), 'the file declares no model', 'a spec is one `model NAME { … }` block');
   }
@@ -72,7 +84,7 @@ export function parseSource(text: string, path: string): ParseResult {
       }
     }
   }
-  return { file: { path, text, model, brokenNames: builder.brokenNames }, diagnostics: bag.sorted() };
+  return { file: { path, text, model, brokenNames }, diagnostics: bag.sorted() };
 }
 
 function reportNesting(bag: DiagnosticBag, p: NestingProblem, text: string, path: string): void {

@@ -149,3 +149,26 @@ describe('absurd sizes', () => {
     });
   }
 });
+
+describe('large specs', () => {
+  it('checks a 1 MB spec of 25 000 masks, read declaration by declaration', () => {
+    const masks = Array.from({ length: 25_000 }, (_, i) => `  mask m_${i} = causal & window(${i + 1})`).join('\n');
+    const file = join(dir, 'many-masks.mdl');
+    writeFileSync(file, smallLm.replace('  mask look = causal', `  mask look = causal\n${masks}`));
+    const r = mdl('check', file);
+    expectNoCrash(r);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${file}: ok (model m)\n`);
+  });
+
+  it('reports an error deep in a large spec at its line', () => {
+    const masks = Array.from({ length: 25_000 }, (_, i) => `  mask m_${i} = causal & window(${i === 20_000 ? 'q' : i + 1})`).join('\n');
+    const file = join(dir, 'many-masks-one-bad.mdl');
+    writeFileSync(file, smallLm.replace('  mask look = causal', `  mask look = causal\n${masks}`));
+    const r = mdl('check', file);
+    expectNoCrash(r);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:20007:\\d+: error\\[E4\\d\\d\\]`));
+  });
+});
