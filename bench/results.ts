@@ -2,7 +2,7 @@
 
 import type { Timing } from '../src/tune/measure.ts';
 import type { AttentionRow, Comparator } from './attention-suite.ts';
-import type { CompileTiming } from './compile-time.ts';
+import type { CompileTiming, DeepCompileRow } from './compile-time.ts';
 import { attentionFlops } from './data.ts';
 import type { DecodeRow } from './decode.ts';
 import type { ModelDecodeRow } from './model-decode.ts';
@@ -37,6 +37,8 @@ export interface BenchResults {
   decode: DecodeRow[];
   modelDecode: ModelDecodeRow[];
   compile: CompileTiming;
+  /** The same spec 1000 and 3000 layers deep (absent in results from before it was measured). */
+  deepCompile?: DeepCompileRow[];
 }
 
 export function timingOf(row: AttentionRow, who: Comparator): Timing | undefined {

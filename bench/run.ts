@@ -11,7 +11,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { acquireGpu } from '../src/runtime/device.ts';
 import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
-import { measureCompile } from './compile-time.ts';
+import { DEEP_LAYERS, measureCompile, measureDeepCompile } from './compile-time.ts';
 import { runDecode } from './decode.ts';
 import { runModelDecode } from './model-decode.ts';
 import { benchMasks } from './masks.ts';
@@ -121,6 +121,8 @@ async function main(): Promise<void> {
     const modelDecode = await runModelDecode(gpu, decodePositions, 3, progress);
     progress.step('compile time: 24-layer spec');
     const compile = measureCompile(9);
+    progress.step(`compile time: ${DEEP_LAYERS.join(' and ')} layers`);
+    const deepCompile = measureDeepCompile(2);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -140,7 +142,7 @@ async function main(): Promise<void> {
       loadAfter: loadavg(),
       seconds: (performance.now() - started) / 1000,
     };
-    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile };
+    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile, deepCompile };
     writeAtomically(resultsPathFor(args.out), `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${args.out}`);

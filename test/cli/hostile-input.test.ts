@@ -172,3 +172,17 @@ describe('large specs', () => {
     expect(r.stderr).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:20007:\\d+: error\\[E4\\d\\d\\]`));
   });
 });
+
+describe('deep models', () => {
+  it('compiles a 1000-layer spec', () => {
+    const file = join(dir, 'deep.mdl');
+    writeFileSync(file, smallLm.replace('stack decoder x 1 on ids', 'stack decoder x 1000 on ids'));
+    const out = join(dir, 'deep-out');
+    const r = mdl('compile', file, '-o', out);
+    expectNoCrash(r);
+    expect(r.status, r.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { steps: unknown[] };
+    // Embedding, 7 steps per layer (norm, packed q/k/v, attention, o_proj, norm, up, down), final norm, logits.
+    expect(manifest.steps).toHaveLength(7 * 1000 + 3);
+  });
+});
