@@ -68,6 +68,9 @@ function indexRole(n: string): string {
   return ({ b: 'batch', h: 'head', q: 'query', k: 'key' } as Record<string, string>)[n] ?? n;
 }
 
+/** How deep dims (and masks, in src/masks/lower.ts) may be defined through one another. */
+export const MAX_REFERENCE_DEPTH = 100;
+
 /** Evaluates every `dim` in dependency order. */
 export function resolveDims(model: Model, names: Map<string, Declaration>, bag: DiagnosticBag): Map<string, DimInfo> {
   const defs = new Map<string, DimDef>();
@@ -76,6 +79,7 @@ export function resolveDims(model: Model, names: Map<string, Declaration>, bag: 
   const done = new Map<string, DimInfo>();
   const state = new Map<string, 'visiting' | 'failed'>();
 
+  let depth = 0;
   const visit = (name: string): DimInfo | undefined => {
     const ready = done.get(name);
     if (ready) return ready;
@@ -87,8 +91,16 @@ export function resolveDims(model: Model, names: Map<string, Declaration>, bag: 
       state.set(name, 'failed');
       return undefined;
     }
+    // Dims are evaluated recursively through their references; a chain longer than this is an error, not a crash.
+    if (depth >= MAX_REFERENCE_DEPTH) {
+      bag.error('E205', def.name.span, `dim '${name}' is reached through a chain of more than ${MAX_REFERENCE_DEPTH} dims defined by each other (limit ${MAX_REFERENCE_DEPTH})`, 'define dims from numbers or from fewer other dims');
+      state.set(name, 'failed');
+      return undefined;
+    }
     state.set(name, 'visiting');
+    depth++;
     const info = evaluateDef(def, (ref) => visit(ref), names, bag);
+    depth--;
     if (info) {
       done.set(name, info);
       state.delete(name);

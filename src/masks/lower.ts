@@ -9,8 +9,14 @@ import type { Expr, Span } from '../lang/ast.ts';
 import { builtinPolicy, BUILTIN_NAMES } from './builtins.ts';
 import { fitsI32, I32_MAX } from './fold.ts';
 import { isWholeLiteral } from './params.ts';
-import { ALL, simplify, type DataRead, type Policy } from './policy.ts';
+import { ALL, policySize, simplify, type DataRead, type Policy } from './policy.ts';
 import { bin, cmp, not, and, or, C, P, V, type BoolExpr, type IntExpr, type LoadAt } from './predicate.ts';
+
+/** How deep named masks may be defined through one another (the same limit as for dims). */
+export const MAX_MASK_REFERENCE_DEPTH = 100;
+/** Bounds on a mask once the masks it refers to are written out: its parts, and how deep they nest. */
+export const MAX_POLICY_NODES = 100_000;
+export const MAX_POLICY_DEPTH = 200;
 
 export interface ScopeInput {
   kind: 'tokens' | 'lengths' | 'segments' | 'features';
@@ -26,6 +32,8 @@ export interface MaskScope {
   input(name: string): ScopeInput | undefined;
   /** The expression of another named mask. */
   mask(name: string): Expr | undefined;
+  /** Where a named mask is declared (for errors about the mask as a whole). */
+  maskSpan?(name: string): Span | undefined;
   /** The kind of any other declared name (for "is a stack, not a mask"). */
   kindOf(name: string): string | undefined;
 }
@@ -54,9 +62,23 @@ export class MaskLowering {
     }
     const expr = this.scope.mask(name);
     if (!expr) return undefined;
+    // Named masks are lowered recursively through their references; a longer chain is an error, not a crash.
+    if (this.active.length >= MAX_MASK_REFERENCE_DEPTH) {
+      this.bag.error('E411', at, `mask '${name}' is reached through a chain of more than ${MAX_MASK_REFERENCE_DEPTH} masks defined by each other (limit ${MAX_MASK_REFERENCE_DEPTH})`, 'define masks from built-ins or from fewer other masks');
+      this.cache.set(name, undefined);
+      return undefined;
+    }
     this.active.push(name);
-    const policy = this.policy(expr);
+    let policy = this.policy(expr);
     this.active.pop();
+    // References inline the masks they name, so a few lines can describe an enormous mask (each one using the
+    // previous twice doubles it). Past these bounds it is an error, before anything walks the whole of it.
+    const size = policy && policySize(policy);
+    if (size && (size.nodes > MAX_POLICY_NODES || size.depth > MAX_POLICY_DEPTH)) {
+      const what = size.nodes > MAX_POLICY_NODES ? `${size.nodes} parts (limit ${MAX_POLICY_NODES})` : `${size.depth} levels deep (limit ${MAX_POLICY_DEPTH})`;
+      this.bag.error('E412', this.scope.maskSpan?.(name) ?? at, `mask '${name}' is ${what} once the masks it refers to are written out`, 'build it from fewer masks, or from built-ins directly');
+      policy = undefined;
+    }
     this.cache.set(name, policy);
     return policy;
   }

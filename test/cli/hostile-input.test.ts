@@ -150,6 +150,37 @@ describe('absurd sizes', () => {
   }
 });
 
+describe('long chains of definitions', () => {
+  it('reports 20 000 masks and dims defined by each other in reverse order with positioned errors', () => {
+    const n = 20_000;
+    const masks = Array.from({ length: n }, (_, i) => (i + 1 < n ? `  mask m${i} = m${i + 1} & causal` : `  mask m${i} = causal`));
+    const dims = Array.from({ length: n }, (_, i) => (i + 1 < n ? `  dim e${i} = e${i + 1} + 1` : `  dim e${i} = 1`));
+    for (const [name, lines, expected] of [
+      ['reverse-dims.mdl', dims, `:106:7: error[E205]: dim 'e100' is reached through a chain of more than 100 dims`],
+      ['reverse-masks.mdl', masks, `:105:14: error[E411]: mask 'm100' is reached through a chain of more than 100 masks`],
+    ] as const) {
+      const file = join(dir, name);
+      const body = [...lines, lines === dims ? '  mask look = causal' : '  mask look = m0'];
+      writeFileSync(file, smallLm.replace('  mask look = causal', body.join('\n')));
+      const r = mdl('check', file);
+      expectNoCrash(r);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(`${file}${expected}`);
+      expect(r.stderr).toMatch(/: … and \d+ more errors\n/);
+    }
+  });
+
+  it('reports a mask that doubles through its references before it grows without bound', () => {
+    const masks = Array.from({ length: 40 }, (_, i) => (i === 0 ? '  mask m0 = causal' : `  mask m${i} = (m${i - 1} & window(${i})) | (m${i - 1} & window(${i + 1}))`));
+    const file = join(dir, 'doubling.mdl');
+    writeFileSync(file, smallLm.replace('  mask look = causal', [...masks, '  mask look = m39'].join('\n')));
+    const r = mdl('check', file);
+    expectNoCrash(r);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`${file}:21:8: error[E412]: mask 'm15' is 196603 parts (limit 100000)`);
+  });
+});
+
 describe('large specs', () => {
   it('checks a 1 MB spec of 25 000 masks, read declaration by declaration', () => {
     const masks = Array.from({ length: 25_000 }, (_, i) => `  mask m_${i} = causal & window(${i + 1})`).join('\n');
