@@ -17,6 +17,8 @@ export const MAX_MASK_REFERENCE_DEPTH = 100;
 /** Bounds on a mask once the masks it refers to are written out: its parts, and how deep they nest. */
 export const MAX_POLICY_NODES = 100_000;
 export const MAX_POLICY_DEPTH = 200;
+/** Expression levels lowered at once, counting through referenced masks (each level is a few stack frames). */
+export const MAX_LOWERING_DEPTH = 400;
 
 export interface ScopeInput {
   kind: 'tokens' | 'lengths' | 'segments' | 'features';
@@ -94,7 +96,32 @@ export class MaskLowering {
     return simplify(r.policy);
   }
 
+  /**
+   * How deep lowering is, counting through the masks being referred to: each mask's own nesting is bounded by the
+   * parser, but a chain of references adds them up, and lowering recurses through all of it.
+   */
+  private depth = 0;
+  private depthReported = false;
+
   private lower(e: Expr): Lowered | undefined {
+    if (this.depth === 0) this.depthReported = false;
+    if (this.depth >= MAX_LOWERING_DEPTH) {
+      if (!this.depthReported) {
+        const via = this.active.length > 1 ? ` through masks ${this.active.map((n) => `'${n}'`).join(' → ')}` : '';
+        this.bag.error('E412', e.span, `this mask nests more than ${MAX_LOWERING_DEPTH} levels deep${via} (limit ${MAX_LOWERING_DEPTH})`, 'build it from fewer masks, or with less nesting');
+        this.depthReported = true;
+      }
+      return undefined;
+    }
+    this.depth++;
+    try {
+      return this.lowerNode(e);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private lowerNode(e: Expr): Lowered | undefined {
     switch (e.kind) {
       case 'paren':
         return this.lower(e.inner);

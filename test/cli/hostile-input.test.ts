@@ -179,6 +179,18 @@ describe('long chains of definitions', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`${file}:21:8: error[E412]: mask 'm15' is 196603 parts (limit 100000)`);
   });
+
+  it('reports masks whose nesting adds up through their references before lowering overflows', () => {
+    // Each mask nests 60 levels (within the parser's limit) around the next one: 99 of them nest about 6000 deep.
+    const nest = (inner: string) => Array.from({ length: 60 }, (_, j) => j).reduce((s, j) => `(k >= ${j} ${j % 2 ? '|' : '&'} ${s})`, inner);
+    const masks = Array.from({ length: 99 }, (_, i) => (i < 98 ? `  mask m${i} = ${nest(`m${i + 1}`)}` : `  mask m${i} = causal`));
+    const file = join(dir, 'nested-references.mdl');
+    writeFileSync(file, smallLm.replace('  mask look = causal', [...masks, '  mask look = m0'].join('\n')));
+    const r = mdl('check', file);
+    expectNoCrash(r);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/:9:\d+: error\[E412\]: this mask nests more than 400 levels deep through masks 'm0' → 'm1' → 'm2' → 'm3' \(limit 400\)/);
+  });
 });
 
 describe('large specs', () => {
