@@ -18,7 +18,7 @@ export const MAX_MASK_REFERENCE_DEPTH = 100;
 export const MAX_POLICY_NODES = 100_000;
 export const MAX_POLICY_DEPTH = 200;
 /** Expression levels lowered at once, counting through referenced masks (each level is a few stack frames). */
-export const MAX_LOWERING_DEPTH = 400;
+export const MAX_LOWERING_DEPTH = 1300;
 
 export interface ScopeInput {
   kind: 'tokens' | 'lengths' | 'segments' | 'features';
