@@ -22,7 +22,7 @@ export interface TrainingBatch {
   examples: number;
 }
 
-interface Row {
+export interface Row {
   line: number;
   tokens: Record<string, number[]>;
   segments?: number[];
@@ -30,6 +30,16 @@ interface Row {
 }
 
 export function readTrainingBatch(text: string, path: string, m: CheckedModel, codec: Tokenizer): TrainingBatch {
+  const rows = readTrainingRows(text, path, m, codec);
+  if (rows.length === 0) throw new TrainingDataError(`${path}: no examples (the file has no non-blank line)`);
+  return packRows(rows, m, path);
+}
+
+/**
+ * Every example of a data file, tokenized, one row per non-blank line. A bad line (wrong shape, too long, a label
+ * outside the vocabulary) throws, naming file:line, unless `onBad` is given: then it is passed the message and skipped.
+ */
+export function readTrainingRows(text: string, path: string, m: CheckedModel, codec: Tokenizer, onBad?: (message: string) => void): Row[] {
   const stack = m.stacks.find((s) => s.name === m.output?.from);
   const fed = stack ? m.inputs.get(stack.source) : undefined;
   if (!stack || !fed) throw new TrainingDataError(`${m.name}: the spec has no output stack to train`);
@@ -41,21 +51,50 @@ export function readTrainingBatch(text: string, path: string, m: CheckedModel, c
     const target = m.inputs.get(fed.shiftedFrom)!;
     const source = inputs.find((i) => i.kind === 'tokens' && i !== target);
     if (!source) throw new TrainingDataError(`${m.name}: no tokens input for the source`);
-    lines.forEach((raw, at) => {
+    lines.forEach((raw, at) => guard(at, () => {
       if (!raw.trim()) return;
       const cols = raw.split('\t');
       if (cols.length !== 2) throw new TrainingDataError(`${path}:${at + 1}: expected source<TAB>target, found ${cols.length === 1 ? 'no tab' : `${cols.length - 1} tabs`}`);
       rows.push({ line: at + 1, tokens: { [source.name]: codec.encode(cols[0]), [target.name]: codec.encode(cols[1], { eos: target.eos !== undefined }) } });
-    });
+    }));
   } else {
     const jsonl = lines.find((l) => l.trim())?.trim().startsWith('{') ?? false;
-    lines.forEach((raw, at) => {
+    lines.forEach((raw, at) => guard(at, () => {
       if (!raw.trim()) return;
       rows.push(jsonl ? jsonRow(raw, `${path}:${at + 1}`, at + 1, fed, codec) : { line: at + 1, tokens: { [fed.name]: sequence([raw], fed, codec).ids } });
-    });
+    }));
   }
-  if (rows.length === 0) throw new TrainingDataError(`${path}: no examples (the file has no non-blank line)`);
-  return pack(rows, inputs, m, path);
+  return rows;
+
+  function guard(at: number, body: () => void): void {
+    const before = rows.length;
+    try {
+      body();
+      if (rows.length > before) checkRow(rows[before], inputs, m, path);
+    } catch (e) {
+      rows.length = before;
+      if (!(e instanceof TrainingDataError) || !onBad) throw e;
+      onBad(e.message.startsWith(`${path}:`) ? e.message : `${path}:${at + 1}: ${e.message}`);
+    }
+  }
+}
+
+/** A row that could never fit the spec: longer than its axis allows, or a label the output cannot predict. */
+function checkRow(r: Row, inputs: InputInfo[], m: CheckedModel, path: string): void {
+  const vocab = m.output?.vocab ?? Infinity;
+  for (const input of inputs) {
+    const ids = r.tokens[input.name];
+    if (!ids) continue;
+    const bound = m.dims.get(input.axis!)?.bound;
+    if (bound !== undefined && ids.length > bound) throw new TrainingDataError(`${path}:${r.line}: ${ids.length} tokens, but ${input.axis} is at most ${bound} in ${m.name}`);
+    const outside = m.loss?.labels === input.name ? ids.find((v) => v >= vocab) : undefined;
+    if (outside !== undefined) throw new TrainingDataError(`${path}:${r.line}: token id ${outside} is outside the output vocabulary (0..${vocab - 1})`);
+  }
+}
+
+/** Rows padded into one batch of model inputs (each input padded to its longest row with its pad id). */
+export function packRows(rows: Row[], m: CheckedModel, path: string): TrainingBatch {
+  return pack(rows, [...m.inputs.values()].filter((i) => !i.shiftedFrom), m, path);
 }
 
 function sequence(parts: string[], input: InputInfo, codec: Tokenizer): { ids: number[]; segments: number[]; firstLength: number } {
