@@ -1,0 +1,143 @@
+// `mdl train` and `mdl eval` around the loop: bad data lines named by file:line (refused, or skipped with
+// --skip-bad-lines), files mdl did not write left alone, the CPU-only message, --init with --freeze, and mdl eval's
+// numbers against an independent computation (mdl grad's loss, and argmax accuracy from the forward interpreter).
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkSource } from '../../src/check/check.ts';
+import { buildIr } from '../../src/ir/build.ts';
+import { interpret } from '../../src/runtime/cpu-interpreter.ts';
+import { readSafetensors } from '../../src/runtime/safetensors.ts';
+import { copySpec, mdl, root, tempDir, writeIn } from './train-support.ts';
+
+const dir = tempDir();
+const spec = writeIn(dir, 'copy.mdl', copySpec());
+const quick = ['--backend', 'cpu', '--steps', '2', '--batch-tokens', '64'];
+
+describe('bad data lines', () => {
+  const jsonl = writeIn(dir, 'bad.jsonl', ['{"text": "ab=ab"}', '{"text": "ab', '', '{"text": "abcdefghijklmnopq"}', '{"text": "cd=cd"}', ''].join('\n'));
+
+  it('are refused with file:line, before anything is written', async () => {
+    const r = await mdl('train', spec, '--data', jsonl, ...quick, '-o', join(dir, 'never.safetensors'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`mdl: ${jsonl}:2: not valid JSON\n`);
+    const tsv = writeIn(dir, 'bad.tsv', 'hello\tHallo\nno tab here\n');
+    const t = await mdl('train', join(root, 'specs', 'translator.mdl'), '--data', tsv, ...quick, '-o', join(dir, 'never.safetensors'));
+    expect(t.status).toBe(1);
+    expect(t.stderr).toBe(`mdl: ${tsv}:2: expected source<TAB>target, found no tab\n`);
+  });
+
+  it('are reported with file:line and skipped with --skip-bad-lines, and training goes on', async () => {
+    const r = await mdl('train', spec, '--data', jsonl, ...quick, '--skip-bad-lines', '-o', join(dir, 'skipped.safetensors'));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`mdl: ${jsonl}:2: not valid JSON (line skipped)\n`);
+    expect(r.stderr).toContain(`mdl: ${jsonl}:4: 19 tokens, but T is at most 16 in copy (line skipped)\n`);
+    expect(r.stdout).toMatch(/skipped\.safetensors: copy after 2 steps, train loss \d/);
+  });
+});
+
+describe('files mdl did not write', () => {
+  const data = writeIn(dir, 'ok.txt', 'ab=ab\ncd=cd\n');
+
+  it('are never replaced: a foreign checkpoint path, optimizer path or curve path is refused in one line', async () => {
+    for (const [name, victim] of [
+      ['mine.safetensors', 'mine.safetensors'],
+      ['other.safetensors', 'other.optim.safetensors'],
+      ['third.safetensors', 'third.loss.svg'],
+    ]) {
+      const path = writeIn(dir, victim, 'my own notes\n');
+      const r = await mdl('train', spec, '--data', data, ...quick, '-o', join(dir, name));
+      expect(r.status).toBe(1);
+      expect(r.stderr).toBe(`mdl: ${path}: already exists and is not ${victim.endsWith('.svg') ? 'a loss curve' : 'a checkpoint'} mdl wrote; mdl leaves it as it is (choose another -o)\n`);
+      expect(readFileSync(path, 'utf8')).toBe('my own notes\n');
+    }
+  });
+
+  it('but a checkpoint mdl wrote is replaced by the next run', async () => {
+    const out = join(dir, 'again.safetensors');
+    expect((await mdl('train', spec, '--data', data, ...quick, '-o', out)).status).toBe(0);
+    const r = await mdl('train', spec, '--data', data, ...quick, '--seed', '9', '-o', out);
+    expect(r.status, r.stderr).toBe(0);
+  });
+});
+
+describe('without --backend cpu', () => {
+  it('train and eval say in one line that they run on the CPU reference only', async () => {
+    const data = writeIn(dir, 'x.txt', 'ab\n');
+    const t = await mdl('train', spec, '--data', data);
+    expect(t.status).toBe(1);
+    expect(t.stderr).toBe('mdl: training runs on the CPU reference only for now: pass --backend cpu (WebGPU training is not available yet)\n');
+    const e = await mdl('eval', spec, '--weights', join(dir, 'none.safetensors'), '--data', data);
+    expect(e.status).toBe(1);
+    expect(e.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(e.stderr).toMatch(/^mdl: evaluation runs on the CPU reference only for now/);
+  });
+});
+
+describe('--init and --freeze', () => {
+  it('starts from the given weights and keeps the frozen ones bit for bit', async () => {
+    const init = join(dir, 'init.safetensors');
+    expect((await mdl('init', spec, '-o', init, '--seed', '4')).status).toBe(0);
+    const data = writeIn(dir, 'ft.txt', 'ab=ab\ncd=cd\nbc=bc\n');
+    const out = join(dir, 'ft.safetensors');
+    const r = await mdl('train', spec, '--data', data, ...quick, '--init', init, '--freeze', 'embed.*', '*.ffn.up_proj.bias', '-o', out);
+    expect(r.status, r.stderr).toBe(0);
+    const before = readSafetensors(readFileSync(init)).tensors;
+    const after = readSafetensors(readFileSync(out)).tensors;
+    for (const [name, t] of after) {
+      const same = Buffer.from(t.data.buffer).equals(Buffer.from(before.get(name)!.data.buffer));
+      expect(same, name).toBe(name.startsWith('embed.') || name.endsWith('.ffn.up_proj.bias'));
+    }
+    const bad = await mdl('train', spec, '--data', data, ...quick, '--freeze', 'nothing.*', '-o', join(dir, 'nf.safetensors'));
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/^mdl: --freeze nothing\.\*: matches no parameter/);
+  });
+});
+
+describe('mdl eval', () => {
+  it("reports per file and in all the loss mdl grad computes, its perplexity, and the interpreter's argmax accuracy", async () => {
+    const weights = join(dir, 'eval-w.safetensors');
+    expect((await mdl('init', spec, '-o', weights, '--seed', '2')).status).toBe(0);
+    const linesA = ['abc=abc', 'a', 'hello there', 'zz'];
+    const linesB = ['dd=dd', 'x'];
+    const a = writeIn(dir, 'a.txt', linesA.join('\n') + '\n');
+    const b = writeIn(dir, 'b.txt', linesB.join('\n') + '\n');
+    const r = await mdl('eval', spec, '--weights', weights, '--data', a, b, '--backend', 'cpu', '--batch-tokens', '16', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    // mdl grad reads each file as one padded batch; its loss is the same mean over the same counted tokens.
+    for (const [i, file] of [a, b].entries()) {
+      const g = join(dir, `g${i}.safetensors`);
+      expect((await mdl('grad', spec, '--data', file, '--weights', weights, '--backend', 'cpu', '-o', g)).status).toBe(0);
+      const meta = readSafetensors(readFileSync(g)).metadata;
+      expect(out.files[i].loss).toBeCloseTo(Number(meta.loss), 6);
+      expect(out.files[i].tokens).toBe(Number(meta.counted));
+      expect(out.files[i].perplexity).toBeCloseTo(Math.exp(Number(meta.loss)), 6);
+    }
+    // Accuracy: each line alone through the forward interpreter, bos + bytes (+3) + eos, argmax against the next id.
+    const model = checkSource(copySpec(), 'copy.mdl').model!;
+    const w = readSafetensors(readFileSync(weights)).tensors;
+    const accuracy = (lines: string[]) => {
+      let right = 0;
+      let n = 0;
+      for (const line of lines) {
+        const ids = Int32Array.from([1, ...Buffer.from(line).map((x) => x + 3), 2]);
+        const logits = interpret(buildIr(model), model, { dims: { B: 1, T: ids.length }, inputs: { ids }, weights: new Map([...w].map(([k, t]) => [k, t.data])) }).get('%logits') as Float64Array;
+        for (let q = 0; q + 1 < ids.length; q++) {
+          const row = logits.subarray(q * 259, (q + 1) * 259);
+          right += row.indexOf(Math.max(...row)) === ids[q + 1] ? 1 : 0;
+          n++;
+        }
+      }
+      return { right, n };
+    };
+    const [accA, accB] = [accuracy(linesA), accuracy(linesB)];
+    expect(out.files[0].accuracy).toBeCloseTo(accA.right / accA.n, 12);
+    expect(out.files[1].accuracy).toBeCloseTo(accB.right / accB.n, 12);
+    expect(out.total.tokens).toBe(accA.n + accB.n);
+    expect(out.total.accuracy).toBeCloseTo((accA.right + accB.right) / (accA.n + accB.n), 12);
+    const text = await mdl('eval', spec, '--weights', weights, '--data', a, b, '--backend', 'cpu');
+    expect(text.stdout).toMatch(new RegExp(`^${a}: loss \\d+\\.\\d{6}, perplexity \\d+\\.\\d{4}, accuracy \\d+\\.\\d\\d% over ${accA.n} tokens\\n.*\\nall: loss `));
+  }, 60_000);
+});
