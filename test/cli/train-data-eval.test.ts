@@ -142,3 +142,30 @@ describe('mdl eval', () => {
     expect(text.stdout).toMatch(new RegExp(`^${a}: loss \\d+\\.\\d{6}, perplexity \\d+\\.\\d{4}, accuracy \\d+\\.\\d\\d% over ${accA.n} tokens\\n.*\\nall: loss `));
   }, 60_000);
 });
+
+describe('gradient accumulation', () => {
+  it('two batches accumulated make the step one batch of both makes (token-weighted mean)', async () => {
+    // Lines of different lengths, so the two micro-batches count different numbers of tokens.
+    // At 8 tokens a batch: [ab, cd] (4 + 4 with bos and eos) and [abcdef] (8).
+    const data = writeIn(dir, 'acc.txt', 'ab\ncd\nabcdef\n');
+    const one = join(dir, 'acc-one.safetensors');
+    const two = join(dir, 'acc-two.safetensors');
+    // A large ε keeps Adam's first step (about lr·g/|g|) smooth in g, so rounding in the sums cannot flip a sign.
+    const base = ['--backend', 'cpu', '--steps', '1', '--lr', '1e-2', '--schedule', 'constant', '--clip', '0', '--eps', '1e-3'];
+    const r1 = await mdl('train', spec, '--data', data, ...base, '--batch-tokens', '64', '-o', one);
+    const r2 = await mdl('train', spec, '--data', data, ...base, '--batch-tokens', '8', '--accumulate', '2', '-o', two);
+    expect(r1.status, r1.stderr).toBe(0);
+    expect(r2.status, r2.stderr).toBe(0);
+    const a = readSafetensors(readFileSync(one)).tensors;
+    const b = readSafetensors(readFileSync(two)).tensors;
+    for (const [name, t] of a) {
+      const u = b.get(name)!.data;
+      t.data.forEach((x, i) => expect(Math.abs(x - u[i]), name).toBeLessThan(1e-6));
+    }
+    // Without accumulation a step sees one of the two batches only, and lands elsewhere.
+    const solo = join(dir, 'acc-solo.safetensors');
+    expect((await mdl('train', spec, '--data', data, ...base, '--batch-tokens', '8', '-o', solo)).status).toBe(0);
+    const c = readSafetensors(readFileSync(solo)).tensors.get('embed.tokens.weight')!.data;
+    expect(c.some((x, i) => Math.abs(x - a.get('embed.tokens.weight')!.data[i]) > 1e-6)).toBe(true);
+  }, 60_000);
+});
