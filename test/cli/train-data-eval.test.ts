@@ -2,7 +2,8 @@
 // --skip-bad-lines), files mdl did not write left alone, the CPU-only message, --init with --freeze, and mdl eval's
 // numbers against an independent computation (mdl grad's loss, and argmax accuracy from the forward interpreter).
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
@@ -167,5 +168,24 @@ describe('gradient accumulation', () => {
     expect((await mdl('train', spec, '--data', data, ...base, '--batch-tokens', '8', '-o', solo)).status).toBe(0);
     const c = readSafetensors(readFileSync(solo)).tensors.get('embed.tokens.weight')!.data;
     expect(c.some((x, i) => Math.abs(x - a.get('embed.tokens.weight')!.data[i]) > 1e-6)).toBe(true);
+  }, 60_000);
+});
+
+describe('steps, epochs and the default checkpoint', () => {
+  // At 8 tokens a batch, three short lines make two batches: one epoch is two steps.
+  const data = writeIn(dir, 'epochs.txt', 'ab\ncd\nabcdef\n');
+
+  it('trains one epoch by default and N with --epochs; writes MODEL.safetensors where it runs, which mdl run loads', async () => {
+    const work = tempDir();
+    const run = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'mdl.js'), ...args], { cwd: work, encoding: 'utf8' });
+    const first = run('train', spec, '--data', data, '--backend', 'cpu', '--batch-tokens', '8');
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stdout).toBe('copy.safetensors: copy after 2 steps, train loss ' + first.stdout.split('train loss ')[1]);
+    expect(existsSync(join(work, 'copy.safetensors'))).toBe(true);
+    expect(existsSync(join(work, 'copy.optim.safetensors'))).toBe(true);
+    const three = run('train', spec, '--data', data, '--backend', 'cpu', '--batch-tokens', '8', '--epochs', '3', '-o', 'e3.safetensors');
+    expect(three.stdout).toMatch(/^e3\.safetensors: copy after 6 steps/);
+    const gen = run('run', spec, '--weights', 'copy.safetensors', '--backend', 'cpu', '--input', 'ab', '--max-new', '2');
+    expect(gen.status, gen.stderr).toBe(0);
   }, 60_000);
 });
