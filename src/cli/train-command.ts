@@ -6,11 +6,10 @@ import type { Command } from 'commander';
 import { DEFAULT_ADAMW, freshState, type Schedule } from '../runtime/adamw.ts';
 import { DEFAULT_SEED, paramsOf, seededWeights } from '../runtime/init-weights.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';
-import { batchByLength } from '../runtime/training-loop.ts';
+import { batchByLength, dataFingerprint } from '../runtime/training-loop.ts';
 import { checkCheckpointTargets, readOptimizerState } from './checkpoint.ts';
 import { requireModel } from './load.ts';
-import { checkSvgTarget, svgPath } from './loss-curve-svg.ts';
-import { runTraining, type RunSettings } from './train-run.ts';
+import { checkSvgTarget, runTraining, svgPath, type RunSettings } from './train-run.ts';
 import { gradGraph, readExamples, tokenizer } from './training-inputs.ts';
 import { UserError } from './user-error.ts';
 
@@ -105,6 +104,7 @@ export function registerTrainCommand(program: Command): void {
         schedule: { lr: number(opts.lr, '--lr'), warmup: count(opts.warmup, '--warmup', 0), total: steps, schedule },
         frozen: [...frozen],
         examples: train.reduce((n, b) => n + b.examples, 0),
+        data: dataFingerprint(train),
         history: { train: [], eval: [] },
       };
       let weights: Map<string, Float32Array>;
@@ -114,7 +114,9 @@ export function registerTrainCommand(program: Command): void {
         const saved = readOptimizerState(opts.resume, model.name, params.map((p) => p.name));
         state = saved.state;
         const run = saved.run as RunSettings;
-        if (run.examples !== settings.examples) throw new UserError(`${opts.data}: ${settings.examples} examples, but the run being resumed trained on ${run.examples}; resume with the same data`);
+        const same = run.batchTokens === batchTokens ? train : batchByLength(readExamples(opts.data, model, codec, !!opts.skipBadLines), run.batchTokens, model, opts.data);
+        if (run.data !== dataFingerprint(same)) throw new UserError(`${opts.data}: not the data the run being resumed was trained on (${settings.examples} examples here, ${run.examples} then); resume with the same data`);
+        train.splice(0, train.length, ...same);
         // The run continues as it was set up; only the number of steps may be raised.
         Object.assign(settings, run, { steps: opts.steps !== undefined ? steps : run.steps });
         settings.schedule = { ...run.schedule, total: settings.steps };
@@ -123,12 +125,11 @@ export function registerTrainCommand(program: Command): void {
         weights = opts.init ? loadWeightsFile(opts.init, graph) : seededWeights(graph, settings.seed);
         state = freshState(weights);
       }
-      const batches = opts.resume && settings.batchTokens !== batchTokens ? batchByLength(readExamples(opts.data, model, codec, !!opts.skipBadLines), settings.batchTokens, model, opts.data) : train;
       await runTraining({
         model,
         graph,
         shapes: new Map(params.map((p) => [p.name, p.shape])),
-        batches,
+        batches: train,
         evalBatches,
         weights,
         state,

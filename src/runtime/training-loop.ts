@@ -48,6 +48,23 @@ export function batchAt(batches: TrainingBatch[], seed: number, k: number): Trai
   return batches[epochOrder(batches.length, seed, epoch)[k % batches.length]];
 }
 
+/** FNV-1a over every input of every batch, in order: equal for the same data batched the same way. */
+export function dataFingerprint(batches: TrainingBatch[]): string {
+  let h = 0x811c9dc5;
+  const mix = (v: number) => {
+    h = Math.imul(h ^ (v & 0xff), 0x01000193) >>> 0;
+    h = Math.imul(h ^ ((v >>> 8) & 0xffffff), 0x01000193) >>> 0;
+  };
+  for (const b of batches) {
+    for (const [name, data] of Object.entries(b.inputs).sort(([x], [y]) => (x < y ? -1 : 1))) {
+      for (const c of name) mix(c.charCodeAt(0));
+      mix(data.length);
+      for (const v of data) mix(v);
+    }
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
 export interface StepConfig {
   graph: GradGraph;
   model: CheckedModel;

@@ -78,6 +78,12 @@ describe('mdl train: interrupted and resumed', () => {
     expect(resumed.stderr).not.toMatch(/^step 3\/8 /m);
     expect(readFileSync(part).equals(readFileSync(whole))).toBe(true);
     expect(readFileSync(join(dir, 'part.optim.safetensors')).equals(readFileSync(join(dir, 'whole.optim.safetensors')))).toBe(true);
+    // Other data (here: one letter changed) is refused, and the checkpoint is left as it was.
+    const other = writeIn(dir, 'other.txt', readFileSync(data, 'utf8').replace('a', 'b'));
+    const refused = await mdl('train', spec, '--data', other, '--backend', 'cpu', '--resume', part, '--steps', '9');
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toBe(`mdl: ${other}: not the data the run being resumed was trained on (24 examples here, 24 then); resume with the same data\n`);
+    expect(readFileSync(part).equals(readFileSync(whole))).toBe(true);
   }, 120_000);
 
   it('Ctrl-C writes a checkpoint and exits 130; --resume then ends at the bytes of an uninterrupted run', async () => {
