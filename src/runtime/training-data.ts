@@ -9,6 +9,9 @@
 //   `{"documents": ["…", "…"]}` packs several documents into one row and fills a segments input with their ids.
 //   The sequence starts with bos and ends with eos when the tokens input declares them.
 //
+// - Either kind: JSONL whose fields are named after the spec's inputs, so that any input can be fed: text or ids for
+//   a tokens input, a whole number for a lengths input, ids for a segments input (`{"src": "…", "tgt": "…"}`).
+//
 // Rows are padded to the longest with each input's pad id. Every problem names the file and line.
 
 import type { CheckedModel, InputInfo } from '../check/model.ts';
@@ -51,8 +54,10 @@ export function readTrainingRows(text: string, path: string, m: CheckedModel, co
     const target = m.inputs.get(fed.shiftedFrom)!;
     const source = inputs.find((i) => i.kind === 'tokens' && i !== target);
     if (!source) throw new TrainingDataError(`${m.name}: no tokens input for the source`);
+    const jsonl = lines.find((l) => l.trim())?.trim().startsWith('{') ?? false;
     lines.forEach((raw, at) => guard(at, () => {
       if (!raw.trim()) return;
+      if (jsonl) return void rows.push(namedRow(parseLine(raw, `${path}:${at + 1}`), `${path}:${at + 1}`, at + 1, inputs, fed, codec));
       const cols = raw.split('\t');
       if (cols.length !== 2) throw new TrainingDataError(`${path}:${at + 1}: expected source<TAB>target, found ${cols.length === 1 ? 'no tab' : `${cols.length - 1} tabs`}`);
       rows.push({ line: at + 1, tokens: { [source.name]: codec.encode(cols[0]), [target.name]: codec.encode(cols[1], { eos: target.eos !== undefined }) } });
@@ -61,7 +66,7 @@ export function readTrainingRows(text: string, path: string, m: CheckedModel, co
     const jsonl = lines.find((l) => l.trim())?.trim().startsWith('{') ?? false;
     lines.forEach((raw, at) => guard(at, () => {
       if (!raw.trim()) return;
-      rows.push(jsonl ? jsonRow(raw, `${path}:${at + 1}`, at + 1, fed, codec) : { line: at + 1, tokens: { [fed.name]: sequence([raw], fed, codec).ids } });
+      rows.push(jsonl ? jsonRow(raw, `${path}:${at + 1}`, at + 1, fed, codec, inputs) : { line: at + 1, tokens: { [fed.name]: sequence([raw], fed, codec).ids } });
     }));
   }
   return rows;
@@ -110,14 +115,48 @@ function sequence(parts: string[], input: InputInfo, codec: Tokenizer): { ids: n
   return { ids, segments, firstLength };
 }
 
-function jsonRow(raw: string, where: string, line: number, fed: InputInfo, codec: Tokenizer): Row {
+function parseLine(raw: string, where: string): Record<string, unknown> {
   let o: unknown;
   try {
     o = JSON.parse(raw);
   } catch {
     throw new TrainingDataError(`${where}: not valid JSON`);
   }
-  const rec = o as Record<string, unknown>;
+  if (!o || typeof o !== 'object' || Array.isArray(o)) throw new TrainingDataError(`${where}: expected a JSON object`);
+  return o as Record<string, unknown>;
+}
+
+/**
+ * A JSONL line naming the spec's inputs: a tokens input takes text (with the specials a sequence of its kind gets:
+ * bos and eos for the decoder's tokens, eos for a target that shift_right reads, none for a source) or ids; a
+ * lengths input a whole number; a segments input ids.
+ */
+function namedRow(o: Record<string, unknown>, where: string, line: number, inputs: InputInfo[], fed: InputInfo, codec: Tokenizer): Row {
+  const row: Row = { line, tokens: {} };
+  const ids = (v: unknown, key: string): number[] => {
+    if (Array.isArray(v) && v.every((x) => Number.isInteger(x) && x >= 0)) return v as number[];
+    throw new TrainingDataError(`${where}: "${key}" must be ${typeof v === 'string' ? 'a list of ids' : 'text or a list of ids'}`);
+  };
+  for (const [key, v] of Object.entries(o)) {
+    const input = inputs.find((i) => i.name === key);
+    if (!input) throw new TrainingDataError(`${where}: unknown field "${key}" (the spec's inputs are ${inputs.map((i) => i.name).join(', ')})`);
+    if (input.kind === 'lengths') {
+      if (!Number.isInteger(v) || (v as number) < 0) throw new TrainingDataError(`${where}: "${key}" must be a whole number`);
+      row.prompt = v as number;
+    } else if (input.kind === 'segments') row.segments = ids(v, key);
+    else if (typeof v === 'string') {
+      const decoder = input === fed;
+      const target = fed.shiftedFrom === input.name;
+      row.tokens[key] = codec.encode(v, { bos: decoder && input.bos !== undefined, eos: (decoder || target) && input.eos !== undefined });
+    } else row.tokens[key] = ids(v, key);
+  }
+  return row;
+}
+
+function jsonRow(raw: string, where: string, line: number, fed: InputInfo, codec: Tokenizer, inputs: InputInfo[]): Row {
+  const o = parseLine(raw, where);
+  if (Object.keys(o).some((k) => inputs.some((i) => i.name === k))) return namedRow(o, where, line, inputs, fed, codec);
+  const rec = o;
   const str = (x: unknown) => typeof x === 'string';
   if (o && typeof o === 'object' && Array.isArray(rec.documents) && rec.documents.every(str) && rec.documents.length > 0) {
     const s = sequence(rec.documents as string[], fed, codec);
@@ -130,7 +169,7 @@ function jsonRow(raw: string, where: string, line: number, fed: InputInfo, codec
     const answer = codec.encode(rec.text as string, { eos: fed.eos !== undefined });
     return { line, tokens: { [fed.name]: [...prompt, ...answer] }, prompt: prompt.length };
   }
-  throw new TrainingDataError(`${where}: expected {"text": "…"}, {"prompt": "…", "text": "…"} or {"documents": ["…", …]}`);
+  throw new TrainingDataError(`${where}: expected {"text": "…"}, {"prompt": "…", "text": "…"}, {"documents": ["…", …]} or fields named after the spec's inputs`);
 }
 
 function pack(rows: Row[], inputs: InputInfo[], m: CheckedModel, path: string): TrainingBatch {

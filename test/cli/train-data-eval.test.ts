@@ -189,3 +189,29 @@ describe('steps, epochs and the default checkpoint', () => {
     expect(gen.status, gen.stderr).toBe(0);
   }, 60_000);
 });
+
+describe('JSONL with fields named after the inputs', () => {
+  it('feeds any input: the same loss as TSV for the translator, and as {"documents"} with segments for packed', async () => {
+    const loss = async (specPath: string, name: string, text: string) => {
+      const out = join(dir, `${name}.grads.safetensors`);
+      const r = await mdl('grad', specPath, '--data', writeIn(dir, name, text), '--backend', 'cpu', '-o', out);
+      expect(r.status, r.stderr).toBe(0);
+      return readSafetensors(readFileSync(out)).metadata;
+    };
+    const translator = join(root, 'specs', 'translator.mdl');
+    const tsv = await loss(translator, 'pairs.tsv', '我喜欢\tI like\n苹果\tapples\n');
+    const named = await loss(translator, 'pairs.jsonl', '{"src": "我喜欢", "tgt": "I like"}\n{"tgt": "apples", "src": "苹果"}\n');
+    expect(named.loss).toBe(tsv.loss);
+    expect(named.counted).toBe(tsv.counted);
+    const packed = join(root, 'specs', 'packed.mdl');
+    const docs = await loss(packed, 'docs.jsonl', '{"documents": ["ab", "cde"]}\n');
+    // No bos/eos in packed's ids: the documents are the bytes as they are (byte b is id b + 1 after pad 0).
+    const ids = [...Buffer.from('abcde')].map((b) => b + 1);
+    const fields = await loss(packed, 'fields.jsonl', `{"ids": ${JSON.stringify(ids)}, "docs": [0, 0, 1, 1, 1]}\n`);
+    expect(fields.loss).toBe(docs.loss);
+    expect(fields.counted).toBe('3');
+    const bad = await mdl('train', packed, '--data', writeIn(dir, 'typo.jsonl', '{"ids": "ab", "doc": [0, 0]}\n'), '--backend', 'cpu');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe(`mdl: ${join(dir, 'typo.jsonl')}:1: unknown field "doc" (the spec's inputs are ids, docs)\n`);
+  }, 60_000);
+});
