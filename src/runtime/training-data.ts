@@ -155,7 +155,9 @@ function namedRow(o: Record<string, unknown>, where: string, line: number, input
 
 function jsonRow(raw: string, where: string, line: number, fed: InputInfo, codec: Tokenizer, inputs: InputInfo[]): Row {
   const o = parseLine(raw, where);
-  if (Object.keys(o).some((k) => inputs.some((i) => i.name === k))) return namedRow(o, where, line, inputs, fed, codec);
+  // The fixed forms come first: an input may itself be called "prompt" (a lengths input the prompt fills).
+  const fixed = Object.keys(o).every((k) => k === 'text' || k === 'prompt' || k === 'documents') && ('text' in o || 'documents' in o);
+  if (!fixed && Object.keys(o).some((k) => inputs.some((i) => i.name === k))) return namedRow(o, where, line, inputs, fed, codec);
   const rec = o;
   const str = (x: unknown) => typeof x === 'string';
   if (o && typeof o === 'object' && Array.isArray(rec.documents) && rec.documents.every(str) && rec.documents.length > 0) {
