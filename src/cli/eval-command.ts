@@ -7,7 +7,7 @@ import { loadWeightsFile } from '../runtime/safetensors-file.ts';
 import { batchByLength, evaluate, type EvalResult } from '../runtime/training-loop.ts';
 import { requireModel } from './load.ts';
 import { CPU_ONLY } from './train-command.ts';
-import { gradGraph, readExamples, tokenizer } from './training-inputs.ts';
+import { gradGraph, packLimit, readExamples, tokenizer } from './training-inputs.ts';
 import { UserError } from './user-error.ts';
 
 interface EvalOptions {
@@ -15,6 +15,7 @@ interface EvalOptions {
   data: string[];
   batchTokens: string;
   skipBadLines?: boolean;
+  pack?: boolean;
   json?: boolean;
   vocab?: string;
   backend?: string;
@@ -29,6 +30,7 @@ export function registerEvalCommand(program: Command): void {
     .requiredOption('--data <files...>', 'data files, in the format mdl train reads')
     .option('--batch-tokens <n>', 'padded tokens per batch', '512')
     .option('--skip-bad-lines', 'report bad data lines (file:line) and skip them instead of stopping')
+    .option('--pack', 'pack decoder-only examples into full rows, one document each (needs a segments input)')
     .option('--json', 'print the results as JSON on stdout')
     .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
     .option('--backend <backend>', 'cpu: the reference interpreter (required for now)')
@@ -41,7 +43,7 @@ export function registerEvalCommand(program: Command): void {
       const batchTokens = Number(opts.batchTokens);
       if (!Number.isInteger(batchTokens) || batchTokens < 1) throw new UserError(`--batch-tokens: expected a whole number ≥ 1, found '${opts.batchTokens}'`);
       const results = opts.data.map((path) => {
-        const batches = batchByLength(readExamples(path, model, codec, !!opts.skipBadLines), batchTokens, model, path);
+        const batches = batchByLength(readExamples(path, model, codec, !!opts.skipBadLines, opts.pack ? packLimit(model, batchTokens) : undefined), batchTokens, model, path);
         return { path, ...summary(evaluate(graph, model, batches, weights)) };
       });
       const all = results.reduce((a, r) => ({ loss: a.loss + r.loss * r.tokens, counted: a.counted + r.tokens, correct: a.correct + r.accuracy * r.tokens }), { loss: 0, counted: 0, correct: 0 });

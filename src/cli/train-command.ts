@@ -10,7 +10,7 @@ import { batchByLength, dataFingerprint } from '../runtime/training-loop.ts';
 import { checkCheckpointTargets, readOptimizerState } from './checkpoint.ts';
 import { requireModel } from './load.ts';
 import { checkSvgTarget, runTraining, svgPath, type RunSettings } from './train-run.ts';
-import { gradGraph, readExamples, tokenizer } from './training-inputs.ts';
+import { gradGraph, packLimit, readExamples, tokenizer } from './training-inputs.ts';
 import { UserError } from './user-error.ts';
 
 export const CPU_ONLY = 'training runs on the CPU reference only for now: pass --backend cpu (WebGPU training is not available yet)';
@@ -39,6 +39,7 @@ interface TrainOptions {
   evalEvery: string;
   logEvery: string;
   skipBadLines?: boolean;
+  pack?: boolean;
   json?: boolean;
   vocab?: string;
   backend?: string;
@@ -72,6 +73,7 @@ export function registerTrainCommand(program: Command): void {
     .option('--eval-every <n>', 'evaluate --eval every n steps (0: only at the end)', '0')
     .option('--log-every <n>', 'progress line every n steps', '10')
     .option('--skip-bad-lines', 'report bad data lines (file:line) and skip them instead of stopping')
+    .option('--pack', 'pack decoder-only examples into full rows, one document each (needs a segments input)')
     .option('--json', 'print the result as JSON on stdout')
     .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
     .option('--backend <backend>', 'cpu: the reference interpreter (required for now)')
@@ -85,8 +87,8 @@ export function registerTrainCommand(program: Command): void {
       checkSvgTarget(svgPath(output));
       const codec = tokenizer(model, opts.vocab);
       const batchTokens = count(opts.batchTokens, '--batch-tokens', 1);
-      const train = batchByLength(readExamples(opts.data, model, codec, !!opts.skipBadLines), batchTokens, model, opts.data);
-      const evalBatches = opts.eval ? batchByLength(readExamples(opts.eval, model, codec, !!opts.skipBadLines), batchTokens, model, opts.eval) : undefined;
+      const train = batchByLength(readExamples(opts.data, model, codec, !!opts.skipBadLines, opts.pack ? packLimit(model, batchTokens) : undefined), batchTokens, model, opts.data);
+      const evalBatches = opts.eval ? batchByLength(readExamples(opts.eval, model, codec, !!opts.skipBadLines, opts.pack ? packLimit(model, batchTokens) : undefined), batchTokens, model, opts.eval) : undefined;
       const accumulate = count(opts.accumulate, '--accumulate', 1);
       if (opts.steps !== undefined && opts.epochs !== undefined) throw new UserError('give --steps or --epochs, not both');
       const perEpoch = Math.ceil(train.length / accumulate);
@@ -114,7 +116,7 @@ export function registerTrainCommand(program: Command): void {
         const saved = readOptimizerState(opts.resume, model.name, params.map((p) => p.name));
         state = saved.state;
         const run = saved.run as RunSettings;
-        const same = run.batchTokens === batchTokens ? train : batchByLength(readExamples(opts.data, model, codec, !!opts.skipBadLines), run.batchTokens, model, opts.data);
+        const same = run.batchTokens === batchTokens ? train : batchByLength(readExamples(opts.data, model, codec, !!opts.skipBadLines, opts.pack ? packLimit(model, batchTokens) : undefined), run.batchTokens, model, opts.data);
         if (run.data !== dataFingerprint(same)) throw new UserError(`${opts.data}: not the data the run being resumed was trained on (${settings.examples} examples here, ${run.examples} then); resume with the same data`);
         train.splice(0, train.length, ...same);
         // The run continues as it was set up; only the number of steps may be raised.

@@ -213,3 +213,31 @@ function pack(rows: Row[], inputs: InputInfo[], m: CheckedModel, path: string): 
   }
   return { dims, inputs: out, examples: rows.length };
 }
+
+/**
+ * Packs decoder-only examples into rows of at most `limit` tokens, in file order, each example a document of its
+ * own in the spec's segments input (the `within` of its loss keeps predictions inside a document). A spec without a
+ * segments input cannot tell documents apart, so packing is refused there.
+ */
+export function packDocuments(rows: Row[], m: CheckedModel, limit: number): Row[] {
+  const inputs = [...m.inputs.values()].filter((i) => !i.shiftedFrom);
+  const tokens = inputs.filter((i) => i.kind === 'tokens');
+  if (!inputs.some((i) => i.kind === 'segments') || tokens.length !== 1) throw new TrainingDataError(`${m.name}: packing needs a decoder-only spec with a segments input to mark the documents`);
+  const name = tokens[0].name;
+  const out: Row[] = [];
+  let current: Row | undefined;
+  let docs = 0;
+  for (const r of rows) {
+    const ids = r.tokens[name] ?? [];
+    const segments = r.segments ?? ids.map(() => 0);
+    if (!current || current.tokens[name].length + ids.length > limit) {
+      current = { line: r.line, tokens: { [name]: [] }, segments: [] };
+      out.push(current);
+      docs = 0;
+    }
+    current.tokens[name].push(...ids);
+    current.segments!.push(...segments.map((s) => s + docs));
+    docs += Math.max(0, ...segments) + 1;
+  }
+  return out;
+}

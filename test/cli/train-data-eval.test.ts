@@ -215,3 +215,32 @@ describe('JSONL with fields named after the inputs', () => {
     expect(bad.stderr).toBe(`mdl: ${join(dir, 'typo.jsonl')}:1: unknown field "doc" (the spec's inputs are ids, docs)\n`);
   }, 60_000);
 });
+
+describe('--pack', () => {
+  it('packs text lines into rows of documents, as {"documents"} does, and is refused without a segments input', async () => {
+    // Learned absolute positions and plain causal attention: a packed row reads differently from separate rows.
+    const packed = writeIn(dir, 'packdocs.mdl', copySpec().replace('input ids: tokens[B, T] pad 0 bos 1 eos 2', 'input ids: tokens[B, T] pad 0 bos 1 eos 2\n  input docs: segments[B, T]').replace('next(ids)', 'next(ids, within = docs)'));
+    const weights = join(dir, 'packed-w.safetensors');
+    expect((await mdl('init', packed, '-o', weights)).status).toBe(0);
+    const grads = join(dir, 'packed-docs.safetensors');
+    const g = await mdl('grad', packed, '--data', writeIn(dir, 'pk.jsonl', '{"documents": ["ab", "cde"]}\n'), '--weights', weights, '--backend', 'cpu', '-o', grads);
+    expect(g.status, g.stderr).toBe(0);
+    const meta = readSafetensors(readFileSync(grads)).metadata;
+    const lines = writeIn(dir, 'pk.txt', 'ab\ncde\n');
+    const r = await mdl('eval', packed, '--weights', weights, '--data', lines, '--pack', '--backend', 'cpu', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const file = JSON.parse(r.stdout).files[0];
+    // bos a b eos | bos c d e eos: 3 + 4 predictions inside the documents.
+    expect(file.tokens).toBe(Number(meta.counted));
+    expect(file.tokens).toBe(7);
+    expect(file.loss).toBeCloseTo(Number(meta.loss), 10);
+    const unpacked = JSON.parse((await mdl('eval', packed, '--weights', weights, '--data', lines, '--backend', 'cpu', '--json')).stdout).files[0];
+    expect(unpacked.tokens).toBe(7);
+    expect(Math.abs(unpacked.loss - file.loss)).toBeGreaterThan(1e-6);
+    const refused = await mdl('train', spec, '--data', lines, '--pack', '--backend', 'cpu', '-o', join(dir, 'np.safetensors'));
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toBe('mdl: copy: packing needs a decoder-only spec with a segments input to mark the documents\n');
+    const trained = await mdl('train', packed, '--data', lines, '--pack', '--backend', 'cpu', '--steps', '1', '-o', join(dir, 'pk.safetensors'));
+    expect(trained.status, trained.stderr).toBe(0);
+  }, 60_000);
+});
