@@ -76,7 +76,7 @@ describe('gradients of whole models match finite differences (f64)', () => {
   });
 
   const template = (mask: string, score: string, extra = '') => `model t {
-  dim vocab = 10, d_model = 8, heads = 4, kv = 2, d_ff = 8
+  dim vocab = 10, d_model = 16, heads = 4, kv = 2, d_ff = 8
   dim B, T <= 16
   input ids: tokens[B, T] pad 0
   input docs: segments[B, T]
