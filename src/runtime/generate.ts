@@ -138,6 +138,8 @@ export async function generate(m: CheckedModel, forward: Forward, opts: Generate
     opts.onStep?.({ id: next, step, logits: row, logprob: logSoftmax(row)[next] });
     opts.onToken?.(next, step);
     if (stops.includes(next)) break;
+    // The CPU reference computes without yielding: let a pending Ctrl-C be seen before the next step.
+    if (opts.interrupted) await new Promise((done) => setTimeout(done, 0));
     if (opts.stopStrings?.length && opts.decode && stopStringIn(opts.decode(out), opts.stopStrings) !== undefined) break;
   }
   return out;
