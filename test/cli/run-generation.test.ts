@@ -114,6 +114,29 @@ describe('mdl run: generation controls', () => {
     expect(text.stdout).toBe(`${first.text}\n`);
   });
 
+  it('a stop string ends generation once the text contains it (the text keeps it)', () => {
+    const full = events(ok(mdl('specs/packed.mdl', '--input', 'mdl', '--max-new', '8', '--backend', 'cpu', '--json')).stdout).at(-1)!;
+    const pieces = full.steps.map((e) => e.piece);
+    const at = pieces.findIndex((p, i) => i >= 1 && p !== '');
+    const stop = pieces[at];
+    const r = events(ok(mdl('specs/packed.mdl', '--input', 'mdl', '--max-new', '8', '--backend', 'cpu', '--stop', stop, '--json')).stdout).at(-1)!;
+    const first = pieces.findIndex((p) => p.includes(stop));
+    expect(r.tokens).toEqual(full.tokens.slice(0, first + 1));
+    expect(r.text.endsWith(stop)).toBe(true);
+  });
+
+  it('text mode streams pieces before the run ends', async () => {
+    const child = spawn(process.execPath, [bin, 'run', 'specs/packed.mdl', '--input', 'mdl', '--max-new', '400', '--backend', 'cpu'], { cwd: root });
+    let stdout = '';
+    await new Promise<void>((resolve) => child.stdout.on('data', (d) => ((stdout += d), resolve())));
+    expect(child.exitCode).toBeNull();
+    expect(stdout.length).toBeGreaterThan(0);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(130);
+    expect(stdout.endsWith('\n')).toBe(true);
+  }, 60_000);
+
   it('--beams: both backends find the same hypotheses, best first, scored as logprob / length^penalty', () => {
     const args = ['specs/translator.mdl', '--source', 'ab', '--max-new', '4', '--beams', '3', '--length-penalty', '2', '--json'];
     const [cpu, gpu] = ['cpu', 'gpu'].map((b) => events(ok(mdl(...args, '--backend', b)).stdout).at(-1)!);
