@@ -184,8 +184,7 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   const decoding: RunResult['decoding'] = { cache: false };
   if (gpu) {
     forward = gpuForward(gpu, lowered, model, weights);
-    if (choice.beams) decoding.reason = 'beam search runs every beam through the full pass';
-    else if (opts.cache === false) decoding.reason = 'turned off with --no-cache';
+    if (opts.cache === false) decoding.reason = 'turned off with --no-cache';
     else if (lowered.cache.unsupported) decoding.reason = lowered.cache.unsupported;
     else cache = new CachedDecoder(gpu, lowered, model, weights);
     decoding.cache = !!cache;
@@ -201,10 +200,16 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   const pieces = new PieceSplitter(inputs.decode);
   const vocab = model.output?.vocab ?? model.embed?.vocab ?? 0;
   let beams: RunResult['beams'];
+  const abandoned = (reason: string) => {
+    progress(`mdl: leaving the KV cache, recomputing from here on: ${reason}\n`);
+    Object.assign(decoding, { cache: false, reason, sites: cache?.stats() });
+  };
   try {
     let tokens: number[];
     if (choice.beams) {
-      const found = await beamSearch(model, forward, { prompt, source, maxNew, data, beams: choice.beams, lengthPenalty: choice.lengthPenalty, earlyStopping: !!opts.earlyStopping, repetitionPenalty: choice.repetitionPenalty, stopIds: choice.stopIds, interrupted: hooks.interrupted });
+      const found = await beamSearch(model, forward, { prompt, source, maxNew, data, beams: choice.beams, lengthPenalty: choice.lengthPenalty, earlyStopping: !!opts.earlyStopping, repetitionPenalty: choice.repetitionPenalty, stopIds: choice.stopIds, interrupted: hooks.interrupted, cache, onCacheAbandoned: abandoned });
+      // The beams' caches were freed by the search.
+      cache = undefined;
       beams = found.map((h) => ({ tokens: h.tokens, text: inputs.decode(h.tokens), logprob: h.logprob, score: h.score }));
       tokens = found[0]?.tokens ?? [];
       first = performance.now() - start;
@@ -234,10 +239,7 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
       seed,
       cache,
       data,
-      onCacheAbandoned: (reason) => {
-        progress(`mdl: leaving the KV cache, recomputing from here on: ${reason}\n`);
-        Object.assign(decoding, { cache: false, reason, sites: cache?.stats() });
-      },
+      onCacheAbandoned: abandoned,
       onToken: (_id, step) => {
         if (step === 0) {
           first = performance.now() - start;

@@ -2,9 +2,12 @@
 // divided by (number of generated tokens)^lengthPenalty, the stop token counted. Each step extends every live beam
 // by every token, keeps the 2·beams best continuations, sets aside those that end with a stop id (while they rank
 // among the first `beams`) as finished, and keeps the first `beams` others alive. Every beam runs as its own
-// sequence through the forward pass (all positions recomputed), so the result does not depend on a KV cache.
+// sequence: through the forward pass (all positions recomputed), or with a KV cache per beam. When the beams are
+// re-ranked, a beam whose sequence several survivors continue has its cache copied on the device for each of them,
+// and the caches of beams no survivor continues are freed.
 
 import type { CheckedModel } from '../check/model.ts';
+import { CacheInexactError, type CachedDecoder } from './cached-decoder.ts';
 import { rolesOf, stepInputs, stopIdsOf, type Forward, type StepData } from './generate.ts';
 import { logSoftmax, processLogits } from './sampling.ts';
 
@@ -21,6 +24,10 @@ export interface BeamOptions {
   stopIds?: number[];
   data?: StepData;
   interrupted?: () => boolean;
+  /** A fresh KV cache for the first beam; the others fork from it. */
+  cache?: CachedDecoder;
+  /** Called when a cache cannot reproduce a full pass and every beam goes on by recomputing. */
+  onCacheAbandoned?: (reason: string) => void;
 }
 
 export interface Hypothesis {
@@ -39,41 +46,68 @@ export async function beamSearch(m: CheckedModel, forward: Forward, opts: BeamOp
   const n = opts.beams;
   const data: StepData = { ...opts.data, promptPositions: opts.data?.promptPositions ?? opts.prompt.length + (roles.decoderInput ? 1 : 0) };
   const scoreOf = (logprob: number, length: number) => logprob / Math.pow(length, penalty);
-  let live: { tokens: number[]; logprob: number }[] = [{ tokens: [], logprob: 0 }];
+  type Beam = { tokens: number[]; logprob: number; cache?: CachedDecoder };
+  let live: Beam[] = [{ tokens: [], logprob: 0, cache: opts.cache }];
+  let cached = !!opts.cache;
+  const abandon = (reason: string) => {
+    for (const b of live) (b.cache?.destroy(), (b.cache = undefined));
+    cached = false;
+    opts.onCacheAbandoned?.(reason);
+  };
   const finished: Hypothesis[] = [];
   const worstFinished = () => (finished.length < n ? -Infinity : Math.min(...finished.map((h) => h.score)));
 
-  for (let step = 0; step < opts.maxNew && live.length > 0; step++) {
-    if (opts.interrupted?.()) break;
-    const candidates: { tokens: number[]; logprob: number; id: number }[] = [];
-    for (const beam of live) {
-      const { run, length } = stepInputs(m, [...opts.prompt, ...beam.tokens], opts.source ?? [], roles, data);
-      const logits = await forward(run);
-      const row = processLogits(logits.subarray((length - 1) * vocab, length * vocab), [...opts.prompt, ...beam.tokens], { repetitionPenalty: opts.repetitionPenalty, pad: roles.target.pad });
-      const lp = logSoftmax(row);
-      for (let id = 0; id < vocab; id++) if (lp[id] !== -Infinity) candidates.push({ tokens: beam.tokens, logprob: beam.logprob + lp[id], id });
-      if (opts.interrupted) await new Promise((done) => setTimeout(done, 0));
+  try {
+    for (let step = 0; step < opts.maxNew && live.length > 0; step++) {
+      if (opts.interrupted?.()) break;
+      const candidates: { tokens: number[]; logprob: number; id: number; parent: number }[] = [];
+      for (const [parent, beam] of live.entries()) {
+        const { run, length } = stepInputs(m, [...opts.prompt, ...beam.tokens], opts.source ?? [], roles, data);
+        let last: ArrayLike<number> | undefined;
+        if (cached && beam.cache) {
+          try {
+            last = await beam.cache.next(run);
+          } catch (error) {
+            if (!(error instanceof CacheInexactError)) throw error;
+            abandon(error.message);
+          }
+        }
+        if (!last) last = (await forward(run)).subarray((length - 1) * vocab, length * vocab);
+        const row = processLogits(last, [...opts.prompt, ...beam.tokens], { repetitionPenalty: opts.repetitionPenalty, pad: roles.target.pad });
+        const lp = logSoftmax(row);
+        for (let id = 0; id < vocab; id++) if (lp[id] !== -Infinity) candidates.push({ tokens: beam.tokens, logprob: beam.logprob + lp[id], id, parent });
+        if (opts.interrupted) await new Promise((done) => setTimeout(done, 0));
+      }
+      // Ties keep the earlier beam and the lower id first, so the search is deterministic.
+      candidates.sort((a, b) => b.logprob - a.logprob);
+      const next: Beam[] = [];
+      const taken = new Set<number>();
+      for (const [rank, c] of candidates.slice(0, 2 * n).entries()) {
+        const tokens = [...c.tokens, c.id];
+        if (stops.includes(c.id)) {
+          if (rank < n) addFinished(finished, { tokens, logprob: c.logprob, score: scoreOf(c.logprob, tokens.length) }, n);
+          continue;
+        }
+        // The first survivor of a beam takes its cache; later ones get a copy made on the device.
+        const from = live[c.parent].cache;
+        next.push({ tokens, logprob: c.logprob, cache: !from ? undefined : taken.has(c.parent) ? from.fork() : from });
+        taken.add(c.parent);
+        if (next.length === n) break;
+      }
+      for (const [i, b] of live.entries()) if (!taken.has(i)) b.cache?.destroy();
+      live = next;
+      if (finished.length >= n) {
+        if (opts.earlyStopping) break;
+        // The best a live beam can still reach, as Hugging Face estimates it: its current sum over its current length.
+        const best = Math.max(...live.map((b) => scoreOf(b.logprob, b.tokens.length)));
+        if (best <= worstFinished()) break;
+      }
     }
-    // Ties keep the earlier beam and the lower id first, so the search is deterministic.
-    candidates.sort((a, b) => b.logprob - a.logprob);
-    const next: typeof live = [];
-    for (const [rank, c] of candidates.slice(0, 2 * n).entries()) {
-      const tokens = [...c.tokens, c.id];
-      if (stops.includes(c.id)) {
-        if (rank < n) addFinished(finished, { tokens, logprob: c.logprob, score: scoreOf(c.logprob, tokens.length) }, n);
-      } else next.push({ tokens, logprob: c.logprob });
-      if (next.length === n) break;
-    }
-    live = next;
-    if (finished.length >= n) {
-      if (opts.earlyStopping) break;
-      // The best a live beam can still reach, as Hugging Face estimates it: its current sum over its current length.
-      const best = Math.max(...live.map((b) => scoreOf(b.logprob, b.tokens.length)));
-      if (best <= worstFinished()) break;
-    }
+  } finally {
+    for (const b of live) b.cache?.destroy();
   }
   // Beams still alive at the end compete with the finished ones.
-  for (const b of live) addFinished(finished, { ...b, score: scoreOf(b.logprob, b.tokens.length) }, n);
+  for (const b of live) addFinished(finished, { tokens: b.tokens, logprob: b.logprob, score: scoreOf(b.logprob, b.tokens.length) }, n);
   return finished.sort((a, b) => b.score - a.score).slice(0, n);
 }
 

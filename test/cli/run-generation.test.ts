@@ -137,16 +137,22 @@ describe('mdl run: generation controls', () => {
     expect(stdout.endsWith('\n')).toBe(true);
   }, 60_000);
 
-  it('--beams: both backends find the same hypotheses, best first, scored as logprob / length^penalty', () => {
+  it('--beams: the CPU, the GPU with a KV cache per beam and without one find the same hypotheses, scored as logprob / length^penalty', () => {
     const args = ['specs/translator.mdl', '--source', 'ab', '--max-new', '4', '--beams', '3', '--length-penalty', '2', '--json'];
-    const [cpu, gpu] = ['cpu', 'gpu'].map((b) => events(ok(mdl(...args, '--backend', b)).stdout).at(-1)!);
+    const [cpu, gpu, uncached] = [['cpu'], ['gpu'], ['gpu', '--no-cache']].map((b) => events(ok(mdl(...args, '--backend', ...b)).stdout).at(-1)! as Event & { decoding: { cache: boolean } });
     expect(cpu.beams).toHaveLength(3);
+    expect(gpu.decoding.cache).toBe(true);
+    expect(uncached.decoding.cache).toBe(false);
     expect(gpu.beams.map((h) => h.tokens)).toEqual(cpu.beams.map((h) => h.tokens));
+    expect(uncached.beams.map((h) => h.tokens)).toEqual(cpu.beams.map((h) => h.tokens));
+    expect(cpu.steps.map((e) => e.logprob)).toEqual(cpu.tokens.map(() => null));
     expect(cpu.tokens).toEqual(cpu.beams[0].tokens);
     for (const [i, h] of cpu.beams.entries()) {
       expect(h.score).toBeCloseTo(h.logprob / h.tokens.length ** 2, 8);
       if (i > 0) expect(h.score).toBeLessThanOrEqual(cpu.beams[i - 1].score);
     }
+    const early = events(ok(mdl(...args, '--backend', 'cpu', '--early-stopping')).stdout).at(-1)!;
+    expect(early.beams.length).toBeGreaterThan(0);
     expect(mdl(...args, '--backend', 'cpu', '--temperature', '1').stderr.trim()).toBe('mdl: --beams searches: --temperature, --top-k and --top-p (sampling) do not apply with it');
   });
 
