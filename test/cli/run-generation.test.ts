@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../src/runtime/safetensors.ts';
 import { parseNpy } from '../../src/runtime/tensor-file.ts';
+import { PieceSplitter } from '../../src/cli/run-output.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const bin = join(root, 'bin', 'mdl.js');
@@ -35,6 +36,15 @@ function logSoftmax(row: ArrayLike<number>): number[] {
   const z = Array.from(row).reduce((a, x) => a + Math.exp(x - m), 0);
   return Array.from(row, (x) => x - m - Math.log(z));
 }
+
+describe('text pieces', () => {
+  it('a byte that only starts a UTF-8 character waits for the rest', () => {
+    const utf8 = (ids: number[]) => new TextDecoder().decode(Uint8Array.from(ids));
+    const split = new PieceSplitter(utf8);
+    const bytes = [...new TextEncoder().encode('a我b')];
+    expect(bytes.map((_, i) => split.next(bytes.slice(0, i + 1)))).toEqual(['a', '', '', '我', 'b']);
+  });
+});
 
 describe('mdl run: generation controls', () => {
   it('--ids is --tokens; giving both is refused', () => {

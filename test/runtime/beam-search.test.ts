@@ -139,3 +139,21 @@ describe('beam search', () => {
     }
   });
 });
+
+describe('sampled generation over the same toy model', () => {
+  it('the repetition penalty counts the prompt: 4 (in the prompt) loses to 5 once penalised', async () => {
+    // First step after [4]: logits 4 → 2.0, 5 → 1.5; a penalty of 2 halves 4's to 1.0.
+    const forward = forwardOf(() => [-9, -9, -9, -9, 2.0, 1.5]);
+    expect(await generate(model, forward, { prompt: [4], maxNew: 1, greedy: true })).toEqual([4]);
+    expect(await generate(model, forward, { prompt: [4], maxNew: 1, greedy: true, repetitionPenalty: 2 })).toEqual([5]);
+  });
+
+  it('stop ids replace eos; a stop string ends generation once the text holds it', async () => {
+    const forward = forwardOf((seq) => Array.from({ length: V }, (_, id) => (id === 3 + (seq.length % 3) ? 5 : 0)));
+    expect(await generate(model, forward, { prompt: [3], maxNew: 6, greedy: true })).toEqual([4, 5, 3, 4, 5, 3]);
+    expect(await generate(model, forward, { prompt: [3], maxNew: 6, greedy: true, stopIds: [3] })).toEqual([4, 5, 3]);
+    const decode = (ids: number[]) => ids.map((i) => 'xyz'[i - 3]).join('');
+    expect(await generate(model, forward, { prompt: [3], maxNew: 6, greedy: true, stopStrings: ['xy'], decode })).toEqual([4, 5, 3, 4]);
+  });
+});
+
