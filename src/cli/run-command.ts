@@ -57,6 +57,7 @@ export function registerRunCommand(program: Command): void {
     .option('--ids <ids>', 'the same as --tokens')
     .option('--source <text>', 'source text for an encoder-decoder')
     .option('--source-tokens <ids>', 'source as token ids, e.g. 4,8,15')
+    .option('--source-ids <ids>', 'the same as --source-tokens')
     .option('--set <name=value>', 'a lengths input (one number) or segment ids (one per prompt position, e.g. docs=0,0,1); repeatable', collect)
     .option('--features <name=file>', 'a features input from a .npy or .safetensors tensor of shape [length, width]; repeatable', collect)
     .option('--max-new <n>', 'tokens to generate at most', '16')
@@ -110,7 +111,7 @@ export interface RunResult {
   source?: number[];
   tokens: number[];
   text: string;
-  /** Every generated token: id, text piece, log-probability, time (the best beam's tokens with --beams, no times). */
+  /** Every generated token: id, text piece, log-probability, time (with --beams, the best hypothesis's tokens, all timed at the search's end). */
   steps: TokenEvent[];
   /** With --beams: every final hypothesis, best first. */
   beams?: { tokens: number[]; text: string; logprob: number; score: number }[];
@@ -212,9 +213,10 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
       cache = undefined;
       beams = found.map((h) => ({ tokens: h.tokens, text: inputs.decode(h.tokens), logprob: h.logprob, score: h.score }));
       tokens = found[0]?.tokens ?? [];
+      const logprobs = found[0]?.logprobs ?? [];
       first = performance.now() - start;
       const split = new PieceSplitter(inputs.decode);
-      for (const [step, id] of tokens.entries()) steps.push({ step, id, piece: split.next(tokens.slice(0, step + 1), step === tokens.length - 1), logprob: NaN, ms: round(first) });
+      for (const [step, id] of tokens.entries()) steps.push({ step, id, piece: split.next(tokens.slice(0, step + 1), step === tokens.length - 1), logprob: logprobs[step], ms: round(first) });
       for (const e of steps) hooks.stream?.(e);
     } else tokens = await generate(model, forward, {
       prompt,

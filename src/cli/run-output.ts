@@ -12,7 +12,10 @@ export interface TokenEvent {
   id: number;
   /** The text this token completed: '' for a byte that only starts a UTF-8 character, which a later token ends. */
   piece: string;
-  /** Natural-log probability of the token under the model's logits at that step (before sampling filters). */
+  /**
+   * Natural-log probability of the token under the model's logits at that step, before sampling filters (with
+   * --beams, after the repetition penalty, as the beam's score sums it).
+   */
   logprob: number;
   /** Milliseconds since generation started. */
   ms: number;

@@ -32,6 +32,8 @@ export interface BeamOptions {
 
 export interface Hypothesis {
   tokens: number[];
+  /** Each token's log-probability at its step. */
+  logprobs: number[];
   /** Sum of the tokens' log-probabilities. */
   logprob: number;
   score: number;
@@ -46,8 +48,8 @@ export async function beamSearch(m: CheckedModel, forward: Forward, opts: BeamOp
   const n = opts.beams;
   const data: StepData = { ...opts.data, promptPositions: opts.data?.promptPositions ?? opts.prompt.length + (roles.decoderInput ? 1 : 0) };
   const scoreOf = (logprob: number, length: number) => logprob / Math.pow(length, penalty);
-  type Beam = { tokens: number[]; logprob: number; cache?: CachedDecoder };
-  let live: Beam[] = [{ tokens: [], logprob: 0, cache: opts.cache }];
+  type Beam = { tokens: number[]; logprobs: number[]; logprob: number; cache?: CachedDecoder };
+  let live: Beam[] = [{ tokens: [], logprobs: [], logprob: 0, cache: opts.cache }];
   let cached = !!opts.cache;
   const abandon = (reason: string) => {
     for (const b of live) (b.cache?.destroy(), (b.cache = undefined));
@@ -60,7 +62,7 @@ export async function beamSearch(m: CheckedModel, forward: Forward, opts: BeamOp
   try {
     for (let step = 0; step < opts.maxNew && live.length > 0; step++) {
       if (opts.interrupted?.()) break;
-      const candidates: { tokens: number[]; logprob: number; id: number; parent: number }[] = [];
+      const candidates: { tokens: number[]; logprobs: number[]; logprob: number; id: number; parent: number; lp: number }[] = [];
       for (const [parent, beam] of live.entries()) {
         const { run, length } = stepInputs(m, [...opts.prompt, ...beam.tokens], opts.source ?? [], roles, data);
         let last: ArrayLike<number> | undefined;
@@ -75,7 +77,7 @@ export async function beamSearch(m: CheckedModel, forward: Forward, opts: BeamOp
         if (!last) last = (await forward(run)).subarray((length - 1) * vocab, length * vocab);
         const row = processLogits(last, [...opts.prompt, ...beam.tokens], { repetitionPenalty: opts.repetitionPenalty, pad: roles.target.pad });
         const lp = logSoftmax(row);
-        for (let id = 0; id < vocab; id++) if (lp[id] !== -Infinity) candidates.push({ tokens: beam.tokens, logprob: beam.logprob + lp[id], id, parent });
+        for (let id = 0; id < vocab; id++) if (lp[id] !== -Infinity) candidates.push({ tokens: beam.tokens, logprobs: beam.logprobs, logprob: beam.logprob + lp[id], id, parent, lp: lp[id] });
         if (opts.interrupted) await new Promise((done) => setTimeout(done, 0));
       }
       // Ties keep the earlier beam and the lower id first, so the search is deterministic.
@@ -84,13 +86,14 @@ export async function beamSearch(m: CheckedModel, forward: Forward, opts: BeamOp
       const taken = new Set<number>();
       for (const [rank, c] of candidates.slice(0, 2 * n).entries()) {
         const tokens = [...c.tokens, c.id];
+        const logprobs = [...c.logprobs, c.lp];
         if (stops.includes(c.id)) {
-          if (rank < n) addFinished(finished, { tokens, logprob: c.logprob, score: scoreOf(c.logprob, tokens.length) }, n);
+          if (rank < n) addFinished(finished, { tokens, logprobs, logprob: c.logprob, score: scoreOf(c.logprob, tokens.length) }, n);
           continue;
         }
         // The first survivor of a beam takes its cache; later ones get a copy made on the device.
         const from = live[c.parent].cache;
-        next.push({ tokens, logprob: c.logprob, cache: !from ? undefined : taken.has(c.parent) ? from.fork() : from });
+        next.push({ tokens, logprobs, logprob: c.logprob, cache: !from ? undefined : taken.has(c.parent) ? from.fork() : from });
         taken.add(c.parent);
         if (next.length === n) break;
       }
@@ -107,7 +110,7 @@ export async function beamSearch(m: CheckedModel, forward: Forward, opts: BeamOp
     for (const b of live) b.cache?.destroy();
   }
   // Beams still alive at the end compete with the finished ones.
-  for (const b of live) addFinished(finished, { tokens: b.tokens, logprob: b.logprob, score: scoreOf(b.logprob, b.tokens.length) }, n);
+  for (const b of live) addFinished(finished, { tokens: b.tokens, logprobs: b.logprobs, logprob: b.logprob, score: scoreOf(b.logprob, b.tokens.length) }, n);
   return finished.sort((a, b) => b.score - a.score).slice(0, n);
 }
 

@@ -47,13 +47,16 @@ describe('text pieces', () => {
 });
 
 describe('mdl run: generation controls', () => {
-  it('--ids is --tokens; giving both is refused', () => {
+  it('--ids is --tokens, --source-ids is --source-tokens; giving both is refused', () => {
     const a = ok(mdl('specs/packed.mdl', '--ids', '110,101,109', '--max-new', '3', '--backend', 'cpu'));
     const b = ok(mdl('specs/packed.mdl', '--tokens', '110,101,109', '--max-new', '3', '--backend', 'cpu'));
     expect(a.stdout).toBe(b.stdout);
     const both = mdl('specs/packed.mdl', '--ids', '1', '--tokens', '1', '--backend', 'cpu');
     expect(both.status).toBe(1);
     expect(both.stderr.trim()).toBe('mdl: --ids and --tokens are the same flag: give one');
+    const c = ok(mdl('specs/translator.mdl', '--source-ids', '200,17,45', '--max-new', '2', '--backend', 'cpu'));
+    const d = ok(mdl('specs/translator.mdl', '--source-tokens', '200,17,45', '--max-new', '2', '--backend', 'cpu'));
+    expect(c.stdout).toBe(d.stdout);
   });
 
   for (const backend of ['cpu', 'gpu']) {
@@ -155,7 +158,8 @@ describe('mdl run: generation controls', () => {
     expect(uncached.decoding.cache).toBe(false);
     expect(gpu.beams.map((h) => h.tokens)).toEqual(cpu.beams.map((h) => h.tokens));
     expect(uncached.beams.map((h) => h.tokens)).toEqual(cpu.beams.map((h) => h.tokens));
-    expect(cpu.steps.map((e) => e.logprob)).toEqual(cpu.tokens.map(() => null));
+    expect(cpu.steps.map((e) => e.id)).toEqual(cpu.tokens);
+    expect(cpu.steps.reduce((a, e) => a + e.logprob, 0)).toBeCloseTo(cpu.beams[0].logprob, 8);
     expect(cpu.tokens).toEqual(cpu.beams[0].tokens);
     for (const [i, h] of cpu.beams.entries()) {
       expect(h.score).toBeCloseTo(h.logprob / h.tokens.length ** 2, 8);

@@ -112,6 +112,8 @@ describe('beam search', () => {
     const [best, second] = await beamSearch(model, designed, { prompt: [3], maxNew: 2, beams: 2 });
     expect(best.tokens).toEqual([5, 2]); // 0.4 · 0.9: ≈ -1.02
     expect(best.logprob).toBeCloseTo(ln(0.4) + ln(0.9), 5);
+    expect(best.logprobs[0]).toBeCloseTo(ln(0.4), 5);
+    expect(best.logprobs[1]).toBeCloseTo(ln(0.9), 5);
     expect(best.score).toBeCloseTo((ln(0.4) + ln(0.9)) / 2, 5);
     expect(second.tokens).toEqual([4, 2]);
     // One beam is greedy decoding.
