@@ -88,7 +88,7 @@ export function registerRunCommand(program: Command): void {
       };
       const interrupt = catchInterrupt();
       try {
-        const result = await runModel(model, opts, (line) => process.stderr.write(line), { stream, interrupted: interrupt.interrupted });
+        const result = await runModel(model, opts, (line) => process.stderr.write(line), { stream, interrupted: interrupt.interrupted, generating: interrupt.arm });
         if (opts.json) process.stdout.write(`${JSON.stringify({ event: 'done', ...result })}\n`);
         else process.stdout.write(`${result.text.startsWith(printed) ? result.text.slice(printed.length) : ''}\n`);
         // Interrupted runs print what they generated and exit with 130, the status of a command ended by Ctrl-C.
@@ -132,6 +132,8 @@ export interface RunResult {
 export interface RunHooks {
   stream?: (e: TokenEvent) => void;
   interrupted?: () => boolean;
+  /** Called once the program and the weights are ready, as generation starts. */
+  generating?: () => void;
 }
 
 export async function runModel(model: CheckedModel, opts: RunOptions, progress: (line: string) => void, hooks: RunHooks = {}): Promise<RunResult> {
@@ -176,6 +178,8 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   if (tuned?.tuned) progress(`mdl: ${tuned.tuned} of ${tuned.total} attention kernel(s) use tiles tuned for this adapter\n`);
   const seed = int(opts.seed, '--seed');
   const weights = opts.weights ? loadWeightsFile(opts.weights, lowered.ir) : seededWeights(lowered.ir, seed);
+  // From here on Ctrl-C stops generation cleanly (armed before the line below, which a caller may wait for).
+  hooks.generating?.();
   if (!opts.weights) progress(`mdl: ${model.name}: no --weights given, running on seeded weights (seed ${seed})\n`);
   const roles = rolesOf(model);
   const { prompt, source, data } = inputs;

@@ -66,12 +66,16 @@ function npyFloat32(shape: number[], data: Float32Array): Uint8Array {
   return out;
 }
 
-/** Ctrl-C while generating: the first one ends generation after the current step; the flag says it happened. */
-export function catchInterrupt(): { interrupted: () => boolean; release: () => void } {
+/**
+ * Ctrl-C while generating (after `arm`): the first one ends generation after the current step (the flag says it
+ * happened) and gives Ctrl-C back its usual effect, so one pressed after it has been seen ends mdl at once.
+ * Before `arm` (compiling, building weights), Ctrl-C ends mdl at once, as for any command.
+ */
+export function catchInterrupt(): { arm: () => void; interrupted: () => boolean; release: () => void } {
   let hit = false;
   const onSigint = () => {
     hit = true;
+    process.off('SIGINT', onSigint);
   };
-  process.on('SIGINT', onSigint);
-  return { interrupted: () => hit, release: () => process.off('SIGINT', onSigint) };
+  return { arm: () => process.on('SIGINT', onSigint), interrupted: () => hit, release: () => process.off('SIGINT', onSigint) };
 }

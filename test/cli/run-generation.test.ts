@@ -196,4 +196,23 @@ describe('mdl run: generation controls', () => {
     expect(all.filter((e) => e.event === 'token').map((e) => e.id)).toEqual(done.tokens);
     expect(stderr).toContain(`mdl: interrupted after ${done.tokens.length} token(s)`);
   }, 60_000);
+
+  /** gpt2-small on the CPU: about 10 s to build the seeded weights, then seconds per step. */
+  const slowRun = () => {
+    const child = spawn(process.execPath, [bin, 'run', 'specs/gpt2-small.mdl', '--tokens', '5,6', '--max-new', '4', '--backend', 'cpu'], { cwd: root });
+    const ended = new Promise<[number | null, string | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+    return { child, ended };
+  };
+
+  it('Ctrl-C before generation starts (building the weights) ends mdl at once', async () => {
+    const { child, ended } = slowRun();
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const t0 = performance.now();
+    child.kill('SIGINT');
+    expect(await ended).toEqual([null, 'SIGINT']);
+    expect(performance.now() - t0).toBeLessThan(1500);
+    expect(stderr).not.toContain('prefilling');
+  }, 60_000);
 });
