@@ -13,6 +13,9 @@ import { tunedScheduleOptions } from '../tune/tuned-tiles.ts';
 import { prepareRun, ProgramLimitError } from '../runtime/program.ts';
 import { checkProgramMaskSizes } from '../runtime/mask-size-check.ts';
 import { MaskSizeError } from '../masks/sizes.ts';
+import { beamSearch } from '../runtime/beam-search.ts';
+import { checkOutputFile } from './output-file.ts';
+import { catchInterrupt, logitsFormat, PieceSplitter, writeLogits, type TokenEvent } from './run-output.ts';
 import { gatherRunInputs, type RunInputFlags, type RunInputs } from './run-inputs.ts';
 import { requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
@@ -23,6 +26,18 @@ export interface RunOptions extends RunInputFlags {
   greedy?: boolean;
   temperature?: string;
   topK?: string;
+  topP?: string;
+  repetitionPenalty?: string;
+  /** Stop strings (repeatable). */
+  stop?: string[];
+  /** Stop ids, comma-separated (default: eos). */
+  stopId?: string;
+  beams?: string;
+  lengthPenalty?: string;
+  earlyStopping?: boolean;
+  /** A .npy or .safetensors file for the logits of every step. */
+  logits?: string;
+  force?: boolean;
   seed: string;
   backend: string;
   json?: boolean;
@@ -39,22 +54,51 @@ export function registerRunCommand(program: Command): void {
     .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: the 256 UTF-8 bytes beside the special ids)')
     .option('--input <text>', 'prompt text (decoder-only) or target prefix (encoder-decoder)')
     .option('--tokens <ids>', 'prompt as token ids, e.g. 1,5,9')
+    .option('--ids <ids>', 'the same as --tokens')
     .option('--source <text>', 'source text for an encoder-decoder')
     .option('--source-tokens <ids>', 'source as token ids, e.g. 4,8,15')
+    .option('--source-ids <ids>', 'the same as --source-tokens')
     .option('--set <name=value>', 'a lengths input (one number) or segment ids (one per prompt position, e.g. docs=0,0,1); repeatable', collect)
     .option('--features <name=file>', 'a features input from a .npy or .safetensors tensor of shape [length, width]; repeatable', collect)
     .option('--max-new <n>', 'tokens to generate at most', '16')
     .option('--greedy', 'always take the most likely token (default unless --temperature is given)')
     .option('--temperature <t>', 'sample with this temperature')
     .option('--top-k <k>', 'sample among the k most likely tokens')
+    .option('--top-p <p>', 'sample among the most likely tokens whose probability reaches p (nucleus)')
+    .option('--repetition-penalty <r>', 'divide positive (multiply negative) logits of tokens already present by r')
+    .option('--stop <text>', 'stop once the generated text contains this; repeatable', collect)
+    .option('--stop-id <ids>', "stop after one of these ids (default: the spec's eos)")
+    .option('--beams <n>', 'beam search with n beams')
+    .option('--length-penalty <x>', 'beam search: scores are summed log-probabilities over length^x', '1')
+    .option('--early-stopping', 'beam search: stop as soon as n hypotheses have finished')
+    .option('--logits <file>', "write every step's logits, [steps, vocab] float32, to a .npy or .safetensors file")
+    .option('--force', 'replace an existing --logits file')
     .option('--seed <s>', 'seed for the weights and for sampling', String(DEFAULT_SEED))
     .option('--backend <name>', 'gpu or cpu', 'gpu')
     .option('--no-cache', 'recompute every position at every step instead of decoding with a KV cache')
     .option('--json', 'print a machine-readable result')
     .action(async (file: string, opts: RunOptions) => {
       const { model } = requireModel(file);
-      const result = await runModel(model, opts, (line) => process.stderr.write(line));
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : `${result.text}\n`);
+      // Tokens go to stdout as they come: text pieces, or one JSON line per token with --json.
+      let printed = '';
+      const stream = (e: TokenEvent) => {
+        if (opts.json) process.stdout.write(`${JSON.stringify({ event: 'token', ...e })}\n`);
+        else process.stdout.write(e.piece);
+        printed += e.piece;
+      };
+      const interrupt = catchInterrupt();
+      try {
+        const result = await runModel(model, opts, (line) => process.stderr.write(line), { stream, interrupted: interrupt.interrupted, generating: interrupt.arm });
+        if (opts.json) process.stdout.write(`${JSON.stringify({ event: 'done', ...result })}\n`);
+        else process.stdout.write(`${result.text.startsWith(printed) ? result.text.slice(printed.length) : ''}\n`);
+        // Interrupted runs print what they generated and exit with 130, the status of a command ended by Ctrl-C.
+        if (result.interrupted) {
+          process.stderr.write(`mdl: interrupted after ${result.tokens.length} token(s)\n`);
+          process.exitCode = 130;
+        }
+      } finally {
+        interrupt.release();
+      }
     });
 }
 
@@ -67,6 +111,12 @@ export interface RunResult {
   source?: number[];
   tokens: number[];
   text: string;
+  /** Every generated token: id, text piece, log-probability, time (with --beams, the best hypothesis's tokens, all timed at the search's end). */
+  steps: TokenEvent[];
+  /** With --beams: every final hypothesis, best first. */
+  beams?: { tokens: number[]; text: string; logprob: number; score: number }[];
+  /** Ctrl-C ended generation early. */
+  interrupted: boolean;
   /**
    * `tokensPerSecond` is generated tokens over the whole run; `prefillTokensPerSecond` is positions of the first step
    * (source, prompt) over its time; `decodeTokensPerSecond` is tokens after the first over their time (0 with fewer than 2).
@@ -78,15 +128,29 @@ export interface RunResult {
   attentionTiles?: { tuned: number; kernels: number };
 }
 
-export async function runModel(model: CheckedModel, opts: RunOptions, progress: (line: string) => void): Promise<RunResult> {
+/** How a caller follows a run: tokens as they come, and whether Ctrl-C was pressed. */
+export interface RunHooks {
+  stream?: (e: TokenEvent) => void;
+  interrupted?: () => boolean;
+  /** Called once the program and the weights are ready, as generation starts. */
+  generating?: () => void;
+}
+
+export async function runModel(model: CheckedModel, opts: RunOptions, progress: (line: string) => void, hooks: RunHooks = {}): Promise<RunResult> {
   if (opts.backend !== 'gpu' && opts.backend !== 'cpu') throw new UserError(`--backend is gpu or cpu, not '${opts.backend}'`);
   if (opts.temperature !== undefined) temperature(opts.temperature);
+  const choice = decodingChoice(opts);
+  if (opts.logits !== undefined) {
+    if (choice.beams) throw new UserError('--logits records the steps of one sequence: it does not apply with --beams');
+    logitsFormat(opts.logits);
+    checkOutputFile(opts.logits, !!opts.force);
+  }
   // Everything that can be wrong with the inputs is found before a device, a program or weights exist.
   const inputs = gatherRunInputs(model, opts);
   const gpu = opts.backend === 'gpu' ? await acquireGpu({ skipWorkgroupZeroInit: true }) : undefined;
   if (gpu) progress(`mdl: WebGPU adapter: ${gpu.describe()}\n`);
   try {
-    return await runOn(gpu, model, opts, inputs, progress);
+    return await runOn(gpu, model, opts, inputs, progress, choice, hooks);
   } catch (e) {
     throw asUserError(e);
   } finally {
@@ -100,7 +164,7 @@ function asUserError(e: unknown): unknown {
   return e;
 }
 
-async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: RunOptions, inputs: RunInputs, progress: (line: string) => void): Promise<RunResult> {
+async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: RunOptions, inputs: RunInputs, progress: (line: string) => void, choice: DecodingChoice, hooks: RunHooks): Promise<RunResult> {
   // On the GPU, attention kernels take the tiles `mdl tune` chose for this adapter, where it has run.
   const tuning = gpu && tunedScheduleOptions(gpu.adapter);
   const t0 = performance.now();
@@ -114,6 +178,8 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   if (tuned?.tuned) progress(`mdl: ${tuned.tuned} of ${tuned.total} attention kernel(s) use tiles tuned for this adapter\n`);
   const seed = int(opts.seed, '--seed');
   const weights = opts.weights ? loadWeightsFile(opts.weights, lowered.ir) : seededWeights(lowered.ir, seed);
+  // From here on Ctrl-C stops generation cleanly (armed before the line below, which a caller may wait for).
+  hooks.generating?.();
   if (!opts.weights) progress(`mdl: ${model.name}: no --weights given, running on seeded weights (seed ${seed})\n`);
   const roles = rolesOf(model);
   const { prompt, source, data } = inputs;
@@ -134,21 +200,52 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   }
   const start = performance.now();
   let first = 0;
+  const steps: TokenEvent[] = [];
+  const rows: Float32Array[] = [];
+  const pieces = new PieceSplitter(inputs.decode);
+  const vocab = model.output?.vocab ?? model.embed?.vocab ?? 0;
+  let beams: RunResult['beams'];
+  const abandoned = (reason: string) => {
+    progress(`mdl: leaving the KV cache, recomputing from here on: ${reason}\n`);
+    Object.assign(decoding, { cache: false, reason, sites: cache?.stats() });
+  };
   try {
-    const tokens = await generate(model, forward, {
+    let tokens: number[];
+    if (choice.beams) {
+      const found = await beamSearch(model, forward, { prompt, source, maxNew, data, beams: choice.beams, lengthPenalty: choice.lengthPenalty, earlyStopping: !!opts.earlyStopping, repetitionPenalty: choice.repetitionPenalty, stopIds: choice.stopIds, interrupted: hooks.interrupted, cache, onCacheAbandoned: abandoned });
+      // The beams' caches were freed by the search.
+      cache = undefined;
+      beams = found.map((h) => ({ tokens: h.tokens, text: inputs.decode(h.tokens), logprob: h.logprob, score: h.score }));
+      tokens = found[0]?.tokens ?? [];
+      const logprobs = found[0]?.logprobs ?? [];
+      first = performance.now() - start;
+      const split = new PieceSplitter(inputs.decode);
+      for (const [step, id] of tokens.entries()) steps.push({ step, id, piece: split.next(tokens.slice(0, step + 1), step === tokens.length - 1), logprob: logprobs[step], ms: round(first) });
+      for (const e of steps) hooks.stream?.(e);
+    } else tokens = await generate(model, forward, {
       prompt,
       source,
       maxNew,
       greedy: opts.temperature === undefined || !!opts.greedy,
       temperature: opts.temperature === undefined ? undefined : temperature(opts.temperature),
       topK: opts.topK === undefined ? undefined : int(opts.topK, '--top-k'),
+      topP: choice.topP,
+      repetitionPenalty: choice.repetitionPenalty,
+      stopIds: choice.stopIds,
+      stopStrings: opts.stop,
+      decode: inputs.decode,
+      interrupted: hooks.interrupted,
+      onStep: ({ id, step, logits, logprob }) => {
+        if (opts.logits !== undefined) rows.push(Float32Array.from(logits));
+        const sofar = [...steps.map((e) => e.id), id];
+        const event = { step, id, piece: pieces.next(sofar), logprob, ms: round(performance.now() - start) };
+        steps.push(event);
+        hooks.stream?.(event);
+      },
       seed,
       cache,
       data,
-      onCacheAbandoned: (reason) => {
-        progress(`mdl: leaving the KV cache, recomputing from here on: ${reason}\n`);
-        Object.assign(decoding, { cache: false, reason, sites: cache?.stats() });
-      },
+      onCacheAbandoned: abandoned,
       onToken: (_id, step) => {
         if (step === 0) {
           first = performance.now() - start;
@@ -166,6 +263,10 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
     });
     if (process.stderr.isTTY) progress('\n');
     const totalMs = performance.now() - start;
+    if (opts.logits !== undefined) {
+      writeLogits(opts.logits, rows, vocab, !!opts.force);
+      progress(`mdl: wrote the logits of ${rows.length} step(s) to ${opts.logits}\n`);
+    }
     return {
       model: model.name,
       backend: opts.backend,
@@ -175,6 +276,9 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
       source,
       tokens,
       text: inputs.decode(tokens),
+      steps,
+      beams,
+      interrupted: !!hooks.interrupted?.(),
       timings: {
         compileMs: round(compileMs),
         firstTokenMs: round(first),
@@ -189,6 +293,35 @@ async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: Run
   } finally {
     cache?.destroy();
   }
+}
+
+interface DecodingChoice {
+  topP?: number;
+  repetitionPenalty?: number;
+  stopIds?: number[];
+  beams?: number;
+  lengthPenalty: number;
+}
+
+/** The search and sampling flags, checked before anything is built. */
+function decodingChoice(opts: RunOptions): DecodingChoice {
+  const num = (text: string | undefined, flag: string, ok: (x: number) => boolean, what: string) => {
+    if (text === undefined) return undefined;
+    const x = text.trim() === '' ? NaN : Number(text);
+    if (!Number.isFinite(x) || !ok(x)) throw new UserError(`${flag} takes ${what}, not '${text}'`);
+    return x;
+  };
+  const beams = num(opts.beams, '--beams', (x) => Number.isInteger(x) && x >= 1, 'a whole number of beams, 1 or more');
+  if (beams !== undefined && (opts.temperature !== undefined || opts.topK !== undefined || opts.topP !== undefined)) throw new UserError('--beams searches: --temperature, --top-k and --top-p (sampling) do not apply with it');
+  if (beams !== undefined && opts.stop?.length) throw new UserError('--stop (strings) does not apply with --beams; use --stop-id');
+  const stopIds = opts.stopId === undefined ? undefined : opts.stopId.split(',').filter((s) => s.trim() !== '').map((s) => num(s, '--stop-id', (x) => Number.isInteger(x) && x >= 0, 'token ids separated by commas')!);
+  return {
+    topP: num(opts.topP, '--top-p', (x) => x > 0 && x <= 1, 'a probability above 0 and at most 1'),
+    repetitionPenalty: num(opts.repetitionPenalty, '--repetition-penalty', (x) => x > 0, 'a number above 0 (1: no penalty)'),
+    stopIds,
+    beams,
+    lengthPenalty: num(opts.lengthPenalty ?? '1', '--length-penalty', () => true, 'a number')!,
+  };
 }
 
 /** A sampling temperature: a finite number above 0 (0 would be greedy decoding, which --greedy asks for). */

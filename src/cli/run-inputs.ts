@@ -23,8 +23,12 @@ export interface RunInputFlags {
   vocab?: string;
   input?: string;
   tokens?: string;
+  /** The same as tokens (`--ids`). */
+  ids?: string;
   source?: string;
   sourceTokens?: string;
+  /** The same as sourceTokens (`--source-ids`). */
+  sourceIds?: string;
   /** `NAME=VALUE` for lengths and segments inputs. */
   set?: string[];
   /** `NAME=FILE` for features inputs. */
@@ -50,6 +54,14 @@ export function gatherRunInputs(model: CheckedModel, flags: RunInputFlags): RunI
   if (needsText) codec = tokenizerFor(model, flags.vocab);
   else codec = tryTokenizer(model);
 
+  if (flags.ids !== undefined) {
+    if (flags.tokens !== undefined) throw new UserError('--ids and --tokens are the same flag: give one');
+    flags = { ...flags, tokens: flags.ids };
+  }
+  if (flags.sourceIds !== undefined) {
+    if (flags.sourceTokens !== undefined) throw new UserError('--source-ids and --source-tokens are the same flag: give one');
+    flags = { ...flags, sourceTokens: flags.sourceIds };
+  }
   if (flags.tokens !== undefined && flags.input !== undefined) throw new UserError('give the prompt as --input text or as --tokens ids, not both');
   if (flags.sourceTokens !== undefined && flags.source !== undefined) throw new UserError('give the source as --source text or as --source-tokens ids, not both');
   const prompt = flags.tokens !== undefined ? ids(flags.tokens, '--tokens', vocab) : codec ? promptOfText(model, codec, flags.input ?? '') : [];

@@ -83,6 +83,33 @@ export class CachedDecoder {
     return this.sites.map((s) => ({ node: s.node, kind: s.site.kind, capacity: s.capacity, live: s.live, dropped: s.dropped }));
   }
 
+  /**
+   * A second decoder holding a copy of this one's state, made on the device: beam search gives each beam that
+   * continues the same sequence its own cache. Copies, not shared buffers, so either may be destroyed first.
+   */
+  fork(): CachedDecoder {
+    const twin = new CachedDecoder(this.gpu, this.lowered, this.model, this.weights);
+    twin.position = this.position;
+    twin.encoded = this.encoded;
+    for (const [name, lengths] of this.lengthsSeen) twin.lengthsSeen.set(name, [...lengths]);
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'kv cache fork' });
+    const copy = (from: GPUBuffer, bytes: number, label: string) => {
+      const to = this.gpu.device.createBuffer({ label, size: from.size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      if (bytes > 0) encoder.copyBufferToBuffer(from, 0, to, 0, bytes);
+      return to;
+    };
+    for (const [id, b] of this.kept) twin.kept.set(id, copy(b, b.size, id));
+    this.sites.forEach((st, j) => {
+      const t = twin.sites[j];
+      Object.assign(t, { capacity: st.capacity, live: st.live, dropped: st.dropped });
+      const rowBytes = st.site.rowWidth * 4;
+      if (st.k) t.k = copy(st.k, st.live * rowBytes, st.k.label);
+      if (st.v) t.v = copy(st.v, st.live * rowBytes, st.v.label);
+    });
+    this.gpu.device.queue.submit([encoder.finish()]);
+    return twin;
+  }
+
   destroy(): void {
     for (const b of this.kept.values()) b.destroy();
     for (const s of this.sites) (s.k?.destroy(), s.v?.destroy());

@@ -14,6 +14,7 @@ import { CacheInexactError, type CachedDecoder } from './cached-decoder.ts';
 import type { GpuContext } from './device.ts';
 import { runProgram } from './program.ts';
 import type { Tokenizer } from './tokenizer.ts';
+import { chooseToken, logSoftmax, processLogits, seededRandom, stopStringIn, type SamplingOptions } from './sampling.ts';
 
 export interface GenerateOptions {
   /** Prompt ids (decoder-only) or the target prefix (encoder-decoder). */
@@ -24,8 +25,19 @@ export interface GenerateOptions {
   greedy: boolean;
   temperature?: number;
   topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
   seed?: number;
+  /** Ids after which generation stops (default: the target's eos, if it declares one). */
+  stopIds?: number[];
+  /** Generation stops once the generated text (through `decode`) contains one of these. */
+  stopStrings?: string[];
+  decode?: (ids: number[]) => string;
   onToken?: (id: number, step: number) => void;
+  /** Each step's logits row (the model's, before any processing) and the chosen token's log-probability under it. */
+  onStep?: (step: { id: number; step: number; logits: ArrayLike<number>; logprob: number }) => void;
+  /** Checked before every step: true ends generation with what was generated so far (Ctrl-C). */
+  interrupted?: () => boolean;
   /** Decode with this KV cache instead of recomputing every position at every step. */
   cache?: CachedDecoder;
   /** Called when the cache cannot reproduce a full pass and generation goes on by recomputing. */
@@ -94,15 +106,16 @@ export function cpuForward(lowered: Lowered, m: CheckedModel, weights: RunInputs
 export async function generate(m: CheckedModel, forward: Forward, opts: GenerateOptions): Promise<number[]> {
   const roles = rolesOf(m);
   const vocab = m.output?.vocab ?? m.embed?.vocab ?? 0;
-  const eos = roles.decoderInput?.eos ?? roles.target.eos;
+  const stops = stopIdsOf(m, opts.stopIds);
   const maxLen = boundOf(m, roles.target.axis);
   const out: number[] = [];
   let cache = opts.cache;
-  let rng = (opts.seed ?? 0) >>> 0 || 1;
-  const random = () => ((rng = (Math.imul(rng, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const random = seededRandom(opts.seed ?? 0);
+  const sampling: SamplingOptions = { greedy: opts.greedy, temperature: opts.temperature, topK: opts.topK, topP: opts.topP, repetitionPenalty: opts.repetitionPenalty, pad: roles.target.pad };
   // Lengths along the generated axis stay at the prompt's positions unless the caller says otherwise.
   const data: StepData = { ...opts.data, promptPositions: opts.data?.promptPositions ?? opts.prompt.length + (roles.decoderInput ? 1 : 0) };
   for (let step = 0; step < opts.maxNew; step++) {
+    if (opts.interrupted?.()) break;
     const { run, length } = stepInputs(m, [...opts.prompt, ...out], opts.source ?? [], roles, data);
     if (length > maxLen) break;
     let row: ArrayLike<number> | undefined;
@@ -120,12 +133,24 @@ export async function generate(m: CheckedModel, forward: Forward, opts: Generate
       const logits = await forward(run);
       row = logits.subarray((length - 1) * vocab, length * vocab);
     }
-    const next = opts.greedy ? argmax(row) : sample(row, opts.temperature ?? 1, opts.topK ?? 0, random);
+    const next = chooseToken(processLogits(row, [...opts.prompt, ...out], sampling), sampling, random);
     out.push(next);
+    opts.onStep?.({ id: next, step, logits: row, logprob: logSoftmax(row)[next] });
     opts.onToken?.(next, step);
-    if (next === eos) break;
+    if (stops.includes(next)) break;
+    // The CPU reference computes without yielding: let a pending Ctrl-C be seen before the next step.
+    if (opts.interrupted) await new Promise((done) => setTimeout(done, 0));
+    if (opts.stopStrings?.length && opts.decode && stopStringIn(opts.decode(out), opts.stopStrings) !== undefined) break;
   }
   return out;
+}
+
+/** The ids generation stops after: those given, or the eos of the tokens the decoder reads. */
+export function stopIdsOf(m: CheckedModel, given?: number[]): number[] {
+  if (given) return given;
+  const roles = rolesOf(m);
+  const eos = roles.decoderInput?.eos ?? roles.target.eos;
+  return eos === undefined ? [] : [eos];
 }
 
 function boundOf(m: CheckedModel, axis: string | undefined): number {
@@ -168,23 +193,6 @@ function inputsFor(m: CheckedModel, roles: Roles, tokens: number[], length: numb
     }
   }
   return { dims, inputs };
-}
-
-function argmax(row: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
-  return best;
-}
-
-function sample(row: ArrayLike<number>, temperature: number, topK: number, random: () => number): number {
-  const idx = Array.from({ length: row.length }, (_, i) => i).sort((a, b) => row[b] - row[a]);
-  const keep = topK > 0 ? idx.slice(0, topK) : idx;
-  const max = row[keep[0]];
-  const weights = keep.map((i) => Math.exp((row[i] - max) / Math.max(temperature, 1e-6)));
-  const total = weights.reduce((a, b) => a + b, 0);
-  let r = random() * total;
-  for (let j = 0; j < keep.length; j++) if ((r -= weights[j]) <= 0) return keep[j];
-  return keep[keep.length - 1];
 }
 
 /** Fixed inputs for comparing one forward pass across runtimes (Node, the browser): the prompt padded or cut to 5. */

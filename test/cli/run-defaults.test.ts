@@ -27,7 +27,7 @@ const mdl = (...args: string[]) =>
 
 const json = (r: Ran) => {
   expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { tokens: number[]; prompt: number[]; weights: string; timings: Record<string, number> };
+  return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { tokens: number[]; prompt: number[]; weights: string; timings: Record<string, number> };
 };
 
 /** A small decoder-only spec; `specials` is the rest of its tokens input's declaration. */

@@ -52,7 +52,7 @@ interface Result {
 function result(...extra: string[]): Result {
   const r = mdl('run', spec, '--weights', weights, '--input', 'abcd', '--max-new', '8', '--temperature', '1', '--seed', '2', '--json', ...extra);
   expect(r.status, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as Result;
+  return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Result;
 }
 const tokens = (...extra: string[]) => result(...extra).tokens;
 

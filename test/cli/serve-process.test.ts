@@ -56,7 +56,7 @@ describe('mdl serve, the real process', () => {
       // The page's defaults (source 我喜欢吃苹果, seed 1, greedy) as `mdl run` takes them, in its own process.
       const run = spawnSync(process.execPath, [join(root, 'bin', 'mdl.js'), 'run', 'specs/translator.mdl', '--source', '我喜欢吃苹果', '--max-new', '3', '--seed', '1', '--json'], { cwd: root, encoding: 'utf8' });
       expect(run.status, run.stderr).toBe(0);
-      expect(result.tokens).toEqual(JSON.parse(run.stdout).tokens);
+      expect(result.tokens).toEqual(JSON.parse(run.stdout.trim().split("\n").at(-1)!).tokens);
       expect(await page.locator('#output').textContent()).toContain(`tokens: ${result.tokens.join(' ')}`);
 
       // Ctrl-C while the browser still holds its connections open.

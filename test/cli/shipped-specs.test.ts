@@ -57,7 +57,7 @@ describe('every shipped spec runs from the command line', () => {
         const r = mdl('run', file, ...(ARGS[spec] ?? []), '--max-new', '2', '--temperature', '2', '--seed', '5', '--backend', backend, '--json');
         expect(r.stderr).not.toMatch(/internal error/);
         expect(r.status, r.stderr).toBe(0);
-        return JSON.parse(r.stdout) as { tokens: number[]; prompt: number[] };
+        return JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { tokens: number[]; prompt: number[] };
       };
       const cpu = run('cpu');
       const gpu = run('gpu');

@@ -1,0 +1,124 @@
+// Beam search, scored as Hugging Face scores it: a hypothesis's score is the sum of its tokens' log-probabilities
+// divided by (number of generated tokens)^lengthPenalty, the stop token counted. Each step extends every live beam
+// by every token, keeps the 2·beams best continuations, sets aside those that end with a stop id (while they rank
+// among the first `beams`) as finished, and keeps the first `beams` others alive. Every beam runs as its own
+// sequence: through the forward pass (all positions recomputed), or with a KV cache per beam. When the beams are
+// re-ranked, a beam whose sequence several survivors continue has its cache copied on the device for each of them,
+// and the caches of beams no survivor continues are freed.
+
+import type { CheckedModel } from '../check/model.ts';
+import { CacheInexactError, type CachedDecoder } from './cached-decoder.ts';
+import { rolesOf, stepInputs, stopIdsOf, type Forward, type StepData } from './generate.ts';
+import { logSoftmax, processLogits } from './sampling.ts';
+
+export interface BeamOptions {
+  prompt: number[];
+  source?: number[];
+  maxNew: number;
+  beams: number;
+  /** Exponent of the length the summed log-probability is divided by (1: the mean; above 1 favours longer). */
+  lengthPenalty?: number;
+  /** Stop once `beams` hypotheses have finished; otherwise stop only when no live beam can beat the worst of them. */
+  earlyStopping?: boolean;
+  repetitionPenalty?: number;
+  stopIds?: number[];
+  data?: StepData;
+  interrupted?: () => boolean;
+  /** A fresh KV cache for the first beam; the others fork from it. */
+  cache?: CachedDecoder;
+  /** Called when a cache cannot reproduce a full pass and every beam goes on by recomputing. */
+  onCacheAbandoned?: (reason: string) => void;
+}
+
+export interface Hypothesis {
+  tokens: number[];
+  /** Each token's log-probability at its step. */
+  logprobs: number[];
+  /** Sum of the tokens' log-probabilities. */
+  logprob: number;
+  score: number;
+}
+
+/** The best hypotheses, best first (as many as `beams`). */
+export async function beamSearch(m: CheckedModel, forward: Forward, opts: BeamOptions): Promise<Hypothesis[]> {
+  const roles = rolesOf(m);
+  const vocab = m.output?.vocab ?? m.embed?.vocab ?? 0;
+  const stops = stopIdsOf(m, opts.stopIds);
+  const penalty = opts.lengthPenalty ?? 1;
+  const n = opts.beams;
+  const data: StepData = { ...opts.data, promptPositions: opts.data?.promptPositions ?? opts.prompt.length + (roles.decoderInput ? 1 : 0) };
+  const scoreOf = (logprob: number, length: number) => logprob / Math.pow(length, penalty);
+  type Beam = { tokens: number[]; logprobs: number[]; logprob: number; cache?: CachedDecoder };
+  let live: Beam[] = [{ tokens: [], logprobs: [], logprob: 0, cache: opts.cache }];
+  let cached = !!opts.cache;
+  const abandon = (reason: string) => {
+    for (const b of live) (b.cache?.destroy(), (b.cache = undefined));
+    cached = false;
+    opts.onCacheAbandoned?.(reason);
+  };
+  const finished: Hypothesis[] = [];
+  const worstFinished = () => (finished.length < n ? -Infinity : Math.min(...finished.map((h) => h.score)));
+
+  try {
+    for (let step = 0; step < opts.maxNew && live.length > 0; step++) {
+      if (opts.interrupted?.()) break;
+      const candidates: { tokens: number[]; logprobs: number[]; logprob: number; id: number; parent: number; lp: number }[] = [];
+      for (const [parent, beam] of live.entries()) {
+        const { run, length } = stepInputs(m, [...opts.prompt, ...beam.tokens], opts.source ?? [], roles, data);
+        let last: ArrayLike<number> | undefined;
+        if (cached && beam.cache) {
+          try {
+            last = await beam.cache.next(run);
+          } catch (error) {
+            if (!(error instanceof CacheInexactError)) throw error;
+            abandon(error.message);
+          }
+        }
+        if (!last) last = (await forward(run)).subarray((length - 1) * vocab, length * vocab);
+        const row = processLogits(last, [...opts.prompt, ...beam.tokens], { repetitionPenalty: opts.repetitionPenalty, pad: roles.target.pad });
+        const lp = logSoftmax(row);
+        for (let id = 0; id < vocab; id++) if (lp[id] !== -Infinity) candidates.push({ tokens: beam.tokens, logprobs: beam.logprobs, logprob: beam.logprob + lp[id], id, parent, lp: lp[id] });
+        if (opts.interrupted) await new Promise((done) => setTimeout(done, 0));
+      }
+      // Ties keep the earlier beam and the lower id first, so the search is deterministic.
+      candidates.sort((a, b) => b.logprob - a.logprob);
+      const next: Beam[] = [];
+      const taken = new Set<number>();
+      for (const [rank, c] of candidates.slice(0, 2 * n).entries()) {
+        const tokens = [...c.tokens, c.id];
+        const logprobs = [...c.logprobs, c.lp];
+        if (stops.includes(c.id)) {
+          if (rank < n) addFinished(finished, { tokens, logprobs, logprob: c.logprob, score: scoreOf(c.logprob, tokens.length) }, n);
+          continue;
+        }
+        // The first survivor of a beam takes its cache; later ones get a copy made on the device.
+        const from = live[c.parent].cache;
+        next.push({ tokens, logprobs, logprob: c.logprob, cache: !from ? undefined : taken.has(c.parent) ? from.fork() : from });
+        taken.add(c.parent);
+        if (next.length === n) break;
+      }
+      for (const [i, b] of live.entries()) if (!taken.has(i)) b.cache?.destroy();
+      live = next;
+      if (finished.length >= n) {
+        if (opts.earlyStopping) break;
+        // The best a live beam can still reach, as Hugging Face estimates it: its current sum over its current length.
+        const best = Math.max(...live.map((b) => scoreOf(b.logprob, b.tokens.length)));
+        if (best <= worstFinished()) break;
+      }
+    }
+  } finally {
+    for (const b of live) b.cache?.destroy();
+  }
+  // Beams still alive at the end compete with the finished ones.
+  for (const b of live) addFinished(finished, { tokens: b.tokens, logprobs: b.logprobs, logprob: b.logprob, score: scoreOf(b.logprob, b.tokens.length) }, n);
+  return finished.sort((a, b) => b.score - a.score).slice(0, n);
+}
+
+/** Keeps the `n` best hypotheses. */
+function addFinished(finished: Hypothesis[], h: Hypothesis, n: number): void {
+  finished.push(h);
+  if (finished.length > n) {
+    finished.sort((a, b) => b.score - a.score);
+    finished.length = n;
+  }
+}
