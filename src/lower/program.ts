@@ -10,6 +10,7 @@ import type { MaskWgsl } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { packUniforms, type UniformField } from '../wgsl/kernel.ts';
 import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType } from '../wgsl/kernels.ts';
+import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
 import { formula, type Formula } from './formula.ts';
 
@@ -66,7 +67,8 @@ export type StepKernel =
   | { kind: 'shift_right' }
   | { kind: 'argmax' }
   | { kind: 'classify' }
-  | { kind: 'attention' };
+  | { kind: 'attention' }
+  | { kind: 'train'; op: TrainingKernel };
 
 export type StepKind = StepKernel['kind'];
 

@@ -2,6 +2,7 @@
 // generated with exactly the tile shape the step's site was sized for (the tile-class buffer and the dispatch).
 
 import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, type AttentionKernel } from '../wgsl/attention.ts';
+import { trainingKernel } from '../wgsl/backward-kernels.ts';
 import type { Kernel } from '../wgsl/kernel.ts';
 import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, ropeKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
 import { classifierKernel } from '../wgsl/mask-kernels.ts';
@@ -31,6 +32,8 @@ export function kernelOfStep(step: Step): Kernel {
     }
     case 'attention':
       return attentionKernelOf(step);
+    case 'train':
+      return trainingKernel(k.op);
   }
 }
 

@@ -61,7 +61,7 @@ export function prepareRun(gpu: GpuContext, program: Program, rendered: Rendered
 }
 
 /** Runs the program; returns the graph outputs (or the buffers named in `want`) by id. */
-export async function runProgram(gpu: GpuContext, lowered: Lowered, model: CheckedModel, run: RunInputs, want?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
+export async function runProgram(gpu: GpuContext, lowered: Pick<Lowered, 'program' | 'rendered'>, model: CheckedModel, run: RunInputs, want?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
   gpu.checkHealthy();
   const p = lowered.program;
   const dims = { ...run.dims };
