@@ -1,13 +1,18 @@
-// `mdl grad FILE --data DATA --backend cpu [--weights W] -o grads.safetensors`: the loss the spec declares and the
-// gradient of every parameter for one batch (the whole data file), computed by the CPU reference in f64 and written
-// with the parameters' own names (f32), the loss in the metadata.
+// `mdl grad FILE --data DATA [--backend gpu|cpu] [--weights W] -o grads.safetensors`: the loss the spec declares
+// and the gradient of every parameter for one batch (the whole data file), computed by the training program on
+// WebGPU (the default) or by the CPU reference in f64, and written with the parameters' own names (f32), the loss
+// in the metadata. A spec whose backward pass has an op without WebGPU kernels is refused on the GPU in one line
+// before a device is asked for.
 
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { CheckedModel } from '../check/model.ts';
 import { buildTrainingIr, NoLossError } from '../ir/training.ts';
 import { buildGradGraph, type GradGraph } from '../lower/grad.ts';
+import { NoGpuGradientError } from '../lower/train-schedule.ts';
 import { runBackward } from '../runtime/cpu-training.ts';
+import { acquireGpu } from '../runtime/device.ts';
+import { lowerTraining, runTraining, type TrainingProgram } from '../runtime/gpu-training.ts';
 import { DEFAULT_SEED, paramsOf, seededWeights } from '../runtime/init-weights.ts';
 import { writeSafetensors } from '../runtime/safetensors.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';
@@ -35,17 +40,29 @@ export function registerGradCommand(program: Command): void {
     .requiredOption('-o, --output <path>', 'the .safetensors file of gradients to write (an existing file is kept unless --force)')
     .option('--weights <file>', 'weights (.safetensors; default: seeded, as mdl init writes them)')
     .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
-    .option('--backend <backend>', 'cpu: the reference interpreter in f64')
+    .option('--backend <name>', 'gpu (the training program on WebGPU) or cpu (the reference interpreter in f64)', 'gpu')
     .option('--force', 'replace the output file if it exists')
-    .action((file: string, opts: GradOptions) => {
-      if (opts.backend !== 'cpu') throw new UserError('gradients run on the CPU reference only for now: pass --backend cpu');
+    .action(async (file: string, opts: GradOptions) => {
+      if (opts.backend !== 'gpu' && opts.backend !== 'cpu') throw new UserError(`--backend is gpu or cpu, not '${opts.backend}'`);
       const { model } = requireModel(file);
       const graph = gradGraph(model, file);
+      const lowered = opts.backend === 'gpu' ? gpuProgram(graph, model, file) : undefined;
       checkOutputFile(opts.output, opts.force);
       const weights = opts.weights ? loadWeightsFile(opts.weights, graph) : seededWeights(graph, DEFAULT_SEED);
       if (!opts.weights) process.stderr.write(`mdl: ${model.name}: no --weights given, using seeded weights (seed ${DEFAULT_SEED})\n`);
       const batch = readBatch(opts.data, model, tokenizer(model, opts.vocab));
-      const r = runBackward(graph, model, { dims: batch.dims, inputs: batch.inputs, weights });
+      const run = { dims: batch.dims, inputs: batch.inputs, weights };
+      let r: { loss: number; counted: number; grads: Map<string, ArrayLike<number>> };
+      if (lowered) {
+        const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
+        try {
+          r = await runTraining(gpu, graph, model, run, lowered);
+        } finally {
+          gpu.release();
+        }
+      } else {
+        r = runBackward(graph, model, run);
+      }
       if (r.counted === 0) throw new UserError(`${opts.data}: no position counts towards the loss '${model.loss!.name}' (every label is padding or outside count)`);
       const shapes = new Map(paramsOf(graph).map((p) => [p.name, p.shape]));
       const tensors = new Map([...r.grads].map(([name, g]) => [name, { shape: shapes.get(name)!, data: Float32Array.from(g) }]));
@@ -60,6 +77,16 @@ function gradGraph(model: CheckedModel, file: string): GradGraph {
     return buildGradGraph(buildTrainingIr(model));
   } catch (e) {
     if (e instanceof NoLossError) throw new UserError(`${file}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The training program, or a one-line refusal when an op of the backward pass has no WebGPU kernels. */
+function gpuProgram(graph: GradGraph, model: CheckedModel, file: string): TrainingProgram {
+  try {
+    return lowerTraining(graph, model);
+  } catch (e) {
+    if (e instanceof NoGpuGradientError) throw new UserError(`${file}: ${e.message}`);
     throw e;
   }
 }
