@@ -18,6 +18,7 @@ import { ScheduleError } from './attention-sites.ts';
 import { formula, type Formula } from './formula.ts';
 import type { GradGraph } from './grad.ts';
 import { planMemory } from './memory-plan.ts';
+import { render, type Rendered } from './render.ts';
 import type { MaskSite, Program, ProgramBuffer, Step, Word } from './program.ts';
 import { attentionSteps, type ScheduleOptions } from './schedule.ts';
 
@@ -140,6 +141,17 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
   const program: Program = { model: g.model, dims: g.dims, buffers, steps, outputs, slots: [] };
   program.slots = planMemory(program);
   return program;
+}
+
+export interface TrainingProgram {
+  program: Program;
+  rendered: Rendered;
+}
+
+/** Schedules and renders (and so verifies) the training program of a backward graph. */
+export function lowerTraining(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}): TrainingProgram {
+  const program = scheduleTraining(g, m, options);
+  return { program, rendered: render(program, 'train-') };
 }
 
 function plainMatmul(n: IrNode): void {

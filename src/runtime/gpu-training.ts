@@ -5,10 +5,7 @@
 
 import type { CheckedModel } from '../check/model.ts';
 import type { GradGraph } from '../lower/grad.ts';
-import { render, type Rendered } from '../lower/render.ts';
-import { lossBuffers, scheduleTraining } from '../lower/train-schedule.ts';
-import type { Program } from '../lower/program.ts';
-import type { ScheduleOptions } from '../lower/schedule.ts';
+import { lossBuffers, lowerTraining } from '../lower/train-schedule.ts';
 import { evalDim, type RunInputs, type Tensor } from './cpu-interpreter.ts';
 import { labelsOf } from './cpu-training.ts';
 import type { GpuContext } from './device.ts';
@@ -20,16 +17,6 @@ export interface GpuTrainingResult {
   grads: Map<string, Float32Array>;
 }
 
-export interface TrainingProgram {
-  program: Program;
-  rendered: Rendered;
-}
-
-/** Schedules and renders (and so verifies) the training program of a backward graph. */
-export function lowerTraining(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}): TrainingProgram {
-  const program = scheduleTraining(g, m, options);
-  return { program, rendered: render(program, 'train-') };
-}
 
 export async function runTraining(gpu: GpuContext, g: GradGraph, m: CheckedModel, run: RunInputs, lowered = lowerTraining(g, m)): Promise<GpuTrainingResult> {
   const labelsNode = g.nodes.find((n) => n.op === 'labels');
