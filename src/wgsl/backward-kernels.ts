@@ -217,6 +217,25 @@ export function crossEntropyGradKernel(): Kernel {
   return kernel('xent_grad', u32('rows', 'V'), bindings, 'u.rows * u.V', body);
 }
 
+/**
+ * Rotary positions undone, in place on `[rows, heads * hd]`: each pair turns back by the angle the forward pass
+ * (kernels.ts `ropeKernel`, same uniforms) turned it by. The gradient of a rotation is its transpose, so this maps
+ * the gradient with respect to rotated queries or keys to the gradient with respect to the projections.
+ */
+export function ropeInverseKernel(): Kernel {
+  const bindings = [{ role: 'x', access: 'read_write', element: 'f32', extent: ({ u }: U) => u.rows * u.heads * u.hd } satisfies KernelBinding];
+  const body = `  let half = u.hd / 2u;
+  let p = i % half;
+  let h = (i / half) % u.heads;
+  let r = i / (half * u.heads);
+  let sc = position_sin_cos(r % u.T + u.start, p, vec2<u32>(u.rate_lo, u.rate_hi));
+  let at = r * u.heads * u.hd + h * u.hd + 2u * p;
+  let x0 = x[at]; let x1 = x[at + 1u];
+  x[at] = x0 * sc.y + x1 * sc.x;
+  x[at + 1u] = x1 * sc.y - x0 * sc.x;`;
+  return kernel('rope_inverse', u32('rows', 'heads', 'hd', 'T', 'start', 'rate_lo', 'rate_hi'), bindings, 'u.rows * u.heads * (u.hd / 2u)', body, `\n${POSITION_ANGLES}`);
+}
+
 /** Which training kernel a step runs, with its options (the program's `StepKernel` carries this). */
 export type TrainingKernel =
   | { name: 'positions'; kind: 'sinusoidal' | 'learned' }
@@ -231,7 +250,8 @@ export type TrainingKernel =
   | { name: 'matmul_strided' }
   | { name: 'xent_rows' }
   | { name: 'xent_total' }
-  | { name: 'xent_grad' };
+  | { name: 'xent_grad' }
+  | { name: 'rope_inverse' };
 
 export function trainingKernel(k: TrainingKernel): Kernel {
   switch (k.name) {
@@ -261,5 +281,7 @@ export function trainingKernel(k: TrainingKernel): Kernel {
       return crossEntropyTotalKernel();
     case 'xent_grad':
       return crossEntropyGradKernel();
+    case 'rope_inverse':
+      return ropeInverseKernel();
   }
 }
