@@ -11,6 +11,7 @@ import type { BoolExpr } from '../masks/predicate.ts';
 import { packUniforms, type UniformField } from '../wgsl/kernel.ts';
 import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType } from '../wgsl/kernels.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
+import type { AttentionBackwardPart } from './attention-grad-steps.ts';
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
 import { formula, type Formula } from './formula.ts';
 
@@ -55,6 +56,8 @@ export interface AttentionSite {
   modifiers: ScoreModifier[];
   /** Who fills the tile classes: all FULL (no mask), the host (index-only mask), or the classify step before. */
   tileFill: 'full' | 'host' | 'device';
+  /** The training program's forward step also writes each query row's log-sum-exp (binding `lse`) for the backward. */
+  lse?: boolean;
 }
 
 /** Which generator makes a step's kernel, with its options; attention and classify kernels follow `Step.attention`. */
@@ -68,7 +71,8 @@ export type StepKernel =
   | { kind: 'argmax' }
   | { kind: 'classify' }
   | { kind: 'attention' }
-  | { kind: 'train'; op: TrainingKernel };
+  | { kind: 'train'; op: TrainingKernel }
+  | { kind: 'attention_backward'; part: AttentionBackwardPart };
 
 export type StepKind = StepKernel['kind'];
 

@@ -14,6 +14,7 @@ import { sym, type Poly } from '../check/sym.ts';
 import type { IrNode } from '../ir/ir.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
 import { MATMUL_TILE, positionRateWords, type ElementwiseOp, type NormType } from '../wgsl/kernels.ts';
+import { attentionBackwardSteps } from './attention-grad-steps.ts';
 import { ScheduleError } from './attention-sites.ts';
 import { formula, type Formula } from './formula.ts';
 import type { GradGraph } from './grad.ts';
@@ -48,6 +49,8 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
   }));
   const steps: Step[] = [];
   const masks = new Map<string, MaskSite | undefined>();
+  const attentionForward = new Map<string, Step>();
+  const attentionDone = new Set<string>();
   const train = (n: IrNode, op: TrainingKernel, bind: Record<string, string>, uniforms: Record<string, Word>, count: Poly | Formula): void => {
     const cnt = 'factors' in count ? count : f(count);
     steps.push({ node: n.id, kind: 'train', kernel: { kind: 'train', op }, bind, uniforms, grid: linear(cnt) });
@@ -111,9 +114,18 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
         steps.push({ node: n.id, kind: 'matmul', kernel: { kind: 'matmul', options: { act: 'none', bias: !!bias, residual: false }, shape: 'tiled' }, bind: { a, w, ...(bias ? { bias } : {}), out: n.id }, uniforms, grid });
         break;
       }
-      case 'attention':
-        steps.push(...attentionSteps(n, m, byId, masks, buffers, options));
+      case 'attention': {
+        const own = attentionSteps(n, m, byId, masks, buffers, options);
+        const fwd = own[own.length - 1];
+        // The backward pass recomputes the probabilities from each query row's log-sum-exp, which the forward writes.
+        const lse = `${n.id}#lse`;
+        buffers.push({ id: lse, role: 'value', dtype: 'f32', elements: f(sym.mul(sym.mul(fwd.attention!.batch, fwd.attention!.lq), c(fwd.attention!.heads))) });
+        fwd.attention = { ...fwd.attention!, lse: true };
+        fwd.bind.lse = lse;
+        attentionForward.set(n.id, fwd);
+        steps.push(...own);
         break;
+      }
       case 'cross_entropy': {
         const [logits, labels] = n.args;
         const x = byId.get(logits)!;
@@ -129,9 +141,18 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
         train(n, { name: 'xent_grad' }, { logits, labels, lse: lb.lse, count: lb.count, dlogits: n.id }, { rows: f(rows(n)), V: f(last(n)) }, size(n));
         break;
       }
-      case 'vjp':
-        vjpSteps(n, byId.get(String(n.attrs.of))!, byId, train);
+      case 'vjp': {
+        const fwd = byId.get(String(n.attrs.of))!;
+        if (fwd.op !== 'attention') {
+          vjpSteps(n, fwd, byId, train);
+        } else if (!attentionDone.has(fwd.id)) {
+          // All of the node's gradients come from one backward pass, run at its first `vjp` node.
+          attentionDone.add(fwd.id);
+          const vjps = new Map(g.nodes.filter((v) => v.op === 'vjp' && v.attrs.of === fwd.id).map((v) => [Number(v.attrs.wrt), v.id]));
+          steps.push(...attentionBackwardSteps(fwd, attentionForward.get(fwd.id)!, n.args[n.args.length - 1], vjps, byId, buffers));
+        }
         break;
+      }
       case 'argmax':
         throw new ScheduleError(`${n.id}: the training program computes no argmax`);
     }
@@ -207,8 +228,6 @@ function vjpSteps(n: IrNode, fwd: IrNode, byId: Map<string, IrNode>, train: Trai
       }
       return sum(dy, size(fwd), nOut);
     }
-    case 'attention':
-      throw new NoGpuGradientError(`${fwd.id}: attention's backward pass does not run on WebGPU yet; use --backend cpu`);
   }
-  throw new ScheduleError(`${n.id}: no WebGPU backward for ${fwd.op} argument ${wrt}`);
+  throw new NoGpuGradientError(`${n.id}: no WebGPU backward for ${fwd.op} argument ${wrt}; use --backend cpu`);
 }

@@ -92,7 +92,7 @@ function checkAtDims(p: Program, i: number, k: Kernel, buffers: Map<string, Prog
   const [x, y, z] = grid as number[];
   const where = Object.entries(dims).map(([d, v]) => `${d}=${v}`).join(', ');
   // One-dimensional launches fold a count above the limit into a second dimension (runtime/program.ts).
-  const folds = s.kind !== 'matmul' && s.kind !== 'attention' && s.kind !== 'classify' && y === 1;
+  const folds = s.kind !== 'matmul' && s.kind !== 'attention' && s.kind !== 'attention_backward' && s.kind !== 'classify' && y === 1;
   const over = folds ? x > LIMITS.workgroupsPerDimension ** 2 : [x, y, z].some((g) => g > LIMITS.workgroupsPerDimension);
   if (over) report(`dispatches ${x} × ${y} × ${z} workgroups at ${where}, above ${LIMITS.workgroupsPerDimension} per dimension`);
   let u: Record<string, number>;

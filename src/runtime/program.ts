@@ -158,7 +158,7 @@ export function checkLimits(gpu: GpuContext, p: Program, stepKernel: (i: number)
 /** Workgroup counts; one-dimensional launches over 65535 groups are folded into two dimensions, as the kernels expect. */
 export function dispatchOf(s: Step, size: (f: Formula) => number): [number, number, number] {
   const g = s.grid.map(size) as [number, number, number];
-  const folds = s.kind !== 'matmul' && s.kind !== 'attention' && s.kind !== 'classify';
+  const folds = s.kind !== 'matmul' && s.kind !== 'attention' && s.kind !== 'attention_backward' && s.kind !== 'classify';
   if (folds && g[0] > 65535) return [65535, Math.ceil(g[0] / 65535), 1];
   return g;
 }

@@ -4,58 +4,11 @@
 // and without bias, a tied and an untied output projection, and the loss with padded labels — at odd lengths.
 
 import { describe, expect, it } from 'vitest';
-import { checkSource } from '../../src/check/check.ts';
-import { buildTrainingIr } from '../../src/ir/training.ts';
-import { buildGradGraph } from '../../src/lower/grad.ts';
-import { runBackward } from '../../src/runtime/cpu-training.ts';
-import { seededWeights } from '../../src/runtime/init-weights.ts';
-import { runTraining } from '../../src/runtime/gpu-training.ts';
+import { compareWithCpu, tokenRows } from '../support/gpu-gradients.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
 
 const gpu = useGpu();
-
-function model(text: string) {
-  const r = checkSource(text, 'spec.mdl');
-  if (!r.model) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
-  return r.model;
-}
-
-/** Token rows with repeated ids (a small range) and padding at the end of later rows. */
-export function tokenRows(batch: number, length: number, vocab: number, seed: number): Int32Array {
-  return Int32Array.from({ length: batch * length }, (_, i) => {
-    const b = Math.floor(i / length);
-    const t = i % length;
-    if (b > 0 && t >= length - 2 * b) return 0;
-    return 3 + ((i * 7 + seed * 13) % Math.min(9, vocab - 3));
-  });
-}
-
-/** ‖a − b‖ / ‖b‖, the per-parameter agreement the CLI promises. */
-export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
-}
-
-async function compare(text: string, dims: Record<string, number>, inputs: Record<string, Int32Array>) {
-  const m = model(text);
-  const g = buildGradGraph(buildTrainingIr(m));
-  const weights = seededWeights(g, 5);
-  const cpu = runBackward(g, m, { dims, inputs, weights });
-  const dev = await runTraining(gpu(), g, m, { dims, inputs, weights });
-  expect(dev.counted).toBe(cpu.counted);
-  expect(Math.abs(dev.loss - cpu.loss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(cpu.loss)));
-  expect([...dev.grads.keys()]).toEqual([...cpu.grads.keys()]);
-  for (const [name, ref] of cpu.grads) {
-    const err = relativeError(dev.grads.get(name)!, ref);
-    expect(err, `${name}: relative error ${err}`).toBeLessThan(1e-3);
-  }
-  return { cpu, dev };
-}
+const compare = (text: string, dims: Record<string, number>, inputs: Record<string, Int32Array>) => compareWithCpu(gpu(), text, dims, inputs);
 
 const spec = (body: string, embed: string, extra = '') => `model m {
   dim vocab = 40, d_model = 24, d_ff = 36

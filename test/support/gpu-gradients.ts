@@ -1,0 +1,56 @@
+// Shared by the GPU gradient tests: token rows with repeated ids and padding, the norm-wise relative error, and a
+// comparison of the training program on the device with the CPU reference in f64 for one spec and batch.
+
+import { expect } from 'vitest';
+import { checkSource } from '../../src/check/check.ts';
+import { buildTrainingIr } from '../../src/ir/training.ts';
+import { buildGradGraph } from '../../src/lower/grad.ts';
+import { runBackward } from '../../src/runtime/cpu-training.ts';
+import type { GpuContext } from '../../src/runtime/device.ts';
+import { runTraining } from '../../src/runtime/gpu-training.ts';
+import { seededWeights } from '../../src/runtime/init-weights.ts';
+
+/** Token rows with repeated ids (a small range) and padding (id 0) at the end of later rows. */
+export function tokenRows(batch: number, length: number, vocab: number, seed: number): Int32Array {
+  return Int32Array.from({ length: batch * length }, (_, i) => {
+    const b = Math.floor(i / length);
+    const t = i % length;
+    if (b > 0 && t >= length - 2 * b) return 0;
+    return 3 + ((i * 7 + seed * 13) % Math.min(9, vocab - 3));
+  });
+}
+
+/** ‖a − b‖ / ‖b‖, the per-parameter agreement `mdl grad` promises between its backends. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-30);
+}
+
+export function checkedModel(text: string) {
+  const r = checkSource(text, 'spec.mdl');
+  if (!r.model) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+  return r.model;
+}
+
+/** Runs both backends on seeded weights and expects the same counted positions, loss and every gradient. */
+export async function compareWithCpu(gpu: GpuContext, text: string, dims: Record<string, number>, inputs: Record<string, Int32Array>, seed = 5) {
+  const m = checkedModel(text);
+  const g = buildGradGraph(buildTrainingIr(m));
+  const weights = seededWeights(g, seed);
+  const cpu = runBackward(g, m, { dims, inputs, weights });
+  const dev = await runTraining(gpu, g, m, { dims, inputs, weights });
+  expect(cpu.counted).toBeGreaterThan(0);
+  expect(dev.counted).toBe(cpu.counted);
+  expect(Math.abs(dev.loss - cpu.loss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(cpu.loss)));
+  expect([...dev.grads.keys()]).toEqual([...cpu.grads.keys()]);
+  for (const [name, ref] of cpu.grads) {
+    const err = relativeError(dev.grads.get(name)!, ref);
+    expect(err, `${name}: relative error ${err}`).toBeLessThan(1e-3);
+  }
+  return { cpu, dev };
+}
