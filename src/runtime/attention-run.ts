@@ -43,7 +43,8 @@ export function defaultTileClasses(kernel: AttentionKernel, grid: AttentionGrid)
   return new Uint32Array(grid.tileClassCount).fill(kernel.hasMask ? TileClass.Partial : TileClass.Full);
 }
 
-function checkTileClasses(classes: Uint32Array, grid: AttentionGrid, kernel: AttentionKernel): void {
+/** Checks a tile-class buffer's size and entries against the grid (shared with the backward pass). */
+export function checkTileClasses(classes: Uint32Array, grid: Pick<AttentionGrid, 'qTiles' | 'kTiles' | 'tileClassCount'>, kernel: Pick<AttentionKernel, 'tileHeads' | 'tileQ' | 'tileK'>): void {
   if (classes.length !== grid.tileClassCount) {
     throw new Error(
       `tile classes: expected ${grid.tileClassCount} entries (batch × ${kernel.tileHeads} head(s) × ${grid.qTiles} query ` +
@@ -58,7 +59,8 @@ function checkTileClasses(classes: Uint32Array, grid: AttentionGrid, kernel: Att
   }
 }
 
-function maskEnvForRun(env: MaskEnv | undefined, lq: number, lk: number): MaskEnv {
+/** The mask environment of a run: `Lq` / `Lk` from the run, contradicting values rejected. */
+export function maskEnvForRun(env: MaskEnv | undefined, lq: number, lk: number): MaskEnv {
   // A mask that reads only its indices needs no inputs; one that reads data reports the missing input by name.
   env ??= { dims: {}, data: {} };
   for (const [name, value] of [['Lq', lq], ['Lk', lk]] as const) {
@@ -79,6 +81,8 @@ export interface PreparedAttention {
   time(count?: number): Promise<number>;
   /** The output of the last dispatch, [B, Lq, H, D]. */
   output(): Promise<Float32Array>;
+  /** Each query row's log-sum-exp, [B, H, Lq] (a sentinel ≤ -1e38 for a row with no visible key); kernels made with `lse`. */
+  lse(): Promise<Float32Array>;
   destroy(): void;
 }
 
@@ -134,6 +138,8 @@ export async function prepareAttention(gpu: GpuContext, kernel: AttentionKernel,
       if (!inputs.scoreTable) throw new Error('this kernel applies relative_bias: give its table as scoreTable');
       byRole.scoreTable = track(uploadBuffer(gpu, 'score table', inputs.scoreTable));
     }
+    const lseBytes = 4 * batch * kernel.heads * lq;
+    if (kernel.bindings.some((b) => b.role === 'lse')) byRole.lse = track(outputBuffer(gpu, 'attention log-sum-exp', lseBytes));
     const pipeline = await kernelPipeline(gpu, kernel);
     const bindGroup = await withErrorScopes(gpu, 'binding attention buffers', () => bindKernel(gpu, kernel, pipeline, uniforms, (role) => byRole[role]));
     const encode = (count: number) => {
@@ -156,6 +162,10 @@ export async function prepareAttention(gpu: GpuContext, kernel: AttentionKernel,
         const result = new Float32Array(await readBack(gpu, byRole.out, outBytes));
         gpu.checkHealthy();
         return result;
+      },
+      async lse() {
+        if (!byRole.lse) throw new Error('this attention kernel does not write the log-sum-exp: generate it with lse: true');
+        return new Float32Array(await readBack(gpu, byRole.lse, lseBytes));
       },
       destroy() {
         for (const b of created) b.destroy();

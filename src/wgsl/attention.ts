@@ -40,12 +40,14 @@ export interface AttentionKernelConfig {
   limits?: KernelLimits;
   /** Tile overrides (tests use them to force many tiles); validated against the limits like the defaults. */
   tiles?: TileOverrides;
+  /** Also write each query row's log-sum-exp of its visible scores (`lse`, [B, H, Lq]) for the backward pass. */
+  lse?: boolean;
 }
 
 /** What an attention kernel's code depends on besides its tiles: the tuner keys its results by it. */
 export type AttentionKernelShape = Pick<AttentionKernelConfig, 'headDim' | 'heads' | 'kvHeads' | 'mask' | 'modifiers'>;
 
-export type AttentionBindingRole = 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable';
+export type AttentionBindingRole = 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable' | 'lse';
 
 /**
  * The uniform block: lengths, tile counts, head counts and the scale are uniforms, so sites that differ only in
@@ -98,7 +100,7 @@ export function attentionGrid(kernel: AttentionKernel, batch: number, lq: number
 }
 
 /** The uniform values of one dispatch, by field name (see `ATTENTION_UNIFORMS`). */
-export function attentionUniforms(kernel: AttentionKernel, grid: AttentionGrid, lq: number, lk: number, offsets = { q: 0, k: 0 }): Record<string, number> {
+export function attentionUniforms(kernel: Pick<AttentionKernel, 'heads' | 'kvHeads' | 'scale'>, grid: Pick<AttentionGrid, 'qTiles' | 'kTiles'>, lq: number, lk: number, offsets = { q: 0, k: 0 }): Record<string, number> {
   return {
     lq,
     lk,
@@ -161,6 +163,8 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     const extent = table?.kind === 'relative_bias' ? () => table.buckets * table.heads : undefined;
     bindings.push({ role: 'scoreTable', name: SCORE_TABLE, access: 'read', element: 'f32', extent });
   }
+  // The log-sum-exp output goes last, so kernels that do not write it keep their bindings (and code) unchanged.
+  if (config.lse) bindings.push({ role: 'lse', name: N.lse, access: 'read_write', element: 'f32', extent: ({ u, grid }) => grid[2] * heads * u.lq });
   const declared = declarations({ struct: { type: N.paramsStruct, name: N.params }, uniforms: [...ATTENTION_UNIFORMS], bindings });
 
   const d4 = headDim / 4;
@@ -168,7 +172,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   const emit = staged ? emitKernel : emitUnstagedKernel;
   const wgsl = emit({
     d4, tileQ, tileK, lanes, workgroupSize, perHeadClasses: !!mask?.perHead,
-    maskCode: mask?.code, modifierFn, declared,
+    maskCode: mask?.code, modifierFn, declared, lse: !!config.lse,
   });
   return {
     family: 'attention',
@@ -203,6 +207,12 @@ interface EmitInput {
   modifierFn?: string;
   /** The uniform struct and the bindings, generated from the kernel's description. */
   declared: string;
+  lse: boolean;
+}
+
+/** Stores the row's log-sum-exp (`m + log l`), or the masked sentinel for a row that saw no visible key. */
+function lseStore(e: EmitInput, indent: string): string {
+  return e.lse ? `\n${indent}${N.lse}[(b * heads + h) * lq + q_pos] = select(ATTN_MASKED, m_run + log(l_run), l_run > 0.0);` : '';
 }
 
 /** `count` lines made by `line(i)`, joined with the given indentation. Register work is unrolled here, in the
@@ -305,7 +315,7 @@ ${unrolled(e.d4, '      ', (j) => `acc_${j} = fma(pv, ${N.v}[kv_base + ${j}u], a
   // A row that saw no visible key has l_run = 0 and outputs exact zeros.
   let inv = select(0.0, 1.0 / l_run, l_run > 0.0);
   let o_base = ((b * lq + q_pos) * heads + h) * ATTN_D4;
-${unrolled(e.d4, '  ', (j) => `${N.out}[o_base + ${j}u] = acc_${j} * inv;`)}
+${unrolled(e.d4, '  ', (j) => `${N.out}[o_base + ${j}u] = acc_${j} * inv;`)}${lseStore(e, '  ')}
 }
 `;
 }
@@ -404,7 +414,7 @@ ${unrolled(accVecs, '          ', (j) => owned(j, `acc_${j} = fma(p, ${N.vTile}[
     // A row that saw no visible key has l_run = 0 and outputs exact zeros.
     let inv = select(0.0, 1.0 / l_run, l_run > 0.0);
     let o_base = ((b * lq + q_pos) * heads + h) * ATTN_D4 + lane;
-${unrolled(accVecs, '    ', (j) => owned(j, `${N.out}[o_base + ${j * e.lanes}u] = acc_${j} * inv;`))}
+${unrolled(accVecs, '    ', (j) => owned(j, `${N.out}[o_base + ${j * e.lanes}u] = acc_${j} * inv;`))}${e.lse ? `\n    if (lane == 0u) {${lseStore(e, '      ')}\n    }` : ''}
   }
 }
 `;

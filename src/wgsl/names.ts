@@ -15,6 +15,7 @@ export const ATTN_NAMES = {
   vTile: 'attn_v_tile',
   scores: 'attn_scores',
   modifyScore: 'attn_modify_score',
+  lse: 'attn_lse',
 } as const;
 
 /** Names fixed by the kernel contract (`src/masks/kernel-contract.ts`). */

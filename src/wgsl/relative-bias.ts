@@ -36,18 +36,26 @@ export function bucketThresholds(s: RelativeBiasShape): number[] {
 }
 
 /**
- * WGSL statements adding the bias to `s`, given `q`, `k`, `h` (u32) in scope and the table `[buckets, heads]` bound
- * as `table`.
+ * WGSL statements declaring `rb_bucket` (i32), the bucket of `k - q`, given `q`, `k` (u32) in scope. The attention
+ * backward pass reads the bucket itself to accumulate the table's gradient.
  */
-export function relativeBiasWgsl(s: RelativeBiasShape, heads: number, table: string): string[] {
+export function relativeBucketWgsl(s: RelativeBiasShape): string[] {
   const problem = relativeBiasProblem(s);
   if (problem) throw new Error(problem);
   const { perSide, maxExact } = halves(s);
-  const lines = ['  {', '    let rb_rel = i32(k) - i32(q);', '    var rb_bucket = 0;'];
+  const lines = ['    let rb_rel = i32(k) - i32(q);', '    var rb_bucket = 0;'];
   if (s.bidirectional) lines.push(`    if (rb_rel > 0) { rb_bucket = ${perSide}; }`, '    let rb_d = abs(rb_rel);');
   else lines.push('    let rb_d = max(-rb_rel, 0);');
   lines.push(`    if (rb_d < ${maxExact}) {`, '      rb_bucket = rb_bucket + rb_d;', '    } else {', `      var rb_j = ${maxExact};`);
   for (const t of bucketThresholds(s)) lines.push(`      rb_j = rb_j + select(0, 1, rb_d >= ${t});`);
-  lines.push('      rb_bucket = rb_bucket + rb_j;', '    }', `    s = s + ${table}[u32(rb_bucket) * ${heads}u + h];`, '  }');
+  lines.push('      rb_bucket = rb_bucket + rb_j;', '    }');
   return lines;
+}
+
+/**
+ * WGSL statements adding the bias to `s`, given `q`, `k`, `h` (u32) in scope and the table `[buckets, heads]` bound
+ * as `table`.
+ */
+export function relativeBiasWgsl(s: RelativeBiasShape, heads: number, table: string): string[] {
+  return ['  {', ...relativeBucketWgsl(s), `    s = s + ${table}[u32(rb_bucket) * ${heads}u + h];`, '  }'];
 }

@@ -52,7 +52,7 @@ export function alibiSlopes(heads: number): number[] {
 }
 
 /** tanh saturates to ±1 in f32 well before |x| = 15; clamping keeps exp-based tanh implementations from overflowing. */
-const TANH_CLAMP = 15;
+export const TANH_CLAMP = 15;
 
 // ---- CPU evaluation (the oracle) ----
 

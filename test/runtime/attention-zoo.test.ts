@@ -7,31 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
 import { emitMaskWgsl } from '../../src/masks/emit-wgsl.ts';
 import { maskFunction } from '../../src/masks/evaluate.ts';
-import type { MaskEnv } from '../../src/masks/kernel-contract.ts';
 import { dataReads, toPredicate } from '../../src/masks/policy.ts';
 import { classifyTiles } from '../../src/masks/tiles.ts';
 import { attentionCpu } from '../../src/runtime/attention-cpu.ts';
 import { attentionKernelFor, runAttention } from '../../src/runtime/attention-run.ts';
 import { useGpu } from './gpu-harness.ts';
-import { maxAbsError, randomFloats } from './mask-fixtures.ts';
+import { maxAbsError, randomFloats, zooEnv } from './mask-fixtures.ts';
 
 const zoo = checkSource(readFileSync(join(import.meta.dirname, '..', '..', 'specs', 'mask-zoo.mdl'), 'utf8'), 'mask-zoo.mdl').model!;
-
-/** Data for every input the zoo's masks read, at lengths L (T axis) and S (S axis). */
-function envFor(batch: number, t: number, s: number): MaskEnv {
-  const rows = (len: number, f: (b: number, i: number) => number) => Int32Array.from({ length: batch * len }, (_, i) => f(Math.floor(i / len), i % len));
-  return {
-    dims: { B: batch, T: t, S: s },
-    data: {
-      tgt: rows(t, (b, i) => (i < t - 3 * b ? 5 : 0)),
-      src: rows(s, (b, i) => (i < s - 2 * b ? 7 : 0)),
-      src_len: Int32Array.from({ length: batch }, (_, b) => Math.max(0, s - 5 * b)),
-      prefix_len: Int32Array.from({ length: batch }, (_, b) => 2 + b),
-      docs: rows(t, (b, i) => Math.floor((i + b) / 9)),
-    },
-    strides: { tgt: t, src: s, docs: t },
-  };
-}
 
 describe('attention with every zoo mask', () => {
   const gpu = useGpu();
@@ -48,7 +31,7 @@ describe('attention with every zoo mask', () => {
       it(`${mask.name} (${shape.name}, Lq=${shape.lq} Lk=${shape.lk}, D=${shape.headDim})`, async () => {
         const batch = 2;
         // Cross shapes put queries along T and keys along S; self shapes use T for both (S = T).
-        const env = envFor(batch, shape.lq, shape.lk);
+        const env = zooEnv(batch, shape.lq, shape.lk);
         const pred = toPredicate(mask.policy!);
         const wgsl = emitMaskWgsl(pred);
         const kernel = attentionKernelFor(gpu(), { headDim: shape.headDim, heads: shape.heads, kvHeads: shape.kvHeads, mask: wgsl });

@@ -137,6 +137,22 @@ export function envFor(fixture: MaskFixture | undefined, batch: number, lq: numb
   return { dims: { Lq: lq, Lk: lk }, data, strides };
 }
 
+/** Data for every input the zoo's masks read, at lengths L (T axis) and S (S axis). */
+export function zooEnv(batch: number, t: number, s: number): MaskEnv {
+  const rows = (len: number, f: (b: number, i: number) => number) => Int32Array.from({ length: batch * len }, (_, i) => f(Math.floor(i / len), i % len));
+  return {
+    dims: { B: batch, T: t, S: s },
+    data: {
+      tgt: rows(t, (b, i) => (i < t - 3 * b ? 5 : 0)),
+      src: rows(s, (b, i) => (i < s - 2 * b ? 7 : 0)),
+      src_len: Int32Array.from({ length: batch }, (_, b) => Math.max(0, s - 5 * b)),
+      prefix_len: Int32Array.from({ length: batch }, (_, b) => 2 + b),
+      docs: rows(t, (b, i) => Math.floor((i + b) / 9)),
+    },
+    strides: { tgt: t, src: s, docs: t },
+  };
+}
+
 /** Exact tile classes by brute force over every pair; positions past Lq/Lk are ignored, as the kernel contract allows. */
 export function classifyTiles(kernel: AttentionKernel, batch: number, lq: number, lk: number, mask: MaskFn): Uint32Array {
   const qTiles = Math.ceil(lq / kernel.tileQ);

@@ -1,0 +1,31 @@
+// `bench/attention-backward.ts` run as a user runs it, at a tiny length: it prints the table of backward against
+// forward times for the unmasked and causal cases, and refuses an unknown option.
+
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = join(import.meta.dirname, '..', '..');
+const bench = (...args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', join(root, 'bench', 'attention-backward.ts'), ...args], { cwd: root, encoding: 'utf8', timeout: 240_000 });
+
+describe('bench/attention-backward.ts', () => {
+  it('prints backward / forward and causal / unmasked for each length', () => {
+    const r = bench('--lengths', '24', '--repeats', '1');
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toBe('Attention backward, B=1 H=8 D=64 (medians, ms)');
+    expect(lines[1]).toContain('backward / forward');
+    const none = lines.find((l) => l.startsWith('| 24 | none |'));
+    const causal = lines.find((l) => l.startsWith('| 24 | causal |'));
+    expect(none).toBeDefined();
+    // The causal row carries the causal / unmasked ratio, a positive number.
+    expect(Number(causal!.split('|').at(-2)!.trim())).toBeGreaterThan(0);
+  }, 240_000);
+
+  it('refuses an unknown option', () => {
+    const r = bench('--length', '24');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain("unknown option '--length'");
+  });
+});
