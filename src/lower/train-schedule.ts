@@ -20,6 +20,7 @@ import { formula, type Formula } from './formula.ts';
 import type { GradGraph } from './grad.ts';
 import { planMemory } from './memory-plan.ts';
 import { render, type Rendered } from './render.ts';
+import { TRAINING_LIMITS } from './verify-program.ts';
 import type { MaskSite, Program, ProgramBuffer, Step, Word } from './program.ts';
 import { attentionSteps, type ScheduleOptions } from './schedule.ts';
 
@@ -172,7 +173,7 @@ export interface TrainingProgram {
 /** Schedules and renders (and so verifies) the training program of a backward graph. */
 export function lowerTraining(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}): TrainingProgram {
   const program = scheduleTraining(g, m, options);
-  return { program, rendered: render(program, 'train-') };
+  return { program, rendered: render(program, 'train-', TRAINING_LIMITS) };
 }
 
 function plainMatmul(n: IrNode): void {
