@@ -26,7 +26,7 @@ export interface AttentionCpuOptions {
 }
 
 /** Scores at or below this count as masked, matching the kernel's sentinel handling (a -inf bias hides a key). */
-const MASKED_SCORE_FLOOR = -1e38;
+export const MASKED_SCORE_FLOOR = -1e38;
 
 type Floats = ArrayLike<number>;
 

@@ -24,7 +24,7 @@ import { declareKernel, type Kernel, type KernelBinding, type UniformField } fro
 import { checkMaskCode, MASK_NAMES } from './names.ts';
 import { relativeBucketWgsl } from './relative-bias.ts';
 // The forward kernel's soft-cap clamp, so both passes compute bit-identical scores.
-import { emitBiasWgsl, f32Literal, SCORE_TABLE, TANH_CLAMP, type ScoreModifier } from './score-modifiers.ts';
+import { f32Literal, SCORE_TABLE, TANH_CLAMP, type ScoreModifier } from './score-modifiers.ts';
 
 export interface AttentionBackwardConfig {
   headDim: number;
@@ -82,7 +82,7 @@ ${indent}let ${name} = ${name}4.x + ${name}4.y + ${name}4.z + ${name}4.w;`;
 // Score modifiers with their derivatives. The emitted function applies the modifiers exactly as the forward kernel's
 // `emitModifierFunction` does (same order, same clamps, same literals) and also returns what the chain rule needs:
 // the derivative of the final score with respect to the raw score `q·k * scale`, and with respect to the learned
-// relative_bias table entry the pair read, with that entry's bucket. Additive modifiers (ALiBi, index biases, the
+// relative_bias table entry the pair read, with that entry's bucket. Additive modifiers (ALiBi, the
 // table) have derivative 1; soft-capping multiplies every derivative taken before it by 1 − tanh²; nothing else learns.
 
 /**
@@ -118,9 +118,6 @@ export function emitModifierGradFunction(name: string, modifiers: readonly Score
         );
         break;
       }
-      case 'bias':
-        lines.push(`  s = s + ${emitBiasWgsl(m.expr)};`);
-        break;
       case 'relative_bias':
         if (m.heads !== heads) throw new Error(`relative_bias was built for ${m.heads} heads, the kernel has ${heads}`);
         lines.push(

@@ -14,7 +14,7 @@ import type { GpuContext } from '../../src/runtime/device.ts';
 import type { AttentionKernel } from '../../src/wgsl/attention.ts';
 import type { TileOverrides } from '../../src/wgsl/attention-tiles.ts';
 import { relativeBucket } from '../../src/wgsl/relative-bias.ts';
-import { evalBiasCpu, type ScoreModifier } from '../../src/wgsl/score-modifiers.ts';
+import type { ScoreModifier } from '../../src/wgsl/score-modifiers.ts';
 import { randomFloats } from './mask-fixtures.ts';
 
 type Floats = ArrayLike<number>;
@@ -43,7 +43,6 @@ function modifyWithGrad(raw: number, modifiers: readonly ScoreModifier[], at: { 
   let entry = -1;
   for (const m of modifiers) {
     if (m.kind === 'alibi') s -= m.slopes[at.h] * Math.abs(at.q + (at.Lk - at.Lq) - at.k);
-    else if (m.kind === 'bias') s += evalBiasCpu(m.expr, at);
     else if (m.kind === 'relative_bias') {
       entry = relativeBucket(at.k - at.q, m) * m.heads + at.h;
       s += m.table![entry];
