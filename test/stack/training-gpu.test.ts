@@ -26,6 +26,15 @@ describe('gradients on WebGPU agree with the CPU reference', () => {
     expect(cpu.grads.has('embed.positions.weight')).toBe(true);
   });
 
+  it('gives the same bits on a second run (fixed-order sums, no atomics), repeated ids included', async () => {
+    const text = spec('(norm = pre layer) {\n    ffn d_ff gelu\n  }', ', positions: learned(32)').replace(/\}$/, '  output logits = project(decoder, vocab, tied = tokens)\n  loss next_token = cross_entropy(logits, labels = next(ids))\n}');
+    const ids = tokenRows(2, 13, 40, 4);
+    const a = await compare(text, { B: 2, T: 13 }, { ids });
+    const b = await compare(text, { B: 2, T: 13 }, { ids });
+    expect(b.dev.loss).toBe(a.dev.loss);
+    for (const [name, g] of a.dev.grads) expect(Array.from(b.dev.grads.get(name)!), name).toEqual(Array.from(g));
+  });
+
   it('RMS norm, SwiGLU, sinusoidal positions and an untied projection (B=3, T=5)', async () => {
     const text = spec('(norm = pre rms) {\n    ffn d_ff swiglu\n  }', ', positions: sinusoidal').replace(/\}$/, '  output logits = project(decoder, vocab)\n  loss next_token = cross_entropy(logits, labels = next(ids))\n}');
     await compare(text, { B: 3, T: 5 }, { ids: tokenRows(3, 5, 40, 2) });

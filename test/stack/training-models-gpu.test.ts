@@ -43,6 +43,40 @@ describe('whole-model gradients on WebGPU agree with the CPU reference', () => {
   }, 120_000);
 });
 
+/** One attention layer with the given mask and score modifiers, and the loss counted only from the prompt on. */
+const template = (mask: string, score: string) => `model t {
+  dim vocab = 300, d_model = 16, heads = 4, kv = 2, d_ff = 12
+  dim B, T <= 16
+  input ids: tokens[B, T] pad 0
+  input docs: segments[B, T]
+  input prefix_len: lengths[B] of T
+  mask m = ${mask}
+  ${score ? `score s = ${score}` : ''}
+  embed tokens: learned(vocab, d_model), positions: none
+  stack decoder x 1 on ids (norm = pre layer) {
+    attention self heads = heads kv_heads = kv mask = m ${score ? 'score = s' : ''}
+    ffn d_ff gelu
+  }
+  output logits = project(decoder, vocab)
+  loss lm = cross_entropy(logits, labels = next(ids))
+}`;
+
+describe('masks and score modifiers in the GPU backward (B=2, T=7, grouped queries)', () => {
+  const inputs = () => ({ ids: tokenRows(2, 7, 300, 6), docs: Int32Array.from([0, 0, 1, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, 1]), prefix_len: Int32Array.from([3, 2]) });
+  const cases: [string, string, string][] = [
+    ['window and key padding', 'window(3) & key_padding(ids)', ''],
+    ['a prefix from data', 'prefix(prefix_len)', ''],
+    ['rows with no visible key', 'k < q - 1', ''],
+    ['relative bias (its table learned), alibi and softcap', 'document(docs) & causal', 'relative_bias(buckets = 4, max_distance = 8, bidirectional = false), alibi, softcap(1.5)'],
+  ];
+  for (const [name, mask, score] of cases) {
+    it(name, async () => {
+      const { cpu } = await compare(template(mask, score), { B: 2, T: 7 }, inputs());
+      if (score) expect([...cpu.grads.keys()].some((k) => k.includes('relative'))).toBe(true);
+    }, 120_000);
+  }
+});
+
 describe('the training program of every shipped spec with a loss', () => {
   const withLoss = readdirSync(specs).filter((f) => f.endsWith('.mdl') && /^\s*loss /m.test(readFileSync(join(specs, f), 'utf8'))).sort();
   it('covers the three shipped specs that declare a loss', () => expect(withLoss).toEqual(['gpt2-small.mdl', 'packed.mdl', 'translator.mdl']));
