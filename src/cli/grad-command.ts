@@ -12,7 +12,7 @@ import { buildGradGraph, type GradGraph } from '../lower/grad.ts';
 import { lowerTraining, NoGpuGradientError, type TrainingProgram } from '../lower/train-schedule.ts';
 import { runBackward } from '../runtime/cpu-training.ts';
 import { acquireGpu } from '../runtime/device.ts';
-import { runTraining } from '../runtime/gpu-training.ts';
+import { runTraining } from '../runtime/program.ts';
 import { DEFAULT_SEED, paramsOf, seededWeights } from '../runtime/init-weights.ts';
 import { writeSafetensors } from '../runtime/safetensors.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';

@@ -16,9 +16,7 @@ import type { IrNode } from '../ir/ir.ts';
 import { generateAttentionBackward, type AttentionBackwardKernels } from '../wgsl/attention-backward.ts';
 import { positionRateWords } from '../wgsl/kernels.ts';
 import { formula } from './formula.ts';
-import type { AttentionSite, ProgramBuffer, Step } from './program.ts';
-
-export type AttentionBackwardPart = 'delta' | 'dkdv' | 'dq' | 'table';
+import type { AttentionBackwardPart, AttentionSite, ProgramBuffer, Step } from './program.ts';
 
 /** The backward kernels of a site, generated exactly as the forward kernel's tiles and mask were. */
 export function attentionBackwardKernels(a: AttentionSite): AttentionBackwardKernels {

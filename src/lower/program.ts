@@ -11,7 +11,6 @@ import type { BoolExpr } from '../masks/predicate.ts';
 import { packUniforms, type UniformField } from '../wgsl/kernel.ts';
 import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType } from '../wgsl/kernels.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
-import type { AttentionBackwardPart } from './attention-grad-steps.ts';
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
 import { formula, type Formula } from './formula.ts';
 
@@ -59,6 +58,9 @@ export interface AttentionSite {
   /** The training program's forward step also writes each query row's log-sum-exp (binding `lse`) for the backward. */
   lse?: boolean;
 }
+
+/** The kernels of attention's backward pass, in the order they run (attention-grad-steps.ts). */
+export type AttentionBackwardPart = 'delta' | 'dkdv' | 'dq' | 'table';
 
 /** Which generator makes a step's kernel, with its options; attention and classify kernels follow `Step.attention`. */
 export type StepKernel =

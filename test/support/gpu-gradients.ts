@@ -7,7 +7,7 @@ import { buildTrainingIr } from '../../src/ir/training.ts';
 import { buildGradGraph } from '../../src/lower/grad.ts';
 import { runBackward } from '../../src/runtime/cpu-training.ts';
 import type { GpuContext } from '../../src/runtime/device.ts';
-import { runTraining } from '../../src/runtime/gpu-training.ts';
+import { runTraining } from '../../src/runtime/program.ts';
 import { seededWeights } from '../../src/runtime/init-weights.ts';
 
 /** Token rows with repeated ids (a small range) and padding (id 0) at the end of later rows. */
