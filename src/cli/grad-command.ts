@@ -1,15 +1,14 @@
 // `mdl grad FILE --data DATA [--backend gpu|cpu] [--weights W] -o grads.safetensors`: the loss the spec declares
 // and the gradient of every parameter for one batch (the whole data file), computed by the training program on
 // WebGPU (the default) or by the CPU reference in f64, and written with the parameters' own names (f32), the loss
-// in the metadata. A spec whose backward pass has an op without WebGPU kernels is refused on the GPU in one line
-// before a device is asked for.
+// in the metadata. The training program is built (and verified) before a device is asked for.
 
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { CheckedModel } from '../check/model.ts';
 import { buildTrainingIr, NoLossError } from '../ir/training.ts';
 import { buildGradGraph, type GradGraph } from '../lower/grad.ts';
-import { lowerTraining, NoGpuGradientError, type TrainingProgram } from '../lower/train-schedule.ts';
+import { lowerTraining } from '../lower/train-schedule.ts';
 import { runBackward } from '../runtime/cpu-training.ts';
 import { acquireGpu } from '../runtime/device.ts';
 import { runTraining } from '../runtime/program.ts';
@@ -46,7 +45,7 @@ export function registerGradCommand(program: Command): void {
       if (opts.backend !== 'gpu' && opts.backend !== 'cpu') throw new UserError(`--backend is gpu or cpu, not '${opts.backend}'`);
       const { model } = requireModel(file);
       const graph = gradGraph(model, file);
-      const lowered = opts.backend === 'gpu' ? gpuProgram(graph, model, file) : undefined;
+      const lowered = opts.backend === 'gpu' ? lowerTraining(graph, model) : undefined;
       checkOutputFile(opts.output, opts.force);
       const weights = opts.weights ? loadWeightsFile(opts.weights, graph) : seededWeights(graph, DEFAULT_SEED);
       if (!opts.weights) process.stderr.write(`mdl: ${model.name}: no --weights given, using seeded weights (seed ${DEFAULT_SEED})\n`);
@@ -77,16 +76,6 @@ function gradGraph(model: CheckedModel, file: string): GradGraph {
     return buildGradGraph(buildTrainingIr(model));
   } catch (e) {
     if (e instanceof NoLossError) throw new UserError(`${file}: ${e.message}`);
-    throw e;
-  }
-}
-
-/** The training program, or a one-line refusal when an op of the backward pass has no WebGPU kernels. */
-function gpuProgram(graph: GradGraph, model: CheckedModel, file: string): TrainingProgram {
-  try {
-    return lowerTraining(graph, model);
-  } catch (e) {
-    if (e instanceof NoGpuGradientError) throw new UserError(`${file}: ${e.message}`);
     throw e;
   }
 }

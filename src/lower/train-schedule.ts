@@ -24,9 +24,6 @@ import { TRAINING_LIMITS } from './verify-program.ts';
 import type { MaskSite, Program, ProgramBuffer, Step, Word } from './program.ts';
 import { attentionSteps, type ScheduleOptions } from './schedule.ts';
 
-/** Thrown for a graph whose backward pass has no kernels yet (the message names the op). */
-export class NoGpuGradientError extends Error {}
-
 const c = (n: number): Poly => sym.constant(n);
 const prod = (ps: Poly[]): Poly => ps.reduce((a, b) => sym.mul(a, b), c(1));
 const f = (p: Poly): Formula => formula.of(p);
@@ -230,5 +227,5 @@ function vjpSteps(n: IrNode, fwd: IrNode, byId: Map<string, IrNode>, train: Trai
       return sum(dy, size(fwd), nOut);
     }
   }
-  throw new NoGpuGradientError(`${n.id}: no WebGPU backward for ${fwd.op} argument ${wrt}; use --backend cpu`);
+  throw new ScheduleError(`${n.id}: no WebGPU backward for ${fwd.op} argument ${wrt}`);
 }
