@@ -2,11 +2,14 @@
 // → schedule → WGSL and manifest, each stage timed on its own. Stages run in-process exactly as `mdl compile` runs
 // them, minus writing the files.
 
+import { pathToFileURL } from 'node:url';
 import { checkSource } from '../src/check/check.ts';
 import { PASSES, type Lowered } from '../src/lower/passes.ts';
 import { median } from '../src/tune/measure.ts';
 
 export const LAYERS = 24;
+/** Deep variants of the same spec: compile time must grow linearly with depth. */
+export const DEEP_LAYERS = [1000, 3000];
 
 export const SPEC_24 = `// 24 pre-norm decoder layers with GPT-2 medium's dimensions.
 model medium24 {
@@ -37,7 +40,13 @@ export interface CompileTiming {
   wgslBytes: number;
 }
 
-export function measureCompile(repeats: number): CompileTiming {
+/** The benchmark spec with another layer count. */
+export function specWithLayers(layers: number): string {
+  return SPEC_24.replace(`layers = ${LAYERS}`, `layers = ${layers}`).replace('model medium24', `model medium${layers}`);
+}
+
+export function measureCompile(repeats: number, layers = LAYERS): CompileTiming {
+  const spec = specWithLayers(layers);
   const samples = new Map<string, number[]>();
   const add = (name: string, ms: number) => (samples.get(name) ?? samples.set(name, []).get(name)!).push(ms);
   let last: Lowered | undefined;
@@ -45,8 +54,8 @@ export function measureCompile(repeats: number): CompileTiming {
   for (let run = 0; run <= repeats; run++) {
     const timed = run > 0;
     let t0 = performance.now();
-    const checked = checkSource(SPEC_24, 'medium24.mdl');
-    if (!checked.model) throw new Error(`the 24-layer benchmark spec does not check: ${checked.diagnostics.map((d) => d.message).join('; ')}`);
+    const checked = checkSource(spec, `medium${layers}.mdl`);
+    if (!checked.model) throw new Error(`the ${layers}-layer benchmark spec does not check: ${checked.diagnostics.map((d) => d.message).join('; ')}`);
     if (timed) add('parse + check', performance.now() - t0);
     const state: Partial<Lowered> = {};
     for (const pass of PASSES) {
@@ -65,4 +74,23 @@ export function measureCompile(repeats: number): CompileTiming {
     kernels: rendered.kernels.length,
     wgslBytes: rendered.kernels.reduce((s, k) => s + k.wgsl.length, 0),
   };
+}
+
+export interface DeepCompileRow {
+  layers: number;
+  timing: CompileTiming;
+}
+
+/** Compile time of the deep variants (one warm-up and `repeats` timed runs each). */
+export function measureDeepCompile(repeats: number, layers = DEEP_LAYERS): DeepCompileRow[] {
+  return layers.map((n) => ({ layers: n, timing: measureCompile(repeats, n) }));
+}
+
+// `npx tsx bench/compile-time.ts [repeats]` measures compile time alone, without the GPU benchmarks.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const repeats = Number(process.argv[2] ?? 3);
+  for (const layers of [LAYERS, ...DEEP_LAYERS]) {
+    const t = measureCompile(layers === LAYERS ? 9 : repeats, layers);
+    console.log(`${layers} layers: ${t.totalMs.toFixed(0)} ms (${t.stages.map((s) => `${s.name} ${s.ms.toFixed(0)}`).join(', ')}), ${t.launches} launches`);
+  }
 }

@@ -159,6 +159,19 @@ function compile(r: BenchResults): string[] {
   ];
 }
 
+function deepCompile(r: BenchResults): string[] {
+  const rows = r.deepCompile ?? [];
+  if (rows.length === 0) return ['Not measured in this run.'];
+  const lines = [
+    'The same spec with more layers: lowering is linear in depth, so the time per layer stays flat. Medians of two runs after a warm-up (`npx tsx bench/compile-time.ts` measures this part alone).',
+    '',
+    '| layers | kernel launches | total | per layer |',
+    '| ---: | ---: | ---: | ---: |',
+  ];
+  for (const { layers, timing } of rows) lines.push(`| ${layers} | ${timing.launches} | ${(timing.totalMs / 1000).toFixed(2)} s | ${(timing.totalMs / layers).toFixed(2)} ms |`);
+  return lines;
+}
+
 function detail(r: BenchResults): string[] {
   const lines = ['| L | mask | mdl fused | ' + COMPARATORS.map((c) => NAMES[c]).join(' | ') + ' | fused tiles |', '| --- | --- | --- | ' + COMPARATORS.map(() => '---').join(' | ') + ' | --- |'];
   for (const row of r.attention) {
@@ -242,6 +255,10 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     ...compile(r),
     '',
     ...(r.startup ? ['## CLI startup', '', ...renderStartup(r.startup), ''] : []),
+    '## Compile time by depth',
+    '',
+    ...deepCompile(r),
+    '',
     '## Detail: every attention timing',
     '',
     'Median (min–max, number of timed runs) in ms.',

@@ -3,7 +3,7 @@
 import type { Timing } from '../src/tune/measure.ts';
 import type { AttentionRow, Comparator } from './attention-suite.ts';
 import type { StartupRow } from './cli-startup.ts';
-import type { CompileTiming } from './compile-time.ts';
+import type { CompileTiming, DeepCompileRow } from './compile-time.ts';
 import { attentionFlops } from './data.ts';
 import type { DecodeRow } from './decode.ts';
 import type { ModelDecodeRow } from './model-decode.ts';
@@ -40,6 +40,8 @@ export interface BenchResults {
   compile: CompileTiming;
   /** Absent in results saved before the section existed. */
   startup?: StartupRow[];
+  /** The same spec 1000 and 3000 layers deep (absent in results from before it was measured). */
+  deepCompile?: DeepCompileRow[];
 }
 
 export function timingOf(row: AttentionRow, who: Comparator): Timing | undefined {

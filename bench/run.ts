@@ -12,7 +12,7 @@ import { acquireGpu } from '../src/runtime/device.ts';
 import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
 import { measureStartup } from './cli-startup.ts';
-import { measureCompile } from './compile-time.ts';
+import { DEEP_LAYERS, measureCompile, measureDeepCompile } from './compile-time.ts';
 import { runDecode } from './decode.ts';
 import { runModelDecode } from './model-decode.ts';
 import { benchMasks } from './masks.ts';
@@ -140,6 +140,8 @@ async function main(): Promise<void> {
     const compile = measureCompile(9);
     progress.step('CLI startup: mdl --version, mdl check');
     const startup = measureStartup(7);
+    progress.step(`compile time: ${DEEP_LAYERS.join(' and ')} layers`);
+    const deepCompile = measureDeepCompile(2);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -159,7 +161,7 @@ async function main(): Promise<void> {
       loadAfter: loadavg(),
       seconds: (performance.now() - started) / 1000,
     };
-    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile, startup };
+    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile, startup, deepCompile };
     writeAtomically(resultsPathFor(args.out), `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${args.out}`);

@@ -20,10 +20,15 @@
 // Expressions, loosest first: `|`, `&`, prefix `!`, one comparison, `+ -`, `* / %`, prefix `-`, then
 // numbers, names, calls `f(a, key = b)`, indexing `seg[q]` and parentheses.
 
-import { CstParser, type IToken, type CstNode } from 'chevrotain';
+import { CstParser, type CstNode, type IOrAlt, type IToken } from 'chevrotain';
 import * as T from './tokens.ts';
 
 class MdlParser extends CstParser {
+  // Alternatives and gated options are built once and reused: built inline, every rule invocation would allocate
+  // fresh closures, which dominates parsing time on large files.
+  private readonly alts: IOrAlt<unknown>[][] = [];
+  private readonly gated: { GATE: () => boolean; DEF: () => void }[] = [];
+
   constructor() {
     super(T.allTokens, { recoveryEnabled: true, maxLookahead: 3, nodeLocationTracking: 'full' });
     this.performSelfAnalysis();
@@ -42,7 +47,7 @@ class MdlParser extends CstParser {
   });
 
   item = this.RULE('item', () => {
-    this.OR([
+    this.OR((this.alts[1] ??= [
       { ALT: () => this.SUBRULE(this.dimDecl) },
       { ALT: () => this.SUBRULE(this.inputDecl) },
       { ALT: () => this.SUBRULE(this.decoderInputDecl) },
@@ -52,7 +57,7 @@ class MdlParser extends CstParser {
       { ALT: () => this.SUBRULE(this.stackDecl) },
       { ALT: () => this.SUBRULE(this.outputDecl) },
       { ALT: () => this.SUBRULE(this.lossDecl) },
-    ]);
+    ]));
   });
 
   dimDecl = this.RULE('dimDecl', () => {
@@ -63,10 +68,10 @@ class MdlParser extends CstParser {
   dimDef = this.RULE('dimDef', () => {
     this.CONSUME(T.Identifier);
     this.OPTION(() => {
-      this.OR([
+      this.OR((this.alts[2] ??= [
         { ALT: () => { this.CONSUME(T.Equals); this.SUBRULE(this.expr, { LABEL: 'value' }); } },
         { ALT: () => { this.CONSUME(T.LessEq); this.SUBRULE2(this.expr, { LABEL: 'bound' }); } },
-      ]);
+      ]));
     });
   });
 
@@ -130,11 +135,11 @@ class MdlParser extends CstParser {
   });
 
   layer = this.RULE('layer', () => {
-    this.OR([
+    this.OR((this.alts[3] ??= [
       { ALT: () => this.SUBRULE(this.attentionLayer) },
       { ALT: () => this.SUBRULE(this.ffnLayer) },
       { ALT: () => this.SUBRULE(this.normLayer) },
-    ]);
+    ]));
   });
 
   attentionLayer = this.RULE('attentionLayer', () => {
@@ -157,13 +162,15 @@ class MdlParser extends CstParser {
 
   /** Options of a layer line, separated by spaces or commas: `heads = 8 kv_heads = 2, mask = m`. */
   layerOptions = this.RULE('layerOptions', () => {
-    this.MANY({
-      GATE: () => this.startsOption(),
-      DEF: () => {
-        this.SUBRULE(this.keyValue);
-        this.OPTION(() => this.CONSUME(T.Comma));
-      },
-    });
+    this.MANY(
+      (this.gated[0] ??= {
+        GATE: () => this.startsOption(),
+        DEF: () => {
+          this.SUBRULE(this.keyValue);
+          this.OPTION(() => this.CONSUME(T.Comma));
+        },
+      }),
+    );
   });
 
   outputDecl = this.RULE('outputDecl', () => {
@@ -182,10 +189,10 @@ class MdlParser extends CstParser {
 
   keyValue = this.RULE('keyValue', () => {
     this.CONSUME(T.Word, { LABEL: 'key' });
-    this.OR([{ ALT: () => this.CONSUME(T.Equals) }, { ALT: () => this.CONSUME(T.Colon) }]);
+    this.OR((this.alts[4] ??= [{ ALT: () => this.CONSUME(T.Equals) }, { ALT: () => this.CONSUME(T.Colon) }]));
     this.SUBRULE(this.expr, { LABEL: 'values' });
     // Further words belong to this value (`norm = pre layer`) until the next `key =` starts.
-    this.MANY({ GATE: () => !this.startsOption(), DEF: () => this.SUBRULE2(this.expr, { LABEL: 'values' }) });
+    this.MANY((this.gated[1] ??= { GATE: () => !this.startsOption(), DEF: () => void this.SUBRULE2(this.expr, { LABEL: 'values' }) }));
   });
 
   // ---- expressions ----
@@ -207,23 +214,23 @@ class MdlParser extends CstParser {
   });
 
   notExpr = this.RULE('notExpr', () => {
-    this.OR([
+    this.OR((this.alts[5] ??= [
       { ALT: () => { this.CONSUME(T.Bang); this.SUBRULE(this.notExpr); } },
       { ALT: () => this.SUBRULE(this.cmpExpr) },
-    ]);
+    ]));
   });
 
   cmpExpr = this.RULE('cmpExpr', () => {
     this.SUBRULE(this.addExpr, { LABEL: 'operands' });
     this.OPTION(() => {
-      this.OR([
+      this.OR((this.alts[6] ??= [
         { ALT: () => this.CONSUME(T.LessEq, { LABEL: 'ops' }) },
         { ALT: () => this.CONSUME(T.GreaterEq, { LABEL: 'ops' }) },
         { ALT: () => this.CONSUME(T.EqEq, { LABEL: 'ops' }) },
         { ALT: () => this.CONSUME(T.NotEq, { LABEL: 'ops' }) },
         { ALT: () => this.CONSUME(T.Less, { LABEL: 'ops' }) },
         { ALT: () => this.CONSUME(T.Greater, { LABEL: 'ops' }) },
-      ]);
+      ]));
       this.SUBRULE2(this.addExpr, { LABEL: 'operands' });
     });
   });
@@ -231,10 +238,10 @@ class MdlParser extends CstParser {
   addExpr = this.RULE('addExpr', () => {
     this.SUBRULE(this.mulExpr, { LABEL: 'operands' });
     this.MANY(() => {
-      this.OR([
+      this.OR((this.alts[7] ??= [
         { ALT: () => this.CONSUME(T.Plus, { LABEL: 'ops' }) },
         { ALT: () => this.CONSUME(T.Minus, { LABEL: 'ops' }) },
-      ]);
+      ]));
       this.SUBRULE2(this.mulExpr, { LABEL: 'operands' });
     });
   });
@@ -242,38 +249,38 @@ class MdlParser extends CstParser {
   mulExpr = this.RULE('mulExpr', () => {
     this.SUBRULE(this.unaryExpr, { LABEL: 'operands' });
     this.MANY(() => {
-      this.OR([
+      this.OR((this.alts[8] ??= [
         { ALT: () => this.CONSUME(T.Star, { LABEL: 'ops' }) },
         { ALT: () => this.CONSUME(T.Slash, { LABEL: 'ops' }) },
         { ALT: () => this.CONSUME(T.Percent, { LABEL: 'ops' }) },
-      ]);
+      ]));
       this.SUBRULE2(this.unaryExpr, { LABEL: 'operands' });
     });
   });
 
   unaryExpr = this.RULE('unaryExpr', () => {
-    this.OR([
+    this.OR((this.alts[9] ??= [
       { ALT: () => { this.CONSUME(T.Minus); this.SUBRULE(this.unaryExpr); } },
       { ALT: () => this.SUBRULE(this.primary) },
-    ]);
+    ]));
   });
 
   primary = this.RULE('primary', () => {
-    this.OR([
+    this.OR((this.alts[10] ??= [
       { ALT: () => this.CONSUME(T.NumberLiteral) },
       { ALT: () => { this.CONSUME(T.LParen); this.SUBRULE(this.expr); this.CONSUME(T.RParen); } },
       {
         ALT: () => {
           this.CONSUME(T.Identifier);
           this.OPTION(() => {
-            this.OR2([
+            this.OR2((this.alts[11] ??= [
               { ALT: () => this.SUBRULE(this.callArgs) },
               { ALT: () => this.SUBRULE(this.indexArgs) },
-            ]);
+            ]));
           });
         },
       },
-    ]);
+    ]));
   });
 
   callArgs = this.RULE('callArgs', () => {
@@ -283,13 +290,15 @@ class MdlParser extends CstParser {
   });
 
   arg = this.RULE('arg', () => {
-    this.OPTION({
-      GATE: () => this.LA(2).tokenType === T.Equals,
-      DEF: () => {
-        this.CONSUME(T.Word, { LABEL: 'name' });
-        this.CONSUME(T.Equals);
-      },
-    });
+    this.OPTION(
+      (this.gated[2] ??= {
+        GATE: () => this.LA(2).tokenType === T.Equals,
+        DEF: () => {
+          this.CONSUME(T.Word, { LABEL: 'name' });
+          this.CONSUME(T.Equals);
+        },
+      }),
+    );
     this.SUBRULE(this.expr);
   });
 

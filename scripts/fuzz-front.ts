@@ -1,15 +1,18 @@
 // A long fuzzing run of the parser and checker (the test suite runs a sample of the same properties):
 //   npx tsx scripts/fuzz-front.ts [cases=10000] [seed]
-// Each case is a mutated shipped spec or random token soup. A case fails if the front end throws, takes over two
+// Each case is a mutated shipped spec, random token soup, deeply nested expressions or long flat chains. A case fails if the front end throws, takes over two
 // seconds, or reports a diagnostic outside the file. Failing inputs are printed so they can become golden cases.
 
 import fc from 'fast-check';
 import { checkSource } from '../src/check/check.ts';
-import { frontEndProblems, mutatedSpec, tokenSoup } from '../test/support/spec-mutations.ts';
+import { deepNesting, frontEndProblems, longChain, mutatedSpec, tokenSoup } from '../test/support/spec-mutations.ts';
 
 const cases = Number(process.argv[2] ?? 10_000);
 const seed = Number(process.argv[3] ?? Date.now() % 2 ** 31);
-const inputs = fc.sample(fc.oneof({ arbitrary: mutatedSpec, weight: 3 }, { arbitrary: tokenSoup, weight: 1 }), { numRuns: cases, seed });
+const inputs = fc.sample(
+  fc.oneof({ arbitrary: mutatedSpec, weight: 6 }, { arbitrary: tokenSoup, weight: 2 }, { arbitrary: deepNesting, weight: 1 }, { arbitrary: longChain, weight: 1 }),
+  { numRuns: cases, seed },
+);
 
 let failures = 0;
 let slowest = 0;

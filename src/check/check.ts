@@ -13,6 +13,7 @@ import { checkMasks } from './masks.ts';
 import type { CheckedModel } from './model.ts';
 import { collectNames, resolveDims } from './scope.ts';
 import { checkScore } from './scores.ts';
+import { checkSizes } from './sizes.ts';
 
 export interface CheckResult {
   file: SourceFile;
@@ -39,6 +40,7 @@ function checkModel(file: SourceFile, bag = new DiagnosticBag()): CheckedModel |
     if (s) m.stacks.push(s);
   }
   layers.output(ast);
+  checkSizes(m, bag);
   checkMasks(m, names, bag);
   checkLoss(ast, m, names, bag);
   return m;

@@ -153,6 +153,17 @@ export class LayerChecker {
       this.bag.error('E302', (kvOpt ?? headsOpt).values[0].span, `${heads} heads cannot be shared evenly by ${kvHeads} key/value heads`, `kv_heads must divide heads, e.g. ${divisorsNear(heads, kvHeads)}`);
       ok = false;
     }
+    if (heads !== undefined && width && width % heads === 0 && !fitsAttentionKernel(width / heads)) {
+      const fits = divisors(width).filter((h) => fitsAttentionKernel(width / h));
+      fits.sort((a, b) => Math.abs(a - heads) - Math.abs(b - heads));
+      this.bag.error(
+        'E315',
+        headsOpt.values[0].span,
+        `each of the ${heads} heads is ${width / heads} wide (${width} / ${heads}), but attention kernels take heads ${MIN_HEAD_DIM} to ${MAX_HEAD_DIM} wide, in steps of 4`,
+        fits.length ? `choose heads = ${fits.slice(0, 3).sort((a, b) => a - b).join(', ')}` : `choose a model width that is a multiple of 4 heads up to ${MAX_HEAD_DIM} wide`,
+      );
+      ok = false;
+    }
     const info: AttentionInfo = { kind: 'attention', mode, heads: heads ?? 1, kvHeads: kvHeads ?? 1, headDim: width / (heads ?? 1), queryAxis: stack.axis, keyAxis: stack.axis, span: layer.span };
     if (mode === 'cross' && !this.memory(layer, info, stack)) ok = false;
     const maskOpt = opt(layer.options, 'mask');
@@ -272,8 +283,26 @@ function opt(options: Option[], key: string): Option | undefined {
 
 /** Divisors of n closest to a wanted value, for hints. */
 function divisorsNear(n: number, want: number): string {
-  const ds: number[] = [];
-  for (let d = 1; d <= n; d++) if (n % d === 0) ds.push(d);
+  const ds = divisors(n);
   ds.sort((a, b) => Math.abs(a - want) - Math.abs(b - want));
   return ds.slice(0, 3).sort((a, b) => a - b).join(', ');
+}
+
+/** Every divisor of n, in O(sqrt n) steps (n may be absurdly large: a model width of 10^12 is still answered). */
+function divisors(n: number): number[] {
+  const ds: number[] = [];
+  if (!Number.isSafeInteger(n) || n > 1e14) return ds;
+  for (let d = 1; d * d <= n; d++) {
+    if (n % d !== 0) continue;
+    ds.push(d);
+    if (d * d !== n) ds.push(n / d);
+  }
+  return ds;
+}
+
+/** Head widths the attention kernel (src/wgsl/attention.ts) stages in workgroup memory: multiples of 4 up to 256. */
+const MIN_HEAD_DIM = 4;
+const MAX_HEAD_DIM = 256;
+function fitsAttentionKernel(headDim: number): boolean {
+  return Number.isInteger(headDim) && headDim >= MIN_HEAD_DIM && headDim <= MAX_HEAD_DIM && headDim % 4 === 0;
 }

@@ -20,6 +20,7 @@ export function maskScope(m: CheckedModel, names: Map<string, Declaration>): Mas
       return i ? { kind: i.kind, axis: i.axis, pad: i.pad } : undefined;
     },
     mask: (name) => m.masks.get(name)?.expr,
+    maskSpan: (name) => m.masks.get(name)?.span,
     kindOf: (name) => names.get(name)?.kind,
   };
 }

@@ -71,6 +71,31 @@ function indexRole(n: string): string {
   return ({ b: 'batch', h: 'head', q: 'query', k: 'key' } as Record<string, string>)[n] ?? n;
 }
 
+/** How deep dims (and masks, in src/masks/lower.ts) may be defined through one another. */
+export const MAX_REFERENCE_DEPTH = 100;
+
+/** Expression levels evaluated at once along a chain of dims (each level is a stack frame or two). */
+const MAX_DIM_LEVELS = 2000;
+
+/** How many levels an expression nests (bounded by the parser's limits, so this recursion is safe). */
+function exprLevels(e: Expr | undefined): number {
+  if (!e) return 0;
+  switch (e.kind) {
+    case 'paren':
+      return 1 + exprLevels(e.inner);
+    case 'unary':
+      return 1 + exprLevels(e.operand);
+    case 'binary':
+      return 1 + Math.max(exprLevels(e.left), exprLevels(e.right));
+    case 'call':
+      return 1 + Math.max(0, ...e.args.map((a) => exprLevels(a.value)));
+    case 'index':
+      return 1 + Math.max(0, ...e.indices.map(exprLevels));
+    default:
+      return 1;
+  }
+}
+
 /** Evaluates every `dim` in dependency order. */
 export function resolveDims(model: Model, names: Map<string, Declaration>, bag: DiagnosticBag): Map<string, DimInfo> {
   const defs = new Map<string, DimDef>();
@@ -79,6 +104,8 @@ export function resolveDims(model: Model, names: Map<string, Declaration>, bag: 
   const done = new Map<string, DimInfo>();
   const state = new Map<string, 'visiting' | 'failed'>();
 
+  let depth = 0;
+  let nesting = 0;
   const visit = (name: string): DimInfo | undefined => {
     const ready = done.get(name);
     if (ready) return ready;
@@ -90,8 +117,25 @@ export function resolveDims(model: Model, names: Map<string, Declaration>, bag: 
       state.set(name, 'failed');
       return undefined;
     }
+    // Dims are evaluated recursively through their references; a chain longer than this is an error, not a crash.
+    if (depth >= MAX_REFERENCE_DEPTH) {
+      bag.error('E205', def.name.span, `dim '${name}' is reached through a chain of more than ${MAX_REFERENCE_DEPTH} dims defined by each other (limit ${MAX_REFERENCE_DEPTH})`, 'define dims from numbers or from fewer other dims');
+      state.set(name, 'failed');
+      return undefined;
+    }
+    // Evaluation also recurses through each expression, so the levels of the dims on the way are added up as well.
+    const levels = exprLevels(def.value ?? def.bound);
+    if (nesting + levels > MAX_DIM_LEVELS) {
+      bag.error('E205', def.name.span, `dim '${name}' is reached through dims whose expressions nest more than ${MAX_DIM_LEVELS} levels deep in all (limit ${MAX_DIM_LEVELS})`, 'define dims from numbers or from fewer other dims');
+      state.set(name, 'failed');
+      return undefined;
+    }
     state.set(name, 'visiting');
+    depth++;
+    nesting += levels;
     const info = evaluateDef(def, (ref) => visit(ref), names, bag);
+    nesting -= levels;
+    depth--;
     if (info) {
       done.set(name, info);
       state.delete(name);

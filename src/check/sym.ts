@@ -29,11 +29,14 @@ export const sym = {
   },
 
   mul(a: Poly, b: Poly): Poly {
-    let out: Poly = new Map();
+    const out: Poly = new Map();
     for (const [ka, va] of a) {
       for (const [kb, vb] of b) {
-        const key = [...ka.split('*'), ...kb.split('*')].filter((s) => s !== '').sort().join('*');
-        out = sym.add(out, new Map([[key, va * vb]]));
+        // A constant factor keeps the other monomial's key as it is (the common case: shapes times widths).
+        const key = ka === '' ? kb : kb === '' ? ka : [...ka.split('*'), ...kb.split('*')].sort().join('*');
+        const sum = (out.get(key) ?? 0) + va * vb;
+        if (sum === 0) out.delete(key);
+        else out.set(key, sum);
       }
     }
     return out;
@@ -65,7 +68,7 @@ export const sym = {
   },
 
   equal(a: Poly, b: Poly): boolean {
-    return sym.print(a) === sym.print(b);
+    return a === b || sym.print(a) === sym.print(b);
   },
 
   /** Canonical text: terms by degree then name, constant last, e.g. `B*T + 2*S + 1`. */

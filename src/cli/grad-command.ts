@@ -3,11 +3,7 @@
 // WebGPU (the default) or by the CPU reference in f64, and written with the parameters' own names (f32), the loss
 // in the metadata. The training program is built (and verified) before a device is asked for.
 
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import type { CheckedModel } from '../check/model.ts';
-import { buildTrainingIr, NoLossError } from '../ir/training.ts';
-import { buildGradGraph, type GradGraph } from '../lower/grad.ts';
 import { lowerTraining } from '../lower/train-schedule.ts';
 import { runBackward } from '../runtime/cpu-training.ts';
 import { acquireGpu } from '../runtime/device.ts';
@@ -15,10 +11,9 @@ import { runTraining } from '../runtime/program.ts';
 import { DEFAULT_SEED, paramsOf, seededWeights } from '../runtime/init-weights.ts';
 import { writeSafetensors } from '../runtime/safetensors.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';
-import { byteTokenizer, parseVocabulary, tokenizerOptionsOf, vocabularyTokenizer, type Tokenizer } from '../runtime/tokenizer.ts';
-import { readTrainingBatch, TrainingDataError } from '../runtime/training-data.ts';
 import { requireModel } from './load.ts';
 import { checkOutputFile, writeOutputFile } from './output-file.ts';
+import { gradGraph, readBatch, tokenizer } from './training-inputs.ts';
 import { UserError } from './user-error.ts';
 
 interface GradOptions {
@@ -69,40 +64,4 @@ export function registerGradCommand(program: Command): void {
       writeOutputFile(opts.output, writeSafetensors(tensors, metadata), opts.force);
       process.stdout.write(`${opts.output}: ${model.name}, loss ${model.loss!.name} = ${r.loss.toFixed(6)} (mean over ${r.counted} tokens of ${batch.examples} examples), ${tensors.size} gradients\n`);
     });
-}
-
-function gradGraph(model: CheckedModel, file: string): GradGraph {
-  try {
-    return buildGradGraph(buildTrainingIr(model));
-  } catch (e) {
-    if (e instanceof NoLossError) throw new UserError(`${file}: ${e.message}`);
-    throw e;
-  }
-}
-
-function readBatch(path: string, model: CheckedModel, codec: Tokenizer) {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    throw new UserError(`${path}: cannot read the data file`);
-  }
-  try {
-    return readTrainingBatch(text, path, model, codec);
-  } catch (e) {
-    if (e instanceof TrainingDataError) throw new UserError(e.message);
-    throw e;
-  }
-}
-
-function tokenizer(model: CheckedModel, vocabPath?: string): Tokenizer {
-  const options = tokenizerOptionsOf(model);
-  if (!vocabPath) return byteTokenizer(options);
-  let text: string;
-  try {
-    text = readFileSync(vocabPath, 'utf8');
-  } catch {
-    throw new UserError(`${vocabPath}: cannot read the vocabulary file`);
-  }
-  return vocabularyTokenizer(parseVocabulary(text, vocabPath), options, vocabPath);
 }

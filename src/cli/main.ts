@@ -36,6 +36,8 @@ const COMMANDS: [string[], (name?: string) => Promise<Register>][] = [
   [['demo'], async () => (await import('./demo-command.ts')).registerDemoCommand],
   [['init'], async () => (await import('./init-command.ts')).registerInitCommand],
   [['grad'], async () => (await import('./grad-command.ts')).registerGradCommand],
+  [['train'], async () => (await import('./train-command.ts')).registerTrainCommand],
+  [['eval'], async () => (await import('./eval-command.ts')).registerEvalCommand],
 ];
 
 /** The program with the commands `argv` needs: the named one, none for --version, all otherwise (help, typos). */

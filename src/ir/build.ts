@@ -14,6 +14,8 @@ export function buildIr(m: CheckedModel): IrGraph {
 
 class IrBuilder {
   private readonly nodes: IrNode[] = [];
+  /** The same nodes by id: parameters are looked up once per use, so a list scan would make building quadratic. */
+  private readonly byId = new Map<string, IrNode>();
   private readonly stackOut = new Map<string, string>();
   private readonly d: number;
 
@@ -149,16 +151,18 @@ class IrBuilder {
 
   private param(name: string, shape: number[]): string {
     const id = `%${name}`;
-    if (!this.nodes.some((n) => n.id === id)) this.emit(id, 'param', [], {}, shape.map((s) => sym.constant(s)), 'f32');
+    if (!this.byId.has(id)) this.emit(id, 'param', [], {}, shape.map((s) => sym.constant(s)), 'f32');
     return id;
   }
 
   private emit(id: string, op: IrNode['op'], args: string[], attrs: Record<string, AttrValue>, shape: Poly[], dtype: IrNode['dtype'], span?: IrNode['span']): string {
-    this.nodes.push(span ? { id, op, args, attrs, shape, dtype, span } : { id, op, args, attrs, shape, dtype });
+    const node: IrNode = span ? { id, op, args, attrs, shape, dtype, span } : { id, op, args, attrs, shape, dtype };
+    this.nodes.push(node);
+    if (!this.byId.has(id)) this.byId.set(id, node);
     return id;
   }
 
   private shapeOf(id: string): Poly[] {
-    return this.nodes.find((n) => n.id === id)?.shape ?? [];
+    return this.byId.get(id)?.shape ?? [];
   }
 }

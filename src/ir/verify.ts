@@ -32,16 +32,18 @@ const ARITY: Record<IrNode['op'], [number, number]> = {
 export function verifyIr(g: IrGraph): string[] {
   const problems: string[] = [];
   const defined = new Map<string, IrNode>();
+  // No closures per node: this runs after every pass over graphs of tens of thousands of nodes.
   for (const n of g.nodes) {
-    const say = (msg: string) => problems.push(`${n.id} (${n.op}): ${msg}`);
-    if (defined.has(n.id)) say('id defined twice');
+    if (defined.has(n.id)) problems.push(`${n.id} (${n.op}): id defined twice`);
     const [lo, hi] = ARITY[n.op] ?? [0, -1];
-    if (n.args.length < lo || n.args.length > hi) say(`expects ${lo === hi ? lo : `${lo}..${hi}`} arguments, has ${n.args.length}`);
-    const args = n.args.map((a) => defined.get(a));
-    n.args.forEach((a, i) => {
-      if (!args[i]) say(`argument ${a} is not defined before use`);
-    });
-    if (args.every((a) => a)) checkShapes(n, args as IrNode[], say);
+    if (n.args.length < lo || n.args.length > hi) problems.push(`${n.id} (${n.op}): expects ${lo === hi ? lo : `${lo}..${hi}`} arguments, has ${n.args.length}`);
+    const args: IrNode[] = [];
+    for (const a of n.args) {
+      const d = defined.get(a);
+      if (d) args.push(d);
+      else problems.push(`${n.id} (${n.op}): argument ${a} is not defined before use`);
+    }
+    if (args.length === n.args.length) checkShapes(n, args, problems);
     defined.set(n.id, n);
   }
   for (const o of g.outputs) if (!defined.has(o)) problems.push(`output ${o} is not defined`);
@@ -53,9 +55,11 @@ export function assertValidIr(g: IrGraph, stage: string): void {
   if (problems.length) throw new IrVerifyError(`IR invalid after ${stage}:\n  ${problems.join('\n  ')}`);
 }
 
-function checkShapes(n: IrNode, args: IrNode[], say: (m: string) => void): void {
-  const last = (x: IrNode) => x.shape[x.shape.length - 1];
-  const eq = (a: IrNode['shape'][number] | undefined, b: IrNode['shape'][number] | undefined) => !!a && !!b && sym.equal(a, b);
+const last = (x: IrNode) => x.shape[x.shape.length - 1];
+const eq = (a: IrNode['shape'][number] | undefined, b: IrNode['shape'][number] | undefined) => !!a && !!b && sym.equal(a, b);
+
+function checkShapes(n: IrNode, args: IrNode[], problems: string[]): void {
+  const say = (msg: string): void => void problems.push(`${n.id} (${n.op}): ${msg}`);
   switch (n.op) {
     case 'matmul': {
       const [x, w] = args;

@@ -14,6 +14,8 @@ export interface Span {
   col: number;
   endLine: number;
   endCol: number;
+  /** The span stands for the whole file (a binary file, say): diagnostics show no source line for it. */
+  wholeFile?: boolean;
 }
 
 interface Node {

@@ -31,6 +31,20 @@ export class AstBuilder {
     return { kind: 'model', name, items, span };
   }
 
+  /** One declaration, for parsing a file declaration by declaration (parse-by-item.ts). */
+  itemOf(cst: C.ItemCstNode): A.Item | undefined {
+    return this.item(cst);
+  }
+
+  nameOf(tok: IToken): A.Name | undefined {
+    return this.name(tok);
+  }
+
+  /** The span from the start of one token to the end of another, as a CST node over them would have. */
+  spanOfTokens(first: IToken, last: IToken): A.Span {
+    return join(this.tokenSpan(first), this.tokenSpan(last));
+  }
+
   private noteBroken(cst: C.ItemCstNode): void {
     const decl = Object.values(cst.children)[0]?.[0] as CstNode | undefined;
     const children = (decl?.children ?? {}) as Record<string, (IToken | CstNode)[] | undefined>;
@@ -266,15 +280,17 @@ export class AstBuilder {
     return !tok.isInsertedInRecovery && Number.isFinite(tok.startOffset) && tok.image.length > 0;
   }
 
+  // Positions are stored as small integers (`| 0`): Chevrotain's token fields also hold NaN, so the numbers read from
+  // them are doubles, and a span built from doubles would box each of its six numbers on the heap.
   private tokenSpan(tok: IToken): A.Span {
     return {
       file: this.file,
-      start: tok.startOffset,
-      end: (tok.endOffset ?? tok.startOffset) + 1,
-      line: tok.startLine ?? 1,
-      col: tok.startColumn ?? 1,
-      endLine: tok.endLine ?? tok.startLine ?? 1,
-      endCol: (tok.endColumn ?? tok.startColumn ?? 1) + 1,
+      start: tok.startOffset | 0,
+      end: ((tok.endOffset ?? tok.startOffset) + 1) | 0,
+      line: (tok.startLine ?? 1) | 0,
+      col: (tok.startColumn ?? 1) | 0,
+      endLine: (tok.endLine ?? tok.startLine ?? 1) | 0,
+      endCol: ((tok.endColumn ?? tok.startColumn ?? 1) + 1) | 0,
     };
   }
 
@@ -283,12 +299,12 @@ export class AstBuilder {
     if (!l || !Number.isFinite(l.startOffset) || !Number.isFinite(l.endOffset ?? NaN)) return undefined;
     return {
       file: this.file,
-      start: l.startOffset,
-      end: (l.endOffset as number) + 1,
-      line: l.startLine ?? 1,
-      col: l.startColumn ?? 1,
-      endLine: l.endLine ?? l.startLine ?? 1,
-      endCol: (l.endColumn ?? l.startColumn ?? 1) + 1,
+      start: l.startOffset | 0,
+      end: ((l.endOffset as number) + 1) | 0,
+      line: (l.startLine ?? 1) | 0,
+      col: (l.startColumn ?? 1) | 0,
+      endLine: (l.endLine ?? l.startLine ?? 1) | 0,
+      endCol: ((l.endColumn ?? l.startColumn ?? 1) + 1) | 0,
     };
   }
 }

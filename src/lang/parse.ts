@@ -8,19 +8,49 @@ import { MdlLexer } from '../../grammar/tokens.ts';
 import { parser } from '../../grammar/parser.ts';
 import type { FileCstNode } from '../../generated/cst.d.ts';
 import { DiagnosticBag, type Diagnostic } from './diagnostics.ts';
-import type { SourceFile, Span } from './ast.ts';
+import type { Model, SourceFile, Span } from './ast.ts';
 import { AstBuilder } from './cst-to-ast.ts';
+import { PARSE_BY_ITEM_ABOVE_CHARS, parseByItem } from './parse-by-item.ts';
+import { binaryReason, lineIndexOf } from './source-text.ts';
+import { findNestingProblem, MAX_ARITHMETIC_TERMS, MAX_NESTING, type NestingProblem } from './nesting.ts';
 import { describeExpected, describeToken } from './syntax-messages.ts';
+
+/** Past this many characters the lexer could not read, the file is not parsed (its errors are already plenty). */
+const MAX_LEX_ERRORS_BEFORE_PARSE = 200;
 
 export interface ParseResult {
   file: SourceFile;
   diagnostics: Diagnostic[];
 }
 
-export function parseSource(text: string, path: string): ParseResult {
+export function parseSource(text: string, path: string, options: { byItem?: boolean } = {}): ParseResult {
   const bag = new DiagnosticBag();
+  const binary = binaryReason(text);
+  if (binary) {
+    // One error for the whole file instead of one per stray byte.
+    bag.error('E109', { ...spanAt(text, path, 0, 0), wholeFile: true }, `this looks like a binary file, not a .mdl spec (${binary})`, 'pass the .mdl spec; weights and other data files are given with their own options');
+    return { file: { path, text, model: undefined, brokenNames: [] }, diagnostics: bag.sorted() };
+  }
+  // A large file that is a clean model is read declaration by declaration, holding one declaration's tokens and CST
+  // at a time; anything else (or any problem on that route) is read whole, below.
+  if (text.length > PARSE_BY_ITEM_ABOVE_CHARS || options.byItem) {
+    const model = parseByItem(text, path);
+    if (model) return finish(bag, text, path, model, []);
+  }
   const lexed = MdlLexer.tokenize(text);
   for (const e of lexed.errors) reportLexError(bag, e, text, path);
+
+  // So many stray characters that this is not a spec: parsing would only add errors that follow from these.
+  if (lexed.errors.length > MAX_LEX_ERRORS_BEFORE_PARSE) {
+    return { file: { path, text, model: undefined, brokenNames: [] }, diagnostics: bag.sorted() };
+  }
+
+  // Too deep to parse safely: one error at the place it happens, and no tree for the later stages.
+  const tooDeep = findNestingProblem(lexed.tokens);
+  if (tooDeep) {
+    reportNesting(bag, tooDeep, text, path);
+    return { file: { path, text, model: undefined, brokenNames: [] }, diagnostics: bag.sorted() };
+  }
 
   parser.input = lexed.tokens;
   const cst = parser.file() as FileCstNode;
@@ -35,6 +65,11 @@ export function parseSource(text: string, path: string): ParseResult {
 
   const builder = new AstBuilder(path);
   const model = builder.model(cst);
+  return finish(bag, text, path, model, builder.brokenNames);
+}
+
+/** Checks on the parsed model that the grammar does not make (the words of a stack header), and the result. */
+function finish(bag: DiagnosticBag, text: string, path: string, model: Model | undefined, brokenNames: string[]): ParseResult {
   if (!model && !bag.hasErrors) {
     bag.error('E106', spanAt(text, path, 0, 0), 'the file declares no model', 'a spec is one `model NAME { … }` block');
   }
@@ -49,7 +84,16 @@ export function parseSource(text: string, path: string): ParseResult {
       }
     }
   }
-  return { file: { path, text, model, brokenNames: builder.brokenNames }, diagnostics: bag.sorted() };
+  return { file: { path, text, model, brokenNames }, diagnostics: bag.sorted() };
+}
+
+function reportNesting(bag: DiagnosticBag, p: NestingProblem, text: string, path: string): void {
+  const span = spanAt(text, path, p.token.startOffset, p.token.image.length);
+  if (p.kind === 'nesting') {
+    bag.error('E107', span, `nested too deeply (limit ${MAX_NESTING} levels of brackets and prefix operators)`, 'split the expression into named masks or dims');
+  } else {
+    bag.error('E108', span, `arithmetic too long (limit ${MAX_ARITHMETIC_TERMS} operators in one expression)`, 'split the expression into named dims or masks');
+  }
 }
 
 function reportLexError(bag: DiagnosticBag, e: ILexingError, text: string, path: string): void {
@@ -108,22 +152,11 @@ function tokenOrEndSpan(tok: IToken, text: string, path: string, e: IRecognition
 }
 
 /** A span from an offset and length, computing line and column from the text. */
-function spanAt(text: string, path: string, offset: number, length: number): Span {
+export function spanAt(text: string, path: string, offset: number, length: number): Span {
   const start = Math.max(0, Math.min(offset, text.length));
   const end = Math.max(start, Math.min(start + length, text.length));
-  const [line, col] = lineCol(text, start);
-  const [endLine, endCol] = lineCol(text, end);
+  const lines = lineIndexOf(text);
+  const [line, col] = lines.lineCol(start);
+  const [endLine, endCol] = lines.lineCol(end);
   return { file: path, start, end, line, col, endLine, endCol };
-}
-
-function lineCol(text: string, offset: number): [number, number] {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
-  }
-  return [line, offset - lineStart + 1];
 }

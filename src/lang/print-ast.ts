@@ -80,8 +80,16 @@ export function expr(e: Expr): string {
       return expr(e.inner);
     case 'unary':
       return `${e.op}${atomic(e.operand)}`;
-    case 'binary':
-      return `(${expr(e.left)} ${e.op} ${expr(e.right)})`;
+    case 'binary': {
+      // A long chain `a | b | …` is a left spine as deep as it is long: print it in a loop, not by recursion.
+      const tails: string[] = [];
+      let at: Expr = e;
+      while (at.kind === 'binary') {
+        tails.push(` ${at.op} ${expr(at.right)})`);
+        at = at.left;
+      }
+      return `${'('.repeat(tails.length)}${expr(at)}${tails.reverse().join('')}`;
+    }
     case 'call':
       return `${e.callee.text}(${e.args.map((a) => (a.name ? `${a.name.text} = ${expr(a.value)}` : expr(a.value))).join(', ')})`;
     case 'index':

@@ -81,10 +81,12 @@ function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePl
   for (const id of plan.hostFilled) bufferOf.get(id)!.role = 'input';
   if (skinny) for (const id of plan.kept) bufferOf.get(id)!.role = 'kept';
 
+  const decodeSteps = new Set(plan.decodeSteps);
+  const positionSteps = new Set(plan.positionSteps);
   const steps = keep.map((i): Step => {
     const s = full.steps[i];
-    if (!plan.decodeSteps.includes(i)) return s;
-    if (plan.positionSteps.includes(i)) return { ...s, uniforms: { ...s.uniforms, start: atom(CACHE_DIMS.start) } };
+    if (!decodeSteps.has(i)) return s;
+    if (positionSteps.has(i)) return { ...s, uniforms: { ...s.uniforms, start: atom(CACHE_DIMS.start) } };
     if (s.kind === 'matmul' && s.kernel.kind === 'matmul' && skinny) {
       const grid: Step['grid'] = [formula.ceilDiv(s.uniforms.N as Formula, 64), formula.ceilDiv(s.uniforms.M as Formula, SKINNY_ROWS), fc(1)];
       return { ...s, kernel: { ...s.kernel, shape: 'skinny' }, grid };
@@ -107,9 +109,11 @@ function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePl
   const program: Program = { ...full, dims, buffers, steps, slots: [] };
   // Buffers no step of this program binds are left out; the rest share device buffers by their lifetimes here.
   const bound = new Set(steps.flatMap((s) => Object.values(s.bind)));
-  program.buffers = buffers.filter((b) => bound.has(b.id) || program.outputs.includes(b.id));
+  const outputs = new Set(program.outputs);
+  program.buffers = buffers.filter((b) => bound.has(b.id) || outputs.has(b.id));
   program.slots = planMemory(program);
-  const once = name === 'prefill' ? keep.flatMap((i, j) => (plan.encodeSteps.includes(i) ? [j] : [])) : [];
+  const encodeSteps = new Set(plan.encodeSteps);
+  const once = name === 'prefill' ? keep.flatMap((i, j) => (encodeSteps.has(i) ? [j] : [])) : [];
   const sites = steps.flatMap((s, j): DecodeSite[] => {
     const site = s.kind === 'attention' ? siteOfNode.get(s.node) : undefined;
     if (!site) return [];

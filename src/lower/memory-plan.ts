@@ -25,22 +25,30 @@ export function planMemory(p: Program): Slot[] {
   // step runs, so they keep buffers of their own and take no part in the plan.
   const classified = new Set(p.steps.filter((s) => s.kind === 'classify').map((s) => s.bind.tileClass));
   const planned = (b: ProgramBuffer) => b.role === 'value' || (b.role === 'tile_classes' && classified.has(b.id));
-  const shareable = (b: ProgramBuffer) => planned(b) && !p.outputs.includes(b.id) && first.has(b.id);
+  const outputs = new Set(p.outputs);
+  const shareable = (b: ProgramBuffer) => planned(b) && !outputs.has(b.id) && first.has(b.id);
   const slots: Slot[] = [];
-  /** Per slot, the last step at which its current value is still needed. */
+  // Per slot: the last step at which its current value is still needed, its sharing key, and whether it holds a
+  // graph output (then it is never shared). Kept beside the slots so that each value costs one pass over the few
+  // slots, not over every value placed so far.
   const busyUntil: number[] = [];
+  const slotKey: string[] = [];
+  const holdsOutput: boolean[] = [];
   // Values in the order they come to life; ties (several values first bound by one step) in buffer order.
   const order = p.buffers.filter(planned).sort((a, b) => (first.get(a.id) ?? -1) - (first.get(b.id) ?? -1));
   for (const b of order) {
     const key = keyOf(b);
     const born = first.get(b.id) ?? -1;
-    let slot = shareable(b) ? slots.find((s) => keyOf(s) === key && busyUntil[s.id] < born && !s.values.some((v) => p.outputs.includes(v))) : undefined;
+    let slot = shareable(b) ? slots.find((s) => slotKey[s.id] === key && busyUntil[s.id] < born && !holdsOutput[s.id]) : undefined;
     if (!slot) {
       slot = { id: slots.length, dtype: b.dtype, elements: b.elements, values: [] };
       slots.push(slot);
       busyUntil.push(-1);
+      slotKey.push(key);
+      holdsOutput.push(false);
     }
     slot.values.push(b.id);
+    if (outputs.has(b.id)) holdsOutput[slot.id] = true;
     busyUntil[slot.id] = shareable(b) ? (last.get(b.id) ?? born) : Infinity;
     b.slot = slot.id;
   }

@@ -24,8 +24,16 @@ export interface Rendered {
 export function render(p: Program, prefix = '', limits?: ProgramLimits): Rendered {
   const kernels: RenderedKernel[] = [];
   const bySource = new Map<string, RenderedKernel>();
+  // A kernel's source depends only on the step's kind, family, options and attention site, which repeat layer
+  // after layer: generate each distinct one once, so that rendering stays linear in the steps with a small constant.
+  const sources = new Map<string, Kernel>();
   const stepKernels = p.steps.map((step) => {
-    const src = kernelOfStep(step);
+    const key = JSON.stringify([step.kind, step.kernel, step.attention ?? null]);
+    let src = sources.get(key);
+    if (!src) {
+      src = kernelOfStep(step);
+      sources.set(key, src);
+    }
     let k = bySource.get(src.wgsl);
     if (!k) {
       k = { file: `${prefix}${String(kernels.length).padStart(2, '0')}-${src.family}.wgsl`, ...src };
@@ -49,6 +57,9 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string
     const k = kernelOf.get(stepKernels[i])!;
     for (const b of k.bindings) if (b.access === 'read_write' && !writer.has(s.bind[b.role])) writer.set(s.bind[b.role], i);
   });
+  // Each attention step's tile classes, found once rather than by a scan per buffer.
+  const siteOfTiles = new Map<string, NonNullable<Program['steps'][number]['attention']>>();
+  for (const s of p.steps) if (s.kind === 'attention' && s.attention && s.bind.tileClass !== undefined && !siteOfTiles.has(s.bind.tileClass)) siteOfTiles.set(s.bind.tileClass, s.attention);
   const filledBy = (b: Program['buffers'][number]): string => {
     switch (b.role) {
       case 'input':
@@ -61,7 +72,7 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string
       case 'mask_data':
         return "host: packed from the mask's inputs at dispatch (src/masks/kernel-contract.ts)";
       case 'tile_classes': {
-        const site = p.steps.find((s) => s.kind === 'attention' && s.bind.tileClass === b.id)!.attention!;
+        const site = siteOfTiles.get(b.id)!;
         if (site.tileFill === 'full') return 'host: every tile FULL (2), no mask';
         if (site.tileFill === 'host') return "host: interval analysis of the mask's predicate at dispatch";
         return `step ${writer.get(b.id)}`;

@@ -97,11 +97,12 @@ function checkAtDims(p: Program, i: number, k: Kernel, buffers: Map<string, Prog
   const grid = s.grid.map(value);
   if (grid.some((g) => g === undefined)) return true;
   const [x, y, z] = grid as number[];
-  const where = Object.entries(dims).map(([d, v]) => `${d}=${v}`).join(', ');
+  // Built only for a message: the decode programs have dims per cache, and a string per step would grow with both.
+  const where = () => Object.entries(dims).map(([d, v]) => `${d}=${v}`).join(', ');
   // One-dimensional launches fold a count above the limit into a second dimension (runtime/program.ts).
   const folds = s.kind !== 'matmul' && s.kind !== 'attention' && s.kind !== 'attention_backward' && s.kind !== 'classify' && y === 1;
   const over = folds ? x > LIMITS.workgroupsPerDimension ** 2 : [x, y, z].some((g) => g > LIMITS.workgroupsPerDimension);
-  if (over) report(`dispatches ${x} × ${y} × ${z} workgroups at ${where}, above ${LIMITS.workgroupsPerDimension} per dimension`);
+  if (over) report(`dispatches ${x} × ${y} × ${z} workgroups at ${where()}, above ${LIMITS.workgroupsPerDimension} per dimension`);
   let u: Record<string, number>;
   try {
     u = uniformValues(s, (f) => value(f) ?? NaN);
@@ -113,7 +114,7 @@ function checkAtDims(p: Program, i: number, k: Kernel, buffers: Map<string, Prog
     const have = value(buffer.elements);
     if (!b.extent || have === undefined) continue;
     const need = b.extent({ u, grid: [x, y, z] });
-    if (Number.isFinite(need) && need > have) report(`${buffer.id} ('${b.role}') holds ${have} values at ${where}; the ${k.family} kernel reaches ${need}`);
+    if (Number.isFinite(need) && need > have) report(`${buffer.id} ('${b.role}') holds ${have} values at ${where()}; the ${k.family} kernel reaches ${need}`);
   }
   return ok;
 }

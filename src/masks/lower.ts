@@ -10,8 +10,16 @@ import { builtinPolicy, BUILTIN_NAMES } from './builtins.ts';
 import type { MaskContext, MaskScope } from './scope.ts';
 import { fitsI32, I32_MAX } from './fold.ts';
 import { isWholeLiteral } from './params.ts';
-import { ALL, simplify, type DataRead, type Policy } from './policy.ts';
+import { ALL, policySize, simplify, type DataRead, type Policy } from './policy.ts';
 import { bin, cmp, not, and, or, C, P, V, type BoolExpr, type IntExpr, type LoadAt } from './predicate.ts';
+
+/** How deep named masks may be defined through one another (the same limit as for dims). */
+export const MAX_MASK_REFERENCE_DEPTH = 100;
+/** Bounds on a mask once the masks it refers to are written out: its parts, and how deep they nest. */
+export const MAX_POLICY_NODES = 100_000;
+export const MAX_POLICY_DEPTH = 200;
+/** Expression levels lowered at once, counting through referenced masks (each level is a few stack frames). */
+export const MAX_LOWERING_DEPTH = 1300;
 
 /** A read inside integer arithmetic; a per-sequence read (`lens[b]`) learns its axis from the comparison it ends in. */
 type PendingRead = Omit<DataRead, 'along'> & { along?: 'q' | 'k' };
@@ -37,9 +45,23 @@ export class MaskLowering implements MaskContext {
     }
     const expr = this.scope.mask(name);
     if (!expr) return undefined;
+    // Named masks are lowered recursively through their references; a longer chain is an error, not a crash.
+    if (this.active.length >= MAX_MASK_REFERENCE_DEPTH) {
+      this.bag.error('E411', at, `mask '${name}' is reached through a chain of more than ${MAX_MASK_REFERENCE_DEPTH} masks defined by each other (limit ${MAX_MASK_REFERENCE_DEPTH})`, 'define masks from built-ins or from fewer other masks');
+      this.cache.set(name, undefined);
+      return undefined;
+    }
     this.active.push(name);
-    const policy = this.policy(expr);
+    let policy = this.policy(expr);
     this.active.pop();
+    // References inline the masks they name, so a few lines can describe an enormous mask (each one using the
+    // previous twice doubles it). Past these bounds it is an error, before anything walks the whole of it.
+    const size = policy && policySize(policy);
+    if (size && (size.nodes > MAX_POLICY_NODES || size.depth > MAX_POLICY_DEPTH)) {
+      const what = size.nodes > MAX_POLICY_NODES ? `${size.nodes} parts (limit ${MAX_POLICY_NODES})` : `${size.depth} levels deep (limit ${MAX_POLICY_DEPTH})`;
+      this.bag.error('E412', this.scope.maskSpan?.(name) ?? at, `mask '${name}' is ${what} once the masks it refers to are written out`, 'build it from fewer masks, or from built-ins directly');
+      policy = undefined;
+    }
     this.cache.set(name, policy);
     return policy;
   }
@@ -55,7 +77,32 @@ export class MaskLowering implements MaskContext {
     return simplify(r.policy);
   }
 
+  /**
+   * How deep lowering is, counting through the masks being referred to: each mask's own nesting is bounded by the
+   * parser, but a chain of references adds them up, and lowering recurses through all of it.
+   */
+  private depth = 0;
+  private depthReported = false;
+
   private lower(e: Expr): Lowered | undefined {
+    if (this.depth === 0) this.depthReported = false;
+    if (this.depth >= MAX_LOWERING_DEPTH) {
+      if (!this.depthReported) {
+        const via = this.active.length > 1 ? ` through masks ${this.active.map((n) => `'${n}'`).join(' → ')}` : '';
+        this.bag.error('E412', e.span, `this mask nests more than ${MAX_LOWERING_DEPTH} levels deep${via} (limit ${MAX_LOWERING_DEPTH})`, 'build it from fewer masks, or with less nesting');
+        this.depthReported = true;
+      }
+      return undefined;
+    }
+    this.depth++;
+    try {
+      return this.lowerNode(e);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private lowerNode(e: Expr): Lowered | undefined {
     switch (e.kind) {
       case 'paren':
         return this.lower(e.inner);
@@ -165,6 +212,7 @@ export class MaskLowering implements MaskContext {
   }
 
   private binary(e: Extract<Expr, { kind: 'binary' }>): Lowered | undefined {
+    if ((e.op === '&' || e.op === '|') && e.left.kind === 'binary' && e.left.op === e.op) return this.chain(e, e.op);
     const l = this.lower(e.left);
     const r = this.lower(e.right);
     // Each side is type-checked on its own, so a mistake on the right is reported even when the left had one.
@@ -183,6 +231,31 @@ export class MaskLowering implements MaskContext {
       return { type: 'mask', policy: { kind: 'raw', pred, reads: settleReads(reads, pred) } };
     }
     return { type: 'int', expr: bin(e.op as '+', l.expr, r.expr), reads };
+  }
+
+  /**
+   * `a | b | c | …` parses as a left-leaning tree as deep as the chain is long; it is read here as one n-ary
+   * composition, walking the left spine in a loop, so a chain of any length lowers without recursing per term.
+   * Each operand that is not a mask is reported on its own.
+   */
+  private chain(e: Extract<Expr, { kind: 'binary' }>, op: '&' | '|'): Lowered | undefined {
+    const operands: Expr[] = [];
+    let at: Expr = e;
+    while (at.kind === 'binary' && at.op === op) {
+      operands.push(at.right);
+      at = at.left;
+    }
+    operands.push(at);
+    operands.reverse();
+    const parts: Policy[] = [];
+    let failed = false;
+    for (const operand of operands) {
+      const x = this.lower(operand);
+      if (!x) failed = true;
+      else if (x.type !== 'mask') failed = this.typeError(operand.span, 'mask', op) === undefined;
+      else parts.push(x.policy);
+    }
+    return failed ? undefined : { type: 'mask', policy: { kind: op === '&' ? 'and' : 'or', parts } };
   }
 
   private typeError(span: Span, want: 'mask' | 'int', op: string, both = false): undefined {

@@ -59,6 +59,17 @@ export const NOTHING: Policy = { kind: 'nothing' };
  * (a property test checks this against dense evaluation).
  */
 export function simplify(p: Policy): Policy {
+  // A named mask's policy is simplified once and then reused inside every mask that refers to it: walking it again
+  // would make a chain of masks defined by each other quadratic.
+  if (simplified.has(p)) return p;
+  const out = simplifyOnce(p);
+  if (out.kind === 'and' || out.kind === 'or' || out.kind === 'not') simplified.add(out);
+  return out;
+}
+
+const simplified = new WeakSet<Policy>();
+
+function simplifyOnce(p: Policy): Policy {
   switch (p.kind) {
     case 'not': {
       const inner = simplify(p.part);
@@ -143,6 +154,39 @@ export function dataReads(p: Policy): DataRead[] {
  * to the same policy (a test checks the round trip).
  */
 export function printPolicy(p: Policy): string {
+  if (p.kind !== 'and' && p.kind !== 'or' && p.kind !== 'not') return printOnce(p);
+  let text = printed.get(p);
+  if (text === undefined) {
+    text = printOnce(p);
+    printed.set(p, text);
+  }
+  return text;
+}
+
+/** Policies are never changed once built, so a composition's text is kept (simplify asks for it at every level). */
+const printed = new WeakMap<Policy, string>();
+
+/** Nodes and nesting depth of a policy, counting shared parts once per use (what printing and lowering walk). */
+export function policySize(p: Policy): { nodes: number; depth: number } {
+  if (p.kind !== 'and' && p.kind !== 'or' && p.kind !== 'not') return LEAF;
+  let s = sizes.get(p);
+  if (!s) {
+    const parts = p.kind === 'and' || p.kind === 'or' ? p.parts : p.kind === 'not' ? [p.part] : [];
+    s = { nodes: 1, depth: 1 };
+    for (const part of parts) {
+      const x = policySize(part);
+      s.nodes += x.nodes;
+      s.depth = Math.max(s.depth, x.depth + 1);
+    }
+    sizes.set(p, s);
+  }
+  return s;
+}
+
+const sizes = new WeakMap<Policy, { nodes: number; depth: number }>();
+const LEAF = { nodes: 1, depth: 1 };
+
+function printOnce(p: Policy): string {
   switch (p.kind) {
     case 'all':
       return 'none';

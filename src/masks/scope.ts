@@ -1,7 +1,7 @@
 // What lowering a mask expression needs from the rest of the spec, kept apart from the lowering itself so that the
 // built-in policies (builtins.ts) can read the scope without importing the lowering that calls them.
 
-import type { Expr } from '../lang/ast.ts';
+import type { Expr, Span } from '../lang/ast.ts';
 import type { DiagnosticBag } from '../lang/diagnostics.ts';
 
 export interface ScopeInput {
@@ -18,6 +18,8 @@ export interface MaskScope {
   input(name: string): ScopeInput | undefined;
   /** The expression of another named mask. */
   mask(name: string): Expr | undefined;
+  /** Where a named mask is declared (for errors about the mask as a whole). */
+  maskSpan?(name: string): Span | undefined;
   /** The kind of any other declared name (for "is a stack, not a mask"). */
   kindOf(name: string): string | undefined;
 }

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
 import { renderDiagnostics } from '../../src/check/render.ts';
-import { frontEndProblems, mutatedSpec, tokenSoup } from '../support/spec-mutations.ts';
+import { deepNesting, frontEndProblems, longChain, mutatedSpec, tokenSoup } from '../support/spec-mutations.ts';
 
 function holds(text: string): void {
   const t0 = performance.now();
@@ -26,5 +26,13 @@ describe('front end under random input', () => {
 
   it('never throws on mutated shipped specs', () => {
     fc.assert(fc.property(mutatedSpec, holds), { numRuns: 400 });
+  });
+
+  it('never overflows the stack on deep nesting', () => {
+    fc.assert(fc.property(deepNesting, holds), { numRuns: 100 });
+  });
+
+  it('never overflows the stack on long flat chains', () => {
+    fc.assert(fc.property(longChain, holds), { numRuns: 15 });
   });
 });

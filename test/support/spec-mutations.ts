@@ -36,6 +36,41 @@ export const mutatedSpec = fc
     return s;
   });
 
+// ---- deep nesting and long chains: the shapes that would overflow a recursive parser or pass ----
+
+const SMALL_LM = shippedSpecs.find((s) => /mask\s+\w+\s*=/.test(s)) ?? shippedSpecs[0];
+const ATOMS = ['causal', 'window(4)', 'k <= q', 'k == q - 1', 'none', '!causal', 'q < 3', 'k >= q + 2 * 3'];
+
+/** A spec whose first mask is replaced by `expr`, so every stage downstream sees it. */
+function withMask(expr: string): string {
+  return SMALL_LM.replace(/(mask\s+\w+\s*=)[^\n]*/, `$1 ${expr}`);
+}
+
+/** Parentheses, negations, calls and indexing nested up to 150 deep, around a mask or an integer. */
+export const deepNesting = fc
+  .record({
+    wrappers: fc.array(fc.constantFrom(['(', ')'], ['!(', ')'], ['!', ''], ['-', ''], ['min(', ', 1)'], ['abs(', ')']), { minLength: 1, maxLength: 150 }),
+    atom: fc.constantFrom('causal', 'q', 'k', '1', 'seg[q]'),
+  })
+  .map(({ wrappers, atom }) => withMask(wrappers.map((w) => w[0]).join('') + atom + wrappers.map((w) => w[1]).reverse().join('')));
+
+/** Flat chains of 1000–5000 terms joined by `|`, `&` (mixed or not), or arithmetic operators. */
+export const longChain = fc
+  .record({
+    n: fc.integer({ min: 1000, max: 5000 }),
+    ops: fc.constantFrom(['|'], ['&'], ['|', '&'], ['+'], ['+', '-', '*']),
+    seed: fc.nat(),
+  })
+  .map(({ n, ops, seed }) => {
+    const arithmetic = ops[0] === '+';
+    const terms: string[] = [arithmetic ? 'k <= q' : ATOMS[seed % ATOMS.length]];
+    for (let i = 1; i < n; i++) {
+      const op = ops[(seed + i) % ops.length];
+      terms.push(`${op} ${arithmetic ? String(i % 7) : ATOMS[(seed + i * 7) % ATOMS.length]}`);
+    }
+    return withMask(terms.join(' '));
+  });
+
 /** Problems with one run of the front end on `text`, empty when it behaved: no throw, spans inside the text. */
 export function frontEndProblems(text: string, run: (t: string) => { diagnostics: { code: string; span: { start: number; end: number; line: number; col: number } }[] }): string[] {
   const problems: string[] = [];
