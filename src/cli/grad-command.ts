@@ -1,9 +1,13 @@
-// `mdl grad FILE --data DATA --backend cpu [--weights W] -o grads.safetensors`: the loss the spec declares and the
-// gradient of every parameter for one batch (the whole data file), computed by the CPU reference in f64 and written
-// with the parameters' own names (f32), the loss in the metadata.
+// `mdl grad FILE --data DATA [--backend gpu|cpu] [--weights W] -o grads.safetensors`: the loss the spec declares
+// and the gradient of every parameter for one batch (the whole data file), computed by the training program on
+// WebGPU (the default) or by the CPU reference in f64, and written with the parameters' own names (f32), the loss
+// in the metadata. The training program is built (and verified) before a device is asked for.
 
 import type { Command } from 'commander';
+import { lowerTraining } from '../lower/train-schedule.ts';
 import { runBackward } from '../runtime/cpu-training.ts';
+import { acquireGpu } from '../runtime/device.ts';
+import { runTraining } from '../runtime/program.ts';
 import { DEFAULT_SEED, paramsOf, seededWeights } from '../runtime/init-weights.ts';
 import { writeSafetensors } from '../runtime/safetensors.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';
@@ -30,17 +34,29 @@ export function registerGradCommand(program: Command): void {
     .requiredOption('-o, --output <path>', 'the .safetensors file of gradients to write (an existing file is kept unless --force)')
     .option('--weights <file>', 'weights (.safetensors; default: seeded, as mdl init writes them)')
     .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
-    .option('--backend <backend>', 'cpu: the reference interpreter in f64')
+    .option('--backend <name>', 'gpu (the training program on WebGPU) or cpu (the reference interpreter in f64)', 'gpu')
     .option('--force', 'replace the output file if it exists')
-    .action((file: string, opts: GradOptions) => {
-      if (opts.backend !== 'cpu') throw new UserError('gradients run on the CPU reference only for now: pass --backend cpu');
+    .action(async (file: string, opts: GradOptions) => {
+      if (opts.backend !== 'gpu' && opts.backend !== 'cpu') throw new UserError(`--backend is gpu or cpu, not '${opts.backend}'`);
       const { model } = requireModel(file);
       const graph = gradGraph(model, file);
+      const lowered = opts.backend === 'gpu' ? lowerTraining(graph, model) : undefined;
       checkOutputFile(opts.output, opts.force);
       const weights = opts.weights ? loadWeightsFile(opts.weights, graph) : seededWeights(graph, DEFAULT_SEED);
       if (!opts.weights) process.stderr.write(`mdl: ${model.name}: no --weights given, using seeded weights (seed ${DEFAULT_SEED})\n`);
       const batch = readBatch(opts.data, model, tokenizer(model, opts.vocab));
-      const r = runBackward(graph, model, { dims: batch.dims, inputs: batch.inputs, weights });
+      const run = { dims: batch.dims, inputs: batch.inputs, weights };
+      let r: { loss: number; counted: number; grads: Map<string, ArrayLike<number>> };
+      if (lowered) {
+        const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
+        try {
+          r = await runTraining(gpu, graph, model, run, lowered);
+        } finally {
+          gpu.release();
+        }
+      } else {
+        r = runBackward(graph, model, run);
+      }
       if (r.counted === 0) throw new UserError(`${opts.data}: no position counts towards the loss '${model.loss!.name}' (every label is padding or outside count)`);
       const shapes = new Map(paramsOf(graph).map((p) => [p.name, p.shape]));
       const tensors = new Map([...r.grads].map(([name, g]) => [name, { shape: shapes.get(name)!, data: Float32Array.from(g) }]));

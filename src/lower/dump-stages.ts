@@ -6,6 +6,8 @@ import { printIr } from '../ir/print.ts';
 import { buildTrainingIr } from '../ir/training.ts';
 import { buildGradGraph } from './grad.ts';
 import { lower, PASSES } from './passes.ts';
+import { printProgram } from './print-program.ts';
+import { lowerTraining } from './train-schedule.ts';
 
 function passText(name: string, model: CheckedModel): string {
   const pass = PASSES.find((p) => p.name === name);
@@ -25,4 +27,6 @@ export const loweringDumpStages: Record<string, (model: CheckedModel) => string>
   decode: (model) => passText('decode', model),
   // The forward graph, the loss and the backward graph of a spec that declares a loss (NoLossError otherwise).
   grad: (model) => printIr(buildGradGraph(buildTrainingIr(model))),
+  // The forward pass, the loss and the backward pass as one program of kernel launches, verified against its kernels.
+  train: (model) => printProgram(lowerTraining(buildGradGraph(buildTrainingIr(model)), model).program),
 };

@@ -10,6 +10,7 @@ import type { MaskWgsl } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { packUniforms, type UniformField } from '../wgsl/kernel.ts';
 import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType } from '../wgsl/kernels.ts';
+import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
 import { formula, type Formula } from './formula.ts';
 
@@ -54,7 +55,12 @@ export interface AttentionSite {
   modifiers: ScoreModifier[];
   /** Who fills the tile classes: all FULL (no mask), the host (index-only mask), or the classify step before. */
   tileFill: 'full' | 'host' | 'device';
+  /** The training program's forward step also writes each query row's log-sum-exp (binding `lse`) for the backward. */
+  lse?: boolean;
 }
+
+/** The kernels of attention's backward pass, in the order they run (attention-grad-steps.ts). */
+export type AttentionBackwardPart = 'delta' | 'dkdv' | 'dq' | 'table';
 
 /** Which generator makes a step's kernel, with its options; attention and classify kernels follow `Step.attention`. */
 export type StepKernel =
@@ -66,7 +72,9 @@ export type StepKernel =
   | { kind: 'shift_right' }
   | { kind: 'argmax' }
   | { kind: 'classify' }
-  | { kind: 'attention' };
+  | { kind: 'attention' }
+  | { kind: 'train'; op: TrainingKernel }
+  | { kind: 'attention_backward'; part: AttentionBackwardPart };
 
 export type StepKind = StepKernel['kind'];
 

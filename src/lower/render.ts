@@ -7,7 +7,7 @@ import type { Kernel } from '../wgsl/kernel.ts';
 import { formula } from './formula.ts';
 import type { Program, Step } from './program.ts';
 import { kernelOfStep } from './step-kernels.ts';
-import { assertValidProgram } from './verify-program.ts';
+import { assertValidProgram, type ProgramLimits } from './verify-program.ts';
 
 export interface RenderedKernel extends Kernel {
   file: string;
@@ -21,7 +21,7 @@ export interface Rendered {
 }
 
 /** `prefix` starts every kernel's file name (the decode programs' kernels sit beside the full pass's). */
-export function render(p: Program, prefix = ''): Rendered {
+export function render(p: Program, prefix = '', limits?: ProgramLimits): Rendered {
   const kernels: RenderedKernel[] = [];
   const bySource = new Map<string, RenderedKernel>();
   // A kernel's source depends only on the step's kind, family, options and attention site, which repeat layer
@@ -43,7 +43,7 @@ export function render(p: Program, prefix = ''): Rendered {
     return k;
   });
   // Every step against its kernel before anything is written of it.
-  assertValidProgram(p, (i) => stepKernels[i], 'render');
+  assertValidProgram(p, (i) => stepKernels[i], 'render', limits);
   const files = stepKernels.map((k) => k.file);
   return { kernels, stepKernels: files, manifest: manifestJson(p, kernels, files) };
 }

@@ -160,7 +160,7 @@ function packedMatmul(parts: IrNode[], byId: Map<string, IrNode>, buffers: Progr
   return { node: first.id, kind: 'matmul', kernel: { kind: 'matmul', options, shape: 'tiled' }, bind, uniforms, grid };
 }
 
-function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, masks: Map<string, MaskSite | undefined>, buffers: ProgramBuffer[], options: ScheduleOptions): Step[] {
+export function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, masks: Map<string, MaskSite | undefined>, buffers: ProgramBuffer[], options: ScheduleOptions): Step[] {
   const heads = Number(n.attrs.heads);
   const kvHeads = Number(n.attrs.kv_heads);
   const headDim = Number(n.attrs.head_dim);

@@ -2,9 +2,11 @@
 // generated with exactly the tile shape the step's site was sized for (the tile-class buffer and the dispatch).
 
 import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, type AttentionKernel } from '../wgsl/attention.ts';
+import { trainingKernel } from '../wgsl/backward-kernels.ts';
 import type { Kernel } from '../wgsl/kernel.ts';
 import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, ropeKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
 import { classifierKernel } from '../wgsl/mask-kernels.ts';
+import { attentionBackwardKernels } from './attention-grad-steps.ts';
 import type { Step } from './program.ts';
 
 export function kernelOfStep(step: Step): Kernel {
@@ -31,6 +33,13 @@ export function kernelOfStep(step: Step): Kernel {
     }
     case 'attention':
       return attentionKernelOf(step);
+    case 'train':
+      return trainingKernel(k.op);
+    case 'attention_backward': {
+      const kernel = attentionBackwardKernels(step.attention!)[k.part];
+      if (!kernel) throw new Error(`${step.node}: the attention backward has no ${k.part} kernel`);
+      return kernel;
+    }
   }
 }
 
@@ -46,6 +55,7 @@ export function attentionKernelOf(step: Step): AttentionKernel {
     modifiers: a.modifiers,
     limits: DEFAULT_KERNEL_LIMITS,
     tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged },
+    ...(a.lse ? { lse: true } : {}),
   });
   if (kernel.tileHeads !== a.tiles.heads) throw new Error(`${step.node}: the kernel keeps tile classes for ${kernel.tileHeads} heads, the schedule for ${a.tiles.heads}`);
   return kernel;

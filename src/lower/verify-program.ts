@@ -11,6 +11,13 @@ import { uniformValues, wordFits, type Program, type ProgramBuffer, type Program
 
 /** WebGPU's default limits, which every adapter meets and every compiled program must fit. */
 const LIMITS = { workgroupsPerDimension: 65535, invocations: 256, workgroupBytes: 16384, storageBuffers: 8 };
+/**
+ * The training program's limits: the default ones, except that the attention backward's dK/dV kernel binds up to 11
+ * storage buffers (Q, K, V, dO, lse, delta, tile classes, two mask buffers, dK, dV). The runner checks the adapter's
+ * own limit before dispatch (runtime/program.ts `checkLimits`), so an adapter that allows fewer gets a sentence.
+ */
+export const TRAINING_LIMITS = { ...LIMITS, storageBuffers: 12 };
+export type ProgramLimits = typeof LIMITS;
 /** A dim without a bound is sampled at this value in place of its bound. */
 const UNBOUNDED_SAMPLE = 64;
 
@@ -20,7 +27,7 @@ const HOST_FILLED = new Set<ProgramBuffer['role']>(['input', 'param', 'packed_pa
 
 export class ProgramVerifyError extends Error {}
 
-export function verifyProgram(p: Program, kernelOf: (step: number) => Kernel): string[] {
+export function verifyProgram(p: Program, kernelOf: (step: number) => Kernel, limits: ProgramLimits = LIMITS): string[] {
   const problems: string[] = [];
   const buffers = new Map(p.buffers.map((b) => [b.id, b]));
   const samples = sampleDims(p);
@@ -65,9 +72,9 @@ export function verifyProgram(p: Program, kernelOf: (step: number) => Kernel): s
       else if (!wordFits(w, f)) fail(`gives uniform '${f.name}' a ${'f32' in w ? 'float' : 'formula'}, but the field is ${f.type}`);
     }
 
-    if (k.workgroupSize > LIMITS.invocations) fail(`runs ${k.workgroupSize} invocations per workgroup, above ${LIMITS.invocations}`);
-    if (k.workgroupStorageBytes > LIMITS.workgroupBytes) fail(`needs ${k.workgroupStorageBytes} bytes of workgroup memory, above ${LIMITS.workgroupBytes}`);
-    if (k.bindings.length > LIMITS.storageBuffers) fail(`binds ${k.bindings.length} storage buffers, above ${LIMITS.storageBuffers}`);
+    if (k.workgroupSize > limits.invocations) fail(`runs ${k.workgroupSize} invocations per workgroup, above ${limits.invocations}`);
+    if (k.workgroupStorageBytes > limits.workgroupBytes) fail(`needs ${k.workgroupStorageBytes} bytes of workgroup memory, above ${limits.workgroupBytes}`);
+    if (k.bindings.length > limits.storageBuffers) fail(`binds ${k.bindings.length} storage buffers, above ${limits.storageBuffers}`);
     // Sizes are only meaningful once every binding and uniform is in place; they are reported at the first sample of the dims that shows a problem.
     for (const dims of problems.length === before ? samples : []) if (!checkAtDims(p, i, k, buffers, dims, fail)) break;
     for (const id of writes) written.add(id);
@@ -76,8 +83,8 @@ export function verifyProgram(p: Program, kernelOf: (step: number) => Kernel): s
   return problems;
 }
 
-export function assertValidProgram(p: Program, kernelOf: (step: number) => Kernel, after: string): void {
-  const problems = verifyProgram(p, kernelOf);
+export function assertValidProgram(p: Program, kernelOf: (step: number) => Kernel, after: string, limits: ProgramLimits = LIMITS): void {
+  const problems = verifyProgram(p, kernelOf, limits);
   if (problems.length) throw new ProgramVerifyError(`invalid program after ${after}:\n  ${problems.join('\n  ')}`);
 }
 
@@ -93,7 +100,7 @@ function checkAtDims(p: Program, i: number, k: Kernel, buffers: Map<string, Prog
   // Built only for a message: the decode programs have dims per cache, and a string per step would grow with both.
   const where = () => Object.entries(dims).map(([d, v]) => `${d}=${v}`).join(', ');
   // One-dimensional launches fold a count above the limit into a second dimension (runtime/program.ts).
-  const folds = s.kind !== 'matmul' && s.kind !== 'attention' && s.kind !== 'classify' && y === 1;
+  const folds = s.kind !== 'matmul' && s.kind !== 'attention' && s.kind !== 'attention_backward' && s.kind !== 'classify' && y === 1;
   const over = folds ? x > LIMITS.workgroupsPerDimension ** 2 : [x, y, z].some((g) => g > LIMITS.workgroupsPerDimension);
   if (over) report(`dispatches ${x} × ${y} × ${z} workgroups at ${where()}, above ${LIMITS.workgroupsPerDimension} per dimension`);
   let u: Record<string, number>;

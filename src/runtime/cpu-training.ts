@@ -121,7 +121,7 @@ function maskEnv(nodes: IrNode[], values: Map<string, Tensor>, dims: Record<stri
  * next token in another document (`within`), or a position outside the loss's `count` predicate (evaluated at
  * b, q with k = q and h = 0, over the same data masks read).
  */
-function labelsOf(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, env: MaskEnv, dims: Record<string, number>): { labels: Int32Array; counted: number } {
+export function labelsOf(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, env: MaskEnv, dims: Record<string, number>): { labels: Int32Array; counted: number } {
   const ids = get(n.args[0]) as Int32Array;
   const docs = n.args[1] ? (get(n.args[1]) as Int32Array) : undefined;
   const [b, t] = n.shape.map((d) => evalDim(d, dims));

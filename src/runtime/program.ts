@@ -6,12 +6,15 @@
 import type { CheckedModel } from '../check/model.ts';
 import { sym } from '../check/sym.ts';
 import { formula, type Formula } from '../lower/formula.ts';
+import type { GradGraph } from '../lower/grad.ts';
 import { kernelsOf, type Lowered } from '../lower/passes.ts';
 import { packStepUniforms, uniformValues, type Program, type ProgramBuffer, type Step } from '../lower/program.ts';
 import type { Rendered, RenderedKernel } from '../lower/render.ts';
+import { lossBuffers, lowerTraining } from '../lower/train-schedule.ts';
 import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
 import { classifyTiles } from '../masks/tiles.ts';
-import type { RunInputs } from './cpu-interpreter.ts';
+import { evalDim, type RunInputs, type Tensor } from './cpu-interpreter.ts';
+import { labelsOf } from './cpu-training.ts';
 import { shiftRight } from './decoder-input.ts';
 import type { GpuContext } from './device.ts';
 import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
@@ -61,7 +64,7 @@ export function prepareRun(gpu: GpuContext, program: Program, rendered: Rendered
 }
 
 /** Runs the program; returns the graph outputs (or the buffers named in `want`) by id. */
-export async function runProgram(gpu: GpuContext, lowered: Lowered, model: CheckedModel, run: RunInputs, want?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
+export async function runProgram(gpu: GpuContext, lowered: Pick<Lowered, 'program' | 'rendered'>, model: CheckedModel, run: RunInputs, want?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
   gpu.checkHealthy();
   const p = lowered.program;
   const dims = { ...run.dims };
@@ -158,7 +161,7 @@ export function checkLimits(gpu: GpuContext, p: Program, stepKernel: (i: number)
 /** Workgroup counts; one-dimensional launches over 65535 groups are folded into two dimensions, as the kernels expect. */
 export function dispatchOf(s: Step, size: (f: Formula) => number): [number, number, number] {
   const g = s.grid.map(size) as [number, number, number];
-  const folds = s.kind !== 'matmul' && s.kind !== 'attention' && s.kind !== 'classify';
+  const folds = s.kind !== 'matmul' && s.kind !== 'attention' && s.kind !== 'attention_backward' && s.kind !== 'classify';
   if (folds && g[0] > 65535) return [65535, Math.ceil(g[0] / 65535), 1];
   return g;
 }
@@ -245,4 +248,34 @@ function concat(parts: Float32Array[], total: number): Float32Array {
 
 function missing(id: string): never {
   throw new Error(`buffer ${id} was never created`);
+}
+
+// Gradients: the training program (src/lower/train-schedule.ts), with the labels worked out on the host first exactly
+// as the CPU reference does (`labelsOf`: pad, `next`, `within` and the loss's count predicate). The result has the
+// CPU reference's shape: the loss, the counted positions and every parameter's gradient by name.
+
+export interface GpuTrainingResult {
+  loss: number;
+  counted: number;
+  grads: Map<string, Float32Array>;
+}
+
+
+export async function runTraining(gpu: GpuContext, g: GradGraph, m: CheckedModel, run: RunInputs, lowered = lowerTraining(g, m)): Promise<GpuTrainingResult> {
+  const labelsNode = g.nodes.find((n) => n.op === 'labels');
+  if (!labelsNode) throw new Error('the training graph has no labels node');
+  const get = (id: string): Tensor => {
+    const v = run.inputs[id.slice(1)];
+    if (!(v instanceof Int32Array)) throw new Error(`the labels read ${id}, which is not a token input`);
+    return v;
+  };
+  for (const d of labelsNode.shape) evalDim(d, run.dims);
+  const { labels, counted } = labelsOf(labelsNode, get, m, maskEnv(m, run), run.dims);
+  const inputs = { ...run.inputs, [labelsNode.id.slice(1)]: labels };
+  const out = await runProgram(gpu, lowered, m, { ...run, inputs });
+  const value = (id: string) => out.get(id) as Float32Array;
+  const gpuCount = value(lossBuffers(g.loss).count)[0];
+  if (gpuCount !== counted) throw new Error(`the device counted ${gpuCount} positions, the host ${counted}`);
+  const grads = new Map([...g.grads].map(([name, id]) => [name, value(id)]));
+  return { loss: value(g.loss)[0], counted, grads };
 }

@@ -187,7 +187,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * modulo 1 turn, which is exact. The nearest quarter turn is taken off in integers, and the rest, |x| <= π/4, goes
  * through Taylor polynomials in f32 (truncation below 2e-9 there).
  */
-const POSITION_ANGLES = `fn wide_mul(a: u32, b: u32) -> vec2<u32> {
+export const POSITION_ANGLES = `fn wide_mul(a: u32, b: u32) -> vec2<u32> {
   let a0 = a & 0xffffu; let a1 = a >> 16u; let b0 = b & 0xffffu; let b1 = b >> 16u;
   let p00 = a0 * b0; let p01 = a0 * b1; let p10 = a1 * b0;
   let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);

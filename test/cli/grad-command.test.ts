@@ -131,11 +131,11 @@ describe('mdl grad', () => {
     expect(noPrompt.stderr).toContain(`the spec's lengths input 'prompt' needs a "prompt" on every line`);
   }, 60_000);
 
-  it('without --backend cpu, says in one line that gradients run on the CPU reference', async () => {
+  it('refuses a backend other than gpu or cpu in one line, writing nothing', async () => {
     const out = join(dir, 'none.safetensors');
-    const r = await mdl('grad', 'specs/translator.mdl', '--data', file('x.tsv', 'a\tb\n'), '-o', out);
+    const r = await mdl('grad', 'specs/translator.mdl', '--data', file('x.tsv', 'a\tb\n'), '--backend', 'tpu', '-o', out);
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe('mdl: gradients run on the CPU reference only for now: pass --backend cpu\n');
+    expect(r.stderr).toBe("mdl: --backend is gpu or cpu, not 'tpu'\n");
     expect(existsSync(out)).toBe(false);
   });
 

@@ -76,7 +76,7 @@ describe('commands loaded when they run', () => {
   it('dump still offers the lowering stages, which register from the lowering code', () => {
     const bad = mdl(['dump', 'specs/packed.mdl', '--stage', 'nope']);
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toContain("stages: tokens, ast, masks, ir, fuse, schedule, wgsl, manifest, cache, decode, grad\n");
+    expect(bad.stderr).toContain("stages: tokens, ast, masks, ir, fuse, schedule, wgsl, manifest, cache, decode, grad, train\n");
     const manifest = mdl(['dump', 'specs/packed.mdl', '--stage', 'manifest']);
     expect(manifest.status, manifest.stderr).toBe(0);
     expect(manifest.stdout).toContain('"format": "mdl-program/');
@@ -84,6 +84,10 @@ describe('commands loaded when they run', () => {
     expect(decode.status, decode.stderr).toBe(0);
     expect(decode.stdout).toMatch(/^prefill:\nprogram packed: \d+ launches/);
     expect(decode.stdout).toMatch(/\nstep:\nprogram packed: \d+ launches/);
+    const train = mdl(['dump', 'specs/packed.mdl', '--stage', 'train']);
+    expect(train.status, train.stderr).toBe(0);
+    expect(train.stdout).toMatch(/^program packed: \d+ launches/);
+    expect(train.stdout).toMatch(/ attention-backward-dq /);
   });
 
   it('help lists every command, and an unknown command is named', () => {

@@ -1,0 +1,231 @@
+// The training program: the backward graph (grad.ts) — forward nodes, the loss, every `vjp` and gradient sum — as
+// kernel launches over buffers sized by formulas of the dims, like the forward program (schedule.ts), then checked
+// and rendered by the same render pass (`mdl dump FILE --stage train`).
+//
+// The graph is not fused: the backward steps read the forward values they need (a matmul's input, an activation's
+// pre-activation value), so every forward node keeps its own value. Every buffer is a tensor of the graph or a
+// per-row scalar of the loss, so sizes grow linearly with the lengths (attention's backward, like its forward pass,
+// keeps no Lq × Lk buffer). The labels are computed by the host (the loss's count predicate and `within` are the
+// CPU reference's `labelsOf`) and uploaded as an input; the program returns the loss, the number of counted
+// positions and the gradient of every parameter.
+
+import type { CheckedModel } from '../check/model.ts';
+import { sym, type Poly } from '../check/sym.ts';
+import type { IrNode } from '../ir/ir.ts';
+import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
+import { MATMUL_TILE, positionRateWords, type ElementwiseOp, type NormType } from '../wgsl/kernels.ts';
+import { attentionBackwardSteps } from './attention-grad-steps.ts';
+import { ScheduleError } from './attention-sites.ts';
+import { formula, type Formula } from './formula.ts';
+import type { GradGraph } from './grad.ts';
+import { planMemory } from './memory-plan.ts';
+import { render, type Rendered } from './render.ts';
+import { TRAINING_LIMITS } from './verify-program.ts';
+import type { MaskSite, Program, ProgramBuffer, Step, Word } from './program.ts';
+import { attentionSteps, type ScheduleOptions } from './schedule.ts';
+
+const c = (n: number): Poly => sym.constant(n);
+const prod = (ps: Poly[]): Poly => ps.reduce((a, b) => sym.mul(a, b), c(1));
+const f = (p: Poly): Formula => formula.of(p);
+const fc = (n: number): Formula => formula.constant(n);
+const linear = (count: Formula): Step['grid'] => [formula.ceilDiv(count, 64), fc(1), fc(1)];
+const rows = (n: IrNode) => prod(n.shape.slice(0, -1));
+const last = (n: IrNode) => n.shape[n.shape.length - 1];
+const size = (n: IrNode) => prod(n.shape);
+
+/** The loss's per-row and counter buffers, beside the loss value. */
+export const lossBuffers = (loss: string) => ({ lse: `${loss}#lse`, rowLoss: `${loss}#row_loss`, count: `${loss}#count` });
+
+export function scheduleTraining(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}): Program {
+  const byId = new Map(g.nodes.map((n) => [n.id, n]));
+  const buffers: ProgramBuffer[] = g.nodes.map((n) => ({
+    id: n.id,
+    // The labels are worked out on the host (see the header) and uploaded like a model input.
+    role: n.op === 'input' || n.op === 'labels' ? 'input' : n.op === 'param' ? 'param' : 'value',
+    dtype: n.dtype,
+    elements: f(size(n)),
+  }));
+  const steps: Step[] = [];
+  const masks = new Map<string, MaskSite | undefined>();
+  const attentionForward = new Map<string, Step>();
+  const attentionDone = new Set<string>();
+  const train = (n: IrNode, op: TrainingKernel, bind: Record<string, string>, uniforms: Record<string, Word>, count: Poly | Formula): void => {
+    const cnt = 'factors' in count ? count : f(count);
+    steps.push({ node: n.id, kind: 'train', kernel: { kind: 'train', op }, bind, uniforms, grid: linear(cnt) });
+  };
+  const elementwise = (n: IrNode, op: ElementwiseOp, bind: Record<string, string>) =>
+    steps.push({ node: n.id, kind: 'elementwise', kernel: { kind: 'elementwise', op }, bind, uniforms: { count: f(size(n)) }, grid: linear(f(size(n))) });
+
+  for (const n of g.nodes) {
+    switch (n.op) {
+      case 'input':
+      case 'param':
+      case 'labels':
+        break;
+      case 'shift_right': {
+        const [b, t] = n.shape;
+        const eos = n.attrs.eos === undefined ? 0xffffffff : Number(n.attrs.eos);
+        const uniforms = { B: f(b), T: f(t), bos: fc(Number(n.attrs.bos)), pad: fc(Number(n.attrs.pad)), eos: fc(eos) };
+        steps.push({ node: n.id, kind: 'shift_right', kernel: { kind: 'shift_right' }, bind: { tokens: n.args[0], dec: n.id }, uniforms, grid: linear(f(size(n))) });
+        break;
+      }
+      case 'gather': {
+        if (n.attrs.positions) throw new ScheduleError(`${n.id}: the training program takes positions as their own node`);
+        const [table, ids] = n.args;
+        const uniforms: Record<string, Word> = { rows: f(rows(n)), D: f(last(n)), T: f(n.shape[1]), vocab: f(byId.get(table)!.shape[0]), scale: { f32: Number(n.attrs.scale ?? 1) }, start: fc(0) };
+        steps.push({ node: n.id, kind: 'embed', kernel: { kind: 'embed', positions: 'none' }, bind: { table, ids, out: n.id }, uniforms, grid: linear(f(size(n))) });
+        break;
+      }
+      case 'positions': {
+        const kind = n.attrs.kind === 'learned' ? 'learned' : 'sinusoidal';
+        const [t, d] = n.shape;
+        const uniforms: Record<string, Word> = { T: f(t), D: f(d) };
+        if (kind === 'sinusoidal') {
+          const [lo, hi] = positionRateWords(sym.asConstant(d) ?? 0);
+          Object.assign(uniforms, { rate_lo: fc(lo), rate_hi: fc(hi) });
+        }
+        train(n, { name: 'positions', kind }, kind === 'learned' ? { pos_table: n.args[1], out: n.id } : { out: n.id }, uniforms, size(n));
+        break;
+      }
+      case 'add':
+      case 'act':
+      case 'swiglu': {
+        const b = n.args[1] ? byId.get(n.args[1])! : undefined;
+        if (n.op === 'add' && sym.print(size(b!)) !== sym.print(size(n))) {
+          train(n, { name: 'add_broadcast' }, { a: n.args[0], b: b!.id, out: n.id }, { count: f(size(n)), nb: f(size(b!)) }, size(n));
+          break;
+        }
+        elementwise(n, (n.op === 'act' ? n.attrs.fn : n.op) as ElementwiseOp, { a: n.args[0], ...(b ? { b: b.id } : {}), out: n.id });
+        break;
+      }
+      case 'norm': {
+        const [x, gamma, beta] = n.args;
+        const uniforms = { rows: f(rows(n)), D: f(last(n)), eps: { f32: Number(n.attrs.eps) } };
+        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type as NormType }, bind: { x, gamma, ...(beta ? { beta } : {}), out: n.id }, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
+        break;
+      }
+      case 'matmul': {
+        plainMatmul(n);
+        const [a, w, bias] = n.args;
+        const grid: Step['grid'] = [formula.ceilDiv(f(last(n)), MATMUL_TILE), formula.ceilDiv(f(rows(n)), MATMUL_TILE), fc(1)];
+        const uniforms = { M: f(rows(n)), N: f(last(n)), K: f(last(byId.get(a)!)) };
+        steps.push({ node: n.id, kind: 'matmul', kernel: { kind: 'matmul', options: { act: 'none', bias: !!bias, residual: false }, shape: 'tiled' }, bind: { a, w, ...(bias ? { bias } : {}), out: n.id }, uniforms, grid });
+        break;
+      }
+      case 'attention': {
+        const own = attentionSteps(n, m, byId, masks, buffers, options);
+        const fwd = own[own.length - 1];
+        // The backward pass recomputes the probabilities from each query row's log-sum-exp, which the forward writes.
+        const lse = `${n.id}#lse`;
+        buffers.push({ id: lse, role: 'value', dtype: 'f32', elements: f(sym.mul(sym.mul(fwd.attention!.batch, fwd.attention!.lq), c(fwd.attention!.heads))) });
+        fwd.attention = { ...fwd.attention!, lse: true };
+        fwd.bind.lse = lse;
+        attentionForward.set(n.id, fwd);
+        steps.push(...own);
+        break;
+      }
+      case 'cross_entropy': {
+        const [logits, labels] = n.args;
+        const x = byId.get(logits)!;
+        const lb = lossBuffers(n.id);
+        buffers.push({ id: lb.lse, role: 'value', dtype: 'f32', elements: f(rows(x)) }, { id: lb.rowLoss, role: 'value', dtype: 'f32', elements: f(rows(x)) }, { id: lb.count, role: 'value', dtype: 'f32', elements: fc(1) });
+        train(n, { name: 'xent_rows' }, { logits, labels, lse: lb.lse, row_loss: lb.rowLoss }, { rows: f(rows(x)), V: f(last(x)) }, rows(x));
+        train(n, { name: 'xent_total' }, { labels, row_loss: lb.rowLoss, loss: n.id, count: lb.count }, { rows: f(rows(x)) }, c(1));
+        break;
+      }
+      case 'cross_entropy_grad': {
+        const [logits, labels] = n.args;
+        const lb = lossBuffers(g.loss);
+        train(n, { name: 'xent_grad' }, { logits, labels, lse: lb.lse, count: lb.count, dlogits: n.id }, { rows: f(rows(n)), V: f(last(n)) }, size(n));
+        break;
+      }
+      case 'vjp': {
+        const fwd = byId.get(String(n.attrs.of))!;
+        if (fwd.op !== 'attention') {
+          vjpSteps(n, fwd, byId, train);
+        } else if (!attentionDone.has(fwd.id)) {
+          // All of the node's gradients come from one backward pass, run at its first `vjp` node.
+          attentionDone.add(fwd.id);
+          const vjps = new Map(g.nodes.filter((v) => v.op === 'vjp' && v.attrs.of === fwd.id).map((v) => [Number(v.attrs.wrt), v.id]));
+          steps.push(...attentionBackwardSteps(fwd, attentionForward.get(fwd.id)!, n.args[n.args.length - 1], vjps, byId, buffers));
+        }
+        break;
+      }
+      case 'argmax':
+        throw new ScheduleError(`${n.id}: the training program computes no argmax`);
+    }
+  }
+  const lb = lossBuffers(g.loss);
+  const outputs = [g.loss, lb.count, ...g.grads.values()];
+  const program: Program = { model: g.model, dims: g.dims, buffers, steps, outputs, slots: [] };
+  program.slots = planMemory(program);
+  return program;
+}
+
+export interface TrainingProgram {
+  program: Program;
+  rendered: Rendered;
+}
+
+/** Schedules and renders (and so verifies) the training program of a backward graph. */
+export function lowerTraining(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}): TrainingProgram {
+  const program = scheduleTraining(g, m, options);
+  return { program, rendered: render(program, 'train-', TRAINING_LIMITS) };
+}
+
+function plainMatmul(n: IrNode): void {
+  if (!n.attrs.transpose_b || n.attrs.act || n.attrs.residual) throw new ScheduleError(`${n.id}: the training program takes unfused matmuls of [out, in] weights`);
+}
+
+type Train = (n: IrNode, op: TrainingKernel, bind: Record<string, string>, uniforms: Record<string, Word>, count: Poly | Formula) => void;
+
+/** The steps of one `vjp` node: the gradient of `fwd`'s argument `wrt`, from the upstream gradient (its last arg). */
+function vjpSteps(n: IrNode, fwd: IrNode, byId: Map<string, IrNode>, train: Train): void {
+  const wrt = Number(n.attrs.wrt);
+  const dy = n.args[n.args.length - 1];
+  const arg = (i: number) => byId.get(fwd.args[i])!;
+  const sum = (x: string, count: Poly, width: Poly) => train(n, { name: 'column_sum' }, { x, out: n.id }, { count: f(count), n: f(width) }, width);
+  switch (fwd.op) {
+    case 'add':
+      // The same-shaped argument takes the gradient as it is; a broadcast table sums it over the batch rows.
+      return sum(dy, size(fwd), size(arg(wrt)));
+    case 'act':
+      return train(n, { name: 'act_grad', fn: String(fwd.attrs.fn) as 'relu' }, { x: fwd.args[0], dy, dx: n.id }, { count: f(size(fwd)) }, size(fwd));
+    case 'swiglu':
+      return train(n, { name: 'swiglu_grad', wrt: wrt as 0 | 1 }, { gate: fwd.args[0], up: fwd.args[1], dy, dx: n.id }, { count: f(size(fwd)) }, size(fwd));
+    case 'gather': {
+      if (wrt !== 0) break;
+      const table = arg(0);
+      const uniforms = { rows: f(rows(fwd)), D: f(last(fwd)), vocab: f(table.shape[0]), scale: { f32: Number(fwd.attrs.scale ?? 1) } };
+      return train(n, { name: 'gather_grad' }, { ids: fwd.args[1], dy, dtable: n.id }, uniforms, size(table));
+    }
+    case 'positions': {
+      const table = arg(1);
+      return train(n, { name: 'positions_grad' }, { dy, dtable: n.id }, { T: f(fwd.shape[0]), D: f(fwd.shape[1]), table_rows: f(table.shape[0]) }, size(table));
+    }
+    case 'norm': {
+      const type = fwd.attrs.type as NormType;
+      const uniforms = { rows: f(rows(fwd)), D: f(last(fwd)), eps: { f32: Number(fwd.attrs.eps) } };
+      if (wrt === 0) return train(n, { name: 'norm_grad_x', type }, { x: fwd.args[0], gamma: fwd.args[1], dy, dx: n.id }, uniforms, rows(fwd));
+      if (wrt === 1) return train(n, { name: 'norm_grad_param', type, which: 'gamma' }, { x: fwd.args[0], dy, dparam: n.id }, uniforms, last(fwd));
+      return train(n, { name: 'norm_grad_param', type, which: 'beta' }, { dy, dparam: n.id }, uniforms, last(fwd));
+    }
+    case 'matmul': {
+      plainMatmul(fwd);
+      const x = arg(0);
+      const [mRows, nOut, kIn] = [rows(fwd), last(fwd), last(x)];
+      const one = fc(1);
+      // y[m, n] = Σ_k x[m, k] · w[n, k] (+ b[n]).
+      if (wrt === 0) {
+        const uniforms = { rows: f(mRows), cols: f(kIn), inner: f(nOut), a_row: f(nOut), a_inner: one, b_col: one, b_inner: f(kIn) };
+        return train(n, { name: 'matmul_strided' }, { a: dy, b: fwd.args[1], out: n.id }, uniforms, size(x));
+      }
+      if (wrt === 1) {
+        const uniforms = { rows: f(nOut), cols: f(kIn), inner: f(mRows), a_row: one, a_inner: f(nOut), b_col: one, b_inner: f(kIn) };
+        return train(n, { name: 'matmul_strided' }, { a: dy, b: fwd.args[0], out: n.id }, uniforms, sym.mul(nOut, kIn));
+      }
+      return sum(dy, size(fwd), nOut);
+    }
+  }
+  throw new ScheduleError(`${n.id}: no WebGPU backward for ${fwd.op} argument ${wrt}`);
+}

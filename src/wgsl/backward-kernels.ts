@@ -1,0 +1,287 @@
+// WGSL for training: the forward ops the unfused graph needs beside kernels.ts (a position table, a broadcasting
+// add), the loss, and the backward of every op other than attention.
+//
+// Determinism rule: every output element is written by exactly one invocation, which sums its terms in a fixed
+// order — the order of the CPU reference (src/runtime/cpu-vjp.ts): rows in increasing order, batch rows in order,
+// positions in order. There are no float atomics and no tree reductions whose shape depends on the device, so the
+// same inputs give the same bits on every run. An embedding row read by several positions receives their
+// gradients in position order because its invocation walks all positions and adds where the id matches.
+
+import { POSITION_ANGLES, type Epilogue, type NormType } from './kernels.ts';
+import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
+
+type U = { u: Record<string, number> };
+const PARAMS = { type: 'Params', name: 'u' };
+const u32 = (...names: string[]): UniformField[] => names.map((name) => ({ name, type: 'u32' }));
+const f32 = (name: string): UniformField => ({ name, type: 'f32' });
+const read = (role: string, extent: (c: U) => number, element: KernelBinding['element'] = 'f32'): KernelBinding => ({ role, access: 'read', element, extent });
+const write = (role: string, extent: (c: U) => number): KernelBinding => ({ role, access: 'read_write', element: 'f32', extent });
+/** One invocation per output element (or row, or column), 64 a workgroup, with the 65535-group fold of kernels.ts. */
+const kernel = (family: string, uniforms: UniformField[], bindings: KernelBinding[], count: string, body: string, prelude = ''): Kernel =>
+  declareKernel({
+    family,
+    entryPoint: 'main',
+    struct: PARAMS,
+    uniforms,
+    bindings,
+    workgroupSize: 64,
+    workgroupStorageBytes: 0,
+    body: `${prelude}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * 65535u * 64u;
+  if (i >= ${count}) { return; }
+${body}
+}`,
+  });
+
+/** The [T, D] position table of the unfused graph: sinusoidal (sin on even columns, cos on odd) or learned rows. */
+export function positionTableKernel(kind: 'sinusoidal' | 'learned'): Kernel {
+  const td = ({ u }: U) => u.T * u.D;
+  if (kind === 'learned') {
+    return kernel('positions_learned', u32('T', 'D'), [read('pos_table', td), write('out', td)], 'u.T * u.D', '  out[i] = pos_table[i];');
+  }
+  const body = `  let t = i / u.D; let d = i % u.D;
+  let sc = position_sin_cos(t, d / 2u, vec2<u32>(u.rate_lo, u.rate_hi));
+  out[i] = select(sc.y, sc.x, d % 2u == 0u);`;
+  return kernel('positions_sinusoidal', u32('T', 'D', 'rate_lo', 'rate_hi'), [write('out', td)], 'u.T * u.D', body, `\n${POSITION_ANGLES}`);
+}
+
+/** `out[i] = a[i] + b[i % nb]`: a [T, D] position table added to every batch row. */
+export function broadcastAddKernel(): Kernel {
+  const bindings = [read('a', ({ u }) => u.count), read('b', ({ u }) => u.nb), write('out', ({ u }) => u.count)];
+  return kernel('add_broadcast', u32('count', 'nb'), bindings, 'u.count', '  out[i] = a[i] + b[i % u.nb];');
+}
+
+/**
+ * `out[j] = Σ_k x[k · n + j]` over k = 0, 1, … in order, for j < n: column sums (a bias's gradient over rows, a
+ * broadcast table's over batch rows); with n = count it is a copy.
+ */
+export function columnSumKernel(): Kernel {
+  const bindings = [read('x', ({ u }) => u.count), write('out', ({ u }) => u.n)];
+  const body = `  var acc = 0.0;
+  for (var at = i; at < u.count; at += u.n) { acc += x[at]; }
+  out[i] = acc;`;
+  return kernel('column_sum', u32('count', 'n'), bindings, 'u.n', body);
+}
+
+/** d/dx of each activation as the forward pass computes it (GELU's tanh argument clamped at ±15, flat outside). */
+const ACT_GRAD: Record<Epilogue, string> = {
+  none: 'return 1.0;',
+  relu: 'return select(0.0, 1.0, x > 0.0);',
+  gelu: `let raw = 0.7978845608028654 * (x + 0.044715 * x * x * x);
+  let t = tanh(clamp(raw, -15.0, 15.0));
+  let dc = select(0.0, 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x), abs(raw) < 15.0);
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dc;`,
+  silu: 'let s = 1.0 / (1.0 + exp(-x)); return s * (1.0 + x * (1.0 - s));',
+};
+
+/** `dx[i] = act'(x[i]) · dy[i]`. */
+export function activationGradKernel(fn: Epilogue): Kernel {
+  const count = ({ u }: U) => u.count;
+  const prelude = `\nfn act_grad(x: f32) -> f32 {\n  ${ACT_GRAD[fn]}\n}`;
+  return kernel(`act_grad_${fn}`, u32('count'), [read('x', count), read('dy', count), write('dx', count)], 'u.count', '  dx[i] = act_grad(x[i]) * dy[i];', prelude);
+}
+
+/** SwiGLU `silu(gate) · up`: the gradient with respect to the gate (wrt 0) or to up (wrt 1). */
+export function swigluGradKernel(wrt: 0 | 1): Kernel {
+  const count = ({ u }: U) => u.count;
+  const bindings = [read('gate', count), read('up', count), read('dy', count), write('dx', count)];
+  const body =
+    wrt === 0
+      ? `  let x = gate[i]; let s = 1.0 / (1.0 + exp(-x));
+  dx[i] = s * (1.0 + x * (1.0 - s)) * up[i] * dy[i];`
+      : `  let x = gate[i];
+  dx[i] = x / (1.0 + exp(-x)) * dy[i];`;
+  return kernel(`swiglu_grad_${wrt === 0 ? 'gate' : 'up'}`, u32('count'), bindings, 'u.count', body);
+}
+
+/**
+ * The token table's gradient: one invocation per (table row v, column d) walks every position r in order and adds
+ * dy[r, d] · scale where id(r) = v (an id out of range reads, and so receives into, row 0 as the forward pass does).
+ */
+export function gatherGradKernel(): Kernel {
+  const bindings = [read('ids', ({ u }) => u.rows, 'i32'), read('dy', ({ u }) => u.rows * u.D), write('dtable', ({ u }) => u.vocab * u.D)];
+  const body = `  let v = i / u.D; let d = i % u.D;
+  var acc = 0.0;
+  for (var r = 0u; r < u.rows; r++) {
+    var id = ids[r];
+    if (id < 0 || u32(id) >= u.vocab) { id = 0; }
+    if (u32(id) == v) { acc += dy[r * u.D + d] * u.scale; }
+  }
+  dtable[i] = acc;`;
+  return kernel('gather_grad', [...u32('rows', 'D', 'vocab'), f32('scale')], bindings, 'u.vocab * u.D', body);
+}
+
+/** A learned position table's gradient: its first T rows take dy's rows, the rows past the sequence zero. */
+export function positionTableGradKernel(): Kernel {
+  const bindings = [read('dy', ({ u }) => u.T * u.D), write('dtable', ({ u }) => u.table_rows * u.D)];
+  const body = '  dtable[i] = select(0.0, dy[min(i, u.T * u.D - 1u)], i < u.T * u.D);';
+  return kernel('positions_grad', u32('T', 'D', 'table_rows'), bindings, 'u.table_rows * u.D', body);
+}
+
+/** The row's mean (0 for RMS norm) and 1 / sqrt(variance + eps), as the forward kernel computes them (two passes). */
+const rowStats = (layer: boolean) => `fn row_stats(base: u32) -> vec2<f32> {
+  let D = u.D;
+  var mean = 0.0;
+  ${layer ? 'for (var d = 0u; d < D; d++) { mean += x[base + d]; }\n  mean /= f32(D);' : '// RMS norm does not centre the row.'}
+  var sq = 0.0;
+  for (var d = 0u; d < D; d++) { let c = x[base + d] - mean; sq += c * c; }
+  return vec2<f32>(mean, inverseSqrt(sq / f32(D) + u.eps));
+}`;
+
+/** The input's gradient of a layer or RMS norm, one invocation per row: inv · (g − mean(g) − x̂ · mean(g x̂)), g = dy · γ. */
+export function normGradInputKernel(type: NormType): Kernel {
+  const layer = type === 'layer';
+  const rd = ({ u }: U) => u.rows * u.D;
+  const bindings = [read('x', rd), read('gamma', ({ u }) => u.D), read('dy', rd), write('dx', rd)];
+  const body = `  let D = u.D; let base = i * D;
+  let st = row_stats(base);
+  var sum_g = 0.0; var sum_gx = 0.0;
+  for (var d = 0u; d < D; d++) {
+    let g = dy[base + d] * gamma[d];
+    sum_g += g;
+    sum_gx += g * (x[base + d] - st.x) * st.y;
+  }
+  for (var d = 0u; d < D; d++) {
+    let g = dy[base + d] * gamma[d];
+    let xhat = (x[base + d] - st.x) * st.y;
+    dx[base + d] = st.y * (g - ${layer ? 'sum_g / f32(D)' : '0.0'} - xhat * sum_gx / f32(D));
+  }`;
+  return kernel(`norm_grad_x_${type}`, [...u32('rows', 'D'), f32('eps')], bindings, 'u.rows', body, `\n${rowStats(layer)}`);
+}
+
+/** The scale's (Σ_rows dy · x̂) or the bias's (Σ_rows dy) gradient of a norm, one invocation per column, rows in order. */
+export function normGradParamKernel(type: NormType, which: 'gamma' | 'beta'): Kernel {
+  const rd = ({ u }: U) => u.rows * u.D;
+  const bindings = which === 'gamma' ? [read('x', rd), read('dy', rd), write('dparam', ({ u }) => u.D)] : [read('dy', rd), write('dparam', ({ u }) => u.D)];
+  const term = which === 'gamma' ? '{ let st = row_stats(r * u.D); acc += dy[r * u.D + i] * (x[r * u.D + i] - st.x) * st.y; }' : '{ acc += dy[r * u.D + i]; }';
+  const body = `  var acc = 0.0;
+  for (var r = 0u; r < u.rows; r++) ${term}
+  dparam[i] = acc;`;
+  return kernel(`norm_grad_${which}_${type}`, [...u32('rows', 'D'), f32('eps')], bindings, 'u.D', body, which === 'gamma' ? `\n${rowStats(type === 'layer')}` : '');
+}
+
+/**
+ * A strided product for the matmul backward: `out[i, j] = Σ_p a[i·a_row + p·a_inner] · b[j·b_col + p·b_inner]`, p in
+ * order. dX = dY · W reads W down its columns; dW = dYᵀ · X reads both down theirs: the strides say which.
+ */
+export function stridedMatmulKernel(): Kernel {
+  const span = (n: number, s: number, inner: number, si: number) => (n - 1) * s + (inner - 1) * si + 1;
+  const bindings = [
+    read('a', ({ u }) => span(u.rows, u.a_row, u.inner, u.a_inner)),
+    read('b', ({ u }) => span(u.cols, u.b_col, u.inner, u.b_inner)),
+    write('out', ({ u }) => u.rows * u.cols),
+  ];
+  const body = `  let r = i / u.cols; let c = i % u.cols;
+  var acc = 0.0;
+  for (var p = 0u; p < u.inner; p++) { acc += a[r * u.a_row + p * u.a_inner] * b[c * u.b_col + p * u.b_inner]; }
+  out[i] = acc;`;
+  return kernel('matmul_strided', u32('rows', 'cols', 'inner', 'a_row', 'a_inner', 'b_col', 'b_inner'), bindings, 'u.rows * u.cols', body);
+}
+
+/** Per row of logits: the log-sum-exp, and the row's loss (lse − logit of the label), 0 where the label is −1. */
+export function crossEntropyRowsKernel(): Kernel {
+  const bindings = [read('logits', ({ u }) => u.rows * u.V), read('labels', ({ u }) => u.rows, 'i32'), write('lse', ({ u }) => u.rows), write('row_loss', ({ u }) => u.rows)];
+  const body = `  let V = u.V; let base = i * V;
+  var mx = logits[base];
+  for (var j = 1u; j < V; j++) { mx = max(mx, logits[base + j]); }
+  var s = 0.0;
+  for (var j = 0u; j < V; j++) { s += exp(logits[base + j] - mx); }
+  let l = log(s) + mx;
+  lse[i] = l;
+  let label = labels[i];
+  row_loss[i] = select(0.0, l - logits[base + u32(max(label, 0))], label >= 0 && u32(label) < V);`;
+  return kernel('xent_rows', u32('rows', 'V'), bindings, 'u.rows', body);
+}
+
+/** One invocation: the counted positions and the mean loss over them, rows summed in order (0 when none counts). */
+export function crossEntropyTotalKernel(): Kernel {
+  const bindings = [read('labels', ({ u }) => u.rows, 'i32'), read('row_loss', ({ u }) => u.rows), write('loss', () => 1), write('count', () => 1)];
+  const body = `  var total = 0.0; var n = 0u;
+  for (var r = 0u; r < u.rows; r++) { if (labels[r] >= 0) { total += row_loss[r]; n++; } }
+  count[0] = f32(n);
+  loss[0] = select(0.0, total / f32(n), n > 0u);`;
+  return kernel('xent_total', u32('rows'), bindings, '1u', body);
+}
+
+/** The loss's gradient with respect to the logits: (softmax − one-hot) / counted on rows with a label, 0 elsewhere. */
+export function crossEntropyGradKernel(): Kernel {
+  const rv = ({ u }: U) => u.rows * u.V;
+  const bindings = [read('logits', rv), read('labels', ({ u }) => u.rows, 'i32'), read('lse', ({ u }) => u.rows), read('count', () => 1), write('dlogits', rv)];
+  const body = `  let r = i / u.V; let j = i % u.V;
+  let label = labels[r];
+  if (label < 0 || count[0] == 0.0) { dlogits[i] = 0.0; return; }
+  let hot = select(0.0, 1.0, u32(label) == j);
+  dlogits[i] = (exp(logits[i] - lse[r]) - hot) / count[0];`;
+  return kernel('xent_grad', u32('rows', 'V'), bindings, 'u.rows * u.V', body);
+}
+
+/**
+ * Rotary positions undone, in place on `[rows, heads * hd]`: each pair turns back by the angle the forward pass
+ * (kernels.ts `ropeKernel`, same uniforms) turned it by. The gradient of a rotation is its transpose, so this maps
+ * the gradient with respect to rotated queries or keys to the gradient with respect to the projections.
+ */
+export function ropeInverseKernel(): Kernel {
+  const bindings = [{ role: 'x', access: 'read_write', element: 'f32', extent: ({ u }: U) => u.rows * u.heads * u.hd } satisfies KernelBinding];
+  const body = `  let half = u.hd / 2u;
+  let p = i % half;
+  let h = (i / half) % u.heads;
+  let r = i / (half * u.heads);
+  let sc = position_sin_cos(r % u.T + u.start, p, vec2<u32>(u.rate_lo, u.rate_hi));
+  let at = r * u.heads * u.hd + h * u.hd + 2u * p;
+  let x0 = x[at]; let x1 = x[at + 1u];
+  x[at] = x0 * sc.y + x1 * sc.x;
+  x[at + 1u] = x1 * sc.y - x0 * sc.x;`;
+  return kernel('rope_inverse', u32('rows', 'heads', 'hd', 'T', 'start', 'rate_lo', 'rate_hi'), bindings, 'u.rows * u.heads * (u.hd / 2u)', body, `\n${POSITION_ANGLES}`);
+}
+
+/** Which training kernel a step runs, with its options (the program's `StepKernel` carries this). */
+export type TrainingKernel =
+  | { name: 'positions'; kind: 'sinusoidal' | 'learned' }
+  | { name: 'add_broadcast' }
+  | { name: 'column_sum' }
+  | { name: 'act_grad'; fn: Epilogue }
+  | { name: 'swiglu_grad'; wrt: 0 | 1 }
+  | { name: 'gather_grad' }
+  | { name: 'positions_grad' }
+  | { name: 'norm_grad_x'; type: NormType }
+  | { name: 'norm_grad_param'; type: NormType; which: 'gamma' | 'beta' }
+  | { name: 'matmul_strided' }
+  | { name: 'xent_rows' }
+  | { name: 'xent_total' }
+  | { name: 'xent_grad' }
+  | { name: 'rope_inverse' };
+
+export function trainingKernel(k: TrainingKernel): Kernel {
+  switch (k.name) {
+    case 'positions':
+      return positionTableKernel(k.kind);
+    case 'add_broadcast':
+      return broadcastAddKernel();
+    case 'column_sum':
+      return columnSumKernel();
+    case 'act_grad':
+      return activationGradKernel(k.fn);
+    case 'swiglu_grad':
+      return swigluGradKernel(k.wrt);
+    case 'gather_grad':
+      return gatherGradKernel();
+    case 'positions_grad':
+      return positionTableGradKernel();
+    case 'norm_grad_x':
+      return normGradInputKernel(k.type);
+    case 'norm_grad_param':
+      return normGradParamKernel(k.type, k.which);
+    case 'matmul_strided':
+      return stridedMatmulKernel();
+    case 'xent_rows':
+      return crossEntropyRowsKernel();
+    case 'xent_total':
+      return crossEntropyTotalKernel();
+    case 'xent_grad':
+      return crossEntropyGradKernel();
+    case 'rope_inverse':
+      return ropeInverseKernel();
+  }
+}
