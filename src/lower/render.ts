@@ -45,7 +45,16 @@ export function render(p: Program, prefix = '', limits?: ProgramLimits): Rendere
   // Every step against its kernel before anything is written of it.
   assertValidProgram(p, (i) => stepKernels[i], 'render', limits);
   const files = stepKernels.map((k) => k.file);
-  return { kernels, stepKernels: files, manifest: manifestJson(p, kernels, files) };
+  // The manifest is text for `mdl compile` and `mdl dump` only; running a program never reads it, so it is written
+  // when first asked for (for a deep stack it is tens of megabytes, in three programs).
+  let manifest: string | undefined;
+  return {
+    kernels,
+    stepKernels: files,
+    get manifest() {
+      return (manifest ??= manifestJson(p, kernels, files));
+    },
+  };
 }
 
 const word = (w: Step['uniforms'][string]) => ('f32' in w ? { f32: w.f32 } : formula.print(w));
