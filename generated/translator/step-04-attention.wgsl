@@ -35,7 +35,7 @@ struct AttnParams {
 @group(0) @binding(7) var<storage, read> mask_data: array<i32>;
 
 fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
-  return ((k <= q) && (mask_data[mask_params[0] + b * mask_params[1] + k] != 0));
+  return (mask_data[mask_params[0] + b * mask_params[1] + k] != 0);
 }
 
 

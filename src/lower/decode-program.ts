@@ -21,7 +21,7 @@ import type { CachePlan, CacheSite } from './kv-cache.ts';
 import { planMemory } from './memory-plan.ts';
 import { printProgram } from './print-program.ts';
 import type { Program, ProgramBuffer, ProgramDim, Step } from './program.ts';
-import { render, type Rendered } from './render.ts';
+import { render, type Rendered, type RenderedKernel } from './render.ts';
 
 /** New rows up to which a later call runs the decode step program (skinny matmuls, one-row attention tiles). */
 export const DECODE_STEP_ROWS = 8;
@@ -63,12 +63,14 @@ export interface DecodePrograms {
 const fc = (n: number): Formula => formula.constant(n);
 const atom = (name: string): Formula => formula.of(sym.atom(name));
 
-export function decodePrograms(full: Program, plan: CachePlan): DecodePrograms | undefined {
+/** `shared`: the full pass's kernels, which the decode programs name instead of writing copies of them. */
+export function decodePrograms(full: Program, plan: CachePlan, shared: readonly RenderedKernel[] = []): DecodePrograms | undefined {
   if (plan.unsupported) return undefined;
-  return { prefill: decodeProgram('prefill', full, plan), step: decodeProgram('step', full, plan) };
+  const prefill = decodeProgram('prefill', full, plan, shared);
+  return { prefill, step: decodeProgram('step', full, plan, [...shared, ...prefill.rendered.kernels]) };
 }
 
-function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePlan): DecodeProgram {
+function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePlan, shared: readonly RenderedKernel[]): DecodeProgram {
   const keep = name === 'prefill' ? [...plan.encodeSteps, ...plan.decodeSteps].sort((a, b) => a - b) : plan.decodeSteps;
   const selfSites = plan.sites.filter((s) => s.kind === 'self');
   const cacheOf = new Map(selfSites.map((s, i) => [s.step, i]));
@@ -120,7 +122,7 @@ function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePl
     const cache = cacheOf.get(site.step);
     return [{ ...site, step: j, node: s.node, ...(cache === undefined ? {} : { cache, k: s.bind.k, v: s.bind.v }) }];
   });
-  return { name, program, rendered: render(program, `${name}-`), once, sites };
+  return { name, program, rendered: render(program, `${name}-`, undefined, shared), once, sites };
 }
 
 /**

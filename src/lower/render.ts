@@ -20,10 +20,16 @@ export interface Rendered {
   manifest: string;
 }
 
-/** `prefix` starts every kernel's file name (the decode programs' kernels sit beside the full pass's). */
-export function render(p: Program, prefix = '', limits?: ProgramLimits): Rendered {
+/**
+ * `prefix` starts every kernel's file name (the decode programs' kernels sit beside the full pass's). A kernel whose
+ * WGSL equals one of `shared` (the full pass's, for the prefill, which mostly runs the same kernels) is that kernel,
+ * file name included, so a compiled folder holds each distinct kernel once.
+ */
+export function render(p: Program, prefix = '', limits?: ProgramLimits, shared: readonly RenderedKernel[] = []): Rendered {
   const kernels: RenderedKernel[] = [];
-  const bySource = new Map<string, RenderedKernel>();
+  const bySource = new Map<string, RenderedKernel>(shared.map((k) => [k.wgsl, k]));
+  const used = new Set<RenderedKernel>();
+  let own = 0;
   // A kernel's source depends only on the step's kind, family, options and attention site, which repeat layer
   // after layer: generate each distinct one once, so that rendering stays linear in the steps with a small constant.
   const sources = new Map<string, Kernel>();
@@ -36,9 +42,12 @@ export function render(p: Program, prefix = '', limits?: ProgramLimits): Rendere
     }
     let k = bySource.get(src.wgsl);
     if (!k) {
-      k = { file: `${prefix}${String(kernels.length).padStart(2, '0')}-${src.family}.wgsl`, ...src };
-      kernels.push(k);
+      k = { file: `${prefix}${String(own++).padStart(2, '0')}-${src.family}.wgsl`, ...src };
       bySource.set(src.wgsl, k);
+    }
+    if (!used.has(k)) {
+      used.add(k);
+      kernels.push(k);
     }
     return k;
   });

@@ -1,7 +1,8 @@
 // Writing a folder of outputs (a compiled program, a static page). The files are written into a fresh sibling folder
 // which then replaces the target in one rename, so a failure never leaves a half-written folder and readers never see
 // a mix of old and new files. A compiled model is one .wgsl file per kernel and manifest.json for the full pass, and
-// for the decode programs their kernels (prefill-NN-…, step-NN-…) with prefill.manifest.json and step.manifest.json.
+// for the decode programs prefill.manifest.json and step.manifest.json with the kernels they do not share with the
+// full pass (prefill-NN-…, step-NN-…); a shared kernel is one file, named by each manifest that runs it.
 //
 // mdl never deletes what it did not write: the target must be missing, an empty folder, or a folder mdl wrote itself,
 // recognised by its marker file (a compiled program's manifest.json, a page's mdl-page.json) naming mdl's format
@@ -25,7 +26,9 @@ export function compiledFiles(lowered: Pick<Lowered, 'rendered' | 'decode'>): Co
   const wgsl = (k: { file: string; wgsl: string }) => ({ file: k.file, text: k.wgsl.endsWith('\n') ? k.wgsl : `${k.wgsl}\n` });
   const files = [...lowered.rendered.kernels.map(wgsl), { file: 'manifest.json', text: lowered.rendered.manifest }];
   for (const d of lowered.decode ? [lowered.decode.prefill, lowered.decode.step] : []) {
-    files.push(...d.rendered.kernels.map(wgsl), { file: `${d.name}.manifest.json`, text: d.rendered.manifest });
+    // Kernels the decode programs share with the full pass (same file name) are written once.
+    const written = new Set(files.map((f) => f.file));
+    files.push(...d.rendered.kernels.filter((k) => !written.has(k.file)).map(wgsl), { file: `${d.name}.manifest.json`, text: d.rendered.manifest });
   }
   return files;
 }

@@ -69,7 +69,8 @@ describe('mdl compile -o', () => {
       m,
       ...JSON.parse(readFileSync(join(out, m), 'utf8')).kernels.map((k: { file: string }) => k.file),
     ]);
-    expect(readdirSync(out).sort()).toEqual(listed.sort());
+    // A kernel the decode programs share with the full pass is listed by several manifests and written once.
+    expect(readdirSync(out).sort()).toEqual([...new Set(listed)].sort());
     expect(readdirSync(out).filter((f) => f.startsWith('step-')).length).toBeGreaterThan(0);
     writeFileSync(join(out, 'notes.txt'), 'mine\n');
     expectRefused(mdl(['compile', 'specs/translator.mdl', '-o', out]), out, /holds files mdl did not write \(notes\.txt\)/);
