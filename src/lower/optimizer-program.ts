@@ -92,14 +92,15 @@ export function scheduleOptimizerStep(model: string, params: TrainedParam[]): Pr
     partials += chunks;
   }
   buffers.push({ id: PARTIALS, role: 'value', dtype: 'f32', elements: fc(Math.max(1, partials)) }, { id: CLIP_BUFFER, role: 'value', dtype: 'f32', elements: fc(2) });
-  steps.push(step(CLIP_BUFFER, { name: 'clip_factor' }, { partials: PARTIALS, clip: CLIP_BUFFER }, { n: fc(partials), grad_scale: scalar('grad_scale'), max_norm: scalar('max_norm') }, 1));
+  // With every parameter frozen there is nothing to measure or update.
+  if (params.length > 0) steps.push(step(CLIP_BUFFER, { name: 'clip_factor' }, { partials: PARTIALS, clip: CLIP_BUFFER }, { n: fc(partials), grad_scale: scalar('grad_scale'), max_norm: scalar('max_norm') }, 1));
   for (const p of params) {
     const ids = stateIds(p.name);
     const uniforms: Record<string, Word> = { count: fc(p.elements), decayed: fc(isDecayed(p.name) ? 1 : 0) };
     for (const s of ['lr', 'beta1', 'beta2', 'eps', 'weight_decay', 'bias1', 'bias2']) uniforms[s] = scalar(s);
     steps.push(step(ids.weight, { name: 'adamw' }, { grad: ids.sum, clip: CLIP_BUFFER, param: ids.weight, m: ids.m, v: ids.v }, uniforms, p.elements));
   }
-  const program: Program = { model, dims: [], buffers, steps, outputs: [CLIP_BUFFER], slots: [], scalars: { ...STEP_SCALARS } };
+  const program: Program = { model, dims: [], buffers, steps, outputs: params.length ? [CLIP_BUFFER] : [], slots: [], scalars: { ...STEP_SCALARS } };
   program.slots = planMemory(program);
   return program;
 }

@@ -7,6 +7,7 @@
 // learning rate and bias corrections, so the two backends differ by f32 rounding only.
 
 import type { CheckedModel } from '../check/model.ts';
+import { sym } from '../check/sym.ts';
 import { formula } from '../lower/formula.ts';
 import type { GradGraph } from '../lower/grad.ts';
 import { ACCUMULATE_SCALARS, CLIP_BUFFER, lowerOptimizer, stateIds, STEP_SCALARS, type OptimizerPrograms } from '../lower/optimizer-program.ts';
@@ -40,7 +41,7 @@ const scalarsOf = (values: Scalars) => (name: string) => {
 };
 
 export class DeviceTrainer {
-  private readonly training: TrainingProgram;
+  private trainingProgram?: TrainingProgram;
   private evaluation?: TrainingProgram;
   private readonly optimizer: OptimizerPrograms;
   /** Weights (every parameter), and m, v and the gradient sum of every trained one, by program buffer id. */
@@ -57,7 +58,6 @@ export class DeviceTrainer {
     optimizerState: OptimizerState,
     frozen: ReadonlySet<string>,
   ) {
-    this.training = lowerTraining(graph, model);
     this.optimizer = lowerOptimizer(graph, frozen);
     let bytes = 0;
     const keep = (id: string, data: Float32Array) => {
@@ -80,9 +80,14 @@ export class DeviceTrainer {
     this.persistent = bytes;
     const forward = new Set(graph.nodes.slice(0, graph.nodes.findIndex((n) => n.id === graph.loss)).filter((n) => n.op !== 'param' && n.op !== 'input' && n.op !== 'labels').map((n) => n.id));
     this.activationIds = forward;
-    const gradIds = new Set(graph.grads.values());
-    const gradBytes = this.training.program.buffers.filter((b) => gradIds.has(b.id)).reduce((n, b) => n + 4 * (formula.evaluate(b.elements, {}) ?? 0), 0);
+    const shapes = new Map(graph.nodes.filter((n) => n.op === 'param').map((n) => [n.id.slice(1), n.shape]));
+    const gradBytes = [...graph.grads.keys()].reduce((n, name) => n + 4 * (formula.evaluate(formula.of(shapes.get(name)!.reduce((a, d) => sym.mul(a, d), sym.constant(1))), {}) ?? 0), 0);
     this.memory = { peak: bytes, params, gradients: gradBytes + sums, optimizer: moments, activations: 0 };
+  }
+
+  /** The training program, built when first needed (`mdl eval` never needs it). */
+  private get training(): TrainingProgram {
+    return (this.trainingProgram ??= lowerTraining(this.graph, this.model));
   }
 
   private external = (b: ProgramBuffer): GPUBuffer | undefined => this.state.get(b.id);
