@@ -3,10 +3,12 @@
 
 import type { Timing } from '../src/tune/measure.ts';
 import { COMPARATORS, MAX_DIFF, WRONG_RESULT, type AttentionRow, type Comparator } from './attention-suite.ts';
+import { renderBackwardTable } from './attention-backward.ts';
 import { renderStartup } from './cli-startup.ts';
+import { renderTraining } from './training.ts';
 import { attentionFlops } from './data.ts';
 import { DOCUMENTS, WINDOW } from './masks.ts';
-import { fusedGflops, judgeTargets, largestLength, rowAt, speedup, timingOf, type BenchResults } from './results.ts';
+import { fusedGflops, judgeTargets, largestLength, rowAt, speedup, timingOf, type BenchResults, type Section } from './results.ts';
 
 const NAMES: Record<Comparator, string> = { unfused: 'unfused (3 dispatches)', tfjs: 'tfjs-webgpu', ort: 'ORT Web (WebGPU EP)' };
 
@@ -172,6 +174,52 @@ function deepCompile(r: BenchResults): string[] {
   return lines;
 }
 
+/** Where and how a separately measured section was run: its own conditions, since they are not the main run's. */
+function sectionConditions(s: Section<unknown>): string {
+  const busy = Math.max(s.loadBefore[0], s.loadAfter[0]);
+  return (
+    `Measured by \`${s.command}\` on ${s.date} in ${(s.seconds / 60).toFixed(1)} minutes, every row of this section side by side in that one run, on ${s.adapter}; ` +
+    `load average ${load(s.loadBefore)} at the start, ${load(s.loadAfter)} at the end${busy > 1.5 ? ' (other processes were running: absolute times are inflated, the ratios within the run are what count)' : ''}.`
+  );
+}
+
+function backwardSection(r: BenchResults): string[] {
+  const s = r.backward;
+  if (!s) return ['Not measured yet (`npm run bench -- --only backward`).'];
+  const longest = Math.max(...s.rows.map((x) => x.length));
+  const none = s.rows.find((x) => x.length === longest && x.mask === 'none');
+  const causal = s.rows.find((x) => x.length === longest && x.mask === 'causal');
+  const ratio = none && none.backward.median / none.forward.median;
+  const causalRatio = none && causal && causal.backward.median / none.backward.median;
+  return [
+    sectionConditions(s),
+    '',
+    'The fused FlashAttention-2-style backward (delta, then dK/dV walking key tiles, then dQ walking query tiles, over the forward\'s tile classes) against the forward kernel that also writes the log-sum-exp (`bench/attention-backward.ts`).',
+    '',
+    '| target | goal | measured |',
+    '| --- | --- | --- |',
+    `| backward / forward, L=${longest}, no mask | ≤ 3× (FlashAttention-2: about 2.5×) | ${ratio?.toFixed(2) ?? '—'}× ${ratio !== undefined && ratio <= 3 ? '(met)' : '(missed)'} |`,
+    `| causal backward / unmasked backward, L=${longest} | ≤ 0.6 | ${causalRatio?.toFixed(2) ?? '—'} ${causalRatio !== undefined && causalRatio <= 0.6 ? '(met)' : '(missed)'} |`,
+    '',
+    ...renderBackwardTable(s.rows).split('\n'),
+  ];
+}
+
+function trainingSection(r: BenchResults): string[] {
+  const s = r.training;
+  if (!s) return ['Not measured yet (`npm run bench -- --only training`).'];
+  const ratios = s.rows.filter((x) => x.tfjs).map((x) => `${x.model} ${(x.tfjs!.median / x.mdl.median).toFixed(2)}×`);
+  return [
+    sectionConditions(s),
+    '',
+    "One optimizer step — forward, loss, backward, Adam — on one batch, in counted tokens per second (medians after a warm-up step). mdl runs its training, accumulate and optimizer programs with the weights and moments resident on the device (`mdl train`'s default backend); tfjs-webgpu runs the same model, built node by node from the spec's training graph in tfjs ops (`bench/tfjs-training.ts`), with its autodiff and `tf.train.adam`, on the same Dawn device; the CPU reference is `mdl train --backend cpu`. All start from mdl's seeded weights on the same batch and labels, with AdamW's weight decay at 0 (Adam) and no clipping; the first step's losses must agree to 1e-3 before anything is timed.",
+    '',
+    `Target: mdl ≥ 3× tfjs. Measured: ${ratios.join(', ') || 'tfjs not timed'}. On this software adapter the CPU reference is faster than either: the backward kernels are simple (one invocation per output row or column, no shared-memory tiling), which a CPU-backed Vulkan driver runs poorly; the forward matmuls are tiled.`,
+    '',
+    ...renderTraining(s.rows),
+  ];
+}
+
 function detail(r: BenchResults): string[] {
   const lines = ['| L | mask | mdl fused | ' + COMPARATORS.map((c) => NAMES[c]).join(' | ') + ' | fused tiles |', '| --- | --- | --- | ' + COMPARATORS.map(() => '---').join(' | ') + ' | --- |'];
   for (const row of r.attention) {
@@ -258,6 +306,14 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     '## Compile time by depth',
     '',
     ...deepCompile(r),
+    '',
+    '## Attention backward',
+    '',
+    ...backwardSection(r),
+    '',
+    '## Training step: mdl vs tfjs',
+    '',
+    ...trainingSection(r),
     '',
     '## Detail: every attention timing',
     '',
