@@ -201,7 +201,8 @@ function backwardSection(r: BenchResults): string[] {
     `| backward / forward, L=${longest}, no mask | ≤ 3× (FlashAttention-2: about 2.5×) | ${ratio?.toFixed(2) ?? '—'}× ${ratio !== undefined && ratio <= 3 ? '(met)' : '(missed)'} |`,
     `| causal backward / unmasked backward, L=${longest} | ≤ 0.6 | ${causalRatio?.toFixed(2) ?? '—'} ${causalRatio !== undefined && causalRatio <= 0.6 ? '(met)' : '(missed)'} |`,
     '',
-    ...renderBackwardTable(s.rows).split('\n'),
+    // The table's title line, then a blank line, so that Markdown renders the table as a table.
+    ...renderBackwardTable(s.rows).split('\n').flatMap((line, i) => (i === 0 ? [line, ''] : [line])),
   ];
 }
 
