@@ -177,7 +177,7 @@ export function cellAt(layout: FigureLayout, x: number, y: number): { q: number;
 }
 
 /** The figure as RGBA pixels (what the PNG holds and what the page puts on its canvas). */
-export function figurePixels(f: MaskFigure): { layout: FigureLayout; rgba: Uint8ClampedArray } {
+export function figurePixels(f: MaskFigure): { layout: FigureLayout; rgba: Uint8ClampedArray<ArrayBuffer> } {
   const { layout, shapes } = layoutFigure(f);
   const { width, height } = layout;
   const rgba = new Uint8ClampedArray(width * height * 4);
