@@ -44,6 +44,9 @@ declare global {
     /** The latest check of the editor's text. */
     mdlCheck?: { ok: boolean; diagnostics: string[] };
     mdlMasks?: MaskInspector;
+    /** Set once the spec is open and its masks drawn (before any generation). */
+    mdlReady?: boolean;
+    mdlSpecText?: () => string;
   }
 }
 
@@ -68,7 +71,7 @@ function onChecked(result: CheckResult, text: string): void {
   list.replaceChildren();
   for (const d of result.diagnostics) {
     const li = document.createElement('li');
-    li.className = d.severity;
+    li.className = `diag-${d.severity}`;
     li.dataset.line = String(d.span.line);
     li.dataset.code = d.code;
     li.textContent = diagnosticLine(d);
@@ -96,13 +99,16 @@ const editor = createEditor($('editor'), '', () => specName, (result, text) => {
       history.replaceState(null, '', url);
     }
   }
-});
+}, () => opened);
+let opened = false;
+window.mdlSpecText = () => editor.text();
 let openedText = '';
 
 /** Puts a spec in the editor and checks it at once (typing is checked after a pause). */
 function openSpec(name: string, text: string): void {
   specName = name;
   openedText = text;
+  opened = true;
   $('spec-name').textContent = name;
   editor.setText(text);
   onChecked(checkSource(text, name), text);
@@ -257,13 +263,18 @@ async function main(): Promise<void> {
   wireGenerate();
   const examples = fillExamples();
   const stored = localStorage.getItem(STORAGE_KEY);
-  if (params.spec) await openUrl(params.spec);
-  else if (stored) {
-    const { name, text } = JSON.parse(stored) as { name: string; text: string };
-    openSpec(name, text);
-    openedText = '';
-  } else await openUrl(DEFAULT_SPEC);
-  await examples;
+  try {
+    if (params.spec) await openUrl(params.spec);
+    else if (stored) {
+      const { name, text } = JSON.parse(stored) as { name: string; text: string };
+      openSpec(name, text);
+      openedText = '';
+    } else await openUrl(DEFAULT_SPEC);
+  } finally {
+    // Ready also when the spec could not be opened: the page then shows why, and the editor takes a spec.
+    await examples;
+    window.mdlReady = true;
+  }
   if (!model) throw new Error('the spec has errors (see the diagnostics under the editor)');
   $('status').textContent = `${model.name}: checked`;
   if (params.run) {

@@ -76,11 +76,13 @@ export interface SpecEditor {
 
 /**
  * An editor in `parent` whose every pause in typing checks the text and reports it through `onChecked` (after the
- * squiggles are drawn). `name` is the file name diagnostics carry.
+ * squiggles are drawn). `name` is the file name diagnostics carry; nothing is checked while `active` is false.
  */
-export function createEditor(parent: HTMLElement, text: string, name: () => string, onChecked: (result: CheckResult, text: string) => void): SpecEditor {
+export function createEditor(parent: HTMLElement, text: string, name: () => string, onChecked: (result: CheckResult, text: string) => void, active: () => boolean): SpecEditor {
   const lint = linter(
     (view) => {
+      // Until a spec is opened (or when opening one failed), the empty editor is not a spec to complain about.
+      if (!active()) return [];
       const doc = view.state.doc.toString();
       const result = checkSource(doc, name());
       onChecked(result, doc);

@@ -147,6 +147,8 @@ export class MaskInspector {
     canvas.width = layout.width;
     canvas.height = layout.height;
     canvas.dataset.mask = view.mask.name;
+    // Where the grid lies, for pointing at a cell from outside (tests, tools).
+    canvas.dataset.layout = JSON.stringify(layout);
     canvas.getContext('2d')!.putImageData(new ImageData(rgba, layout.width, layout.height), 0, 0);
     const hover = document.createElement('div');
     hover.className = 'hover';

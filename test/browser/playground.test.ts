@@ -1,0 +1,225 @@
+// The playground page through the real `mdl serve` process, in headless Chromium (WebGPU on SwiftShader): the
+// default page and every shipped spec open with their masks drawn; errors are reported where they happen and hide
+// nothing else; a typo typed into the editor is reported at its line as `mdl check` reports it; a changed dim
+// redraws a mask pixel for pixel as `mdl mask --out` draws it; sampling generates what `mdl run` generates; and a
+// `--build` folder works from a plain static server. Screenshots of each view go to test-output/screenshots/.
+
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { PNG } from 'pngjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkSource } from '../../src/check/check.ts';
+import { allMasks } from '../../src/cli/mask-view.ts';
+import { CHROMIUM, CHROMIUM_FLAGS, root, startServe, type Served } from '../support/serve-page.ts';
+
+const shots = join(root, 'test-output', 'screenshots');
+const specs = readdirSync(join(root, 'specs')).filter((f) => f.endsWith('.mdl')).sort();
+const mdl = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'mdl.js'), ...args], { cwd: root, encoding: 'utf8' });
+
+describe('the playground page, served by mdl serve', () => {
+  let served: Served;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    mkdirSync(shots, { recursive: true });
+    served = await startServe();
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    served?.child.kill('SIGINT');
+    await served?.exit;
+  });
+
+  /** Opens the page with a query and waits until its spec is open and its masks drawn. */
+  async function open(query: string, base = served.url): Promise<{ page: Page; errors: string[] }> {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${base}${query}`);
+    await page.waitForFunction(() => window.mdlReady, undefined, { timeout: 60_000 });
+    return { page, errors };
+  }
+
+  const drawnMasks = (page: Page) => page.evaluate(() => window.mdlMasks!.drawn.map((d) => d.mask));
+
+  it('opens the translator by default, with its three masks and no diagnostics, and every shipped spec with each of its masks', async () => {
+    const { page, errors } = await open('?run=0');
+    expect(await page.locator('.cm-content').textContent()).toContain('model translator {');
+    expect(await drawnMasks(page)).toEqual(['src_keys', 'look_back', 'memory']);
+    expect(await page.locator('#diagnostics li').count()).toBe(0);
+    expect(await page.locator('#example option').allTextContents()).toEqual(['(choose)', ...specs]);
+    await page.screenshot({ path: join(shots, 'playground.png') });
+    await page.screenshot({ path: join(shots, 'playground-full.png'), fullPage: true });
+
+    for (const f of specs) {
+      await page.goto(`${served.url}?spec=specs/${f}&run=0`);
+      await page.waitForFunction(() => window.mdlReady, undefined, { timeout: 60_000 });
+      const model = checkSource(readFileSync(join(root, 'specs', f), 'utf8'), f).model!;
+      expect(await page.evaluate(() => window.mdlCheck), f).toEqual({ ok: true, diagnostics: [] });
+      expect(await drawnMasks(page), f).toEqual([...allMasks(model).keys()]);
+      expect(await page.locator('#masks canvas').count(), f).toBe(allMasks(model).size);
+      expect(await page.locator('#masks .error').count(), f).toBe(0);
+      // The encoder-decoders over tokens have a source box; the others (decoder-only, or an encoder over
+      // features) a prompt box.
+      const hasSource = f === 'translator.mdl' || f === 'mask-zoo.mdl';
+      expect(await page.locator('#source-field').isVisible(), f).toBe(hasSource);
+      expect(await page.locator('#prompt-field').isVisible(), f).toBe(!hasSource);
+    }
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it('reports a failed run, a 404 spec URL and bad query parameters where they happen, hiding nothing else', async () => {
+    // mask-zoo's vocabulary is too small for the byte tokenizer: generation fails, the masks and editor stay.
+    const zoo = await open('?spec=specs/mask-zoo.mdl&max=2');
+    await zoo.page.waitForFunction(() => window.mdlError, undefined, { timeout: 60_000 });
+    expect(await zoo.page.locator('#gen-error .error-heading').textContent()).toMatch(/^generation failed: the byte-level tokenizer needs 256 ids/);
+    const model = checkSource(readFileSync(join(root, 'specs', 'mask-zoo.mdl'), 'utf8'), 'mask-zoo.mdl').model!;
+    expect(await zoo.page.locator('#masks canvas').count()).toBe(allMasks(model).size);
+    expect(await zoo.page.locator('.cm-content').textContent()).toContain('model mask_zoo {');
+    await zoo.page.locator('#gen-error').screenshot({ path: join(shots, 'generate-error.png') });
+    await zoo.page.close();
+
+    const { page } = await open('?spec=specs/missing.mdl&max=-1&mx=3');
+    expect(await page.locator('#spec-error .error-heading').textContent()).toBe('the spec could not be opened: could not fetch specs/missing.mdl: HTTP 404 Not Found');
+    // The 404 page was never parsed: no "expected 'model'" diagnostic.
+    expect(await page.locator('#diagnostics li').count()).toBe(0);
+    expect(await page.locator('#params-error li').allTextContents()).toEqual([
+      "unknown query parameter 'mx' (the page reads spec, weights, source, input, max, seed, temperature, topk, topp, beams, run)",
+      'max=-1: expected a whole number from 1 to 256; using 6',
+    ]);
+    await page.screenshot({ path: join(shots, 'errors.png') });
+    await page.close();
+  });
+
+  it('shows the diagnostics of a typo as it is typed, at its line, as mdl check reports them, without running the model', async () => {
+    const { page } = await open('?run=0');
+    await page.locator('.cm-line').nth(15).click();
+    await page.keyboard.press('Home');
+    await page.keyboard.type('mask oops = windw(3)\n', { delay: 15 });
+    const item = page.locator('#diagnostics li[data-line="16"]');
+    await item.waitFor({ timeout: 20_000 });
+    // The squiggle is on line 16 of the editor.
+    expect(await page.locator('.cm-line').nth(15).locator('.cm-lintRange-error').textContent()).toBe('windw');
+    // The same diagnostic as the command line's, for the same text.
+    const file = join(mkdtempSync(join(tmpdir(), 'mdl-page-spec-')), 'translator.mdl');
+    writeFileSync(file, await page.evaluate(() => window.mdlSpecText!()));
+    const check = mdl('check', file);
+    expect(check.status).toBe(1);
+    const cli = /:16:(\d+): error\[(E\d+)\]: (.*)\n(?:.*\n)*?\s*= hint: (.*)/.exec(check.stderr)!;
+    expect(cli, check.stderr).not.toBeNull();
+    expect(await item.textContent()).toBe(`16:${cli[1]} error ${cli[2]}: ${cli[3]} (hint: ${cli[4]})`);
+    // Hovering the squiggle shows the code, message and hint.
+    await page.locator('.cm-lintRange-error').first().hover();
+    const tooltip = page.locator('.cm-tooltip-lint');
+    await tooltip.waitFor({ timeout: 10_000 });
+    expect(await tooltip.textContent()).toContain(cli[3]);
+    expect(await tooltip.textContent()).toContain(`hint: ${cli[4]}`);
+    await page.screenshot({ path: join(shots, 'editor-diagnostic.png') });
+    // The masks of the last spec that checked are still drawn, and nothing ran.
+    expect(await page.locator('#masks canvas').count()).toBe(3);
+    expect(await page.evaluate(() => window.mdlRuns)).toBeUndefined();
+    await page.close();
+  });
+
+  it('redraws a mask for a changed dim pixel for pixel as mdl mask --out draws it, and explains the pair under the pointer', async () => {
+    const { page } = await open('?run=0');
+    const canvasPng = async (mask: string) => PNG.sync.read(Buffer.from((await page.evaluate((m) => (document.querySelector(`canvas[data-mask="${m}"]`) as HTMLCanvasElement).toDataURL('image/png'), mask)).split(',')[1], 'base64'));
+    const before = await canvasPng('look_back');
+    await page.locator('input[data-flag="dims"][data-name="T"]').fill('9');
+    await page.locator('input[data-flag="dims"][data-name="T"]').dispatchEvent('change');
+    await page.locator('input[data-flag="tokens"][data-name="tgt"]').fill('5,6,7,8,9,0,0,0,0');
+    await page.locator('input[data-flag="tokens"][data-name="tgt"]').dispatchEvent('change');
+    const command = (await page.evaluate(() => window.mdlMasks!.drawn.find((d) => d.mask === 'look_back')!.command));
+    expect(command).toBe('mdl mask specs/translator.mdl --mask look_back --dims S=12,T=9 --tokens tgt=5,6,7,8,9,0,0,0,0 --tiles 4x4');
+    const after = await canvasPng('look_back');
+    expect(after.height).toBeLessThan(before.height);
+
+    const out = join(mkdtempSync(join(tmpdir(), 'mdl-page-mask-')), 'look_back.png');
+    const r = mdl(...command.split(' ').slice(1), '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    const cli = PNG.sync.read(readFileSync(out));
+    expect([after.width, after.height]).toEqual([cli.width, cli.height]);
+    expect(Buffer.compare(after.data, cli.data)).toBe(0);
+
+    // Pointing at (q 2, k 5): hidden by causal. At (q 8, k 7): the key is padding (tgt has 5 tokens; dec_in = bos + 5).
+    const layout = JSON.parse((await page.locator('canvas[data-mask="look_back"]').getAttribute('data-layout'))!) as { gridX: number; gridY: number; cell: number };
+    const point = (q: number, k: number) => page.locator('canvas[data-mask="look_back"]').hover({ position: { x: layout.gridX + k * layout.cell + layout.cell / 2, y: layout.gridY + q * layout.cell + layout.cell / 2 } });
+    const hover = page.locator('figure[data-mask="look_back"] .hover');
+    await point(2, 5);
+    expect(await hover.textContent()).toBe('(b 0, h 0, q 2, k 5) hidden by causal (k <= q)');
+    await point(8, 7);
+    expect(await hover.textContent()).toBe('(b 0, h 0, q 8, k 7) hidden by key_padding(dec_in) (dec_in[k] != 0)');
+    await point(4, 1);
+    expect(await hover.textContent()).toBe('(b 0, h 0, q 4, k 1) visible: causal (k <= q) and key_padding(dec_in) (dec_in[k] != 0)');
+    await page.locator('figure[data-mask="look_back"]').screenshot({ path: join(shots, 'mask-inspector.png') });
+    await page.close();
+  });
+
+  it('samples tokens as mdl run samples them, streaming them into the page with labelled timings', async () => {
+    const { page } = await open('?run=0');
+    await page.locator('#gen-strategy').selectOption('sample');
+    await page.locator('#gen-temperature').fill('0.8');
+    await page.locator('#gen-topk').fill('20');
+    await page.locator('#gen-max').fill('4');
+    await page.locator('#gen-seed').fill('3');
+    await page.locator('#gen-seed').dispatchEvent('change');
+    // Record each token as it appears.
+    await page.evaluate(() => {
+      const seen: number[] = ((window as unknown as { seen: number[] }).seen = []);
+      new MutationObserver(() => seen.push(document.querySelectorAll('#gen-tokens span').length)).observe(document.getElementById('gen-tokens')!, { childList: true });
+    });
+    await page.locator('#gen-run').click();
+    await page.waitForFunction(() => window.mdlRuns?.length || document.querySelector('#gen-error:not([hidden])'), undefined, { timeout: 110_000 });
+    expect(await page.locator('#gen-error').isHidden()).toBe(true);
+    const run = (await page.evaluate(() => window.mdlRuns![0]))!;
+    const node = mdl('run', 'specs/translator.mdl', '--source', '我喜欢吃苹果', '--max-new', '4', '--temperature', '0.8', '--top-k', '20', '--seed', '3', '--json');
+    expect(node.status, node.stderr).toBe(0);
+    expect(run.tokens).toEqual(JSON.parse(node.stdout.trim().split('\n').at(-1)!).tokens);
+    // Streamed: one mutation per token (after the clearing), not one at the end.
+    const seen = await page.evaluate(() => (window as unknown as { seen: number[] }).seen);
+    expect(seen.filter((n) => n > 0)).toEqual(run.tokens.map((_, i) => i + 1));
+    expect(await page.locator('#timings').textContent()).toMatch(/^first token after \d+ ms · ([\d.]+|–) tokens\/s after it · \d+ tokens? in [\d.]+ s$/);
+    expect(await page.locator('#output').textContent()).toContain(`tokens: ${run.tokens.join(' ')}`);
+    await page.screenshot({ path: join(shots, 'generate.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('works from the folder mdl serve --build writes, served by a plain static server, for a decoder-only spec', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'mdl-page-build-')), 'site');
+    const built = mdl('serve', '--build', dir);
+    expect(built.status, built.stderr).toBe(0);
+    const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.mdl': 'text/plain' };
+    const server: Server = createServer((req, res) => {
+      const path = normalize(decodeURIComponent(new URL(req.url!, 'http://x').pathname)).replace(/^\/+/, '') || 'index.html';
+      try {
+        res.writeHead(200, { 'content-type': types[extname(path)] ?? 'application/octet-stream' }).end(readFileSync(join(dir, path)));
+      } catch {
+        res.writeHead(404).end('not found');
+      }
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+      const { page, errors } = await open('?spec=specs/packed.mdl&max=2&input=Hi', base);
+      await page.waitForFunction(() => window.mdlResult || window.mdlError, undefined, { timeout: 110_000 });
+      expect(await page.evaluate(() => window.mdlError)).toBeUndefined();
+      const result = (await page.evaluate(() => window.mdlResult))!;
+      expect(result.tokens.length).toBeGreaterThan(0);
+      // Decoder-only: the prompt is shown, and no empty source line.
+      const output = (await page.locator('#output').textContent())!;
+      expect(output.split('\n')[0]).toBe('prompt: Hi');
+      expect(output).not.toContain('source:');
+      expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      server.close();
+    }
+  });
+});
