@@ -1,8 +1,9 @@
 // The playground page through the real `mdl serve` process, in headless Chromium (WebGPU on SwiftShader): the
 // default page and every shipped spec open with their masks drawn; errors are reported where they happen and hide
 // nothing else; a typo typed into the editor is reported at its line as `mdl check` reports it; a changed dim
-// redraws a mask pixel for pixel as `mdl mask --out` draws it; sampling generates what `mdl run` generates; and a
-// `--build` folder works from a plain static server. Screenshots of each view go to test-output/screenshots/.
+// redraws a mask pixel for pixel as `mdl mask --out` draws it; sampling generates what `mdl run` generates; a tiny
+// model trains as `mdl train` trains it and then generates as `mdl run` does with its weights; and a `--build` folder
+// works from a plain static server. Screenshots of each view go to test-output/screenshots/.
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,8 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
 import { allMasks } from '../../src/cli/mask-view.ts';
+import { readSafetensors } from '../../src/runtime/safetensors.ts';
+import { copyLines, copySpec } from '../cli/train-support.ts';
 import { CHROMIUM, CHROMIUM_FLAGS, root, startServe, type Served } from '../support/serve-page.ts';
 
 const shots = join(root, 'test-output', 'screenshots');
@@ -188,6 +191,68 @@ describe('the playground page, served by mdl serve', () => {
     expect(await page.locator('#timings').textContent()).toMatch(/^first token after \d+ ms · ([\d.]+|–) tokens\/s after it · \d+ tokens? in [\d.]+ s$/);
     expect(await page.locator('#output').textContent()).toContain(`tokens: ${run.tokens.join(' ')}`);
     await page.screenshot({ path: join(shots, 'generate.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('trains a tiny model from pasted lines as mdl train does, the loss falling, then downloads its weights and generates with them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mdl-page-train-'));
+    const spec = join(dir, 'copy.mdl');
+    writeFileSync(spec, copySpec());
+    const lines = copyLines(40, 7);
+    // The page holds out the last tenth of the lines for the eval loss; mdl train gets the same split as two files.
+    writeFileSync(join(dir, 'train.txt'), lines.slice(0, 36).join('\n'));
+    writeFileSync(join(dir, 'dev.txt'), lines.slice(36).join('\n'));
+    const { page } = await open('?run=0');
+    await page.locator('#spec-file').setInputFiles(spec);
+    await page.waitForFunction(() => document.getElementById('spec-name')!.textContent === 'copy.mdl' && window.mdlCheck?.ok);
+    await page.locator('#train-data').fill(lines.join('\n'));
+    await page.locator('#train-steps').fill('20');
+    await page.locator('#train-lr').fill('0.01');
+    await page.locator('#train-eval-every').fill('5');
+    await page.locator('#train-run').click();
+    await page.waitForFunction(() => window.mdlTrain?.done || document.querySelector('#train-error:not([hidden])'), undefined, { timeout: 110_000 });
+    expect(await page.locator('#train-error').isHidden(), (await page.locator('#train-error').textContent()) ?? '').toBe(true);
+    const progress = (await page.evaluate(() => window.mdlTrain))!;
+
+    const out = join(dir, 'copy.safetensors');
+    const node = mdl('train', spec, '--data', join(dir, 'train.txt'), '--eval', join(dir, 'dev.txt'), '--steps', '20', '--lr', '0.01', '--eval-every', '5', '--backend', 'cpu', '-o', out, '--json');
+    expect(node.status, node.stderr).toBe(0);
+    const history = JSON.parse(node.stdout).history as { train: [number, number][]; eval: [number, number][] };
+    expect(progress.train.map((p) => p.step)).toEqual(history.train.map(([step]) => step));
+    progress.train.forEach((p, i) => expect(p.loss).toBeCloseTo(history.train[i][1], 9));
+    const evalAt = new Map(progress.eval.map((p) => [p.step, p.loss]));
+    for (const [step, loss] of history.eval) expect(evalAt.get(step)).toBeCloseTo(loss, 9);
+    expect(progress.train.at(-1)!.loss).toBeLessThan(progress.train[0].loss * 0.6);
+    expect(evalAt.get(20)!).toBeLessThan(evalAt.get(0)!);
+    await page.screenshot({ path: join(shots, 'train.png'), fullPage: true });
+
+    // The downloaded weights are mdl train's, tensor for tensor.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#train-download').click()]);
+    expect(download.suggestedFilename()).toBe('copy.safetensors');
+    const saved = join(dir, 'downloaded.safetensors');
+    await download.saveAs(saved);
+    const ours = readSafetensors(readFileSync(saved), saved);
+    const theirs = readSafetensors(readFileSync(out), out);
+    expect([...ours.tensors.keys()].sort()).toEqual([...theirs.tensors.keys()].sort());
+    for (const [name, t] of theirs.tensors) {
+      const mine = ours.tensors.get(name)!;
+      expect(mine.shape).toEqual(t.shape);
+      let err = 0;
+      t.data.forEach((v, i) => (err = Math.max(err, Math.abs(v - mine.data[i]))));
+      expect(err, name).toBeLessThanOrEqual(1e-6);
+    }
+
+    // Generating on the page now uses the trained weights: the tokens mdl run chooses with the downloaded file.
+    expect(await page.locator('#train-use').isChecked()).toBe(true);
+    await page.locator('#gen-prompt').fill('abc=');
+    await page.locator('#gen-max').fill('4');
+    await page.locator('#gen-run').click();
+    await page.waitForFunction(() => window.mdlRuns?.length || document.querySelector('#gen-error:not([hidden])'), undefined, { timeout: 60_000 });
+    expect(await page.locator('#gen-error').isHidden(), (await page.locator('#gen-error').textContent()) ?? '').toBe(true);
+    const run = mdl('run', spec, '--weights', saved, '--input', 'abc=', '--max-new', '4', '--json');
+    expect(run.status, run.stderr).toBe(0);
+    expect((await page.evaluate(() => window.mdlRuns![0])).tokens).toEqual(JSON.parse(run.stdout.trim().split('\n').at(-1)!).tokens);
+    expect(await page.locator('#output').textContent()).toContain('weights: trained here (20 steps)');
     await page.close();
   });
 
