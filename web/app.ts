@@ -88,6 +88,7 @@ function onChecked(result: CheckResult, text: string): void {
     loaded = undefined;
     inspector.show(result.model, specName);
     showRoles(result.model);
+    $('status').textContent = `${result.model.name}: checked`;
   }
 }
 

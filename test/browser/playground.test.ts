@@ -128,6 +128,12 @@ describe('the playground page, served by mdl serve', () => {
     // The masks of the last spec that checked are still drawn, and nothing ran.
     expect(await page.locator('#masks canvas').count()).toBe(3);
     expect(await page.evaluate(() => window.mdlRuns)).toBeUndefined();
+    // The edited spec is kept: reloading the page (its URL no longer names a spec file) brings the edit back.
+    expect(new URL(page.url()).searchParams.has('spec')).toBe(false);
+    await page.reload();
+    await page.waitForFunction(() => window.mdlReady, undefined, { timeout: 60_000 });
+    expect(await page.evaluate(() => window.mdlSpecText!())).toContain('mask oops = windw(3)\n');
+    await page.locator('#diagnostics li[data-line="16"]').waitFor({ timeout: 20_000 });
     await page.close();
   });
 
