@@ -4,7 +4,7 @@
 // is visible, and which part of the policy decided it.
 
 import type { CheckedModel } from '../src/check/model.ts';
-import { allMasks, maskView, type MaskOptions, type MaskView } from '../src/cli/mask-view.ts';
+import { allMasks, maskView, type MaskOptions, type MaskView } from '../src/runtime/mask-view.ts';
 import { describePair } from '../src/masks/explain.ts';
 import { cellAt, figurePixels } from '../src/masks/mask-figure.ts';
 import { dataReads, toPredicate } from '../src/masks/policy.ts';

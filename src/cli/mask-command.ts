@@ -10,8 +10,8 @@ import { mkdirSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
 import type { CheckedModel } from '../check/model.ts';
 import { maskToPng, maskToSvg, type MaskFigure } from '../masks/render-image.ts';
+import { allMasks, maskView, MaskViewError, type MaskOptions } from '../runtime/mask-view.ts';
 import { requireModel } from './load.ts';
-import { allMasks, maskView, type MaskOptions } from './mask-view.ts';
 import { checkOutputFile, writeOutputFile } from './output-file.ts';
 import { UserError } from './user-error.ts';
 
@@ -43,7 +43,12 @@ function collect(value: string, previous: string[]): string[] {
 
 export function drawMask(model: CheckedModel, opts: MaskOptions & { out?: string; force?: boolean }): string {
   if (!opts.mask) return `masks of ${model.name}: ${[...allMasks(model).keys()].join(', ')}\n(draw one with --mask NAME)\n`;
-  const view = maskView(model, { ...opts, mask: opts.mask });
+  let view;
+  try {
+    view = maskView(model, { ...opts, mask: opts.mask });
+  } catch (e) {
+    throw e instanceof MaskViewError ? new UserError(e.message) : e;
+  }
   if (opts.out) writePicture(opts.out, view.figure, opts.force);
   return view.text + (opts.out ? `wrote ${opts.out}\n` : '');
 }

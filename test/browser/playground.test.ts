@@ -14,7 +14,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
-import { allMasks } from '../../src/cli/mask-view.ts';
+import { allMasks } from '../../src/runtime/mask-view.ts';
 import { readSafetensors } from '../../src/runtime/safetensors.ts';
 import { copyLines, copySpec } from '../cli/train-support.ts';
 import { CHROMIUM, CHROMIUM_FLAGS, root, startServe, type Served } from '../support/serve-page.ts';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
-import { maskView } from '../../src/cli/mask-view.ts';
+import { maskView } from '../../src/runtime/mask-view.ts';
 import { describePair, explainPair } from '../../src/masks/explain.ts';
 
 const zoo = checkSource(readFileSync(join(import.meta.dirname, '..', '..', 'specs', 'mask-zoo.mdl'), 'utf8'), 'mask-zoo.mdl').model!;

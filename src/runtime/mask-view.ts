@@ -1,6 +1,8 @@
 // The view of one mask that `mdl mask` prints and draws, and that the page's mask inspector shows: its axes, the
 // data it reads (given, or stated defaults), the dense grid for one (batch, head), tile classes and the figure.
 // No Node imports: the page bundles this module, so that both draw the same picture from the same options.
+// A request that cannot be drawn (an unknown mask, a dim out of range, data that does not fit) is a MaskViewError
+// whose message says what to give instead; the command prints it as a one-line error, the page beside the mask.
 
 import type { CheckedModel, MaskInfo } from '../check/model.ts';
 import { denseMask } from '../masks/evaluate.ts';
@@ -10,10 +12,12 @@ import { dataReads, printPolicy, toPredicate, type Policy } from '../masks/polic
 import { checkMaskSizes, MaskSizeError } from '../masks/sizes.ts';
 import { maskToText } from '../masks/render-text.ts';
 import { classifyTiles, readsHead } from '../masks/tiles.ts';
-import { shiftRight } from '../runtime/decoder-input.ts';
-import { UserError } from './user-error.ts';
+import { shiftRight } from './decoder-input.ts';
 
 /** What to draw, with the syntax of `mdl mask`'s flags (the page's fields take the same text). */
+/** A request that cannot be drawn; the message names the flag (or field) and what it takes. */
+export class MaskViewError extends Error {}
+
 export interface MaskOptions {
   mask?: string;
   dims?: string;
@@ -42,13 +46,13 @@ export interface MaskView {
 export function maskView(model: CheckedModel, opts: MaskOptions & { mask: string }): MaskView {
   const masks = allMasks(model);
   const mask = masks.get(opts.mask);
-  if (!mask?.policy) throw new UserError(`no mask '${opts.mask}' in ${model.name}; masks: ${[...masks.keys()].join(', ')}`);
+  if (!mask?.policy) throw new MaskViewError(`no mask '${opts.mask}' in ${model.name}; masks: ${[...masks.keys()].join(', ')}`);
   const policy = mask.policy;
   const { queryAxis, keyAxis, site } = opts.axes ? givenAxes(model, opts.axes) : axesOf(model, mask);
   const dims = parseDims(opts.dims, model);
   const lq = dims[queryAxis];
   const lk = dims[keyAxis];
-  if (lq === undefined || lk === undefined) throw new UserError(`give the lengths of the mask's axes: --dims ${[...new Set([queryAxis, keyAxis])].map((a) => `${a}=…`).join(',')}`);
+  if (lq === undefined || lk === undefined) throw new MaskViewError(`give the lengths of the mask's axes: --dims ${[...new Set([queryAxis, keyAxis])].map((a) => `${a}=…`).join(',')}`);
   const head = index(opts.head, '--head', headsOf(model, mask), 'head', `the spec's attention ${site.startsWith('used') ? 'site using the mask has' : 'sites have at most'}`);
   const notes: string[] = [];
   const env = maskData(model, policy, dims, opts, notes);
@@ -56,7 +60,7 @@ export function maskView(model: CheckedModel, opts: MaskOptions & { mask: string
   try {
     checkMaskSizes(mask.name, policy, env.dims);
   } catch (e) {
-    throw e instanceof MaskSizeError ? new UserError(e.message) : e;
+    throw e instanceof MaskSizeError ? new MaskViewError(e.message) : e;
   }
   const batch = Number(opts.batch);
   const pred = toPredicate(policy);
@@ -64,7 +68,7 @@ export function maskView(model: CheckedModel, opts: MaskOptions & { mask: string
   let tiles: { q: number; k: number; classes: Uint32Array } | undefined;
   if (opts.tiles) {
     const m = /^(\d+)x(\d+)$/.exec(opts.tiles);
-    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UserError(`--tiles takes QxK, e.g. 4x4, not '${opts.tiles}'`);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new MaskViewError(`--tiles takes QxK, e.g. 4x4, not '${opts.tiles}'`);
     const [tq, tk] = [Number(m[1]), Number(m[2])];
     const heads = readsHead(pred) ? head + 1 : 1;
     const all = classifyTiles(pred, { batch: batch + 1, heads, lq, lk, tileQ: tq, tileK: tk }, env);
@@ -113,13 +117,13 @@ function axesOf(model: CheckedModel, mask: MaskInfo): { queryAxis: string; keyAx
   const known = along.q ? `reads data only at q (along ${along.q}), so the axis of its keys is unknown` : along.k ? `reads data only at k (along ${along.k}), so the axis of its queries is unknown` : 'reads no data at q or k, so its axes are unknown';
   const symbolic = [...model.dims.values()].filter((d) => d.kind === 'symbolic' && d.name !== 'B').map((d) => d.name);
   const example = along.q ?? along.k ?? symbolic[0] ?? 'T';
-  throw new UserError(`mask '${mask.name}' is not used by an attention site and ${known}: give both with --axes QUERIES,KEYS, e.g. --axes ${example},${example}`);
+  throw new MaskViewError(`mask '${mask.name}' is not used by an attention site and ${known}: give both with --axes QUERIES,KEYS, e.g. --axes ${example},${example}`);
 }
 
 function givenAxes(model: CheckedModel, text: string): { queryAxis: string; keyAxis: string; site: string } {
   const [q, k, extra] = text.split(',').map((s) => s.trim());
-  if (!q || !k || extra !== undefined) throw new UserError(`--axes takes two dims, queries then keys: e.g. --axes T,S`);
-  for (const a of [q, k]) if (!model.dims.has(a)) throw new UserError(`--axes: the spec has no dim '${a}'`);
+  if (!q || !k || extra !== undefined) throw new MaskViewError(`--axes takes two dims, queries then keys: e.g. --axes T,S`);
+  for (const a of [q, k]) if (!model.dims.has(a)) throw new MaskViewError(`--axes: the spec has no dim '${a}'`);
   return { queryAxis: q, keyAxis: k, site: 'axes given on the command line' };
 }
 
@@ -128,12 +132,12 @@ function parseDims(text: string | undefined, model: CheckedModel): Record<string
   for (const d of model.dims.values()) if (d.concrete !== undefined) dims[d.name] = d.concrete;
   for (const part of (text ?? '').split(',').filter(Boolean)) {
     const m = /^\s*([\p{L}_][\p{L}\p{N}_]*)\s*=\s*(\d+)\s*$/u.exec(part);
-    if (!m) throw new UserError(`--dims takes NAME=VALUE pairs, e.g. T=12,S=8; cannot read '${part}'`);
+    if (!m) throw new MaskViewError(`--dims takes NAME=VALUE pairs, e.g. T=12,S=8; cannot read '${part}'`);
     const dim = model.dims.get(m[1]);
-    if (!dim) throw new UserError(`--dims: the spec has no dim '${m[1]}'`);
+    if (!dim) throw new MaskViewError(`--dims: the spec has no dim '${m[1]}'`);
     const v = Number(m[2]);
-    if (v < 1 || v > 4096) throw new UserError(`--dims: ${m[1]} must be between 1 and 4096 to draw, got ${v}`);
-    if (dim.bound !== undefined && v > dim.bound) throw new UserError(`--dims: ${m[1]} = ${v} exceeds its bound ${dim.bound}`);
+    if (v < 1 || v > 4096) throw new MaskViewError(`--dims: ${m[1]} must be between 1 and 4096 to draw, got ${v}`);
+    if (dim.bound !== undefined && v > dim.bound) throw new MaskViewError(`--dims: ${m[1]} = ${v} exceeds its bound ${dim.bound}`);
     dims[m[1]] = v;
   }
   return dims;
@@ -144,7 +148,7 @@ function index(text: string, flag: string, count: number, what: string, source: 
   const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
   if (Number.isSafeInteger(n) && n < count) return n;
   const range = count === 1 ? `only ${what} 0` : `${what}s 0 to ${count - 1}`;
-  throw new UserError(`${flag} ${text} is out of range: ${source} ${count} ${what}${count === 1 ? '' : 's'} (${range})${hint}`);
+  throw new MaskViewError(`${flag} ${text} is out of range: ${source} ${count} ${what}${count === 1 ? '' : 's'} (${range})${hint}`);
 }
 
 /** Heads of the site using the mask, else the most heads of any attention layer (the head a mask is drawn for). */
@@ -159,10 +163,10 @@ function rowsOf(list: string[], flag: string): Map<string, number[][]> {
   const out = new Map<string, number[][]>();
   for (const item of list) {
     const m = /^([\p{L}_][\p{L}\p{N}_]*)=(.*)$/u.exec(item);
-    if (!m) throw new UserError(`--${flag} takes NAME=VALUES, not '${item}'`);
+    if (!m) throw new MaskViewError(`--${flag} takes NAME=VALUES, not '${item}'`);
     const rows = m[2].split(';').map((r) => r.split(',').filter((v) => v.trim() !== '').map((v) => {
       const n = Number(v);
-      if (!Number.isInteger(n)) throw new UserError(`--${flag} ${m[1]}: '${v}' is not a whole number`);
+      if (!Number.isInteger(n)) throw new MaskViewError(`--${flag} ${m[1]}: '${v}' is not a whole number`);
       return n;
     }));
     out.set(m[1], rows);
@@ -176,10 +180,10 @@ function maskData(model: CheckedModel, policy: NonNullable<MaskInfo['policy']>, 
   // --segments and --tokens give one row of values per batch row.
   const lengths = new Map([...rowsOf(opts.lengths ?? [], 'lengths')].map(([name, rows]) => [name, rows.flat()]));
   const rowsGiven = new Map([...rowsOf(opts.segments ?? [], 'segments'), ...rowsOf(opts.tokens ?? [], 'tokens')]);
-  for (const name of [...lengths.keys(), ...rowsGiven.keys()]) if (!model.inputs.has(name)) throw new UserError(`no input '${name}' in ${model.name}`);
+  for (const name of [...lengths.keys(), ...rowsGiven.keys()]) if (!model.inputs.has(name)) throw new MaskViewError(`no input '${name}' in ${model.name}`);
   for (const name of lengths.keys()) {
     const kind = model.inputs.get(name)!.kind;
-    if (kind !== 'lengths' && kind !== 'tokens') throw new UserError(`--lengths ${name}: '${name}' holds ${kind}; give them with --${kind === 'segments' ? 'segments' : 'tokens'}`);
+    if (kind !== 'lengths' && kind !== 'tokens') throw new MaskViewError(`--lengths ${name}: '${name}' holds ${kind}; give them with --${kind === 'segments' ? 'segments' : 'tokens'}`);
   }
   // The batch is as large as --dims B says, else as the data given (one row when none is).
   const batch = dims.B ?? Math.max(...[...lengths.values()].map((v) => v.length), ...[...rowsGiven.values()].map((r) => r.length), 1);
