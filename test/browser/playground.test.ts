@@ -15,7 +15,9 @@ import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
 import { allMasks } from '../../src/runtime/mask-view.ts';
+import { lower } from '../../src/lower/passes.ts';
 import { readSafetensors } from '../../src/runtime/safetensors.ts';
+import { seededWeightsFile } from '../../src/runtime/weights.ts';
 import { copyLines, copySpec } from '../cli/train-support.ts';
 import { CHROMIUM, CHROMIUM_FLAGS, root, startServe, type Served } from '../support/serve-page.ts';
 
@@ -148,6 +150,7 @@ describe('the playground page, served by mdl serve', () => {
     const command = (await page.evaluate(() => window.mdlMasks!.drawn.find((d) => d.mask === 'look_back')!.command));
     expect(command).toBe('mdl mask specs/translator.mdl --mask look_back --dims S=12,T=9 --tokens tgt=5,6,7,8,9,0,0,0,0 --tiles 4x4');
     const after = await canvasPng('look_back');
+    expect(await page.locator('figure[data-mask="look_back"] figcaption').textContent()).toContain('normal form: look_back = causal & key_padding(dec_in)');
     expect(after.height).toBeLessThan(before.height);
 
     const out = join(mkdtempSync(join(tmpdir(), 'mdl-page-mask-')), 'look_back.png');
@@ -262,9 +265,13 @@ describe('the playground page, served by mdl serve', () => {
     await page.close();
   });
 
-  it('works from the folder mdl serve --build writes, served by a plain static server, for a decoder-only spec', async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'mdl-page-build-')), 'site');
-    const built = mdl('serve', '--build', dir);
+  it('works from the folder mdl serve --build writes, served by a plain static server: a decoder-only spec with its weights file, and a weights mismatch listed tensor by tensor', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'mdl-page-build-'));
+    const dir = join(tmp, 'site');
+    // The folder carries packed's weights (seed 5): right for packed, wrong in every tensor for the translator.
+    const packed = checkSource(readFileSync(join(root, 'specs', 'packed.mdl'), 'utf8'), 'packed.mdl').model!;
+    writeFileSync(join(tmp, 'packed.safetensors'), seededWeightsFile(lower(packed).ir, 5));
+    const built = mdl('serve', '--build', dir, '--weights', join(tmp, 'packed.safetensors'));
     expect(built.status, built.stderr).toBe(0);
     const types: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.json': 'application/json', '.mdl': 'text/plain' };
     const server: Server = createServer((req, res) => {
@@ -278,7 +285,7 @@ describe('the playground page, served by mdl serve', () => {
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
     try {
       const base = `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
-      const { page, errors } = await open('?spec=specs/packed.mdl&max=2&input=Hi', base);
+      const { page, errors } = await open('?spec=specs/packed.mdl&max=2&input=Hi&weights=weights.safetensors', base);
       await page.waitForFunction(() => window.mdlResult || window.mdlError, undefined, { timeout: 110_000 });
       expect(await page.evaluate(() => window.mdlError)).toBeUndefined();
       const result = (await page.evaluate(() => window.mdlResult))!;
@@ -287,8 +294,22 @@ describe('the playground page, served by mdl serve', () => {
       const output = (await page.locator('#output').textContent())!;
       expect(output.split('\n')[0]).toBe('prompt: Hi');
       expect(output).not.toContain('source:');
+      expect(output).toContain('weights: weights.safetensors');
       expect(errors).toEqual([]);
       await page.close();
+
+      // The translator with packed's weights: every problem listed, one item each; the masks stay.
+      const wrong = await open('?spec=specs/translator.mdl&weights=weights.safetensors', base);
+      await wrong.page.waitForFunction(() => window.mdlError, undefined, { timeout: 60_000 });
+      const heading = (await wrong.page.locator('#gen-error .error-heading').textContent())!;
+      const count = Number(/\((\d+) problems\)$/.exec(heading)?.[1]);
+      expect(heading).toMatch(/^generation failed: weights\.safetensors: the weights do not match the spec \(\d+ problems\)$/);
+      expect(count).toBeGreaterThan(30);
+      expect(await wrong.page.locator('#gen-error li').count()).toBe(count);
+      expect(await wrong.page.locator('#gen-error li').first().textContent()).toMatch(/^(missing tensor|tensor|unexpected tensor) /);
+      expect(await wrong.page.locator('#masks canvas').count()).toBe(3);
+      await wrong.page.locator('#gen-error').screenshot({ path: join(shots, 'weights-mismatch.png') });
+      await wrong.page.close();
     } finally {
       server.close();
     }
