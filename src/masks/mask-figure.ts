@@ -45,7 +45,7 @@ const INK: RGB = [29, 39, 51];
 const MUTED: RGB = [96, 104, 118];
 const GRID_LINE: RGB = [255, 255, 255];
 export const CLASS_COLORS: Record<number, RGB> = { [TileClass.Empty]: [140, 140, 140], [TileClass.Partial]: [225, 150, 10], [TileClass.Full]: [30, 150, 70] };
-const CLASS_NAMES: Record<number, [string, string]> = { [TileClass.Empty]: ['E', 'EMPTY (skipped)'], [TileClass.Partial]: ['P', 'PARTIAL (predicate per pair)'], [TileClass.Full]: ['F', 'FULL (no predicate)'] };
+const CLASS_NAMES: Record<number, [string, string]> = { [TileClass.Empty]: ['E', 'EMPTY (skipped)'], [TileClass.Partial]: ['P', 'PARTIAL (tested)'], [TileClass.Full]: ['F', 'FULL (no test)'] };
 
 const PAD = 8;
 const LINE = GLYPH_HEIGHT + 3;

@@ -43,7 +43,7 @@ describe('the playground page, served by mdl serve', () => {
 
   /** Opens the page with a query and waits until its spec is open and its masks drawn. */
   async function open(query: string, base = served.url): Promise<{ page: Page; errors: string[] }> {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(`${base}${query}`);

@@ -83,7 +83,7 @@ describe('mdl mask', () => {
     drawMask(load('mask-zoo.mdl'), { ...defaults, mask: 'sliding', dims: 'T=6,S=6', tiles: '3x3', axes: 'T,T', out });
     const svg = readFileSync(out, 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
-    for (const text of ['mask sliding = window(4)', 'q: queries along T (Lq = 6)', 'k: keys along T (Lk = 6)', 'T = 6', 'tiles 3x3:', 'E EMPTY (skipped) 1', 'P PARTIAL (predicate per pair) 3', 'F FULL (no predicate) 0', '18 of 36 pairs visible']) {
+    for (const text of ['mask sliding = window(4)', 'q: queries along T (Lq = 6)', 'k: keys along T (Lk = 6)', 'T = 6', 'tiles 3x3:', 'E EMPTY (skipped) 1', 'P PARTIAL (tested) 3', 'F FULL (no test) 0', '18 of 36 pairs visible']) {
       expect(svg).toContain(`>${text}<`.replace('>T = 6<', 'T = 6'));
     }
     expect((svg.match(/<rect /g) ?? []).length).toBeGreaterThan(6);
