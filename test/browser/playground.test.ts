@@ -76,6 +76,11 @@ describe('the playground page, served by mdl serve', () => {
       expect(await page.locator('#source-field').isVisible(), f).toBe(hasSource);
       expect(await page.locator('#prompt-field').isVisible(), f).toBe(!hasSource);
     }
+    // Choosing an example opens it and puts it in the page's address, so that the link reproduces the page.
+    await page.locator('#example').selectOption('packed.mdl');
+    await page.waitForFunction(() => document.getElementById('spec-name')!.textContent === 'specs/packed.mdl');
+    expect(new URL(page.url()).searchParams.get('spec')).toBe('specs/packed.mdl');
+    expect(await page.locator('.cm-content').textContent()).toContain('model packed {');
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -174,7 +179,7 @@ describe('the playground page, served by mdl serve', () => {
     await page.close();
   });
 
-  it('samples tokens as mdl run samples them, streaming them into the page with labelled timings', async () => {
+  it('samples tokens, and searches with beams, as mdl run does, streaming sampled tokens into the page with labelled timings', async () => {
     const { page } = await open('?run=0');
     await page.locator('#gen-strategy').selectOption('sample');
     await page.locator('#gen-temperature').fill('0.8');
@@ -200,6 +205,18 @@ describe('the playground page, served by mdl serve', () => {
     expect(await page.locator('#timings').textContent()).toMatch(/^first token after \d+ ms · ([\d.]+|–) tokens\/s after it · \d+ tokens? in [\d.]+ s$/);
     expect(await page.locator('#output').textContent()).toContain(`tokens: ${run.tokens.join(' ')}`);
     await page.screenshot({ path: join(shots, 'generate.png'), fullPage: true });
+
+    // Beam search, as mdl run --beams does it.
+    await page.locator('#gen-strategy').selectOption('beam');
+    await page.locator('#gen-beams').fill('2');
+    await page.locator('#gen-max').fill('3');
+    await page.locator('#gen-run').click();
+    await page.waitForFunction(() => window.mdlRuns?.length === 2 || document.querySelector('#gen-error:not([hidden])'), undefined, { timeout: 110_000 });
+    expect(await page.locator('#gen-error').isHidden()).toBe(true);
+    const beam = mdl('run', 'specs/translator.mdl', '--source', '我喜欢吃苹果', '--max-new', '3', '--beams', '2', '--seed', '3', '--json');
+    expect(beam.status, beam.stderr).toBe(0);
+    expect((await page.evaluate(() => window.mdlRuns![1])).tokens).toEqual(JSON.parse(beam.stdout.trim().split('\n').at(-1)!).tokens);
+    expect(await page.locator('#timings').textContent()).toMatch(/^beam search: \d+ tokens in [\d.]+ s/);
     await page.close();
   });
 
