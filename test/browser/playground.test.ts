@@ -110,8 +110,8 @@ describe('the playground page, served by mdl serve', () => {
 
   it('shows the diagnostics of a typo as it is typed, at its line, as mdl check reports them, without running the model', async () => {
     const { page } = await open('?run=0');
-    await page.locator('.cm-line').nth(15).click();
-    await page.keyboard.press('Home');
+    // At the very start of line 16 (Home would go to the start of a wrapped line's second row).
+    await page.locator('.cm-line').nth(15).click({ position: { x: 1, y: 4 } });
     await page.keyboard.type('mask oops = windw(3)\n', { delay: 15 });
     const item = page.locator('#diagnostics li[data-line="16"]');
     await item.waitFor({ timeout: 20_000 });
