@@ -279,6 +279,17 @@ describe('the playground page, served by mdl serve', () => {
     expect(run.status, run.stderr).toBe(0);
     expect((await page.evaluate(() => window.mdlRuns![0])).tokens).toEqual(JSON.parse(run.stdout.trim().split('\n').at(-1)!).tokens);
     expect(await page.locator('#output').textContent()).toContain('weights: trained here (20 steps)');
+
+    // Stop ends a long run after the step in progress, and keeps what it trained.
+    await page.locator('#train-steps').fill('5000');
+    await page.locator('#train-run').click();
+    await page.waitForFunction(() => window.mdlTrain && !window.mdlTrain.done && window.mdlTrain.step >= 3, undefined, { timeout: 60_000 });
+    await page.locator('#train-stop').click();
+    await page.waitForFunction(() => window.mdlTrain?.done, undefined, { timeout: 60_000 });
+    const stopped = (await page.evaluate(() => window.mdlTrain))!;
+    expect(stopped.step).toBeGreaterThanOrEqual(3);
+    expect(stopped.step).toBeLessThan(5000);
+    expect(await page.locator('#train-status').textContent()).toMatch(new RegExp(`^step ${stopped.step}/5000 .* · stopped$`));
     await page.close();
   });
 
