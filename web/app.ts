@@ -3,7 +3,8 @@
 // its own errors, so a spec that cannot run still shows its masks and stays editable.
 //
 // Query parameters (page-params.ts): `spec` (a .mdl URL), `weights` (a safetensors URL; default seeded weights),
-// `source`, `input`, `max`, `seed`, `temperature`, `topk`, `topp`, `beams`, `run=0` (do not generate on load).
+// `source`, `input`, `max`, `seed`, `temperature`, `topk`, `topp`, `beams`, `run=0` (do not generate on load), and
+// the mask fields under the names of mdl mask's flags (`dims=T=9`, `tokens=tgt=5,6,0`, `tiles=2x2`…).
 // Without `spec`, the spec last edited here (kept in local storage) opens, else the translator.
 
 import { checkSource, type CheckResult } from '../src/check/check.ts';
@@ -19,7 +20,7 @@ import { createEditor } from './editor.ts';
 import { clearError, diagnosticLine, fetchBytes, fetchText, showError } from './errors.ts';
 import { runGeneration, timingsLine, type Generated, type Loaded, type Strategy } from './generate-view.ts';
 import { MaskInspector } from './mask-inspector.ts';
-import { readParams } from './page-params.ts';
+import { MASK_PARAM_NAMES, readParams } from './page-params.ts';
 import { DEFAULT_TRAIN, drawLossCurves, train, weightsFile, type Trained, type TrainProgress, type TrainSettings } from './train-view.ts';
 
 interface PageResult {
@@ -62,7 +63,14 @@ const DEFAULT_PROMPT = 'Hello';
 const { params, problems } = readParams(location.search);
 if (problems.length) showError($('params-error'), 'query parameters not used as given', problems);
 
-const inspector = new MaskInspector($('mask-form'), $('masks'));
+// The mask fields live in the page's address too, so that a link shows the same pictures.
+const inspector = new MaskInspector($('mask-form'), $('masks'), (query) => {
+  const url = new URL(location.href);
+  for (const key of MASK_PARAM_NAMES) url.searchParams.delete(key);
+  for (const [key, value] of query) url.searchParams.append(key, value);
+  history.replaceState(null, '', url);
+});
+let addressRead = false;
 window.mdlMasks = inspector;
 let specName = DEFAULT_SPEC;
 let model: CheckedModel | undefined;
@@ -86,6 +94,12 @@ function onChecked(result: CheckResult, text: string): void {
   if (result.model) {
     model = result.model;
     loaded = undefined;
+    if (!addressRead) {
+      // The first spec that checks takes the mask fields from the address; names it lacks are reported.
+      addressRead = true;
+      const unknown = inspector.setFromAddress(new URLSearchParams(location.search), result.model);
+      if (unknown.length) showError($('params-error'), 'query parameters not used as given', [...problems, ...unknown]);
+    }
     inspector.show(result.model, specName);
     showRoles(result.model);
     $('status').textContent = `${result.model.name}: checked`;

@@ -27,14 +27,46 @@ export class MaskInspector {
   /** What each drawn mask was drawn with, for tests and for the hover text. */
   drawn: { mask: string; command: string }[] = [];
 
+  /** Field values from the page's address (`dims=T=9`, `tokens=tgt=5,6,0`, `tiles=2x2`…), used until replaced. */
+  private fromAddress = new Map<string, string>();
+  private defaults = new Map<string, string>();
+
   constructor(
     private readonly form: HTMLElement,
     private readonly figures: HTMLElement,
+    /** Called after every drawing with the fields that differ from their defaults, as query parameters. */
+    private readonly onDrawn: (query: [string, string][]) => void = () => undefined,
   ) {}
+
+  /**
+   * Takes the mask fields from query parameters named like `mdl mask`'s flags; returns the values that name no
+   * field of `model` (to be reported).
+   */
+  setFromAddress(q: URLSearchParams, model: CheckedModel): string[] {
+    const unknown: string[] = [];
+    for (const part of (q.get('dims') ?? '').split(',').filter(Boolean)) {
+      const [name, value] = part.split('=');
+      if (model.dims.get(name)?.kind === 'symbolic' && name !== 'B' && value !== undefined) this.fromAddress.set(`dims:${name}`, value);
+      else unknown.push(`dims=${part}: the spec has no symbolic dim '${name}' to set`);
+    }
+    for (const flag of ['lengths', 'tokens', 'segments'] as const) {
+      for (const item of q.getAll(flag)) {
+        const at = item.indexOf('=');
+        if (at > 0) this.fromAddress.set(`${flag}:${item.slice(0, at)}`, item.slice(at + 1));
+        else unknown.push(`${flag}=${item}: expected NAME=VALUES`);
+      }
+    }
+    for (const flag of ['batch', 'head', 'tiles'] as const) {
+      const v = q.get(flag);
+      if (v !== null) this.fromAddress.set(`${flag}:`, v);
+    }
+    return unknown;
+  }
 
   /** Builds the fields for a (new) model, keeping the values of fields that still exist, and draws. */
   show(model: CheckedModel, specName: string): void {
-    const kept = new Map(this.fields.map((f) => [`${f.flag}:${f.name ?? ''}`, f.input.value]));
+    const kept = new Map([...this.fromAddress, ...this.fields.map((f): [string, string] => [`${f.flag}:${f.name ?? ''}`, f.input.value])]);
+    this.defaults.clear();
     this.model = model;
     this.specName = specName;
     this.fields = [];
@@ -48,6 +80,7 @@ export class MaskInspector {
       input.dataset.flag = flag;
       if (name) input.dataset.name = name;
       input.value = kept.get(`${flag}:${name ?? ''}`) ?? value;
+      this.defaults.set(`${flag}:${name ?? ''}`, value);
       input.size = range ? 4 : 14;
       wrap.append(input);
       if (range) {
@@ -105,9 +138,20 @@ export class MaskInspector {
     };
   }
 
+  /** The fields that differ from their defaults, as query parameters named like mdl mask's flags. */
+  private query(): [string, string][] {
+    const out: [string, string][] = [];
+    const changed = this.fields.filter((f) => f.input.value.trim() !== this.defaults.get(`${f.flag}:${f.name ?? ''}`));
+    const dims = changed.filter((f) => f.flag === 'dims').map((f) => `${f.name}=${f.input.value.trim()}`);
+    if (dims.length) out.push(['dims', dims.join(',')]);
+    for (const f of changed) if (f.flag !== 'dims') out.push([f.flag, f.name ? `${f.name}=${f.input.value.trim()}` : f.input.value.trim()]);
+    return out;
+  }
+
   draw(): void {
     const model = this.model;
     if (!model) return;
+    this.onDrawn(this.query());
     this.figures.replaceChildren();
     this.drawn = [];
     const opts = this.options();

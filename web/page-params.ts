@@ -20,12 +20,14 @@ export interface PageParams {
 }
 
 export const PARAM_NAMES = ['spec', 'weights', 'source', 'input', 'max', 'seed', 'temperature', 'topk', 'topp', 'beams', 'run'];
+/** The mask inspector's fields, named as mdl mask's flags (checked by the inspector against the spec). */
+export const MASK_PARAM_NAMES = ['dims', 'lengths', 'tokens', 'segments', 'batch', 'head', 'tiles'];
 export const MAX_NEW_LIMIT = 256;
 
 export function readParams(search: string): { params: PageParams; problems: string[] } {
   const q = new URLSearchParams(search);
   const problems: string[] = [];
-  for (const key of new Set(q.keys())) if (!PARAM_NAMES.includes(key)) problems.push(`unknown query parameter '${key}' (the page reads ${PARAM_NAMES.join(', ')})`);
+  for (const key of new Set(q.keys())) if (!PARAM_NAMES.includes(key) && !MASK_PARAM_NAMES.includes(key)) problems.push(`unknown query parameter '${key}' (the page reads ${PARAM_NAMES.join(', ')}, and the mask fields ${MASK_PARAM_NAMES.join(', ')})`);
   const whole = (key: string, min: number, max: number, fallback: number | undefined): number | undefined => {
     const text = q.get(key);
     if (text === null) return fallback;

@@ -14,7 +14,7 @@ describe('the page query parameters', () => {
   it('reports every value it cannot use, and every unknown name, instead of ignoring them', () => {
     const { params, problems } = readParams('?max=-1&seed=x&temperature=0&topp=2&beams=1.5&run=yes&mx=3');
     expect(problems).toEqual([
-      "unknown query parameter 'mx' (the page reads spec, weights, source, input, max, seed, temperature, topk, topp, beams, run)",
+      "unknown query parameter 'mx' (the page reads spec, weights, source, input, max, seed, temperature, topk, topp, beams, run, and the mask fields dims, lengths, tokens, segments, batch, head, tiles)",
       'run=yes: expected 0 or 1; using 1',
       'max=-1: expected a whole number from 1 to 256; using 6',
       'seed=x: expected a whole number from 0 to 4294967295; using 1',

@@ -101,11 +101,17 @@ describe('the playground page, served by mdl serve', () => {
     // The 404 page was never parsed: no "expected 'model'" diagnostic.
     expect(await page.locator('#diagnostics li').count()).toBe(0);
     expect(await page.locator('#params-error li').allTextContents()).toEqual([
-      "unknown query parameter 'mx' (the page reads spec, weights, source, input, max, seed, temperature, topk, topp, beams, run)",
+      "unknown query parameter 'mx' (the page reads spec, weights, source, input, max, seed, temperature, topk, topp, beams, run, and the mask fields dims, lengths, tokens, segments, batch, head, tiles)",
       'max=-1: expected a whole number from 1 to 256; using 6',
     ]);
     await page.screenshot({ path: join(shots, 'errors.png') });
     await page.close();
+
+    // A mask field in the address that the spec lacks is reported too; the others are taken.
+    const dims = await open('?run=0&dims=X=3,T=5');
+    expect(await dims.page.locator('#params-error li').allTextContents()).toEqual(["dims=X=3: the spec has no symbolic dim 'X' to set"]);
+    expect(await dims.page.locator('input[data-flag="dims"][data-name="T"]').inputValue()).toBe('5');
+    await dims.page.close();
   });
 
   it('shows the diagnostics of a typo as it is typed, at its line, as mdl check reports them, without running the model', async () => {
@@ -176,7 +182,17 @@ describe('the playground page, served by mdl serve', () => {
     await point(4, 1);
     expect(await hover.textContent()).toBe('(b 0, h 0, q 4, k 1) visible: causal (k <= q) and key_padding(dec_in) (dec_in[k] != 0)');
     await page.locator('figure[data-mask="look_back"]').screenshot({ path: join(shots, 'mask-inspector.png') });
+
+    // The changed fields are in the page's address: opening it again draws the same picture.
+    const address = new URL(page.url());
+    expect(address.searchParams.get('dims')).toBe('T=9');
+    expect(address.searchParams.getAll('tokens')).toEqual(['tgt=5,6,7,8,9,0,0,0,0']);
     await page.close();
+    const again = await open(address.search);
+    const png = PNG.sync.read(Buffer.from((await again.page.evaluate(() => (document.querySelector('canvas[data-mask="look_back"]') as HTMLCanvasElement).toDataURL('image/png'))).split(',')[1], 'base64'));
+    expect(Buffer.compare(png.data, cli.data)).toBe(0);
+    expect(await again.page.locator('#params-error').isHidden()).toBe(true);
+    await again.page.close();
   });
 
   it('samples tokens, and searches with beams, as mdl run does, streaming sampled tokens into the page with labelled timings', async () => {
