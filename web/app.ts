@@ -21,7 +21,8 @@ import { clearError, diagnosticLine, fetchBytes, fetchText, showError } from './
 import { runGeneration, timingsLine, type Generated, type Loaded, type Strategy } from './generate-view.ts';
 import { MaskInspector } from './mask-inspector.ts';
 import { MASK_PARAM_NAMES, readParams } from './page-params.ts';
-import { DEFAULT_TRAIN, drawLossCurves, train, weightsFile, type Trained, type TrainProgress, type TrainSettings } from './train-view.ts';
+import { wireTrain } from './train-panel.ts';
+import { weightsFile, type Trained } from './train-view.ts';
 
 interface PageResult {
   model: string;
@@ -49,8 +50,6 @@ declare global {
     /** Set once the spec is open and its masks drawn (before any generation). */
     mdlReady?: boolean;
     mdlSpecText?: () => string;
-    /** The latest training's losses, and whether it has finished. */
-    mdlTrain?: TrainProgress & { done: boolean };
   }
 }
 
@@ -225,73 +224,6 @@ function strategy(): Strategy {
 
 let stopping = false;
 let trained: Trained | undefined;
-let trainStopping = false;
-
-function trainSettings(): TrainSettings {
-  const field = (id: string) => $<HTMLInputElement>(id).value.trim();
-  const s: TrainSettings = { ...DEFAULT_TRAIN, steps: Number(field('train-steps')), lr: Number(field('train-lr')), batchTokens: Number(field('train-batch')), evalEvery: Number(field('train-eval-every')), seed: Number(field('gen-seed')) };
-  const bad: string[] = [];
-  if (!Number.isInteger(s.steps) || s.steps < 1) bad.push(`steps must be a whole number of at least 1, not '${field('train-steps')}'`);
-  if (!(s.lr > 0)) bad.push(`the learning rate must be above 0, not '${field('train-lr')}'`);
-  if (!Number.isInteger(s.batchTokens) || s.batchTokens < 1) bad.push(`batch tokens must be a whole number of at least 1, not '${field('train-batch')}'`);
-  if (!Number.isInteger(s.evalEvery) || s.evalEvery < 1) bad.push(`eval every must be a whole number of at least 1, not '${field('train-eval-every')}'`);
-  if (!Number.isInteger(s.seed) || s.seed < 0) bad.push(`the seed (under Generate) must be a whole number of at least 0, not '${field('gen-seed')}'`);
-  if (bad.length) throw bad;
-  return s;
-}
-
-async function trainNow(): Promise<void> {
-  clearError($('train-error'));
-  if (!model) throw new Error('the spec has errors (see the diagnostics under the editor)');
-  const s = trainSettings();
-  const m = model;
-  trainStopping = false;
-  $<HTMLButtonElement>('train-run').disabled = true;
-  $<HTMLButtonElement>('train-stop').disabled = false;
-  const canvas = $<HTMLCanvasElement>('loss-curve');
-  const started = performance.now();
-  try {
-    const t = await train(m, $<HTMLTextAreaElement>('train-data').value, s, (p) => {
-      window.mdlTrain = { ...p, done: false };
-      drawLossCurves(canvas, p, s.steps);
-      const last = p.train.at(-1);
-      const ev = p.eval.at(-1);
-      $('train-status').textContent = `step ${p.step}/${s.steps}${last ? ` · train loss ${last.loss.toFixed(4)}` : ''}${ev ? ` · eval loss ${ev.loss.toFixed(4)} (step ${ev.step})` : ''} · ${((performance.now() - started) / 1000).toFixed(1)} s`;
-    }, () => trainStopping);
-    trained = t;
-    drawLossCurves(canvas, t.progress, s.steps);
-    window.mdlTrain = { ...t.progress, done: true };
-    const link = $<HTMLAnchorElement>('train-download');
-    if (link.href) URL.revokeObjectURL(link.href);
-    link.href = URL.createObjectURL(new Blob([weightsFile(t) as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' }));
-    link.download = `${m.name}.safetensors`;
-    link.hidden = false;
-    $<HTMLInputElement>('train-use').disabled = false;
-    $<HTMLInputElement>('train-use').checked = true;
-    loaded = undefined;
-    $('train-status').textContent += t.progress.step < s.steps ? ' · stopped' : ' · done';
-  } finally {
-    $<HTMLButtonElement>('train-run').disabled = false;
-    $<HTMLButtonElement>('train-stop').disabled = true;
-  }
-}
-
-function wireTrain(): void {
-  const data = $<HTMLTextAreaElement>('train-data');
-  data.addEventListener('dragover', (ev) => ev.preventDefault());
-  data.addEventListener('drop', async (ev) => {
-    ev.preventDefault();
-    const file = ev.dataTransfer?.files[0];
-    if (file) data.value = await file.text();
-  });
-  $<HTMLInputElement>('train-file').addEventListener('change', async (ev) => {
-    const file = (ev.target as HTMLInputElement).files?.[0];
-    if (file) data.value = await file.text();
-  });
-  $('train-run').addEventListener('click', () => void trainNow().catch((e) => showError($('train-error'), 'training failed', e)));
-  $('train-stop').addEventListener('click', () => (trainStopping = true));
-  $('train-use').addEventListener('change', () => (loaded = undefined));
-}
 
 /** One generation from the controls; the first one after loading also records the probe logits for tests. */
 async function generateNow(first: boolean): Promise<void> {
@@ -354,7 +286,14 @@ function wireGenerate(): void {
 
 async function main(): Promise<void> {
   wireGenerate();
-  wireTrain();
+  wireTrain(
+    () => model,
+    (t) => {
+      trained = t;
+      loaded = undefined;
+    },
+    () => (loaded = undefined),
+  );
   const examples = fillExamples();
   const stored = localStorage.getItem(STORAGE_KEY);
   try {
