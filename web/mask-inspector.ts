@@ -71,7 +71,7 @@ export class MaskInspector {
     this.specName = specName;
     this.fields = [];
     this.form.replaceChildren();
-    const add = (flag: Field['flag'], name: string | undefined, label: string, value: string, title: string, range?: [number, number]) => {
+    const add = (flag: Field['flag'], name: string | undefined, label: string, value: string, title: string, range?: [number, number], placeholder = '') => {
       const wrap = document.createElement('label');
       wrap.className = 'field';
       wrap.title = title;
@@ -82,6 +82,7 @@ export class MaskInspector {
       input.value = kept.get(`${flag}:${name ?? ''}`) ?? value;
       this.defaults.set(`${flag}:${name ?? ''}`, value);
       input.size = range ? 4 : 14;
+      input.placeholder = placeholder;
       wrap.append(input);
       if (range) {
         const slider = document.createElement('input');
@@ -116,8 +117,12 @@ export class MaskInspector {
         else reads.set(input.shiftedFrom ?? input.name, 'tokens');
       }
     }
-    const hints = { lengths: 'one length per batch row, e.g. 5,3', tokens: 'token ids (pad ids mark padding), rows separated by ;', segments: 'document ids per position, e.g. 0,0,0,1,1' };
-    for (const [name, flag] of reads) add(flag, name, `${name} (${flag})`, '', hints[flag as keyof typeof hints]);
+    const hints = { lengths: 'one length per batch row, e.g. 5,3', tokens: 'token ids, the pad id marking padding; batch rows separated by ;', segments: 'a document id per position, e.g. 0,0,0,1,1; batch rows separated by ;' };
+    for (const [name, flag] of reads) {
+      const pad = model.inputs.get(name)?.pad;
+      const placeholder = flag === 'lengths' ? 'full length' : flag === 'segments' ? 'one document' : `no padding${pad !== undefined ? ` (pad ${pad})` : ''}`;
+      add(flag, name, `${name} (${flag})`, '', hints[flag as keyof typeof hints], undefined, placeholder);
+    }
     add('batch', undefined, 'batch row', '0', 'the batch row drawn');
     add('head', undefined, 'head', '0', 'the head drawn');
     add('tiles', undefined, 'tiles', '4x4', 'tile size of the class overlay (QxK), empty for none');
