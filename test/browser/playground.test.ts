@@ -58,6 +58,13 @@ describe('the playground page, served by mdl serve', () => {
     expect(await page.locator('.cm-content').textContent()).toContain('model translator {');
     expect(await drawnMasks(page)).toEqual(['src_keys', 'look_back', 'memory']);
     expect(await page.locator('#diagnostics li').count()).toBe(0);
+    // Colours come from the compiler's lexer: keywords, mask built-ins, numbers and comments each get a class.
+    const classed = (cls: string) => page.locator(`#editor .${cls}`).allTextContents();
+    expect(await classed('mdl-keyword')).toEqual(expect.arrayContaining(['model', 'dim', 'input', 'decoder_input', 'mask', 'embed', 'stack', 'attention', 'ffn', 'output']));
+    expect(await classed('mdl-builtin')).toEqual(expect.arrayContaining(['causal', 'key_padding']));
+    expect(await classed('mdl-number')).toEqual(expect.arrayContaining(['320', '128']));
+    expect((await classed('mdl-comment'))[0]).toBe('// A small encoder-decoder translator: 我喜欢吃苹果 → I like to eat apples.');
+    expect(await classed('mdl-keyword')).not.toContain('translator');
     expect(await page.locator('#example option').allTextContents()).toEqual(['(choose)', ...specs]);
     await page.screenshot({ path: join(shots, 'playground.png') });
     await page.screenshot({ path: join(shots, 'playground-full.png'), fullPage: true });
