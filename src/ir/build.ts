@@ -6,7 +6,7 @@
 
 import type { AttentionInfo, CheckedModel, FfnInfo, NormType, StackInfo } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
-import type { AttrValue, IrGraph, IrNode } from './ir.ts';
+import { irNode, type AttentionAttrs, type IrGraph, type IrNode, type Op, type OpAttrs } from './ir.ts';
 
 export function buildIr(m: CheckedModel): IrGraph {
   return new IrBuilder(m).build();
@@ -31,7 +31,7 @@ class IrBuilder {
     }
     for (const inp of m.inputs.values()) {
       if (!inp.shiftedFrom) continue;
-      const attrs: Record<string, AttrValue> = { bos: inp.bos ?? 0, pad: inp.pad ?? 0 };
+      const attrs: OpAttrs['shift_right'] = { bos: inp.bos ?? 0, pad: inp.pad ?? 0 };
       if (inp.eos !== undefined) attrs.eos = inp.eos;
       this.emit(`%${inp.name}`, 'shift_right', [`%${inp.shiftedFrom}`], attrs, inp.shape, 'i32', inp.span);
     }
@@ -106,7 +106,7 @@ class IrBuilder {
     const q = this.linear(x, `${base}.q_proj`, d, d, seq, a);
     const k = this.linear(memory, `${base}.k_proj`, d, kvWidth, kvSeq, a);
     const v = this.linear(memory, `${base}.v_proj`, d, kvWidth, kvSeq, a);
-    const attrs: Record<string, AttrValue> = {
+    const attrs: AttentionAttrs = {
       heads: a.heads,
       kv_heads: a.kvHeads,
       head_dim: a.headDim,
@@ -155,8 +155,8 @@ class IrBuilder {
     return id;
   }
 
-  private emit(id: string, op: IrNode['op'], args: string[], attrs: Record<string, AttrValue>, shape: Poly[], dtype: IrNode['dtype'], span?: IrNode['span']): string {
-    const node: IrNode = span ? { id, op, args, attrs, shape, dtype, span } : { id, op, args, attrs, shape, dtype };
+  private emit<O extends Op>(id: string, op: O, args: string[], attrs: OpAttrs[O], shape: Poly[], dtype: IrNode['dtype'], span?: IrNode['span']): string {
+    const node = irNode(op, span ? { id, args, attrs, shape, dtype, span } : { id, args, attrs, shape, dtype });
     this.nodes.push(node);
     if (!this.byId.has(id)) this.byId.set(id, node);
     return id;

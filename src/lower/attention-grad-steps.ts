@@ -12,7 +12,7 @@
 // 0: dQ, 1: dK, 2: dV, 3: the table), all at the first of those nodes.
 
 import { sym, type Poly } from '../check/sym.ts';
-import type { IrNode } from '../ir/ir.ts';
+import type { IrNode, NodeOf } from '../ir/ir.ts';
 import { generateAttentionBackward, type AttentionBackwardKernels } from '../wgsl/attention-backward.ts';
 import { positionRateWords } from '../wgsl/kernels.ts';
 import { formula } from './formula.ts';
@@ -39,7 +39,7 @@ const f = (p: Poly) => formula.of(p);
  * The steps of attention node `fwd`'s backward pass, given its forward step (which wrote `lse`), the upstream
  * gradient `dOut` and the ids of its `vjp` nodes by argument. Adds the buffers it needs to `buffers`.
  */
-export function attentionBackwardSteps(fwd: IrNode, forward: Step, dOut: string, vjps: Map<number, string>, byId: Map<string, IrNode>, buffers: ProgramBuffer[]): Step[] {
+export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, dOut: string, vjps: Map<number, string>, byId: Map<string, IrNode>, buffers: ProgramBuffer[]): Step[] {
   const a = forward.attention!;
   const kernels = attentionBackwardKernels(a);
   const [qNode, kNode] = [byId.get(fwd.args[0])!, byId.get(fwd.args[1])!];

@@ -4,7 +4,7 @@
 
 import type { CheckedModel } from '../check/model.ts';
 import { sym } from '../check/sym.ts';
-import type { IrGraph, IrNode } from '../ir/ir.ts';
+import type { IrGraph, IrNode, NodeOf } from '../ir/ir.ts';
 import { inlineMask } from '../check/inline-mask.ts';
 import { scoreModifiers } from '../wgsl/score-modifiers.ts';
 import { maskFunction } from '../masks/evaluate.ts';
@@ -56,11 +56,11 @@ export function interpret(g: IrGraph, m: CheckedModel, run: CpuRunInputs): Map<s
     const out = (len = size(n)) => (n.dtype === 'i32' ? new Int32Array(len) : new Float64Array(len));
     switch (n.op) {
       case 'input': {
-        const v = run.inputs[String(n.attrs.name)];
+        const v = run.inputs[n.attrs.name];
         if (!v) throw new Error(`missing input '${n.attrs.name}'`);
         if (v.length !== size(n)) throw new Error(`input '${n.attrs.name}' has ${v.length} values, expected ${size(n)}`);
         values.set(n.id, v instanceof Int32Array ? v : Float64Array.from(v));
-        if (v instanceof Int32Array) recordMaskData(String(n.attrs.name), v, n);
+        if (v instanceof Int32Array) recordMaskData(n.attrs.name, v, n);
         break;
       }
       case 'param': {
@@ -72,7 +72,7 @@ export function interpret(g: IrGraph, m: CheckedModel, run: CpuRunInputs): Map<s
       }
       case 'shift_right': {
         const [b, t] = n.shape.map((d) => evalDim(d, run.dims));
-        const v = shiftRight(get(n.args[0]) as Int32Array, b, t, { bos: Number(n.attrs.bos), pad: Number(n.attrs.pad), eos: n.attrs.eos === undefined ? undefined : Number(n.attrs.eos) });
+        const v = shiftRight(get(n.args[0]) as Int32Array, b, t, { bos: n.attrs.bos, pad: n.attrs.pad, eos: n.attrs.eos });
         values.set(n.id, v);
         recordMaskData(n.id.slice(1), v, n);
         break;
@@ -98,7 +98,7 @@ export function interpret(g: IrGraph, m: CheckedModel, run: CpuRunInputs): Map<s
       }
       case 'act': {
         const a = get(n.args[0]);
-        const f = ACT[String(n.attrs.fn)];
+        const f = ACT[n.attrs.fn];
         values.set(n.id, Float64Array.from(a, (x) => f(x)));
         break;
       }
@@ -151,14 +151,14 @@ function sinusoid(t: number, j: number, d: number): number {
   return j % 2 === 0 ? Math.sin(angle) : Math.cos(angle);
 }
 
-function gather(n: IrNode, get: (id: string) => Tensor, run: CpuRunInputs, len: number): Float64Array {
+function gather(n: NodeOf<'gather'>, get: (id: string) => Tensor, run: CpuRunInputs, len: number): Float64Array {
   const table = get(n.args[0]);
   const ids = get(n.args[1]);
   const d = evalDim(n.shape[n.shape.length - 1], run.dims);
   const t = evalDim(n.shape[1], run.dims);
   const vocab = table.length / d;
-  const scale = Number(n.attrs.scale ?? 1);
-  const pos = n.attrs.positions as string | undefined;
+  const scale = n.attrs.scale;
+  const pos = n.attrs.positions;
   const posTable = pos === 'learned' ? get(n.args[2]) : undefined;
   const o = new Float64Array(len);
   for (let r = 0; r < len / d; r++) {
@@ -173,12 +173,12 @@ function gather(n: IrNode, get: (id: string) => Tensor, run: CpuRunInputs, len: 
   return o;
 }
 
-function norm(n: IrNode, get: (id: string) => Tensor, len: number): Float64Array {
+function norm(n: NodeOf<'norm'>, get: (id: string) => Tensor, len: number): Float64Array {
   const x = get(n.args[0]);
   const gamma = get(n.args[1]);
   const beta = n.args[2] ? get(n.args[2]) : undefined;
   const d = gamma.length;
-  const eps = Number(n.attrs.eps);
+  const eps = n.attrs.eps;
   const layer = n.attrs.type !== 'rms';
   const o = new Float64Array(len);
   for (let r = 0; r < len / d; r++) {
@@ -195,14 +195,14 @@ function norm(n: IrNode, get: (id: string) => Tensor, len: number): Float64Array
   return o;
 }
 
-function matmul(n: IrNode, get: (id: string) => Tensor, g: IrGraph, len: number): Float64Array {
+function matmul(n: NodeOf<'matmul'>, get: (id: string) => Tensor, g: IrGraph, len: number): Float64Array {
   const x = get(n.args[0]);
   const w = get(n.args[1]);
   const wShape = g.nodes.find((p) => p.id === n.args[1])!.shape.map((d) => sym.asConstant(d)!);
   const [outDim, inDim] = n.attrs.transpose_b ? wShape : [wShape[1], wShape[0]];
   const bias = n.args[2] && !(n.attrs.residual && n.args.length === 3) ? get(n.args[2]) : undefined;
   const res = n.attrs.residual ? get(n.args[n.args.length - 1]) : undefined;
-  const act = ACT[String(n.attrs.act ?? 'none')];
+  const act = ACT[n.attrs.act ?? 'none'];
   const o = new Float64Array(len);
   for (let r = 0; r < len / outDim; r++) {
     for (let c = 0; c < outDim; c++) {
@@ -216,10 +216,8 @@ function matmul(n: IrNode, get: (id: string) => Tensor, g: IrGraph, len: number)
   return o;
 }
 
-function attention(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, run: CpuRunInputs, env: MaskEnv): Float64Array {
-  const heads = Number(n.attrs.heads);
-  const kvHeads = Number(n.attrs.kv_heads);
-  const hd = Number(n.attrs.head_dim);
+function attention(n: NodeOf<'attention'>, get: (id: string) => Tensor, m: CheckedModel, run: CpuRunInputs, env: MaskEnv): Float64Array {
+  const { heads, kv_heads: kvHeads, head_dim: hd } = n.attrs;
   let q = get(n.args[0]) as Float64Array;
   let k = get(n.args[1]) as Float64Array;
   const v = get(n.args[2]);
@@ -230,12 +228,12 @@ function attention(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, run:
     q = rope(q, batch * lq, heads, hd, lq);
     k = rope(k, batch * lk, kvHeads, hd, lk);
   }
-  const maskName = String(n.attrs.mask ?? '');
+  const maskName = n.attrs.mask;
   const info = maskName ? (m.masks.get(maskName) ?? inlineMask(m, maskName)) : undefined;
   checkMaskSizes(maskName, info?.policy, { ...env.dims, Lq: lq, Lk: lk });
   const visible = info?.policy ? maskFunction(toPredicate(info.policy), { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } }) : () => true;
   // A relative_bias modifier reads its learned table, the node's fourth argument.
-  const modifiers = scoreModifiers(m, String(n.attrs.score ?? ''), heads).map((x) => (x.kind === 'relative_bias' ? { ...x, table: get(n.args[3]) } : x));
+  const modifiers = scoreModifiers(m, n.attrs.score, heads).map((x) => (x.kind === 'relative_bias' ? { ...x, table: get(n.args[3]) } : x));
   const o = new Float64Array(batch * lq * heads * hd);
   const scale = 1 / Math.sqrt(hd);
   const group = heads / kvHeads;

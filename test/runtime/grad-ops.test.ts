@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { sym } from '../../src/check/sym.ts';
 import type { CheckedModel } from '../../src/check/model.ts';
-import type { AttrValue, IrGraph, IrNode } from '../../src/ir/ir.ts';
+import { irNode, type IrGraph, type IrNode, type Op, type OpAttrs } from '../../src/ir/ir.ts';
 import { attentionBackward } from '../../src/runtime/attention-backward.ts';
 import { attentionCpu } from '../../src/runtime/attention-cpu.ts';
 import { interpret, rope } from '../../src/runtime/cpu-interpreter.ts';
@@ -17,10 +17,10 @@ const TOL = 1e-6;
 const c = (n: number) => sym.constant(n);
 
 /** One op over param arguments (and i32 ids), run by the interpreter; returns its value for the current args. */
-function opCase(op: IrNode['op'], attrs: Record<string, AttrValue>, args: { shape: number[]; ids?: Int32Array }[], outShape: number[], seed: number) {
+function opCase<O extends Op>(op: O, attrs: OpAttrs[O], args: { shape: number[]; ids?: Int32Array }[], outShape: number[], seed: number) {
   const r = rng(seed);
-  const nodes: IrNode[] = args.map((a, i): IrNode => (a.ids ? { id: `%a${i}`, op: 'input', args: [], attrs: { name: `a${i}`, kind: 'tokens' }, shape: a.shape.map(c), dtype: 'i32' } : { id: `%a${i}`, op: 'param', args: [], attrs: {} as Record<string, AttrValue>, shape: a.shape.map(c), dtype: 'f32' }));
-  const node: IrNode = { id: '%y', op, args: nodes.map((n) => n.id), attrs, shape: outShape.map(c), dtype: 'f32' };
+  const nodes: IrNode[] = args.map((a, i): IrNode => (a.ids ? { id: `%a${i}`, op: 'input', args: [], attrs: { name: `a${i}`, kind: 'tokens' }, shape: a.shape.map(c), dtype: 'i32' } : { id: `%a${i}`, op: 'param', args: [], attrs: {}, shape: a.shape.map(c), dtype: 'f32' }));
+  const node = irNode(op, { id: '%y', args: nodes.map((n) => n.id), attrs, shape: outShape.map(c), dtype: 'f32' });
   const g: IrGraph = { model: 'op', dims: [], nodes: [...nodes, node], outputs: ['%y'] };
   const values = args.map((a) => a.ids ?? randomTensor(a.shape.reduce((p, x) => p * x, 1), r));
   const weights = new Map(values.flatMap((v, i) => (v instanceof Float64Array ? [[`a${i}`, v] as const] : [])));
@@ -73,7 +73,7 @@ describe('each op’s gradient matches finite differences (f64)', () => {
     expectMatches(broadcast.values, broadcast.grads, broadcast.loss, [0, 1]);
   });
 
-  for (const fn of ['relu', 'gelu', 'silu']) {
+  for (const fn of ['relu', 'gelu', 'silu'] as const) {
     it(`act ${fn}`, () => {
       const { values, grads, loss } = opCase('act', { fn }, [{ shape: [3, 5] }], [3, 5], 7);
       expectMatches(values, grads, loss, [0]);
@@ -95,7 +95,7 @@ describe('each op’s gradient matches finite differences (f64)', () => {
   it('matmul: input, weight [out, in] and bias; a [in, out] weight; fused activation and residual', () => {
     const linear = opCase('matmul', { transpose_b: true }, [{ shape: [2, 3, 4] }, { shape: [5, 4] }, { shape: [5] }], [2, 3, 5], 11);
     expectMatches(linear.values, linear.grads, linear.loss, [0, 1, 2]);
-    const plain = opCase('matmul', {}, [{ shape: [3, 4] }, { shape: [4, 2] }], [3, 2], 12);
+    const plain = opCase('matmul', { transpose_b: false }, [{ shape: [3, 4] }, { shape: [4, 2] }], [3, 2], 12);
     expectMatches(plain.values, plain.grads, plain.loss, [0, 1]);
     const fused = opCase('matmul', { transpose_b: true, act: 'gelu', residual: true }, [{ shape: [3, 4] }, { shape: [2, 4] }, { shape: [2] }, { shape: [3, 2] }], [3, 2], 13);
     expectMatches(fused.values, fused.grads, fused.loss, [0, 1, 2, 3]);
