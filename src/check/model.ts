@@ -54,6 +54,10 @@ export interface ScoreInfo {
 }
 
 export type Activation = 'relu' | 'gelu' | 'silu' | 'swiglu';
+/** Activations that multiply a gate by an up projection (two weights in, one half-width value out). */
+export type GatedActivation = 'swiglu';
+/** Activations applied to one value elementwise (an `act` node, a matmul epilogue). */
+export type ElementwiseActivation = Exclude<Activation, GatedActivation>;
 export type NormType = 'layer' | 'rms';
 
 export interface AttentionInfo {

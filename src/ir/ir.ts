@@ -5,6 +5,7 @@
 // A value is named by its node id (`%dec0.attn.out`), so printed IR reads like the model and diffs stay small.
 
 import type { Span } from '../lang/ast.ts';
+import type { ElementwiseActivation, NormType } from '../check/model.ts';
 import type { Poly } from '../check/sym.ts';
 
 export type DType = 'f32' | 'i32';
@@ -55,7 +56,7 @@ export interface OpAttrs {
   add: Record<string, never>;
   act: { fn: ElementwiseActivation };
   swiglu: Record<string, never>;
-  norm: { type: 'layer' | 'rms'; eps: number };
+  norm: { type: NormType; eps: number };
   /** `act`, `residual` and `pack` are set by fusion. */
   matmul: { transpose_b: boolean; act?: ElementwiseActivation; residual?: boolean; pack?: string[] };
   attention: AttentionAttrs;
@@ -69,8 +70,6 @@ export interface OpAttrs {
 
 export type PositionKind = 'sinusoidal' | 'learned';
 
-/** The activations an `act` node (or a matmul epilogue) applies elementwise. */
-export type ElementwiseActivation = 'relu' | 'gelu' | 'silu';
 
 export interface AttentionAttrs {
   heads: number;

@@ -12,6 +12,7 @@ import { packUniforms, type UniformField } from '../wgsl/kernel.ts';
 import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType } from '../wgsl/kernels.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
+import type { AttentionHeads } from '../wgsl/attention.ts';
 import { formula, type Formula } from './formula.ts';
 
 /** `kv_cache` and `kept` appear in the decode programs only: a cache the runtime grows, a value kept from the first call. */
@@ -38,10 +39,7 @@ export interface MaskSite {
   wgsl: MaskWgsl;
 }
 
-export interface AttentionSite {
-  heads: number;
-  kvHeads: number;
-  headDim: number;
+export interface AttentionSite extends AttentionHeads {
   /** Multiplies q·k before the score modifiers. */
   scale: number;
   queryAxis: string;

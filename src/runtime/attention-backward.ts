@@ -10,17 +10,12 @@
 // keys get nothing, and a row that sees no key has a zero output and therefore zero gradient. The rotation's
 // gradient is the inverse rotation.
 
+import type { AttentionShape } from '../wgsl/attention.ts';
 import { relativeBucket } from '../wgsl/relative-bias.ts';
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
 import type { ScoreIndex } from '../wgsl/score-modifiers.ts';
 
-export interface AttentionBackwardInput {
-  batch: number;
-  lq: number;
-  lk: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
+export interface AttentionBackwardInput extends AttentionShape {
   rope: boolean;
   visible: (b: number, h: number, q: number, k: number) => boolean;
   modifiers: readonly ScoreModifier[];

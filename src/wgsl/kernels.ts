@@ -5,15 +5,16 @@
 // too, so one pipeline serves every layer of the same shape. Identifiers are fixed names of this file: nothing of the
 // spec reaches the source. Each generator describes its uniforms and bindings (kernel.ts), which declares them.
 
-import type { Activation } from '../check/model.ts';
+import type { ElementwiseActivation, NormType } from '../check/model.ts';
+import type { PositionKind } from '../ir/ir.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 
-export type EmbedPositions = 'none' | 'sinusoidal' | 'learned';
-export type NormType = 'layer' | 'rms';
+export type EmbedPositions = 'none' | PositionKind;
+export type { NormType };
 export type ElementwiseOp = 'add' | 'swiglu' | Epilogue;
 
 /** The activations a matmul epilogue or an elementwise step applies (SwiGLU, which takes two inputs, is an op). */
-export type Epilogue = 'none' | Exclude<Activation, 'swiglu'>;
+export type Epilogue = 'none' | ElementwiseActivation;
 
 const PARAMS = { type: 'Params', name: 'u' };
 const u32 = (...names: string[]): UniformField[] => names.map((name) => ({ name, type: 'u32' }));
