@@ -5,7 +5,7 @@
 // A value is named by its node id (`%dec0.attn.out`), so printed IR reads like the model and diffs stay small.
 
 import type { Span } from '../lang/ast.ts';
-import type { ElementwiseActivation, NormType } from '../check/model.ts';
+import type { ElementwiseActivation, NormType, SinusoidalLayout } from '../check/model.ts';
 import type { Poly } from '../check/sym.ts';
 
 export type DType = 'f32' | 'i32';
@@ -50,9 +50,9 @@ export interface OpAttrs {
   input: { name: string; kind: 'tokens' | 'lengths' | 'segments' | 'features' };
   param: Record<string, never>;
   shift_right: { bos: number; pad: number; eos?: number };
-  /** `positions` is set by fusion when the position embedding is folded into the gather. */
-  gather: { scale: number; positions?: PositionKind };
-  positions: { kind: PositionKind };
+  /** `positions` (and the position attributes) are set by fusion when the position embedding is folded in. */
+  gather: { scale: number; positions?: PositionKind } & PositionOptions;
+  positions: { kind: PositionKind } & PositionOptions;
   add: Record<string, never>;
   act: { fn: ElementwiseActivation };
   swiglu: Record<string, never>;
@@ -70,17 +70,48 @@ export interface OpAttrs {
 
 export type PositionKind = 'sinusoidal' | 'learned';
 
+/** Sinusoidal positions: the layout of sin and cos; learned positions: the table row of position 0. */
+export interface PositionOptions {
+  layout?: SinusoidalLayout;
+  offset?: number;
+}
 
-export interface AttentionAttrs {
+/** Rotary positions of an attention site: pairing style, frequency base and the rotated dims of each head. */
+export interface RopeAttrs {
+  rope_style: 'pairs' | 'halves';
+  rope_theta: number;
+  rope_dims: number;
+}
+
+
+interface AttentionCore {
   heads: number;
   kv_heads: number;
   head_dim: number;
   /** The mask's name ('' for none) and the score's name ('' for none), looked up in the checked model. */
   mask: string;
   score: string;
+  /** Multiplies q·k before masking and the score modifiers. */
+  scale: number;
   rope: boolean;
   query_axis: string;
   key_axis: string;
+}
+
+/** An attention site's attributes; the rotary ones are present exactly when `rope` is set. */
+export type AttentionAttrs = AttentionCore & Partial<RopeAttrs>;
+
+/** How an attention site rotates its queries and keys, or undefined without rotary positions. */
+export interface Rotary {
+  style: 'pairs' | 'halves';
+  theta: number;
+  /** Dims of each head that rotate (the first ones, an even count); the rest pass through unchanged. */
+  dims: number;
+}
+
+export function rotaryOf(a: AttentionAttrs): Rotary | undefined {
+  if (!a.rope) return undefined;
+  return { style: a.rope_style ?? 'pairs', theta: a.rope_theta ?? 10000, dims: a.rope_dims ?? a.head_dim };
 }
 
 interface NodeFields {

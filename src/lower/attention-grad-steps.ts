@@ -12,9 +12,9 @@
 // 0: dQ, 1: dK, 2: dV, 3: the table), all at the first of those nodes.
 
 import { sym, type Poly } from '../check/sym.ts';
-import type { IrNode, NodeOf } from '../ir/ir.ts';
+import { rotaryOf, type IrNode, type NodeOf } from '../ir/ir.ts';
 import { generateAttentionBackward, type AttentionBackwardKernels } from '../wgsl/attention-backward.ts';
-import { positionRateWords } from '../wgsl/kernels.ts';
+import { ropeUniforms } from './attention-sites.ts';
 import { formula } from './formula.ts';
 import type { AttentionBackwardPart, AttentionSite, ProgramBuffer, Step } from './program.ts';
 
@@ -90,14 +90,14 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
   } else {
     steps.push(step('dq', dqBind, forward.uniforms, [qTiles, fc(a.heads), f(a.batch)]));
   }
-  if (fwd.attrs.rope) {
+  const rotary = rotaryOf(fwd.attrs);
+  if (rotary) {
     // The gradient with respect to the projections: the rotation's transpose applied to the rotated gradients.
     for (const [x, node, h] of [[dQ, qNode, a.heads], [dK, kNode, a.kvHeads]] as const) {
       const rows = sym.mul(node.shape[0], node.shape[1]);
-      const [lo, hi] = positionRateWords(a.headDim);
-      const uniforms = { rows: f(rows), heads: fc(h), hd: fc(a.headDim), T: f(node.shape[1]), start: fc(0), rate_lo: fc(lo), rate_hi: fc(hi) };
-      const count = f(sym.mul(rows, sym.constant((h * a.headDim) / 2)));
-      steps.push({ node: fwd.id, kind: 'train', kernel: { kind: 'train', op: { name: 'rope_inverse' } }, bind: { x }, uniforms, grid: [formula.ceilDiv(count, 64), fc(1), fc(1)] });
+      const uniforms = { rows: f(rows), ...ropeUniforms(rotary, h, a.headDim, node.shape[1]) };
+      const count = f(sym.mul(rows, sym.constant((h * rotary.dims) / 2)));
+      steps.push({ node: fwd.id, kind: 'train', kernel: { kind: 'train', op: { name: 'rope_inverse', style: rotary.style } }, bind: { x }, uniforms, grid: [formula.ceilDiv(count, 64), fc(1), fc(1)] });
     }
   }
   return steps;

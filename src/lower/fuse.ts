@@ -63,6 +63,8 @@ export function fuse(g: IrGraph): IrGraph {
       fold(n, a);
     } else if (a?.op === 'gather' && b?.op === 'positions' && single(a.id) && single(b.id) && b.args.slice(1).every((id) => definedBefore(id, a))) {
       a.attrs.positions = b.attrs.kind;
+      if (b.attrs.layout) a.attrs.layout = b.attrs.layout;
+      if (b.attrs.offset !== undefined) a.attrs.offset = b.attrs.offset;
       if (b.args[1]) a.args.push(b.args[1]);
       dropped.add(b);
       fold(n, a);

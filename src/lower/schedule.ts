@@ -10,11 +10,11 @@
 
 import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
-import type { IrGraph, IrNode, NodeOf } from '../ir/ir.ts';
+import { rotaryOf, type IrGraph, type IrNode, type NodeOf } from '../ir/ir.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, type AttentionKernelShape } from '../wgsl/attention.ts';
 import { MATMUL_TILE, positionRateWords, type ElementwiseOp, type EmbedPositions, type MatmulOptions, type NormType } from '../wgsl/kernels.ts';
 import { MASK_KERNEL_WORKGROUP } from '../wgsl/mask-kernels.ts';
-import { maskSiteOf, ScheduleError, scoreModifiers } from './attention-sites.ts';
+import { maskSiteOf, ropeUniforms, ScheduleError, scoreModifiers } from './attention-sites.ts';
 import { formula, type Formula } from './formula.ts';
 import { planMemory } from './memory-plan.ts';
 import { boundBuffers, type AttentionSite, type MaskSite, type Program, type ProgramBuffer, type Step, type Word } from './program.ts';
@@ -72,8 +72,9 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
           const [lo, hi] = positionRateWords(sym.asConstant(last(n)) ?? 0);
           Object.assign(uniforms, { rate_lo: fc(lo), rate_hi: fc(hi) });
         }
+        if (positions === 'learned') uniforms.offset = fc(n.attrs.offset ?? 0);
         const bind: Record<string, string> = { table, ids, ...(posTable ? { pos_table: posTable } : {}), out: n.id };
-        steps.push({ node: n.id, kind: 'embed', kernel: { kind: 'embed', positions }, bind, uniforms, grid: linear(f(prod(n.shape))) });
+        steps.push({ node: n.id, kind: 'embed', kernel: { kind: 'embed', positions, layout: n.attrs.layout ?? 'interleaved' }, bind, uniforms, grid: linear(f(prod(n.shape))) });
         break;
       }
       case 'positions':
@@ -93,7 +94,7 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
         const [x, gamma, beta] = n.args;
         const bind: Record<string, string> = { x, gamma, ...(beta ? { beta } : {}), out: n.id };
         const uniforms = { rows: f(rows(n)), D: f(last(n)), eps: { f32: n.attrs.eps } };
-        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type }, bind, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
+        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type, bias: !!beta }, bind, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
         break;
       }
       case 'matmul': {
@@ -166,12 +167,12 @@ export function attentionSteps(n: NodeOf<'attention'>, m: CheckedModel, byId: Ma
   const [batch, lq, lk] = [q.shape[0], q.shape[1], k.shape[1]];
   const out: Step[] = [];
 
-  if (n.attrs.rope) {
+  const rotary = rotaryOf(n.attrs);
+  if (rotary) {
     for (const [x, h] of [[q, heads], [k, kvHeads]] as const) {
       const r = rows(x);
-      const [rateLo, rateHi] = positionRateWords(headDim);
-      const uniforms = { rows: f(r), heads: fc(h), hd: fc(headDim), T: f(x.shape[1]), start: fc(0), rate_lo: fc(rateLo), rate_hi: fc(rateHi) };
-      out.push({ node: n.id, kind: 'rope', kernel: { kind: 'rope' }, bind: { x: x.id }, uniforms, grid: linear(f(sym.mul(r, c((h * headDim) / 2)))) });
+      const uniforms = { rows: f(r), ...ropeUniforms(rotary, h, headDim, x.shape[1]) };
+      out.push({ node: n.id, kind: 'rope', kernel: { kind: 'rope', style: rotary.style }, bind: { x: x.id }, uniforms, grid: linear(f(sym.mul(r, c((h * rotary.dims) / 2)))) });
     }
   }
 
@@ -187,7 +188,7 @@ export function attentionSteps(n: NodeOf<'attention'>, m: CheckedModel, byId: Ma
     heads,
     kvHeads,
     headDim,
-    scale: 1 / Math.sqrt(headDim),
+    scale: n.attrs.scale,
     queryAxis: n.attrs.query_axis,
     keyAxis: n.attrs.key_axis,
     batch,

@@ -73,7 +73,7 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
         if (n.attrs.positions) throw new ScheduleError(`${n.id}: the training program takes positions as their own node`);
         const [table, ids] = n.args;
         const uniforms: Record<string, Word> = { rows: f(rows(n)), D: f(last(n)), T: f(n.shape[1]), vocab: f(byId.get(table)!.shape[0]), scale: { f32: n.attrs.scale }, start: fc(0) };
-        steps.push({ node: n.id, kind: 'embed', kernel: { kind: 'embed', positions: 'none' }, bind: { table, ids, out: n.id }, uniforms, grid: linear(f(size(n))) });
+        steps.push({ node: n.id, kind: 'embed', kernel: { kind: 'embed', positions: 'none', layout: 'interleaved' }, bind: { table, ids, out: n.id }, uniforms, grid: linear(f(size(n))) });
         break;
       }
       case 'positions': {
@@ -83,8 +83,10 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
         if (kind === 'sinusoidal') {
           const [lo, hi] = positionRateWords(sym.asConstant(d) ?? 0);
           Object.assign(uniforms, { rate_lo: fc(lo), rate_hi: fc(hi) });
+        } else {
+          uniforms.offset = fc(n.attrs.offset ?? 0);
         }
-        train(n, { name: 'positions', kind }, kind === 'learned' ? { pos_table: n.args[1], out: n.id } : { out: n.id }, uniforms, size(n));
+        train(n, { name: 'positions', kind, layout: n.attrs.layout ?? 'interleaved' }, kind === 'learned' ? { pos_table: n.args[1], out: n.id } : { out: n.id }, uniforms, size(n));
         break;
       }
       case 'add':
@@ -101,7 +103,7 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
       case 'norm': {
         const [x, gamma, beta] = n.args;
         const uniforms = { rows: f(rows(n)), D: f(last(n)), eps: { f32: n.attrs.eps } };
-        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type }, bind: { x, gamma, ...(beta ? { beta } : {}), out: n.id }, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
+        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type, bias: !!beta }, bind: { x, gamma, ...(beta ? { beta } : {}), out: n.id }, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
         break;
       }
       case 'matmul': {
@@ -201,7 +203,7 @@ function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, trai
     }
     case 'positions': {
       const table = arg(1);
-      return train(n, { name: 'positions_grad' }, { dy, dtable: n.id }, { T: f(fwd.shape[0]), D: f(fwd.shape[1]), table_rows: f(table.shape[0]) }, size(table));
+      return train(n, { name: 'positions_grad' }, { dy, dtable: n.id }, { T: f(fwd.shape[0]), D: f(fwd.shape[1]), table_rows: f(table.shape[0]), offset: fc(fwd.attrs.offset ?? 0) }, size(table));
     }
     case 'norm': {
       const type = fwd.attrs.type;

@@ -3,7 +3,7 @@
 // parameter by its safetensors name.
 
 import type { CheckedModel } from '../check/model.ts';
-import type { IrNode, NodeOf } from '../ir/ir.ts';
+import { rotaryOf, type IrNode, type NodeOf } from '../ir/ir.ts';
 import type { GradGraph } from '../lower/grad.ts';
 import { inlineMask } from '../check/inline-mask.ts';
 import { scoreModifiers } from '../wgsl/score-modifiers.ts';
@@ -96,7 +96,7 @@ function vjpOf(n: IrNode, args: Tensor[], dy: Float64Array, m: CheckedModel, run
   const info = maskName ? (m.masks.get(maskName) ?? inlineMask(m, maskName)) : undefined;
   const visible = info?.policy ? maskFunction(toPredicate(info.policy), { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } }) : () => true;
   const modifiers = scoreModifiers(m, n.attrs.score, heads);
-  const r = attentionBackward({ batch, lq, lk, heads, kvHeads, headDim: hd, rope: n.attrs.rope, visible, modifiers, q, k, v, table, dOut: dy });
+  const r = attentionBackward({ batch, lq, lk, heads, kvHeads, headDim: hd, rotary: rotaryOf(n.attrs), scale: n.attrs.scale, visible, modifiers, q, k, v, table, dOut: dy });
   return [r.dq, r.dk, r.dv, r.dTable];
 }
 

@@ -8,6 +8,7 @@
 import { sym } from '../check/sym.ts';
 import type { IrNode, NodeOf } from '../ir/ir.ts';
 import { evalDim, type Tensor } from './cpu-interpreter.ts';
+import { geluErfGrad } from './erf.ts';
 
 export type Grads = (Float64Array | undefined)[];
 
@@ -29,6 +30,7 @@ const ACT_GRAD: Record<string, (x: number) => number> = {
   none: () => 1,
   relu: (x) => (x > 0 ? 1 : 0),
   gelu: geluTanhGrad,
+  gelu_erf: geluErfGrad,
   silu: siluGrad,
 };
 
@@ -66,9 +68,11 @@ export function vjpElementwise(n: IrNode, args: Tensor[], dy: Float64Array, ctx:
       return gatherGrad(n, args, dy, ctx);
     case 'positions': {
       // Learned positions: row t of the table is position t's vector; rows past the sequence get no gradient.
+      // With an offset, position t is row t + offset.
       const table = args[1];
       const dt = new Float64Array(table.length);
-      dt.set(dy.subarray(0, Math.min(dy.length, dt.length)));
+      const from = (n.attrs.offset ?? 0) * evalDim(n.shape[1], ctx.dims);
+      dt.set(dy.subarray(0, Math.max(0, Math.min(dy.length, dt.length - from))), from);
       return [undefined, dt];
     }
     case 'norm':
@@ -94,7 +98,7 @@ function gatherGrad(n: NodeOf<'gather'>, args: Tensor[], dy: Float64Array, ctx: 
     const id = ids[r] >= 0 && ids[r] < vocab ? ids[r] : 0; // the forward pass reads row 0 for an id out of range
     for (let j = 0; j < d; j++) {
       dt[id * d + j] += dy[r * d + j] * scale;
-      if (dp) dp[(r % t) * d + j] += dy[r * d + j];
+      if (dp) dp[((r % t) + (n.attrs.offset ?? 0)) * d + j] += dy[r * d + j];
     }
   }
   return [dt, undefined, dp];

@@ -16,7 +16,7 @@ export type Dim = string | number;
 
 /** Attention attributes of a plain site over T (no mask, no score, no rotary), with the given head layout. */
 export function attentionAttrs(heads: number, kvHeads: number, headDim: number, more: Partial<AttentionAttrs> = {}): AttentionAttrs {
-  return { heads, kv_heads: kvHeads, head_dim: headDim, mask: '', score: '', rope: false, query_axis: 'T', key_axis: 'T', ...more };
+  return { heads, kv_heads: kvHeads, head_dim: headDim, mask: '', score: '', scale: 1 / Math.sqrt(headDim), rope: false, query_axis: 'T', key_axis: 'T', ...more };
 }
 const poly = (d: Dim): Poly => (typeof d === 'number' ? sym.constant(d) : sym.atom(d));
 

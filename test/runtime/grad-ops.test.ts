@@ -5,10 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { sym } from '../../src/check/sym.ts';
 import type { CheckedModel } from '../../src/check/model.ts';
-import { irNode, type IrGraph, type IrNode, type Op, type OpAttrs } from '../../src/ir/ir.ts';
+import { irNode, type IrGraph, type IrNode, type Op, type OpAttrs, type Rotary } from '../../src/ir/ir.ts';
 import { attentionBackward } from '../../src/runtime/attention-backward.ts';
 import { attentionCpu } from '../../src/runtime/attention-cpu.ts';
-import { interpret, rope } from '../../src/runtime/cpu-interpreter.ts';
+import { interpret } from '../../src/runtime/cpu-interpreter.ts';
+import { defaultRotary, rope } from '../../src/runtime/rotary-cpu.ts';
 import { vjpElementwise } from '../../src/runtime/cpu-vjp.ts';
 import { alibiSlopes, type ScoreModifier } from '../../src/wgsl/score-modifiers.ts';
 import { numericGradient, randomTensor, relativeError, rng } from '../support/finite-differences.ts';
@@ -105,14 +106,16 @@ describe('each op’s gradient matches finite differences (f64)', () => {
 describe('attention’s gradient matches finite differences (f64)', () => {
   const shape = { batch: 2, lq: 5, lk: 6, heads: 4, kvHeads: 2, headDim: 4 };
   const relBias = (bidirectional: boolean): ScoreModifier => ({ kind: 'relative_bias', heads: 4, buckets: 4, maxDistance: 8, bidirectional });
-  const cases: [string, { mask?: (b: number, h: number, q: number, k: number) => boolean; modifiers?: ScoreModifier[]; rope?: boolean }][] = [
+  const cases: [string, { mask?: (b: number, h: number, q: number, k: number) => boolean; modifiers?: ScoreModifier[]; rotary?: Rotary; scale?: number }][] = [
     ['no mask, GQA (4 heads on 2 kv heads)', {}],
     ['causal, with rows that see no key (q < 1 sees nothing)', { mask: (_b, _h, q, k) => k < q }],
     ['per-batch padding and a per-head pattern', { mask: (b, h, q, k) => k < 6 - 2 * b && (h % 2 === 0 || k <= q + 1) }],
     ['softcap', { modifiers: [{ kind: 'softcap', cap: 1.2 }] }],
     ['alibi', { modifiers: [{ kind: 'alibi', slopes: alibiSlopes(4) }], mask: (_b, _h, q, k) => k <= q + 1 }],
     ['relative bias table, then softcap', { modifiers: [relBias(true), { kind: 'softcap', cap: 2 }] }],
-    ['rotary positions', { rope: true, mask: (_b, _h, q, k) => k <= q + 1 }],
+    ['rotary positions', { rotary: defaultRotary(4), mask: (_b, _h, q, k) => k <= q + 1 }],
+    ['rotary halves, θ = 500000, half of each head rotated', { rotary: { style: 'halves', theta: 500000, dims: 2 }, mask: (_b, _h, q, k) => k <= q + 1 }],
+    ['rotary pairs over half of each head, unscaled scores (scale = 1)', { rotary: { style: 'pairs', theta: 100, dims: 2 }, scale: 1 }],
   ];
   for (const [name, o] of cases) {
     it(name, () => {
@@ -124,9 +127,9 @@ describe('attention’s gradient matches finite differences (f64)', () => {
       const table = randomTensor(4 * heads, r);
       const dOut = randomTensor(q.length, r);
       const mods = () => (o.modifiers ?? []).map((m) => (m.kind === 'relative_bias' ? { ...m, table } : m));
-      const rows = (x: Float64Array, h: number, l: number) => (o.rope ? rope(x, batch * l, h, headDim, l) : x);
-      const loss = () => attentionCpu(shape, rows(q, heads, lq), rows(k, kvHeads, lk), v, { mask: o.mask, modifiers: mods() }).reduce((s, y, i) => s + y * dOut[i], 0);
-      const g = attentionBackward({ ...shape, rope: !!o.rope, visible: o.mask ?? (() => true), modifiers: o.modifiers ?? [], q, k, v, table, dOut });
+      const rows = (x: Float64Array, h: number, l: number) => (o.rotary ? rope(x, batch * l, h, headDim, l, o.rotary) : x);
+      const loss = () => attentionCpu(shape, rows(q, heads, lq), rows(k, kvHeads, lk), v, { mask: o.mask, modifiers: mods(), scale: o.scale }).reduce((s, y, i) => s + y * dOut[i], 0);
+      const g = attentionBackward({ ...shape, rotary: o.rotary, scale: o.scale ?? 1 / Math.sqrt(headDim), visible: o.mask ?? (() => true), modifiers: o.modifiers ?? [], q, k, v, table, dOut });
       const all = (x: Float64Array) => Array.from({ length: x.length }, (_, i) => i);
       expect(relativeError(Array.from(g.dq), numericGradient(loss, q, all(q)))).toBeLessThanOrEqual(TOL);
       expect(relativeError(Array.from(g.dk), numericGradient(loss, k, all(k)))).toBeLessThanOrEqual(TOL);
