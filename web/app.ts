@@ -293,6 +293,7 @@ async function main(): Promise<void> {
       loaded = undefined;
     },
     () => (loaded = undefined),
+    async () => (gpu ??= await acquireGpu({ skipWorkgroupZeroInit: true })),
   );
   const examples = fillExamples();
   const stored = localStorage.getItem(STORAGE_KEY);

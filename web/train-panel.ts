@@ -3,6 +3,7 @@
 // can use its weights.
 
 import type { CheckedModel } from '../src/check/model.ts';
+import type { GpuContext } from '../src/runtime/device.ts';
 import { clearError, showError } from './errors.ts';
 import { DEFAULT_TRAIN, drawLossCurves, train, weightsFile, type Trained, type TrainProgress, type TrainSettings } from './train-view.ts';
 
@@ -29,7 +30,7 @@ function trainSettings(): TrainSettings {
   return s;
 }
 
-async function trainNow(model: CheckedModel | undefined, onTrained: (t: Trained) => void): Promise<void> {
+async function trainNow(model: CheckedModel | undefined, onTrained: (t: Trained) => void, device: () => Promise<GpuContext>): Promise<void> {
   clearError($('train-error'));
   if (!model) throw new Error('the spec has errors (see the diagnostics under the editor)');
   const s = trainSettings();
@@ -46,7 +47,7 @@ async function trainNow(model: CheckedModel | undefined, onTrained: (t: Trained)
       const last = p.train.at(-1);
       const ev = p.eval.at(-1);
       $('train-status').textContent = `step ${p.step}/${s.steps}${last ? ` · train loss ${last.loss.toFixed(4)}` : ''}${ev ? ` · eval loss ${ev.loss.toFixed(4)} (step ${ev.step})` : ''} · ${((performance.now() - started) / 1000).toFixed(1)} s`;
-    }, () => trainStopping);
+    }, () => trainStopping, $<HTMLSelectElement>('train-backend').value === 'gpu' ? await device() : undefined);
     drawLossCurves(canvas, t.progress, s.steps);
     window.mdlTrain = { ...t.progress, done: true };
     const link = $<HTMLAnchorElement>('train-download');
@@ -57,15 +58,18 @@ async function trainNow(model: CheckedModel | undefined, onTrained: (t: Trained)
     $<HTMLInputElement>('train-use').disabled = false;
     $<HTMLInputElement>('train-use').checked = true;
     onTrained(t);
-    $('train-status').textContent += t.progress.step < s.steps ? ' · stopped' : ' · done';
+    $('train-status').textContent += `${t.progress.step < s.steps ? ' · stopped' : ' · done'} (${t.backend})`;
   } finally {
     $<HTMLButtonElement>('train-run').disabled = false;
     $<HTMLButtonElement>('train-stop').disabled = true;
   }
 }
 
-/** Wires the panel; `currentModel` is the spec's model when it checks, `onTrained` hears of each finished run. */
-export function wireTrain(currentModel: () => CheckedModel | undefined, onTrained: (t: Trained) => void, onUseChanged: () => void): void {
+/**
+ * Wires the panel; `currentModel` is the spec's model when it checks, `onTrained` hears of each finished run, and
+ * `device` gives the page's WebGPU device for training on it.
+ */
+export function wireTrain(currentModel: () => CheckedModel | undefined, onTrained: (t: Trained) => void, onUseChanged: () => void, device: () => Promise<GpuContext>): void {
   const data = $<HTMLTextAreaElement>('train-data');
   data.addEventListener('dragover', (ev) => ev.preventDefault());
   data.addEventListener('drop', async (ev) => {
@@ -77,7 +81,7 @@ export function wireTrain(currentModel: () => CheckedModel | undefined, onTraine
     const file = (ev.target as HTMLInputElement).files?.[0];
     if (file) data.value = await file.text();
   });
-  $('train-run').addEventListener('click', () => void trainNow(currentModel(), onTrained).catch((e) => showError($('train-error'), 'training failed', e)));
+  $('train-run').addEventListener('click', () => void trainNow(currentModel(), onTrained, device).catch((e) => showError($('train-error'), 'training failed', e)));
   $('train-stop').addEventListener('click', () => (trainStopping = true));
   $('train-use').addEventListener('change', onUseChanged);
 }

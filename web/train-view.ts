@@ -1,12 +1,14 @@
-// The train view: a small data file pasted or dropped into the page, trained with the spec's own loss on the CPU
-// reference trainer (the one `mdl train --backend cpu` runs: same batching, data order, clipping and AdamW), with
-// the train and eval losses drawn as they come, a stop button, the weights as a safetensors download, and the
-// trained weights handed to the generate view.
+// The train view: a small data file pasted or dropped into the page, trained with the spec's own loss as `mdl train`
+// trains it (same batching, data order, clipping and AdamW) on either of its backends: the page's WebGPU device
+// (the device trainer, weights and optimizer state on the GPU) or the CPU reference. The train and eval losses are
+// drawn as they come; the weights download as safetensors and go to the generate view.
 
 import type { CheckedModel } from '../src/check/model.ts';
 import { buildTrainingIr } from '../src/ir/training.ts';
 import { buildGradGraph, type GradGraph } from '../src/lower/grad.ts';
 import { DEFAULT_ADAMW, freshState } from '../src/runtime/adamw.ts';
+import type { GpuContext } from '../src/runtime/device.ts';
+import { DeviceTrainer } from '../src/runtime/gpu-training.ts';
 import { DEFAULT_SEED, paramsOf, seededWeights } from '../src/runtime/init-weights.ts';
 import { writeSafetensors } from '../src/runtime/safetensors.ts';
 import { byteTokenizer, tokenizerOptionsOf } from '../src/runtime/tokenizer.ts';
@@ -33,6 +35,7 @@ export interface Trained {
   weights: Map<string, Float32Array>;
   shapes: Map<string, number[]>;
   progress: TrainProgress;
+  backend: 'WebGPU' | 'CPU reference';
 }
 
 /** Lines held out for evaluation: the last tenth of the data when it has at least 10 lines, else none. */
@@ -47,7 +50,7 @@ export function splitData(text: string): { train: string; eval?: string } {
  * Trains `model` on `text` (source<TAB>target lines for an encoder-decoder, text lines for a decoder-only model),
  * calling `onStep` after every step and yielding to the page between steps so that drawing and `stopped` are seen.
  */
-export async function train(model: CheckedModel, text: string, s: TrainSettings, onStep: (p: TrainProgress) => void, stopped: () => boolean): Promise<Trained> {
+export async function train(model: CheckedModel, text: string, s: TrainSettings, onStep: (p: TrainProgress) => void, stopped: () => boolean, gpu?: GpuContext): Promise<Trained> {
   const graph: GradGraph = buildGradGraph(buildTrainingIr(model));
   const codec = byteTokenizer(tokenizerOptionsOf(model));
   const data = splitData(text);
@@ -59,22 +62,31 @@ export async function train(model: CheckedModel, text: string, s: TrainSettings,
   const state = freshState(weights);
   const config = { graph, model, batches, seed: s.seed, accumulate: 1, clip: 1, adamw: DEFAULT_ADAMW, schedule: { lr: s.lr, warmup: 0, total: s.steps, schedule: 'cosine' as const }, frozen: new Set<string>() };
   const progress: TrainProgress = { step: 0, train: [], eval: [] };
-  const evalNow = () => {
-    if (evalBatches) progress.eval.push({ step: progress.step, loss: evaluate(graph, model, evalBatches, weights).loss });
-  };
-  evalNow();
-  onStep(progress);
-  for (let step = 1; step <= s.steps && !stopped(); step++) {
-    await new Promise((done) => setTimeout(done, 0));
-    if (stopped()) break;
-    const r = trainStep(config, weights, state);
-    progress.step = step;
-    progress.train.push({ step, loss: r.loss });
-    if (step % s.evalEvery === 0 || step === s.steps) evalNow();
+  // On the device the weights and moments stay there, and come back once at the end.
+  const device = gpu ? new DeviceTrainer(gpu, graph, model, weights, state, config.frozen) : undefined;
+  try {
+    const evalNow = async () => {
+      if (!evalBatches) return;
+      const e = device ? await device.evaluate(evalBatches) : evaluate(graph, model, evalBatches, weights);
+      progress.eval.push({ step: progress.step, loss: e.loss });
+    };
+    await evalNow();
     onStep(progress);
+    for (let step = 1; step <= s.steps && !stopped(); step++) {
+      await new Promise((done) => setTimeout(done, 0));
+      if (stopped()) break;
+      const r = device ? await device.step(config, state) : trainStep(config, weights, state);
+      progress.step = step;
+      progress.train.push({ step, loss: r.loss });
+      if (step % s.evalEvery === 0 || step === s.steps) await evalNow();
+      onStep(progress);
+    }
+    if (evalBatches && progress.eval.at(-1)?.step !== progress.step) await evalNow();
+    await device?.download(weights, state);
+  } finally {
+    device?.release();
   }
-  if (evalBatches && progress.eval.at(-1)?.step !== progress.step) evalNow();
-  return { model, weights, shapes: new Map(paramsOf(graph).map((p) => [p.name, p.shape])), progress };
+  return { model, weights, shapes: new Map(paramsOf(graph).map((p) => [p.name, p.shape])), progress, backend: device ? 'WebGPU' : 'CPU reference' };
 }
 
 /** The trained weights as a safetensors file, as `mdl train` writes its weights (names as the spec's parameters). */
