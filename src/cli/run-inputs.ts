@@ -196,23 +196,25 @@ function inlineFeatures(model: CheckedModel, input: InputInfo, rows: unknown): {
   }
   const width = rows[0]?.length ?? 0;
   const shape = rows.every((r) => r.length === width) ? [rows.length, width] : [rows.length, -1];
-  return checkedFeatures(model, input, shape, shape, Float32Array.from((rows as number[][]).flat()), `features '${input.name}'`);
+  return checkedFeatures(model, input, shape, shape, Float32Array.from((rows as number[][]).flat()), undefined);
 }
 
-function checkedFeatures(model: CheckedModel, input: InputInfo, shape: number[], given: number[], data: Float32Array, file: string): { data: Float32Array; length: number } {
+/** `file`: where the features came from, named in errors (none for features given inline). */
+function checkedFeatures(model: CheckedModel, input: InputInfo, shape: number[], given: number[], data: Float32Array, file: string | undefined): { data: Float32Array; length: number } {
+  const at = file === undefined ? '' : `${file}: `;
   const width = input.width ? sym.evaluate(input.width, {}) : undefined;
   const axis = model.dims.get(input.axis!);
   const want = `[${input.axis}, ${width}] or [1, ${input.axis}, ${width}]`;
   const found = `[${given.map((d) => (d < 0 ? 'ragged' : d)).join(', ')}]`;
-  if (shape.length !== 2 || shape[1] !== width) throw new UserError(`${file}: features '${input.name}' need shape ${want} (declared ${shapeText(input)}), found ${found}`);
+  if (shape.length !== 2 || shape[1] !== width) throw new UserError(`${at}features '${input.name}' need shape ${want} (declared ${shapeText(input)}), found ${found}`);
   const length = shape[0];
   const max = axis?.concrete ?? axis?.bound;
   if (length < 1 || (axis?.concrete !== undefined && length !== axis.concrete) || (max !== undefined && length > max)) {
     const allowed = axis?.concrete !== undefined ? `exactly ${axis.concrete}` : `1 to ${max ?? 'any'}`;
-    throw new UserError(`${file}: features '${input.name}' have ${length} rows along ${input.axis}; the spec allows ${allowed}`);
+    throw new UserError(`${at}features '${input.name}' have ${length} rows along ${input.axis}; the spec allows ${allowed}`);
   }
   try {
-    checkFinite(data, shape, `features '${input.name}'`, file);
+    checkFinite(data, shape, `features '${input.name}'`, file ?? 'the input file');
   } catch (e) {
     throw e instanceof SafetensorsError ? new UserError(e.message) : e;
   }

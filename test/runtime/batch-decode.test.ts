@@ -67,7 +67,7 @@ describe('batched decoding with a KV cache', () => {
    * Greedy decoding of `rows` three ways: batched on the device with caches, each row alone on the device with its
    * own cache, and batched on the CPU reference (a full pass at every step). Returns the batched result.
    */
-  async function compare(m: CheckedModel, rows: BatchRow[], maxNew: number, extra: { stopIds?: number[]; expectCache?: boolean } = {}) {
+  async function compare(m: CheckedModel, rows: BatchRow[], maxNew: number, extra: { stopIds?: number[]; expectCache?: boolean; sampleSeed?: number } = {}) {
     const lowered = lower(m);
     const weights = seededWeights(lowered.ir, 11);
     const forward = gpuForward(gpu(), lowered, m, weights);
@@ -79,7 +79,9 @@ describe('batched decoding with a KV cache', () => {
     const cached = !lowered.cache.unsupported;
     expect(cached).toBe(extra.expectCache ?? true);
     const newCache = cached ? () => new CachedDecoder(gpu(), lowered, m, weights) : undefined;
-    const opts = { rows, maxNew, greedy: true, stopIds: extra.stopIds };
+    // Sampling: row r draws from seed + r, as it would alone with that seed.
+    const sampled = extra.sampleSeed !== undefined;
+    const opts = { rows, maxNew, greedy: !sampled, temperature: sampled ? 1.5 : undefined, seed: extra.sampleSeed, stopIds: extra.stopIds };
     const tokens = await generateBatch(m, forward, { ...opts, newCache, onStep: record(batched), onCacheAbandoned: (r) => reasons.push(r) });
     expect(reasons).toEqual([]);
     const oracle: Logits = [];
@@ -88,7 +90,8 @@ describe('batched decoding with a KV cache', () => {
     for (const [r, row] of rows.entries()) {
       const alone: Float32Array[] = [];
       const cache = newCache?.();
-      const single = await generate(m, forward, { ...row, maxNew, greedy: true, stopIds: extra.stopIds, cache, onStep: (e) => (alone[e.step] = Float32Array.from(e.logits)) });
+      const seed = sampled ? extra.sampleSeed! + r : undefined;
+      const single = await generate(m, forward, { ...row, maxNew, greedy: opts.greedy, temperature: opts.temperature, seed, stopIds: extra.stopIds, cache, onStep: (e) => (alone[e.step] = Float32Array.from(e.logits)) });
       cache?.destroy();
       expect(single, `row ${r} alone`).toEqual(tokens[r]);
       expect(batched[r]).toHaveLength(tokens[r].length);
@@ -178,10 +181,11 @@ describe('batched decoding with a KV cache', () => {
   it('rows that stop early leave the batch; the others go on exactly', async () => {
     const m = lm('causal');
     const rows: BatchRow[] = [{ prompt: [3, 4, 5] }, { prompt: [6, 7, 8] }, { prompt: [9, 10, 11] }, { prompt: [12, 13, 14] }];
-    const free = await compare(m, rows, 6);
+    // Sampled, so that rows differ (greedy decoding of seeded weights tends to one sequence whatever the prompt).
+    const free = await compare(m, rows, 6, { sampleSeed: 5 });
     // Stop at row 0's second token: row 0 stops after two steps, every other row where it first produces that token.
     const early = free[0][1];
-    const stopped = await compare(m, rows, 6, { stopIds: [early] });
+    const stopped = await compare(m, rows, 6, { stopIds: [early], sampleSeed: 5 });
     const cut = (t: number[]) => (t.includes(early) ? t.slice(0, t.indexOf(early) + 1) : t);
     expect(stopped).toEqual(free.map(cut));
     expect(stopped[0]).toHaveLength(2);
