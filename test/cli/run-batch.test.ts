@@ -81,6 +81,14 @@ describe('mdl run --input-file', () => {
     expect(Number.isNaN(t.data[0])).toBe(false);
   }, 120_000);
 
+  it('an encoder-decoder: a plain line is the source; JSON rows give source text or ids and a target prefix', () => {
+    const rows = file('sources.jsonl', 'ab\n{"source_ids": [200, 17, 45], "ids": [40]}\n{"source": "xy"}\n');
+    const r = ok(mdl('specs/translator.mdl', '--input-file', rows, '--max-new', '3', '--backend', 'cpu'));
+    const got = byRow(r.stdout);
+    const alone = [['--source', 'ab'], ['--source-ids', '200,17,45', '--ids', '40'], ['--source', 'xy']];
+    for (const [i, args] of alone.entries()) expect(got[i], `row ${i}`).toBe(ok(mdl('specs/translator.mdl', ...args, '--max-new', '3', '--backend', 'cpu')).stdout.replace(/\n$/, ''));
+  }, 120_000);
+
   it('bad lines are reported as FILE:LINE with the reason, before anything runs', () => {
     const cases: [string, RegExp][] = [
       ['{"ids": [1, 2]}\n{"ids": [1, 2}\n', /:2: not a JSON object/],
