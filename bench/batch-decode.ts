@@ -15,6 +15,8 @@ import type { Progress } from './progress.ts';
 
 export interface BatchDecodeRow {
   batch: number;
+  /** Every row a different prompt length (prompt - row): each row is a group of its own. */
+  mixed?: boolean;
   prompt: number;
   newTokens: number;
   /** Generated tokens (all rows) per second over the steps after the first, one sample per round. */
@@ -24,6 +26,8 @@ export interface BatchDecodeRow {
 }
 
 export const BATCH_SIZES = [1, 4, 16];
+/** The measured configurations: the batch sizes with one prompt length, then 16 rows of 16 lengths. */
+export const BATCH_CASES: { batch: number; mixed?: boolean }[] = [...BATCH_SIZES.map((batch) => ({ batch })), { batch: 16, mixed: true }];
 
 export async function runBatchDecode(gpu: GpuContext, opts: { prompt: number; newTokens: number; rounds: number }, progress: Progress): Promise<BatchDecodeRow[]> {
   const checked = checkSource(DECODE_MODEL, 'decode_lm.mdl');
@@ -34,12 +38,12 @@ export async function runBatchDecode(gpu: GpuContext, opts: { prompt: number; ne
   const forward = gpuForward(gpu, lowered, m, weights);
   // Different prompts of one length: every row decodes in one group.
   const prompt = (row: number) => Array.from({ length: opts.prompt }, (_, i) => 3 + ((i * 7919 + row * 104729) % 250));
-  const decode = new Map<number, number[]>(BATCH_SIZES.map((b) => [b, []]));
-  const total = new Map<number, number[]>(BATCH_SIZES.map((b) => [b, []]));
+  const decode = BATCH_CASES.map((): number[] => []);
+  const total = BATCH_CASES.map((): number[] => []);
   for (let round = 0; round <= opts.rounds; round++) {
-    for (const batch of BATCH_SIZES) {
-      progress.step(`batched decoding: B = ${batch}, ${round === 0 ? 'warm-up' : `round ${round} of ${opts.rounds}`}`);
-      const rows = Array.from({ length: batch }, (_, r) => ({ prompt: prompt(r) }));
+    for (const [c, { batch, mixed }] of BATCH_CASES.entries()) {
+      progress.step(`batched decoding: B = ${batch}${mixed ? ', a different length per row' : ''}, ${round === 0 ? 'warm-up' : `round ${round} of ${opts.rounds}`}`);
+      const rows = Array.from({ length: batch }, (_, r) => ({ prompt: mixed ? prompt(r).slice(r) : prompt(r) }));
       let firstDone = 0;
       const t0 = performance.now();
       await generateBatch(m, forward, {
@@ -54,15 +58,16 @@ export async function runBatchDecode(gpu: GpuContext, opts: { prompt: number; ne
       });
       const end = performance.now();
       if (round === 0) continue;
-      decode.get(batch)!.push((batch * (opts.newTokens - 1)) / ((end - firstDone) / 1000));
-      total.get(batch)!.push((batch * opts.newTokens) / ((end - t0) / 1000));
+      decode[c].push((batch * (opts.newTokens - 1)) / ((end - firstDone) / 1000));
+      total[c].push((batch * opts.newTokens) / ((end - t0) / 1000));
     }
   }
-  return BATCH_SIZES.map((batch) => ({
+  return BATCH_CASES.map(({ batch, mixed }, c) => ({
     batch,
+    ...(mixed ? { mixed } : {}),
     prompt: opts.prompt,
     newTokens: opts.newTokens,
-    decodeTokensPerSecond: summarize(decode.get(batch)!),
-    totalTokensPerSecond: summarize(total.get(batch)!),
+    decodeTokensPerSecond: summarize(decode[c]),
+    totalTokensPerSecond: summarize(total[c]),
   }));
 }

@@ -15,7 +15,7 @@ import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
 import { measureStartup } from './cli-startup.ts';
 import { DEEP_LAYERS, measureCompile, measureDeepCompile } from './compile-time.ts';
-import { BATCH_SIZES, runBatchDecode } from './batch-decode.ts';
+import { BATCH_CASES, runBatchDecode } from './batch-decode.ts';
 import { runDecode } from './decode.ts';
 import { runModelDecode } from './model-decode.ts';
 import { benchMasks } from './masks.ts';
@@ -200,7 +200,7 @@ async function main(): Promise<void> {
 }
 
 const BATCH_ROUNDS = 3;
-const BATCH_ROUNDS_STEPS = (BATCH_ROUNDS + 1) * BATCH_SIZES.length;
+const BATCH_ROUNDS_STEPS = (BATCH_ROUNDS + 1) * BATCH_CASES.length;
 
 async function measureBatch(gpu: Awaited<ReturnType<typeof acquireGpu>>, progress: Progress): Promise<BatchDecodeSection> {
   const loadBefore = loadavg();

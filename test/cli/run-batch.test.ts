@@ -2,7 +2,7 @@
 // both backends; --json streams token events with their row; --logits writes [rows, steps, vocab] whose rows are the
 // single runs' logits; bad lines are reported as FILE:LINE with what is wrong.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -88,6 +88,26 @@ describe('mdl run --input-file', () => {
     const alone = [['--source', 'ab'], ['--source-ids', '200,17,45', '--ids', '40'], ['--source', 'xy']];
     for (const [i, args] of alone.entries()) expect(got[i], `row ${i}`).toBe(ok(mdl('specs/translator.mdl', ...args, '--max-new', '3', '--backend', 'cpu')).stdout.replace(/\n$/, ''));
   }, 120_000);
+
+  it('Ctrl-C ends every row with what it generated: a row line each, the done line, exit status 130', async () => {
+    const child = spawn(process.execPath, [bin, 'run', 'specs/packed.mdl', '--input-file', prompts, '--max-new', '400', '--backend', 'cpu', '--json'], { cwd: root });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    await new Promise<void>((resolve) => child.stdout.on('data', (d) => ((stdout += d), stdout.split('\n').length > 4 && resolve())));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code, stderr).toBe(130);
+    const events = stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const rows = events.filter((e) => e.event === 'row');
+    expect(rows.map((e) => e.row).sort()).toEqual([0, 1, 2]);
+    for (const r of rows) {
+      expect(r.tokens.length).toBeLessThan(400);
+      expect(r.tokens).toEqual(events.filter((e) => e.event === 'token' && e.row === r.row).map((e) => e.id));
+    }
+    expect(events.at(-1)).toMatchObject({ event: 'done', interrupted: true });
+    expect(stderr).toContain('mdl: interrupted');
+  }, 60_000);
 
   it('bad lines are reported as FILE:LINE with the reason, before anything runs', () => {
     const cases: [string, RegExp][] = [
