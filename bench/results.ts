@@ -1,5 +1,6 @@
 // Everything one benchmark run measured, as the report reads it, and the targets judged from it.
 
+import type { BatchDecodeRow } from './batch-decode.ts';
 import type { Timing } from '../src/tune/measure.ts';
 import type { BackwardRow } from './attention-backward.ts';
 import type { TrainingRow } from './training.ts';
@@ -48,6 +49,8 @@ export interface BenchResults {
   backward?: Section<BackwardRow[]>;
   /** Training steps: mdl on WebGPU, tfjs, the CPU reference (absent in results from before it was measured). */
   training?: Section<TrainingRow[]>;
+  /** Batched decoding at B = 1, 4, 16 (absent before it was measured; `--only batch` measures it alone). */
+  batchDecode?: BatchDecodeSection;
 }
 
 /** A section measured on its own (`npm run bench -- --only NAME`), with the conditions of that run. */
@@ -59,6 +62,15 @@ export interface Section<T> {
   loadBefore: number[];
   loadAfter: number[];
   seconds: number;
+}
+
+export interface BatchDecodeSection {
+  rows: BatchDecodeRow[];
+  /** When and where it was measured: `--only batch` measures it apart from the rest of the report. */
+  date: string;
+  adapter: string;
+  loadBefore: number[];
+  loadAfter: number[];
 }
 
 export function timingOf(row: AttentionRow, who: Comparator): Timing | undefined {

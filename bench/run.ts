@@ -1,7 +1,8 @@
 // `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]
-// [-- --only training,backward]`: every benchmark in one process on one adapter, progress on stderr, results written
-// to BENCHMARKS.md and the measurements behind it to BENCHMARKS.json (`--report-only` renders the report from them
-// again). `--only` measures just the named sections, in one run of their own, and puts them into the saved results.
+// [-- --only training,backward,batch]`: every benchmark in one process on one adapter, progress on stderr, results
+// written to BENCHMARKS.md and the measurements behind it to BENCHMARKS.json (`--report-only` renders the report from
+// them again). `--only` measures just the named sections, in one run of their own, and renders the report with the
+// other sections' saved measurements.
 //
 // The default sizes keep a run under ten minutes on SwiftShader with two cores; `--full` adds L=2048, measures every
 // mask on every comparator at every length, and sizes the matmul for a real GPU.
@@ -16,13 +17,14 @@ import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
 import { measureStartup } from './cli-startup.ts';
 import { DEEP_LAYERS, measureCompile, measureDeepCompile } from './compile-time.ts';
+import { BATCH_CASES, runBatchDecode } from './batch-decode.ts';
 import { runDecode } from './decode.ts';
 import { runModelDecode } from './model-decode.ts';
 import { benchMasks } from './masks.ts';
 import { OrtBrowser } from './ort/ort-browser.ts';
 import { Progress } from './progress.ts';
 import { renderReport } from './report.ts';
-import type { BenchResults, RunEnvironment, Section } from './results.ts';
+import type { BatchDecodeSection, BenchResults, RunEnvironment, Section } from './results.ts';
 import { arithmeticPeak, matmulPeak } from './roofline.ts';
 import { startTfjs, type TfjsSession } from './tfjs-attention.ts';
 
@@ -39,7 +41,7 @@ interface Args {
   only?: Set<OnlySection>;
 }
 
-const ONLY_SECTIONS = ['training', 'backward'] as const;
+const ONLY_SECTIONS = ['training', 'backward', 'batch'] as const;
 type OnlySection = (typeof ONLY_SECTIONS)[number];
 
 function parseArgs(argv: string[]): Args {
@@ -131,7 +133,7 @@ async function main(): Promise<void> {
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + ONLY_SECTIONS.length;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS + 2;
   const progress = new Progress(total);
 
   try {
@@ -153,13 +155,14 @@ async function main(): Promise<void> {
     });
     const decode = await runDecode(gpu, decodePositions, 5, progress);
     const modelDecode = await runModelDecode(gpu, decodePositions, 3, progress);
+    const batchDecode = await measureBatch(gpu, progress);
     progress.step('compile time: 24-layer spec');
     const compile = measureCompile(9);
     progress.step('CLI startup: mdl --version, mdl check');
     const startup = measureStartup(7);
     progress.step(`compile time: ${DEEP_LAYERS.join(' and ')} layers`);
     const deepCompile = measureDeepCompile(2);
-    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', new Set(ONLY_SECTIONS), 'npm run bench', progress);
+    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', new Set<OnlySection>(['training', 'backward']), 'npm run bench', progress);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -179,7 +182,7 @@ async function main(): Promise<void> {
       loadAfter: loadavg(),
       seconds: (performance.now() - started) / 1000,
     };
-    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile, startup, deepCompile, ...sections };
+    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, batchDecode, compile, startup, deepCompile, ...sections };
     writeAtomically(resultsPathFor(args.out), `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${args.out}`);
@@ -226,7 +229,8 @@ async function measureSections(args: Args, only: Set<OnlySection>): Promise<void
         tfjs = `tfjs could not start on the Dawn device: ${(error as Error).message}`;
       }
     }
-    const progress = new Progress(only.size);
+    const progress = new Progress(only.size + (only.has('batch') ? BATCH_ROUNDS_STEPS - 1 : 0));
+    if (only.has('batch')) results.batchDecode = await measureBatch(gpu, progress);
     Object.assign(results, await measureOnly(gpu, tfjs, only, `npm run bench -- --only ${[...only].join(',')}`, progress));
     writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
@@ -234,6 +238,15 @@ async function measureSections(args: Args, only: Set<OnlySection>): Promise<void
   } finally {
     gpu.release();
   }
+}
+
+const BATCH_ROUNDS = 3;
+const BATCH_ROUNDS_STEPS = (BATCH_ROUNDS + 1) * BATCH_CASES.length;
+
+async function measureBatch(gpu: Awaited<ReturnType<typeof acquireGpu>>, progress: Progress): Promise<BatchDecodeSection> {
+  const loadBefore = loadavg();
+  const rows = await runBatchDecode(gpu, { prompt: 32, newTokens: 16, rounds: BATCH_ROUNDS }, progress);
+  return { rows, date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), adapter: gpu.describe(), loadBefore, loadAfter: loadavg() };
 }
 
 main().then(

@@ -15,6 +15,8 @@ import { evalDim, interpret } from '../src/runtime/cpu-interpreter.ts';
 import type { TfjsSession } from './tfjs-attention.ts';
 
 type Tf = TfjsSession['tf'];
+/** An IR node's attributes, read by name (each op has its own typed set; this model reads a few of several). */
+const attr = (n: IrNode) => n.attrs as Record<string, unknown>;
 type Tensor = ReturnType<Tf['tensor']>;
 type Variable = ReturnType<Tf['variable']>;
 
@@ -50,13 +52,13 @@ export function tfjsTrainer(session: TfjsSession, g: IrGraph, m: CheckedModel, w
   const strides: Record<string, number> = {};
   for (const n of g.nodes) {
     if (n.op !== 'input' && n.op !== 'shift_right') continue;
-    const name = n.op === 'input' ? String(n.attrs.name) : n.id.slice(1);
+    const name = n.op === 'input' ? String(attr(n).name) : n.id.slice(1);
     maskData[name] = host.get(n.id) as Int32Array;
     if (n.shape.length === 2) strides[name] = evalDim(n.shape[1], batch.dims);
   }
   const biases = new Map<string, Tensor>();
   const bias = (n: IrNode, b: number, lq: number, lk: number): Tensor | undefined => {
-    const name = String(n.attrs.mask ?? '');
+    const name = String(attr(n).mask ?? '');
     if (!name) return undefined;
     if (!biases.has(n.id)) {
       const policy = (m.masks.get(name) ?? inlineMask(m, name))?.policy;
@@ -84,12 +86,12 @@ export function tfjsTrainer(session: TfjsSession, g: IrGraph, m: CheckedModel, w
         case 'labels':
           break;
         case 'gather':
-          if (n.attrs.positions) throw new Error(`${n.id}: fused positions are not supported`);
-          v.set(n.id, tf.mul(tf.gather(a[0], a[1]), Number(n.attrs.scale ?? 1)));
+          if (attr(n).positions) throw new Error(`${n.id}: fused positions are not supported`);
+          v.set(n.id, tf.mul(tf.gather(a[0], a[1]), Number(attr(n).scale ?? 1)));
           break;
         case 'positions': {
           const [t, d] = dim(n);
-          if (n.attrs.kind === 'learned') v.set(n.id, tf.slice(a[1], [0, 0], [t, d]));
+          if (attr(n).kind === 'learned') v.set(n.id, tf.slice(a[1], [0, 0], [t, d]));
           else {
             if (!sinusoids.has(n.id)) {
               const table = new Float32Array(t * d);
@@ -104,21 +106,21 @@ export function tfjsTrainer(session: TfjsSession, g: IrGraph, m: CheckedModel, w
           v.set(n.id, tf.add(a[0], a[1]));
           break;
         case 'act': {
-          if (n.attrs.fn !== 'gelu') throw new Error(`${n.id}: activation ${n.attrs.fn} is not supported`);
+          if (attr(n).fn !== 'gelu') throw new Error(`${n.id}: activation ${attr(n).fn} is not supported`);
           const x = a[0];
           const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), 0.7978845608028654);
           v.set(n.id, tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)));
           break;
         }
         case 'norm': {
-          if (n.attrs.type !== 'layer') throw new Error(`${n.id}: ${n.attrs.type} norm is not supported`);
+          if (attr(n).type !== 'layer') throw new Error(`${n.id}: ${attr(n).type} norm is not supported`);
           const { mean, variance } = tf.moments(a[0], -1, true);
-          const xhat = tf.mul(tf.sub(a[0], mean), tf.rsqrt(tf.add(variance, Number(n.attrs.eps))));
+          const xhat = tf.mul(tf.sub(a[0], mean), tf.rsqrt(tf.add(variance, Number(attr(n).eps))));
           v.set(n.id, a[2] ? tf.add(tf.mul(xhat, a[1]), a[2]) : tf.mul(xhat, a[1]));
           break;
         }
         case 'matmul': {
-          if (!n.attrs.transpose_b || n.attrs.act || n.attrs.residual) throw new Error(`${n.id}: only plain [out, in] linear layers are supported`);
+          if (!attr(n).transpose_b || attr(n).act || attr(n).residual) throw new Error(`${n.id}: only plain [out, in] linear layers are supported`);
           const shape = dim(n);
           const inner = a[0].shape[a[0].shape.length - 1];
           const y = tf.matMul(tf.reshape(a[0], [-1, inner]), a[1], false, true);
@@ -126,9 +128,9 @@ export function tfjsTrainer(session: TfjsSession, g: IrGraph, m: CheckedModel, w
           break;
         }
         case 'attention': {
-          if (n.attrs.rope || n.attrs.score || Number(n.attrs.kv_heads) !== Number(n.attrs.heads)) throw new Error(`${n.id}: rotary positions, score modifiers and grouped queries are not supported`);
-          const heads = Number(n.attrs.heads);
-          const hd = Number(n.attrs.head_dim);
+          if (attr(n).rope || attr(n).score || Number(attr(n).kv_heads) !== Number(attr(n).heads)) throw new Error(`${n.id}: rotary positions, score modifiers and grouped queries are not supported`);
+          const heads = Number(attr(n).heads);
+          const hd = Number(attr(n).head_dim);
           const [b, lq] = dim(n);
           const lk = a[1].shape[1]!;
           const split = (x: Tensor, l: number) => tf.transpose(tf.reshape(x, [b, l, heads, hd]), [0, 2, 1, 3]);

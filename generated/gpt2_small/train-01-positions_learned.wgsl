@@ -1,8 +1,8 @@
 struct Params {
   T: u32,
   D: u32,
+  offset: u32,
   pad0: u32,
-  pad1: u32,
 }
 @group(0) @binding(0) var<uniform> u: Params;
 @group(0) @binding(1) var<storage, read> pos_table: array<f32>;
@@ -11,5 +11,5 @@ struct Params {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= u.T * u.D) { return; }
-  out[i] = pos_table[i];
+  out[i] = pos_table[i + u.offset * u.D];
 }

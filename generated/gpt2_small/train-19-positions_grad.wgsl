@@ -2,7 +2,7 @@ struct Params {
   T: u32,
   D: u32,
   table_rows: u32,
-  pad0: u32,
+  offset: u32,
 }
 @group(0) @binding(0) var<uniform> u: Params;
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
@@ -11,5 +11,7 @@ struct Params {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= u.table_rows * u.D) { return; }
-  dtable[i] = select(0.0, dy[min(i, u.T * u.D - 1u)], i < u.T * u.D);
+  let first = u.offset * u.D;
+  let inside = i >= first && i - first < u.T * u.D;
+  dtable[i] = select(0.0, dy[min(i - min(i, first), u.T * u.D - 1u)], inside);
 }

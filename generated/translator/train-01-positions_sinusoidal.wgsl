@@ -49,7 +49,8 @@ fn position_sin_cos(t: u32, p: u32, rate: vec2<u32>) -> vec2<f32> {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= u.T * u.D) { return; }
-  let t = i / u.D; let d = i % u.D;
+  let t = i / u.D; let d = i % u.D; let D = u.D;
   let sc = position_sin_cos(t, d / 2u, vec2<u32>(u.rate_lo, u.rate_hi));
-  out[i] = select(sc.y, sc.x, d % 2u == 0u);
+  let pos = select(sc.y, sc.x, d % 2u == 0u);
+  out[i] = pos;
 }
