@@ -134,7 +134,7 @@ export function tfjsTrainer(session: TfjsSession, g: IrGraph, m: CheckedModel, w
           const [b, lq] = dim(n);
           const lk = a[1].shape[1]!;
           const split = (x: Tensor, l: number) => tf.transpose(tf.reshape(x, [b, l, heads, hd]), [0, 2, 1, 3]);
-          let scores = tf.matMul(tf.mul(split(a[0], lq), 1 / Math.sqrt(hd)), split(a[1], lk), false, true);
+          let scores = tf.matMul(tf.mul(split(a[0], lq), Number(attr(n).scale ?? 1 / Math.sqrt(hd))), split(a[1], lk), false, true);
           const mask = bias(n, b, lq, lk);
           if (mask) scores = tf.add(scores, mask);
           const out = tf.matMul(tf.softmax(scores), split(a[2], lk));
