@@ -1,7 +1,8 @@
 // The browser page: compiles a spec with the same compiler as the CLI, runs it with the same runtime module on
 // `navigator.gpu`, shows the generated tokens and draws every mask of the model. Query parameters: `spec` (a .mdl
-// URL, default the translator), `weights` (a safetensors URL; default seeded weights), `source`, `input`, `max`
-// (tokens to generate), `seed`.
+// URL, default the translator), `weights` (a safetensors URL; default seeded weights), `tokenizer` (a tokenizer.json
+// URL, with tokenizer_config.json fetched beside it when there is one; default the byte-level tokenizer), `source`,
+// `input`, `max` (tokens to generate), `seed`.
 
 import { checkSource } from '../src/check/check.ts';
 import type { CheckedModel } from '../src/check/model.ts';
@@ -13,12 +14,15 @@ import { CachedDecoder } from '../src/runtime/cached-decoder.ts';
 import { generate, gpuForward, probeInputs, promptOfText, rolesOf } from '../src/runtime/generate.ts';
 import { DEFAULT_SEED, seededWeights } from '../src/runtime/init-weights.ts';
 import { loadWeights } from '../src/runtime/weights.ts';
-import { byteTokenizer, tokenizerOptionsOf } from '../src/runtime/tokenizer.ts';
+import { byteTokenizer, tokenizerOptionsOf, type Tokenizer } from '../src/runtime/tokenizer.ts';
+import { tokenizerFromJsonText } from '../src/runtime/tokenizer-json.ts';
 import { runProgram } from '../src/runtime/program.ts';
 
 interface PageResult {
   model: string;
   adapter: string;
+  /** The encoded source (encoder-decoder) or prompt. */
+  input: number[];
   tokens: number[];
   text: string;
   /** Logits of one forward pass over the prompt, for comparison with a Node run. */
@@ -59,7 +63,7 @@ async function main(): Promise<void> {
   } else {
     weights = seededWeights(lowered.ir, Number(params.get('seed') ?? DEFAULT_SEED));
   }
-  const codec = byteTokenizer(tokenizerOptionsOf(model));
+  const codec = await pageTokenizer(model);
   const roles = rolesOf(model);
   const source = roles.source ? codec.encode(params.get('source') ?? '我喜欢吃苹果') : undefined;
   const prompt = roles.source ? [] : promptOfText(model, codec, params.get('input') ?? 'Hello');
@@ -85,8 +89,19 @@ async function main(): Promise<void> {
   const generated = codec.decode(tokens);
   output.textContent = `source: ${params.get('source') ?? (roles.source ? '我喜欢吃苹果' : '')}\ntokens: ${tokens.join(' ')}\ntext:   ${JSON.stringify(generated)}\ndecoding: ${decoding}\n${weightsUrl ? `weights: ${weightsUrl}` : '(seeded weights: the text is noise)'}`;
   const masks = drawMasks(model);
-  window.mdlResult = { model: model.name, adapter: gpu.describe(), tokens, text: generated, logits: Array.from(logits), masks, decoding };
+  window.mdlResult = { model: model.name, adapter: gpu.describe(), input: source ?? prompt, tokens, text: generated, logits: Array.from(logits), masks, decoding };
   gpu.release();
+}
+
+/** The tokenizer.json at `?tokenizer=URL` (its tokenizer_config.json beside it, if served), else the byte-level one. */
+async function pageTokenizer(model: CheckedModel): Promise<Tokenizer> {
+  const url = params.get('tokenizer');
+  if (!url) return byteTokenizer(tokenizerOptionsOf(model));
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  const configUrl = url.replace(/tokenizer\.json$/, 'tokenizer_config.json');
+  const config = configUrl !== url ? await fetch(configUrl) : undefined;
+  return tokenizerFromJsonText(await res.text(), config?.ok ? await config.text() : undefined, tokenizerOptionsOf(model), url);
 }
 
 /** Draws every mask used by an attention site at a small size, with padding in the last positions. */

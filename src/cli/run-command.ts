@@ -18,6 +18,7 @@ import { checkOutputFile } from './output-file.ts';
 import { catchInterrupt, logitsFormat, PieceSplitter, writeLogits, type TokenEvent } from './run-output.ts';
 import { gatherRunInputs, type RunInputFlags, type RunInputs } from './run-inputs.ts';
 import { requireModel } from './load.ts';
+import { TOKENIZER_FLAG, VOCAB_FLAG } from './tokenizer-flags.ts';
 import { UserError } from './user-error.ts';
 
 export interface RunOptions extends RunInputFlags {
@@ -51,7 +52,8 @@ export function registerRunCommand(program: Command): void {
     .description('generate tokens with a spec (seeded weights unless --weights is given)')
     .argument('<file>', '.mdl spec file')
     .option('--weights <file>', 'weights (.safetensors, names as in the README; default: seeded)')
-    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: the 256 UTF-8 bytes beside the special ids)')
+    .option(...VOCAB_FLAG)
+    .option(...TOKENIZER_FLAG)
     .option('--input <text>', 'prompt text (decoder-only) or target prefix (encoder-decoder)')
     .option('--tokens <ids>', 'prompt as token ids, e.g. 1,5,9')
     .option('--ids <ids>', 'the same as --tokens')
