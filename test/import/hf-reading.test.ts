@@ -1,0 +1,152 @@
+// Reading a Hugging Face directory and converting GPT-2's tensors, checked element by element against the
+// checkpoint's own layout (Conv1D `[in, out]`, fused c_attn), and every refusal as one line naming the key or tensor.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { HfConfig } from '../../src/cli/hf-config.ts';
+import { readHfDirectory } from '../../src/cli/hf-directory.ts';
+import { importGpt2 } from '../../src/cli/hf-gpt2.ts';
+import { importCheckpoint } from '../../src/cli/hf-import.ts';
+import { Checkpoint, type ImportDType } from '../../src/cli/hf-tensors.ts';
+import { UserError } from '../../src/cli/user-error.ts';
+import { gpt2Config, gpt2Tensors, writeHfDirectory, type HfTensors } from './hf-fixtures.ts';
+
+const SIZES = { vocab: 40, width: 8, heads: 2, layers: 2, positions: 12 };
+const fresh = () => mkdtempSync(join(tmpdir(), 'mdl-hf-'));
+
+function gpt2(dir: string, dtype: ImportDType = 'keep', prefixes = ['transformer.', '']) {
+  const d = readHfDirectory(dir);
+  return importGpt2(new HfConfig(d.config, `${dir}/config.json`), new Checkpoint(d.tensors, 'ckpt', prefixes), 'g', dtype);
+}
+
+describe('reading the directory', () => {
+  it('sharded weights read the same tensors as one file', () => {
+    const tensors = gpt2Tensors(SIZES, 3);
+    const one = fresh();
+    const three = fresh();
+    writeHfDirectory(one, gpt2Config(SIZES), tensors);
+    writeHfDirectory(three, gpt2Config(SIZES), tensors, { shards: 3 });
+    const a = readHfDirectory(one);
+    const b = readHfDirectory(three);
+    expect(b.weightFiles).toHaveLength(3);
+    expect([...b.tensors.keys()].sort()).toEqual([...a.tensors.keys()].sort());
+    for (const [n, t] of a.tensors) expect(Array.from(b.tensors.get(n)!.data), n).toEqual(Array.from(t.data));
+  });
+
+  it('refuses an index that disagrees with its shards, other formats, and a directory without config.json', () => {
+    const dir = fresh();
+    writeHfDirectory(dir, gpt2Config(SIZES), gpt2Tensors(SIZES, 3), { shards: 2 });
+    const index = join(dir, 'model.safetensors.index.json');
+    writeFileSync(index, JSON.stringify({ weight_map: { 'transformer.wte.weight': 'model-00001-of-00002.safetensors', extra: 'model-00009-of-00009.safetensors' } }));
+    expect(() => readHfDirectory(dir)).toThrow(new UserError(`${join(dir, 'model-00009-of-00009.safetensors')}: listed in ${index} but missing`));
+    writeFileSync(index, JSON.stringify({ weight_map: { 'transformer.wte.weight': 'model-00002-of-00002.safetensors' } }));
+    expect(() => readHfDirectory(dir)).toThrow(/00002\.safetensors: holds transformer\.\S+, which .* does not place there$/);
+
+    const bin = fresh();
+    writeFileSync(join(bin, 'config.json'), '{}');
+    writeFileSync(join(bin, 'pytorch_model.bin'), 'x');
+    expect(() => readHfDirectory(bin)).toThrow(new UserError(`${join(bin, 'pytorch_model.bin')}: mdl import reads safetensors only; save the model with safe_serialization=True`));
+    rmSync(join(bin, 'config.json'));
+    expect(() => readHfDirectory(bin)).toThrow(new UserError(`${bin}: no config.json (mdl import reads a Hugging Face model directory)`));
+  });
+});
+
+describe('GPT-2 tensors in mdl names', () => {
+  const dir = fresh();
+  const tensors = gpt2Tensors(SIZES, 7);
+  writeHfDirectory(dir, gpt2Config(SIZES), tensors);
+  const out = gpt2(dir).tensors;
+  const hf = (n: string) => tensors.get(`transformer.${n}`)!.data;
+  const mdl = (n: string) => out.get(n)!.data;
+  const d = SIZES.width;
+
+  it('splits c_attn [in, 3·out] into q, k and v, each transposed to [out, in]', () => {
+    for (const [k, which] of [['q', 0], ['k', 1], ['v', 2]] as const) {
+      const w = mdl(`decoder.layers.1.self_attn.${k}_proj.weight`);
+      const b = mdl(`decoder.layers.1.self_attn.${k}_proj.bias`);
+      expect(out.get(`decoder.layers.1.self_attn.${k}_proj.weight`)!.shape).toEqual([d, d]);
+      for (let o = 0; o < d; o++) {
+        expect(b[o]).toBe(hf('h.1.attn.c_attn.bias')[which * d + o]);
+        for (let i = 0; i < d; i++) expect(w[o * d + i]).toBe(hf('h.1.attn.c_attn.weight')[i * 3 * d + which * d + o]);
+      }
+    }
+  });
+
+  it('transposes c_fc [d, 4d] and the mlp c_proj [4d, d]; renames norms and embeddings; leaves lm_head to the tie', () => {
+    const up = mdl('decoder.layers.0.ffn.up_proj.weight');
+    const down = mdl('decoder.layers.0.ffn.down_proj.weight');
+    for (let o = 0; o < 4 * d; o++) for (let i = 0; i < d; i++) expect(up[o * d + i]).toBe(hf('h.0.mlp.c_fc.weight')[i * 4 * d + o]);
+    for (let o = 0; o < d; o++) for (let i = 0; i < 4 * d; i++) expect(down[o * 4 * d + i]).toBe(hf('h.0.mlp.c_proj.weight')[i * d + o]);
+    expect(Array.from(mdl('decoder.layers.0.ffn_norm.bias'))).toEqual(Array.from(hf('h.0.ln_2.bias')));
+    expect(Array.from(mdl('decoder.norm.weight'))).toEqual(Array.from(hf('ln_f.weight')));
+    expect(Array.from(mdl('embed.positions.weight'))).toEqual(Array.from(hf('wpe.weight')));
+    expect(out.has('lm_head.weight')).toBe(false);
+    // 2 embeddings + final norm (2) + per layer 2 norms × 2 + 4 projections × 2 + 2 ffn projections × 2.
+    expect(out.size).toBe(2 + 2 + SIZES.layers * (4 + 8 + 4));
+  });
+
+  it('reads the original hub layout the same way: no prefix, causal-mask buffers saved', () => {
+    const bare = fresh();
+    const t: HfTensors = new Map([...gpt2Tensors(SIZES, 7, { prefix: '', maskBuffers: true })]);
+    writeHfDirectory(bare, gpt2Config(SIZES), t);
+    const again = gpt2(bare).tensors;
+    expect([...again.keys()].sort()).toEqual([...out.keys()].sort());
+    for (const [n, v] of out) expect(Array.from(again.get(n)!.data), n).toEqual(Array.from(v.data));
+  });
+
+  it('keeps each tensor\'s dtype, or converts all with --dtype', () => {
+    const bf = fresh();
+    writeHfDirectory(bf, gpt2Config(SIZES), tensors, { dtype: 'BF16' });
+    expect(new Set([...gpt2(bf).tensors.values()].map((t) => t.dtype))).toEqual(new Set(['BF16']));
+    expect(new Set([...gpt2(bf, 'F16').tensors.values()].map((t) => t.dtype))).toEqual(new Set(['F16']));
+    // The fixture's values are exact in bf16, so the converted data is the same numbers.
+    expect(Array.from(gpt2(bf, 'F32').tensors.get('decoder.layers.0.self_attn.q_proj.weight')!.data)).toEqual(Array.from(mdl('decoder.layers.0.self_attn.q_proj.weight')));
+  });
+
+  it('an untied lm_head becomes lm_head.weight; a "tied" one that differs is refused', () => {
+    const untied = fresh();
+    const t = gpt2Tensors(SIZES, 7);
+    const head = { shape: [SIZES.vocab, d], data: t.get('transformer.wte.weight')!.data.map((x) => -x) };
+    writeHfDirectory(untied, gpt2Config(SIZES, { tie_word_embeddings: false }), new Map([...t, ['lm_head.weight', head]]));
+    expect(Array.from(gpt2(untied).tensors.get('lm_head.weight')!.data)).toEqual(Array.from(head.data));
+    writeHfDirectory(untied, gpt2Config(SIZES), new Map([...t, ['lm_head.weight', head]]));
+    expect(() => gpt2(untied)).toThrow(new UserError(`${untied}/config.json: tie_word_embeddings is true, but lm_head.weight differs from wte.weight`));
+  });
+});
+
+describe('what GPT-2 import refuses, in one line naming the key or tensor', () => {
+  const refuse = (extra: Record<string, unknown>, tensors?: HfTensors) => {
+    const dir = fresh();
+    writeHfDirectory(dir, gpt2Config(SIZES, extra), tensors ?? gpt2Tensors(SIZES, 1));
+    try {
+      gpt2(dir);
+    } catch (e) {
+      expect(e).toBeInstanceOf(UserError);
+      return (e as Error).message.replace(dir, 'DIR');
+    }
+    throw new Error('not refused');
+  };
+
+  it('config values mdl cannot express', () => {
+    expect(refuse({ activation_function: 'gelu_fast' })).toBe('DIR/config.json: activation_function "gelu_fast" is not supported (mdl imports "gelu_new", "gelu_pytorch_tanh", "gelu", "relu", "silu", "swish")');
+    expect(refuse({ scale_attn_by_inverse_layer_idx: true })).toBe('DIR/config.json: scale_attn_by_inverse_layer_idx true is not supported: scores divided by the layer number are not expressible in mdl');
+    expect(refuse({ n_head: 3 })).toBe('DIR/config.json: n_head 3 does not divide n_embd 8');
+    expect(refuse({ n_layer: 'two' })).toBe('DIR/config.json: n_layer must be a whole number ≥ 1, not "two"');
+  });
+
+  it('tensors that do not fit the config, and tensors it does not know', () => {
+    expect(refuse({ n_layer: 3 })).toBe('ckpt: no tensor transformer.h.2.ln_1.weight (expected [8] from n_embd)');
+    expect(refuse({ n_positions: 16 })).toBe('ckpt: tensor transformer.wpe.weight has shape [12, 8], but n_positions × n_embd gives [16, 8]');
+    const t = gpt2Tensors(SIZES, 1);
+    t.set('transformer.h.0.attn.rotary.inv_freq', { shape: [4], data: new Float64Array(4) });
+    expect(refuse({}, t)).toBe('ckpt: tensor transformer.h.0.attn.rotary.inv_freq is not understood by mdl import');
+  });
+
+  it('a model_type it has no family for', () => {
+    const dir = fresh();
+    writeHfDirectory(dir, { ...gpt2Config(SIZES), model_type: 'bert' }, gpt2Tensors(SIZES, 1));
+    expect(() => importCheckpoint(readHfDirectory(dir), 'g', 'keep')).toThrow(new UserError(`${dir}/config.json: model_type "bert" is not supported (mdl imports "gpt2")`));
+  });
+});
