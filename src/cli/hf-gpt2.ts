@@ -96,8 +96,8 @@ export function importGpt2(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype:
   norm('ln_f', 'decoder.norm');
   // Checkpoints saved before transformers made them non-persistent carry the causal mask as buffers.
   ckpt.skip((n) => /(^|\.)h\.\d+\.attn\.(masked_)?bias$/.test(n));
-  if (ckpt.has('lm_head.weight') || !tied) {
-    const head = ckpt.take('lm_head.weight', [vocab, width], 'vocab_size × n_embd');
+  if (ckpt.has('/lm_head.weight') || !tied) {
+    const head = ckpt.take('/lm_head.weight', [vocab, width], 'vocab_size × n_embd');
     if (tied && !sameValues(head, wte)) throw cfg.error('tie_word_embeddings', 'is true, but lm_head.weight differs from wte.weight');
     if (!tied) put('lm_head.weight', head);
   }

@@ -7,8 +7,9 @@ import { buildIr } from '../ir/build.ts';
 import type { TensorToWrite } from '../runtime/safetensors.ts';
 import { checkWeights, paramsOf } from '../runtime/weights.ts';
 import { HfConfig } from './hf-config.ts';
-import type { HfDirectory } from './hf-directory.ts';
+import { readJson, type HfDirectory } from './hf-directory.ts';
 import { importGpt2 } from './hf-gpt2.ts';
+import { importLlama } from './hf-llama.ts';
 import { Checkpoint, type ImportDType } from './hf-tensors.ts';
 
 export interface Imported {
@@ -20,14 +21,24 @@ export interface Imported {
   specials: { bos?: number; eos?: number; pad?: number };
 }
 
+/** What the tokenizer files say that config.json may not: the pad token (tokenizer_config.json's pad_token). */
+export interface ImportHints {
+  pad?: number;
+  padToken?: string;
+}
+
 interface Family {
   /** Prefixes a tensor name may carry in this family's files. */
   prefixes: string[];
-  convert(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype: ImportDType): Imported;
+  convert(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype: ImportDType, hints: ImportHints): Imported;
 }
 
+const llama: Family = { prefixes: ['model.', ''], convert: importLlama };
 const FAMILIES: Record<string, Family> = {
   gpt2: { prefixes: ['transformer.', ''], convert: importGpt2 },
+  llama,
+  mistral: llama,
+  qwen2: llama,
 };
 
 export const SUPPORTED_MODEL_TYPES = Object.keys(FAMILIES);
@@ -38,7 +49,7 @@ export function importCheckpoint(dir: HfDirectory, name: string, dtype: ImportDT
   const family = FAMILIES[type];
   if (!family) throw cfg.error('model_type', `${JSON.stringify(type)} is not supported (mdl imports ${SUPPORTED_MODEL_TYPES.map((t) => JSON.stringify(t)).join(', ')})`);
   const source = dir.weightFiles.length === 1 ? dir.weightFiles[0] : `${dir.dir.replace(/\/+$/, '')}/model.safetensors.index.json`;
-  const imported = family.convert(cfg, new Checkpoint(dir.tensors, source, family.prefixes), name, dtype);
+  const imported = family.convert(cfg, new Checkpoint(dir.tensors, source, family.prefixes), name, dtype, hintsOf(dir));
   selfCheck(imported, name);
   return imported;
 }
@@ -51,6 +62,21 @@ function selfCheck(imported: Imported, name: string): void {
     throw new Error(`the spec generated for ${imported.family} does not check: ${first?.span.line}:${first?.span.col} ${first?.message}`);
   }
   checkWeights(paramsOf(buildIr(checked.model)), imported.tensors, `${name}.safetensors`);
+}
+
+/** The pad token's id, when tokenizer_config.json names one that tokenizer.json has. */
+function hintsOf(dir: HfDirectory): ImportHints {
+  if (!dir.tokenizer || !dir.tokenizerConfig) return {};
+  const config = readJson(dir.tokenizerConfig);
+  const entry = config.pad_token;
+  const token = typeof entry === 'string' ? entry : typeof entry === 'object' && entry !== null ? (entry as { content?: unknown }).content : undefined;
+  if (typeof token !== 'string') return {};
+  const json = readJson(dir.tokenizer);
+  const added = Array.isArray(json.added_tokens) ? (json.added_tokens as { id?: unknown; content?: unknown }[]).find((t) => t.content === token)?.id : undefined;
+  const vocab = (json.model as { vocab?: unknown } | undefined)?.vocab;
+  const inVocab = Array.isArray(vocab) ? vocab.findIndex((p) => Array.isArray(p) && p[0] === token) : typeof vocab === 'object' && vocab !== null ? (vocab as Record<string, unknown>)[token] : undefined;
+  const id = typeof added === 'number' ? added : typeof inVocab === 'number' && inVocab >= 0 ? inVocab : undefined;
+  return id === undefined ? {} : { pad: id, padToken: token };
 }
 
 /** A model name from an output path: its file name, as an identifier. */

@@ -18,7 +18,9 @@ export class Checkpoint {
     private readonly prefixes: readonly string[] = [''],
   ) {}
 
+  /** `name` under one of the prefixes; a name starting with `/` is top-level only (lm_head beside `model.`). */
   private find(name: string): string | undefined {
+    if (name.startsWith('/')) return this.tensors.has(name.slice(1)) ? name.slice(1) : undefined;
     return this.prefixes.map((p) => p + name).find((n) => this.tensors.has(n));
   }
 
@@ -29,7 +31,7 @@ export class Checkpoint {
   /** The tensor `name` (under any accepted prefix), which must have `shape`; `why` says which config keys set it. */
   take(name: string, shape: readonly number[], why: string): Tensor {
     const found = this.find(name);
-    if (found === undefined) throw new UserError(`${this.source}: no tensor ${this.prefixes[0]}${name} (expected ${printShape(shape)} from ${why})`);
+    if (found === undefined) throw new UserError(`${this.source}: no tensor ${name.startsWith('/') ? name.slice(1) : this.prefixes[0] + name} (expected ${printShape(shape)} from ${why})`);
     const t = this.tensors.get(found)!;
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new UserError(`${this.source}: tensor ${found} has shape ${printShape(t.shape)}, but ${why} gives ${printShape(shape)}`);

@@ -133,3 +133,69 @@ export function gpt2Tensors(s: Gpt2Sizes, seed: number, opts: { prefix?: string;
   t.set(`${p}ln_f.bias`, v.tensor([d], 0.25));
   return t;
 }
+
+export interface LlamaSizes {
+  vocab: number;
+  width: number;
+  heads: number;
+  kvHeads: number;
+  layers: number;
+  ff: number;
+  positions: number;
+}
+
+/** LlamaConfig / MistralConfig / Qwen2Config as `save_pretrained` writes them (transformers 4.4x). */
+export function llamaConfig(type: 'llama' | 'mistral' | 'qwen2', s: LlamaSizes, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const common = {
+    attention_dropout: 0.0,
+    bos_token_id: 1,
+    eos_token_id: 2,
+    hidden_act: 'silu',
+    hidden_size: s.width,
+    initializer_range: 0.02,
+    intermediate_size: s.ff,
+    max_position_embeddings: s.positions,
+    model_type: type,
+    num_attention_heads: s.heads,
+    num_hidden_layers: s.layers,
+    num_key_value_heads: s.kvHeads,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000.0,
+    tie_word_embeddings: false,
+    torch_dtype: 'bfloat16',
+    transformers_version: '4.46.3',
+    use_cache: true,
+    vocab_size: s.vocab,
+  };
+  const byType = {
+    llama: { architectures: ['LlamaForCausalLM'], attention_bias: false, head_dim: s.width / s.heads, mlp_bias: false, pretraining_tp: 1, rope_scaling: null, rope_theta: 500000.0 },
+    mistral: { architectures: ['MistralForCausalLM'], head_dim: s.width / s.heads, sliding_window: 4096 },
+    qwen2: { architectures: ['Qwen2ForCausalLM'], bos_token_id: 0, eos_token_id: 0, max_window_layers: 28, rope_theta: 1000000.0, sliding_window: 4096, tie_word_embeddings: true, use_sliding_window: false },
+  }[type];
+  return { ...common, ...byType, ...extra };
+}
+
+/** LlamaForCausalLM's state dict as saved: `model.` prefix, nn.Linear weights `[out, in]`, lm_head at the top level. */
+export function llamaTensors(s: LlamaSizes, seed: number, opts: { qkvBias?: boolean; oBias?: boolean; mlpBias?: boolean; tied?: boolean } = {}): HfTensors {
+  const v = new Values(seed);
+  const d = s.width;
+  const kv = (s.kvHeads * d) / s.heads;
+  const t: HfTensors = new Map();
+  t.set('model.embed_tokens.weight', v.tensor([s.vocab, d]));
+  for (let i = 0; i < s.layers; i++) {
+    const l = `model.layers.${i}`;
+    t.set(`${l}.input_layernorm.weight`, v.tensor([d], 0.25, 1));
+    for (const [p, rows] of [['q', d], ['k', kv], ['v', kv], ['o', d]] as const) {
+      t.set(`${l}.self_attn.${p}_proj.weight`, v.tensor([rows, d]));
+      if ((p !== 'o' && opts.qkvBias) || (p === 'o' && opts.oBias)) t.set(`${l}.self_attn.${p}_proj.bias`, v.tensor([rows], 0.25));
+    }
+    t.set(`${l}.post_attention_layernorm.weight`, v.tensor([d], 0.25, 1));
+    for (const [p, shape] of [['gate', [s.ff, d]], ['up', [s.ff, d]], ['down', [d, s.ff]]] as const) {
+      t.set(`${l}.mlp.${p}_proj.weight`, v.tensor([...shape]));
+      if (opts.mlpBias) t.set(`${l}.mlp.${p}_proj.bias`, v.tensor([shape[0]], 0.25));
+    }
+  }
+  t.set('model.norm.weight', v.tensor([d], 0.25, 1));
+  if (!opts.tied) t.set('lm_head.weight', v.tensor([s.vocab, d]));
+  return t;
+}

@@ -8,10 +8,11 @@ import { describe, expect, it } from 'vitest';
 import { HfConfig } from '../../src/cli/hf-config.ts';
 import { readHfDirectory } from '../../src/cli/hf-directory.ts';
 import { importGpt2 } from '../../src/cli/hf-gpt2.ts';
-import { importCheckpoint } from '../../src/cli/hf-import.ts';
+import { importCheckpoint, type Imported } from '../../src/cli/hf-import.ts';
+import { importLlama } from '../../src/cli/hf-llama.ts';
 import { Checkpoint, type ImportDType } from '../../src/cli/hf-tensors.ts';
 import { UserError } from '../../src/cli/user-error.ts';
-import { gpt2Config, gpt2Tensors, writeHfDirectory, type HfTensors } from './hf-fixtures.ts';
+import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, writeHfDirectory, type HfTensors } from './hf-fixtures.ts';
 
 const SIZES = { vocab: 40, width: 8, heads: 2, layers: 2, positions: 12 };
 const fresh = () => mkdtempSync(join(tmpdir(), 'mdl-hf-'));
@@ -147,6 +148,55 @@ describe('what GPT-2 import refuses, in one line naming the key or tensor', () =
   it('a model_type it has no family for', () => {
     const dir = fresh();
     writeHfDirectory(dir, { ...gpt2Config(SIZES), model_type: 'bert' }, gpt2Tensors(SIZES, 1));
-    expect(() => importCheckpoint(readHfDirectory(dir), 'g', 'keep')).toThrow(new UserError(`${dir}/config.json: model_type "bert" is not supported (mdl imports "gpt2")`));
+    expect(() => importCheckpoint(readHfDirectory(dir), 'g', 'keep')).toThrow(new UserError(`${dir}/config.json: model_type "bert" is not supported (mdl imports "gpt2", "llama", "mistral", "qwen2")`));
+  });
+});
+
+describe('the Llama family', () => {
+  const sizes = { vocab: 40, width: 16, heads: 4, kvHeads: 2, layers: 1, ff: 24, positions: 16 };
+  const convert = (type: 'llama' | 'mistral' | 'qwen2', extra: Record<string, unknown>, tensors: HfTensors, hints = {}) => {
+    const dir = fresh();
+    writeHfDirectory(dir, llamaConfig(type, sizes, extra), tensors);
+    const d = readHfDirectory(dir);
+    try {
+      return importLlama(new HfConfig(d.config, 'DIR/config.json'), new Checkpoint(d.tensors, 'ckpt', ['model.', '']), 'l', 'keep', hints);
+    } catch (e) {
+      if (e instanceof UserError) return e.message;
+      throw e;
+    }
+  };
+
+  it('renames without transposing: nn.Linear is already [out, in]; k and v have kv_heads · head width rows', () => {
+    const t = llamaTensors(sizes, 5);
+    const out = convert('llama', {}, t) as Imported;
+    expect(out.tensors.get('decoder.layers.0.self_attn.k_proj.weight')!.shape).toEqual([8, 16]);
+    expect(Array.from(out.tensors.get('decoder.layers.0.self_attn.k_proj.weight')!.data)).toEqual(Array.from(t.get('model.layers.0.self_attn.k_proj.weight')!.data));
+    expect(Array.from(out.tensors.get('lm_head.weight')!.data)).toEqual(Array.from(t.get('lm_head.weight')!.data));
+    expect(out.tensors.get('decoder.layers.0.ffn.gate_proj.weight')!.dtype).toBe('F32');
+    expect(out.tensors.has('decoder.layers.0.self_attn.q_proj.bias')).toBe(false);
+  });
+
+  it('Qwen2: q, k, v biases kept, the o_proj bias it lacks written as zeros; tied head left to the tie', () => {
+    const out = convert('qwen2', {}, llamaTensors(sizes, 5, { qkvBias: true, tied: true })) as Imported;
+    expect(Array.from(out.tensors.get('decoder.layers.0.self_attn.o_proj.bias')!.data)).toEqual(new Array(16).fill(0));
+    expect(out.tensors.get('decoder.layers.0.self_attn.v_proj.bias')!.shape).toEqual([8]);
+    expect(out.tensors.has('lm_head.weight')).toBe(false);
+    expect(out.spec).toMatch(/attention self heads = heads kv_heads = kv_heads mask = causal_lm bias = true +\/\/ q, k, v biases/);
+  });
+
+  it('skips saved rotary frequencies; takes the pad id from the tokenizer config when config.json has none', () => {
+    const t = llamaTensors(sizes, 5);
+    t.set('model.layers.0.self_attn.rotary_emb.inv_freq', { shape: [2], data: new Float64Array(2) });
+    const out = convert('llama', {}, t, { pad: 0, padToken: '<unk>' }) as Imported;
+    expect(out.spec).toMatch(/input ids: tokens\[B, T\] pad 0 bos 1 eos 2 +\/\/ tokenizer_config.json pad_token "<unk>"/);
+  });
+
+  it('refuses what mdl cannot express, naming the key', () => {
+    const t = llamaTensors(sizes, 5);
+    expect(convert('llama', { rope_scaling: { rope_type: 'llama3', factor: 8 } }, t)).toBe('DIR/config.json: rope_scaling {"rope_type":"llama3","factor":8} is not supported: scaled rotary frequencies are not expressible in mdl');
+    expect(convert('llama', { head_dim: 8 }, t)).toBe("DIR/config.json: head_dim 8 is not supported: mdl's heads are hidden_size / num_attention_heads = 4 wide");
+    expect(convert('llama', { hidden_act: 'gelu' }, t)).toBe('DIR/config.json: hidden_act "gelu" is not supported (mdl imports "silu")');
+    expect(convert('qwen2', { use_sliding_window: true }, t)).toBe("DIR/config.json: use_sliding_window true is not supported: Qwen2's per-layer sliding window is not expressible in mdl");
+    expect(convert('llama', { num_key_value_heads: 3 }, t)).toBe('DIR/config.json: num_key_value_heads 3 does not divide num_attention_heads 4');
   });
 });
