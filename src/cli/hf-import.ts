@@ -10,6 +10,7 @@ import { HfConfig } from './hf-config.ts';
 import { readJson, type HfDirectory } from './hf-directory.ts';
 import { importGpt2 } from './hf-gpt2.ts';
 import { importLlama } from './hf-llama.ts';
+import { importT5 } from './hf-t5.ts';
 import { Checkpoint, type ImportDType } from './hf-tensors.ts';
 
 export interface Imported {
@@ -39,6 +40,7 @@ const FAMILIES: Record<string, Family> = {
   llama,
   mistral: llama,
   qwen2: llama,
+  t5: { prefixes: [''], convert: importT5 },
 };
 
 export const SUPPORTED_MODEL_TYPES = Object.keys(FAMILIES);

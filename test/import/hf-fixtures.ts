@@ -199,3 +199,82 @@ export function llamaTensors(s: LlamaSizes, seed: number, opts: { qkvBias?: bool
   if (!opts.tied) t.set('lm_head.weight', v.tensor([s.vocab, d]));
   return t;
 }
+
+export interface T5Sizes {
+  vocab: number;
+  width: number;
+  heads: number;
+  ff: number;
+  layers: number;
+  buckets: number;
+  maxDistance: number;
+}
+
+/** T5Config as `save_pretrained` writes it (transformers 4.4x); `gated-gelu` and untied as T5 1.1 / Flan-T5. */
+export function t5Config(s: T5Sizes, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    architectures: ['T5ForConditionalGeneration'],
+    classifier_dropout: 0.0,
+    d_ff: s.ff,
+    d_kv: s.width / s.heads,
+    d_model: s.width,
+    decoder_start_token_id: 0,
+    dense_act_fn: 'relu',
+    dropout_rate: 0.1,
+    eos_token_id: 1,
+    feed_forward_proj: 'relu',
+    initializer_factor: 1.0,
+    is_encoder_decoder: true,
+    is_gated_act: false,
+    layer_norm_epsilon: 1e-6,
+    model_type: 't5',
+    n_positions: 512,
+    num_decoder_layers: s.layers,
+    num_heads: s.heads,
+    num_layers: s.layers,
+    pad_token_id: 0,
+    relative_attention_max_distance: s.maxDistance,
+    relative_attention_num_buckets: s.buckets,
+    torch_dtype: 'float32',
+    transformers_version: '4.46.3',
+    use_cache: true,
+    vocab_size: s.vocab,
+    ...extra,
+  };
+}
+
+/** T5ForConditionalGeneration's state dict as saved: `shared.weight` once, the bias tables in block 0 only. */
+export function t5Tensors(s: T5Sizes, seed: number, opts: { gated?: boolean; tied?: boolean } = {}): HfTensors {
+  const v = new Values(seed);
+  const d = s.width;
+  const t: HfTensors = new Map();
+  t.set('shared.weight', v.tensor([s.vocab, d]));
+  const attention = (p: string) => {
+    for (const x of ['q', 'k', 'v', 'o']) t.set(`${p}.${x}.weight`, v.tensor([d, d], 0.4));
+  };
+  const ff = (p: string) => {
+    if (opts.gated) {
+      t.set(`${p}.wi_0.weight`, v.tensor([s.ff, d]));
+      t.set(`${p}.wi_1.weight`, v.tensor([s.ff, d]));
+    } else t.set(`${p}.wi.weight`, v.tensor([s.ff, d]));
+    t.set(`${p}.wo.weight`, v.tensor([d, s.ff]));
+  };
+  for (const stack of ['encoder', 'decoder']) {
+    for (let i = 0; i < s.layers; i++) {
+      const b = `${stack}.block.${i}.layer`;
+      t.set(`${b}.0.layer_norm.weight`, v.tensor([d], 0.25, 1));
+      attention(`${b}.0.SelfAttention`);
+      if (i === 0) t.set(`${b}.0.SelfAttention.relative_attention_bias.weight`, v.tensor([s.buckets, s.heads], 1));
+      const last = stack === 'encoder' ? 1 : 2;
+      if (stack === 'decoder') {
+        t.set(`${b}.1.layer_norm.weight`, v.tensor([d], 0.25, 1));
+        attention(`${b}.1.EncDecAttention`);
+      }
+      t.set(`${b}.${last}.layer_norm.weight`, v.tensor([d], 0.25, 1));
+      ff(`${b}.${last}.DenseReluDense`);
+    }
+    t.set(`${stack}.final_layer_norm.weight`, v.tensor([d], 0.25, 1));
+  }
+  if (opts.tied === false) t.set('lm_head.weight', v.tensor([s.vocab, d]));
+  return t;
+}
