@@ -10,6 +10,7 @@ import { HfConfig } from './hf-config.ts';
 import { readJson, type HfDirectory } from './hf-directory.ts';
 import { importGpt2 } from './hf-gpt2.ts';
 import { importLlama } from './hf-llama.ts';
+import { importMarian } from './hf-marian.ts';
 import { importT5 } from './hf-t5.ts';
 import { Checkpoint, type ImportDType } from './hf-tensors.ts';
 
@@ -41,6 +42,7 @@ const FAMILIES: Record<string, Family> = {
   mistral: llama,
   qwen2: llama,
   t5: { prefixes: [''], convert: importT5 },
+  marian: { prefixes: ['model.', ''], convert: importMarian },
 };
 
 export const SUPPORTED_MODEL_TYPES = Object.keys(FAMILIES);

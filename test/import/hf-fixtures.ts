@@ -278,3 +278,103 @@ export function t5Tensors(s: T5Sizes, seed: number, opts: { gated?: boolean; tie
   if (opts.tied === false) t.set('lm_head.weight', v.tensor([s.vocab, d]));
   return t;
 }
+
+export interface MarianSizes {
+  vocab: number;
+  width: number;
+  heads: number;
+  ff: number;
+  layers: number;
+  positions: number;
+}
+
+/** MarianConfig as `save_pretrained` writes it for an Opus-MT model (transformers 4.4x). */
+export function marianConfig(s: MarianSizes, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    activation_dropout: 0.0,
+    activation_function: 'swish',
+    add_bias_logits: false,
+    add_final_layer_norm: false,
+    architectures: ['MarianMTModel'],
+    attention_dropout: 0.0,
+    bos_token_id: 0,
+    classif_dropout: 0.0,
+    classifier_dropout: 0.0,
+    d_model: s.width,
+    decoder_attention_heads: s.heads,
+    decoder_ffn_dim: s.ff,
+    decoder_layerdrop: 0.0,
+    decoder_layers: s.layers,
+    decoder_start_token_id: s.vocab - 1,
+    decoder_vocab_size: s.vocab,
+    dropout: 0.1,
+    encoder_attention_heads: s.heads,
+    encoder_ffn_dim: s.ff,
+    encoder_layerdrop: 0.0,
+    encoder_layers: s.layers,
+    eos_token_id: 0,
+    forced_eos_token_id: 0,
+    init_std: 0.02,
+    is_encoder_decoder: true,
+    max_length: s.positions,
+    max_position_embeddings: s.positions,
+    model_type: 'marian',
+    normalize_before: false,
+    normalize_embedding: false,
+    num_beams: 4,
+    num_hidden_layers: s.layers,
+    pad_token_id: s.vocab - 1,
+    scale_embedding: true,
+    share_encoder_decoder_embeddings: true,
+    static_position_embeddings: true,
+    torch_dtype: 'float32',
+    transformers_version: '4.46.3',
+    use_cache: true,
+    vocab_size: s.vocab,
+    ...extra,
+  };
+}
+
+/** MarianMTModel's state dict as saved: `model.` prefix, the sinusoid tables and a zero final_logits_bias included. */
+export function marianTensors(s: MarianSizes, seed: number): HfTensors {
+  const v = new Values(seed);
+  const d = s.width;
+  const t: HfTensors = new Map();
+  t.set('model.shared.weight', v.tensor([s.vocab, d]));
+  // transformers fills these with sin in the first half of each row and cos in the second (f32 values).
+  const sinusoid = Float64Array.from({ length: s.positions * d }, (_, k) => {
+    const [p, j] = [Math.floor(k / d), k % d];
+    const i = j < d / 2 ? j : j - d / 2;
+    const angle = p / 10000 ** ((2 * i) / d);
+    return Math.fround(j < d / 2 ? Math.sin(angle) : Math.cos(angle));
+  });
+  for (const stack of ['encoder', 'decoder']) {
+    t.set(`model.${stack}.embed_positions.weight`, { shape: [s.positions, d], data: sinusoid });
+    for (let i = 0; i < s.layers; i++) {
+      const l = `model.${stack}.layers.${i}`;
+      const attention = (p: string) => {
+        for (const x of ['k', 'v', 'q', 'out']) {
+          t.set(`${p}.${x}_proj.weight`, v.tensor([d, d]));
+          t.set(`${p}.${x}_proj.bias`, v.tensor([d], 0.25));
+        }
+      };
+      const norm = (p: string) => {
+        t.set(`${p}.weight`, v.tensor([d], 0.25, 1));
+        t.set(`${p}.bias`, v.tensor([d], 0.25));
+      };
+      attention(`${l}.self_attn`);
+      norm(`${l}.self_attn_layer_norm`);
+      if (stack === 'decoder') {
+        attention(`${l}.encoder_attn`);
+        norm(`${l}.encoder_attn_layer_norm`);
+      }
+      t.set(`${l}.fc1.weight`, v.tensor([s.ff, d]));
+      t.set(`${l}.fc1.bias`, v.tensor([s.ff], 0.25));
+      t.set(`${l}.fc2.weight`, v.tensor([d, s.ff]));
+      t.set(`${l}.fc2.bias`, v.tensor([d], 0.25));
+      norm(`${l}.final_layer_norm`);
+    }
+  }
+  t.set('final_logits_bias', { shape: [1, s.vocab], data: new Float64Array(s.vocab) });
+  return t;
+}

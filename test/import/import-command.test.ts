@@ -11,9 +11,10 @@ import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../src/runtime/safetensors.ts';
 import { llama2Config, llama2Json, t5Config as t5TokenizerConfig, t5Json } from '../tokenizer/fixtures.ts';
 import { gpt2Forward } from './gpt2-reference.ts';
-import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, t5Config, t5Tensors, writeHfDirectory, type HfTensors, type LlamaSizes } from './hf-fixtures.ts';
+import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, marianConfig, marianTensors, t5Config, t5Tensors, writeHfDirectory, type HfTensors, type LlamaSizes } from './hf-fixtures.ts';
 import { llamaForward } from './llama-reference.ts';
 import { t5Forward } from './t5-reference.ts';
+import { marianForward } from './marian-reference.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const mdl = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'mdl.js'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
@@ -135,21 +136,21 @@ describe('mdl import: the Llama family', () => {
   });
 });
 
+/** Step i's logits are the reference decoder's at position i, reading the start token and the tokens before. */
+function expectSeq2SeqMatches(out: RunOutcome, start: number, forward: (decoderIds: number[]) => number[][], tolerance: number): void {
+  expect(out.tokens).toHaveLength(STEPS);
+  const ref = forward([start, ...out.tokens.slice(0, -1)]);
+  let worst = 0;
+  out.logits.forEach((row, i) => {
+    row.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - ref[i][j]) / Math.max(1, Math.abs(ref[i][j])))));
+    expect(out.tokens[i]).toBe(ref[i].indexOf(Math.max(...ref[i])));
+  });
+  expect(worst).toBeLessThanOrEqual(tolerance);
+}
+
 describe('mdl import: T5', () => {
   const sizes = { vocab: 40, width: 16, heads: 4, ff: 32, layers: 2, buckets: 8, maxDistance: 16 };
   const cfg = { width: 16, heads: 4, layers: 2, buckets: 8, maxDistance: 16, eps: 1e-6 };
-
-  /** Step i's logits are the reference decoder's at position i, reading the start token (0) and the tokens before. */
-  function expectT5Matches(out: RunOutcome, forward: (decoderIds: number[]) => number[][], tolerance: number): void {
-    expect(out.tokens).toHaveLength(STEPS);
-    const ref = forward([0, ...out.tokens.slice(0, -1)]);
-    let worst = 0;
-    out.logits.forEach((row, i) => {
-      row.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - ref[i][j]) / Math.max(1, Math.abs(ref[i][j])))));
-      expect(out.tokens[i]).toBe(ref[i].indexOf(Math.max(...ref[i])));
-    });
-    expect(worst).toBeLessThanOrEqual(tolerance);
-  }
 
   it('T5 1.0 layout (ReLU, tied, shared bias tables) with its Unigram tokenizer, on WebGPU with the KV cache', () => {
     const tensors = t5Tensors(sizes, 31);
@@ -165,7 +166,7 @@ describe('mdl import: T5', () => {
     expect(out.cache).toBe(true);
     // The source as the tokenizer tests work it out: ▁the ▁ca ts ▁我 喜欢.
     const source = [4, 9, 10, 14, 15];
-    expectT5Matches(out, (ids) => t5Forward(tensors, { ...cfg, gated: false, tied: true }, source, ids), 1e-4);
+    expectSeq2SeqMatches(out, 0, (ids) => t5Forward(tensors, { ...cfg, gated: false, tied: true }, source, ids), 1e-4);
   });
 
   it('T5 1.1 layout (gated GELU, untied lm_head) on the CPU reference', () => {
@@ -175,6 +176,24 @@ describe('mdl import: T5', () => {
     const imported = importDir(dir, 'tiny_t5_v1_1');
     const source = [5, 9, 13, 20, 33, 7, 2];
     const out = run(imported.spec, imported.weights, 'cpu', STEPS, ['--source-tokens', source.join(',')]);
-    expectT5Matches(out, (ids) => t5Forward(tensors, { ...cfg, gated: true, tied: false }, source, ids), 1e-6);
+    expectSeq2SeqMatches(out, 0, (ids) => t5Forward(tensors, { ...cfg, gated: true, tied: false }, source, ids), 1e-6);
+  });
+});
+
+describe('mdl import: Marian', () => {
+  it('post-norm, √d_model embeddings, sines-then-cosines positions (checked against the saved tables), on both backends', () => {
+    const sizes = { vocab: 40, width: 16, heads: 4, ff: 32, layers: 2, positions: 24 };
+    const tensors = marianTensors(sizes, 41);
+    const dir = mkdtempSync(join(tmpdir(), 'mdl-hf-marian-'));
+    writeHfDirectory(dir, marianConfig(sizes), tensors);
+    const imported = importDir(dir, 'tiny_marian');
+    expect(readFileSync(imported.spec, 'utf8')).toContain('positions: sinusoidal(layout = concatenated)');
+    const source = [5, 9, 13, 20, 33, 7, 0];
+    const forward = (ids: number[]) => marianForward(tensors, { width: 16, heads: 4, layers: 2 }, source, ids);
+    // decoder_start_token_id is the pad id, 39.
+    const gpu = run(imported.spec, imported.weights, 'gpu', STEPS, ['--source-tokens', source.join(',')]);
+    expect(gpu.cache).toBe(true);
+    expectSeq2SeqMatches(gpu, 39, forward, 1e-4);
+    expectSeq2SeqMatches(run(imported.spec, imported.weights, 'cpu', STEPS, ['--source-tokens', source.join(',')]), 39, forward, 1e-6);
   });
 });
