@@ -12,6 +12,7 @@ import { importGpt2 } from './hf-gpt2.ts';
 import { importLlama } from './hf-llama.ts';
 import { importMarian } from './hf-marian.ts';
 import { importT5 } from './hf-t5.ts';
+import { importWhisperDecoder } from './hf-whisper.ts';
 import { Checkpoint, type ImportDType } from './hf-tensors.ts';
 
 export interface Imported {
@@ -43,6 +44,7 @@ const FAMILIES: Record<string, Family> = {
   qwen2: llama,
   t5: { prefixes: [''], convert: importT5 },
   marian: { prefixes: ['model.', ''], convert: importMarian },
+  whisper: { prefixes: ['model.', ''], convert: importWhisperDecoder },
 };
 
 export const SUPPORTED_MODEL_TYPES = Object.keys(FAMILIES);

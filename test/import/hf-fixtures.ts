@@ -378,3 +378,86 @@ export function marianTensors(s: MarianSizes, seed: number): HfTensors {
   t.set('final_logits_bias', { shape: [1, s.vocab], data: new Float64Array(s.vocab) });
   return t;
 }
+
+export interface WhisperSizes {
+  vocab: number;
+  width: number;
+  heads: number;
+  ff: number;
+  layers: number;
+  positions: number;
+  frames: number;
+}
+
+/** WhisperConfig as `save_pretrained` writes it (transformers 4.4x), with the encoder's sizes alongside. */
+export function whisperConfig(s: WhisperSizes, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    activation_dropout: 0.0,
+    activation_function: 'gelu',
+    apply_spec_augment: false,
+    architectures: ['WhisperForConditionalGeneration'],
+    attention_dropout: 0.0,
+    begin_suppress_tokens: [s.vocab - 2],
+    bos_token_id: s.vocab - 3,
+    d_model: s.width,
+    decoder_attention_heads: s.heads,
+    decoder_ffn_dim: s.ff,
+    decoder_layerdrop: 0.0,
+    decoder_layers: s.layers,
+    decoder_start_token_id: s.vocab - 2,
+    dropout: 0.0,
+    encoder_attention_heads: s.heads,
+    encoder_ffn_dim: s.ff,
+    encoder_layerdrop: 0.0,
+    encoder_layers: 1,
+    eos_token_id: s.vocab - 3,
+    init_std: 0.02,
+    is_encoder_decoder: true,
+    max_source_positions: s.frames,
+    max_target_positions: s.positions,
+    model_type: 'whisper',
+    num_hidden_layers: 1,
+    num_mel_bins: 8,
+    pad_token_id: s.vocab - 3,
+    scale_embedding: false,
+    torch_dtype: 'float32',
+    transformers_version: '4.46.3',
+    use_cache: true,
+    use_weighted_layer_sum: false,
+    vocab_size: s.vocab,
+    ...extra,
+  };
+}
+
+/** WhisperForConditionalGeneration's state dict as saved: `model.` prefix, no k_proj bias, a (small) audio encoder. */
+export function whisperTensors(s: WhisperSizes, seed: number): HfTensors {
+  const v = new Values(seed);
+  const d = s.width;
+  const t: HfTensors = new Map();
+  // A token of the encoder, which the decoder import leaves behind.
+  t.set('model.encoder.conv1.weight', v.tensor([d, 8, 3]));
+  t.set('model.encoder.embed_positions.weight', v.tensor([s.frames, d]));
+  t.set('model.decoder.embed_tokens.weight', v.tensor([s.vocab, d]));
+  t.set('model.decoder.embed_positions.weight', v.tensor([s.positions, d], 0.25));
+  const norm = (p: string) => {
+    t.set(`${p}.weight`, v.tensor([d], 0.25, 1));
+    t.set(`${p}.bias`, v.tensor([d], 0.25));
+  };
+  for (let i = 0; i < s.layers; i++) {
+    const l = `model.decoder.layers.${i}`;
+    for (const a of ['self_attn', 'encoder_attn']) {
+      for (const x of ['k', 'v', 'q', 'out']) {
+        t.set(`${l}.${a}.${x}_proj.weight`, v.tensor([d, d]));
+        if (x !== 'k') t.set(`${l}.${a}.${x}_proj.bias`, v.tensor([d], 0.25));
+      }
+      norm(`${l}.${a}_layer_norm`);
+    }
+    t.set(`${l}.fc1.weight`, v.tensor([s.ff, d]));
+    t.set(`${l}.fc1.bias`, v.tensor([s.ff], 0.25));
+    t.set(`${l}.fc2.weight`, v.tensor([d, s.ff]));
+    t.set(`${l}.fc2.bias`, v.tensor([d], 0.25));
+    norm(`${l}.final_layer_norm`);
+  }
+  norm('model.decoder.layer_norm');
+  return t;
+}

@@ -148,7 +148,7 @@ describe('what GPT-2 import refuses, in one line naming the key or tensor', () =
   it('a model_type it has no family for', () => {
     const dir = fresh();
     writeHfDirectory(dir, { ...gpt2Config(SIZES), model_type: 'bert' }, gpt2Tensors(SIZES, 1));
-    expect(() => importCheckpoint(readHfDirectory(dir), 'g', 'keep')).toThrow(new UserError(`${dir}/config.json: model_type "bert" is not supported (mdl imports "gpt2", "llama", "mistral", "qwen2", "t5", "marian")`));
+    expect(() => importCheckpoint(readHfDirectory(dir), 'g', 'keep')).toThrow(new UserError(`${dir}/config.json: model_type "bert" is not supported (mdl imports "gpt2", "llama", "mistral", "qwen2", "t5", "marian", "whisper")`));
   });
 });
 

@@ -11,10 +11,12 @@ import { describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../src/runtime/safetensors.ts';
 import { llama2Config, llama2Json, t5Config as t5TokenizerConfig, t5Json } from '../tokenizer/fixtures.ts';
 import { gpt2Forward } from './gpt2-reference.ts';
-import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, marianConfig, marianTensors, t5Config, t5Tensors, writeHfDirectory, type HfTensors, type LlamaSizes } from './hf-fixtures.ts';
+import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, marianConfig, marianTensors, t5Config, t5Tensors, Values, whisperConfig, whisperTensors, writeHfDirectory, type HfTensors, type LlamaSizes } from './hf-fixtures.ts';
 import { llamaForward } from './llama-reference.ts';
 import { t5Forward } from './t5-reference.ts';
 import { marianForward } from './marian-reference.ts';
+import { whisperDecoderForward } from './whisper-reference.ts';
+import { npyBytes } from '../support/npy.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const mdl = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin', 'mdl.js'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
@@ -195,5 +197,28 @@ describe('mdl import: Marian', () => {
     expect(gpu.cache).toBe(true);
     expectSeq2SeqMatches(gpu, 39, forward, 1e-4);
     expectSeq2SeqMatches(run(imported.spec, imported.weights, 'cpu', STEPS, ['--source-tokens', source.join(',')]), 39, forward, 1e-6);
+  });
+});
+
+describe("mdl import: Whisper's text decoder", () => {
+  it('reads the audio encoder output as a features input; erf GELU, zero k_proj bias, on both backends', () => {
+    const sizes = { vocab: 40, width: 16, heads: 4, ff: 32, layers: 2, positions: 16, frames: 12 };
+    const tensors = whisperTensors(sizes, 51);
+    const dir = mkdtempSync(join(tmpdir(), 'mdl-hf-whisper-'));
+    writeHfDirectory(dir, whisperConfig(sizes), tensors);
+    const imported = importDir(dir, 'tiny_whisper');
+    expect(readFileSync(imported.spec, 'utf8')).toMatch(/ffn d_ff gelu_erf +\/\/ activation_function "gelu"/);
+    // Seven frames of the encoder's output.
+    const audio = new Values(99).tensor([7, 16]);
+    const file = join(dir, 'audio.npy');
+    writeFileSync(file, npyBytes([7, 16], audio.data));
+    const rows = Array.from({ length: 7 }, (_, i) => Array.from(audio.data.subarray(i * 16, (i + 1) * 16)));
+    const forward = (ids: number[]) => whisperDecoderForward(tensors, { width: 16, heads: 4, layers: 2 }, rows, ids);
+    // <|startoftranscript|> (38), then two text tokens.
+    const input = ['--features', `audio=${file}`, '--tokens', '38,5,9'];
+    const gpu = run(imported.spec, imported.weights, 'gpu', STEPS, input);
+    expect(gpu.cache).toBe(true);
+    expectMatches(gpu, forward, 1e-4);
+    expectMatches(run(imported.spec, imported.weights, 'cpu', STEPS, input), forward, 1e-6);
   });
 });
