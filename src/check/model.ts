@@ -53,7 +53,12 @@ export interface ScoreInfo {
   span: Span;
 }
 
-export type Activation = 'relu' | 'gelu' | 'silu' | 'swiglu';
+/** `gelu` is the tanh approximation (GPT-2's gelu_new); `gelu_erf` is the exact x·Φ(x) (BERT, BART, Whisper). */
+export type Activation = 'relu' | 'gelu' | 'gelu_erf' | 'silu' | 'swiglu';
+/** Activations that multiply a gate by an up projection (two weights in, one half-width value out). */
+export type GatedActivation = 'swiglu';
+/** Activations applied to one value elementwise (an `act` node, a matmul epilogue). */
+export type ElementwiseActivation = Exclude<Activation, GatedActivation>;
 export type NormType = 'layer' | 'rms';
 
 export interface AttentionInfo {
@@ -70,6 +75,10 @@ export interface AttentionInfo {
   /** Dims of the query and key axes (T and S for decoder cross-attention to an encoder over S). */
   queryAxis: string;
   keyAxis: string;
+  /** Biases on the q, k, v and o projections (`bias =`, default the stack's). */
+  bias: boolean;
+  /** Multiplies q·k before masking and the score modifiers (`scale =`, default 1/√head_dim). */
+  scale: number;
   span: Span;
 }
 
@@ -77,6 +86,8 @@ export interface FfnInfo {
   kind: 'ffn';
   width: number;
   activation: Activation;
+  /** Biases on the ffn's projections (`bias =`, default the stack's). */
+  bias: boolean;
   span: Span;
 }
 
@@ -97,6 +108,12 @@ export interface StackInfo {
   width: number;
   /** Where the norm sits around each sublayer; `none` means only explicit `norm` layers. */
   norm: { place: 'pre' | 'post' | 'none'; type: NormType };
+  /** ε of every norm of the stack (`eps =`, default 1e-5). */
+  eps: number;
+  /** Biases of the stack's projections and layer norms (`bias =`, default true); a sublayer may override its own. */
+  bias: boolean;
+  /** A norm of the embedded input before the first layer (`embed_norm =`, BART's layernorm_embedding). */
+  embedNorm?: NormType;
   layers: LayerInfo[];
   span: Span;
 }
@@ -107,7 +124,25 @@ export interface EmbedInfo {
   positions: 'learned' | 'sinusoidal' | 'rotary' | 'none';
   /** Table length of learned positions. */
   maxPositions?: number;
+  /** Multiplies the token embedding (`scale =`, default √width). */
+  scale: number;
+  /** Learned positions: position p reads row p + offset of the table (`offset =`, default 0; BART uses 2). */
+  positionOffset: number;
+  /** Sinusoidal positions: sin and cos interleaved per frequency (default) or all sines then all cosines. */
+  sinusoidalLayout: SinusoidalLayout;
+  rotary: RotaryInfo;
   span: Span;
+}
+
+export type SinusoidalLayout = 'interleaved' | 'concatenated';
+
+/** Rotary positions: which dims pair up, the base of the frequencies, and how many dims of a head rotate. */
+export interface RotaryInfo {
+  /** `pairs`: dims (2i, 2i+1) (GPT-J); `halves`: dims (i, i + n/2) (GPT-NeoX, Llama). */
+  style: 'pairs' | 'halves';
+  theta: number;
+  /** The share of each head's dims that rotates (the first ones); the rest pass through. */
+  fraction: number;
 }
 
 export interface OutputInfo {

@@ -12,9 +12,9 @@
 // 0: dQ, 1: dK, 2: dV, 3: the table), all at the first of those nodes.
 
 import { sym, type Poly } from '../check/sym.ts';
-import type { IrNode } from '../ir/ir.ts';
+import { rotaryOf, type IrNode, type NodeOf } from '../ir/ir.ts';
 import { generateAttentionBackward, type AttentionBackwardKernels } from '../wgsl/attention-backward.ts';
-import { positionRateWords } from '../wgsl/kernels.ts';
+import { ropeUniforms } from './attention-sites.ts';
 import { formula } from './formula.ts';
 import type { AttentionBackwardPart, AttentionSite, ProgramBuffer, Step } from './program.ts';
 
@@ -39,7 +39,7 @@ const f = (p: Poly) => formula.of(p);
  * The steps of attention node `fwd`'s backward pass, given its forward step (which wrote `lse`), the upstream
  * gradient `dOut` and the ids of its `vjp` nodes by argument. Adds the buffers it needs to `buffers`.
  */
-export function attentionBackwardSteps(fwd: IrNode, forward: Step, dOut: string, vjps: Map<number, string>, byId: Map<string, IrNode>, buffers: ProgramBuffer[]): Step[] {
+export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, dOut: string, vjps: Map<number, string>, byId: Map<string, IrNode>, buffers: ProgramBuffer[]): Step[] {
   const a = forward.attention!;
   const kernels = attentionBackwardKernels(a);
   const [qNode, kNode] = [byId.get(fwd.args[0])!, byId.get(fwd.args[1])!];
@@ -90,14 +90,14 @@ export function attentionBackwardSteps(fwd: IrNode, forward: Step, dOut: string,
   } else {
     steps.push(step('dq', dqBind, forward.uniforms, [qTiles, fc(a.heads), f(a.batch)]));
   }
-  if (fwd.attrs.rope) {
+  const rotary = rotaryOf(fwd.attrs);
+  if (rotary) {
     // The gradient with respect to the projections: the rotation's transpose applied to the rotated gradients.
     for (const [x, node, h] of [[dQ, qNode, a.heads], [dK, kNode, a.kvHeads]] as const) {
       const rows = sym.mul(node.shape[0], node.shape[1]);
-      const [lo, hi] = positionRateWords(a.headDim);
-      const uniforms = { rows: f(rows), heads: fc(h), hd: fc(a.headDim), T: f(node.shape[1]), start: fc(0), rate_lo: fc(lo), rate_hi: fc(hi) };
-      const count = f(sym.mul(rows, sym.constant((h * a.headDim) / 2)));
-      steps.push({ node: fwd.id, kind: 'train', kernel: { kind: 'train', op: { name: 'rope_inverse' } }, bind: { x }, uniforms, grid: [formula.ceilDiv(count, 64), fc(1), fc(1)] });
+      const uniforms = { rows: f(rows), ...ropeUniforms(rotary, h, a.headDim, node.shape[1]) };
+      const count = f(sym.mul(rows, sym.constant((h * rotary.dims) / 2)));
+      steps.push({ node: fwd.id, kind: 'train', kernel: { kind: 'train', op: { name: 'rope_inverse', style: rotary.style } }, bind: { x }, uniforms, grid: [formula.ceilDiv(count, 64), fc(1), fc(1)] });
     }
   }
   return steps;

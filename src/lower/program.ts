@@ -9,9 +9,11 @@ import type { Poly } from '../check/sym.ts';
 import type { MaskWgsl } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { packUniforms, type UniformField } from '../wgsl/kernel.ts';
-import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType } from '../wgsl/kernels.ts';
+import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType, RopeStyle } from '../wgsl/kernels.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
+import type { AttentionHeads } from '../wgsl/attention.ts';
+import type { SinusoidalLayout } from '../check/model.ts';
 import { formula, type Formula } from './formula.ts';
 
 /** `kv_cache` and `kept` appear in the decode programs only: a cache the runtime grows, a value kept from the first call. */
@@ -38,10 +40,7 @@ export interface MaskSite {
   wgsl: MaskWgsl;
 }
 
-export interface AttentionSite {
-  heads: number;
-  kvHeads: number;
-  headDim: number;
+export interface AttentionSite extends AttentionHeads {
   /** Multiplies q·k before the score modifiers. */
   scale: number;
   queryAxis: string;
@@ -65,10 +64,10 @@ export type AttentionBackwardPart = 'delta' | 'dkdv' | 'dq' | 'table';
 /** Which generator makes a step's kernel, with its options; attention and classify kernels follow `Step.attention`. */
 export type StepKernel =
   | { kind: 'matmul'; options: MatmulOptions; shape: 'tiled' | 'skinny' }
-  | { kind: 'embed'; positions: EmbedPositions }
-  | { kind: 'norm'; type: NormType }
+  | { kind: 'embed'; positions: EmbedPositions; layout: SinusoidalLayout }
+  | { kind: 'norm'; type: NormType; bias: boolean }
   | { kind: 'elementwise'; op: ElementwiseOp }
-  | { kind: 'rope' }
+  | { kind: 'rope'; style: RopeStyle }
   | { kind: 'shift_right' }
   | { kind: 'argmax' }
   | { kind: 'classify' }

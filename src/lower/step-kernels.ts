@@ -15,13 +15,13 @@ export function kernelOfStep(step: Step): Kernel {
     case 'matmul':
       return k.shape === 'skinny' ? skinnyMatmulKernel(k.options) : matmulKernel(k.options);
     case 'embed':
-      return embedKernel(k.positions);
+      return embedKernel(k.positions, k.layout);
     case 'norm':
-      return normKernel(k.type);
+      return normKernel(k.type, k.bias);
     case 'elementwise':
       return elementwiseKernel(k.op);
     case 'rope':
-      return ropeKernel();
+      return ropeKernel(k.style);
     case 'shift_right':
       return shiftRightKernel();
     case 'argmax':

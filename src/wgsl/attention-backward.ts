@@ -19,17 +19,14 @@
 // Layouts (f32): Q, O, dO, dQ [B, Lq, H, D]; K, V, dK, dV [B, Lk, kvHeads, D]; lse, D [B, H, Lq].
 
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
-import { ATTENTION_UNIFORMS } from './attention.ts';
+import { ATTENTION_UNIFORMS, type AttentionHeads } from './attention.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import { checkMaskCode, MASK_NAMES } from './names.ts';
 import { relativeBucketWgsl } from './relative-bias.ts';
 // The forward kernel's soft-cap clamp, so both passes compute bit-identical scores.
 import { f32Literal, SCORE_TABLE, TANH_CLAMP, type ScoreModifier } from './score-modifiers.ts';
 
-export interface AttentionBackwardConfig {
-  headDim: number;
-  heads: number;
-  kvHeads: number;
+export interface AttentionBackwardConfig extends AttentionHeads {
   mask?: MaskWgsl | null;
   modifiers?: readonly ScoreModifier[];
   /** Default 1/sqrt(headDim), as in the forward pass. */
@@ -39,15 +36,12 @@ export interface AttentionBackwardConfig {
   tileK: number;
 }
 
-export interface AttentionBackwardKernels {
+export interface AttentionBackwardKernels extends AttentionHeads {
   delta: Kernel;
   dkdv: Kernel;
   dq: Kernel;
   /** The relative_bias table gradient's fixed-order reduction; present when the modifiers have a table. */
   table?: Kernel;
-  headDim: number;
-  heads: number;
-  kvHeads: number;
   scale: number;
   tileQ: number;
   tileK: number;

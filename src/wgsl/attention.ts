@@ -28,10 +28,24 @@ import { emitModifierFunction, f32Literal, needsScoreTable, SCORE_TABLE, type Sc
 // The tile choice lives in attention-tiles.ts; callers take it from here with the generator.
 export { chooseTiles, decodeTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileShape } from './attention-tiles.ts';
 
-export interface AttentionKernelConfig {
-  headDim: number;
+/**
+ * The head layout of an attention site: what the kernels, the CPU references, the tuner and the schedule all describe
+ * an attention by. Query head h reads key/value head floor(h / (heads / kvHeads)).
+ */
+export interface AttentionHeads {
   heads: number;
   kvHeads: number;
+  headDim: number;
+}
+
+/** A whole attention problem: the head layout with the batch and the query and key lengths. */
+export interface AttentionShape extends AttentionHeads {
+  batch: number;
+  lq: number;
+  lk: number;
+}
+
+export interface AttentionKernelConfig extends AttentionHeads {
   /** The compiled mask; absent means every in-range pair is visible. */
   mask?: MaskWgsl | null;
   modifiers?: readonly ScoreModifier[];
@@ -45,7 +59,7 @@ export interface AttentionKernelConfig {
 }
 
 /** What an attention kernel's code depends on besides its tiles: the tuner keys its results by it. */
-export type AttentionKernelShape = Pick<AttentionKernelConfig, 'headDim' | 'heads' | 'kvHeads' | 'mask' | 'modifiers'>;
+export type AttentionKernelShape = AttentionHeads & Pick<AttentionKernelConfig, 'mask' | 'modifiers'>;
 
 export type AttentionBindingRole = 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable' | 'lse';
 
@@ -61,10 +75,7 @@ export const ATTENTION_UNIFORMS: readonly UniformField[] = [
   { name: 'k_offset', type: 'u32' },
 ];
 
-export interface AttentionKernel extends Kernel {
-  headDim: number;
-  heads: number;
-  kvHeads: number;
+export interface AttentionKernel extends Kernel, AttentionHeads {
   scale: number;
   tileQ: number;
   tileK: number;

@@ -100,7 +100,7 @@ describe('decode programs', () => {
     expect(prefill).toMatch(/^prefill:\nprogram packed: \d+ launches/);
     // The rate's high word is 10000^(-2/16) in units of 2^-32.
     const rateHi = Math.floor(10000 ** (-2 / 16) * 2 ** 32);
-    expect(prefill).toMatch(new RegExp(` rope +x=%decoder\\.layers\\.0\\.self_attn\\.q_proj {2}\\[rows=B\\*T, heads=8, hd=16, T=T, start=cache\\.start, rate_lo=\\d+, rate_hi=${rateHi}\\]`));
+    expect(prefill).toMatch(new RegExp(` rope +x=%decoder\\.layers\\.0\\.self_attn\\.q_proj {2}\\[rows=B\\*T, heads=8, hd=16, rd=16, T=T, start=cache\\.start, rate_lo=\\d+, rate_hi=${rateHi}\\]`));
     expect(step).toMatch(/matmul_none_bias_pack3_skinny/);
     expect(step).toMatch(/k=%decoder\.layers\.0\.self_attn\.attn#k_cache/);
     expect(mdl('dump', 'specs/streaming.mdl', '--stage', 'decode').stdout).toMatch(/^no cached decoding: mask arrived reads the decoder length T/);
