@@ -2,8 +2,8 @@
 // transformers writes for the family, and safetensors files with its tensor names, shapes and orientation (single
 // file or sharded with model.safetensors.index.json).
 //
-// Every value is a multiple of 1/256 below 1 in magnitude (plus 1 for norm scales), so it is exact in f32, f16 and
-// bf16 alike: a checkpoint stored in any of them holds the same numbers, and the reference forward needs no rounding.
+// Every value has at most 8 significant bits (multiples of 1/256 below 1/2, norm scales 1 ± multiples of 1/128), so
+// it is exact in f32, f16 and bf16 alike: a checkpoint stored in any of them holds the same numbers, and the reference forward needs no rounding.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,11 +23,15 @@ export class Values {
     this.next = rng(seed);
   }
 
-  /** Uniform multiples of 1/256 in (−amp, amp), amp ≤ 1. */
+  /**
+   * Uniform values in offset + (−amp, amp): multiples of 1/256 around 0 (amp ≤ 1), of 1/128 around 1 (norm scales),
+   * so every value has at most 8 significant bits, as many as bf16 holds.
+   */
   tensor(shape: number[], amp = 0.5, offset = 0): HfTensor {
     const n = shape.reduce((a, b) => a * b, 1);
-    const k = Math.floor(amp * 256);
-    return { shape, data: Float64Array.from({ length: n }, () => offset + Math.round((2 * this.next() - 1) * k) / 256) };
+    const unit = offset === 0 ? 256 : 128;
+    const k = Math.floor(amp * unit);
+    return { shape, data: Float64Array.from({ length: n }, () => offset + Math.round((2 * this.next() - 1) * k) / unit) };
   }
 }
 
