@@ -130,9 +130,8 @@ function checkSinusoid(t: Tensor, name: string, cfg: HfConfig): void {
     for (let i = 0; i < half; i++) {
       const angle = p / 10000 ** ((2 * i) / d);
       const [s, c] = [t.data[p * d + i], t.data[p * d + half + i]];
-      if (Math.abs(s - Math.sin(angle)) > 5e-3 || Math.abs(c - Math.cos(angle)) > 5e-3) {
-        throw new UserError(`${cfg.source}: ${name} is not Marian's sinusoid table (row ${p}, column ${i}), so the positions cannot be computed`);
-      }
+      const column = Math.abs(s - Math.sin(angle)) > 5e-3 ? i : Math.abs(c - Math.cos(angle)) > 5e-3 ? half + i : -1;
+      if (column >= 0) throw new UserError(`${cfg.source}: ${name} is not Marian's sinusoid table (row ${p}, column ${column}), so the positions cannot be computed`);
     }
   }
 }

@@ -12,7 +12,7 @@ import { importCheckpoint, type Imported } from '../../src/cli/hf-import.ts';
 import { importLlama } from '../../src/cli/hf-llama.ts';
 import { Checkpoint, type ImportDType } from '../../src/cli/hf-tensors.ts';
 import { UserError } from '../../src/cli/user-error.ts';
-import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, writeHfDirectory, type HfTensors } from './hf-fixtures.ts';
+import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, marianConfig, marianTensors, t5Config, t5Tensors, whisperConfig, whisperTensors, writeHfDirectory, type HfTensors } from './hf-fixtures.ts';
 
 const SIZES = { vocab: 40, width: 8, heads: 2, layers: 2, positions: 12 };
 const fresh = () => mkdtempSync(join(tmpdir(), 'mdl-hf-'));
@@ -198,5 +198,42 @@ describe('the Llama family', () => {
     expect(convert('llama', { hidden_act: 'gelu' }, t)).toBe('DIR/config.json: hidden_act "gelu" is not supported (mdl imports "silu")');
     expect(convert('qwen2', { use_sliding_window: true }, t)).toBe("DIR/config.json: use_sliding_window true is not supported: Qwen2's per-layer sliding window is not expressible in mdl");
     expect(convert('llama', { num_key_value_heads: 3 }, t)).toBe('DIR/config.json: num_key_value_heads 3 does not divide num_attention_heads 4');
+  });
+});
+
+describe('T5, Marian and Whisper refusals, naming the key or tensor', () => {
+  const attempt = (config: Record<string, unknown>, tensors: HfTensors) => {
+    const dir = fresh();
+    writeHfDirectory(dir, config, tensors);
+    try {
+      importCheckpoint(readHfDirectory(dir), 'm', 'keep');
+    } catch (e) {
+      if (e instanceof UserError) return e.message.replace(dir, 'DIR');
+      throw e;
+    }
+    throw new Error('not refused');
+  };
+  const t5 = { vocab: 40, width: 16, heads: 4, ff: 32, layers: 1, buckets: 8, maxDistance: 16 };
+  const marian = { vocab: 40, width: 16, heads: 4, ff: 32, layers: 1, positions: 12 };
+  const whisper = { vocab: 40, width: 16, heads: 4, ff: 32, layers: 1, positions: 16, frames: 12 };
+
+  it('T5 heads narrower than d_model / num_heads (T5 1.1 small: 6 heads of 64 in 512)', () => {
+    expect(attempt(t5Config(t5, { d_kv: 2 }), t5Tensors(t5, 1))).toBe("DIR/config.json: d_kv 2 × num_heads 4 is not d_model 16: mdl's heads are d_model / heads wide");
+  });
+
+  it('Marian with a final_logits_bias, or position tables that are not its sinusoid', () => {
+    const t = marianTensors(marian, 1);
+    t.set('final_logits_bias', { shape: [1, 40], data: Float64Array.from({ length: 40 }, (_, i) => (i === 39 ? -1 : 0)) });
+    expect(attempt(marianConfig(marian), t)).toBe("DIR/config.json: final_logits_bias is not zero (-1 at id 39), and mdl's output projection has no bias");
+    const u = marianTensors(marian, 1);
+    u.set('model.decoder.embed_positions.weight', { shape: [12, 16], data: new Float64Array(12 * 16) });
+    expect(attempt(marianConfig(marian), u)).toBe("DIR/config.json: decoder.embed_positions.weight is not Marian's sinusoid table (row 0, column 8), so the positions cannot be computed");
+  });
+
+  it('Whisper with an untied output, or scaled embeddings', () => {
+    const t = whisperTensors(whisper, 1);
+    t.set('proj_out.weight', { shape: [40, 16], data: new Float64Array(40 * 16) });
+    expect(attempt(whisperConfig(whisper), t)).toBe('DIR/config.json: tie_word_embeddings is true, but proj_out.weight differs from decoder.embed_tokens.weight');
+    expect(attempt(whisperConfig(whisper, { scale_embedding: true }), whisperTensors(whisper, 1))).toBe('DIR/config.json: scale_embedding true is not supported: Whisper decoders add unscaled embeddings');
   });
 });

@@ -222,3 +222,33 @@ describe("mdl import: Whisper's text decoder", () => {
     expectMatches(run(imported.spec, imported.weights, 'cpu', STEPS, input), forward, 1e-6);
   });
 });
+
+describe('mdl import refusals, as the user sees them', () => {
+  const sizes = { vocab: 48, width: 16, heads: 2, layers: 1, positions: 16 };
+  const dir = mkdtempSync(join(tmpdir(), 'mdl-hf-refusals-'));
+  writeHfDirectory(dir, gpt2Config(sizes, { activation_function: 'gelu_fast' }), gpt2Tensors(sizes, 3));
+
+  it('one line naming the config key, status 1, nothing written', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'mdl-imported-')), 'g');
+    const r = mdl('import', dir, '-o', out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`mdl: ${dir}/config.json: activation_function "gelu_fast" is not supported (mdl imports "gelu_new", "gelu_pytorch_tanh", "gelu", "relu", "silu", "swish")\n`);
+    expect(mdl('check', `${out}.mdl`).status).toBe(1);
+  });
+
+  it('a missing directory, a bad --dtype, and outputs that exist without --force', () => {
+    expect(mdl('import', join(dir, 'nope'), '-o', join(dir, 'x')).stderr).toBe(`mdl: ${join(dir, 'nope')}: not a directory (mdl import reads a Hugging Face model directory)\n`);
+    expect(mdl('import', dir, '-o', join(dir, 'x'), '--dtype', 'f8').stderr).toBe("mdl: --dtype: expected keep, f32, f16 or bf16, got 'f8'\n");
+    const good = mkdtempSync(join(tmpdir(), 'mdl-hf-good-'));
+    writeHfDirectory(good, gpt2Config(sizes), gpt2Tensors(sizes, 3));
+    const out = join(mkdtempSync(join(tmpdir(), 'mdl-imported-')), 'g');
+    writeFileSync(`${out}.safetensors`, 'mine');
+    const r = mdl('import', good, '-o', out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(`mdl: ${out}.safetensors: already exists; mdl replaces a file only with --force\n`);
+    // Nothing was written, not even the spec, and the user's file is untouched.
+    expect(mdl('check', `${out}.mdl`).status).toBe(1);
+    expect(readFileSync(`${out}.safetensors`, 'utf8')).toBe('mine');
+    expect(mdl('import', good, '-o', out, '--force').status).toBe(0);
+  });
+});
