@@ -6,8 +6,7 @@
 // q, k and v are one fused `c_attn` of `3 × n_embd` outputs, split here into three projections.
 
 import { specNumber, type HfConfig } from './hf-config.ts';
-import type { Imported } from './hf-import.ts';
-import { output, sameValues, splitRows, transpose, type Checkpoint, type ImportDType } from './hf-tensors.ts';
+import { output, sameValues, splitRows, transpose, type Checkpoint, type ImportDType, type Imported } from './hf-tensors.ts';
 import { SpecWriter } from './spec-writer.ts';
 import type { TensorToWrite } from '../runtime/safetensors.ts';
 

@@ -13,22 +13,7 @@ import { importLlama } from './hf-llama.ts';
 import { importMarian } from './hf-marian.ts';
 import { importT5 } from './hf-t5.ts';
 import { importWhisperDecoder } from './hf-whisper.ts';
-import { Checkpoint, type ImportDType } from './hf-tensors.ts';
-
-export interface Imported {
-  /** The family's name as people say it. */
-  family: string;
-  spec: string;
-  tensors: Map<string, TensorToWrite>;
-  /** The specials the config names (informational: the spec declares the ones it uses). */
-  specials: { bos?: number; eos?: number; pad?: number };
-}
-
-/** What the tokenizer files say that config.json may not: the pad token (tokenizer_config.json's pad_token). */
-export interface ImportHints {
-  pad?: number;
-  padToken?: string;
-}
+import { Checkpoint, type ImportDType, type ImportHints, type Imported } from './hf-tensors.ts';
 
 interface Family {
   /** Prefixes a tensor name may carry in this family's files. */

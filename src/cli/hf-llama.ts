@@ -8,8 +8,7 @@
 // is a renaming.
 
 import { specNumber, type HfConfig } from './hf-config.ts';
-import type { ImportHints, Imported } from './hf-import.ts';
-import { output, sameValues, type Checkpoint, type ImportDType } from './hf-tensors.ts';
+import { output, sameValues, type Checkpoint, type ImportDType, type ImportHints, type Imported } from './hf-tensors.ts';
 import { SpecWriter } from './spec-writer.ts';
 import type { Tensor, TensorToWrite } from '../runtime/safetensors.ts';
 

@@ -7,8 +7,7 @@
 // and a `final_logits_bias`, which mdl's output has no place for: it must be all zeros.
 
 import type { HfConfig } from './hf-config.ts';
-import type { Imported } from './hf-import.ts';
-import { output, sameValues, type Checkpoint, type ImportDType } from './hf-tensors.ts';
+import { output, sameValues, type Checkpoint, type ImportDType, type Imported } from './hf-tensors.ts';
 import { SpecWriter } from './spec-writer.ts';
 import { UserError } from './user-error.ts';
 import type { Tensor, TensorToWrite } from '../runtime/safetensors.ts';

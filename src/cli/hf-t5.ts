@@ -8,8 +8,7 @@
 // norm scale, which multiplies the same vector.
 
 import { specNumber, type HfConfig } from './hf-config.ts';
-import type { Imported } from './hf-import.ts';
-import { output, sameValues, type Checkpoint, type ImportDType } from './hf-tensors.ts';
+import { output, sameValues, type Checkpoint, type ImportDType, type Imported } from './hf-tensors.ts';
 import { SpecWriter } from './spec-writer.ts';
 import { UserError } from './user-error.ts';
 import type { Tensor, TensorToWrite } from '../runtime/safetensors.ts';

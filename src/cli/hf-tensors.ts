@@ -7,6 +7,21 @@ import { UserError } from './user-error.ts';
 
 export type ImportDType = 'keep' | SafetensorsDType;
 
+export interface Imported {
+  /** The family's name as people say it. */
+  family: string;
+  spec: string;
+  tensors: Map<string, TensorToWrite>;
+  /** The specials the config names (informational: the spec declares the ones it uses). */
+  specials: { bos?: number; eos?: number; pad?: number };
+}
+
+/** What the tokenizer files say that config.json may not: the pad token (tokenizer_config.json's pad_token). */
+export interface ImportHints {
+  pad?: number;
+  padToken?: string;
+}
+
 export class Checkpoint {
   private readonly taken = new Set<string>();
 

@@ -8,9 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { HfConfig } from '../../src/cli/hf-config.ts';
 import { readHfDirectory } from '../../src/cli/hf-directory.ts';
 import { importGpt2 } from '../../src/cli/hf-gpt2.ts';
-import { importCheckpoint, type Imported } from '../../src/cli/hf-import.ts';
+import { importCheckpoint } from '../../src/cli/hf-import.ts';
 import { importLlama } from '../../src/cli/hf-llama.ts';
-import { Checkpoint, type ImportDType } from '../../src/cli/hf-tensors.ts';
+import { Checkpoint, type ImportDType, type Imported } from '../../src/cli/hf-tensors.ts';
 import { UserError } from '../../src/cli/user-error.ts';
 import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, marianConfig, marianTensors, t5Config, t5Tensors, whisperConfig, whisperTensors, writeHfDirectory, type HfTensors } from './hf-fixtures.ts';
 
