@@ -122,9 +122,9 @@ export function gatherGradKernel(): Kernel {
  */
 export function positionTableGradKernel(): Kernel {
   const bindings = [read('dy', ({ u }) => u.T * u.D), write('dtable', ({ u }) => u.table_rows * u.D)];
-  const body = `  let from = u.offset * u.D;
-  let inside = i >= from && i - from < u.T * u.D;
-  dtable[i] = select(0.0, dy[min(i - min(i, from), u.T * u.D - 1u)], inside);`;
+  const body = `  let first = u.offset * u.D;
+  let inside = i >= first && i - first < u.T * u.D;
+  dtable[i] = select(0.0, dy[min(i - min(i, first), u.T * u.D - 1u)], inside);`;
   return kernel('positions_grad', u32('T', 'D', 'table_rows', 'offset'), bindings, 'u.table_rows * u.D', body);
 }
 
