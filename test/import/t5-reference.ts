@@ -1,7 +1,7 @@
 // T5's forward pass written from its published definition (Raffel et al. 2020 and transformers' modeling_t5), in f64,
 // on the checkpoint's own tensors: RMS norms without bias, scores not divided by √d_kv, a learned relative-position
 // bias per stack (bucketed as T5 buckets k − q: half the buckets per direction in the encoder, only the past in the
-// decoder; exact below max_exact, logarithmic up to max_distance), ReLU or gated-GELU (tanh) feed-forward, and with
+// decoder; exact below max_exact, logarithmic up to max_distance), ReLU, gated-GELU (tanh) or gated-SiLU feed-forward, and with
 // tied embeddings the decoder output scaled by d_model^−½ before the shared table.
 
 import type { HfTensors } from './hf-fixtures.ts';
@@ -14,7 +14,7 @@ export interface T5Config {
   buckets: number;
   maxDistance: number;
   eps: number;
-  gated: boolean;
+  ff: 'relu' | 'gated-gelu' | 'gated-silu';
   tied: boolean;
 }
 
@@ -92,7 +92,8 @@ export function bucket(relative: number, bidirectional: boolean, cfg: { buckets:
 function feedForward(t: HfTensors, p: string, cfg: T5Config, x: number[][]): number[][] {
   const get = (n: string) => t.get(n)!.data;
   return x.map((r) => {
-    const hidden = cfg.gated ? linear(r, get(`${p}.wi_0.weight`)).map((g, i) => geluNew(g) * linear(r, get(`${p}.wi_1.weight`))[i]) : linear(r, get(`${p}.wi.weight`)).map((v) => Math.max(0, v));
+    const act = cfg.ff === 'gated-gelu' ? geluNew : silu;
+    const hidden = cfg.ff !== 'relu' ? linear(r, get(`${p}.wi_0.weight`)).map((g, i) => act(g) * linear(r, get(`${p}.wi_1.weight`))[i]) : linear(r, get(`${p}.wi.weight`)).map((v) => Math.max(0, v));
     return linear(hidden, get(`${p}.wo.weight`));
   });
 }
@@ -112,4 +113,5 @@ function rmsNorm(x: number[], w: Float64Array, eps: number): number[] {
 }
 
 const add = (a: number[][], b: number[][]) => a.map((r, i) => r.map((v, j) => v + b[i][j]));
+const silu = (x: number) => x / (1 + Math.exp(-x));
 const geluNew = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
