@@ -32,6 +32,15 @@ export class HfConfig {
     return first;
   }
 
+  /** Every id of a key that may hold one id or a list (eos_token_id); empty when absent. */
+  ids(key: string): number[] {
+    const v = this.values[key];
+    if (v === undefined || v === null) return [];
+    const list = Array.isArray(v) ? v : [v];
+    if (list.some((x) => typeof x !== 'number' || !Number.isInteger(x) || x < 0)) throw this.error(key, `must be a token id or a list of them, not ${JSON.stringify(v)}`);
+    return list as number[];
+  }
+
   /** A positive finite number. */
   num(key: string, fallback?: number): number {
     const v = this.values[key] ?? fallback;

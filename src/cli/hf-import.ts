@@ -55,19 +55,24 @@ function selfCheck(imported: Imported, name: string): void {
   checkWeights(paramsOf(buildIr(checked.model)), imported.tensors, `${name}.safetensors`);
 }
 
-/** The pad token's id, when tokenizer_config.json names one that tokenizer.json has. */
+/** The pad and eos tokens tokenizer_config.json names, with their ids in tokenizer.json. */
 function hintsOf(dir: HfDirectory): ImportHints {
   if (!dir.tokenizer || !dir.tokenizerConfig) return {};
   const config = readJson(dir.tokenizerConfig);
-  const entry = config.pad_token;
-  const token = typeof entry === 'string' ? entry : typeof entry === 'object' && entry !== null ? (entry as { content?: unknown }).content : undefined;
-  if (typeof token !== 'string') return {};
   const json = readJson(dir.tokenizer);
-  const added = Array.isArray(json.added_tokens) ? (json.added_tokens as { id?: unknown; content?: unknown }[]).find((t) => t.content === token)?.id : undefined;
-  const vocab = (json.model as { vocab?: unknown } | undefined)?.vocab;
-  const inVocab = Array.isArray(vocab) ? vocab.findIndex((p) => Array.isArray(p) && p[0] === token) : typeof vocab === 'object' && vocab !== null ? (vocab as Record<string, unknown>)[token] : undefined;
-  const id = typeof added === 'number' ? added : typeof inVocab === 'number' && inVocab >= 0 ? inVocab : undefined;
-  return id === undefined ? {} : { pad: id, padToken: token };
+  const idOf = (key: string): [number, string] | undefined => {
+    const entry = config[key];
+    const token = typeof entry === 'string' ? entry : typeof entry === 'object' && entry !== null ? (entry as { content?: unknown }).content : undefined;
+    if (typeof token !== 'string') return undefined;
+    const added = Array.isArray(json.added_tokens) ? (json.added_tokens as { id?: unknown; content?: unknown }[]).find((t) => t.content === token)?.id : undefined;
+    const vocab = (json.model as { vocab?: unknown } | undefined)?.vocab;
+    const inVocab = Array.isArray(vocab) ? vocab.findIndex((p) => Array.isArray(p) && p[0] === token) : typeof vocab === 'object' && vocab !== null ? (vocab as Record<string, unknown>)[token] : undefined;
+    const id = typeof added === 'number' ? added : typeof inVocab === 'number' && inVocab >= 0 ? inVocab : undefined;
+    return id === undefined ? undefined : [id, token];
+  };
+  const pad = idOf('pad_token');
+  const eos = idOf('eos_token');
+  return { pad: pad?.[0], padToken: pad?.[1], eos: eos?.[0], eosToken: eos?.[1] };
 }
 
 /** A model name from an output path: its file name, as an identifier. */

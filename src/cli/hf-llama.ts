@@ -40,7 +40,10 @@ export function importLlama(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype
   if (type === 'qwen2') cfg.requireDefault('use_sliding_window', false, "Qwen2's per-layer sliding window is not expressible in mdl");
   if (window !== undefined && window >= context) window = undefined;
   const bos = cfg.optionalId('bos_token_id');
-  const eos = cfg.optionalId('eos_token_id');
+  // Llama 3 instruct lists several end ids; the one its tokenizer config calls eos_token is the one chats end with.
+  const eosIds = cfg.ids('eos_token_id');
+  const eosFromTokenizer = hints.eos !== undefined && (eosIds.length === 0 || eosIds.includes(hints.eos));
+  const eos = eosFromTokenizer ? hints.eos : eosIds[0];
   const padFrom = cfg.has('pad_token_id') ? 'pad_token_id' : hints.pad !== undefined ? `tokenizer_config.json pad_token ${JSON.stringify(hints.padToken)}` : 'eos_token_id (no pad token)';
   const pad = cfg.optionalId('pad_token_id') ?? hints.pad ?? eos;
 
@@ -57,7 +60,8 @@ export function importLlama(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype
   w.line(`dim B, T <= ${context}`, 'max_position_embeddings');
   w.blank();
   const specials = [pad !== undefined ? `pad ${pad}` : '', bos !== undefined ? `bos ${bos}` : '', eos !== undefined ? `eos ${eos}` : ''].filter(Boolean).join(' ');
-  w.line(`input ids: tokens[B, T] ${specials}`.trimEnd(), `${padFrom}; bos_token_id, eos_token_id`);
+  const eosFrom = eosFromTokenizer ? `eos_token_id, tokenizer_config.json eos_token ${JSON.stringify(hints.eosToken)}` : 'eos_token_id';
+  w.line(`input ids: tokens[B, T] ${specials}`.trimEnd(), `${padFrom}; bos_token_id; ${eosFrom}`);
   if (window !== undefined) w.line(`mask causal_lm = window(${window})`, `sliding_window: each position sees itself and the ${window - 1} before it`);
   else w.line('mask causal_lm = causal(align = bottom_right)', type === 'mistral' ? 'sliding_window is null or covers max_position_embeddings' : 'attends to earlier positions only');
   w.blank();

@@ -16,10 +16,12 @@ export interface Imported {
   specials: { bos?: number; eos?: number; pad?: number };
 }
 
-/** What the tokenizer files say that config.json may not: the pad token (tokenizer_config.json's pad_token). */
+/** What the tokenizer files say that config.json may not: tokenizer_config.json's pad and eos tokens. */
 export interface ImportHints {
   pad?: number;
   padToken?: string;
+  eos?: number;
+  eosToken?: string;
 }
 
 export class Checkpoint {

@@ -191,6 +191,13 @@ describe('the Llama family', () => {
     expect(out.spec).toMatch(/input ids: tokens\[B, T\] pad 0 bos 1 eos 2 +\/\/ tokenizer_config.json pad_token "<unk>"/);
   });
 
+  it('several eos ids (Llama 3 instruct): the one the tokenizer config calls eos_token, else the first', () => {
+    const t = llamaTensors(sizes, 5);
+    const chat = convert('llama', { eos_token_id: [2, 5] }, t, { eos: 5, eosToken: '<|eot_id|>' }) as Imported;
+    expect(chat.spec).toMatch(/input ids: tokens\[B, T\] pad 5 bos 1 eos 5 +\/\/ eos_token_id \(no pad token\); bos_token_id; eos_token_id, tokenizer_config.json eos_token "<\|eot_id\|>"/);
+    expect((convert('llama', { eos_token_id: [2, 5] }, t) as Imported).spec).toContain('pad 2 bos 1 eos 2 ');
+  });
+
   it('refuses what mdl cannot express, naming the key', () => {
     const t = llamaTensors(sizes, 5);
     expect(convert('llama', { rope_scaling: { rope_type: 'llama3', factor: 8 } }, t)).toBe('DIR/config.json: rope_scaling {"rope_type":"llama3","factor":8} is not supported: scaled rotary frequencies are not expressible in mdl');
