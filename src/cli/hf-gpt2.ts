@@ -42,14 +42,15 @@ export function importGpt2(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype:
   w.line(`dim context = ${context}`, 'n_positions');
   w.line(`dim B, T <= ${context}`, 'n_positions');
   w.blank();
-  const pad = eos !== undefined && eos < vocab ? ` pad ${eos}` : '';
-  w.line(`input ids: tokens[B, T]${pad}`, pad ? 'eos_token_id: GPT-2 has no pad token, end-of-text serves' : 'no eos_token_id: no pad id');
+  // GPT-2 has no pad token. End-of-text is not borrowed for one: labels equal to the pad id never count in the loss.
+  const pad = cfg.optionalId('pad_token_id');
+  w.line(`input ids: tokens[B, T]${pad !== undefined ? ` pad ${pad}` : ''}`, pad !== undefined ? 'pad_token_id' : 'GPT-2 has no pad token (pad_token_id is null)');
   w.line('mask causal_lm = causal(align = bottom_right)', 'GPT-2 attends to earlier positions only');
   w.blank();
   w.line('embed tokens: learned(vocab, d_model, scale = 1), positions: learned(context)', 'wte + wpe, unscaled');
   w.open(`stack decoder x layers on ids (norm = pre layer, eps = ${specNumber(eps)}, bias = true)`, 'ln_1, ln_2 before each sublayer, ln_f at the end; layer_norm_epsilon');
   w.line('attention self heads = heads mask = causal_lm', 'c_attn split into q, k, v; scores × 1/√(n_embd / n_head)');
-  w.line(`ffn d_ff ${act.as}`, `activation_function ${JSON.stringify(act.value)}`);
+  w.line(`ffn d_ff ${act.as}`, `activation_function ${JSON.stringify(act.value)}${act.as === 'gelu' ? ' (the tanh form)' : ''}`);
   w.close();
   w.blank();
   w.line(`output logits = project(decoder, vocab${tied ? ', tied = tokens' : ''})`, tied ? 'tie_word_embeddings: lm_head is wte' : 'tie_word_embeddings is false: lm_head of its own');
@@ -101,5 +102,5 @@ export function importGpt2(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype:
     if (!tied) put('lm_head.weight', head);
   }
   ckpt.checkAllTaken();
-  return { family: 'GPT-2', spec: w.text(), tensors: out, specials: { bos, eos, pad: pad ? eos : undefined } };
+  return { family: 'GPT-2', spec: w.text(), tensors: out, specials: { bos, eos, pad } };
 }

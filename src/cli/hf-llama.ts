@@ -44,8 +44,9 @@ export function importLlama(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype
   const eosIds = cfg.ids('eos_token_id');
   const eosFromTokenizer = hints.eos !== undefined && (eosIds.length === 0 || eosIds.includes(hints.eos));
   const eos = eosFromTokenizer ? hints.eos : eosIds[0];
-  const padFrom = cfg.has('pad_token_id') ? 'pad_token_id' : hints.pad !== undefined ? `tokenizer_config.json pad_token ${JSON.stringify(hints.padToken)}` : 'eos_token_id (no pad token)';
-  const pad = cfg.optionalId('pad_token_id') ?? hints.pad ?? eos;
+  // Without a pad token none is declared: borrowing eos would drop every eos label from the loss.
+  const padFrom = cfg.has('pad_token_id') ? 'pad_token_id' : hints.pad !== undefined ? `tokenizer_config.json pad_token ${JSON.stringify(hints.padToken)}` : 'no pad token';
+  const pad = cfg.optionalId('pad_token_id') ?? hints.pad;
 
   const w = new SpecWriter();
   w.comment(`${TITLES[type]}, written by mdl import from ${cfg.source}.`);

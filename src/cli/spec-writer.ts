@@ -1,6 +1,9 @@
 // Writes the text of a generated spec: indented lines with a comment after the code saying where each choice came
 // from, the comments of a block aligned so the spec reads as a table of decisions.
 
+/** Code longer than this carries its comment on the line above. */
+const LONG = 60;
+
 interface Line {
   depth: number;
   code: string;
@@ -16,7 +19,12 @@ export class SpecWriter {
     return this;
   }
 
+  /** A line of code; a long one gets its comment on the line above instead of after it. */
   line(code: string, comment?: string): this {
+    if (comment !== undefined && 2 * this.depth + code.length > LONG) {
+      this.comment(comment);
+      comment = undefined;
+    }
     this.lines.push({ depth: this.depth, code, comment });
     return this;
   }
@@ -39,7 +47,7 @@ export class SpecWriter {
 
   text(): string {
     const rendered = this.lines.map((l) => ({ ...l, code: l.code ? `${'  '.repeat(l.depth)}${l.code}` : '' }));
-    // Comments of consecutive commented lines start in one column (capped so one long line does not push all).
+    // Comments of consecutive commented lines start in one column.
     const out: string[] = [];
     for (let i = 0; i < rendered.length; ) {
       let j = i;
@@ -48,7 +56,7 @@ export class SpecWriter {
         out.push(rendered[i++].code);
         continue;
       }
-      const column = Math.min(64, Math.max(...rendered.slice(i, j).map((l) => l.code.length)) + 2);
+      const column = Math.max(...rendered.slice(i, j).map((l) => l.code.length)) + 2;
       for (; i < j; i++) out.push(`${rendered[i].code.padEnd(column - 1)} // ${rendered[i].comment}`);
     }
     return `${out.join('\n')}\n`;
