@@ -1,4 +1,4 @@
-// `--tokenizer FILE` as a user runs it: `mdl run` and `mdl eval` with GPT-2's real tokenizer.json (rebuilt from
+// `--tokenizer FILE` as a user runs it: `mdl run`, `eval`, `grad` and `train` with GPT-2's real tokenizer.json (rebuilt from
 // gpt-tokenizer's ranks), the ids and text checked against gpt-tokenizer's own encoder and decoder.
 
 import { spawnSync } from 'node:child_process';
@@ -28,7 +28,7 @@ const SPEC = `model lm {
 }
 `;
 
-describe('mdl run and mdl eval with --tokenizer', () => {
+describe('mdl run, eval, grad and train with --tokenizer', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mdl-tokenizer-'));
   const spec = join(dir, 'lm.mdl');
   const tokenizer = join(dir, 'tokenizer.json');
@@ -52,7 +52,7 @@ describe('mdl run and mdl eval with --tokenizer', () => {
     expect(done.steps.map((s: { piece: string }) => s.piece).join('')).toBe(done.text);
   });
 
-  it('mdl eval counts GPT-2 tokens, not bytes', () => {
+  it('mdl eval, grad and train count GPT-2 tokens, not bytes', () => {
     const lines = ['Hello world', '我喜欢吃苹果', 'The quick brown fox.'];
     const data = join(dir, 'dev.txt');
     writeFileSync(data, `${lines.join('\n')}\n`);
@@ -62,7 +62,16 @@ describe('mdl run and mdl eval with --tokenizer', () => {
     expect(r.status, r.stderr).toBe(0);
     // Next-token loss counts every position but the last of each line.
     const counted = lines.reduce((n, l) => n + gptEncode(l).length - 1, 0);
-    expect(JSON.parse(r.stdout).total.tokens).toBe(counted);
+    const evaluated = JSON.parse(r.stdout).total;
+    expect(evaluated.tokens).toBe(counted);
+
+    // mdl grad counts the same tokens, and mdl train's first step (same seeded weights, one batch) has the same loss.
+    const grad = mdl('grad', spec, '--data', data, '--tokenizer', tokenizer, '--backend', 'cpu', '-o', join(dir, 'g.safetensors'));
+    expect(grad.status, grad.stderr).toBe(0);
+    expect(grad.stdout).toContain(`(mean over ${counted} tokens of 3 examples)`);
+    const train = mdl('train', spec, '--data', data, '--tokenizer', tokenizer, '--backend', 'cpu', '--steps', '1', '-o', join(dir, 'trained.safetensors'), '--json');
+    expect(train.status, train.stderr).toBe(0);
+    expect(JSON.parse(train.stdout).train_loss).toBeCloseTo(evaluated.loss, 9);
   });
 
   it('refuses --vocab with --tokenizer, and a tokenizer larger than the spec, in one line', () => {
