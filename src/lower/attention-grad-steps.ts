@@ -73,7 +73,7 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
   });
   const qTiles = forward.uniforms.n_q_tiles;
   const kTiles = forward.uniforms.n_k_tiles;
-  if ('f32' in qTiles || 'f32' in kTiles) throw new Error(`${fwd.id}: tile counts are formulas`);
+  if (!('factors' in qTiles) || !('factors' in kTiles)) throw new Error(`${fwd.id}: tile counts are formulas`);
   const steps: Step[] = [
     step('delta', { out: b.out, dOut, delta }, { rows: f(rowsQ), lq: f(a.lq), heads: fc(a.heads) }, [formula.ceilDiv(f(rowsQ), 64), fc(1), fc(1)]),
     step('dkdv', { ...inputs, dK, dV }, forward.uniforms, [kTiles, fc(a.kvHeads), f(a.batch)]),

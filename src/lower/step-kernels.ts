@@ -4,6 +4,7 @@
 import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, type AttentionKernel } from '../wgsl/attention.ts';
 import { trainingKernel } from '../wgsl/backward-kernels.ts';
 import type { Kernel } from '../wgsl/kernel.ts';
+import { optimizerKernel } from '../wgsl/optimizer-kernels.ts';
 import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, ropeKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
 import { classifierKernel } from '../wgsl/mask-kernels.ts';
 import { attentionBackwardKernels } from './attention-grad-steps.ts';
@@ -35,6 +36,8 @@ export function kernelOfStep(step: Step): Kernel {
       return attentionKernelOf(step);
     case 'train':
       return trainingKernel(k.op);
+    case 'optimizer':
+      return optimizerKernel(k.op);
     case 'attention_backward': {
       const kernel = attentionBackwardKernels(step.attention!)[k.part];
       if (!kernel) throw new Error(`${step.node}: the attention backward has no ${k.part} kernel`);

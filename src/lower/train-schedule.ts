@@ -36,7 +36,11 @@ const size = (n: IrNode) => prod(n.shape);
 /** The loss's per-row and counter buffers, beside the loss value. */
 export const lossBuffers = (loss: string) => ({ lse: `${loss}#lse`, rowLoss: `${loss}#row_loss`, count: `${loss}#count` });
 
-export function scheduleTraining(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}): Program {
+/**
+ * The training program; with `lossOnly`, only its forward part and the loss (the evaluation program of `mdl eval`
+ * and of `mdl train --eval`), returning the loss, the counted positions and the logits.
+ */
+export function scheduleTraining(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}, lossOnly = false): Program {
   const byId = new Map(g.nodes.map((n) => [n.id, n]));
   const buffers: ProgramBuffer[] = g.nodes.map((n) => ({
     id: n.id,
@@ -156,10 +160,15 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
       case 'argmax':
         throw new ScheduleError(`${n.id}: the training program computes no argmax`);
     }
+    if (lossOnly && n.id === g.loss) break;
   }
   const lb = lossBuffers(g.loss);
-  const outputs = [g.loss, lb.count, ...g.grads.values()];
-  const program: Program = { model: g.model, dims: g.dims, buffers, steps, outputs, slots: [] };
+  const logits = byId.get(g.loss)!.args[0];
+  const outputs = lossOnly ? [g.loss, lb.count, logits] : [g.loss, lb.count, ...g.grads.values()];
+  const bound = new Set(steps.flatMap((s) => Object.values(s.bind)));
+  // The evaluation program keeps only the buffers its steps bind (no gradient is ever allocated).
+  const kept = lossOnly ? buffers.filter((b) => bound.has(b.id)) : buffers;
+  const program: Program = { model: g.model, dims: g.dims, buffers: kept, steps, outputs, slots: [] };
   program.slots = planMemory(program);
   return program;
 }
@@ -173,6 +182,12 @@ export interface TrainingProgram {
 export function lowerTraining(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}): TrainingProgram {
   const program = scheduleTraining(g, m, options);
   return { program, rendered: render(program, 'train-', TRAINING_LIMITS) };
+}
+
+/** The evaluation program: the training program's forward part and loss, without the backward. */
+export function lowerEvaluation(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}): TrainingProgram {
+  const program = scheduleTraining(g, m, options, true);
+  return { program, rendered: render(program, 'eval-', TRAINING_LIMITS) };
 }
 
 function plainMatmul(n: NodeOf<'matmul'>): void {

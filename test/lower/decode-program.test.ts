@@ -41,7 +41,7 @@ describe('decode programs', () => {
     self.forEach((s, j) => {
       expect(s.bind.k).toBe(`${s.node}#k_cache`);
       expect(step.program.buffers.find((b) => b.id === s.bind.k)!.role).toBe('kv_cache');
-      expect([s.uniforms.lk, s.uniforms.q_offset, s.uniforms.k_offset].map((w) => ('f32' in w ? w.f32 : w.factors[0].poly))).toEqual(
+      expect([s.uniforms.lk, s.uniforms.q_offset, s.uniforms.k_offset].map((w) => ('factors' in w ? w.factors[0].poly : w))).toEqual(
         [CACHE_DIMS.keys(j), CACHE_DIMS.start, CACHE_DIMS.dropped(j)].map((d) => new Map([[d, 1]])),
       );
     });
