@@ -43,9 +43,15 @@ export interface MaskInfo {
 }
 
 export type ScoreMod =
-  | { kind: 'alibi'; maxBias: number }
+  | { kind: 'alibi'; maxBias: number; form: AlibiForm }
   | { kind: 'softcap'; cap: number }
-  | { kind: 'relative_bias'; buckets: number; maxDistance: number; bidirectional: boolean };
+  | { kind: 'relative_bias'; buckets: number; maxDistance: number; bidirectional: boolean; shared: boolean };
+
+/**
+ * `distance`: −slope·|k − q| (with the bottom-right shift q + Lk − Lq), as the ALiBi paper; `key`: +slope·k, as BLOOM.
+ * Under a causal mask the two differ by a constant per query row, so the softmax is the same.
+ */
+export type AlibiForm = 'distance' | 'key';
 
 export interface ScoreInfo {
   name: string;

@@ -93,6 +93,8 @@ interface AttentionCore {
   score: string;
   /** Multiplies q·k before masking and the score modifiers. */
   scale: number;
+  /** The score's modifiers with every option written out, for reading the IR (the kernels take them from `score`). */
+  modifiers?: string[];
   rope: boolean;
   query_axis: string;
   key_axis: string;

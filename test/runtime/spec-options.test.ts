@@ -162,6 +162,36 @@ describe('embedding options', () => {
   });
 });
 
+describe('score options', () => {
+  const scored = (score: string, mask: string) =>
+    lm('tokens: learned(vocab, d_model), positions: none', 'norm = pre layer', `attention self heads = heads ${mask} score = s\n    ffn d_ff relu`, `score s = ${score}`);
+  const logits = (text: string) => {
+    const m = model(text);
+    const g = buildIr(m);
+    return interpret(g, m, { dims: { B: 1, T: 5 }, inputs: { ids: Int32Array.from([3, 4, 5, 6, 7]) }, weights: randomWeights(g, 1) }).get('%logits')!;
+  };
+
+  it('ALiBi’s two forms give the same logits under a causal mask and different ones without it', () => {
+    const dist = logits(scored('alibi', 'mask = causal'));
+    const key = logits(scored('alibi(form = key)', 'mask = causal'));
+    for (let i = 0; i < dist.length; i++) expect(key[i]).toBeCloseTo(dist[i], 12);
+    const open = logits(scored('alibi', ''));
+    const openKey = logits(scored('alibi(form = key)', ''));
+    expect(Math.max(...open.map((x, i) => Math.abs(x - openKey[i])))).toBeGreaterThan(1e-6);
+  });
+
+  it('a shared relative bias is one weight of the stack, in its first layer, read by every layer', () => {
+    const m = model(scored('relative_bias(buckets = 4, max_distance = 8, shared = true)', 'mask = causal'));
+    const g = buildIr(m);
+    const tables = g.nodes.filter((n) => n.op === 'param' && n.id.includes('relative_attention_bias')).map((n) => n.id);
+    expect(tables).toEqual(['%decoder.layers.0.self_attn.relative_attention_bias.weight']);
+    const readers = g.nodes.filter((n) => n.op === 'attention').map((n) => n.args[3]);
+    expect(readers).toEqual([tables[0], tables[0]]);
+    const own = buildIr(model(scored('relative_bias(buckets = 4, max_distance = 8)', 'mask = causal')));
+    expect(own.nodes.filter((n) => n.op === 'param' && n.id.includes('relative_attention_bias'))).toHaveLength(2);
+  });
+});
+
 describe('models with options: gradients match finite differences (f64)', () => {
   const ids = Int32Array.from([3, 5, 7, 2, 9, 4, 6, 8, 3, 3, 0, 0]);
   const cases: [string, string][] = [
@@ -178,6 +208,10 @@ describe('models with options: gradients match finite differences (f64)', () => 
       lm('tokens: learned(vocab, d_model), positions: sinusoidal(layout = concatenated)', 'norm = pre layer, bias = false', 'attention self heads = heads mask = causal scale = 1\n    ffn d_ff relu'),
     ],
   ];
+  cases.push([
+    'T5’s shared relative bias (one table, read by both layers) and BLOOM’s ALiBi (slope · k) without a mask',
+    lm('tokens: learned(vocab, d_model, scale = 1), positions: none', 'norm = pre rms, eps = 1e-6, bias = false', 'attention self heads = heads score = t5 scale = 1\n    attention self heads = heads score = bloom\n    ffn d_ff relu', 'score t5 = relative_bias(buckets = 4, max_distance = 8, shared = true)\n  score bloom = alibi(form = key)'),
+  ]);
   for (const [name, text] of cases) {
     it(name, () => {
       const c = modelCase(text, { B: 2, T: 6 }, { ids });
