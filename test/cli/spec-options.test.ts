@@ -51,6 +51,14 @@ describe('spec options in the CLI', () => {
     expect(r.stderr).toMatch(/eps = 1e-6 \(T5, Llama\)/);
   });
 
+  it('a stack may be called model (as Llama’s checkpoints call theirs) and projected from by that name', () => {
+    const text = spec('norm = pre rms, bias = false').replace('stack decoder', 'stack model').replace('project(decoder, vocab)', 'project(model, vocab)');
+    const r = mdl('dump', file('model.mdl', text), '--stage', 'ir');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('%model.layers.0.self_attn.q_proj.weight = param()');
+    expect(r.stdout).toMatch(/%logits = matmul\(%model\.norm, %lm_head\.weight\)/);
+  });
+
   it('a bias-free spec runs from the weights mdl init writes, and refuses weights of the same model with biases', () => {
     const free = file('free.mdl', spec('norm = pre layer, bias = false'));
     const biased = file('biased.mdl', spec('norm = pre layer'));
