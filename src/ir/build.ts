@@ -137,10 +137,10 @@ class IrBuilder {
   private ffn(x: string, base: string, f: FfnInfo, seq: Poly[]): string {
     const d = this.d;
     const hidden = [seq[0], seq[1], sym.constant(f.width)];
-    if (f.activation === 'swiglu') {
+    if (f.activation === 'swiglu' || f.activation === 'geglu') {
       const gate = this.linear(x, `${base}.gate_proj`, d, f.width, hidden, f);
       const up = this.linear(x, `${base}.up_proj`, d, f.width, hidden, f);
-      const h = this.emit(`%${base}.swiglu`, 'swiglu', [gate, up], {}, hidden, 'f32', f.span);
+      const h = this.emit(`%${base}.${f.activation}`, f.activation, [gate, up], {}, hidden, 'f32', f.span);
       return this.linear(h, `${base}.down_proj`, f.width, d, seq, f);
     }
     const up = this.linear(x, `${base}.up_proj`, d, f.width, hidden, f);

@@ -74,7 +74,7 @@ describe('each op’s gradient matches finite differences (f64)', () => {
     expectMatches(broadcast.values, broadcast.grads, broadcast.loss, [0, 1]);
   });
 
-  for (const fn of ['relu', 'gelu', 'silu'] as const) {
+  for (const fn of ['relu', 'gelu', 'gelu_erf', 'silu'] as const) {
     it(`act ${fn}`, () => {
       const { values, grads, loss } = opCase('act', { fn }, [{ shape: [3, 5] }], [3, 5], 7);
       expectMatches(values, grads, loss, [0]);
@@ -83,6 +83,11 @@ describe('each op’s gradient matches finite differences (f64)', () => {
 
   it('swiglu (gate and up)', () => {
     const { values, grads, loss } = opCase('swiglu', {}, [{ shape: [2, 4] }, { shape: [2, 4] }], [2, 4], 8);
+    expectMatches(values, grads, loss, [0, 1]);
+  });
+
+  it('geglu (gate and up)', () => {
+    const { values, grads, loss } = opCase('geglu', {}, [{ shape: [2, 4] }, { shape: [2, 4] }], [2, 4], 15);
     expectMatches(values, grads, loss, [0, 1]);
   });
 

@@ -83,6 +83,21 @@ describe('exact GELU', () => {
   });
 });
 
+describe('gated GELU', () => {
+  it('geglu is T5 v1.1’s gated-gelu: gelu_new(gate) · up, with gate_proj and up_proj weights', () => {
+    const m = model(lm('tokens: learned(vocab, d_model), positions: none', 'norm = pre layer', 'ffn d_ff geglu'));
+    const g = buildIr(m);
+    const node = g.nodes.find((n) => n.op === 'geglu')!;
+    const values = interpret(g, m, { dims: { B: 1, T: 3 }, inputs: { ids: Int32Array.from([3, 4, 5]) }, weights: randomWeights(g, 2) });
+    const [gate, up, out] = [values.get(node.args[0])!, values.get(node.args[1])!, values.get(node.id)!];
+    // gelu_new(x) = 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))), as Hugging Face's NewGELUActivation.
+    const geluNew = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+    // mdl clamps the tanh argument at ±15 (far out, where gelu is 0 or x to 1e-12): equal to 1e-10.
+    for (let i = 0; i < out.length; i++) expect(out[i]).toBeCloseTo(geluNew(gate[i]) * up[i], 10);
+    expect(g.nodes.some((n) => n.id === '%decoder.layers.0.ffn.gate_proj.weight')).toBe(true);
+  });
+});
+
 describe('rotary positions', () => {
   it('halves: Llama’s q·cos + rotate_half(q)·sin with θ = 500000, over part of each head', () => {
     const [rows, heads, hd, rd, theta] = [5, 2, 8, 4, 500000];

@@ -37,8 +37,8 @@ const MODELS: [string, string][] = [
     lm('tokens: learned(vocab, d_model, scale = 1), positions: learned(18, offset = 2)', 'norm = post layer, embed_norm = layer', 'attention self heads = heads mask = causal bias = false\n    ffn d_ff gelu_erf'),
   ],
   [
-    'T5-like scores (scale = 1), concatenated sinusoids, layer norms without β, GPT-J pairs kept elsewhere',
-    lm('tokens: learned(vocab, d_model), positions: sinusoidal(layout = concatenated)', 'norm = pre layer, bias = false, eps = 1e-6', 'attention self heads = heads mask = causal scale = 1\n    ffn d_ff gelu_erf bias = true'),
+    'T5-like scores (scale = 1), gated GELU (geglu), concatenated sinusoids, layer norms without β',
+    lm('tokens: learned(vocab, d_model), positions: sinusoidal(layout = concatenated)', 'norm = pre layer, bias = false, eps = 1e-6', 'attention self heads = heads mask = causal scale = 1\n    ffn d_ff geglu bias = true'),
   ],
   [
     'T5’s shared relative bias and BLOOM’s ALiBi form (slope · k) under a causal mask',
