@@ -2,8 +2,8 @@
 //
 // T5 is an encoder-decoder of pre-norm stacks with RMS norms ("T5LayerNorm"), no biases anywhere, no position
 // embeddings but a learned relative-position bias added to the attention scores, one table per stack held by the
-// first block and shared by all (bidirectional in the encoder, causal in the decoder; copied here into every layer,
-// which computes the same), and scores that are not divided by √d_head. One embedding table ("shared") feeds both stacks. With tied embeddings the decoder's output is
+// first block and shared by all (bidirectional in the encoder, causal in the decoder; `shared = true` in mdl, stored
+// in the stack's first layer as well), and scores that are not divided by √d_head. One embedding table ("shared") feeds both stacks. With tied embeddings the decoder's output is
 // multiplied by d_model^−½ before the shared table projects it; that factor is folded here into the decoder's final
 // norm scale, which multiplies the same vector.
 
@@ -13,11 +13,8 @@ import { SpecWriter } from './spec-writer.ts';
 import { UserError } from './user-error.ts';
 import type { Tensor, TensorToWrite } from '../runtime/safetensors.ts';
 
-/**
- * feed_forward_proj → the ffn line's activation and whether it is gated (wi_0, wi_1) or not (wi). T5 1.1's
- * "gated-gelu" (gelu_new(wi_0·x) · wi_1·x) waits for mdl's geglu.
- */
-const FEED_FORWARD = { relu: { act: 'relu', gated: false }, 'gated-silu': { act: 'swiglu', gated: true } };
+/** feed_forward_proj → the ffn line's activation and whether it is gated (wi_0, wi_1) or not (wi). */
+const FEED_FORWARD = { relu: { act: 'relu', gated: false }, 'gated-gelu': { act: 'geglu', gated: true }, 'gated-silu': { act: 'swiglu', gated: true } };
 
 export function importT5(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype: ImportDType): Imported {
   const vocab = cfg.int('vocab_size', 32128);
@@ -58,8 +55,8 @@ export function importT5(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype: I
   w.line('mask look_back = causal', 'the start token is the pad id, so decoder keys are not padding-masked');
   w.line('mask memory = key_padding(src)');
   const rel = `buckets = ${buckets}, max_distance = ${maxDistance}`;
-  w.line(`score enc_rel = relative_bias(${rel})`, 'relative_attention_num_buckets, relative_attention_max_distance');
-  w.line(`score dec_rel = relative_bias(${rel}, bidirectional = false)`, "block 0's table of each stack, copied into every layer");
+  w.line(`score enc_rel = relative_bias(${rel}, shared = true)`, 'relative_attention_num_buckets, relative_attention_max_distance');
+  w.line(`score dec_rel = relative_bias(${rel}, bidirectional = false, shared = true)`, "one table per stack, in its first block");
   w.blank();
   w.line('embed tokens: learned(vocab, d_model, scale = 1), positions: none', 'shared, unscaled; positions come from the relative bias');
   w.open(`stack encoder x enc_layers on src (norm = pre rms, eps = ${specNumber(eps)}, bias = false)`, 'T5LayerNorm is an RMS norm; layer_norm_epsilon');
@@ -99,10 +96,8 @@ export function importT5(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype: I
     const t = ckpt.take(`${from}.weight`, [width], 'd_model');
     put(`${to}.weight`, factor === 1 ? t : { ...t, data: t.data.map((x) => x * factor) });
   };
-  const relBias = (stack: string, layers: number) => {
-    const table = ckpt.take(`${stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight`, [buckets, heads], 'relative_attention_num_buckets × num_heads');
-    for (let i = 0; i < layers; i++) put(`${stack}.layers.${i}.self_attn.relative_attention_bias.weight`, table);
-  };
+  const relBias = (stack: string) =>
+    put(`${stack}.layers.0.self_attn.relative_attention_bias.weight`, ckpt.take(`${stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight`, [buckets, heads], 'relative_attention_num_buckets × num_heads'));
   for (let i = 0; i < encLayers; i++) {
     const b = `encoder.block.${i}.layer`;
     const to = `encoder.layers.${i}`;
@@ -111,7 +106,7 @@ export function importT5(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype: I
     norm(`${b}.1.layer_norm`, `${to}.ffn_norm`);
     feedForward(`${b}.1.DenseReluDense`, `${to}.ffn`);
   }
-  relBias('encoder', encLayers);
+  relBias('encoder');
   norm('encoder.final_layer_norm', 'encoder.norm');
   for (let i = 0; i < decLayers; i++) {
     const b = `decoder.block.${i}.layer`;
@@ -123,7 +118,7 @@ export function importT5(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype: I
     norm(`${b}.2.layer_norm`, `${to}.ffn_norm`);
     feedForward(`${b}.2.DenseReluDense`, `${to}.ffn`);
   }
-  relBias('decoder', decLayers);
+  relBias('decoder');
   norm('decoder.final_layer_norm', 'decoder.norm', tied ? width ** -0.5 : 1);
   if (ckpt.has('lm_head.weight') || !tied) {
     const head = ckpt.take('lm_head.weight', [vocab, width], 'vocab_size × d_model');

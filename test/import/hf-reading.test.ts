@@ -224,9 +224,9 @@ describe('T5, Marian and Whisper refusals, naming the key or tensor', () => {
   const marian = { vocab: 40, width: 16, heads: 4, ff: 32, layers: 1, positions: 12 };
   const whisper = { vocab: 40, width: 16, heads: 4, ff: 32, layers: 1, positions: 16, frames: 12 };
 
-  it('T5 heads narrower than d_model / num_heads (T5 1.1 small: 6 heads of 64 in 512), and gated GELU', () => {
+  it('T5 heads narrower than d_model / num_heads (T5 1.1 small: 6 heads of 64 in 512), and gated ReLU', () => {
     expect(attempt(t5Config(t5, { d_kv: 2 }), t5Tensors(t5, 1))).toBe("DIR/config.json: d_kv 2 × num_heads 4 is not d_model 16: mdl's heads are d_model / heads wide");
-    expect(attempt(t5Config(t5, { feed_forward_proj: 'gated-gelu' }), t5Tensors(t5, 1, { gated: true }))).toBe('DIR/config.json: feed_forward_proj "gated-gelu" is not supported (mdl imports "relu", "gated-silu")');
+    expect(attempt(t5Config(t5, { feed_forward_proj: 'gated-relu' }), t5Tensors(t5, 1, { gated: true }))).toBe('DIR/config.json: feed_forward_proj "gated-relu" is not supported (mdl imports "relu", "gated-gelu", "gated-silu")');
   });
 
   it('Marian with a final_logits_bias, or position tables that are not its sinusoid', () => {

@@ -154,7 +154,7 @@ describe('mdl import: T5', () => {
   const sizes = { vocab: 40, width: 16, heads: 4, ff: 32, layers: 2, buckets: 8, maxDistance: 16 };
   const cfg = { width: 16, heads: 4, layers: 2, buckets: 8, maxDistance: 16, eps: 1e-6 };
 
-  it('T5 1.0 layout (ReLU, tied, one bias table per stack) with its Unigram tokenizer, on WebGPU with the KV cache', () => {
+  it('T5 1.0 layout (ReLU, tied, one shared bias table per stack) with its Unigram tokenizer, on WebGPU with the KV cache', () => {
     const tensors = t5Tensors(sizes, 31);
     const dir = mkdtempSync(join(tmpdir(), 'mdl-hf-t5-'));
     writeHfDirectory(dir, t5Config(sizes), tensors);
@@ -162,7 +162,7 @@ describe('mdl import: T5', () => {
     writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(t5TokenizerConfig));
     const imported = importDir(dir, 'tiny_t5');
     const spec = readFileSync(imported.spec, 'utf8');
-    expect(spec).toContain('score dec_rel = relative_bias(buckets = 8, max_distance = 16, bidirectional = false)');
+    expect(spec).toContain('score dec_rel = relative_bias(buckets = 8, max_distance = 16, bidirectional = false, shared = true)');
     const tokenizer = imported.spec.replace(/\.mdl$/, '.tokenizer.json');
     const out = run(imported.spec, imported.weights, 'gpu', STEPS, ['--tokenizer', tokenizer, '--source', 'the cats 我喜欢']);
     expect(out.cache).toBe(true);
@@ -171,14 +171,14 @@ describe('mdl import: T5', () => {
     expectSeq2SeqMatches(out, 0, (ids) => t5Forward(tensors, { ...cfg, ff: 'relu', tied: true }, source, ids), 1e-4);
   });
 
-  it('T5 1.1 layout with a gated SiLU feed-forward and an untied lm_head, on the CPU reference', () => {
+  it('T5 1.1 layout (gated GELU, untied lm_head) on the CPU reference', () => {
     const tensors = t5Tensors(sizes, 32, { gated: true, tied: false });
     const dir = mkdtempSync(join(tmpdir(), 'mdl-hf-t5-'));
-    writeHfDirectory(dir, t5Config(sizes, { feed_forward_proj: 'gated-silu', dense_act_fn: 'silu', is_gated_act: true, tie_word_embeddings: false }), tensors);
+    writeHfDirectory(dir, t5Config(sizes, { feed_forward_proj: 'gated-gelu', dense_act_fn: 'gelu_new', is_gated_act: true, tie_word_embeddings: false }), tensors);
     const imported = importDir(dir, 'tiny_t5_v1_1');
     const source = [5, 9, 13, 20, 33, 7, 2];
     const out = run(imported.spec, imported.weights, 'cpu', STEPS, ['--source-tokens', source.join(',')]);
-    expectSeq2SeqMatches(out, 0, (ids) => t5Forward(tensors, { ...cfg, ff: 'gated-silu', tied: false }, source, ids), 1e-6);
+    expectSeq2SeqMatches(out, 0, (ids) => t5Forward(tensors, { ...cfg, ff: 'gated-gelu', tied: false }, source, ids), 1e-6);
   });
 });
 
