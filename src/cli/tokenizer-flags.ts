@@ -17,7 +17,19 @@ export interface TokenizerFlags {
 export const VOCAB_FLAG = ['--vocab <file>', 'a JSON vocabulary {"token": id, …} on top of the byte-level tokenizer (default: UTF-8 bytes after the special ids)'] as const;
 export const TOKENIZER_FLAG = ['--tokenizer <file>', "a Hugging Face tokenizer.json (BPE, Unigram, WordPiece); tokenizer_config.json beside it gives the specials the spec leaves out"] as const;
 
+/** Tokenizers already built, per model and flags: `--input-file` asks once per row. */
+const built = new WeakMap<CheckedModel, Map<string, Tokenizer>>();
+
 export function tokenizerFor(model: CheckedModel, flags: TokenizerFlags): Tokenizer {
+  const key = JSON.stringify([flags.vocab, flags.tokenizer]);
+  const cached = built.get(model)?.get(key);
+  if (cached) return cached;
+  const codec = buildTokenizer(model, flags);
+  built.set(model, (built.get(model) ?? new Map()).set(key, codec));
+  return codec;
+}
+
+function buildTokenizer(model: CheckedModel, flags: TokenizerFlags): Tokenizer {
   if (flags.vocab !== undefined && flags.tokenizer !== undefined) throw new UserError('--vocab and --tokenizer both choose the tokenizer: give one');
   const options = tokenizerOptionsOf(model);
   if (flags.tokenizer !== undefined) {
