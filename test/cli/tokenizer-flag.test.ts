@@ -52,6 +52,16 @@ describe('mdl run, eval, grad and train with --tokenizer', () => {
     expect(done.steps.map((s: { piece: string }) => s.piece).join('')).toBe(done.text);
   });
 
+  it('every row of --input-file is decoded with the tokenizer', () => {
+    const rows = join(dir, 'rows.txt');
+    writeFileSync(rows, 'Hello world\n我喜欢吃苹果\n');
+    const r = mdl('run', spec, '--tokenizer', tokenizer, '--input-file', rows, '--max-new', '2', '--backend', 'cpu', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const done = r.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter((e) => e.event === 'row');
+    expect(done).toHaveLength(2);
+    for (const row of done) expect(row.text).toBe(gptDecode(row.tokens));
+  });
+
   it('mdl eval, grad and train count GPT-2 tokens, not bytes', () => {
     const lines = ['Hello world', '我喜欢吃苹果', 'The quick brown fox.'];
     const data = join(dir, 'dev.txt');
