@@ -12,7 +12,8 @@ import { importCheckpoint } from '../../src/cli/hf-import.ts';
 import { importLlama } from '../../src/cli/hf-llama.ts';
 import { Checkpoint, type ImportDType, type Imported } from '../../src/cli/hf-tensors.ts';
 import { UserError } from '../../src/cli/user-error.ts';
-import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, marianConfig, marianTensors, t5Config, t5Tensors, whisperConfig, whisperTensors, writeHfDirectory, type HfTensors } from './hf-fixtures.ts';
+import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, writeHfDirectory, type HfTensors } from './hf-fixtures.ts';
+import { marianConfig, marianTensors, t5Config, t5Tensors, whisperConfig, whisperTensors } from './hf-fixtures-seq2seq.ts';
 
 const SIZES = { vocab: 40, width: 8, heads: 2, layers: 2, positions: 12 };
 const fresh = () => mkdtempSync(join(tmpdir(), 'mdl-hf-'));
