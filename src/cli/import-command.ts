@@ -11,6 +11,9 @@ import type { ImportDType } from './hf-tensors.ts';
 import { checkOutputFile, writeOutputFile } from './output-file.ts';
 import { UserError } from './user-error.ts';
 
+/** One safetensors file is built in memory, and a JavaScript byte array holds at most 4 GiB. */
+const MAX_FILE_BYTES = 2 ** 32 - 2 ** 20;
+
 interface ImportOptions {
   output: string;
   dtype: string;
@@ -32,6 +35,7 @@ export function registerImportCommand(program: Command): void {
       const files: [string, string | Uint8Array][] = [];
       const name = modelNameOf(base);
       const imported = importCheckpoint(source, name, dtype);
+      checkWeightsSize(imported.tensors.values(), dir, dtype);
       files.push([`${base}.mdl`, imported.spec]);
       files.push([`${base}.safetensors`, writeSafetensors(imported.tensors, { format: 'pt', model: name, mdl_import: imported.family })]);
       if (source.tokenizer) files.push([`${base}.tokenizer.json`, readFileSync(source.tokenizer)]);
@@ -51,4 +55,13 @@ export function parseImportDtype(text: string): ImportDType {
   if (t === 'keep') return 'keep';
   if (t === 'f32' || t === 'f16' || t === 'bf16') return t.toUpperCase() as ImportDType;
   throw new UserError(`--dtype: expected keep, f32, f16 or bf16, got '${text}'`);
+}
+
+/** Refuses, before anything is written, weights that would not fit in one file. */
+export function checkWeightsSize(tensors: Iterable<{ data: { length: number }; dtype?: string }>, dir: string, dtype: ImportDType): void {
+  let bytes = 0;
+  for (const t of tensors) bytes += t.data.length * (t.dtype === undefined || t.dtype === 'F32' ? 4 : 2);
+  if (bytes <= MAX_FILE_BYTES) return;
+  const halves = dtype === 'F16' || dtype === 'BF16' ? '' : ' (--dtype bf16 or f16 halves it)';
+  throw new UserError(`${dir}: the weights come to ${(bytes / 2 ** 30).toFixed(1)} GiB, and mdl writes a weights file of at most 4 GiB${halves}`);
 }

@@ -9,6 +9,7 @@ import { HfConfig } from '../../src/cli/hf-config.ts';
 import { readHfDirectory } from '../../src/cli/hf-directory.ts';
 import { importGpt2 } from '../../src/cli/hf-gpt2.ts';
 import { importCheckpoint } from '../../src/cli/hf-import.ts';
+import { checkWeightsSize } from '../../src/cli/import-command.ts';
 import { importLlama } from '../../src/cli/hf-llama.ts';
 import { Checkpoint, type ImportDType, type Imported } from '../../src/cli/hf-tensors.ts';
 import { UserError } from '../../src/cli/user-error.ts';
@@ -244,5 +245,15 @@ describe('T5, Marian and Whisper refusals, naming the key or tensor', () => {
     t.set('proj_out.weight', { shape: [40, 16], data: new Float64Array(40 * 16) });
     expect(attempt(whisperConfig(whisper), t)).toBe('DIR/config.json: tie_word_embeddings is true, but proj_out.weight differs from decoder.embed_tokens.weight');
     expect(attempt(whisperConfig(whisper, { scale_embedding: true }), whisperTensors(whisper, 1))).toBe('DIR/config.json: scale_embedding true is not supported: Whisper decoders add unscaled embeddings');
+  });
+});
+
+describe('the size of the weights file', () => {
+  it('refuses more than 4 GiB in one line, pointing at --dtype where it would help', () => {
+    const tensor = (length: number, dtype: string) => ({ data: { length }, dtype });
+    // 1.25·2^30 f32 values are 5 GiB; as bf16, 2.5 GiB.
+    expect(() => checkWeightsSize([tensor(1.25 * 2 ** 30, 'F32')], 'big', 'keep')).toThrow(new UserError('big: the weights come to 5.0 GiB, and mdl writes a weights file of at most 4 GiB (--dtype bf16 or f16 halves it)'));
+    expect(() => checkWeightsSize([tensor(1.25 * 2 ** 30, 'BF16')], 'big', 'keep')).not.toThrow();
+    expect(() => checkWeightsSize([tensor(2.5 * 2 ** 30, 'BF16')], 'big', 'BF16')).toThrow(new UserError('big: the weights come to 5.0 GiB, and mdl writes a weights file of at most 4 GiB'));
   });
 });
