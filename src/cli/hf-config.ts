@@ -81,6 +81,14 @@ export class HfConfig {
   }
 }
 
+/**
+ * The pad id a spec may declare: none when it is the eos id, since labels equal to the pad id never count in the loss
+ * and every eos label would be dropped (configs often set pad_token_id = eos_token_id for want of a pad token).
+ */
+export function usablePad(pad: number | undefined, eos: number | undefined): number | undefined {
+  return pad === eos ? undefined : pad;
+}
+
 /** A number as a spec writes it, in the shortest form that reads back the same: `1e-5` rather than `0.00001`. */
 export function specNumber(x: number): string {
   if (Number.isInteger(x) && Math.abs(x) < 1e21) return String(x);

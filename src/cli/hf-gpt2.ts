@@ -5,7 +5,7 @@
 // layers are Conv1D modules that store weights `[in, out]`, transposed here to mdl's `[out, in]`, and attention's
 // q, k and v are one fused `c_attn` of `3 × n_embd` outputs, split here into three projections.
 
-import { specNumber, type HfConfig } from './hf-config.ts';
+import { specNumber, usablePad, type HfConfig } from './hf-config.ts';
 import { output, sameValues, splitRows, transpose, type Checkpoint, type ImportDType, type Imported } from './hf-tensors.ts';
 import { SpecWriter } from './spec-writer.ts';
 import type { TensorToWrite } from '../runtime/safetensors.ts';
@@ -42,9 +42,11 @@ export function importGpt2(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype:
   w.line(`dim context = ${context}`, 'n_positions');
   w.line(`dim B, T <= ${context}`, 'n_positions');
   w.blank();
-  // GPT-2 has no pad token. End-of-text is not borrowed for one: labels equal to the pad id never count in the loss.
-  const pad = cfg.optionalId('pad_token_id');
-  w.line(`input ids: tokens[B, T]${pad !== undefined ? ` pad ${pad}` : ''}`, pad !== undefined ? 'pad_token_id' : 'GPT-2 has no pad token (pad_token_id is null)');
+  // GPT-2 has no pad token, and end-of-text is not borrowed for one (labels equal to the pad id never count in the
+  // loss). As eos it ends generation and each training document, as in GPT-2's training data.
+  const pad = usablePad(cfg.optionalId('pad_token_id'), eos);
+  const specials = [pad !== undefined ? `pad ${pad}` : '', eos !== undefined ? `eos ${eos}` : ''].filter(Boolean).join(' ');
+  w.line(`input ids: tokens[B, T] ${specials}`.trimEnd(), `${pad !== undefined ? 'pad_token_id' : 'no pad token'}; eos_token_id (<|endoftext|>)`);
   w.line('mask causal_lm = causal(align = bottom_right)', 'GPT-2 attends to earlier positions only');
   w.blank();
   w.line('embed tokens: learned(vocab, d_model, scale = 1), positions: learned(context)', 'wte + wpe, unscaled');

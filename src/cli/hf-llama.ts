@@ -7,7 +7,7 @@
 // are already `[out, in]`, so apart from Qwen2's missing o_proj bias (written as zeros, which is exact) the conversion
 // is a renaming.
 
-import { specNumber, type HfConfig } from './hf-config.ts';
+import { specNumber, usablePad, type HfConfig } from './hf-config.ts';
 import { output, sameValues, type Checkpoint, type ImportDType, type ImportHints, type Imported } from './hf-tensors.ts';
 import { SpecWriter } from './spec-writer.ts';
 import type { Tensor, TensorToWrite } from '../runtime/safetensors.ts';
@@ -45,8 +45,9 @@ export function importLlama(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype
   const eosFromTokenizer = hints.eos !== undefined && (eosIds.length === 0 || eosIds.includes(hints.eos));
   const eos = eosFromTokenizer ? hints.eos : eosIds[0];
   // Without a pad token none is declared: borrowing eos would drop every eos label from the loss.
-  const padFrom = cfg.has('pad_token_id') ? 'pad_token_id' : hints.pad !== undefined ? `tokenizer_config.json pad_token ${JSON.stringify(hints.padToken)}` : 'no pad token';
-  const pad = cfg.optionalId('pad_token_id') ?? hints.pad;
+  const padId = cfg.optionalId('pad_token_id') ?? hints.pad;
+  const pad = usablePad(padId, eos);
+  const padFrom = padId === undefined ? 'no pad token' : pad === undefined ? 'the pad token is eos: no pad id' : cfg.has('pad_token_id') ? 'pad_token_id' : `tokenizer_config.json pad_token ${JSON.stringify(hints.padToken)}`;
 
   const w = new SpecWriter();
   w.comment(`${TITLES[type]}, written by mdl import from ${cfg.source}.`);

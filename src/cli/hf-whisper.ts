@@ -6,7 +6,7 @@
 // spectrogram, then its own transformer) is not imported: the spec reads its output as a features input, which
 // `mdl run --features audio=FILE` supplies.
 
-import type { HfConfig } from './hf-config.ts';
+import { usablePad, type HfConfig } from './hf-config.ts';
 import { output, sameValues, type Checkpoint, type ImportDType, type Imported } from './hf-tensors.ts';
 import { SpecWriter } from './spec-writer.ts';
 import type { Tensor, TensorToWrite } from '../runtime/safetensors.ts';
@@ -23,8 +23,8 @@ export function importWhisperDecoder(cfg: HfConfig, ckpt: Checkpoint, name: stri
   if (cfg.bool('scale_embedding', false)) throw cfg.error('scale_embedding', 'true is not supported: Whisper decoders add unscaled embeddings');
   if (!cfg.bool('tie_word_embeddings', true)) throw cfg.error('tie_word_embeddings', 'false is not supported: Whisper projects with its token embedding');
   if (width % heads) throw cfg.error('decoder_attention_heads', `${heads} does not divide d_model ${width}`);
-  const pad = cfg.optionalId('pad_token_id');
   const eos = cfg.optionalId('eos_token_id');
+  const pad = usablePad(cfg.optionalId('pad_token_id'), eos);
 
   const w = new SpecWriter();
   w.comment(`The text decoder of Whisper (WhisperForConditionalGeneration), written by mdl import from ${cfg.source}.`);
@@ -41,7 +41,7 @@ export function importWhisperDecoder(cfg: HfConfig, ckpt: Checkpoint, name: stri
   w.blank();
   w.line('input audio: features[B, F, d_model]', "the audio encoder's output");
   const specials = [pad !== undefined ? `pad ${pad}` : '', eos !== undefined ? `eos ${eos}` : ''].filter(Boolean).join(' ');
-  w.line(`input text: tokens[B, T] ${specials}`.trimEnd(), 'pad_token_id, eos_token_id; prompts start with <|startoftranscript|> and task tokens');
+  w.line(`input text: tokens[B, T] ${specials}`.trimEnd(), `${pad !== undefined ? 'pad_token_id' : 'pad_token_id is eos_token_id: no pad id'}, eos_token_id; prompts start with <|startoftranscript|>`);
   w.line('mask look_back = causal(align = bottom_right)');
   w.blank();
   w.line('embed tokens: learned(vocab, d_model, scale = 1), positions: learned(context)', 'embed_tokens + embed_positions, unscaled');

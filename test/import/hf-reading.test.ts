@@ -200,6 +200,11 @@ describe('the Llama family', () => {
     expect((convert('llama', { eos_token_id: [2, 5] }, t) as Imported).spec).toContain('input ids: tokens[B, T] bos 1 eos 2 ');
   });
 
+  it('no pad id where the pad token is eos: the loss would never count an eos label', () => {
+    const out = convert('llama', { pad_token_id: 2 }, llamaTensors(sizes, 5)) as Imported;
+    expect(out.spec).toMatch(/input ids: tokens\[B, T\] bos 1 eos 2 +\/\/ the pad token is eos: no pad id;/);
+  });
+
   it('refuses what mdl cannot express, naming the key', () => {
     const t = llamaTensors(sizes, 5);
     expect(convert('llama', { rope_scaling: { rope_type: 'llama3', factor: 8 } }, t)).toBe('DIR/config.json: rope_scaling {"rope_type":"llama3","factor":8} is not supported: scaled rotary frequencies are not expressible in mdl');

@@ -82,6 +82,8 @@ describe('mdl import: GPT-2', () => {
     expect(imported.stdout).toContain('(BF16)');
     const spec = readFileSync(imported.spec, 'utf8');
     expect(spec).toMatch(/dim d_model = 16 +\/\/ n_embd\n/);
+    // <|endoftext|> (eos_token_id 47 here) ends generation and documents; GPT-2 has no pad token.
+    expect(spec).toMatch(/input ids: tokens\[B, T\] eos 47 +\/\/ no pad token; eos_token_id/);
     expect(spec).toMatch(/ffn d_ff gelu +\/\/ activation_function "gelu_new"/);
     const gpu = run(imported.spec, imported.weights, 'gpu', STEPS, ['--tokens', '5,17,3,40,9']);
     expect(gpu.cache).toBe(true);
