@@ -306,6 +306,7 @@ async function main(): Promise<void> {
     },
     () => (loaded = undefined),
     async () => (gpu ??= await acquireGpu({ skipWorkgroupZeroInit: true })),
+    pageTokenizer,
   );
   const examples = fillExamples();
   const stored = localStorage.getItem(STORAGE_KEY);
