@@ -11,7 +11,7 @@ import { declareKernel, type Kernel, type KernelBinding, type UniformField } fro
 
 export type EmbedPositions = 'none' | PositionKind;
 export type { NormType };
-export type ElementwiseOp = 'add' | 'swiglu' | Epilogue;
+export type ElementwiseOp = 'add' | 'swiglu' | 'geglu' | Epilogue;
 
 /** The activations a matmul epilogue or an elementwise step applies (SwiGLU, which takes two inputs, is an op). */
 export type Epilogue = 'none' | ElementwiseActivation;
@@ -45,7 +45,8 @@ const ACT: Record<Epilogue, string> = {
   silu: 'return x / (1.0 + exp(-x));',
 };
 
-function actFn(a: Epilogue): string {
+/** `fn act(x: f32) -> f32` of one activation, as the forward kernels (and the gated gradients) apply it. */
+export function actFn(a: Epilogue): string {
   return `fn act(x: f32) -> f32 { ${ACT[a]} }`;
 }
 
@@ -354,11 +355,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 /** Elementwise: `add` (a + b), an activation of a, or SwiGLU (silu(a) * b), over `count` values. */
 export function elementwiseKernel(op: ElementwiseOp): Kernel {
-  const two = op === 'add' || op === 'swiglu';
+  const two = op === 'add' || op === 'swiglu' || op === 'geglu';
   const count = ({ u }: { u: Record<string, number> }) => u.count;
   const bindings: KernelBinding[] = [read('a', count), ...(two ? [read('b', count)] : []), write('out', count)];
-  const value = op === 'add' ? 'a[i] + b[i]' : op === 'swiglu' ? 'a[i] / (1.0 + exp(-a[i])) * b[i]' : 'act(a[i])';
-  const body = `${two ? '' : actFn(op as Epilogue)}
+  const value = op === 'add' ? 'a[i] + b[i]' : op === 'swiglu' ? 'act(a[i]) * b[i]' : op === 'geglu' ? 'act(a[i]) * b[i]' : 'act(a[i])';
+  const fn: Epilogue | undefined = op === 'add' ? undefined : op === 'swiglu' ? 'silu' : op === 'geglu' ? 'gelu' : op;
+  const body = `${fn ? actFn(fn) : ''}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
