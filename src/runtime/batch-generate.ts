@@ -57,6 +57,8 @@ export interface BatchOptions {
   newCache?: () => CachedDecoder;
   /** A group's cache cannot reproduce a full pass: that group goes on by recomputing. */
   onCacheAbandoned?: (reason: string) => void;
+  /** Groups of different lengths, prefilled apart, decode on as one batch (their rows, by group). */
+  onGroupsJoined?: (groups: number[][]) => void;
 }
 
 interface Group {
@@ -126,7 +128,7 @@ export async function generateBatch(m: CheckedModel, forward: Forward, opts: Bat
         if (g.rows.length === 0) (g.cache?.destroy(), (g.cache = undefined));
       }
       // Prefilled groups whose rows differ only in length decode on together, one run per step.
-      if (step === 0) groups = mergeGroups(m, groups, rows.map((r, i) => stepInputs(m, [...r.prompt, ...out[i]], r.source ?? [], roles, r.data).run.dims));
+      if (step === 0) groups = mergeGroups(m, groups, rows.map((r, i) => stepInputs(m, [...r.prompt, ...out[i]], r.source ?? [], roles, r.data).run.dims), opts.onGroupsJoined);
       // A group without a cache recomputes by length: rows at different positions go apart again.
       groups = groups.flatMap((g) => (g.mixed && !g.cache ? [...byDims(g.rows, (r) => stepInputs(m, [...rows[r].prompt, ...out[r]], rows[r].source ?? [], roles, rows[r].data).run.dims).values()].map((rs) => ({ rows: rs })) : [g]));
       // The CPU reference computes without yielding: let a pending Ctrl-C be seen before the next step.
@@ -185,7 +187,7 @@ function byDims<T>(items: T[], dimsOf: (x: T) => Record<string, number>): Map<st
  * (after their prefills). Not with a mask that hashes the batch index: there every row stays alone. A set of caches
  * that cannot be joined stays as it was.
  */
-function mergeGroups(m: CheckedModel, groups: Group[], dims: Record<string, number>[]): Group[] {
+function mergeGroups(m: CheckedModel, groups: Group[], dims: Record<string, number>[], joinedGroups?: (groups: number[][]) => void): Group[] {
   const roles = rolesOf(m);
   const axis = roles.target.axis ?? '';
   if (batchIndexMask(m)) return groups;
@@ -207,6 +209,7 @@ function mergeGroups(m: CheckedModel, groups: Group[], dims: Record<string, numb
       continue;
     }
     for (const g of set) g.cache!.destroy();
+    joinedGroups?.(set.map((g) => [...g.rows]));
     joined.push({ rows: set.flatMap((g) => g.rows), cache, mixed: true });
   }
   return [...joined, ...rest];
