@@ -24,6 +24,8 @@ import { planMemory } from './memory-plan.ts';
 import { printProgram } from './print-program.ts';
 import type { Program, ProgramBuffer, ProgramDim, Step } from './program.ts';
 import { render, type Rendered, type RenderedKernel } from './render.ts';
+import { attentionKernelOf } from './step-kernels.ts';
+import { LIMITS } from './verify-program.ts';
 
 /** New rows up to which a later call runs the decode step program (skinny matmuls, one-row attention tiles). */
 export const DECODE_STEP_ROWS = 8;
@@ -98,9 +100,13 @@ function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePl
 
   const decodeSteps = new Set(plan.decodeSteps);
   const positionSteps = new Set(plan.positionSteps);
-  // In the decode step every batch row has its own position: one u32 a row, or three per attention window.
+  // In the decode step every batch row has its own position: one u32 a row, or three per attention window. An
+  // attention kernel that already binds as many storage buffers as every adapter allows (a mask's two and a score
+  // table) has no room for its window: then no step takes per-row positions, and rows of different lengths decode
+  // in separate runs (the runtime sees no ROW_BUFFERS).
   const batch = plan.sites.length ? full.steps[plan.sites[0].step].attention!.batch : undefined;
-  const perRow = skinny && batch !== undefined;
+  const room = plan.sites.every((s) => attentionKernelOf(full.steps[s.step]).bindings.length < LIMITS.storageBuffers);
+  const perRow = skinny && batch !== undefined && room;
   const rowBuffer = (id: string, per: number) => {
     if (!bufferOf.has(id)) {
       const b: ProgramBuffer = { id, role: 'row_positions', dtype: 'u32', elements: formula.of(sym.mul(batch!, sym.constant(per))) };

@@ -192,6 +192,7 @@ export class CachedDecoder {
   static merge(parts: readonly CachedDecoder[]): CachedDecoder {
     const first = parts[0];
     if (!first || parts.some((d) => !d.encoded || d.lowered !== first.lowered)) throw new ProgramLimitError('only decoders of one model that have all run a first call can be merged');
+    if (!first.lowered.decode!.step.program.buffers.some((b) => b.id === ROW_BUFFERS.start)) throw new ProgramLimitError("this model's decode step has no per-row positions (its attention binds every storage buffer an adapter allows)");
     const joined = new CachedDecoder(first.gpu, first.lowered, first.model, first.weights);
     const { device } = first.gpu;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -319,7 +320,7 @@ export class CachedDecoder {
     // The first call runs the prefill program; later ones the decode step when their rows are few enough, else the
     // prefill program without its once-per-source steps. Only the decode step reads each row's own position.
     const d: DecodeProgram = this.encoded && N <= DECODE_STEP_ROWS ? lowered.decode!.step : lowered.decode!.prefill;
-    if (mixed && d.name !== 'step') throw new ProgramLimitError(`rows at different positions decode at most ${DECODE_STEP_ROWS} new positions a call, after a first call`);
+    if (mixed && (d.name !== 'step' || !d.program.buffers.some((b) => b.id === ROW_BUFFERS.start))) throw new ProgramLimitError(`rows at different positions decode at most ${DECODE_STEP_ROWS} new positions a call, after a first call, with a decode step that has per-row positions`);
     const p = d.program;
     const skip = new Set(this.encoded ? d.once : []);
     const order = p.steps.flatMap((_, i) => (skip.has(i) ? [] : [i]));
