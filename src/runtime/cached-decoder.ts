@@ -27,7 +27,7 @@ import type { BoolExpr } from '../masks/predicate.ts';
 import { readsHead, truthOver } from '../masks/tiles.ts';
 import { evalBool } from '../masks/evaluate.ts';
 import type { RunInputs } from './cpu-interpreter.ts';
-import { shiftRight } from './decoder-input.ts';
+import { decoderInputRows, newRows, padRuns } from './cached-rows.ts';
 import type { GpuContext } from './device.ts';
 import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
 import { checkProgramMaskSizes } from './mask-size-check.ts';
@@ -262,36 +262,7 @@ export class CachedDecoder {
   async nextEach(runs: readonly Run[]): Promise<Float32Array[]> {
     const { axis } = this.lowered.cache;
     if (runs.some((r) => (r.dims.B ?? 1) !== 1)) throw new ProgramLimitError('nextEach() takes one run of one sequence per row');
-    return this.compute(this.padRuns(runs), runs.map((r) => r.dims[axis]));
-  }
-
-  /**
-   * One batch-major run of `runs`, every input along the decoder axis padded with zeros to the longest: the padding
-   * sits at positions no query of its row reaches. Other dims must agree.
-   */
-  private padRuns(runs: readonly Run[]): Run {
-    const { axis } = this.lowered.cache;
-    const L = Math.max(...runs.map((r) => r.dims[axis]));
-    const dims = { ...runs[0].dims, B: runs.length, [axis]: L };
-    for (const r of runs) {
-      const other = Object.keys({ ...r.dims, ...runs[0].dims }).find((d) => d !== axis && d !== 'B' && r.dims[d] !== runs[0].dims[d]);
-      if (other) throw new ProgramLimitError(`rows of one call must agree on dim ${other} (${runs[0].dims[other]}, ${r.dims[other]})`);
-    }
-    const inputs: RunInputs['inputs'] = {};
-    for (const [name, value] of Object.entries(runs[0].inputs)) {
-      const input = this.model.inputs.get(name);
-      const onAxis = input?.axis === axis && input.kind !== 'lengths';
-      const per = onAxis ? value.length / runs[0].dims[axis] : value.length;
-      const joined = value instanceof Int32Array ? new Int32Array(runs.length * (onAxis ? L * per : per)) : new Float32Array(runs.length * (onAxis ? L * per : per));
-      runs.forEach((r, b) => {
-        const part = r.inputs[name];
-        const want = onAxis ? r.dims[axis] * per : per;
-        if (!part || part.length !== want) throw new ProgramLimitError(`input ${name} of row ${b} needs ${want} values, got ${part?.length ?? 0}`);
-        joined.set(part, b * (onAxis ? L * per : per));
-      });
-      inputs[name] = joined;
-    }
-    return { dims, inputs };
+    return this.compute(padRuns(this.model, axis, runs), runs.map((r) => r.dims[axis]));
   }
 
   /**
@@ -346,8 +317,8 @@ export class CachedDecoder {
         if (this.kept.has(b.id)) buffers.set(b.id, this.kept.get(b.id)!);
         else if (b.role === 'kv_cache') buffers.set(b.id, caches.get(b.id)!);
         else if (b.role === 'row_positions') buffers.set(b.id, track(uploadBuffer(gpu, b.id, rowValues.get(b.id)!)));
-        else if (plan.hostFilled.includes(b.id)) buffers.set(b.id, track(uploadBuffer(gpu, b.id, this.decoderInputRows(run, b.id.slice(1), B, N))));
-        else if (b.role === 'input') buffers.set(b.id, track(uploadBuffer(gpu, b.id, this.newRows(run, b.id.slice(1), B, N, n))));
+        else if (plan.hostFilled.includes(b.id)) buffers.set(b.id, track(uploadBuffer(gpu, b.id, decoderInputRows(this.model, plan.axis, run, b.id.slice(1), this.positions, N))));
+        else if (b.role === 'input') buffers.set(b.id, track(uploadBuffer(gpu, b.id, newRows(this.model, plan.axis, run, b.id.slice(1), this.positions, N, n))));
         else if (b.role === 'param' || b.role === 'packed_param') buffers.set(b.id, paramBuffer(gpu, this.weights, b, n));
         else if (b.role === 'kept') throw new Error(`${b.id} is kept from a first call that has not run`);
         else if (plan.kept.includes(b.id)) {
@@ -458,30 +429,6 @@ export class CachedDecoder {
     }
   }
 
-  /** Each batch row's values of an input at its N new positions on the decoder axis (the whole input, for one that is not). */
-  private newRows(run: Run, name: string, B: number, N: number, n: number): Int32Array | Float32Array {
-    const data = run.inputs[name];
-    if (!data) throw new ProgramLimitError(`input ${name} needs ${n} values, got none`);
-    // Lengths count along the axis but hold one value per sequence: never sliced.
-    const input = this.model.inputs.get(name);
-    const onAxis = input?.axis === this.lowered.cache.axis && input.kind !== 'lengths';
-    const L = run.dims[this.lowered.cache.axis];
-    const per = data.length / (B * L);
-    const rows = onAxis ? sliceRows(data, L * per, this.positions.map((p) => [p * per, (p + N) * per])) : data;
-    if (rows.length !== n) throw new ProgramLimitError(`input ${name} needs ${n} values, got ${rows.length}`);
-    return rows instanceof Int32Array ? rows : Float32Array.from(rows);
-  }
-
-  /** The decoder input of the new positions, shifted on the host from the whole target. */
-  private decoderInputRows(run: Run, name: string, B: number, N: number): Int32Array {
-    const inp = this.model.inputs.get(name)!;
-    const target = run.inputs[inp.shiftedFrom!];
-    if (!(target instanceof Int32Array)) throw new ProgramLimitError(`input ${inp.shiftedFrom} is needed to build ${name}`);
-    const L = run.dims[this.lowered.cache.axis];
-    // Shifting moves each position one right: a row's positions below its length never see the padding after it.
-    return sliceRows(shiftRight(target, B, L, { bos: inp.bos ?? 0, pad: inp.pad ?? 0, eos: inp.eos }), L, this.positions.map((p) => [p, p + N])) as Int32Array;
-  }
-
   /**
    * Makes room for `n` more key rows in each of B batch rows, dropping first the keys no row's query from its next
    * position on can see (the least position bounds them all).
@@ -538,12 +485,4 @@ function everyHeadHidden(pred: BoolExpr, batch: number, heads: number, q: { lo: 
     for (let h = 0; h < (readsHead(pred) ? heads : 1); h++) if (truthOver(pred, { b, h, q, k }, env) !== 0) return false;
   }
   return true;
-}
-
-/** Values `from` to `to` of each row `stride` values long (one [from, to) a row, all as long), one row after another. */
-function sliceRows(data: Int32Array | Float32Array, stride: number, ranges: [number, number][]): Int32Array | Float32Array {
-  const n = ranges.length ? ranges[0][1] - ranges[0][0] : 0;
-  const out = data instanceof Int32Array ? new Int32Array(ranges.length * n) : new Float32Array(ranges.length * n);
-  ranges.forEach(([from, to], b) => out.set(data.subarray(b * stride + from, b * stride + to), b * n));
-  return out;
 }
