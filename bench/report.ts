@@ -148,6 +148,32 @@ function modelDecode(r: BenchResults): string[] {
   return lines;
 }
 
+function batchDecode(r: BenchResults): string[] {
+  const b = r.batchDecode;
+  if (!b) return ['Not measured in this run (`npm run bench -- --only batch` measures it alone).'];
+  const base = b.rows.find((x) => x.batch === 1 && !x.mixed)?.decodeTokensPerSecond.median;
+  const first = b.rows[0];
+  const load = (l: number[]) => l.map((x) => x.toFixed(1)).join(', ');
+  const lines = [
+    `${first.prompt}-token prompts (a different one per row), ${first.newTokens} new tokens per row, greedy, the two-layer decoder of the section above (\`bench/batch-decode.ts\`). All rows have the same length, so they decode as one group: one run of the decode-step program per step for the whole batch, each row with its own region of the KV cache. Tokens/s counts every row's tokens; "decode" leaves out the first step (the prefill).`,
+    '',
+    `Measured ${b.date} on ${b.adapter}. Every batch size ran in turn, round after round, in one process, so the ratios compare runs made side by side under the same load; the machine was shared with other work (load average ${load(b.loadBefore)} before, ${load(b.loadAfter)} after), which moves the absolute numbers more than the ratios. Median (min–max) of ${first.decodeTokensPerSecond.samples.length} rounds after a warm-up.`,
+    '',
+    'The last row gives each of 16 rows its own prompt length (32 down to 17 tokens): rows at different positions cannot share a call (the kernels take one query offset per call), so each is a group of its own and the groups take turns, one call each per step.',
+    '',
+    '| B | prompt lengths | decode tokens/s | × B = 1 | tokens/s with the prefill |',
+    '| ---: | --- | ---: | ---: | ---: |',
+  ];
+  const tps = (t: Timing) => `${t.median.toFixed(1)} (${t.min.toFixed(1)}–${t.max.toFixed(1)})`;
+  for (const x of b.rows) lines.push(`| ${x.batch} | ${x.mixed ? `${x.batch} different` : 'one'} | ${tps(x.decodeTokensPerSecond)} | ${base ? (x.decodeTokensPerSecond.median / base).toFixed(2) : '–'}× | ${tps(x.totalTokensPerSecond)} |`);
+  const b16 = b.rows.find((x) => x.batch === 16 && !x.mixed);
+  if (b16 && base) {
+    const ratio = b16.decodeTokensPerSecond.median / base;
+    lines.push('', `Target: B = 16 gives at least 4× the tokens/s of B = 1. ${ratio >= 4 ? `Met with one prompt length: ${ratio.toFixed(2)}×.` : `Missed: ${ratio.toFixed(2)}×.`} With a different length per row it is not met (the last row).`);
+  }
+  return lines;
+}
+
 function compile(r: BenchResults): string[] {
   const c = r.compile;
   return [
@@ -249,6 +275,10 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     'The time to the next token\'s logits after a prompt of the given length, for a two-layer decoder (width 128, two 64-wide heads, rotary positions, SwiGLU, bottom-right causal mask; `bench/model-decode.ts`). With the cache (`mdl run`\'s default) a step runs the decoder\'s kernels over the one new row (its matmuls on the skinny kernel made for a few rows, its attention on one-row tiles) and attends over the cached keys; recomputation (`mdl run --no-cache`) runs the full pass. Cached samples are consecutive steps, taken at the positions just after L (the first step after the prefill is a warm-up).',
     '',
     ...modelDecode(r),
+    '',
+    '## Batched decoding with the KV cache',
+    '',
+    ...batchDecode(r),
     '',
     '## Compile time: 24-layer spec, parse → WGSL',
     '',

@@ -1,5 +1,6 @@
 // Everything one benchmark run measured, as the report reads it, and the targets judged from it.
 
+import type { BatchDecodeRow } from './batch-decode.ts';
 import type { Timing } from '../src/tune/measure.ts';
 import type { AttentionRow, Comparator } from './attention-suite.ts';
 import type { StartupRow } from './cli-startup.ts';
@@ -42,6 +43,17 @@ export interface BenchResults {
   startup?: StartupRow[];
   /** The same spec 1000 and 3000 layers deep (absent in results from before it was measured). */
   deepCompile?: DeepCompileRow[];
+  /** Batched decoding at B = 1, 4, 16 (absent before it was measured; `--only batch` measures it alone). */
+  batchDecode?: BatchDecodeSection;
+}
+
+export interface BatchDecodeSection {
+  rows: BatchDecodeRow[];
+  /** When and where it was measured: `--only batch` measures it apart from the rest of the report. */
+  date: string;
+  adapter: string;
+  loadBefore: number[];
+  loadAfter: number[];
 }
 
 export function timingOf(row: AttentionRow, who: Comparator): Timing | undefined {

@@ -1,6 +1,8 @@
-// `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]`:
+// `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]
+// [-- --only batch]`:
 // every benchmark in one process on one adapter, progress on stderr, results written to BENCHMARKS.md and the
-// measurements behind it to BENCHMARKS.json (`--report-only` renders the report from them again).
+// measurements behind it to BENCHMARKS.json (`--report-only` renders the report from them again; `--only batch`
+// measures batched decoding alone and renders the report with the other sections' saved measurements).
 //
 // The default sizes keep a run under ten minutes on SwiftShader with two cores; `--full` adds L=2048, measures every
 // mask on every comparator at every length, and sizes the matmul for a real GPU.
@@ -13,13 +15,14 @@ import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
 import { measureStartup } from './cli-startup.ts';
 import { DEEP_LAYERS, measureCompile, measureDeepCompile } from './compile-time.ts';
+import { BATCH_CASES, runBatchDecode } from './batch-decode.ts';
 import { runDecode } from './decode.ts';
 import { runModelDecode } from './model-decode.ts';
 import { benchMasks } from './masks.ts';
 import { OrtBrowser } from './ort/ort-browser.ts';
 import { Progress } from './progress.ts';
 import { renderReport } from './report.ts';
-import type { BenchResults, RunEnvironment } from './results.ts';
+import type { BatchDecodeSection, BenchResults, RunEnvironment } from './results.ts';
 import { arithmeticPeak, matmulPeak } from './roofline.ts';
 import { startTfjs, type TfjsSession } from './tfjs-attention.ts';
 
@@ -32,6 +35,8 @@ interface Args {
   lengths?: number[];
   /** Render the report again from the saved measurements, measuring nothing. */
   reportOnly: boolean;
+  /** Measure one section alone ('batch'), keeping the saved measurements of the others. */
+  only?: 'batch';
 }
 
 function parseArgs(argv: string[]): Args {
@@ -44,7 +49,11 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--report-only') args.reportOnly = true;
     else if (a === '--out') args.out = argv[++i];
     else if (a === '--lengths') args.lengths = argv[++i].split(',').map(Number);
-    else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs, --report-only)`);
+    else if (a === '--only') {
+      const what = argv[++i];
+      if (what !== 'batch') throw new Error(`--only takes batch, not '${what}'`);
+      args.only = what;
+    } else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs, --report-only, --only batch)`);
   }
   return args;
 }
@@ -84,6 +93,24 @@ async function main(): Promise<void> {
     process.stderr.write(`mdl bench: rendered ${args.out} from ${resultsPathFor(args.out)}\n`);
     return;
   }
+  if (args.only === 'batch') {
+    // The other sections come from the last full run; batched decoding is measured now.
+    const path = resultsPathFor(args.out);
+    if (!existsSync(path)) throw new ReportPathError(`${path} does not exist: run the whole benchmark once before measuring a section alone`);
+    const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
+    const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
+    process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
+    try {
+      const progress = new Progress(BATCH_ROUNDS_STEPS);
+      results.batchDecode = await measureBatch(gpu, progress);
+      writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
+      writeAtomically(args.out, renderReport(results, explainTargets(results)));
+      progress.finish(`mdl bench: wrote the batched decoding section of ${args.out}`);
+    } finally {
+      gpu.release();
+    }
+    return;
+  }
   const started = performance.now();
   const loadBefore = loadavg();
   const lengths = args.lengths ?? (args.full ? [256, 512, 1024, 2048] : [256, 512, 1024]);
@@ -114,7 +141,7 @@ async function main(): Promise<void> {
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS;
   const progress = new Progress(total);
 
   try {
@@ -136,6 +163,7 @@ async function main(): Promise<void> {
     });
     const decode = await runDecode(gpu, decodePositions, 5, progress);
     const modelDecode = await runModelDecode(gpu, decodePositions, 3, progress);
+    const batchDecode = await measureBatch(gpu, progress);
     progress.step('compile time: 24-layer spec');
     const compile = measureCompile(9);
     progress.step('CLI startup: mdl --version, mdl check');
@@ -161,7 +189,7 @@ async function main(): Promise<void> {
       loadAfter: loadavg(),
       seconds: (performance.now() - started) / 1000,
     };
-    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile, startup, deepCompile };
+    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, batchDecode, compile, startup, deepCompile };
     writeAtomically(resultsPathFor(args.out), `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${args.out}`);
@@ -169,6 +197,15 @@ async function main(): Promise<void> {
     await ort?.close();
     gpu.release();
   }
+}
+
+const BATCH_ROUNDS = 3;
+const BATCH_ROUNDS_STEPS = (BATCH_ROUNDS + 1) * BATCH_CASES.length;
+
+async function measureBatch(gpu: Awaited<ReturnType<typeof acquireGpu>>, progress: Progress): Promise<BatchDecodeSection> {
+  const loadBefore = loadavg();
+  const rows = await runBatchDecode(gpu, { prompt: 32, newTokens: 16, rounds: BATCH_ROUNDS }, progress);
+  return { rows, date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), adapter: gpu.describe(), loadBefore, loadAfter: loadavg() };
 }
 
 main().then(

@@ -71,24 +71,27 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
     grid,
     attention: a,
   });
+  // The backward kernels read K and V with Lk rows per batch row: the forward's kv_rows (always Lk in a training
+  // pass) is not one of their fields.
+  const { kv_rows: _kvRows, ...attentionUniforms } = forward.uniforms;
   const qTiles = forward.uniforms.n_q_tiles;
   const kTiles = forward.uniforms.n_k_tiles;
   if (!('factors' in qTiles) || !('factors' in kTiles)) throw new Error(`${fwd.id}: tile counts are formulas`);
   const steps: Step[] = [
     step('delta', { out: b.out, dOut, delta }, { rows: f(rowsQ), lq: f(a.lq), heads: fc(a.heads) }, [formula.ceilDiv(f(rowsQ), 64), fc(1), fc(1)]),
-    step('dkdv', { ...inputs, dK, dV }, forward.uniforms, [kTiles, fc(a.kvHeads), f(a.batch)]),
+    step('dkdv', { ...inputs, dK, dV }, attentionUniforms, [kTiles, fc(a.kvHeads), f(a.batch)]),
   ];
   const dqBind: Record<string, string> = { ...inputs, dQ };
   if (kernels.table) {
     const partial = `${fwd.id}#table_partial`;
     buffers.push({ id: partial, role: 'value', dtype: 'f32', elements: f(sym.mul(rowsQ, sym.constant(kernels.buckets))) });
     dqBind.tablePartial = partial;
-    steps.push(step('dq', dqBind, forward.uniforms, [qTiles, fc(a.heads), f(a.batch)]));
+    steps.push(step('dq', dqBind, attentionUniforms, [qTiles, fc(a.heads), f(a.batch)]));
     const dTable = scratch(3, 'dtable', sym.constant(kernels.buckets * a.heads));
     const uniforms = { batch: f(a.batch), lq: f(a.lq), heads: fc(a.heads) };
     steps.push(step('table', { tablePartial: partial, dTable }, uniforms, [fc(Math.ceil((kernels.buckets * a.heads) / 64)), fc(1), fc(1)]));
   } else {
-    steps.push(step('dq', dqBind, forward.uniforms, [qTiles, fc(a.heads), f(a.batch)]));
+    steps.push(step('dq', dqBind, attentionUniforms, [qTiles, fc(a.heads), f(a.batch)]));
   }
   const rotary = rotaryOf(fwd.attrs);
   if (rotary) {

@@ -148,9 +148,12 @@ function attentionStep(s: Step, cache: number | undefined, skinny: boolean, buff
     n_k_tiles: kTiles,
     q_offset: atom(CACHE_DIMS.start),
     k_offset: cache === undefined ? fc(0) : atom(CACHE_DIMS.dropped(cache)),
+    // Each batch row's cache holds `rows` keys: a row's keys start at b * rows, whatever number of them is in use.
+    kv_rows: cache === undefined ? f(a.lk) : atom(CACHE_DIMS.rows(cache)),
   };
   if (s.kind === 'classify') {
-    const uniforms = { ...s.uniforms, ...window, tile_q: fc(tiles.q), tile_k: fc(tiles.k), total: count };
+    const { kv_rows: _, ...classifyWindow } = window;
+    const uniforms = { ...s.uniforms, ...classifyWindow, tile_q: fc(tiles.q), tile_k: fc(tiles.k), total: count };
     return { ...s, uniforms, grid: [formula.ceilDiv(count, MASK_KERNEL_WORKGROUP), fc(1), fc(1)], attention: site };
   }
   const bind = { ...s.bind };

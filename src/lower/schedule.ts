@@ -228,7 +228,7 @@ export function attentionSteps(n: NodeOf<'attention'>, m: CheckedModel, byId: Ma
   // The query and key offsets are 0: a full pass starts both at position 0 (the decode program moves them).
   const uniforms: Record<string, Word> = {
     lq: f(lq), lk: f(lk), n_q_tiles: qTiles, n_k_tiles: kTiles, heads: fc(heads), kv_heads: fc(kvHeads), kv_group: fc(heads / kvHeads),
-    scale: { f32: site.scale }, q_offset: fc(0), k_offset: fc(0),
+    scale: { f32: site.scale }, q_offset: fc(0), k_offset: fc(0), kv_rows: f(lk),
   };
   out.push({ node: n.id, kind: 'attention', kernel: { kind: 'attention' }, bind, uniforms, grid: [qTiles, fc(heads), f(batch)], attention: site });
   return out;

@@ -125,6 +125,28 @@ export function isIndexOnly(e: BoolExpr): boolean {
 }
 
 /** Whether the predicate depends on the head index (then tile classes are kept per head). */
+/**
+ * Whether the predicate depends on the batch row's index itself (`b` in arithmetic, or random bits, which hash it),
+ * as opposed to reading per-row data at `b`: such a mask gives a sequence different keys depending on where in a
+ * batch it sits.
+ */
+export function readsBatchIndex(e: BoolExpr): boolean {
+  const intB = (x: IntExpr): boolean => (x.kind === 'var' ? x.name === 'b' : x.kind === 'bin' ? intB(x.a) || intB(x.b) : x.kind === 'abs' ? intB(x.a) : false);
+  switch (e.kind) {
+    case 'random':
+      return true;
+    case 'cmp':
+      return intB(e.a) || intB(e.b);
+    case 'not':
+      return readsBatchIndex(e.a);
+    case 'and':
+    case 'or':
+      return e.args.some(readsBatchIndex);
+    default:
+      return false;
+  }
+}
+
 export function readsHead(e: BoolExpr): boolean {
   const intH = (x: IntExpr): boolean => (x.kind === 'var' ? x.name === 'h' : x.kind === 'bin' ? intH(x.a) || intH(x.b) : x.kind === 'abs' ? intH(x.a) : false);
   switch (e.kind) {

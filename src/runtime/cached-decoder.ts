@@ -7,6 +7,10 @@
 // Self-attention K/V rows are appended to per-site cache buffers that grow by doubling; a site whose mask lets it
 // drop keys no later query can see compacts its cache when it would otherwise grow, so a sliding window keeps a
 // cache about twice the window's size however long the sequence gets.
+//
+// A decoder holds B sequences at the same position (the batch axis of the programs): each batch row has its own
+// region of every cache buffer, `capacity` key rows long (the attention kernel's kv_rows). `select` gathers rows on
+// the device, which drops finished sequences from a batch and reorders beams.
 
 import type { CheckedModel } from '../check/model.ts';
 import { CACHE_DIMS, DECODE_STEP_ROWS, type DecodeProgram } from '../lower/decode-program.ts';
@@ -57,8 +61,12 @@ export class CachedDecoder {
   /** Positions computed so far. */
   position = 0;
   private readonly kept = new Map<string, GPUBuffer>();
+  /** The bytes a kept buffer holds for the whole batch (its buffer may be padded past them). */
+  private readonly keptBytes = new Map<string, number>();
   private readonly sites: SiteState[];
   private encoded = false;
+  /** Sequences (batch rows) decoded together, fixed by the first call. */
+  private batch = 0;
   /** Lengths along the decoder axis as the first call gave them: rows computed with them are kept. */
   private readonly lengthsSeen = new Map<string, number[]>();
 
@@ -91,6 +99,7 @@ export class CachedDecoder {
     const twin = new CachedDecoder(this.gpu, this.lowered, this.model, this.weights);
     twin.position = this.position;
     twin.encoded = this.encoded;
+    twin.batch = this.batch;
     for (const [name, lengths] of this.lengthsSeen) twin.lengthsSeen.set(name, [...lengths]);
     const encoder = this.gpu.device.createCommandEncoder({ label: 'kv cache fork' });
     const copy = (from: GPUBuffer, bytes: number, label: string) => {
@@ -99,15 +108,54 @@ export class CachedDecoder {
       return to;
     };
     for (const [id, b] of this.kept) twin.kept.set(id, copy(b, b.size, id));
+    for (const [id, bytes] of this.keptBytes) twin.keptBytes.set(id, bytes);
     this.sites.forEach((st, j) => {
       const t = twin.sites[j];
       Object.assign(t, { capacity: st.capacity, live: st.live, dropped: st.dropped });
-      const rowBytes = st.site.rowWidth * 4;
-      if (st.k) t.k = copy(st.k, st.live * rowBytes, st.k.label);
-      if (st.v) t.v = copy(st.v, st.live * rowBytes, st.v.label);
+      if (st.k) t.k = copy(st.k, st.k.size, st.k.label);
+      if (st.v) t.v = copy(st.v, st.v.size, st.v.label);
     });
     this.gpu.device.queue.submit([encoder.finish()]);
     return twin;
+  }
+
+  /** Sequences this decoder holds (0 before the first call). */
+  get rows(): number {
+    return this.batch;
+  }
+
+  /**
+   * Keeps the batch rows `rows` (in that order; one may appear more than once), gathered on the device: finished
+   * sequences stop costing work, and beams that several survivors continue are copied for each.
+   */
+  select(rows: readonly number[]): void {
+    if (rows.length === 0) throw new ProgramLimitError('a batch keeps at least one row');
+    for (const r of rows) if (!(Number.isInteger(r) && r >= 0 && r < this.batch)) throw new ProgramLimitError(`no batch row ${r} (the batch has ${this.batch})`);
+    if (rows.length === this.batch && rows.every((r, i) => r === i)) return;
+    const { device } = this.gpu;
+    const encoder = device.createCommandEncoder({ label: 'kv cache select' });
+    const old: GPUBuffer[] = [];
+    const gather = (from: GPUBuffer, rowBytes: number, usedBytes: number) => {
+      const to = device.createBuffer({ label: from.label, size: Math.max(4, rows.length * rowBytes), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      rows.forEach((r, i) => usedBytes > 0 && encoder.copyBufferToBuffer(from, r * rowBytes, to, i * rowBytes, usedBytes));
+      old.push(from);
+      return to;
+    };
+    for (const [id, b] of this.kept) {
+      const per = this.keptBytes.get(id)! / this.batch;
+      this.kept.set(id, gather(b, per, per));
+      this.keptBytes.set(id, per * rows.length);
+    }
+    for (const st of this.sites) {
+      if (!st.k || !st.v) continue;
+      const region = st.capacity * st.site.rowWidth * 4;
+      st.k = gather(st.k, region, st.live * st.site.rowWidth * 4);
+      st.v = gather(st.v, region, st.live * st.site.rowWidth * 4);
+    }
+    device.queue.submit([encoder.finish()]);
+    for (const b of old) b.destroy();
+    for (const [name, lengths] of this.lengthsSeen) this.lengthsSeen.set(name, rows.map((r) => lengths[r]));
+    this.batch = rows.length;
   }
 
   destroy(): void {
@@ -121,13 +169,24 @@ export class CachedDecoder {
    * the whole sequence so far (batch 1), as a full pass would take it.
    */
   async next(run: Omit<RunInputs, 'weights'>): Promise<Float32Array> {
+    if ((run.dims.B ?? 1) !== 1) throw new ProgramLimitError('next() takes one sequence: use nextRows() for a batch');
+    return (await this.nextRows(run))[0];
+  }
+
+  /**
+   * The same for a batch: `run` holds B sequences of the same length (dims.B, every input batch-major), and the
+   * result is the logits of each one's last position, by batch row.
+   */
+  async nextRows(run: Omit<RunInputs, 'weights'>): Promise<Float32Array[]> {
     const { gpu, lowered, model } = this;
     const { cache: plan } = lowered;
     gpu.checkHealthy();
     const L = run.dims[plan.axis];
     const P = this.position;
     const N = L - P;
-    if ((run.dims.B ?? 1) !== 1) throw new ProgramLimitError('decoding with a cache runs one sequence at a time (B = 1)');
+    const B = run.dims.B ?? 1;
+    if (this.batch === 0) this.batch = B;
+    else if (B !== this.batch) throw new ProgramLimitError(`this cache holds ${this.batch} sequence(s), the call gives ${B}`);
     if (!(N >= 1)) throw new ProgramLimitError(`no new positions: ${P} computed, the sequence has ${L}`);
     // Masks see the whole sequence, so their sizes are those of a full pass over it.
     checkProgramMaskSizes(model, lowered.program, run.dims);
@@ -149,7 +208,7 @@ export class CachedDecoder {
     const slots = new Map<number, GPUBuffer>();
     const encoder = gpu.device.createCommandEncoder({ label: `${p.model} ${d.name}` });
     try {
-      for (const st of this.sites) this.reserve(st, N, P, env, encoder, retired);
+      for (const st of this.sites) this.reserve(st, B, N, P, env, encoder, retired);
       const dims: Record<string, number> = { ...run.dims, [plan.axis]: N, [CACHE_DIMS.start]: P };
       this.sites.forEach((st, j) => Object.assign(dims, { [CACHE_DIMS.rows(j)]: st.capacity, [CACHE_DIMS.keys(j)]: st.live + N, [CACHE_DIMS.dropped(j)]: st.dropped }));
       const { size, stepKernel } = prepareRun(gpu, p, d.rendered, dims);
@@ -161,13 +220,14 @@ export class CachedDecoder {
         const n = size(b.elements);
         if (this.kept.has(b.id)) buffers.set(b.id, this.kept.get(b.id)!);
         else if (b.role === 'kv_cache') buffers.set(b.id, caches.get(b.id)!);
-        else if (plan.hostFilled.includes(b.id)) buffers.set(b.id, track(uploadBuffer(gpu, b.id, this.decoderInputRows(run, b.id.slice(1), P, L))));
-        else if (b.role === 'input') buffers.set(b.id, track(uploadBuffer(gpu, b.id, this.newRows(run, b.id.slice(1), P, L, n))));
+        else if (plan.hostFilled.includes(b.id)) buffers.set(b.id, track(uploadBuffer(gpu, b.id, this.decoderInputRows(run, b.id.slice(1), B, P, L))));
+        else if (b.role === 'input') buffers.set(b.id, track(uploadBuffer(gpu, b.id, this.newRows(run, b.id.slice(1), B, P, L, n))));
         else if (b.role === 'param' || b.role === 'packed_param') buffers.set(b.id, paramBuffer(gpu, this.weights, b, n));
         else if (b.role === 'kept') throw new Error(`${b.id} is kept from a first call that has not run`);
         else if (plan.kept.includes(b.id)) {
           const kept = outputBuffer(gpu, b.id, n * 4);
           this.kept.set(b.id, kept);
+          this.keptBytes.set(b.id, n * 4);
           buffers.set(b.id, kept);
         } else if (b.slot !== undefined) {
           let s = slots.get(b.slot);
@@ -183,7 +243,7 @@ export class CachedDecoder {
       await withErrorScopes(gpu, `decoding ${p.model}`, () => {
         for (const { i, run: l } of launches) {
           const st = appendAt.get(i);
-          if (st) this.append(st, encoder, buffers, N);
+          if (st) this.append(st, encoder, buffers, B, N);
           const pass = encoder.beginComputePass();
           l(pass);
           pass.end();
@@ -192,12 +252,12 @@ export class CachedDecoder {
       });
       const out = p.outputs[0];
       const raw = new Float32Array(await readBack(gpu, buffers.get(out)!, size(p.buffers.find((b) => b.id === out)!.elements) * 4));
-      const width = raw.length / N;
+      const width = raw.length / (B * N);
       for (const st of this.sites) st.live += N;
       this.position = L;
       this.encoded = true;
       gpu.checkHealthy();
-      return raw.slice((N - 1) * width, N * width);
+      return Array.from({ length: B }, (_, b) => raw.slice((b * N + N - 1) * width, (b * N + N) * width));
     } finally {
       for (const b of [...created, ...retired]) b.destroy();
     }
@@ -228,51 +288,54 @@ export class CachedDecoder {
       if (!a.mask) throw new CacheInexactError(`${where} has no mask, so earlier positions see later ones`);
       const pred = a.mask.predicate;
       const full = { ...env, dims: { ...env.dims, Lq: L, Lk: L } };
-      for (let h = 0; h < (readsHead(pred) ? a.heads : 1); h++) {
-        const box = { b: 0, h, q: { lo: 0, hi: P - 1 }, k: { lo: P, hi: L - 1 } };
-        if (truthOver(pred, box, full) === 0) continue;
-        for (let q = 0; q < P; q++) {
-          for (let k = P; k < L; k++) {
-            if (evalBool(pred, { b: 0, h, q, k }, full)) throw new CacheInexactError(`mask ${a.mask.name} lets position ${q} see the later position ${k}`);
+      for (let b = 0; b < this.batch; b++) {
+        for (let h = 0; h < (readsHead(pred) ? a.heads : 1); h++) {
+          const box = { b, h, q: { lo: 0, hi: P - 1 }, k: { lo: P, hi: L - 1 } };
+          if (truthOver(pred, box, full) === 0) continue;
+          for (let q = 0; q < P; q++) {
+            for (let k = P; k < L; k++) {
+              if (evalBool(pred, { b, h, q, k }, full)) throw new CacheInexactError(`mask ${a.mask.name} lets position ${q} see the later position ${k}`);
+            }
           }
         }
       }
     }
   }
 
-  /** The last `n` values of an input along the decoder axis (or the whole input, for one that is not). */
-  private newRows(run: Omit<RunInputs, 'weights'>, name: string, P: number, L: number, n: number): Int32Array | Float32Array {
+  /** Each batch row's values of an input at positions P to L on the decoder axis (the whole input, for one that is not). */
+  private newRows(run: Omit<RunInputs, 'weights'>, name: string, B: number, P: number, L: number, n: number): Int32Array | Float32Array {
     const data = run.inputs[name];
     if (!data) throw new ProgramLimitError(`input ${name} needs ${n} values, got none`);
     // Lengths count along the axis but hold one value per sequence: never sliced.
     const input = this.model.inputs.get(name);
     const onAxis = input?.axis === this.lowered.cache.axis && input.kind !== 'lengths';
-    const rows = onAxis ? data.slice((P * data.length) / L, data.length) : data;
+    const per = data.length / (B * L);
+    const rows = onAxis ? sliceRows(data, B, L * per, P * per, L * per) : data;
     if (rows.length !== n) throw new ProgramLimitError(`input ${name} needs ${n} values, got ${rows.length}`);
     return rows instanceof Int32Array ? rows : Float32Array.from(rows);
   }
 
   /** The decoder input of the new positions, shifted on the host from the whole target. */
-  private decoderInputRows(run: Omit<RunInputs, 'weights'>, name: string, P: number, L: number): Int32Array {
+  private decoderInputRows(run: Omit<RunInputs, 'weights'>, name: string, B: number, P: number, L: number): Int32Array {
     const inp = this.model.inputs.get(name)!;
     const target = run.inputs[inp.shiftedFrom!];
     if (!(target instanceof Int32Array)) throw new ProgramLimitError(`input ${inp.shiftedFrom} is needed to build ${name}`);
-    return shiftRight(target, 1, L, { bos: inp.bos ?? 0, pad: inp.pad ?? 0, eos: inp.eos }).slice(P, L);
+    return sliceRows(shiftRight(target, B, L, { bos: inp.bos ?? 0, pad: inp.pad ?? 0, eos: inp.eos }), B, L, P, L) as Int32Array;
   }
 
-  /** Makes room for `n` more key rows, dropping first the keys no query from position P on can see. */
-  private reserve(st: SiteState, n: number, P: number, env: MaskEnv, encoder: GPUCommandEncoder, retired: GPUBuffer[]): void {
+  /** Makes room for `n` more key rows in each of B batch rows, dropping first the keys no query from position P on can see. */
+  private reserve(st: SiteState, B: number, n: number, P: number, env: MaskEnv, encoder: GPUCommandEncoder, retired: GPUBuffer[]): void {
     if (st.live + n <= st.capacity) return;
     const drop = st.site.droppable ? this.droppableKeys(st, P, env) - st.dropped : 0;
     const keep = st.live - drop;
     const capacity = Math.max(MIN_CAPACITY, 2 * (keep + n));
     const rowBytes = st.site.rowWidth * 4;
     const limit = Math.min(this.gpu.limits.maxStorageBufferBindingSize, this.gpu.limits.maxBufferSize);
-    if (capacity * rowBytes > limit) throw new ProgramLimitError(`the KV cache of ${st.node} needs ${capacity * rowBytes} bytes, above this adapter's ${limit}`);
+    if (B * capacity * rowBytes > limit) throw new ProgramLimitError(`the KV cache of ${st.node} needs ${B * capacity * rowBytes} bytes, above this adapter's ${limit}`);
     const grown = [st.k, st.v].map((old, j) => {
-      const b = this.gpu.device.createBuffer({ label: `kv cache ${j ? 'v' : 'k'} ${st.site.step}`, size: capacity * rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      const b = this.gpu.device.createBuffer({ label: `kv cache ${j ? 'v' : 'k'} ${st.site.step}`, size: B * capacity * rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
       if (old) {
-        if (keep > 0) encoder.copyBufferToBuffer(old, drop * rowBytes, b, 0, keep * rowBytes);
+        for (let r = 0; r < B && keep > 0; r++) encoder.copyBufferToBuffer(old, (r * st.capacity + drop) * rowBytes, b, r * capacity * rowBytes, keep * rowBytes);
         retired.push(old);
       }
       return b;
@@ -288,7 +351,7 @@ export class CachedDecoder {
     const a = st.attention;
     const pred = a.mask!.predicate;
     const bound = this.lowered.program.dims.find((d) => d.name === this.lowered.cache.axis)?.bound ?? 2 ** 30;
-    const hidden = (k0: number) => k0 <= st.dropped || everyHeadHidden(pred, a.heads, { lo: P, hi: Math.max(P, bound - 1) }, { lo: st.dropped, hi: k0 - 1 }, env);
+    const hidden = (k0: number) => k0 <= st.dropped || everyHeadHidden(pred, this.batch, a.heads, { lo: P, hi: Math.max(P, bound - 1) }, { lo: st.dropped, hi: k0 - 1 }, env);
     let [lo, hi] = [st.dropped, P];
     while (lo < hi) {
       const mid = Math.ceil((lo + hi) / 2);
@@ -298,15 +361,28 @@ export class CachedDecoder {
     return lo;
   }
 
-  /** Copies the new K/V rows after the cached ones, before the attention that reads them. */
-  private append(st: SiteState, encoder: GPUCommandEncoder, buffers: Map<string, GPUBuffer>, n: number): void {
+  /** Copies each batch row's new K/V rows after its cached ones, before the attention that reads them. */
+  private append(st: SiteState, encoder: GPUCommandEncoder, buffers: Map<string, GPUBuffer>, B: number, n: number): void {
     const rowBytes = st.site.rowWidth * 4;
-    encoder.copyBufferToBuffer(buffers.get(st.site.k)!, 0, st.k!, st.live * rowBytes, n * rowBytes);
-    encoder.copyBufferToBuffer(buffers.get(st.site.v)!, 0, st.v!, st.live * rowBytes, n * rowBytes);
+    for (let r = 0; r < B; r++) {
+      const to = (r * st.capacity + st.live) * rowBytes;
+      encoder.copyBufferToBuffer(buffers.get(st.site.k)!, r * n * rowBytes, st.k!, to, n * rowBytes);
+      encoder.copyBufferToBuffer(buffers.get(st.site.v)!, r * n * rowBytes, st.v!, to, n * rowBytes);
+    }
   }
 }
 
-function everyHeadHidden(pred: BoolExpr, heads: number, q: { lo: number; hi: number }, k: { lo: number; hi: number }, env: MaskEnv): boolean {
-  for (let h = 0; h < (readsHead(pred) ? heads : 1); h++) if (truthOver(pred, { b: 0, h, q, k }, env) !== 0) return false;
+function everyHeadHidden(pred: BoolExpr, batch: number, heads: number, q: { lo: number; hi: number }, k: { lo: number; hi: number }, env: MaskEnv): boolean {
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < (readsHead(pred) ? heads : 1); h++) if (truthOver(pred, { b, h, q, k }, env) !== 0) return false;
+  }
   return true;
+}
+
+/** Values `from` to `to` of each of B rows `stride` values long, one row after another. */
+function sliceRows(data: Int32Array | Float32Array, B: number, stride: number, from: number, to: number): Int32Array | Float32Array {
+  if (B === 1) return data.slice(from, to);
+  const out = data instanceof Int32Array ? new Int32Array(B * (to - from)) : new Float32Array(B * (to - from));
+  for (let b = 0; b < B; b++) out.set(data.subarray(b * stride + from, b * stride + to), b * (to - from));
+  return out;
 }

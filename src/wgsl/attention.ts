@@ -75,6 +75,12 @@ export const ATTENTION_UNIFORMS: readonly UniformField[] = [
   { name: 'k_offset', type: 'u32' },
 ];
 
+/**
+ * The forward kernel's block adds `kv_rows`, the rows each batch row of K and V holds: Lk in a full pass, and the
+ * cache's capacity when decoding a batch, so every row's keys stay where they were appended while Lk counts those in use.
+ */
+export const FORWARD_ATTENTION_UNIFORMS: readonly UniformField[] = [...ATTENTION_UNIFORMS, { name: 'kv_rows', type: 'u32' }];
+
 export interface AttentionKernel extends Kernel, AttentionHeads {
   scale: number;
   tileQ: number;
@@ -126,9 +132,9 @@ export function attentionUniforms(kernel: Pick<AttentionKernel, 'heads' | 'kvHea
   };
 }
 
-/** The uniform block of one dispatch, packed. */
+/** The forward kernel's uniform block of one dispatch, packed (K and V hold Lk rows per batch row). */
 export function attentionParams(kernel: AttentionKernel, grid: AttentionGrid, lq: number, lk: number, offsets = { q: 0, k: 0 }): Uint32Array {
-  return packUniforms(kernel.uniforms, attentionUniforms(kernel, grid, lq, lk, offsets));
+  return packUniforms(kernel.uniforms, { ...attentionUniforms(kernel, grid, lq, lk, offsets), kv_rows: lk });
 }
 
 function checkShape(c: AttentionKernelConfig): void {
@@ -155,7 +161,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
 
   // Rows of Q and the output, and of K and V, the grid's batch (z) times the lengths.
   const qRows = ({ u, grid }: { u: Record<string, number>; grid: number[] }) => grid[2] * u.lq * heads * headDim;
-  const kRows = ({ u, grid }: { u: Record<string, number>; grid: number[] }) => grid[2] * u.lk * kvHeads * headDim;
+  const kRows = ({ u, grid }: { u: Record<string, number>; grid: number[] }) => grid[2] * u.kv_rows * kvHeads * headDim;
   const vec4 = 'vec4<f32>' as const;
   const bindings: AttentionKernel['bindings'] = [
     { role: 'q', name: N.q, access: 'read', element: vec4, extent: qRows },
@@ -176,7 +182,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   }
   // The log-sum-exp output goes last, so kernels that do not write it keep their bindings (and code) unchanged.
   if (config.lse) bindings.push({ role: 'lse', name: N.lse, access: 'read_write', element: 'f32', extent: ({ u, grid }) => grid[2] * heads * u.lq });
-  const declared = declarations({ struct: { type: N.paramsStruct, name: N.params }, uniforms: [...ATTENTION_UNIFORMS], bindings });
+  const declared = declarations({ struct: { type: N.paramsStruct, name: N.params }, uniforms: [...FORWARD_ATTENTION_UNIFORMS], bindings });
 
   const d4 = headDim / 4;
   const workgroupSize = tileQ * lanes;
@@ -188,7 +194,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   return {
     family: 'attention',
     wgsl,
-    uniforms: [...ATTENTION_UNIFORMS],
+    uniforms: [...FORWARD_ATTENTION_UNIFORMS],
     entryPoint: N.entryPoint,
     headDim,
     heads,
@@ -270,6 +276,7 @@ fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   let n_k_tiles = ${N.params}.n_k_tiles;
   let q_offset = ${N.params}.q_offset;
   let k_offset = ${N.params}.k_offset;
+  let kv_rows = ${N.params}.kv_rows;
 `;
 }
 
@@ -303,7 +310,7 @@ ${unrolled(e.d4, '  ', (j) => `var acc_${j} = vec4<f32>(0.0);`)}
     let k_end = min((kt + 1u) * ATTN_TK, lk);
     for (var key = kt * ATTN_TK; key < k_end; key++) {
       ${maskTest}
-      let kv_base = ((b * lk + key) * kv_heads + kvh) * ATTN_D4;
+      let kv_base = ((b * kv_rows + key) * kv_heads + kvh) * ATTN_D4;
       var dot4 = q_0 * ${N.k}[kv_base];
 ${unrolled(e.d4 - 1, '      ', (i) => `dot4 = fma(q_${i + 1}, ${N.k}[kv_base + ${i + 1}u], dot4);`)}
       var s = dot4.x + dot4.y + dot4.z + dot4.w;
@@ -373,7 +380,7 @@ ${unrolled(accVecs, '  ', (j) => `var acc_${j} = vec4<f32>(0.0);`)}
       var k_val = vec4<f32>(0.0);
       var v_val = vec4<f32>(0.0);
       if (key < lk) {
-        let g = ((b * lk + key) * kv_heads + kvh) * ATTN_D4 + idx % ATTN_D4;
+        let g = ((b * kv_rows + key) * kv_heads + kvh) * ATTN_D4 + idx % ATTN_D4;
         k_val = ${N.k}[g];
         v_val = ${N.v}[g];
       }

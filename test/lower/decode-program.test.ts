@@ -41,8 +41,9 @@ describe('decode programs', () => {
     self.forEach((s, j) => {
       expect(s.bind.k).toBe(`${s.node}#k_cache`);
       expect(step.program.buffers.find((b) => b.id === s.bind.k)!.role).toBe('kv_cache');
-      expect([s.uniforms.lk, s.uniforms.q_offset, s.uniforms.k_offset].map((w) => ('factors' in w ? w.factors[0].poly : w))).toEqual(
-        [CACHE_DIMS.keys(j), CACHE_DIMS.start, CACHE_DIMS.dropped(j)].map((d) => new Map([[d, 1]])),
+      // kv_rows: each batch row's region of the cache is its capacity long, whatever number of keys is in use.
+      expect([s.uniforms.lk, s.uniforms.q_offset, s.uniforms.k_offset, s.uniforms.kv_rows].map((w) => ('factors' in w ? w.factors[0].poly : w))).toEqual(
+        [CACHE_DIMS.keys(j), CACHE_DIMS.start, CACHE_DIMS.dropped(j), CACHE_DIMS.rows(j)].map((d) => new Map([[d, 1]])),
       );
     });
     for (const s of cross) expect(s.bind.k).toBe(s.node.replace(/attn$/, 'k_proj'));
@@ -103,6 +104,7 @@ describe('decode programs', () => {
     expect(prefill).toMatch(new RegExp(` rope +x=%decoder\\.layers\\.0\\.self_attn\\.q_proj {2}\\[rows=B\\*T, heads=8, hd=16, rd=16, T=T, start=cache\\.start, rate_lo=\\d+, rate_hi=${rateHi}\\]`));
     expect(step).toMatch(/matmul_none_bias_pack3_skinny/);
     expect(step).toMatch(/k=%decoder\.layers\.0\.self_attn\.attn#k_cache/);
+    expect(step).toMatch(/k_offset=cache\.0\.dropped, kv_rows=cache\.0\.rows\]  grid T × 8 × B/);
     expect(mdl('dump', 'specs/streaming.mdl', '--stage', 'decode').stdout).toMatch(/^no cached decoding: mask arrived reads the decoder length T/);
   });
 });
