@@ -7,7 +7,7 @@
 
 import type { ElementwiseActivation, NormType, SinusoidalLayout } from '../check/model.ts';
 import type { PositionKind } from '../ir/ir.ts';
-import { POSITION_ANGLES, sinusoidWgsl } from './positions.ts';
+import { POSITION_ANGLES, rowStartBinding, sinusoidWgsl } from './positions.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 
 export type EmbedPositions = 'none' | PositionKind;
@@ -196,13 +196,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * read row 0 (inputs are validated on the host first). `start` is the position of row 0 (decoding with a cache).
  * Sinusoidal positions also take `rate_lo` and `rate_hi`, the words of `positionRateWords(D)`; learned positions read
  * table row t + `offset`.
+ *
+ * With `rowStarts` (decoding rows that sit at different positions), each sequence of T rows starts at its own
+ * position, read from `row_start` (one u32 per sequence); `start` is then the largest of them, which bounds the reads.
  */
-export function embedKernel(positions: EmbedPositions, layout: SinusoidalLayout = 'interleaved'): Kernel {
+export function embedKernel(positions: EmbedPositions, layout: SinusoidalLayout = 'interleaved', rowStarts = false): Kernel {
   const bindings: KernelBinding[] = [
     read('table', ({ u }) => u.vocab * u.D),
     read('ids', ({ u }) => u.rows, 'i32'),
     ...(positions === 'learned' ? [read('pos_table', ({ u }: { u: Record<string, number> }) => (Math.min(u.T, u.rows) + u.start + u.offset) * u.D)] : []),
     write('out', ({ u }) => u.rows * u.D),
+    ...(rowStarts ? [rowStartBinding] : []),
   ];
   const pos =
     positions === 'sinusoidal'
@@ -219,7 +223,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= rows * D) { return; }
   let r = i / D; let d = i % D;
-  let t = r % T + u.start;
+  let t = r % T + ${rowStarts ? 'row_start[r / T]' : 'u.start'};
   var id = ids[r];
   if (id < 0 || u32(id) >= vocab) { id = 0; }
   var v = table[u32(id) * D + d] * scale;
@@ -227,7 +231,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   out[i] = v;
 }`;
   const rate = positions === 'sinusoidal' ? u32('rate_lo', 'rate_hi') : positions === 'learned' ? u32('offset') : [];
-  const name = `embed_${positions}${positions === 'sinusoidal' && layout === 'concatenated' ? '_concatenated' : ''}`;
+  const name = `embed_${positions}${positions === 'sinusoidal' && layout === 'concatenated' ? '_concatenated' : ''}${rowStarts ? '_rows' : ''}`;
   return kernel64(name, [...u32('rows', 'D', 'T', 'vocab'), f32('scale'), ...u32('start'), ...rate], bindings, body);
 }
 

@@ -7,6 +7,9 @@ import { declareKernel, type Kernel, type KernelBinding, type UniformField } fro
 
 const u32 = (...names: string[]): UniformField[] => names.map((name) => ({ name, type: 'u32' }));
 
+/** Each sequence's first position (one u32 per T rows), for decoding sequences that sit at different positions. */
+export const rowStartBinding: KernelBinding = { role: 'rowStart', name: 'row_start', access: 'read', element: 'u32', extent: ({ u }) => Math.ceil(u.rows / u.T) };
+
 /**
  * Position angles `t · r^p` with r = 10000^(-2/width) (sinusoidal positions: p = d / 2 of the model width; rotary: the
  * pair index of the head width), as sin and cos accurate to a few 1e-7 at any position, on any device.
@@ -93,29 +96,32 @@ export const ROPE_UNIFORMS: readonly UniformField[] = u32('rows', 'heads', 'hd',
  * pair's two elements) and `sc` (sin and cos of t · θ^(-2p/rd), t = r % T + start, with `rate_lo`, `rate_hi` the
  * words of `positionRateWords(rd, θ)`).
  */
-export function ropePairWgsl(style: RopeStyle): string {
+export function ropePairWgsl(style: RopeStyle, rowStarts = false): string {
   return `  let half = u.rd / 2u;
   let p = i % half;
   let h = (i / half) % u.heads;
   let r = i / (half * u.heads);
-  let sc = position_sin_cos(r % u.T + u.start, p, vec2<u32>(u.rate_lo, u.rate_hi));
+  let sc = position_sin_cos(r % u.T + ${rowStarts ? 'row_start[r / u.T]' : 'u.start'}, p, vec2<u32>(u.rate_lo, u.rate_hi));
   let at = r * u.heads * u.hd + h * u.hd;
   ${style === 'pairs' ? 'let i0 = at + 2u * p; let i1 = i0 + 1u;' : 'let i0 = at + p; let i1 = at + p + half;'}`;
 }
 
-/** Rotary positions, in place on `[rows, heads * hd]`: pair p of each head turns by t · θ^(-2p/rd). */
-export function ropeKernel(style: RopeStyle): Kernel {
-  const bindings: KernelBinding[] = [{ role: 'x', access: 'read_write', element: 'f32', extent: ({ u }) => u.rows * u.heads * u.hd }];
+/**
+ * Rotary positions, in place on `[rows, heads * hd]`: pair p of each head turns by t · θ^(-2p/rd). With `rowStarts`,
+ * each sequence of T rows starts at its own position (`row_start`), as decoding rows of a batch do.
+ */
+export function ropeKernel(style: RopeStyle, rowStarts = false): Kernel {
+  const bindings: KernelBinding[] = [{ role: 'x', access: 'read_write', element: 'f32', extent: ({ u }) => u.rows * u.heads * u.hd }, ...(rowStarts ? [rowStartBinding] : [])];
   const body = `
 ${POSITION_ANGLES}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= u.rows * u.heads * (u.rd / 2u)) { return; }
-${ropePairWgsl(style)}
+${ropePairWgsl(style, rowStarts)}
   let x0 = x[i0]; let x1 = x[i1];
   x[i0] = x0 * sc.y - x1 * sc.x;
   x[i1] = x0 * sc.x + x1 * sc.y;
 }`;
-  return declareKernel({ family: style === 'pairs' ? 'rope' : 'rope_halves', entryPoint: 'main', struct: { type: 'Params', name: 'u' }, uniforms: [...ROPE_UNIFORMS], bindings, workgroupSize: 64, workgroupStorageBytes: 0, body });
+  return declareKernel({ family: `${style === 'pairs' ? 'rope' : 'rope_halves'}${rowStarts ? '_rows' : ''}`, entryPoint: 'main', struct: { type: 'Params', name: 'u' }, uniforms: [...ROPE_UNIFORMS], bindings, workgroupSize: 64, workgroupStorageBytes: 0, body });
 }
