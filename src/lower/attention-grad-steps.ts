@@ -3,7 +3,7 @@
 // (rotated, with rotary positions), V, the output, the log-sum-exp the forward kernel wrote, the tile classes and
 // mask buffers — then, with rotary positions, the inverse rotation of dQ and dK.
 //
-//   delta   D = rowsum(dO ∘ O)                           [B, H, Lq]
+//   delta   D = rowsum(dO ∘ O)                           [B, H, Lq], after lse in the forward's row-stats buffer
 //   dkdv    dK, dV                                        a workgroup per key tile, kv head and batch row
 //   dq      dQ (and per-row partial sums of a relative_bias table's gradient, [B, H, Lq, buckets])
 //   table   the table's gradient, summed per (bucket, head) in a fixed order
@@ -56,11 +56,10 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
   const dQ = scratch(0, 'dq', qSize);
   const dK = scratch(1, 'dk', kSize);
   const dV = scratch(2, 'dv', kSize);
-  const delta = `${fwd.id}#delta`;
-  buffers.push({ id: delta, role: 'value', dtype: 'f32', elements: f(rowsQ) });
-
+  // The forward step wrote lse into the first [B, H, Lq] of this buffer; D follows it.
   const b = forward.bind;
-  const inputs: Record<string, string> = { q: b.q, k: b.k, v: b.v, dOut, lse: b.lse, delta, tileClass: b.tileClass };
+  const rowStats = b.lse;
+  const inputs: Record<string, string> = { q: b.q, k: b.k, v: b.v, dOut, rowStats, tileClass: b.tileClass };
   for (const role of ['maskParams', 'maskData', 'scoreTable']) if (b[role]) inputs[role] = b[role];
   const step = (part: AttentionBackwardPart, bind: Record<string, string>, uniforms: Step['uniforms'], grid: Step['grid']): Step => ({
     node: fwd.id,
@@ -73,12 +72,13 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
   });
   // The backward kernels read K and V with Lk rows per batch row: the forward's kv_rows (always Lk in a training
   // pass) is not one of their fields.
-  const { kv_rows: _kvRows, ...attentionUniforms } = forward.uniforms;
+  const { kv_rows: _kvRows, ...forwardUniforms } = forward.uniforms;
+  const attentionUniforms = { ...forwardUniforms, delta_offset: f(rowsQ) };
   const qTiles = forward.uniforms.n_q_tiles;
   const kTiles = forward.uniforms.n_k_tiles;
   if (!('factors' in qTiles) || !('factors' in kTiles)) throw new Error(`${fwd.id}: tile counts are formulas`);
   const steps: Step[] = [
-    step('delta', { out: b.out, dOut, delta }, { rows: f(rowsQ), lq: f(a.lq), heads: fc(a.heads) }, [formula.ceilDiv(f(rowsQ), 64), fc(1), fc(1)]),
+    step('delta', { out: b.out, dOut, rowStats }, { rows: f(rowsQ), lq: f(a.lq), heads: fc(a.heads), delta_offset: f(rowsQ) }, [formula.ceilDiv(f(rowsQ), 64), fc(1), fc(1)]),
     step('dkdv', { ...inputs, dK, dV }, attentionUniforms, [kTiles, fc(a.kvHeads), f(a.batch)]),
   ];
   const dqBind: Record<string, string> = { ...inputs, dQ };

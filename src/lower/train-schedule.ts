@@ -122,9 +122,10 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
       case 'attention': {
         const own = attentionSteps(n, m, byId, masks, buffers, options);
         const fwd = own[own.length - 1];
-        // The backward pass recomputes the probabilities from each query row's log-sum-exp, which the forward writes.
-        const lse = `${n.id}#lse`;
-        buffers.push({ id: lse, role: 'value', dtype: 'f32', elements: f(sym.mul(sym.mul(fwd.attention!.batch, fwd.attention!.lq), c(fwd.attention!.heads))) });
+        // The backward pass recomputes the probabilities from each query row's log-sum-exp, which the forward writes
+        // into the first half of the row-stats buffer; the backward's delta step writes the second (attention-grad-steps.ts).
+        const lse = `${n.id}#row_stats`;
+        buffers.push({ id: lse, role: 'value', dtype: 'f32', elements: f(sym.mul(sym.mul(sym.mul(fwd.attention!.batch, fwd.attention!.lq), c(fwd.attention!.heads)), c(2))) });
         fwd.attention = { ...fwd.attention!, lse: true };
         fwd.bind.lse = lse;
         attentionForward.set(n.id, fwd);

@@ -16,7 +16,9 @@
 // A pair counts exactly when the forward pass counted it (same predicate, same modifiers, same floor), and a row the
 // forward pass saw no visible key in (lse at the masked sentinel) gets zero gradient.
 //
-// Layouts (f32): Q, O, dO, dQ [B, Lq, H, D]; K, V, dK, dV [B, Lk, kvHeads, D]; lse, D [B, H, Lq].
+// Layouts (f32): Q, O, dO, dQ [B, Lq, H, D]; K, V, dK, dV [B, Lk, kvHeads, D]; lse, D [B, H, Lq], both in one
+// row-stats buffer (lse from element 0, where the forward kernel writes it, D from `delta_offset`) so that the dK/dV
+// and dQ kernels spend one storage binding on them.
 
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTENTION_UNIFORMS, type AttentionHeads } from './attention.ts';
@@ -57,7 +59,11 @@ export const BACKWARD_ROW_GROUP = 64;
 const STRUCT = { type: 'AttnParams', name: 'attn_params' };
 const P = STRUCT.name;
 const MODIFY = 'attn_bwd_modify';
-const ROW_UNIFORMS: UniformField[] = [{ name: 'rows', type: 'u32' }, { name: 'lq', type: 'u32' }, { name: 'heads', type: 'u32' }];
+const ROW_UNIFORMS: UniformField[] = [{ name: 'rows', type: 'u32' }, { name: 'lq', type: 'u32' }, { name: 'heads', type: 'u32' }, { name: 'delta_offset', type: 'u32' }];
+/** The forward kernel's fields and where D starts in the row-stats buffer. */
+const WALK_UNIFORMS: UniformField[] = [...ATTENTION_UNIFORMS, { name: 'delta_offset', type: 'u32' }];
+/** The row-stats buffer's two arrays: the forward pass's log-sum-exp and D, each [B, H, Lq]. */
+const ROW_STATS_VIEWS = [{ name: 'attn_lse_at' }, { name: 'attn_delta_at', offset: 'delta_offset' }];
 const TABLE_UNIFORMS: UniformField[] = [{ name: 'batch', type: 'u32' }, { name: 'lq', type: 'u32' }, { name: 'heads', type: 'u32' }];
 
 type Extent = NonNullable<KernelBinding['extent']>;
@@ -171,8 +177,7 @@ export function generateAttentionBackward(config: AttentionBackwardConfig): Atte
     { role: 'k', name: 'attn_k', access: 'read', element: vec4, extent: kRows },
     { role: 'v', name: 'attn_v', access: 'read', element: vec4, extent: kRows },
     { role: 'dOut', name: 'attn_dout', access: 'read', element: vec4, extent: qRows },
-    { role: 'lse', name: 'attn_lse', access: 'read', element: 'f32', extent: rowScalars },
-    { role: 'delta', name: 'attn_delta', access: 'read', element: 'f32', extent: rowScalars },
+    { role: 'rowStats', name: 'attn_row_stats', access: 'read', element: 'f32', extent: (c) => c.u.delta_offset + rowScalars(c), views: ROW_STATS_VIEWS },
     { role: 'tileClass', name: 'attn_tile_class', access: 'read', element: 'u32', extent: ({ u, grid }) => grid[2] * tileHeads * u.n_q_tiles * u.n_k_tiles },
   ];
   if (mask) {
@@ -216,7 +221,7 @@ ${emitModifierGradFunction(MODIFY, modifiers, heads) ?? ''}
     family: 'attention-backward-dkdv',
     entryPoint: 'attn_bwd_dkdv',
     struct: STRUCT,
-    uniforms: [...ATTENTION_UNIFORMS],
+    uniforms: WALK_UNIFORMS,
     bindings: [...inputs, { role: 'dK', name: 'attn_dk', access: 'read_write', element: vec4, extent: kRows }, { role: 'dV', name: 'attn_dv', access: 'read_write', element: vec4, extent: kRows }],
     workgroupSize: tileK,
     workgroupStorageBytes: 0,
@@ -246,14 +251,14 @@ ${unrolled(d4, '  ', (i) => `var dv_${i} = vec4<f32>(0.0);`)}
       for (var q_pos = qt * ATTN_TQ; q_pos < q_end; q_pos++) {
         ${maskSkip}
         let row = (b * heads + h) * lq + q_pos;
-        let lse = attn_lse[row];
+        let lse = attn_lse_at(row);
         if (lse <= ATTN_VISIBLE_FLOOR) { continue; }
         let q_base = ((b * lq + q_pos) * heads + h) * ATTN_D4;
 ${score((i) => `attn_q[q_base + ${i}u]`, (i) => `k_${i}`)}
         let p = exp(s - lse);
 ${dot(d4, '        ', 'dp', (i) => `attn_dout[q_base + ${i}u]`, (i) => `v_${i}`)}
         let pv = vec4<f32>(p);
-        let dsv = vec4<f32>(p * (dp - attn_delta[row]) * g_s * scale);
+        let dsv = vec4<f32>(p * (dp - attn_delta_at(row)) * g_s * scale);
 ${unrolled(d4, '        ', (i) => `dv_${i} = fma(pv, attn_dout[q_base + ${i}u], dv_${i});`)}
 ${unrolled(d4, '        ', (i) => `dk_${i} = fma(dsv, attn_q[q_base + ${i}u], dk_${i});`)}
       }
@@ -271,7 +276,7 @@ ${unrolled(d4, '  ', (i) => `attn_dv[kv_base + ${i}u] = dv_${i};`)}
     family: 'attention-backward-dq',
     entryPoint: 'attn_bwd_dq',
     struct: STRUCT,
-    uniforms: [...ATTENTION_UNIFORMS],
+    uniforms: WALK_UNIFORMS,
     bindings: [...inputs, ...dqOut],
     workgroupSize: tileQ,
     workgroupStorageBytes: 0,
@@ -291,10 +296,10 @@ ${rb ? `  // This row's slice of the table partial sums: written by this invocat
   let part_base = row * ATTN_BUCKETS;
   for (var i = 0u; i < ATTN_BUCKETS; i++) { attn_table_part[part_base + i] = 0.0; }` : ''}
 ${unrolled(d4, '  ', (i) => `var dq_${i} = vec4<f32>(0.0);`)}
-  let lse = attn_lse[row];
+  let lse = attn_lse_at(row);
   // A row that saw no visible key has zero gradient: it skips the walk.
   if (lse > ATTN_VISIBLE_FLOOR) {
-    let delta = attn_delta[row];
+    let delta = attn_delta_at(row);
 ${unrolled(d4, '    ', (i) => `let q_${i} = attn_q[q_base + ${i}u];`)}
 ${unrolled(d4, '    ', (i) => `let do_${i} = attn_dout[q_base + ${i}u];`)}
     let class_row = ((${classHead}) * n_q_tiles + qt) * n_k_tiles;
@@ -327,7 +332,8 @@ ${unrolled(d4, '  ', (i) => `attn_dq[q_base + ${i}u] = dq_${i};`)}
     bindings: [
       { role: 'out', name: 'attn_out', access: 'read', element: vec4, extent: ({ u }) => u.rows * headDim },
       { role: 'dOut', name: 'attn_dout', access: 'read', element: vec4, extent: ({ u }) => u.rows * headDim },
-      { role: 'delta', name: 'attn_delta', access: 'read_write', element: 'f32', extent: ({ u }) => u.rows },
+      // The forward pass's lse fills the buffer's first part; this kernel writes the D view after it.
+      { role: 'rowStats', name: 'attn_row_stats', access: 'read_write', element: 'f32', extent: ({ u }) => u.delta_offset + u.rows, views: [{ name: 'attn_delta', offset: 'delta_offset' }] },
     ],
     workgroupSize: BACKWARD_ROW_GROUP,
     workgroupStorageBytes: 0,
@@ -343,7 +349,7 @@ fn attn_bwd_delta(@builtin(global_invocation_id) gid: vec3<u32>) {
   let b = r / per_b;
   let q = (r % per_b) / ${P}.heads;
   let h = r % ${P}.heads;
-  attn_delta[(b * ${P}.heads + h) * ${P}.lq + q] = acc.x + acc.y + acc.z + acc.w;
+  attn_delta_store((b * ${P}.heads + h) * ${P}.lq + q, acc.x + acc.y + acc.z + acc.w);
 }`,
   });
 
