@@ -33,6 +33,12 @@ export function attentionBackwardKernels(a: AttentionSite): AttentionBackwardKer
 }
 
 const fc = (n: number) => formula.constant(n);
+
+/** Elements of the relative_bias table the delta step copies into the row-stats buffer after lse and D (0 without one). */
+export function rowStatsTableEntries(a: AttentionSite): number {
+  const rb = a.modifiers.find((m) => m.kind === 'relative_bias');
+  return rb?.kind === 'relative_bias' ? rb.buckets * a.heads : 0;
+}
 const f = (p: Poly) => formula.of(p);
 
 /**
@@ -60,7 +66,10 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
   const b = forward.bind;
   const rowStats = b.lse;
   const inputs: Record<string, string> = { q: b.q, k: b.k, v: b.v, dOut, rowStats, tileClass: b.tileClass };
-  for (const role of ['maskParams', 'maskData', 'scoreTable']) if (b[role]) inputs[role] = b[role];
+  for (const role of ['maskParams', 'maskData']) if (b[role]) inputs[role] = b[role];
+  // With a table, the delta step copies it into the row-stats buffer after D, where the walks read it.
+  const table: Step['uniforms'] = kernels.table ? { table_offset: f(sym.mul(rowsQ, sym.constant(2))) } : {};
+  const deltaBind: Record<string, string> = { out: b.out, dOut, rowStats, ...(kernels.table ? { scoreTable: b.scoreTable } : {}) };
   const step = (part: AttentionBackwardPart, bind: Record<string, string>, uniforms: Step['uniforms'], grid: Step['grid']): Step => ({
     node: fwd.id,
     kind: 'attention_backward',
@@ -73,12 +82,12 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
   // The backward kernels read K and V with Lk rows per batch row: the forward's kv_rows (always Lk in a training
   // pass) is not one of their fields.
   const { kv_rows: _kvRows, ...forwardUniforms } = forward.uniforms;
-  const attentionUniforms = { ...forwardUniforms, delta_offset: f(rowsQ) };
+  const attentionUniforms = { ...forwardUniforms, delta_offset: f(rowsQ), ...table };
   const qTiles = forward.uniforms.n_q_tiles;
   const kTiles = forward.uniforms.n_k_tiles;
   if (!('factors' in qTiles) || !('factors' in kTiles)) throw new Error(`${fwd.id}: tile counts are formulas`);
   const steps: Step[] = [
-    step('delta', { out: b.out, dOut, rowStats }, { rows: f(rowsQ), lq: f(a.lq), heads: fc(a.heads), delta_offset: f(rowsQ) }, [formula.ceilDiv(f(rowsQ), 64), fc(1), fc(1)]),
+    step('delta', deltaBind, { rows: f(rowsQ), lq: f(a.lq), heads: fc(a.heads), delta_offset: f(rowsQ), ...table }, [formula.ceilDiv(f(rowsQ), 64), fc(1), fc(1)]),
     step('dkdv', { ...inputs, dK, dV }, attentionUniforms, [kTiles, fc(a.kvHeads), f(a.batch)]),
   ];
   const dqBind: Record<string, string> = { ...inputs, dQ };

@@ -100,7 +100,7 @@ export async function prepareAttentionBackward(gpu: GpuContext, kernels: Attenti
   const classes = inputs.tileClasses ?? new Uint32Array(grid.tileClassCount).fill(kernels.mask ? TileClass.Partial : TileClass.Full);
   checkTileClasses(classes, grid, kernels);
 
-  const rowStats = new Float32Array(2 * rows);
+  const rowStats = new Float32Array(2 * rows + tableEntries);
   rowStats.set(inputs.lse);
   const created: GPUBuffer[] = [];
   const allocations: { label: string; bytes: number }[] = [];
@@ -137,9 +137,10 @@ export async function prepareAttentionBackward(gpu: GpuContext, kernels: Attenti
       byRole.dTable = output('table gradient', 4 * tableEntries);
     }
 
-    const attn = { ...attentionUniforms(kernels, grid, lq, lk), delta_offset: rows };
+    const table: Record<string, number> = kernels.table ? { table_offset: 2 * rows } : {};
+    const attn = { ...attentionUniforms(kernels, grid, lq, lk), delta_offset: rows, ...table };
     const uniformValues = new Map<Kernel, Record<string, number>>([
-      [kernels.delta, { rows, lq, heads, delta_offset: rows }],
+      [kernels.delta, { rows, lq, heads, delta_offset: rows, ...table }],
       [kernels.dkdv, attn],
       [kernels.dq, attn],
     ]);
