@@ -4,11 +4,17 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { checkSource } from '../../src/check/check.ts';
 import { trainingPrograms } from '../../src/lower/training-programs.ts';
 import { LIMITS, TRAINING_LIMITS } from '../../src/lower/verify-program.ts';
-import { checkedModel } from '../support/gpu-gradients.ts';
 
 const specs = join(import.meta.dirname, '..', '..', 'specs');
+
+function checkedModel(text: string) {
+  const r = checkSource(text, 'spec.mdl');
+  if (!r.model) throw new Error(r.diagnostics.map((d) => d.message).join('\n'));
+  return r.model;
+}
 
 /** Storage buffers each kernel of the four training programs binds, counted from its WGSL's declarations. */
 function bindingsByFile(text: string): Map<string, number> {
