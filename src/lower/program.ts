@@ -11,6 +11,7 @@ import type { BoolExpr } from '../masks/predicate.ts';
 import { packUniforms, type UniformField } from '../wgsl/kernel.ts';
 import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType, RopeStyle } from '../wgsl/kernels.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
+import type { MatmulTiling } from '../wgsl/matmul-tilings.ts';
 import type { OptimizerKernel } from '../wgsl/optimizer-kernels.ts';
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
 import type { AttentionHeads } from '../wgsl/attention.ts';
@@ -71,7 +72,7 @@ export type AttentionBackwardPart = 'delta' | 'dkdv' | 'dq' | 'table';
 
 /** Which generator makes a step's kernel, with its options; attention and classify kernels follow `Step.attention`. */
 export type StepKernel =
-  | { kind: 'matmul'; options: MatmulOptions; shape: 'tiled' | 'skinny' }
+  | { kind: 'matmul'; options: MatmulOptions; shape: 'tiled' | 'skinny'; /** The tiled shape's tiling (absent: the default, wg32). */ tiling?: MatmulTiling }
   | { kind: 'embed'; positions: EmbedPositions; layout: SinusoidalLayout }
   | { kind: 'norm'; type: NormType; bias: boolean }
   | { kind: 'elementwise'; op: ElementwiseOp }

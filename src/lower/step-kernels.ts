@@ -5,7 +5,8 @@ import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, type AttentionKernel } 
 import { trainingKernel } from '../wgsl/backward-kernels.ts';
 import type { Kernel } from '../wgsl/kernel.ts';
 import { optimizerKernel } from '../wgsl/optimizer-kernels.ts';
-import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, ropeKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
+import { argmaxKernel, elementwiseKernel, embedKernel, normKernel, ropeKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
+import { tiledMatmulKernel } from '../wgsl/matmul-tilings.ts';
 import { classifierKernel } from '../wgsl/mask-kernels.ts';
 import { attentionBackwardKernels } from './attention-grad-steps.ts';
 import type { Step } from './program.ts';
@@ -14,7 +15,7 @@ export function kernelOfStep(step: Step): Kernel {
   const k = step.kernel;
   switch (k.kind) {
     case 'matmul':
-      return k.shape === 'skinny' ? skinnyMatmulKernel(k.options) : matmulKernel(k.options);
+      return k.shape === 'skinny' ? skinnyMatmulKernel(k.options) : tiledMatmulKernel(k.options, k.tiling);
     case 'embed':
       return embedKernel(k.positions, k.layout);
     case 'norm':
