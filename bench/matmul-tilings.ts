@@ -100,3 +100,26 @@ export async function measureMatmulTilings(gpu: GpuContext, tfjs: TfjsSession | 
   const chosen = usable.reduce((x, y) => (y[1] < x[1] ? y : x))[0];
   return { rounds, chosen, rejected, rows, load: [loadBefore, load()] };
 }
+
+/** The report's section: GFLOP/s of every tiling and tfjs per shape, and the best tiling's ratio over tfjs. */
+export function renderMatmulTilings(m: MatmulTilingsResult | undefined): string[] {
+  if (!m) return ['Not measured in this run (`npm run bench -- --only matmul` measures it alone).'];
+  const tilings = [...new Set(m.rows.flatMap((r) => Object.keys(r.gflops)))];
+  const head = `| shape M×N×K | ${tilings.join(' | ')} | tfjs matMul | best / tfjs | best / wg32 |`;
+  const rows = m.rows.map((r) => {
+    const best = Math.max(...Object.values(r.gflops));
+    const ratio = (x: number | undefined) => (x ? `${(best / x).toFixed(2)}×` : '—');
+    return `| ${r.M}×${r.N}×${r.K} (${r.label}) | ${tilings.map((t) => (r.gflops[t] === undefined ? '—' : r.gflops[t].toFixed(3))).join(' | ')} | ${r.tfjs?.toFixed(3) ?? '—'} | ${ratio(r.tfjs)} | ${ratio(r.gflops.wg32)} |`;
+  });
+  const rejected = Object.entries(m.rejected).map(([t, why]) => `- ${t} rejected: ${why}`);
+  return [
+    `GFLOP/s of \`out = a · wᵀ\` (w in [N, K], the layout of every linear layer), each tiling of \`src/wgsl/matmul-tilings.ts\` and tfjs's \`matMul(a, w, false, true)\` on the same Dawn device, timed round by round (${m.rounds} rounds, each variant once per round, medians). Translator shapes: the distinct forward matmuls of one \`mdl train\` step of \`specs/translator.mdl\` at 512 padded tokens (its default batch). Every tiling's output was checked against an f64 product first. wg32 is the default kernel (32×32 tiles staged through workgroup memory); the tuner's choice over all rows here: **${m.chosen}**. Load average ${m.load[0].toFixed(1)} before, ${m.load[1].toFixed(1)} after.`,
+    '',
+    head,
+    `|${'---|'.repeat(tilings.length + 4)}`,
+    ...rows,
+    ...(rejected.length ? ['', ...rejected] : []),
+    '',
+    "The training program's backward matmuls (dX = dY · W and dW = dYᵀ · X) still run the strided one-output-per-invocation kernel; only the forward matmuls of training and every matmul of a full pass take the tuned tiling.",
+  ];
+}

@@ -9,6 +9,7 @@ import { attentionFlops } from './data.ts';
 import type { DecodeRow } from './decode.ts';
 import type { ModelDecodeRow } from './model-decode.ts';
 import type { MatmulResult, PeakResult } from './roofline.ts';
+import type { MatmulTilingsResult } from './matmul-tilings.ts';
 
 export interface RunEnvironment {
   date: string;
@@ -45,6 +46,8 @@ export interface BenchResults {
   deepCompile?: DeepCompileRow[];
   /** Batched decoding at B = 1, 4, 16 (absent before it was measured; `--only batch` measures it alone). */
   batchDecode?: BatchDecodeSection;
+  /** The matmul tilings vs tfjs (absent before it was measured; `--only matmul` measures it alone). */
+  matmulTilings?: MatmulTilingsResult;
 }
 
 export interface BatchDecodeSection {
