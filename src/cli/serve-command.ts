@@ -30,7 +30,7 @@ export const PAGE_FOLDER: FolderKind = {
 /** Where `--weights FILE` is served: open the page with `?weights=/weights.safetensors`. */
 export const WEIGHTS_PATH = '/weights.safetensors';
 
-/** The page's files: index.html, app.js (bundled), every spec and an optional weights file, by URL path. */
+/** The page's files: index.html, app.js (bundled), every spec with their list, and an optional weights file, by URL path. */
 async function pageFiles(weightsFile?: string): Promise<Map<string, { type: string; body: string | Uint8Array }>> {
   // esbuild is loaded only here, so that other commands start without it.
   const { build } = await import('esbuild');
@@ -57,9 +57,10 @@ async function pageFiles(weightsFile?: string): Promise<Map<string, { type: stri
   }
   files.set('/index.html', { type: 'text/html; charset=utf-8', body: readFileSync(join(root, 'web', 'index.html'), 'utf8') });
   files.set('/app.js', { type: 'text/javascript; charset=utf-8', body: bundle.outputFiles[0].text });
-  for (const f of readdirSync(join(root, 'specs')).filter((x) => x.endsWith('.mdl'))) {
-    files.set(`/specs/${f}`, { type: 'text/plain; charset=utf-8', body: readFileSync(join(root, 'specs', f), 'utf8') });
-  }
+  const specs = readdirSync(join(root, 'specs')).filter((x) => x.endsWith('.mdl')).sort();
+  for (const f of specs) files.set(`/specs/${f}`, { type: 'text/plain; charset=utf-8', body: readFileSync(join(root, 'specs', f), 'utf8') });
+  // The page's list of examples.
+  files.set('/specs/index.json', { type: 'application/json', body: `${JSON.stringify(specs)}\n` });
   return files;
 }
 

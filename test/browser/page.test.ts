@@ -82,7 +82,8 @@ describe('the browser page', () => {
     const cells = await page.evaluate(() => {
       const c = document.querySelector('canvas[data-mask="look_back"]') as HTMLCanvasElement;
       const ctx = c.getContext('2d')!;
-      const dark = (q: number, k: number) => ctx.getImageData(k * 14 + 7, q * 14 + 7, 1, 1).data[0] < 100;
+      const { gridX, gridY, cell } = JSON.parse(c.dataset.layout!) as { gridX: number; gridY: number; cell: number };
+      const dark = (q: number, k: number) => ctx.getImageData(gridX + k * cell + cell - 4, gridY + q * cell + cell - 4, 1, 1).data[0] < 100;
       return { below: dark(5, 2), above: dark(2, 5), diagonal: dark(4, 4) };
     });
     expect(cells).toEqual({ below: true, above: false, diagonal: true });
