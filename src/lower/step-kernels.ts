@@ -58,7 +58,7 @@ export function attentionKernelOf(step: Step): AttentionKernel {
     mask: a.mask?.wgsl ?? null,
     modifiers: a.modifiers,
     limits: DEFAULT_KERNEL_LIMITS,
-    tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged },
+    tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged, ...(a.tiles.rowwise ? { rowwise: true } : {}) },
     ...(a.lse ? { lse: true } : {}),
   });
   if (kernel.tileHeads !== a.tiles.heads) throw new Error(`${step.node}: the kernel keeps tile classes for ${kernel.tileHeads} heads, the schedule for ${a.tiles.heads}`);

@@ -45,7 +45,7 @@ export function tunedTilesFor(adapter: AdapterIdentity, signature: KernelSignatu
   const cache = cacheAt(options.cachePath ?? defaultCachePath());
   const entry = cache && lookupEntry(cache, adapter, signature);
   if (entry && fitsLimits(signature.headDim, entry.tiles, limits)) {
-    return { q: entry.tiles.q, k: entry.tiles.k, lanes: entry.tiles.lanes, ...(entry.tiles.staged === false ? { staged: false } : {}), source: 'tuned' };
+    return { q: entry.tiles.q, k: entry.tiles.k, lanes: entry.tiles.lanes, ...(entry.tiles.staged === false ? { staged: false } : {}), ...(entry.tiles.rowwise ? { rowwise: true } : {}), source: 'tuned' };
   }
   return { ...defaultTiles(signature.headDim, limits), source: 'default' };
 }
