@@ -2,6 +2,7 @@
 // then the targets, then each measurement with absolute times beside the ratios.
 
 import { renderMatmulTilings } from './matmul-tilings.ts';
+import { renderAttentionShapes } from './attention-shapes.ts';
 import type { Timing } from '../src/tune/measure.ts';
 import { COMPARATORS, MAX_DIFF, WRONG_RESULT, type AttentionRow, type Comparator } from './attention-suite.ts';
 import { renderStartup } from './cli-startup.ts';
@@ -280,6 +281,10 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     '## Batched decoding with the KV cache',
     '',
     ...batchDecode(r),
+    '',
+    '## Attention kernel shapes: default vs row-wise',
+    '',
+    ...renderAttentionShapes(r.attentionShapes),
     '',
     '## Matmul tilings vs tfjs',
     '',

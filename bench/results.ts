@@ -10,6 +10,7 @@ import type { DecodeRow } from './decode.ts';
 import type { ModelDecodeRow } from './model-decode.ts';
 import type { MatmulResult, PeakResult } from './roofline.ts';
 import type { MatmulTilingsResult } from './matmul-tilings.ts';
+import type { AttentionShapesResult } from './attention-shapes.ts';
 
 export interface RunEnvironment {
   date: string;
@@ -48,6 +49,8 @@ export interface BenchResults {
   batchDecode?: BatchDecodeSection;
   /** The matmul tilings vs tfjs (absent before it was measured; `--only matmul` measures it alone). */
   matmulTilings?: MatmulTilingsResult;
+  /** The attention kernel's shapes side by side (absent before it was measured; `--only attention-shapes`). */
+  attentionShapes?: AttentionShapesResult;
 }
 
 export interface BatchDecodeSection {

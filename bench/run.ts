@@ -1,14 +1,16 @@
 // `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]
-// [-- --only batch|matmul]`:
+// [-- --only batch|matmul|attention-shapes]`:
 // every benchmark in one process on one adapter, progress on stderr, results written to BENCHMARKS.md and the
 // measurements behind it to BENCHMARKS.json (`--report-only` renders the report from them again; `--only batch`
-// measures batched decoding alone, `--only matmul` the matmul tilings against tfjs; each renders the report with the
+// measures batched decoding alone, `--only matmul` the matmul tilings against tfjs, `--only
+// attention-shapes` the attention kernel's shapes side by side; each renders the report with the
 // other sections' saved measurements).
 //
 // The default sizes keep a run under ten minutes on SwiftShader with two cores; `--full` adds L=2048, measures every
 // mask on every comparator at every length, and sizes the matmul for a real GPU.
 
 import { measureMatmulTilings } from './matmul-tilings.ts';
+import { measureAttentionShapes } from './attention-shapes.ts';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -38,7 +40,7 @@ interface Args {
   /** Render the report again from the saved measurements, measuring nothing. */
   reportOnly: boolean;
   /** Measure one section alone ('batch'), keeping the saved measurements of the others. */
-  only?: 'batch' | 'matmul';
+  only?: 'batch' | 'matmul' | 'attention-shapes';
 }
 
 function parseArgs(argv: string[]): Args {
@@ -53,9 +55,9 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--lengths') args.lengths = argv[++i].split(',').map(Number);
     else if (a === '--only') {
       const what = argv[++i];
-      if (what !== 'batch' && what !== 'matmul') throw new Error(`--only takes batch or matmul, not '${what}'`);
+      if (what !== 'batch' && what !== 'matmul' && what !== 'attention-shapes') throw new Error(`--only takes batch, matmul or attention-shapes, not '${what}'`);
       args.only = what;
-    } else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs, --report-only, --only batch|matmul)`);
+    } else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs, --report-only, --only batch|matmul|attention-shapes)`);
   }
   return args;
 }
@@ -93,6 +95,22 @@ async function main(): Promise<void> {
     const results = JSON.parse(readFileSync(resultsPathFor(args.out), 'utf8')) as BenchResults;
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     process.stderr.write(`mdl bench: rendered ${args.out} from ${resultsPathFor(args.out)}\n`);
+    return;
+  }
+  if (args.only === 'attention-shapes') {
+    const path = resultsPathFor(args.out);
+    if (!existsSync(path)) throw new ReportPathError(`${path} does not exist: run the whole benchmark once before measuring a section alone`);
+    const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
+    const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
+    process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
+    try {
+      results.attentionShapes = await measureAttentionShapes(gpu, args.lengths ?? [256], 5, () => loadavg()[0]);
+      writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
+      writeAtomically(args.out, renderReport(results, explainTargets(results)));
+      process.stderr.write(`mdl bench: wrote the attention kernel shapes section of ${args.out}\n`);
+    } finally {
+      gpu.release();
+    }
     return;
   }
   if (args.only === 'matmul') {
@@ -161,7 +179,7 @@ async function main(): Promise<void> {
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 3 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS;
+  const total = 4 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS;
   const progress = new Progress(total);
 
   try {
@@ -186,6 +204,8 @@ async function main(): Promise<void> {
     const batchDecode = await measureBatch(gpu, progress);
     progress.step('matmul tilings vs tfjs');
     const matmulTilings = await measureMatmulTilings(gpu, tfjs, 3, () => loadavg()[0]);
+    progress.step('attention kernel shapes side by side');
+    const attentionShapes = await measureAttentionShapes(gpu, [256], 3, () => loadavg()[0]);
     progress.step('compile time: 24-layer spec');
     const compile = measureCompile(9);
     progress.step('CLI startup: mdl --version, mdl check');
@@ -211,7 +231,7 @@ async function main(): Promise<void> {
       loadAfter: loadavg(),
       seconds: (performance.now() - started) / 1000,
     };
-    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, batchDecode, matmulTilings, compile, startup, deepCompile };
+    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, batchDecode, matmulTilings, attentionShapes, compile, startup, deepCompile };
     writeAtomically(resultsPathFor(args.out), `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${args.out}`);
