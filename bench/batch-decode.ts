@@ -15,7 +15,7 @@ import type { Progress } from './progress.ts';
 
 export interface BatchDecodeRow {
   batch: number;
-  /** Every row a different prompt length (prompt - row): each row is a group of its own. */
+  /** Every row a different prompt length (prompt - row): one prefill per length, then one decode run per step for all. */
   mixed?: boolean;
   prompt: number;
   newTokens: number;

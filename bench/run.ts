@@ -1,10 +1,8 @@
 // `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]
-// [-- --only batch|matmul|attention-shapes]`:
-// every benchmark in one process on one adapter, progress on stderr, results written to BENCHMARKS.md and the
-// measurements behind it to BENCHMARKS.json (`--report-only` renders the report from them again; `--only batch`
-// measures batched decoding alone, `--only matmul` the matmul tilings against tfjs, `--only
-// attention-shapes` the attention kernel's shapes side by side; each renders the report with the
-// other sections' saved measurements).
+// [-- --only training,backward,batch,matmul,attention-shapes]`: every benchmark in one process on one adapter, progress on stderr, results
+// written to BENCHMARKS.md and the measurements behind it to BENCHMARKS.json (`--report-only` renders the report from
+// them again). `--only` measures just the named sections, in one run of their own, and renders the report with the
+// other sections' saved measurements.
 //
 // The default sizes keep a run under ten minutes on SwiftShader with two cores; `--full` adds L=2048, measures every
 // mask on every comparator at every length, and sizes the matmul for a real GPU.
@@ -14,7 +12,9 @@ import { measureAttentionShapes } from './attention-shapes.ts';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { acquireGpu } from '../src/runtime/device.ts';
+import { acquireGpu, type GpuContext } from '../src/runtime/device.ts';
+import { runAttentionBackwardBench } from './attention-backward.ts';
+import { runTrainingBench } from './training.ts';
 import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
 import { measureStartup } from './cli-startup.ts';
@@ -26,7 +26,7 @@ import { benchMasks } from './masks.ts';
 import { OrtBrowser } from './ort/ort-browser.ts';
 import { Progress } from './progress.ts';
 import { renderReport } from './report.ts';
-import type { BatchDecodeSection, BenchResults, RunEnvironment } from './results.ts';
+import type { BatchDecodeSection, BenchResults, RunEnvironment, Section } from './results.ts';
 import { arithmeticPeak, matmulPeak } from './roofline.ts';
 import { startTfjs, type TfjsSession } from './tfjs-attention.ts';
 
@@ -39,9 +39,12 @@ interface Args {
   lengths?: number[];
   /** Render the report again from the saved measurements, measuring nothing. */
   reportOnly: boolean;
-  /** Measure one section alone ('batch'), keeping the saved measurements of the others. */
-  only?: 'batch' | 'matmul' | 'attention-shapes';
+  /** Measure only these sections and merge them into the saved results. */
+  only?: Set<OnlySection>;
 }
+
+const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes'] as const;
+type OnlySection = (typeof ONLY_SECTIONS)[number];
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { full: false, out: join(import.meta.dirname, '..', 'BENCHMARKS.md'), ort: true, tfjs: true, reportOnly: false };
@@ -54,10 +57,11 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--out') args.out = argv[++i];
     else if (a === '--lengths') args.lengths = argv[++i].split(',').map(Number);
     else if (a === '--only') {
-      const what = argv[++i];
-      if (what !== 'batch' && what !== 'matmul' && what !== 'attention-shapes') throw new Error(`--only takes batch, matmul or attention-shapes, not '${what}'`);
-      args.only = what;
-    } else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs, --report-only, --only batch|matmul|attention-shapes)`);
+      const names = (argv[++i] ?? '').split(',');
+      const bad = names.find((n) => !(ONLY_SECTIONS as readonly string[]).includes(n));
+      if (bad !== undefined) throw new Error(`--only: unknown section '${bad}' (sections: ${ONLY_SECTIONS.join(', ')})`);
+      args.only = new Set(names as OnlySection[]);
+    } else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs, --report-only, --only ${ONLY_SECTIONS.join(',')})`);
   }
   return args;
 }
@@ -97,56 +101,8 @@ async function main(): Promise<void> {
     process.stderr.write(`mdl bench: rendered ${args.out} from ${resultsPathFor(args.out)}\n`);
     return;
   }
-  if (args.only === 'attention-shapes') {
-    const path = resultsPathFor(args.out);
-    if (!existsSync(path)) throw new ReportPathError(`${path} does not exist: run the whole benchmark once before measuring a section alone`);
-    const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
-    const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
-    process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
-    try {
-      results.attentionShapes = await measureAttentionShapes(gpu, args.lengths ?? [256], 5, () => loadavg()[0]);
-      writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
-      writeAtomically(args.out, renderReport(results, explainTargets(results)));
-      process.stderr.write(`mdl bench: wrote the attention kernel shapes section of ${args.out}\n`);
-    } finally {
-      gpu.release();
-    }
-    return;
-  }
-  if (args.only === 'matmul') {
-    // The other sections come from the last full run; the matmul tilings and tfjs are measured now.
-    const path = resultsPathFor(args.out);
-    if (!existsSync(path)) throw new ReportPathError(`${path} does not exist: run the whole benchmark once before measuring a section alone`);
-    const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
-    const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
-    process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
-    try {
-      const tfjs = args.tfjs ? await startTfjs(gpu) : undefined;
-      results.matmulTilings = await measureMatmulTilings(gpu, tfjs, 5, () => loadavg()[0], (what) => process.stderr.write(`mdl bench: ${what}\n`));
-      writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
-      writeAtomically(args.out, renderReport(results, explainTargets(results)));
-      process.stderr.write(`mdl bench: wrote the matmul tilings section of ${args.out}\n`);
-    } finally {
-      gpu.release();
-    }
-    return;
-  }
-  if (args.only === 'batch') {
-    // The other sections come from the last full run; batched decoding is measured now.
-    const path = resultsPathFor(args.out);
-    if (!existsSync(path)) throw new ReportPathError(`${path} does not exist: run the whole benchmark once before measuring a section alone`);
-    const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
-    const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
-    process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
-    try {
-      const progress = new Progress(BATCH_ROUNDS_STEPS);
-      results.batchDecode = await measureBatch(gpu, progress);
-      writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
-      writeAtomically(args.out, renderReport(results, explainTargets(results)));
-      progress.finish(`mdl bench: wrote the batched decoding section of ${args.out}`);
-    } finally {
-      gpu.release();
-    }
+  if (args.only) {
+    await measureSections(args, args.only);
     return;
   }
   const started = performance.now();
@@ -179,7 +135,7 @@ async function main(): Promise<void> {
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 4 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS + 4;
   const progress = new Progress(total);
 
   try {
@@ -202,16 +158,13 @@ async function main(): Promise<void> {
     const decode = await runDecode(gpu, decodePositions, 5, progress);
     const modelDecode = await runModelDecode(gpu, decodePositions, 3, progress);
     const batchDecode = await measureBatch(gpu, progress);
-    progress.step('matmul tilings vs tfjs');
-    const matmulTilings = await measureMatmulTilings(gpu, tfjs, 3, () => loadavg()[0]);
-    progress.step('attention kernel shapes side by side');
-    const attentionShapes = await measureAttentionShapes(gpu, [256], 3, () => loadavg()[0]);
     progress.step('compile time: 24-layer spec');
     const compile = measureCompile(9);
     progress.step('CLI startup: mdl --version, mdl check');
     const startup = measureStartup(7);
     progress.step(`compile time: ${DEEP_LAYERS.join(' and ')} layers`);
     const deepCompile = measureDeepCompile(2);
+    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes']), 'npm run bench', progress);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -231,12 +184,68 @@ async function main(): Promise<void> {
       loadAfter: loadavg(),
       seconds: (performance.now() - started) / 1000,
     };
-    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, batchDecode, matmulTilings, attentionShapes, compile, startup, deepCompile };
+    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, batchDecode, compile, startup, deepCompile, ...sections };
     writeAtomically(resultsPathFor(args.out), `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${args.out}`);
   } finally {
     await ort?.close();
+    gpu.release();
+  }
+}
+
+/** The sections `--only` can name, measured side by side in one run on `gpu`. */
+async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Set<OnlySection>, command: string, progress: Progress): Promise<Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes'>> {
+  const out: Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes'> = {};
+  const section = async <T>(measure: () => Promise<T>): Promise<Section<T>> => {
+    const started = performance.now();
+    const loadBefore = loadavg();
+    const rows = await measure();
+    return { rows, date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), command, adapter: gpu.describe(), loadBefore, loadAfter: loadavg(), seconds: (performance.now() - started) / 1000 };
+  };
+  const log = (line: string) => progress.note(line);
+  if (only.has('backward')) {
+    progress.step('attention backward: B=1 H=8 D=64, L=256 and 1024, none and causal');
+    out.backward = await section(() => runAttentionBackwardBench(gpu, [256, 1024], 3, log));
+  }
+  if (only.has('training')) {
+    progress.step('training step: mdl WebGPU, tfjs-webgpu, mdl CPU reference');
+    out.training = await section(() => runTrainingBench(gpu, tfjs, 3, log));
+  }
+  if (only.has('matmul')) {
+    progress.step('matmul tilings vs tfjs matMul: N=512 and the translator training shapes');
+    out.matmulTilings = await measureMatmulTilings(gpu, typeof tfjs === 'string' ? undefined : tfjs, 5, () => loadavg()[0], log);
+  }
+  if (only.has('attention-shapes')) {
+    progress.step('attention kernel shapes side by side: L=256, none, causal, window');
+    out.attentionShapes = await measureAttentionShapes(gpu, [256], 5, () => loadavg()[0]);
+  }
+  return out;
+}
+
+/** `--only`: the named sections in a run of their own, merged into the saved results, and the report rendered again. */
+async function measureSections(args: Args, only: Set<OnlySection>): Promise<void> {
+  const path = resultsPathFor(args.out);
+  if (!existsSync(path)) throw new ReportPathError(`${path} does not exist; --only adds sections to the results of a whole run (run npm run bench first)`);
+  const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
+  const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
+  process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
+  try {
+    let tfjs: TfjsSession | string = 'skipped with --no-tfjs';
+    if (args.tfjs && (only.has('training') || only.has('matmul'))) {
+      try {
+        tfjs = await startTfjs(gpu);
+      } catch (error) {
+        tfjs = `tfjs could not start on the Dawn device: ${(error as Error).message}`;
+      }
+    }
+    const progress = new Progress(only.size + (only.has('batch') ? BATCH_ROUNDS_STEPS - 1 : 0));
+    if (only.has('batch')) results.batchDecode = await measureBatch(gpu, progress);
+    Object.assign(results, await measureOnly(gpu, tfjs, only, `npm run bench -- --only ${[...only].join(',')}`, progress));
+    writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
+    writeAtomically(args.out, renderReport(results, explainTargets(results)));
+    progress.finish(`mdl bench: wrote ${[...only].join(' and ')} into ${args.out}`);
+  } finally {
     gpu.release();
   }
 }

@@ -3,7 +3,7 @@
 // its own errors, so a spec that cannot run still shows its masks and stays editable.
 //
 // Query parameters (page-params.ts): `spec` (a .mdl URL), `weights` (a safetensors URL; default seeded weights),
-// `source`, `input`, `max`, `seed`, `temperature`, `topk`, `topp`, `beams`, `run=0` (do not generate on load), and
+// `tokenizer` (a tokenizer.json URL; default the byte-level tokenizer), `source`, `input`, `max`, `seed`, `temperature`, `topk`, `topp`, `beams`, `run=0` (do not generate on load), and
 // the mask fields under the names of mdl mask's flags (`dims=T=9`, `tokens=tgt=5,6,0`, `tiles=2x2`…).
 // Without `spec`, the spec last edited here (kept in local storage) opens, else the translator.
 
@@ -14,7 +14,8 @@ import { acquireGpu, type GpuContext } from '../src/runtime/device.ts';
 import { probeInputs, rolesOf } from '../src/runtime/generate.ts';
 import { seededWeights } from '../src/runtime/init-weights.ts';
 import { runProgram } from '../src/runtime/program.ts';
-import { byteTokenizer, tokenizerOptionsOf } from '../src/runtime/tokenizer.ts';
+import { byteTokenizer, tokenizerOptionsOf, type Tokenizer } from '../src/runtime/tokenizer.ts';
+import { tokenizerFromJsonText } from '../src/runtime/tokenizer-json.ts';
 import { loadWeights } from '../src/runtime/weights.ts';
 import { createEditor } from './editor.ts';
 import { clearError, diagnosticLine, fetchBytes, fetchText, showError } from './errors.ts';
@@ -27,6 +28,8 @@ import { weightsFile, type Trained } from './train-view.ts';
 interface PageResult {
   model: string;
   adapter: string;
+  /** The encoded source (encoder-decoder) or prompt. */
+  input: number[];
   tokens: number[];
   text: string;
   /** Logits of one forward pass over the prompt, for comparison with a Node run. */
@@ -184,7 +187,7 @@ async function load(m: CheckedModel): Promise<Loaded> {
   if (loaded?.model === m) return loaded;
   const lowered = lower(m);
   gpu ??= await acquireGpu({ skipWorkgroupZeroInit: true });
-  const codec = byteTokenizer(tokenizerOptionsOf(m));
+  const codec = await pageTokenizer(m);
   // A safetensors file from `?weights=URL` (mdl serve --weights FILE serves one at /weights.safetensors), checked
   // against the spec as in Node; seeded weights otherwise.
   // Weights trained on this page are checked against the spec like a file (they are one, written in memory).
@@ -197,6 +200,14 @@ async function load(m: CheckedModel): Promise<Loaded> {
   loaded = { model: m, lowered, gpu, weights, codec };
   $('status').textContent = `${m.name}: ${lowered.program.steps.length} kernel launches on ${gpu.describe()}`;
   return loaded;
+}
+
+/** The tokenizer.json at `?tokenizer=URL` (with its tokenizer_config.json, when one is served beside it), else the byte-level one. */
+async function pageTokenizer(m: CheckedModel): Promise<Tokenizer> {
+  if (!params.tokenizer) return byteTokenizer(tokenizerOptionsOf(m));
+  const configUrl = params.tokenizer.replace(/tokenizer\.json$/, 'tokenizer_config.json');
+  const config = configUrl !== params.tokenizer ? await fetch(configUrl) : undefined;
+  return tokenizerFromJsonText(await fetchText(params.tokenizer), config?.ok ? await config.text() : undefined, tokenizerOptionsOf(m), params.tokenizer);
 }
 
 function strategy(): Strategy {
@@ -257,9 +268,10 @@ async function generateNow(first: boolean): Promise<void> {
     (window.mdlRuns ??= []).push(g);
     if (first) {
       // One forward pass with fixed inputs, whose logits a test compares with the same run in Node.
-      const probe = probeInputs(m, roles.source ? l.codec.encode(source) : undefined, roles.source ? [] : l.codec.encode(prompt));
+      const input = l.codec.encode(roles.source ? source : prompt);
+      const probe = probeInputs(m, roles.source ? input : undefined, roles.source ? [] : input);
       const logits = (await runProgram(l.gpu, l.lowered, m, { ...probe, weights: l.weights })).get(l.lowered.program.outputs[0]) as Float32Array;
-      window.mdlResult = { model: m.name, adapter: l.gpu.describe(), tokens: g.tokens, text: g.text, logits: Array.from(logits), masks: inspector.drawn.map((d) => d.mask), decoding: g.decoding };
+      window.mdlResult = { model: m.name, adapter: l.gpu.describe(), input, tokens: g.tokens, text: g.text, logits: Array.from(logits), masks: inspector.drawn.map((d) => d.mask), decoding: g.decoding };
     }
   } finally {
     $<HTMLButtonElement>('gen-run').disabled = false;
@@ -294,6 +306,7 @@ async function main(): Promise<void> {
     },
     () => (loaded = undefined),
     async () => (gpu ??= await acquireGpu({ skipWorkgroupZeroInit: true })),
+    pageTokenizer,
   );
   const examples = fillExamples();
   const stored = localStorage.getItem(STORAGE_KEY);

@@ -7,6 +7,8 @@ export interface PageParams {
   /** A .mdl URL (relative to the page), else the spec kept in local storage, else the translator. */
   spec?: string;
   weights?: string;
+  /** A tokenizer.json URL (its tokenizer_config.json fetched beside it); else the byte-level tokenizer. */
+  tokenizer?: string;
   source?: string;
   input?: string;
   max: number;
@@ -19,7 +21,7 @@ export interface PageParams {
   run: boolean;
 }
 
-export const PARAM_NAMES = ['spec', 'weights', 'source', 'input', 'max', 'seed', 'temperature', 'topk', 'topp', 'beams', 'run'];
+export const PARAM_NAMES = ['spec', 'weights', 'tokenizer', 'source', 'input', 'max', 'seed', 'temperature', 'topk', 'topp', 'beams', 'run'];
 /** The mask inspector's fields, named as mdl mask's flags (checked by the inspector against the spec). */
 export const MASK_PARAM_NAMES = ['dims', 'lengths', 'tokens', 'segments', 'batch', 'head', 'tiles'];
 export const MAX_NEW_LIMIT = 256;
@@ -50,6 +52,7 @@ export function readParams(search: string): { params: PageParams; problems: stri
     params: {
       spec: q.get('spec') ?? undefined,
       weights: q.get('weights') ?? undefined,
+      tokenizer: q.get('tokenizer') ?? undefined,
       source: q.get('source') ?? undefined,
       input: q.get('input') ?? undefined,
       max: whole('max', 1, MAX_NEW_LIMIT, 6)!,

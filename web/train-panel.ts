@@ -4,6 +4,7 @@
 
 import type { CheckedModel } from '../src/check/model.ts';
 import type { GpuContext } from '../src/runtime/device.ts';
+import type { Tokenizer } from '../src/runtime/tokenizer.ts';
 import { clearError, showError } from './errors.ts';
 import { DEFAULT_TRAIN, drawLossCurves, train, weightsFile, type Trained, type TrainProgress, type TrainSettings } from './train-view.ts';
 
@@ -30,7 +31,7 @@ function trainSettings(): TrainSettings {
   return s;
 }
 
-async function trainNow(model: CheckedModel | undefined, onTrained: (t: Trained) => void, device: () => Promise<GpuContext>): Promise<void> {
+async function trainNow(model: CheckedModel | undefined, onTrained: (t: Trained) => void, device: () => Promise<GpuContext>, tokenizer: (m: CheckedModel) => Promise<Tokenizer>): Promise<void> {
   clearError($('train-error'));
   if (!model) throw new Error('the spec has errors (see the diagnostics under the editor)');
   const s = trainSettings();
@@ -47,7 +48,7 @@ async function trainNow(model: CheckedModel | undefined, onTrained: (t: Trained)
       const last = p.train.at(-1);
       const ev = p.eval.at(-1);
       $('train-status').textContent = `step ${p.step}/${s.steps}${last ? ` · train loss ${last.loss.toFixed(4)}` : ''}${ev ? ` · eval loss ${ev.loss.toFixed(4)} (step ${ev.step})` : ''} · ${((performance.now() - started) / 1000).toFixed(1)} s`;
-    }, () => trainStopping, $<HTMLSelectElement>('train-backend').value === 'gpu' ? await device() : undefined);
+    }, () => trainStopping, $<HTMLSelectElement>('train-backend').value === 'gpu' ? await device() : undefined, await tokenizer(m));
     drawLossCurves(canvas, t.progress, s.steps);
     window.mdlTrain = { ...t.progress, done: true };
     const link = $<HTMLAnchorElement>('train-download');
@@ -69,7 +70,7 @@ async function trainNow(model: CheckedModel | undefined, onTrained: (t: Trained)
  * Wires the panel; `currentModel` is the spec's model when it checks, `onTrained` hears of each finished run, and
  * `device` gives the page's WebGPU device for training on it.
  */
-export function wireTrain(currentModel: () => CheckedModel | undefined, onTrained: (t: Trained) => void, onUseChanged: () => void, device: () => Promise<GpuContext>): void {
+export function wireTrain(currentModel: () => CheckedModel | undefined, onTrained: (t: Trained) => void, onUseChanged: () => void, device: () => Promise<GpuContext>, tokenizer: (m: CheckedModel) => Promise<Tokenizer>): void {
   const data = $<HTMLTextAreaElement>('train-data');
   data.addEventListener('dragover', (ev) => ev.preventDefault());
   data.addEventListener('drop', async (ev) => {
@@ -81,7 +82,7 @@ export function wireTrain(currentModel: () => CheckedModel | undefined, onTraine
     const file = (ev.target as HTMLInputElement).files?.[0];
     if (file) data.value = await file.text();
   });
-  $('train-run').addEventListener('click', () => void trainNow(currentModel(), onTrained, device).catch((e) => showError($('train-error'), 'training failed', e)));
+  $('train-run').addEventListener('click', () => void trainNow(currentModel(), onTrained, device, tokenizer).catch((e) => showError($('train-error'), 'training failed', e)));
   $('train-stop').addEventListener('click', () => (trainStopping = true));
   $('train-use').addEventListener('change', onUseChanged);
 }

@@ -11,7 +11,7 @@ import type { GpuContext } from '../src/runtime/device.ts';
 import { DeviceTrainer } from '../src/runtime/gpu-training.ts';
 import { DEFAULT_SEED, paramsOf, seededWeights } from '../src/runtime/init-weights.ts';
 import { writeSafetensors } from '../src/runtime/safetensors.ts';
-import { byteTokenizer, tokenizerOptionsOf } from '../src/runtime/tokenizer.ts';
+import { byteTokenizer, tokenizerOptionsOf, type Tokenizer } from '../src/runtime/tokenizer.ts';
 import { readTrainingRows } from '../src/runtime/training-data.ts';
 import { batchByLength, evaluate, trainStep } from '../src/runtime/training-loop.ts';
 
@@ -48,11 +48,12 @@ export function splitData(text: string): { train: string; eval?: string } {
 
 /**
  * Trains `model` on `text` (source<TAB>target lines for an encoder-decoder, text lines for a decoder-only model),
- * calling `onStep` after every step and yielding to the page between steps so that drawing and `stopped` are seen.
+ * encoded with `codec` (the page's tokenizer; the byte-level one by default), calling `onStep` after every step and
+ * yielding to the page between steps so that drawing and `stopped` are seen.
  */
-export async function train(model: CheckedModel, text: string, s: TrainSettings, onStep: (p: TrainProgress) => void, stopped: () => boolean, gpu?: GpuContext): Promise<Trained> {
+export async function train(model: CheckedModel, text: string, s: TrainSettings, onStep: (p: TrainProgress) => void, stopped: () => boolean, gpu?: GpuContext, codec?: Tokenizer): Promise<Trained> {
   const graph: GradGraph = buildGradGraph(buildTrainingIr(model));
-  const codec = byteTokenizer(tokenizerOptionsOf(model));
+  codec ??= byteTokenizer(tokenizerOptionsOf(model));
   const data = splitData(text);
   const trainRows = readTrainingRows(data.train, 'training data', model, codec);
   if (trainRows.length === 0) throw new Error('the training data has no examples (paste lines, or drop a file)');

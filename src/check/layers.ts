@@ -12,7 +12,7 @@ import { boolValue, numberValue, wordValue } from './option-values.ts';
 import { dimExpr, suggest, type Declaration } from './scope.ts';
 import { sym } from './sym.ts';
 
-const ACTIVATIONS: Activation[] = ['relu', 'gelu', 'gelu_erf', 'silu', 'swiglu'];
+const ACTIVATIONS: Activation[] = ['relu', 'gelu', 'gelu_erf', 'silu', 'swiglu', 'geglu'];
 
 export class LayerChecker {
   constructor(

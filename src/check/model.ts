@@ -43,9 +43,15 @@ export interface MaskInfo {
 }
 
 export type ScoreMod =
-  | { kind: 'alibi'; maxBias: number }
+  | { kind: 'alibi'; maxBias: number; form: AlibiForm }
   | { kind: 'softcap'; cap: number }
-  | { kind: 'relative_bias'; buckets: number; maxDistance: number; bidirectional: boolean };
+  | { kind: 'relative_bias'; buckets: number; maxDistance: number; bidirectional: boolean; shared: boolean };
+
+/**
+ * `distance`: −slope·|k − q| (with the bottom-right shift q + Lk − Lq), as the ALiBi paper; `key`: +slope·k, as BLOOM.
+ * Under a causal mask the two differ by a constant per query row, so the softmax is the same.
+ */
+export type AlibiForm = 'distance' | 'key';
 
 export interface ScoreInfo {
   name: string;
@@ -54,9 +60,16 @@ export interface ScoreInfo {
 }
 
 /** `gelu` is the tanh approximation (GPT-2's gelu_new); `gelu_erf` is the exact x·Φ(x) (BERT, BART, Whisper). */
-export type Activation = 'relu' | 'gelu' | 'gelu_erf' | 'silu' | 'swiglu';
-/** Activations that multiply a gate by an up projection (two weights in, one half-width value out). */
-export type GatedActivation = 'swiglu';
+export type Activation = 'relu' | 'gelu' | 'gelu_erf' | 'silu' | 'swiglu' | 'geglu';
+/**
+ * Activations that multiply an activated gate projection by an up projection: `swiglu` silu(gate)·up (Llama),
+ * `geglu` gelu(gate)·up with the tanh GELU (T5 v1.1's gated-gelu).
+ */
+export type GatedActivation = 'swiglu' | 'geglu';
+
+export function isGated(a: Activation): a is GatedActivation {
+  return a === 'swiglu' || a === 'geglu';
+}
 /** Activations applied to one value elementwise (an `act` node, a matmul epilogue). */
 export type ElementwiseActivation = Exclude<Activation, GatedActivation>;
 export type NormType = 'layer' | 'rms';

@@ -8,7 +8,8 @@ import { loadWeightsFile } from '../runtime/safetensors-file.ts';
 import { batchByLength, type EvalResult } from '../runtime/training-loop.ts';
 import { requireModel } from './load.ts';
 import { backendName, BACKEND_HELP, openBackend } from './train-backend.ts';
-import { gradGraph, packLimit, readExamples, tokenizer } from './training-inputs.ts';
+import { gradGraph, packLimit, readExamples } from './training-inputs.ts';
+import { TOKENIZER_FLAG, tokenizerFor, VOCAB_FLAG } from './tokenizer-flags.ts';
 import { UserError } from './user-error.ts';
 
 interface EvalOptions {
@@ -19,6 +20,7 @@ interface EvalOptions {
   pack?: boolean;
   json?: boolean;
   vocab?: string;
+  tokenizer?: string;
   backend?: string;
 }
 
@@ -33,14 +35,15 @@ export function registerEvalCommand(program: Command): void {
     .option('--skip-bad-lines', 'report bad data lines (file:line) and skip them instead of stopping')
     .option('--pack', 'pack decoder-only examples into full rows, one document each (needs a segments input)')
     .option('--json', 'print the results as JSON on stdout')
-    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
+    .option(...VOCAB_FLAG)
+    .option(...TOKENIZER_FLAG)
     .option('--backend <backend>', BACKEND_HELP, 'gpu')
     .action(async (file: string, opts: EvalOptions) => {
       const backendKind = backendName(opts.backend);
       const { model } = requireModel(file);
       const graph = gradGraph(model, file);
       const weights = loadWeightsFile(opts.weights, graph);
-      const codec = tokenizer(model, opts.vocab);
+      const codec = tokenizerFor(model, opts);
       const batchTokens = Number(opts.batchTokens);
       if (!Number.isInteger(batchTokens) || batchTokens < 1) throw new UserError(`--batch-tokens: expected a whole number ≥ 1, found '${opts.batchTokens}'`);
       const files = opts.data.map((path) => ({ path, batches: batchByLength(readExamples(path, model, codec, !!opts.skipBadLines, opts.pack ? packLimit(model, batchTokens) : undefined), batchTokens, model, path) }));

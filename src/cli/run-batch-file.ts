@@ -21,7 +21,7 @@ export interface BatchFileRow extends RunInputs {
 }
 
 /** The flags given beside --input-file that apply to every row. */
-export type SharedFlags = Pick<RunInputFlags, 'vocab'>;
+export type SharedFlags = Pick<RunInputFlags, 'vocab' | 'tokenizer'>;
 
 export function readBatchFile(model: CheckedModel, path: string, shared: SharedFlags): BatchFileRow[] {
   let text: string;

@@ -1,5 +1,6 @@
 // `mdl run SPEC --input-file FILE`: every row of the file generated together (src/runtime/batch-generate.ts), with
-// a KV cache per group of rows at the same position on the GPU, or batched full passes on the CPU reference.
+// a KV cache on the GPU (prefilled per group of rows of one length, then one batch of rows at their own positions),
+// or batched full passes on the CPU reference.
 //
 // What the user sees: stderr says how the rows were grouped; stdout gets one line per row, `ROW<TAB>TEXT`, as soon
 // as that row finishes (tabs, newlines and backslashes in the text escaped), so rows that finish at different
@@ -80,7 +81,8 @@ export async function runBatch(gpu: GpuContext | undefined, model: CheckedModel,
   else if (lowered.cache.unsupported) decoding.reason = lowered.cache.unsupported;
   else decoding.cache = true;
   const how = decoding.cache ? 'with a KV cache per group' : `recomputing every position (${decoding.reason})`;
-  progress(`mdl: ${rows.length} row(s) in ${groups.length} group(s) of equal length (${groups.map((g) => g.length).join(', ')} rows), decoded together ${how}\n`);
+  const verb = decoding.cache ? 'prefilled' : 'decoded';
+  progress(`mdl: ${rows.length} row(s) in ${groups.length} group(s) of equal length (${groups.map((g) => g.length).join(', ')} rows), ${verb} together ${how}\n`);
   const forward = gpu ? gpuForward(gpu, lowered, model, weights) : cpuForward(lowered, model, weights);
   const vocab = model.output?.vocab ?? model.embed?.vocab ?? 0;
   const logits: Float32Array[][] = rows.map(() => []);
@@ -103,6 +105,7 @@ export async function runBatch(gpu: GpuContext | undefined, model: CheckedModel,
     interrupted: hooks.interrupted,
     newCache: decoding.cache ? () => new CachedDecoder(gpu!, lowered, model, weights) : undefined,
     onCacheAbandoned: (reason) => progress(`mdl: a group leaves the KV cache, recomputing from here on: ${reason}\n`),
+    onGroupsJoined: (joined) => progress(`mdl: after the prefill, ${joined.length} groups (${joined.map((g) => g.length).join(', ')} rows) decode on as one batch, one run per step, each row at its own position\n`),
     onStep: ({ row, step, id, logits: l, logprob }) => {
       if (opts.logits !== undefined) logits[row].push(Float32Array.from(l));
       sofar[row].push(id);

@@ -17,6 +17,7 @@ import { requireModel } from './load.ts';
 import { readBatchFile } from './run-batch-file.ts';
 import { rowLine, runBatch, type BatchResult } from './run-batch.ts';
 import { prepareModel } from './run-setup.ts';
+import { TOKENIZER_FLAG, VOCAB_FLAG } from './tokenizer-flags.ts';
 import { UserError } from './user-error.ts';
 
 export interface RunOptions extends RunInputFlags {
@@ -52,7 +53,8 @@ export function registerRunCommand(program: Command): void {
     .description('generate tokens with a spec (seeded weights unless --weights is given)')
     .argument('<file>', '.mdl spec file')
     .option('--weights <file>', 'weights (.safetensors, names as in the README; default: seeded)')
-    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: the 256 UTF-8 bytes beside the special ids)')
+    .option(...VOCAB_FLAG)
+    .option(...TOKENIZER_FLAG)
     .option('--input <text>', 'prompt text (decoder-only) or target prefix (encoder-decoder)')
     .option('--tokens <ids>', 'prompt as token ids, e.g. 1,5,9')
     .option('--ids <ids>', 'the same as --tokens')
@@ -191,7 +193,7 @@ export async function runBatchModel(model: CheckedModel, opts: RunOptions, progr
     logitsFormat(opts.logits);
     checkOutputFile(opts.logits, !!opts.force);
   }
-  const rows = readBatchFile(model, opts.inputFile!, { vocab: opts.vocab });
+  const rows = readBatchFile(model, opts.inputFile!, { vocab: opts.vocab, tokenizer: opts.tokenizer });
   const gpu = opts.backend === 'gpu' ? await acquireGpu({ skipWorkgroupZeroInit: true }) : undefined;
   if (gpu) progress(`mdl: WebGPU adapter: ${gpu.describe()}\n`);
   try {

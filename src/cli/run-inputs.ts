@@ -14,13 +14,12 @@ import { sym } from '../check/sym.ts';
 import { promptOfText, rolesOf, stepInputs, type StepData } from '../runtime/generate.ts';
 import { SafetensorsError } from '../runtime/safetensors.ts';
 import { readTensorFile, TensorFileError } from '../runtime/tensor-file.ts';
-import { byteTokenizer, parseVocabulary, tokenizerOptionsOf, vocabularyTokenizer, type Tokenizer } from '../runtime/tokenizer.ts';
+import { byteTokenizer, tokenizerOptionsOf, type Tokenizer } from '../runtime/tokenizer.ts';
 import { checkFinite } from '../runtime/weights.ts';
-import { readFileSync } from 'node:fs';
+import { tokenizerFor, type TokenizerFlags } from './tokenizer-flags.ts';
 import { UserError } from './user-error.ts';
 
-export interface RunInputFlags {
-  vocab?: string;
+export interface RunInputFlags extends TokenizerFlags {
   input?: string;
   tokens?: string;
   /** The same as tokens (`--ids`). */
@@ -50,10 +49,10 @@ export interface RunInputs {
 export function gatherRunInputs(model: CheckedModel, flags: RunInputFlags): RunInputs {
   const roles = rolesOf(model);
   const vocab = model.output?.vocab ?? model.embed?.vocab ?? 0;
-  const needsText = flags.input !== undefined || flags.source !== undefined || flags.vocab !== undefined;
+  const needsText = flags.input !== undefined || flags.source !== undefined || flags.vocab !== undefined || flags.tokenizer !== undefined;
   // The tokenizer is built whenever text is involved, so its problems (a vocabulary with no room for bytes) come first.
   let codec: Tokenizer | undefined;
-  if (needsText) codec = tokenizerFor(model, flags.vocab);
+  if (needsText) codec = tokenizerFor(model, flags);
   else codec = tryTokenizer(model);
 
   if (flags.ids !== undefined) {
@@ -92,19 +91,6 @@ function firstStepDims(model: CheckedModel, prompt: number[], source: number[] |
     if (d?.bound !== undefined && value > d.bound) throw new UserError(`${name} = ${value} (from ${what}) is above the spec's bound ${name} <= ${d.bound}`);
   }
   return dims;
-}
-
-/** The spec's byte-level tokenizer, or a vocabulary file's. */
-export function tokenizerFor(model: CheckedModel, vocabPath?: string): Tokenizer {
-  const options = tokenizerOptionsOf(model);
-  if (!vocabPath) return byteTokenizer(options);
-  let text: string;
-  try {
-    text = readFileSync(vocabPath, 'utf8');
-  } catch {
-    throw new UserError(`${vocabPath}: cannot read the vocabulary file`);
-  }
-  return vocabularyTokenizer(parseVocabulary(text, vocabPath), options, vocabPath);
 }
 
 /** The byte tokenizer when the vocabulary has room for it; a run from ids needs none. */

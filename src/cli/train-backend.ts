@@ -10,7 +10,7 @@ import { DeviceTrainer } from '../runtime/gpu-training.ts';
 import { cpuBackend, type Backend } from './train-run.ts';
 import { UserError } from './user-error.ts';
 
-export const BACKEND_HELP = 'gpu (WebGPU, the default) or cpu (the reference interpreter in f64, the oracle)';
+export const BACKEND_HELP = 'gpu (WebGPU) or cpu (the reference interpreter in f64, the oracle)';
 
 export function backendName(text: string | undefined): 'gpu' | 'cpu' {
   if (text === undefined || text === 'gpu') return 'gpu';

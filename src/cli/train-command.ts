@@ -11,7 +11,8 @@ import { checkCheckpointTargets, readOptimizerState } from './checkpoint.ts';
 import { requireModel } from './load.ts';
 import { backendName, BACKEND_HELP, openBackend } from './train-backend.ts';
 import { checkSvgTarget, runTraining, svgPath, type RunSettings } from './train-run.ts';
-import { gradGraph, packLimit, readExamples, tokenizer } from './training-inputs.ts';
+import { gradGraph, packLimit, readExamples } from './training-inputs.ts';
+import { TOKENIZER_FLAG, tokenizerFor, VOCAB_FLAG } from './tokenizer-flags.ts';
 import { UserError } from './user-error.ts';
 
 interface TrainOptions {
@@ -41,6 +42,7 @@ interface TrainOptions {
   pack?: boolean;
   json?: boolean;
   vocab?: string;
+  tokenizer?: string;
   backend?: string;
 }
 
@@ -74,7 +76,8 @@ export function registerTrainCommand(program: Command): void {
     .option('--skip-bad-lines', 'report bad data lines (file:line) and skip them instead of stopping')
     .option('--pack', 'pack decoder-only examples into full rows, one document each (needs a segments input)')
     .option('--json', 'print the result as JSON on stdout')
-    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
+    .option(...VOCAB_FLAG)
+    .option(...TOKENIZER_FLAG)
     .option('--backend <backend>', BACKEND_HELP, 'gpu')
     .action(async (file: string, opts: TrainOptions) => {
       const backendKind = backendName(opts.backend);
@@ -84,7 +87,7 @@ export function registerTrainCommand(program: Command): void {
       const output = opts.output ?? opts.resume ?? `${model.name}.safetensors`;
       checkCheckpointTargets(output);
       checkSvgTarget(svgPath(output));
-      const codec = tokenizer(model, opts.vocab);
+      const codec = tokenizerFor(model, opts);
       const batchTokens = count(opts.batchTokens, '--batch-tokens', 1);
       const train = batchByLength(readExamples(opts.data, model, codec, !!opts.skipBadLines, opts.pack ? packLimit(model, batchTokens) : undefined), batchTokens, model, opts.data);
       const evalBatches = opts.eval ? batchByLength(readExamples(opts.eval, model, codec, !!opts.skipBadLines, opts.pack ? packLimit(model, batchTokens) : undefined), batchTokens, model, opts.eval) : undefined;

@@ -6,6 +6,7 @@
 
 import type { AttentionInfo, CheckedModel, FfnInfo, NormType, StackInfo } from '../check/model.ts';
 import { rotaryDims } from '../check/embed.ts';
+import { printScoreMod } from '../check/scores.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import { irNode, type AttentionAttrs, type IrGraph, type IrNode, type Op, type OpAttrs } from './ir.ts';
 
@@ -116,6 +117,7 @@ class IrBuilder {
       mask: a.mask?.name ?? '',
       score: a.score?.name ?? '',
       scale: a.scale,
+      ...(a.score ? { modifiers: a.score.mods.map(printScoreMod) } : {}),
       rope: embed?.positions === 'rotary',
       query_axis: a.queryAxis,
       key_axis: a.keyAxis,
@@ -123,9 +125,11 @@ class IrBuilder {
     if (embed?.positions === 'rotary') {
       Object.assign(attrs, { rope_style: embed.rotary.style, rope_theta: embed.rotary.theta, rope_dims: rotaryDims(embed.rotary, a.headDim) ?? a.headDim });
     }
-    // A learned relative-position bias is a weight of the layer, named as in Hugging Face's T5.
+    // A learned relative-position bias is a weight of the layer, named as in Hugging Face's T5; a shared one (T5's
+    // own arrangement) lives in the stack's first layer and every layer reads it.
     const rel = a.score?.mods.find((x) => x.kind === 'relative_bias');
-    const table = rel?.kind === 'relative_bias' ? [this.param(`${base}.relative_attention_bias.weight`, [rel.buckets, a.heads])] : [];
+    const owner = rel?.kind === 'relative_bias' && rel.shared ? base.replace(/\.layers\.\d+\./, '.layers.0.') : base;
+    const table = rel?.kind === 'relative_bias' ? [this.param(`${owner}.relative_attention_bias.weight`, [rel.buckets, a.heads])] : [];
     const o = this.emit(`%${base}.attn`, 'attention', [q, k, v, ...table], attrs, seq, 'f32', a.span);
     return this.linear(o, `${base}.o_proj`, d, d, seq, a);
   }
@@ -133,10 +137,10 @@ class IrBuilder {
   private ffn(x: string, base: string, f: FfnInfo, seq: Poly[]): string {
     const d = this.d;
     const hidden = [seq[0], seq[1], sym.constant(f.width)];
-    if (f.activation === 'swiglu') {
+    if (f.activation === 'swiglu' || f.activation === 'geglu') {
       const gate = this.linear(x, `${base}.gate_proj`, d, f.width, hidden, f);
       const up = this.linear(x, `${base}.up_proj`, d, f.width, hidden, f);
-      const h = this.emit(`%${base}.swiglu`, 'swiglu', [gate, up], {}, hidden, 'f32', f.span);
+      const h = this.emit(`%${base}.${f.activation}`, f.activation, [gate, up], {}, hidden, 'f32', f.span);
       return this.linear(h, `${base}.down_proj`, f.width, d, seq, f);
     }
     const up = this.linear(x, `${base}.up_proj`, d, f.width, hidden, f);

@@ -16,7 +16,7 @@ export type AttrValue = string | number | boolean | string[] | number[];
  * Ops, by group:
  * - data: `input` (a model input), `param` (a weight, by its safetensors name), `shift_right` (decoder input);
  * - embedding: `gather` (rows of a table by id), `positions` (sinusoidal table);
- * - elementwise: `add`, `act` (relu, gelu, silu), `swiglu` (silu(gate) * up over the two halves of the last axis);
+ * - elementwise: `add`, `act` (relu, gelu, gelu_erf, silu), `swiglu` and `geglu` (silu(gate) * up, gelu(gate) * up);
  * - `norm` (layer or rms over the last axis);
  * - `matmul` (`x[..., K] @ w[K, N]`, optional bias/activation/residual epilogue after fusion; `transpose_b` reads
  *   `w` as `[N, K]`, as a tied output projection does);
@@ -36,6 +36,7 @@ export type Op =
   | 'add'
   | 'act'
   | 'swiglu'
+  | 'geglu'
   | 'norm'
   | 'matmul'
   | 'attention'
@@ -56,6 +57,7 @@ export interface OpAttrs {
   add: Record<string, never>;
   act: { fn: ElementwiseActivation };
   swiglu: Record<string, never>;
+  geglu: Record<string, never>;
   norm: { type: NormType; eps: number };
   /** `act`, `residual` and `pack` are set by fusion. */
   matmul: { transpose_b: boolean; act?: ElementwiseActivation; residual?: boolean; pack?: string[] };
@@ -93,6 +95,8 @@ interface AttentionCore {
   score: string;
   /** Multiplies q·k before masking and the score modifiers. */
   scale: number;
+  /** The score's modifiers with every option written out, for reading the IR (the kernels take them from `score`). */
+  modifiers?: string[];
   rope: boolean;
   query_axis: string;
   key_axis: string;

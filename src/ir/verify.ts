@@ -18,6 +18,7 @@ const ARITY: Record<IrNode['op'], [number, number]> = {
   add: [2, 2],
   act: [1, 1],
   swiglu: [2, 2],
+  geglu: [2, 2],
   norm: [2, 3],
   matmul: [2, 4],
   attention: [3, 4],
@@ -113,6 +114,7 @@ function checkShapes(n: IrNode, args: IrNode[], problems: string[]): void {
       return;
     }
     case 'swiglu':
+    case 'geglu':
       if (args[0].shape.map(sym.print).join() !== args[1].shape.map(sym.print).join()) say('gate and up shapes differ');
       return;
     default:

@@ -22,8 +22,9 @@ import { formula, type Formula } from './formula.ts';
  * `kv_cache` and `kept` appear in the decode programs only: a cache the runtime grows, a value kept from the first
  * call. `state` appears in the optimizer programs only: the weights, the moments and the gradient sums, which live on
  * the device from one optimizer step to the next (the host uploads them once and downloads them for checkpoints).
+ * `row_positions` appears in the decode step only: where each batch row stands (its start, its attention windows).
  */
-export type BufferRole = 'input' | 'param' | 'packed_param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data' | 'kv_cache' | 'kept' | 'state';
+export type BufferRole = 'input' | 'param' | 'packed_param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data' | 'kv_cache' | 'kept' | 'state' | 'row_positions';
 
 export interface ProgramBuffer {
   id: string;
@@ -65,6 +66,8 @@ export interface AttentionSite extends AttentionHeads {
   tileFill: 'full' | 'host' | 'device';
   /** The training program's forward step also writes each query row's log-sum-exp (binding `lse`) for the backward. */
   lse?: boolean;
+  /** Attention and classify read each batch row's offsets and key count (binding `rowWindow`): the decode step. */
+  rowWindows?: boolean;
 }
 
 /** The kernels of attention's backward pass, in the order they run (attention-grad-steps.ts). */
@@ -73,10 +76,10 @@ export type AttentionBackwardPart = 'delta' | 'dkdv' | 'dq' | 'table';
 /** Which generator makes a step's kernel, with its options; attention and classify kernels follow `Step.attention`. */
 export type StepKernel =
   | { kind: 'matmul'; options: MatmulOptions; shape: 'tiled' | 'skinny'; /** The tiled shape's tiling (absent: the default, wg32). */ tiling?: MatmulTiling }
-  | { kind: 'embed'; positions: EmbedPositions; layout: SinusoidalLayout }
+  | { kind: 'embed'; positions: EmbedPositions; layout: SinusoidalLayout; rowStarts?: boolean }
   | { kind: 'norm'; type: NormType; bias: boolean }
   | { kind: 'elementwise'; op: ElementwiseOp }
-  | { kind: 'rope'; style: RopeStyle }
+  | { kind: 'rope'; style: RopeStyle; rowStarts?: boolean }
   | { kind: 'shift_right' }
   | { kind: 'argmax' }
   | { kind: 'classify' }

@@ -101,6 +101,8 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string
         return 'host: the key/value cache of this attention, grown by the runtime';
       case 'kept':
         return 'kept from the first call (written by its once-per-source steps)';
+      case 'row_positions':
+        return "host: each batch row's start position, or its q_offset, k_offset and key count (rows at different positions)";
       case 'state':
         return 'device: kept between runs (the host uploads it once and reads it back for checkpoints)';
     }

@@ -95,7 +95,8 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
         throw new ScheduleError(`positions node ${n.id} was not fused into its embedding`);
       case 'add':
       case 'act':
-      case 'swiglu': {
+      case 'swiglu':
+      case 'geglu': {
         const op: ElementwiseOp = n.op === 'act' ? n.attrs.fn : n.op;
         if (n.op === 'add' && sym.print(prod(byId.get(n.args[1])!.shape)) !== sym.print(prod(n.shape))) {
           throw new ScheduleError(`${n.id}: broadcasting adds are only supported as fused position embeddings`);

@@ -17,13 +17,13 @@ export function kernelOfStep(step: Step): Kernel {
     case 'matmul':
       return k.shape === 'skinny' ? skinnyMatmulKernel(k.options) : tiledMatmulKernel(k.options, k.tiling);
     case 'embed':
-      return embedKernel(k.positions, k.layout);
+      return embedKernel(k.positions, k.layout, !!k.rowStarts);
     case 'norm':
       return normKernel(k.type, k.bias);
     case 'elementwise':
       return elementwiseKernel(k.op);
     case 'rope':
-      return ropeKernel(k.style);
+      return ropeKernel(k.style, !!k.rowStarts);
     case 'shift_right':
       return shiftRightKernel();
     case 'argmax':
@@ -31,7 +31,7 @@ export function kernelOfStep(step: Step): Kernel {
     case 'classify': {
       const mask = step.attention?.mask;
       if (!mask) throw new Error(`classify step ${step.node} has no mask`);
-      return classifierKernel(mask.wgsl);
+      return classifierKernel(mask.wgsl, !!step.attention?.rowWindows);
     }
     case 'attention':
       return attentionKernelOf(step);
@@ -60,6 +60,7 @@ export function attentionKernelOf(step: Step): AttentionKernel {
     limits: DEFAULT_KERNEL_LIMITS,
     tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged, ...(a.tiles.rowwise ? { rowwise: true } : {}) },
     ...(a.lse ? { lse: true } : {}),
+    ...(a.rowWindows ? { rowWindows: true } : {}),
   });
   if (kernel.tileHeads !== a.tiles.heads) throw new Error(`${step.node}: the kernel keeps tile classes for ${kernel.tileHeads} heads, the schedule for ${a.tiles.heads}`);
   return kernel;

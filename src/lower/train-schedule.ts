@@ -95,7 +95,8 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
       }
       case 'add':
       case 'act':
-      case 'swiglu': {
+      case 'swiglu':
+      case 'geglu': {
         const b = n.args[1] ? byId.get(n.args[1])! : undefined;
         if (n.op === 'add' && sym.print(size(b!)) !== sym.print(size(n))) {
           train(n, { name: 'add_broadcast' }, { a: n.args[0], b: b!.id, out: n.id }, { count: f(size(n)), nb: f(size(b!)) }, size(n));
@@ -209,7 +210,8 @@ function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, trai
     case 'act':
       return train(n, { name: 'act_grad', fn: fwd.attrs.fn }, { x: fwd.args[0], dy, dx: n.id }, { count: f(size(fwd)) }, size(fwd));
     case 'swiglu':
-      return train(n, { name: 'swiglu_grad', wrt: wrt as 0 | 1 }, { gate: fwd.args[0], up: fwd.args[1], dy, dx: n.id }, { count: f(size(fwd)) }, size(fwd));
+    case 'geglu':
+      return train(n, { name: 'gated_grad', gate: fwd.op === 'swiglu' ? 'silu' : 'gelu', wrt: wrt as 0 | 1 }, { gate: fwd.args[0], up: fwd.args[1], dy, dx: n.id }, { count: f(size(fwd)) }, size(fwd));
     case 'gather': {
       if (wrt !== 0) break;
       const table = arg(0);

@@ -10,7 +10,7 @@ import { formula, type Formula } from './formula.ts';
 import { uniformValues, wordFits, type Program, type ProgramBuffer, type ProgramDim } from './program.ts';
 
 /** WebGPU's default limits, which every adapter meets and every compiled program must fit. */
-const LIMITS = { workgroupsPerDimension: 65535, invocations: 256, workgroupBytes: 16384, storageBuffers: 8 };
+export const LIMITS = { workgroupsPerDimension: 65535, invocations: 256, workgroupBytes: 16384, storageBuffers: 8 };
 /**
  * The training program's limits: the default ones, except that the attention backward's dK/dV kernel binds up to 11
  * storage buffers (Q, K, V, dO, lse, delta, tile classes, two mask buffers, dK, dV). The runner checks the adapter's

@@ -174,6 +174,8 @@ export interface TileGrid {
   /** Rows q and k of the grid are positions q + qOffset and k + kOffset of the whole sequence (decoding with a cache). */
   qOffset?: number;
   kOffset?: number;
+  /** Classify batch row `batchRow` only (its tiles alone, as batch 1 of the layout), with the row's own offsets. */
+  batchRow?: number;
 }
 
 /**
@@ -185,12 +187,13 @@ export function classifyTiles(pred: BoolExpr, grid: TileGrid, env: MaskEnv): Uin
   const nKT = Math.ceil(grid.lk / grid.tileK);
   const hc = readsHead(pred) ? grid.heads : 1;
   const exact = !isIndexOnly(pred);
-  const out = new Uint32Array(grid.batch * hc * nQT * nKT);
+  const rows = grid.batchRow === undefined ? Array.from({ length: grid.batch }, (_, b) => b) : [grid.batchRow];
+  const out = new Uint32Array(rows.length * hc * nQT * nKT);
   const [qo, ko] = [grid.qOffset ?? 0, grid.kOffset ?? 0];
   // The mask's lengths are those of the whole sequence, as in a full pass (the grid's rows are its last ones).
   const dims = { ...env.dims, Lq: grid.lq + qo, Lk: grid.lk + ko };
   const full = { ...env, dims };
-  for (let b = 0; b < grid.batch; b++) {
+  for (const [at, b] of rows.entries()) {
     for (let h = 0; h < hc; h++) {
       for (let qt = 0; qt < nQT; qt++) {
         for (let kt = 0; kt < nKT; kt++) {
@@ -202,7 +205,7 @@ export function classifyTiles(pred: BoolExpr, grid: TileGrid, env: MaskEnv): Uin
           };
           let t = truthOver(pred, box, full);
           if (t === 0.5 && exact) t = exactTruth(pred, box, full);
-          out[((b * hc + h) * nQT + qt) * nKT + kt] = t === 1 ? TileClass.Full : t === 0 ? TileClass.Empty : TileClass.Partial;
+          out[((at * hc + h) * nQT + qt) * nKT + kt] = t === 1 ? TileClass.Full : t === 0 ? TileClass.Empty : TileClass.Partial;
         }
       }
     }

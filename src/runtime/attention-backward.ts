@@ -14,7 +14,7 @@ import type { Rotary } from '../ir/ir.ts';
 import type { AttentionShape } from '../wgsl/attention.ts';
 import { rope } from './rotary-cpu.ts';
 import { relativeBucket } from '../wgsl/relative-bias.ts';
-import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
+import { alibiBias, type ScoreModifier } from '../wgsl/score-modifiers.ts';
 import type { ScoreIndex } from '../wgsl/score-modifiers.ts';
 
 export interface AttentionBackwardInput extends AttentionShape {
@@ -47,7 +47,7 @@ export function modifierChain(raw: number, mods: readonly ScoreModifier[], at: S
   mods.forEach((m, step) => {
     switch (m.kind) {
       case 'alibi':
-        s += -m.slopes[at.h] * Math.abs(at.q + (at.Lk - at.Lq) - at.k);
+        s += alibiBias(m, at);
         local.push(1);
         break;
       case 'softcap': {

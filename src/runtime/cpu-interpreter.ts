@@ -107,10 +107,12 @@ export function interpret(g: IrGraph, m: CheckedModel, run: CpuRunInputs): Map<s
         values.set(n.id, Float64Array.from(a, (x) => f(x)));
         break;
       }
-      case 'swiglu': {
+      case 'swiglu':
+      case 'geglu': {
         const a = get(n.args[0]);
         const b = get(n.args[1]);
-        values.set(n.id, Float64Array.from(a, (x, i) => ACT.silu(x) * b[i]));
+        const gate = n.op === 'swiglu' ? ACT.silu : ACT.gelu;
+        values.set(n.id, Float64Array.from(a, (x, i) => gate(x) * b[i]));
         break;
       }
       case 'norm':

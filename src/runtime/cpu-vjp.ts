@@ -7,7 +7,7 @@
 
 import { sym } from '../check/sym.ts';
 import type { IrNode, NodeOf } from '../ir/ir.ts';
-import { evalDim, type Tensor } from './cpu-interpreter.ts';
+import { evalDim, geluTanh, type Tensor } from './cpu-interpreter.ts';
 import { geluErfGrad } from './erf.ts';
 
 export type Grads = (Float64Array | undefined)[];
@@ -63,6 +63,10 @@ export function vjpElementwise(n: IrNode, args: Tensor[], dy: Float64Array, ctx:
       const [gate, up] = args;
       const silu = (x: number) => x * sigmoid(x);
       return [Float64Array.from(gate, (x, i) => siluGrad(x) * up[i] * dy[i]), Float64Array.from(up, (_, i) => silu(gate[i]) * dy[i])];
+    }
+    case 'geglu': {
+      const [gate, up] = args;
+      return [Float64Array.from(gate, (x, i) => geluTanhGrad(x) * up[i] * dy[i]), Float64Array.from(up, (_, i) => geluTanh(gate[i]) * dy[i])];
     }
     case 'gather':
       return gatherGrad(n, args, dy, ctx);

@@ -12,7 +12,9 @@ import { packStepUniforms, uniformValues, type Program, type ProgramBuffer, type
 import type { Rendered, RenderedKernel } from '../lower/render.ts';
 import { lossBuffers, lowerTraining } from '../lower/train-schedule.ts';
 import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
-import { classifyTiles } from '../masks/tiles.ts';
+import type { BoolExpr } from '../masks/predicate.ts';
+import { classifyTiles, readsHead, type TileGrid } from '../masks/tiles.ts';
+import { ROW_WINDOW } from '../wgsl/attention.ts';
 import { evalDim, type RunInputs, type Tensor } from './cpu-interpreter.ts';
 import { labelsOf } from './cpu-training.ts';
 import { shiftRight } from './decoder-input.ts';
@@ -242,7 +244,11 @@ export function maskEnv(model: CheckedModel, run: RunInputs): MaskEnv {
  * them. Its rows are those of its uniforms (the new rows of a decode call at their offsets); the mask sees the
  * lengths of the whole sequence up to them.
  */
-export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, dims: Record<string, number>, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer): void {
+/**
+ * `windows`: each batch row's q_offset, k_offset and key count (ROW_WINDOW), for a step with per-row windows; host
+ * tile classes are then worked out row by row, tiles past a row's keys EMPTY.
+ */
+export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, dims: Record<string, number>, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer, windows?: Uint32Array): void {
   const a = s.attention!;
   const value = (f: Formula) => formula.evaluate(f, dims)!;
   const u = uniformValues(s, value);
@@ -257,9 +263,23 @@ export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, di
   if (a.tileFill === 'device') return;
   const grid = { batch, heads: a.tiles.heads, lq: u.lq, lk: u.lk, tileQ: a.tiles.q, tileK: a.tiles.k, qOffset: u.q_offset, kOffset: u.k_offset };
   const count = batch * a.tiles.heads * u.n_q_tiles * u.n_k_tiles;
-  const classes = a.tileFill === 'host' ? classifyTiles(a.mask!.predicate, grid, siteEnv) : new Uint32Array(count).fill(TileClass.Full);
+  const classes = a.tileFill !== 'host' ? new Uint32Array(count).fill(TileClass.Full) : windows ? rowTileClasses(a.mask!.predicate, grid, siteEnv, u.n_k_tiles, windows) : classifyTiles(a.mask!.predicate, grid, siteEnv);
   if (classes.length !== count) throw new Error(`${s.node}: ${classes.length} tile classes for a grid of ${count} tiles`);
   buffers.set(tileId, track(uploadBuffer(gpu, 'tile classes', classes)));
+}
+
+/** Host tile classes row by row, each at its own window, in the layout of `nKT` key tiles (those past a row's keys EMPTY). */
+function rowTileClasses(pred: BoolExpr, grid: TileGrid, env: MaskEnv, nKT: number, windows: Uint32Array): Uint32Array {
+  const hc = readsHead(pred) ? grid.heads : 1;
+  const nQT = Math.ceil(grid.lq / grid.tileQ);
+  const out = new Uint32Array(grid.batch * hc * nQT * nKT).fill(TileClass.Empty);
+  for (let b = 0; b < grid.batch; b++) {
+    const [qOffset, kOffset, lk] = windows.subarray(b * ROW_WINDOW.stride, (b + 1) * ROW_WINDOW.stride);
+    const row = classifyTiles(pred, { ...grid, lk, qOffset, kOffset, batchRow: b }, env);
+    const rowKT = Math.ceil(lk / grid.tileK);
+    for (let i = 0; i < hc * nQT; i++) out.set(row.subarray(i * rowKT, (i + 1) * rowKT), (b * hc * nQT + i) * nKT);
+  }
+  return out;
 }
 
 /** A step's uniform block at the given dims (the kernel's fields, packed by `packStepUniforms`). */

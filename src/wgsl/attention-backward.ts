@@ -24,7 +24,7 @@ import { declareKernel, type Kernel, type KernelBinding, type UniformField } fro
 import { checkMaskCode, MASK_NAMES } from './names.ts';
 import { relativeBucketWgsl } from './relative-bias.ts';
 // The forward kernel's soft-cap clamp, so both passes compute bit-identical scores.
-import { f32Literal, SCORE_TABLE, TANH_CLAMP, type ScoreModifier } from './score-modifiers.ts';
+import { alibiWgsl, f32Literal, SCORE_TABLE, TANH_CLAMP, type ScoreModifier } from './score-modifiers.ts';
 
 export interface AttentionBackwardConfig extends AttentionHeads {
   mask?: MaskWgsl | null;
@@ -95,7 +95,7 @@ export function emitModifierGradFunction(name: string, modifiers: readonly Score
         if (m.slopes.length !== heads) throw new Error(`ALiBi needs one slope per head: got ${m.slopes.length}, heads = ${heads}`);
         const table = `${name}_alibi_${i}`;
         constants.push(`var<private> ${table}: array<f32, ${heads}> = array<f32, ${heads}>(${m.slopes.map(f32Literal).join(', ')});`);
-        lines.push(`  s = s - ${table}[h] * abs(sm_q + (sm_lk - sm_lq) - sm_k);`);
+        lines.push(alibiWgsl(m, table));
         break;
       }
       case 'softcap': {

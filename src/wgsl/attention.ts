@@ -57,12 +57,21 @@ export interface AttentionKernelConfig extends AttentionHeads {
   tiles?: TileOverrides;
   /** Also write each query row's log-sum-exp of its visible scores (`lse`, [B, H, Lq]) for the backward pass. */
   lse?: boolean;
+  /** Each batch row's own window (`row_window`, see ROW_WINDOW) in place of the uniforms': rows at different positions. */
+  rowWindows?: boolean;
 }
+
+/**
+ * The per-row window of attention and tile classification when the rows of a batch sit at different positions
+ * (decoding with a cache): for batch row b, entries 3b, 3b + 1, 3b + 2 are its q_offset, k_offset and key count,
+ * which replace the uniforms of those names; the uniforms' lk is then the largest key count (it sizes the tiles).
+ */
+export const ROW_WINDOW = { role: 'rowWindow', name: 'row_window', stride: 3 } as const;
 
 /** What an attention kernel's code depends on besides its tiles: the tuner keys its results by it. */
 export type AttentionKernelShape = AttentionHeads & Pick<AttentionKernelConfig, 'mask' | 'modifiers'>;
 
-export type AttentionBindingRole = 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable' | 'lse';
+export type AttentionBindingRole = 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable' | 'lse' | 'rowWindow';
 
 /**
  * The uniform block: lengths, tile counts, head counts and the scale are uniforms, so sites that differ only in
@@ -185,13 +194,14 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   }
   // The log-sum-exp output goes last, so kernels that do not write it keep their bindings (and code) unchanged.
   if (config.lse) bindings.push({ role: 'lse', name: N.lse, access: 'read_write', element: 'f32', extent: ({ u, grid }) => grid[2] * heads * u.lq });
+  if (config.rowWindows) bindings.push({ role: ROW_WINDOW.role, name: ROW_WINDOW.name, access: 'read', element: 'u32', extent: ({ grid }) => grid[2] * ROW_WINDOW.stride });
   const declared = declarations({ struct: { type: N.paramsStruct, name: N.params }, uniforms: [...FORWARD_ATTENTION_UNIFORMS], bindings });
 
   const d4 = headDim / 4;
   const workgroupSize = tileQ * lanes;
   const input: EmitInput = {
     d4, tileQ, tileK, lanes, workgroupSize, perHeadClasses: !!mask?.perHead,
-    maskCode: mask?.code, modifierFn, declared, lse: !!config.lse,
+    maskCode: mask?.code, modifierFn, declared, lse: !!config.lse, rowWindows: !!config.rowWindows,
   };
   const wgsl = rowwise
     ? emitRowwiseKernel({ ...input, header: kernelHeader(input), preamble: entryPreamble(input), lseStore: lseStore(input, '    '), unrolled })
@@ -231,6 +241,7 @@ interface EmitInput {
   /** The uniform struct and the bindings, generated from the kernel's description. */
   declared: string;
   lse: boolean;
+  rowWindows: boolean;
 }
 
 /** Stores the row's log-sum-exp (`m + log l`), or the masked sentinel for a row that saw no visible key. */
@@ -276,12 +287,12 @@ fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   let h = wg.y;
   let b = wg.z;
   let lq = ${N.params}.lq;
-  let lk = ${N.params}.lk;
+  let lk = ${e.rowWindows ? `${ROW_WINDOW.name}[b * ${ROW_WINDOW.stride}u + 2u]` : `${N.params}.lk`};
   let heads = ${N.params}.heads;
   let kv_heads = ${N.params}.kv_heads;
   let n_k_tiles = ${N.params}.n_k_tiles;
-  let q_offset = ${N.params}.q_offset;
-  let k_offset = ${N.params}.k_offset;
+  let q_offset = ${e.rowWindows ? `${ROW_WINDOW.name}[b * ${ROW_WINDOW.stride}u]` : `${N.params}.q_offset`};
+  let k_offset = ${e.rowWindows ? `${ROW_WINDOW.name}[b * ${ROW_WINDOW.stride}u + 1u]` : `${N.params}.k_offset`};
   let kv_rows = ${N.params}.kv_rows;
 `;
 }

@@ -8,7 +8,7 @@
 // gradients in position order because its invocation walks all positions and adds where the id matches.
 
 import type { SinusoidalLayout } from '../check/model.ts';
-import { ERF_OF_X_OVER_SQRT2, POSITION_ANGLES, ROPE_UNIFORMS, ropePairWgsl, sinusoidWgsl, type Epilogue, type NormType, type RopeStyle } from './kernels.ts';
+import { actFn, ERF_OF_X_OVER_SQRT2, POSITION_ANGLES, ROPE_UNIFORMS, ropePairWgsl, sinusoidWgsl, type Epilogue, type NormType, type RopeStyle } from './kernels.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 
 type U = { u: Record<string, number> };
@@ -87,16 +87,13 @@ export function activationGradKernel(fn: Epilogue): Kernel {
 }
 
 /** SwiGLU `silu(gate) · up`: the gradient with respect to the gate (wrt 0) or to up (wrt 1). */
-export function swigluGradKernel(wrt: 0 | 1): Kernel {
+export function gatedGradKernel(gate: 'silu' | 'gelu', wrt: 0 | 1): Kernel {
   const count = ({ u }: U) => u.count;
   const bindings = [read('gate', count), read('up', count), read('dy', count), write('dx', count)];
-  const body =
-    wrt === 0
-      ? `  let x = gate[i]; let s = 1.0 / (1.0 + exp(-x));
-  dx[i] = s * (1.0 + x * (1.0 - s)) * up[i] * dy[i];`
-      : `  let x = gate[i];
-  dx[i] = x / (1.0 + exp(-x)) * dy[i];`;
-  return kernel(`swiglu_grad_${wrt === 0 ? 'gate' : 'up'}`, u32('count'), bindings, 'u.count', body);
+  const body = wrt === 0 ? '  dx[i] = act_grad(gate[i]) * up[i] * dy[i];' : '  dx[i] = act(gate[i]) * dy[i];';
+  const prelude = wrt === 0 ? `\nfn act_grad(x: f32) -> f32 {\n  ${ACT_GRAD[gate]}\n}` : `\n${actFn(gate)}`;
+  const family = gate === 'silu' ? 'swiglu' : 'geglu';
+  return kernel(`${family}_grad_${wrt === 0 ? 'gate' : 'up'}`, u32('count'), bindings, 'u.count', body, prelude);
 }
 
 /**
@@ -245,7 +242,7 @@ export type TrainingKernel =
   | { name: 'add_broadcast' }
   | { name: 'column_sum' }
   | { name: 'act_grad'; fn: Epilogue }
-  | { name: 'swiglu_grad'; wrt: 0 | 1 }
+  | { name: 'gated_grad'; gate: 'silu' | 'gelu'; wrt: 0 | 1 }
   | { name: 'gather_grad' }
   | { name: 'positions_grad' }
   | { name: 'norm_grad_x'; type: NormType }
@@ -266,8 +263,8 @@ export function trainingKernel(k: TrainingKernel): Kernel {
       return columnSumKernel();
     case 'act_grad':
       return activationGradKernel(k.fn);
-    case 'swiglu_grad':
-      return swigluGradKernel(k.wrt);
+    case 'gated_grad':
+      return gatedGradKernel(k.gate, k.wrt);
     case 'gather_grad':
       return gatherGradKernel();
     case 'positions_grad':

@@ -11,7 +11,7 @@ import { declareKernel, type Kernel, type KernelBinding, type UniformField } fro
 
 export type EmbedPositions = 'none' | PositionKind;
 export type { NormType };
-export type ElementwiseOp = 'add' | 'swiglu' | Epilogue;
+export type ElementwiseOp = 'add' | 'swiglu' | 'geglu' | Epilogue;
 
 /** The activations a matmul epilogue or an elementwise step applies (SwiGLU, which takes two inputs, is an op). */
 export type Epilogue = 'none' | ElementwiseActivation;
@@ -21,6 +21,8 @@ const u32 = (...names: string[]): UniformField[] => names.map((name) => ({ name,
 const f32 = (name: string): UniformField => ({ name, type: 'f32' });
 const read = (role: string, extent: KernelBinding['extent'], element: KernelBinding['element'] = 'f32'): KernelBinding => ({ role, access: 'read', element, extent });
 const write = (role: string, extent: KernelBinding['extent'], element: KernelBinding['element'] = 'f32'): KernelBinding => ({ role, access: 'read_write', element, extent });
+/** Each sequence's first position (one u32 per T rows), for decoding sequences that sit at different positions. */
+const rowStartBinding: KernelBinding = { role: 'rowStart', name: 'row_start', access: 'read', element: 'u32', extent: ({ u }) => Math.ceil(u.rows / u.T) };
 /** A kernel of 64 invocations a workgroup. */
 const kernel64 = (family: string, uniforms: UniformField[], bindings: KernelBinding[], body: string, workgroupStorageBytes = 0): Kernel =>
   declareKernel({ family, entryPoint: 'main', struct: PARAMS, uniforms, bindings, workgroupSize: 64, workgroupStorageBytes, body });
@@ -45,7 +47,8 @@ const ACT: Record<Epilogue, string> = {
   silu: 'return x / (1.0 + exp(-x));',
 };
 
-function actFn(a: Epilogue): string {
+/** `fn act(x: f32) -> f32` of one activation, as the forward kernels (and the gated gradients) apply it. */
+export function actFn(a: Epilogue): string {
   return `fn act(x: f32) -> f32 { ${ACT[a]} }`;
 }
 
@@ -269,13 +272,17 @@ export function sinusoidWgsl(layout: SinusoidalLayout): string {
  * read row 0 (inputs are validated on the host first). `start` is the position of row 0 (decoding with a cache).
  * Sinusoidal positions also take `rate_lo` and `rate_hi`, the words of `positionRateWords(D)`; learned positions read
  * table row t + `offset`.
+ *
+ * With `rowStarts` (decoding rows that sit at different positions), each sequence of T rows starts at its own
+ * position, read from `row_start` (one u32 per sequence); `start` is then the largest of them, which bounds the reads.
  */
-export function embedKernel(positions: EmbedPositions, layout: SinusoidalLayout = 'interleaved'): Kernel {
+export function embedKernel(positions: EmbedPositions, layout: SinusoidalLayout = 'interleaved', rowStarts = false): Kernel {
   const bindings: KernelBinding[] = [
     read('table', ({ u }) => u.vocab * u.D),
     read('ids', ({ u }) => u.rows, 'i32'),
     ...(positions === 'learned' ? [read('pos_table', ({ u }: { u: Record<string, number> }) => (Math.min(u.T, u.rows) + u.start + u.offset) * u.D)] : []),
     write('out', ({ u }) => u.rows * u.D),
+    ...(rowStarts ? [rowStartBinding] : []),
   ];
   const pos =
     positions === 'sinusoidal'
@@ -292,7 +299,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= rows * D) { return; }
   let r = i / D; let d = i % D;
-  let t = r % T + u.start;
+  let t = r % T + ${rowStarts ? 'row_start[r / T]' : 'u.start'};
   var id = ids[r];
   if (id < 0 || u32(id) >= vocab) { id = 0; }
   var v = table[u32(id) * D + d] * scale;
@@ -300,7 +307,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   out[i] = v;
 }`;
   const rate = positions === 'sinusoidal' ? u32('rate_lo', 'rate_hi') : positions === 'learned' ? u32('offset') : [];
-  const name = `embed_${positions}${positions === 'sinusoidal' && layout === 'concatenated' ? '_concatenated' : ''}`;
+  const name = `embed_${positions}${positions === 'sinusoidal' && layout === 'concatenated' ? '_concatenated' : ''}${rowStarts ? '_rows' : ''}`;
   return kernel64(name, [...u32('rows', 'D', 'T', 'vocab'), f32('scale'), ...u32('start'), ...rate], bindings, body);
 }
 
@@ -354,11 +361,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 /** Elementwise: `add` (a + b), an activation of a, or SwiGLU (silu(a) * b), over `count` values. */
 export function elementwiseKernel(op: ElementwiseOp): Kernel {
-  const two = op === 'add' || op === 'swiglu';
+  const two = op === 'add' || op === 'swiglu' || op === 'geglu';
   const count = ({ u }: { u: Record<string, number> }) => u.count;
   const bindings: KernelBinding[] = [read('a', count), ...(two ? [read('b', count)] : []), write('out', count)];
-  const value = op === 'add' ? 'a[i] + b[i]' : op === 'swiglu' ? 'a[i] / (1.0 + exp(-a[i])) * b[i]' : 'act(a[i])';
-  const body = `${two ? '' : actFn(op as Epilogue)}
+  const value = op === 'add' ? 'a[i] + b[i]' : op === 'swiglu' ? 'act(a[i]) * b[i]' : op === 'geglu' ? 'act(a[i]) * b[i]' : 'act(a[i])';
+  const fn: Epilogue | undefined = op === 'add' ? undefined : op === 'swiglu' ? 'silu' : op === 'geglu' ? 'gelu' : op;
+  const body = `${fn ? actFn(fn) : ''}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
@@ -379,31 +387,31 @@ export const ROPE_UNIFORMS: readonly UniformField[] = u32('rows', 'heads', 'hd',
  * pair's two elements) and `sc` (sin and cos of t · θ^(-2p/rd), t = r % T + start, with `rate_lo`, `rate_hi` the
  * words of `positionRateWords(rd, θ)`).
  */
-export function ropePairWgsl(style: RopeStyle): string {
+export function ropePairWgsl(style: RopeStyle, rowStarts = false): string {
   return `  let half = u.rd / 2u;
   let p = i % half;
   let h = (i / half) % u.heads;
   let r = i / (half * u.heads);
-  let sc = position_sin_cos(r % u.T + u.start, p, vec2<u32>(u.rate_lo, u.rate_hi));
+  let sc = position_sin_cos(r % u.T + ${rowStarts ? 'row_start[r / u.T]' : 'u.start'}, p, vec2<u32>(u.rate_lo, u.rate_hi));
   let at = r * u.heads * u.hd + h * u.hd;
   ${style === 'pairs' ? 'let i0 = at + 2u * p; let i1 = i0 + 1u;' : 'let i0 = at + p; let i1 = at + p + half;'}`;
 }
 
 /** Rotary positions, in place on `[rows, heads * hd]`: pair p of each head turns by t · θ^(-2p/rd). */
-export function ropeKernel(style: RopeStyle): Kernel {
-  const bindings: KernelBinding[] = [write('x', ({ u }) => u.rows * u.heads * u.hd)];
+export function ropeKernel(style: RopeStyle, rowStarts = false): Kernel {
+  const bindings: KernelBinding[] = [write('x', ({ u }) => u.rows * u.heads * u.hd), ...(rowStarts ? [rowStartBinding] : [])];
   const body = `
 ${POSITION_ANGLES}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= u.rows * u.heads * (u.rd / 2u)) { return; }
-${ropePairWgsl(style)}
+${ropePairWgsl(style, rowStarts)}
   let x0 = x[i0]; let x1 = x[i1];
   x[i0] = x0 * sc.y - x1 * sc.x;
   x[i1] = x0 * sc.x + x1 * sc.y;
 }`;
-  return kernel64(style === 'pairs' ? 'rope' : 'rope_halves', [...ROPE_UNIFORMS], bindings, body);
+  return kernel64(`${style === 'pairs' ? 'rope' : 'rope_halves'}${rowStarts ? '_rows' : ''}`, [...ROPE_UNIFORMS], bindings, body);
 }
 
 /** Decoder input: `dec[b, 0] = bos`, `dec[b, t] = tokens[b, t-1]` unless that is pad or eos (then pad); eos 2^32-1 is none. */

@@ -108,7 +108,7 @@ describe('the playground page, served by mdl serve', () => {
     // The 404 page was never parsed: no "expected 'model'" diagnostic.
     expect(await page.locator('#diagnostics li').count()).toBe(0);
     expect(await page.locator('#params-error li').allTextContents()).toEqual([
-      "unknown query parameter 'mx' (the page reads spec, weights, source, input, max, seed, temperature, topk, topp, beams, run, and the mask fields dims, lengths, tokens, segments, batch, head, tiles)",
+      "unknown query parameter 'mx' (the page reads spec, weights, tokenizer, source, input, max, seed, temperature, topk, topp, beams, run, and the mask fields dims, lengths, tokens, segments, batch, head, tiles)",
       'max=-1: expected a whole number from 1 to 256; using 6',
     ]);
     await page.screenshot({ path: join(shots, 'errors.png') });

@@ -37,7 +37,9 @@ describe('mdl run --input-file', () => {
     expect(cpu.stderr).toMatch(/3 row\(s\) in 2 group\(s\) of equal length \(2, 1 rows\)/);
     const gpu = ok(mdl('specs/packed.mdl', '--input-file', prompts, '--max-new', '4', '--backend', 'gpu'));
     expect(byRow(gpu.stdout)).toEqual(rows);
-    expect(gpu.stderr).toMatch(/decoded together with a KV cache per group/);
+    expect(gpu.stderr).toMatch(/prefilled together with a KV cache per group/);
+    // Rows of the two lengths then share every decode run.
+    expect(gpu.stderr).toMatch(/after the prefill, 2 groups \(2, 1 rows\) decode on as one batch, one run per step, each row at its own position/);
   }, 120_000);
 
   it('JSONL rows with ids and segment ids; --json streams tokens with their row; --logits has a row dimension', () => {

@@ -110,7 +110,7 @@ describe('commands loaded when they run', () => {
     const help = mdl(['--help']);
     expect(help.status).toBe(0);
     const listed = [...help.stdout.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]);
-    expect(listed).toEqual(['check', 'dump', 'mask', 'compile', 'run', 'serve', 'tune', 'demo', 'init', 'grad', 'train', 'eval', 'help']);
+    expect(listed).toEqual(['check', 'dump', 'mask', 'compile', 'run', 'serve', 'tune', 'demo', 'init', 'import', 'grad', 'train', 'eval', 'help']);
     const unknown = mdl(['chek', 'specs/packed.mdl']);
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toMatch(/unknown command 'chek'/);

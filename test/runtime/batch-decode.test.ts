@@ -1,12 +1,13 @@
-// Batched decoding: several sequences through one KV cache, one program run per step per group of rows at the same
-// position. At every step, every row's logits equal those of decoding that row alone with its own cache (1e-4) and
-// those of the CPU reference interpreter (1e-3), and the tokens are the same. Covered: the shipped specs at test size
-// and a dozen masks, rows of different prompt lengths (separate groups) and of the same length (one group), rows
-// that stop early (dropped from the cache on the device), and a mask the cache cannot follow (the group recomputes).
+// Batched decoding: several sequences through one KV cache. Rows prefill in one program run per prompt length, then
+// rows of every length decode in one run per step, each at its own position. At every step, every row's logits equal
+// those of decoding that row alone with its own cache (1e-4) and those of the CPU reference interpreter (1e-3), and
+// the tokens are the same. Covered: the shipped specs at test size and a dozen masks, rows of different prompt
+// lengths (joined after their prefills; the program runs are counted) and of the same length, rows that stop early
+// (dropped from the cache on the device), and a mask the cache cannot follow (the group recomputes).
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
 import type { CheckedModel } from '../../src/check/model.ts';
 import { lower } from '../../src/lower/passes.ts';
@@ -67,7 +68,7 @@ describe('batched decoding with a KV cache', () => {
    * Greedy decoding of `rows` three ways: batched on the device with caches, each row alone on the device with its
    * own cache, and batched on the CPU reference (a full pass at every step). Returns the batched result.
    */
-  async function compare(m: CheckedModel, rows: BatchRow[], maxNew: number, extra: { stopIds?: number[]; expectCache?: boolean; sampleSeed?: number } = {}) {
+  async function compare(m: CheckedModel, rows: BatchRow[], maxNew: number, extra: { stopIds?: number[]; expectCache?: boolean; sampleSeed?: number; runs?: { prefill: number; each: number } } = {}) {
     const lowered = lower(m);
     const weights = seededWeights(lowered.ir, 11);
     const forward = gpuForward(gpu(), lowered, m, weights);
@@ -82,7 +83,18 @@ describe('batched decoding with a KV cache', () => {
     // Sampling: row r draws from seed + r, as it would alone with that seed.
     const sampled = extra.sampleSeed !== undefined;
     const opts = { rows, maxNew, greedy: !sampled, temperature: sampled ? 1.5 : undefined, seed: extra.sampleSeed, stopIds: extra.stopIds };
+    // Program runs of the batched decoding: one per prompt length to prefill, then one per step for all rows.
+    const prefills = vi.spyOn(CachedDecoder.prototype, 'nextRows');
+    const each = vi.spyOn(CachedDecoder.prototype, 'nextEach');
     const tokens = await generateBatch(m, forward, { ...opts, newCache, onStep: record(batched), onCacheAbandoned: (r) => reasons.push(r) });
+    const runs = { prefill: prefills.mock.calls.length, each: each.mock.calls.length, rows: each.mock.calls.map(([r]) => r.length) };
+    prefills.mockRestore();
+    each.mockRestore();
+    if (extra.runs) {
+      expect({ prefill: runs.prefill, each: runs.each }).toEqual(extra.runs);
+      // Every row in every per-step run while none has stopped.
+      expect(runs.rows.filter((n) => n !== rows.length)).toEqual([]);
+    }
     expect(reasons).toEqual([]);
     const oracle: Logits = [];
     const cpuTokens = await generateBatch(m, cpuForward(lowered, m, weights), { ...opts, onStep: record(oracle) });
@@ -111,6 +123,19 @@ describe('batched decoding with a KV cache', () => {
     expect(groupRows(m, mixed).map((g) => g.rows)).toEqual([[0, 2, 4], [1], [3]]);
     // Random bits hash the batch index: a row keeps its bits only where it would be alone.
     expect(groupRows(lm('causal & random(0.3, 5)'), mixed).map((g) => g.rows)).toEqual([[0], [1], [2], [3], [4]]);
+  });
+
+  it('rows of different lengths at learned, sinusoidal and rotary positions decode in one run per step', async () => {
+    const rows: BatchRow[] = [{ prompt: [3] }, { prompt: [4, 5, 6, 7, 8, 9, 10] }, { prompt: [11, 12, 13] }, { prompt: [14, 15] }];
+    for (const positions of ['learned(96)', 'sinusoidal', 'rotary']) await compare(lm('causal', { positions }), rows, 4, { runs: { prefill: 4, each: 3 } });
+  });
+
+  it('an attention with no storage binding to spare for per-row windows: each length decodes in its own run', async () => {
+    // A mask's two buffers and a score table fill the eight storage bindings every adapter allows.
+    const m = lm('causal', { score: 'relative_bias(buckets = 8, max_distance = 16, bidirectional = false)' });
+    expect(lower(m).decode!.step.program.buffers.filter((b) => b.role === 'row_positions')).toEqual([]);
+    // Lengths 3, 2, 3: two groups, each one run per step.
+    await compare(m, mixed.slice(0, 3), 3, { runs: { prefill: 6, each: 0 } });
   });
 
   it('packed documents (shipped): rotary positions, grouped-query attention, per-row segment ids', async () => {
@@ -153,13 +178,15 @@ describe('batched decoding with a KV cache', () => {
   });
 
   it('causal, and causal aligned bottom-right with ALiBi and soft-capping', async () => {
-    await compare(lm('causal'), mixed, 5);
+    // Lengths 3, 2, 3, 5, 3: three prefills, then all five rows in one run for each of the 4 later steps.
+    await compare(lm('causal'), mixed, 5, { runs: { prefill: 3, each: 4 } });
     await compare(lm('causal(align = bottom_right)', { score: 'alibi, softcap(20)', kv: 2 }), mixed.slice(0, 3), 4);
   });
 
   it('a sliding window that drops keys, and sinks or a window', async () => {
     const long: BatchRow[] = [{ prompt: [3, 4, 5, 6, 7, 8] }, { prompt: [9, 8, 7, 6, 5, 4] }, { prompt: [3, 4] }];
-    await compare(lm('window(4)', { positions: 'rotary' }), long, 24);
+    // Lengths 6, 6, 2: two prefills, then one run per step with keys dropped per row as the window moves on.
+    await compare(lm('window(4)', { positions: 'rotary' }), long, 24, { runs: { prefill: 2, each: 23 } });
     await compare(lm('sink(2) | window(3)'), long, 8);
   });
 

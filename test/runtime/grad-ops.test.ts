@@ -74,7 +74,7 @@ describe('each op’s gradient matches finite differences (f64)', () => {
     expectMatches(broadcast.values, broadcast.grads, broadcast.loss, [0, 1]);
   });
 
-  for (const fn of ['relu', 'gelu', 'silu'] as const) {
+  for (const fn of ['relu', 'gelu', 'gelu_erf', 'silu'] as const) {
     it(`act ${fn}`, () => {
       const { values, grads, loss } = opCase('act', { fn }, [{ shape: [3, 5] }], [3, 5], 7);
       expectMatches(values, grads, loss, [0]);
@@ -83,6 +83,11 @@ describe('each op’s gradient matches finite differences (f64)', () => {
 
   it('swiglu (gate and up)', () => {
     const { values, grads, loss } = opCase('swiglu', {}, [{ shape: [2, 4] }, { shape: [2, 4] }], [2, 4], 8);
+    expectMatches(values, grads, loss, [0, 1]);
+  });
+
+  it('geglu (gate and up)', () => {
+    const { values, grads, loss } = opCase('geglu', {}, [{ shape: [2, 4] }, { shape: [2, 4] }], [2, 4], 15);
     expectMatches(values, grads, loss, [0, 1]);
   });
 
@@ -111,7 +116,8 @@ describe('attention’s gradient matches finite differences (f64)', () => {
     ['causal, with rows that see no key (q < 1 sees nothing)', { mask: (_b, _h, q, k) => k < q }],
     ['per-batch padding and a per-head pattern', { mask: (b, h, q, k) => k < 6 - 2 * b && (h % 2 === 0 || k <= q + 1) }],
     ['softcap', { modifiers: [{ kind: 'softcap', cap: 1.2 }] }],
-    ['alibi', { modifiers: [{ kind: 'alibi', slopes: alibiSlopes(4) }], mask: (_b, _h, q, k) => k <= q + 1 }],
+    ['alibi', { modifiers: [{ kind: 'alibi', slopes: alibiSlopes(4), form: 'distance' }], mask: (_b, _h, q, k) => k <= q + 1 }],
+    ['alibi in BLOOM’s form (slope · k), no mask', { modifiers: [{ kind: 'alibi', slopes: alibiSlopes(4), form: 'key' }] }],
     ['relative bias table, then softcap', { modifiers: [relBias(true), { kind: 'softcap', cap: 2 }] }],
     ['rotary positions', { rotary: defaultRotary(4), mask: (_b, _h, q, k) => k <= q + 1 }],
     ['rotary halves, θ = 500000, half of each head rotated', { rotary: { style: 'halves', theta: 500000, dims: 2 }, mask: (_b, _h, q, k) => k <= q + 1 }],

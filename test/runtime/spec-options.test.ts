@@ -83,6 +83,21 @@ describe('exact GELU', () => {
   });
 });
 
+describe('gated GELU', () => {
+  it('geglu is T5 v1.1’s gated-gelu: gelu_new(gate) · up, with gate_proj and up_proj weights', () => {
+    const m = model(lm('tokens: learned(vocab, d_model), positions: none', 'norm = pre layer', 'ffn d_ff geglu'));
+    const g = buildIr(m);
+    const node = g.nodes.find((n) => n.op === 'geglu')!;
+    const values = interpret(g, m, { dims: { B: 1, T: 3 }, inputs: { ids: Int32Array.from([3, 4, 5]) }, weights: randomWeights(g, 2) });
+    const [gate, up, out] = [values.get(node.args[0])!, values.get(node.args[1])!, values.get(node.id)!];
+    // gelu_new(x) = 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))), as Hugging Face's NewGELUActivation.
+    const geluNew = (x: number) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+    // mdl clamps the tanh argument at ±15 (far out, where gelu is 0 or x to 1e-12): equal to 1e-10.
+    for (let i = 0; i < out.length; i++) expect(out[i]).toBeCloseTo(geluNew(gate[i]) * up[i], 10);
+    expect(g.nodes.some((n) => n.id === '%decoder.layers.0.ffn.gate_proj.weight')).toBe(true);
+  });
+});
+
 describe('rotary positions', () => {
   it('halves: Llama’s q·cos + rotate_half(q)·sin with θ = 500000, over part of each head', () => {
     const [rows, heads, hd, rd, theta] = [5, 2, 8, 4, 500000];
@@ -162,6 +177,36 @@ describe('embedding options', () => {
   });
 });
 
+describe('score options', () => {
+  const scored = (score: string, mask: string) =>
+    lm('tokens: learned(vocab, d_model), positions: none', 'norm = pre layer', `attention self heads = heads ${mask} score = s\n    ffn d_ff relu`, `score s = ${score}`);
+  const logits = (text: string) => {
+    const m = model(text);
+    const g = buildIr(m);
+    return interpret(g, m, { dims: { B: 1, T: 5 }, inputs: { ids: Int32Array.from([3, 4, 5, 6, 7]) }, weights: randomWeights(g, 1) }).get('%logits')!;
+  };
+
+  it('ALiBi’s two forms give the same logits under a causal mask and different ones without it', () => {
+    const dist = logits(scored('alibi', 'mask = causal'));
+    const key = logits(scored('alibi(form = key)', 'mask = causal'));
+    for (let i = 0; i < dist.length; i++) expect(key[i]).toBeCloseTo(dist[i], 12);
+    const open = logits(scored('alibi', ''));
+    const openKey = logits(scored('alibi(form = key)', ''));
+    expect(Math.max(...open.map((x, i) => Math.abs(x - openKey[i])))).toBeGreaterThan(1e-6);
+  });
+
+  it('a shared relative bias is one weight of the stack, in its first layer, read by every layer', () => {
+    const m = model(scored('relative_bias(buckets = 4, max_distance = 8, shared = true)', 'mask = causal'));
+    const g = buildIr(m);
+    const tables = g.nodes.filter((n) => n.op === 'param' && n.id.includes('relative_attention_bias')).map((n) => n.id);
+    expect(tables).toEqual(['%decoder.layers.0.self_attn.relative_attention_bias.weight']);
+    const readers = g.nodes.filter((n) => n.op === 'attention').map((n) => n.args[3]);
+    expect(readers).toEqual([tables[0], tables[0]]);
+    const own = buildIr(model(scored('relative_bias(buckets = 4, max_distance = 8)', 'mask = causal')));
+    expect(own.nodes.filter((n) => n.op === 'param' && n.id.includes('relative_attention_bias'))).toHaveLength(2);
+  });
+});
+
 describe('models with options: gradients match finite differences (f64)', () => {
   const ids = Int32Array.from([3, 5, 7, 2, 9, 4, 6, 8, 3, 3, 0, 0]);
   const cases: [string, string][] = [
@@ -178,6 +223,10 @@ describe('models with options: gradients match finite differences (f64)', () => 
       lm('tokens: learned(vocab, d_model), positions: sinusoidal(layout = concatenated)', 'norm = pre layer, bias = false', 'attention self heads = heads mask = causal scale = 1\n    ffn d_ff relu'),
     ],
   ];
+  cases.push([
+    'T5’s shared relative bias (one table, read by both layers) and BLOOM’s ALiBi (slope · k) without a mask',
+    lm('tokens: learned(vocab, d_model, scale = 1), positions: none', 'norm = pre rms, eps = 1e-6, bias = false', 'attention self heads = heads score = t5 scale = 1\n    attention self heads = heads score = bloom\n    ffn d_ff relu', 'score t5 = relative_bias(buckets = 4, max_distance = 8, shared = true)\n  score bloom = alibi(form = key)'),
+  ]);
   for (const [name, text] of cases) {
     it(name, () => {
       const c = modelCase(text, { B: 2, T: 6 }, { ids });

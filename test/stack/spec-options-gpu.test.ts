@@ -14,10 +14,11 @@ import { runProgram } from '../../src/runtime/program.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
 import { checkedModel, compareWithCpu, tokenRows } from '../support/gpu-gradients.ts';
 
-const lm = (embed: string, stack: string, layers: string) => `model t {
+const lm = (embed: string, stack: string, layers: string, scores = '') => `model t {
   dim vocab = 40, d_model = 16, heads = 2, d_ff = 24
   dim B, T <= 16
   input ids: tokens[B, T] pad 0
+  ${scores}
   embed ${embed}
   stack decoder x 2 on ids (${stack}) {
     ${layers}
@@ -36,8 +37,12 @@ const MODELS: [string, string][] = [
     lm('tokens: learned(vocab, d_model, scale = 1), positions: learned(18, offset = 2)', 'norm = post layer, embed_norm = layer', 'attention self heads = heads mask = causal bias = false\n    ffn d_ff gelu_erf'),
   ],
   [
-    'T5-like scores (scale = 1), concatenated sinusoids, layer norms without β, GPT-J pairs kept elsewhere',
-    lm('tokens: learned(vocab, d_model), positions: sinusoidal(layout = concatenated)', 'norm = pre layer, bias = false, eps = 1e-6', 'attention self heads = heads mask = causal scale = 1\n    ffn d_ff gelu_erf bias = true'),
+    'T5-like scores (scale = 1), gated GELU (geglu), concatenated sinusoids, layer norms without β',
+    lm('tokens: learned(vocab, d_model), positions: sinusoidal(layout = concatenated)', 'norm = pre layer, bias = false, eps = 1e-6', 'attention self heads = heads mask = causal scale = 1\n    ffn d_ff geglu bias = true'),
+  ],
+  [
+    'T5’s shared relative bias and BLOOM’s ALiBi form (slope · k) under a causal mask',
+    lm('tokens: learned(vocab, d_model, scale = 1), positions: none', 'norm = pre rms, eps = 1e-6, bias = false', 'attention self heads = heads mask = causal score = t5 scale = 1\n    attention self heads = heads mask = causal score = bloom\n    ffn d_ff relu', 'score t5 = relative_bias(buckets = 4, max_distance = 8, bidirectional = false, shared = true)\n  score bloom = alibi(form = key)'),
   ],
 ];
 
@@ -84,4 +89,10 @@ describe('spec options on WebGPU vs the CPU reference', () => {
       await compareWithCpu(gpu(), text, { B: 2, T: 7 }, { ids: tokenRows(2, 7, 40, 4) });
     }, 240_000);
   }
+
+  it('without a mask, where BLOOM’s form and the distance form differ: gradients of the shared table and the rest', async () => {
+    const text = lm('tokens: learned(vocab, d_model, scale = 1), positions: none', 'norm = pre rms, bias = false', 'attention self heads = heads score = t5\n    attention self heads = heads score = bloom\n    ffn d_ff relu', 'score t5 = relative_bias(buckets = 4, max_distance = 8, shared = true)\n  score bloom = alibi(form = key)');
+    const { cpu } = await compareWithCpu(gpu(), text, { B: 2, T: 7 }, { ids: tokenRows(2, 7, 40, 5) });
+    expect([...cpu.grads.keys()].filter((k) => k.includes('relative_attention_bias'))).toEqual(['decoder.layers.0.self_attn.relative_attention_bias.weight']);
+  }, 240_000);
 });

@@ -1,9 +1,9 @@
 // Fused masked attention (generated). Layouts: Q/out [B, Lq, H, D], K/V [B, Lk, KVH, D], f32.
-const ATTN_D4: u32 = 8u;
+const ATTN_D4: u32 = 16u;
 const ATTN_TQ: u32 = 1u;
-const ATTN_TK: u32 = 32u;
-const ATTN_LANES: u32 = 8u;
-const ATTN_WG: u32 = 8u;
+const ATTN_TK: u32 = 16u;
+const ATTN_LANES: u32 = 16u;
+const ATTN_WG: u32 = 16u;
 const ATTN_EMPTY: u32 = 0u;
 const ATTN_PARTIAL: u32 = 1u;
 // Masked scores are stored as a finite sentinel: WGSL has no infinity literal, and finite values keep max/exp exact.
@@ -33,29 +33,30 @@ struct AttnParams {
 @group(0) @binding(5) var<storage, read> attn_tile_class: array<u32>;
 @group(0) @binding(6) var<storage, read> mask_params: array<i32>;
 @group(0) @binding(7) var<storage, read> mask_data: array<i32>;
+@group(0) @binding(8) var<storage, read> row_window: array<u32>;
 
 fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
-  return ((k <= q) && (mask_data[mask_params[0] + b * mask_params[1] + k] != 0));
+  return (k <= (q + (mask_params[0] - mask_params[1])));
 }
 
 
 
 var<workgroup> attn_k_tile: array<vec4<f32>, 256>;
 var<workgroup> attn_v_tile: array<vec4<f32>, 256>;
-var<workgroup> attn_scores: array<f32, 32>;
+var<workgroup> attn_scores: array<f32, 16>;
 
-@compute @workgroup_size(8)
+@compute @workgroup_size(16)
 fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let qt = wg.x;
   let h = wg.y;
   let b = wg.z;
   let lq = attn_params.lq;
-  let lk = attn_params.lk;
+  let lk = row_window[b * 3u + 2u];
   let heads = attn_params.heads;
   let kv_heads = attn_params.kv_heads;
   let n_k_tiles = attn_params.n_k_tiles;
-  let q_offset = attn_params.q_offset;
-  let k_offset = attn_params.k_offset;
+  let q_offset = row_window[b * 3u];
+  let k_offset = row_window[b * 3u + 1u];
   let kv_rows = attn_params.kv_rows;
   let row = lid / ATTN_LANES;
   let lane = lid % ATTN_LANES;
@@ -74,6 +75,14 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let q_5 = attn_q[q_base + 5u] * scale;
   let q_6 = attn_q[q_base + 6u] * scale;
   let q_7 = attn_q[q_base + 7u] * scale;
+  let q_8 = attn_q[q_base + 8u] * scale;
+  let q_9 = attn_q[q_base + 9u] * scale;
+  let q_10 = attn_q[q_base + 10u] * scale;
+  let q_11 = attn_q[q_base + 11u] * scale;
+  let q_12 = attn_q[q_base + 12u] * scale;
+  let q_13 = attn_q[q_base + 13u] * scale;
+  let q_14 = attn_q[q_base + 14u] * scale;
+  let q_15 = attn_q[q_base + 15u] * scale;
 
   var acc_0 = vec4<f32>(0.0);
   var m_run = ATTN_MASKED;
@@ -116,6 +125,14 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         dot4 = fma(q_5, attn_k_tile[k_base + 5u], dot4);
         dot4 = fma(q_6, attn_k_tile[k_base + 6u], dot4);
         dot4 = fma(q_7, attn_k_tile[k_base + 7u], dot4);
+        dot4 = fma(q_8, attn_k_tile[k_base + 8u], dot4);
+        dot4 = fma(q_9, attn_k_tile[k_base + 9u], dot4);
+        dot4 = fma(q_10, attn_k_tile[k_base + 10u], dot4);
+        dot4 = fma(q_11, attn_k_tile[k_base + 11u], dot4);
+        dot4 = fma(q_12, attn_k_tile[k_base + 12u], dot4);
+        dot4 = fma(q_13, attn_k_tile[k_base + 13u], dot4);
+        dot4 = fma(q_14, attn_k_tile[k_base + 14u], dot4);
+        dot4 = fma(q_15, attn_k_tile[k_base + 15u], dot4);
         s = dot4.x + dot4.y + dot4.z + dot4.w;
         
       }

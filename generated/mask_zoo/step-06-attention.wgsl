@@ -1,9 +1,9 @@
 // Fused masked attention (generated). Layouts: Q/out [B, Lq, H, D], K/V [B, Lk, KVH, D], f32.
-const ATTN_D4: u32 = 4u;
+const ATTN_D4: u32 = 2u;
 const ATTN_TQ: u32 = 1u;
 const ATTN_TK: u32 = 32u;
-const ATTN_LANES: u32 = 4u;
-const ATTN_WG: u32 = 4u;
+const ATTN_LANES: u32 = 2u;
+const ATTN_WG: u32 = 2u;
 const ATTN_EMPTY: u32 = 0u;
 const ATTN_PARTIAL: u32 = 1u;
 // Masked scores are stored as a finite sentinel: WGSL has no infinity literal, and finite values keep max/exp exact.
@@ -33,29 +33,30 @@ struct AttnParams {
 @group(0) @binding(5) var<storage, read> attn_tile_class: array<u32>;
 @group(0) @binding(6) var<storage, read> mask_params: array<i32>;
 @group(0) @binding(7) var<storage, read> mask_data: array<i32>;
+@group(0) @binding(8) var<storage, read> row_window: array<u32>;
 
 fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
-  return ((mask_data[mask_params[0] + b * mask_params[1] + q] == mask_data[mask_params[0] + b * mask_params[1] + k]) && (k <= q));
+  return (k < mask_data[mask_params[0] + b]);
 }
 
 
 
-var<workgroup> attn_k_tile: array<vec4<f32>, 128>;
-var<workgroup> attn_v_tile: array<vec4<f32>, 128>;
+var<workgroup> attn_k_tile: array<vec4<f32>, 64>;
+var<workgroup> attn_v_tile: array<vec4<f32>, 64>;
 var<workgroup> attn_scores: array<f32, 32>;
 
-@compute @workgroup_size(4)
+@compute @workgroup_size(2)
 fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let qt = wg.x;
   let h = wg.y;
   let b = wg.z;
   let lq = attn_params.lq;
-  let lk = attn_params.lk;
+  let lk = row_window[b * 3u + 2u];
   let heads = attn_params.heads;
   let kv_heads = attn_params.kv_heads;
   let n_k_tiles = attn_params.n_k_tiles;
-  let q_offset = attn_params.q_offset;
-  let k_offset = attn_params.k_offset;
+  let q_offset = row_window[b * 3u];
+  let k_offset = row_window[b * 3u + 1u];
   let kv_rows = attn_params.kv_rows;
   let row = lid / ATTN_LANES;
   let lane = lid % ATTN_LANES;
@@ -68,8 +69,6 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let scale = attn_params.scale;
   let q_0 = attn_q[q_base + 0u] * scale;
   let q_1 = attn_q[q_base + 1u] * scale;
-  let q_2 = attn_q[q_base + 2u] * scale;
-  let q_3 = attn_q[q_base + 3u] * scale;
 
   var acc_0 = vec4<f32>(0.0);
   var m_run = ATTN_MASKED;
@@ -106,8 +105,6 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         let k_base = kk * ATTN_D4;
         var dot4 = q_0 * attn_k_tile[k_base];
         dot4 = fma(q_1, attn_k_tile[k_base + 1u], dot4);
-        dot4 = fma(q_2, attn_k_tile[k_base + 2u], dot4);
-        dot4 = fma(q_3, attn_k_tile[k_base + 3u], dot4);
         s = dot4.x + dot4.y + dot4.z + dot4.w;
         
       }

@@ -33,6 +33,7 @@ struct AttnParams {
 @group(0) @binding(5) var<storage, read> attn_tile_class: array<u32>;
 @group(0) @binding(6) var<storage, read> mask_params: array<i32>;
 @group(0) @binding(7) var<storage, read> mask_data: array<i32>;
+@group(0) @binding(8) var<storage, read> row_window: array<u32>;
 
 fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
   return (mask_data[mask_params[0] + b * mask_params[1] + k] != 0);
@@ -50,12 +51,12 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let h = wg.y;
   let b = wg.z;
   let lq = attn_params.lq;
-  let lk = attn_params.lk;
+  let lk = row_window[b * 3u + 2u];
   let heads = attn_params.heads;
   let kv_heads = attn_params.kv_heads;
   let n_k_tiles = attn_params.n_k_tiles;
-  let q_offset = attn_params.q_offset;
-  let k_offset = attn_params.k_offset;
+  let q_offset = row_window[b * 3u];
+  let k_offset = row_window[b * 3u + 1u];
   let kv_rows = attn_params.kv_rows;
   let row = lid / ATTN_LANES;
   let lane = lid % ATTN_LANES;
