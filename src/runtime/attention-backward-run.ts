@@ -188,13 +188,3 @@ export async function prepareAttentionBackward(gpu: GpuContext, kernels: Attenti
   }
 }
 
-/** Runs the backward pass once and returns the gradients. */
-export async function runAttentionBackward(gpu: GpuContext, kernels: AttentionBackwardKernels, inputs: AttentionBackwardInputs): Promise<AttentionGradients> {
-  const prepared = await prepareAttentionBackward(gpu, kernels, inputs);
-  try {
-    await prepared.run();
-    return await prepared.gradients();
-  } finally {
-    prepared.destroy();
-  }
-}
