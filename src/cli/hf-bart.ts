@@ -7,7 +7,8 @@
 // logits add `final_logits_bias` ([1, vocab] in the checkpoint, `lm_head.bias` in mdl).
 
 import type { HfConfig } from './hf-config.ts';
-import { output, sameValues, type Checkpoint, type ImportDType, type Imported } from './hf-tensors.ts';
+import { takeFairseqLayers, takeNorm, takeSharedEmbedding } from './hf-bart-layers.ts';
+import { output, type Checkpoint, type ImportDType, type Imported } from './hf-tensors.ts';
 import { SpecWriter } from './spec-writer.ts';
 import { UserError } from './user-error.ts';
 import type { Tensor, TensorToWrite } from '../runtime/safetensors.ts';
@@ -82,40 +83,14 @@ export function importBart(cfg: HfConfig, ckpt: Checkpoint, name: string, dtype:
 
   const out = new Map<string, TensorToWrite>();
   const put = (n: string, t: Tensor) => out.set(n, output(t, dtype));
-  const shared = ckpt.take('shared.weight', [vocab, width], 'vocab_size × d_model');
-  put('embed.tokens.weight', shared);
-  for (const copy of ['encoder.embed_tokens.weight', 'decoder.embed_tokens.weight', '/lm_head.weight']) {
-    if (ckpt.has(copy) && !sameValues(ckpt.take(copy, [vocab, width], 'vocab_size × d_model'), shared)) throw new UserError(`${cfg.source}: ${copy.replace('/', '')} differs from the shared embedding, which BART ties it to`);
-  }
+  const shared = takeSharedEmbedding(ckpt, cfg, vocab, width, 'BART', put);
   const bias = ckpt.has('/final_logits_bias') ? ckpt.take('/final_logits_bias', [1, vocab], '1 × vocab_size') : undefined;
   put('lm_head.bias', bias ? { ...bias, shape: [vocab] } : { shape: [vocab], data: new Float32Array(vocab), dtype: shared.dtype });
-  const norm = (from: string, to: string) => {
-    put(`${to}.weight`, ckpt.take(`${from}.weight`, [width], 'd_model'));
-    put(`${to}.bias`, ckpt.take(`${from}.bias`, [width], 'd_model'));
-  };
-  const linear = (from: string, to: string, outDim: number, inDim: number, why: string) => {
-    put(`${to}.weight`, ckpt.take(`${from}.weight`, [outDim, inDim], why));
-    put(`${to}.bias`, ckpt.take(`${from}.bias`, [outDim], why));
-  };
-  const attention = (from: string, to: string) => {
-    for (const [p, q] of [['q', 'q'], ['k', 'k'], ['v', 'v'], ['out', 'o']]) linear(`${from}.${p}_proj`, `${to}.${q}_proj`, width, width, 'd_model × d_model');
-  };
-  for (const [stack, layers, ff] of [['encoder', encLayers, encFf], ['decoder', decLayers, decFf]] as const) {
+  for (const stack of ['encoder', 'decoder']) {
     put(`${stack}.positions.weight`, ckpt.take(`${stack}.embed_positions.weight`, [rows, width], '(max_position_embeddings + 2) × d_model'));
-    norm(`${stack}.layernorm_embedding`, `${stack}.embed_norm`);
-    for (let i = 0; i < layers; i++) {
-      const l = `${stack}.layers.${i}`;
-      attention(`${l}.self_attn`, `${l}.self_attn`);
-      norm(`${l}.self_attn_layer_norm`, `${l}.self_attn_norm`);
-      if (stack === 'decoder') {
-        attention(`${l}.encoder_attn`, `${l}.cross_attn`);
-        norm(`${l}.encoder_attn_layer_norm`, `${l}.cross_attn_norm`);
-      }
-      linear(`${l}.fc1`, `${l}.ffn.up_proj`, ff, width, `${stack}_ffn_dim × d_model`);
-      linear(`${l}.fc2`, `${l}.ffn.down_proj`, width, ff, `d_model × ${stack}_ffn_dim`);
-      norm(`${l}.final_layer_norm`, `${l}.ffn_norm`);
-    }
+    takeNorm(ckpt, put, width, `${stack}.layernorm_embedding`, `${stack}.embed_norm`);
   }
+  takeFairseqLayers(ckpt, put, width, [['encoder', encLayers, encFf], ['decoder', decLayers, decFf]]);
   ckpt.checkAllTaken();
   return { family: 'BART', spec: w.text(), tensors: out, specials: { bos: cfg.optionalId('bos_token_id'), eos, pad } };
 }
