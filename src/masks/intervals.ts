@@ -98,6 +98,8 @@ function diffForm(e: IntExpr, box: TileBox, env: MaskEnv): [number, number, numb
  * ±(q - k) with something fixed (`k <= q`, `q - W < k`); otherwise none. Values stay far inside f64's exact integers.
  */
 export function diffBound(e: Extract<BoolExpr, { kind: 'cmp' }>, holds: boolean, box: TileBox, env: MaskEnv): Interval | undefined {
+  // The linear form is exact arithmetic; it is only the kernel's value where no step of either side wraps.
+  if (!exactOver(e.a, box, env) || !exactOver(e.b, box, env)) return undefined;
   const a = diffForm(e.a, box, env);
   const b = diffForm(e.b, box, env);
   if (!a || !b) return undefined;
@@ -127,6 +129,23 @@ export function diffBound(e: Extract<BoolExpr, { kind: 'cmp' }>, holds: boolean,
     case '!=':
       return undefined;
   }
+}
+
+/**
+ * The range of `e` over the box when no step of it leaves i32 (so no step wraps), else undefined. `intervalOf`
+ * widens a wrapped step to everything, which bounds the value soundly but hides that exact arithmetic would differ.
+ */
+function exactOver(e: IntExpr, box: TileBox, env: MaskEnv): Interval | undefined {
+  let iv: Interval;
+  if (e.kind === 'bin') {
+    const a = exactOver(e.a, box, env);
+    const b = exactOver(e.b, box, env);
+    if (!a || !b) return undefined;
+    iv = binInterval(e.op, a, b);
+  } else {
+    iv = intervalOf(e, box, env);
+  }
+  return iv.lo < I32_MIN || iv.hi > I32_MAX ? undefined : iv;
 }
 
 /**
