@@ -12,7 +12,7 @@ import { defineConfig } from 'vitest/config';
 import base from './vitest.config.ts';
 
 /** Test files whose spawned `mdl` processes use a WebGPU device (they import no device module themselves). */
-export const SPAWNS_A_DEVICE: string[] = [];
+export const SPAWNS_A_DEVICE: string[] = ['test/cli/demo-translate-gpu.test.ts'];
 
 /** How a test file that uses the device in its own process is recognised. */
 export const NEEDS_DEVICE = /from '[^']*(?:gpu-harness|src\/runtime\/device)\.ts'|from 'playwright-core'/;

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { join, relative } from 'node:path';
 import { sym } from '../check/sym.ts';
 import { lower } from '../lower/passes.ts';
-import { DEMO_SOURCE, heldOutPairs, trainedWeightsFor } from './demo-weights.ts';
+import { DEMO_SOURCE, heldOutPairs, TRAINING_RECORD, trainedWeightsFor } from './demo-weights.ts';
 import { drawMask } from './mask-command.ts';
 import { requireModel } from './load.ts';
 import { repoRoot } from './repo-root.ts';
@@ -67,12 +67,16 @@ export function registerDemoCommand(program: Command): void {
         say(`4. translating with weights that mdl trained: ${relative(process.cwd(), trained.path)} (${trained.facts.filter(([k]) => SHOWN_FACTS.includes(k)).map(([k, v]) => `${k} ${v}`).join('; ')})`);
         r = await run(source, trained.path, String(MAX_SENTENCE), toStderr);
         say(`   ${source} → ${r.text}   ${mark(r.text, DEMO_EXPECTED)}`);
+        let right = r.text === DEMO_EXPECTED ? 1 : 0;
         const held = heldOutPairs(HELD_OUT_SHOWN);
         if (held.length) say(`   held out (the first ${held.length} pairs of data/zh-en/test.tsv; training never saw these sentences):`);
         for (const p of held) {
           const h = await run(p.source, trained.path, String(MAX_SENTENCE), () => {});
           say(`   ${p.source} → ${h.text}   ${mark(h.text, p.reference)}`);
+          if (h.text === p.reference) right++;
         }
+        const shown = held.length + 1;
+        say(`   ${right} of ${shown} right${right < shown ? `: these weights do not translate well yet (${relative(process.cwd(), TRAINING_RECORD)} says how far they got)` : ''}`);
       } else {
         if (trained) say(`4. no trained weights: ${trained.missing}`);
         say(`${trained ? '  ' : '4.'} generating${source ? ` from the source ${source}` : ''} (seeded weights, so the text is noise; the point is the pipeline):`);
