@@ -45,6 +45,8 @@ describe('the shipped translator weights', () => {
     expect(r.stdout).toContain(`   ${right} of 4 right${right < 4 ? ': these weights do not translate well yet (weights/translator.txt says how far they got)' : ''}\n`);
     expect(r.stdout).toContain(`   to retrain these weights: ${fact('command')}\n`);
     expect(r.stdout).not.toContain('noise');
+    // What the README and weights/translator.txt say these weights make of the demo's sentence.
+    expect(r.stdout).toContain('   我喜欢吃苹果 → They like to eat bananas   (wrong: the reference is "I like to eat apples")\n');
   }, 120_000);
 
   it('mdl eval on the held-out split: well below the loss of freshly initialised weights', async () => {
