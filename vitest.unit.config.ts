@@ -12,7 +12,20 @@ import { defineConfig } from 'vitest/config';
 import base from './vitest.config.ts';
 
 /** Test files whose spawned `mdl` processes use a WebGPU device (they import no device module themselves). */
-export const SPAWNS_A_DEVICE: string[] = ['test/cli/demo-translate-gpu.test.ts'];
+export const SPAWNS_A_DEVICE: string[] = [
+  'test/cli/demo-translate-gpu.test.ts',
+  'test/cli/grad-gpu.test.ts',
+  'test/cli/output-safety.test.ts',
+  'test/cli/run-batch.test.ts',
+  'test/cli/run-checks.test.ts',
+  'test/cli/run-defaults.test.ts',
+  'test/cli/run-generation.test.ts',
+  'test/cli/run-lengths.test.ts',
+  'test/cli/shipped-specs.test.ts',
+  'test/cli/train-gpu.test.ts',
+  'test/import/import-command.test.ts',
+  'test/runtime/attention-backward-bench.test.ts',
+];
 
 /** How a test file that uses the device in its own process is recognised. */
 export const NEEDS_DEVICE = /from '[^']*(?:gpu-harness|src\/runtime\/device)\.ts'|from 'playwright-core'/;

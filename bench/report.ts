@@ -3,10 +3,12 @@
 
 import type { Timing } from '../src/tune/measure.ts';
 import { COMPARATORS, MAX_DIFF, WRONG_RESULT, type AttentionRow, type Comparator } from './attention-suite.ts';
+import { renderBackwardTable } from './attention-backward.ts';
 import { renderStartup } from './cli-startup.ts';
+import { renderTraining } from './training.ts';
 import { attentionFlops } from './data.ts';
 import { DOCUMENTS, WINDOW } from './masks.ts';
-import { fusedGflops, judgeTargets, largestLength, rowAt, speedup, timingOf, type BenchResults } from './results.ts';
+import { fusedGflops, judgeTargets, largestLength, rowAt, speedup, timingOf, type BenchResults, type Section } from './results.ts';
 
 const NAMES: Record<Comparator, string> = { unfused: 'unfused (3 dispatches)', tfjs: 'tfjs-webgpu', ort: 'ORT Web (WebGPU EP)' };
 
@@ -148,6 +150,35 @@ function modelDecode(r: BenchResults): string[] {
   return lines;
 }
 
+function batchDecode(r: BenchResults): string[] {
+  const b = r.batchDecode;
+  if (!b) return ['Not measured in this run (`npm run bench -- --only batch` measures it alone).'];
+  const base = b.rows.find((x) => x.batch === 1 && !x.mixed)?.decodeTokensPerSecond.median;
+  const first = b.rows[0];
+  const load = (l: number[]) => l.map((x) => x.toFixed(1)).join(', ');
+  const lines = [
+    `${first.prompt}-token prompts (a different one per row), ${first.newTokens} new tokens per row, greedy, the two-layer decoder of the section above (\`bench/batch-decode.ts\`). One run of the decode-step program per step for the whole batch, each row with its own region of the KV cache. Tokens/s counts every row's tokens; "decode" leaves out the first step (the prefill).`,
+    '',
+    `Measured ${b.date} on ${b.adapter}. Every batch size ran in turn, round after round, in one process, so the ratios compare runs made side by side under the same load; the machine was shared with other work (load average ${load(b.loadBefore)} before, ${load(b.loadAfter)} after), which moves the absolute numbers more than the ratios. Median (min–max) of ${first.decodeTokensPerSecond.samples.length} rounds after a warm-up.`,
+    '',
+    "The last row gives each of 16 rows its own prompt length (32 down to 17 tokens): the rows prefill in one run per length (16 runs, in the first step), their caches are merged, and from then on every row decodes in the same run, at its own position (the decode step reads each row's start position and attention window from small per-row buffers).",
+    '',
+    '| B | prompt lengths | decode tokens/s | × B = 1 | tokens/s with the prefill |',
+    '| ---: | --- | ---: | ---: | ---: |',
+  ];
+  const tps = (t: Timing) => `${t.median.toFixed(1)} (${t.min.toFixed(1)}–${t.max.toFixed(1)})`;
+  for (const x of b.rows) lines.push(`| ${x.batch} | ${x.mixed ? `${x.batch} different` : 'one'} | ${tps(x.decodeTokensPerSecond)} | ${base ? (x.decodeTokensPerSecond.median / base).toFixed(2) : '–'}× | ${tps(x.totalTokensPerSecond)} |`);
+  const b16 = b.rows.find((x) => x.batch === 16 && !x.mixed);
+  if (b16 && base) {
+    const ratio = b16.decodeTokensPerSecond.median / base;
+    const mixed = b.rows.find((x) => x.batch === 16 && x.mixed);
+    const mixedRatio = mixed ? mixed.decodeTokensPerSecond.median / base : undefined;
+    const verdict = (x: number) => `${x >= 4 ? 'met' : 'missed'} (${x.toFixed(2)}×)`;
+    lines.push('', `Target: B = 16 gives at least 4× the decode tokens/s of B = 1. With one prompt length: ${verdict(ratio)}.${mixedRatio === undefined ? '' : ` With a different length per row: ${verdict(mixedRatio)}.`}`);
+  }
+  return lines;
+}
+
 function compile(r: BenchResults): string[] {
   const c = r.compile;
   return [
@@ -170,6 +201,53 @@ function deepCompile(r: BenchResults): string[] {
   ];
   for (const { layers, timing } of rows) lines.push(`| ${layers} | ${timing.launches} | ${(timing.totalMs / 1000).toFixed(2)} s | ${(timing.totalMs / layers).toFixed(2)} ms |`);
   return lines;
+}
+
+/** Where and how a separately measured section was run: its own conditions, since they are not the main run's. */
+function sectionConditions(s: Section<unknown>): string {
+  const busy = Math.max(s.loadBefore[0], s.loadAfter[0]);
+  return (
+    `Measured by \`${s.command}\` on ${s.date} in ${(s.seconds / 60).toFixed(1)} minutes, every row of this section side by side in that one run, on ${s.adapter}; ` +
+    `load average ${load(s.loadBefore)} at the start, ${load(s.loadAfter)} at the end${busy > 1.5 ? ' (other processes were running: absolute times are inflated, the ratios within the run are what count)' : ''}.`
+  );
+}
+
+function backwardSection(r: BenchResults): string[] {
+  const s = r.backward;
+  if (!s) return ['Not measured yet (`npm run bench -- --only backward`).'];
+  const longest = Math.max(...s.rows.map((x) => x.length));
+  const none = s.rows.find((x) => x.length === longest && x.mask === 'none');
+  const causal = s.rows.find((x) => x.length === longest && x.mask === 'causal');
+  const ratio = none && none.backward.median / none.forward.median;
+  const causalRatio = none && causal && causal.backward.median / none.backward.median;
+  return [
+    sectionConditions(s),
+    '',
+    'The fused FlashAttention-2-style backward (delta, then dK/dV walking key tiles, then dQ walking query tiles, over the forward\'s tile classes) against the forward kernel that also writes the log-sum-exp (`bench/attention-backward.ts`).',
+    '',
+    '| target | goal | measured |',
+    '| --- | --- | --- |',
+    `| backward / forward, L=${longest}, no mask | ≤ 3× (FlashAttention-2: about 2.5×) | ${ratio?.toFixed(2) ?? '—'}× ${ratio !== undefined && ratio <= 3 ? '(met)' : '(missed)'} |`,
+    `| causal backward / unmasked backward, L=${longest} | ≤ 0.6 | ${causalRatio?.toFixed(2) ?? '—'} ${causalRatio !== undefined && causalRatio <= 0.6 ? '(met)' : '(missed)'} |`,
+    '',
+    // The table's title line, then a blank line, so that Markdown renders the table as a table.
+    ...renderBackwardTable(s.rows).split('\n').flatMap((line, i) => (i === 0 ? [line, ''] : [line])),
+  ];
+}
+
+function trainingSection(r: BenchResults): string[] {
+  const s = r.training;
+  if (!s) return ['Not measured yet (`npm run bench -- --only training`).'];
+  const ratios = s.rows.filter((x) => x.tfjs).map((x) => `${x.model} ${(x.tfjs!.median / x.mdl.median).toFixed(2)}×`);
+  return [
+    sectionConditions(s),
+    '',
+    "One optimizer step — forward, loss, backward, Adam — on one batch, in counted tokens per second (medians after a warm-up step). mdl runs its training, accumulate and optimizer programs with the weights and moments resident on the device (`mdl train`'s default backend); tfjs-webgpu runs the same model, built node by node from the spec's training graph in tfjs ops (`bench/tfjs-training.ts`), with its autodiff and `tf.train.adam`, on the same Dawn device; the CPU reference is `mdl train --backend cpu`. All start from mdl's seeded weights on the same batch and labels, with AdamW's weight decay at 0 (Adam) and no clipping; the first step's losses must agree to 1e-3 before anything is timed.",
+    '',
+    `Target: mdl ≥ 3× tfjs. Measured: ${ratios.join(', ') || 'tfjs not timed'}. On this software adapter the CPU reference is faster than either: the backward kernels are simple (one invocation per output row or column, no shared-memory tiling), which a CPU-backed Vulkan driver runs poorly; the forward matmuls are tiled.`,
+    '',
+    ...renderTraining(s.rows),
+  ];
 }
 
 function detail(r: BenchResults): string[] {
@@ -250,6 +328,10 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     '',
     ...modelDecode(r),
     '',
+    '## Batched decoding with the KV cache',
+    '',
+    ...batchDecode(r),
+    '',
     '## Compile time: 24-layer spec, parse → WGSL',
     '',
     ...compile(r),
@@ -258,6 +340,14 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     '## Compile time by depth',
     '',
     ...deepCompile(r),
+    '',
+    '## Attention backward',
+    '',
+    ...backwardSection(r),
+    '',
+    '## Training step: mdl vs tfjs',
+    '',
+    ...trainingSection(r),
     '',
     '## Detail: every attention timing',
     '',

@@ -1,6 +1,9 @@
 // Everything one benchmark run measured, as the report reads it, and the targets judged from it.
 
+import type { BatchDecodeRow } from './batch-decode.ts';
 import type { Timing } from '../src/tune/measure.ts';
+import type { BackwardRow } from './attention-backward.ts';
+import type { TrainingRow } from './training.ts';
 import type { AttentionRow, Comparator } from './attention-suite.ts';
 import type { StartupRow } from './cli-startup.ts';
 import type { CompileTiming, DeepCompileRow } from './compile-time.ts';
@@ -42,6 +45,32 @@ export interface BenchResults {
   startup?: StartupRow[];
   /** The same spec 1000 and 3000 layers deep (absent in results from before it was measured). */
   deepCompile?: DeepCompileRow[];
+  /** Attention's backward pass against its forward pass (absent in results from before it was measured). */
+  backward?: Section<BackwardRow[]>;
+  /** Training steps: mdl on WebGPU, tfjs, the CPU reference (absent in results from before it was measured). */
+  training?: Section<TrainingRow[]>;
+  /** Batched decoding at B = 1, 4, 16 (absent before it was measured; `--only batch` measures it alone). */
+  batchDecode?: BatchDecodeSection;
+}
+
+/** A section measured on its own (`npm run bench -- --only NAME`), with the conditions of that run. */
+export interface Section<T> {
+  rows: T;
+  date: string;
+  command: string;
+  adapter: string;
+  loadBefore: number[];
+  loadAfter: number[];
+  seconds: number;
+}
+
+export interface BatchDecodeSection {
+  rows: BatchDecodeRow[];
+  /** When and where it was measured: `--only batch` measures it apart from the rest of the report. */
+  date: string;
+  adapter: string;
+  loadBefore: number[];
+  loadAfter: number[];
 }
 
 export function timingOf(row: AttentionRow, who: Comparator): Timing | undefined {

@@ -1,6 +1,8 @@
-// `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]`:
-// every benchmark in one process on one adapter, progress on stderr, results written to BENCHMARKS.md and the
-// measurements behind it to BENCHMARKS.json (`--report-only` renders the report from them again).
+// `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]
+// [-- --only training,backward,batch]`: every benchmark in one process on one adapter, progress on stderr, results
+// written to BENCHMARKS.md and the measurements behind it to BENCHMARKS.json (`--report-only` renders the report from
+// them again). `--only` measures just the named sections, in one run of their own, and renders the report with the
+// other sections' saved measurements.
 //
 // The default sizes keep a run under ten minutes on SwiftShader with two cores; `--full` adds L=2048, measures every
 // mask on every comparator at every length, and sizes the matmul for a real GPU.
@@ -8,18 +10,21 @@
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { acquireGpu } from '../src/runtime/device.ts';
+import { acquireGpu, type GpuContext } from '../src/runtime/device.ts';
+import { runAttentionBackwardBench } from './attention-backward.ts';
+import { runTrainingBench } from './training.ts';
 import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
 import { measureStartup } from './cli-startup.ts';
 import { DEEP_LAYERS, measureCompile, measureDeepCompile } from './compile-time.ts';
+import { BATCH_CASES, runBatchDecode } from './batch-decode.ts';
 import { runDecode } from './decode.ts';
 import { runModelDecode } from './model-decode.ts';
 import { benchMasks } from './masks.ts';
 import { OrtBrowser } from './ort/ort-browser.ts';
 import { Progress } from './progress.ts';
 import { renderReport } from './report.ts';
-import type { BenchResults, RunEnvironment } from './results.ts';
+import type { BatchDecodeSection, BenchResults, RunEnvironment, Section } from './results.ts';
 import { arithmeticPeak, matmulPeak } from './roofline.ts';
 import { startTfjs, type TfjsSession } from './tfjs-attention.ts';
 
@@ -32,7 +37,12 @@ interface Args {
   lengths?: number[];
   /** Render the report again from the saved measurements, measuring nothing. */
   reportOnly: boolean;
+  /** Measure only these sections and merge them into the saved results. */
+  only?: Set<OnlySection>;
 }
+
+const ONLY_SECTIONS = ['training', 'backward', 'batch'] as const;
+type OnlySection = (typeof ONLY_SECTIONS)[number];
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { full: false, out: join(import.meta.dirname, '..', 'BENCHMARKS.md'), ort: true, tfjs: true, reportOnly: false };
@@ -44,7 +54,12 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--report-only') args.reportOnly = true;
     else if (a === '--out') args.out = argv[++i];
     else if (a === '--lengths') args.lengths = argv[++i].split(',').map(Number);
-    else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs, --report-only)`);
+    else if (a === '--only') {
+      const names = (argv[++i] ?? '').split(',');
+      const bad = names.find((n) => !(ONLY_SECTIONS as readonly string[]).includes(n));
+      if (bad !== undefined) throw new Error(`--only: unknown section '${bad}' (sections: ${ONLY_SECTIONS.join(', ')})`);
+      args.only = new Set(names as OnlySection[]);
+    } else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs, --report-only, --only ${ONLY_SECTIONS.join(',')})`);
   }
   return args;
 }
@@ -84,6 +99,10 @@ async function main(): Promise<void> {
     process.stderr.write(`mdl bench: rendered ${args.out} from ${resultsPathFor(args.out)}\n`);
     return;
   }
+  if (args.only) {
+    await measureSections(args, args.only);
+    return;
+  }
   const started = performance.now();
   const loadBefore = loadavg();
   const lengths = args.lengths ?? (args.full ? [256, 512, 1024, 2048] : [256, 512, 1024]);
@@ -114,7 +133,7 @@ async function main(): Promise<void> {
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS + 2;
   const progress = new Progress(total);
 
   try {
@@ -136,12 +155,14 @@ async function main(): Promise<void> {
     });
     const decode = await runDecode(gpu, decodePositions, 5, progress);
     const modelDecode = await runModelDecode(gpu, decodePositions, 3, progress);
+    const batchDecode = await measureBatch(gpu, progress);
     progress.step('compile time: 24-layer spec');
     const compile = measureCompile(9);
     progress.step('CLI startup: mdl --version, mdl check');
     const startup = measureStartup(7);
     progress.step(`compile time: ${DEEP_LAYERS.join(' and ')} layers`);
     const deepCompile = measureDeepCompile(2);
+    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', new Set<OnlySection>(['training', 'backward']), 'npm run bench', progress);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -161,7 +182,7 @@ async function main(): Promise<void> {
       loadAfter: loadavg(),
       seconds: (performance.now() - started) / 1000,
     };
-    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, compile, startup, deepCompile };
+    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, batchDecode, compile, startup, deepCompile, ...sections };
     writeAtomically(resultsPathFor(args.out), `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${args.out}`);
@@ -169,6 +190,63 @@ async function main(): Promise<void> {
     await ort?.close();
     gpu.release();
   }
+}
+
+/** The sections `--only` can name, measured side by side in one run on `gpu`. */
+async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Set<OnlySection>, command: string, progress: Progress): Promise<Pick<BenchResults, 'backward' | 'training'>> {
+  const out: Pick<BenchResults, 'backward' | 'training'> = {};
+  const section = async <T>(measure: () => Promise<T>): Promise<Section<T>> => {
+    const started = performance.now();
+    const loadBefore = loadavg();
+    const rows = await measure();
+    return { rows, date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), command, adapter: gpu.describe(), loadBefore, loadAfter: loadavg(), seconds: (performance.now() - started) / 1000 };
+  };
+  const log = (line: string) => progress.note(line);
+  if (only.has('backward')) {
+    progress.step('attention backward: B=1 H=8 D=64, L=256 and 1024, none and causal');
+    out.backward = await section(() => runAttentionBackwardBench(gpu, [256, 1024], 3, log));
+  }
+  if (only.has('training')) {
+    progress.step('training step: mdl WebGPU, tfjs-webgpu, mdl CPU reference');
+    out.training = await section(() => runTrainingBench(gpu, tfjs, 3, log));
+  }
+  return out;
+}
+
+/** `--only`: the named sections in a run of their own, merged into the saved results, and the report rendered again. */
+async function measureSections(args: Args, only: Set<OnlySection>): Promise<void> {
+  const path = resultsPathFor(args.out);
+  if (!existsSync(path)) throw new ReportPathError(`${path} does not exist; --only adds sections to the results of a whole run (run npm run bench first)`);
+  const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
+  const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
+  process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
+  try {
+    let tfjs: TfjsSession | string = 'skipped with --no-tfjs';
+    if (args.tfjs && only.has('training')) {
+      try {
+        tfjs = await startTfjs(gpu);
+      } catch (error) {
+        tfjs = `tfjs could not start on the Dawn device: ${(error as Error).message}`;
+      }
+    }
+    const progress = new Progress(only.size + (only.has('batch') ? BATCH_ROUNDS_STEPS - 1 : 0));
+    if (only.has('batch')) results.batchDecode = await measureBatch(gpu, progress);
+    Object.assign(results, await measureOnly(gpu, tfjs, only, `npm run bench -- --only ${[...only].join(',')}`, progress));
+    writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
+    writeAtomically(args.out, renderReport(results, explainTargets(results)));
+    progress.finish(`mdl bench: wrote ${[...only].join(' and ')} into ${args.out}`);
+  } finally {
+    gpu.release();
+  }
+}
+
+const BATCH_ROUNDS = 3;
+const BATCH_ROUNDS_STEPS = (BATCH_ROUNDS + 1) * BATCH_CASES.length;
+
+async function measureBatch(gpu: Awaited<ReturnType<typeof acquireGpu>>, progress: Progress): Promise<BatchDecodeSection> {
+  const loadBefore = loadavg();
+  const rows = await runBatchDecode(gpu, { prompt: 32, newTokens: 16, rounds: BATCH_ROUNDS }, progress);
+  return { rows, date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), adapter: gpu.describe(), loadBefore, loadAfter: loadavg() };
 }
 
 main().then(

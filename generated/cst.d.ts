@@ -332,6 +332,7 @@ export type PrimaryCstChildren = {
   LParen?: IToken[];
   expr?: ExprCstNode[];
   RParen?: IToken[];
+  keywordName?: IToken[];
   Identifier?: IToken[];
   callArgs?: CallArgsCstNode[];
   indexArgs?: IndexArgsCstNode[];

@@ -12,7 +12,7 @@
 //   maskDecl    := 'mask' Name '=' expr
 //   scoreDecl   := 'score' Name '=' expr (',' expr)*
 //   embedDecl   := 'embed' option (',' option)*
-//   stackDecl   := 'stack' Name Name(x) expr Name(on) Name ('(' option (',' option)* ')')? '{' layer* '}'
+//   stackDecl   := 'stack' Word Name(x) expr Name(on) Name ('(' option (',' option)* ')')? '{' layer* '}'   (Word: any name or keyword)
 //   layer       := 'attention' Name option* | 'ffn' expr Name option* | 'norm' Name
 //   outputDecl  := 'output' Name '=' expr
 //   lossDecl    := 'loss' Name '=' expr                  e.g. `loss xent = cross_entropy(logits, labels = tgt)`
@@ -119,7 +119,9 @@ class MdlParser extends CstParser {
 
   stackDecl = this.RULE('stackDecl', () => {
     this.CONSUME(T.Stack);
-    this.CONSUME(T.Identifier, { LABEL: 'name' });
+    // Any word may name a stack (`stack model x 32 on ids`, as Llama's checkpoints call theirs): after `stack` a
+    // name is expected, so a keyword there is unambiguous.
+    this.CONSUME(T.Word, { LABEL: 'name' });
     this.CONSUME2(T.Identifier, { LABEL: 'times' });
     this.SUBRULE(this.expr, { LABEL: 'repeat' });
     this.CONSUME3(T.Identifier, { LABEL: 'on' });
@@ -269,6 +271,9 @@ class MdlParser extends CstParser {
     this.OR((this.alts[10] ??= [
       { ALT: () => this.CONSUME(T.NumberLiteral) },
       { ALT: () => { this.CONSUME(T.LParen); this.SUBRULE(this.expr); this.CONSUME(T.RParen); } },
+      // `model` opens only the file, so inside it the word can only be a name (a stack called `model`). Other
+      // keywords stay out of expressions: an option's value ends where the next layer's keyword begins.
+      { ALT: () => this.CONSUME(T.Model, { LABEL: 'keywordName' }) },
       {
         ALT: () => {
           this.CONSUME(T.Identifier);

@@ -5,8 +5,8 @@ struct Params {
   vocab: u32,
   scale: f32,
   start: u32,
+  offset: u32,
   pad0: u32,
-  pad1: u32,
 }
 @group(0) @binding(0) var<uniform> u: Params;
 @group(0) @binding(1) var<storage, read> table: array<f32>;
@@ -24,6 +24,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   var id = ids[r];
   if (id < 0 || u32(id) >= vocab) { id = 0; }
   var v = table[u32(id) * D + d] * scale;
-  v += pos_table[t * D + d];
+  v += pos_table[(t + u.offset) * D + d];
   out[i] = v;
 }

@@ -2,11 +2,11 @@ struct Params {
   rows: u32,
   heads: u32,
   hd: u32,
+  rd: u32,
   T: u32,
   start: u32,
   rate_lo: u32,
   rate_hi: u32,
-  pad0: u32,
 }
 @group(0) @binding(0) var<uniform> u: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
@@ -51,16 +51,16 @@ fn position_sin_cos(t: u32, p: u32, rate: vec2<u32>) -> vec2<f32> {
 }
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let rows = u.rows; let heads = u.heads; let hd = u.hd; let T = u.T;
-  let half = hd / 2u;
   let i = gid.x + gid.y * 65535u * 64u;
-  if (i >= rows * heads * half) { return; }
+  if (i >= u.rows * u.heads * (u.rd / 2u)) { return; }
+  let half = u.rd / 2u;
   let p = i % half;
-  let h = (i / half) % heads;
-  let r = i / (half * heads);
-  let sc = position_sin_cos(r % T + u.start, p, vec2<u32>(u.rate_lo, u.rate_hi));
-  let at = r * heads * hd + h * hd + 2u * p;
-  let x0 = x[at]; let x1 = x[at + 1u];
-  x[at] = x0 * sc.y - x1 * sc.x;
-  x[at + 1u] = x0 * sc.x + x1 * sc.y;
+  let h = (i / half) % u.heads;
+  let r = i / (half * u.heads);
+  let sc = position_sin_cos(r % u.T + u.start, p, vec2<u32>(u.rate_lo, u.rate_hi));
+  let at = r * u.heads * u.hd + h * u.hd;
+  let i0 = at + 2u * p; let i1 = i0 + 1u;
+  let x0 = x[i0]; let x1 = x[i1];
+  x[i0] = x0 * sc.y - x1 * sc.x;
+  x[i1] = x0 * sc.x + x1 * sc.y;
 }

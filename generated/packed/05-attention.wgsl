@@ -22,8 +22,8 @@ struct AttnParams {
   scale: f32,
   q_offset: u32,
   k_offset: u32,
+  kv_rows: u32,
   pad0: u32,
-  pad1: u32,
 }
 @group(0) @binding(0) var<uniform> attn_params: AttnParams;
 @group(0) @binding(1) var<storage, read> attn_q: array<vec4<f32>>;
@@ -56,6 +56,7 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let n_k_tiles = attn_params.n_k_tiles;
   let q_offset = attn_params.q_offset;
   let k_offset = attn_params.k_offset;
+  let kv_rows = attn_params.kv_rows;
   let row = lid / ATTN_LANES;
   let lane = lid % ATTN_LANES;
   let q_pos = qt * ATTN_TQ + row;
@@ -90,7 +91,7 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
       var k_val = vec4<f32>(0.0);
       var v_val = vec4<f32>(0.0);
       if (key < lk) {
-        let g = ((b * lk + key) * kv_heads + kvh) * ATTN_D4 + idx % ATTN_D4;
+        let g = ((b * kv_rows + key) * kv_heads + kvh) * ATTN_D4 + idx % ATTN_D4;
         k_val = attn_k[g];
         v_val = attn_v[g];
       }

@@ -8,9 +8,10 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+fn act(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= u.count) { return; }
-  out[i] = a[i] / (1.0 + exp(-a[i])) * b[i];
+  out[i] = act(a[i]) * b[i];
 }

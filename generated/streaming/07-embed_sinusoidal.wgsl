@@ -63,6 +63,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (id < 0 || u32(id) >= vocab) { id = 0; }
   var v = table[u32(id) * D + d] * scale;
   let sc = position_sin_cos(t, d / 2u, vec2<u32>(u.rate_lo, u.rate_hi));
-    v += select(sc.y, sc.x, d % 2u == 0u);
+  let pos = select(sc.y, sc.x, d % 2u == 0u);
+  v += pos;
   out[i] = v;
 }

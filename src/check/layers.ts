@@ -7,10 +7,12 @@
 import type { AttentionLayer, EmbedDecl, Expr, FfnLayer, Model, Option, StackDecl } from '../lang/ast.ts';
 import type { DiagnosticBag } from '../lang/diagnostics.ts';
 import type { Activation, AttentionInfo, CheckedModel, EmbedInfo, FfnInfo, LayerInfo, NormType, OutputInfo, StackInfo } from './model.ts';
+import { checkEmbed, rotaryDims } from './embed.ts';
+import { boolValue, numberValue, wordValue } from './option-values.ts';
 import { dimExpr, suggest, type Declaration } from './scope.ts';
 import { sym } from './sym.ts';
 
-const ACTIVATIONS: Activation[] = ['relu', 'gelu', 'silu', 'swiglu'];
+const ACTIVATIONS: Activation[] = ['relu', 'gelu', 'gelu_erf', 'silu', 'swiglu', 'geglu'];
 
 export class LayerChecker {
   constructor(
@@ -36,41 +38,7 @@ export class LayerChecker {
   }
 
   embed(model: Model): void {
-    const decls = model.items.filter((i): i is EmbedDecl => i.kind === 'embed');
-    for (const extra of decls.slice(1)) this.bag.error('E201', extra.span, 'the model already has an embedding', 'keep one `embed` line');
-    const decl = decls[0];
-    if (!decl) return;
-    const tokens = opt(decl.fields, 'tokens');
-    const positions = opt(decl.fields, 'positions');
-    for (const f of decl.fields) {
-      if (f.key.text !== 'tokens' && f.key.text !== 'positions') this.bag.error('E506', f.key.span, `unknown embedding field '${f.key.text}'`, 'embed takes tokens: learned(VOCAB, WIDTH) and positions: sinusoidal | rotary | learned(MAX) | none');
-    }
-    if (!tokens || tokens.values[0].kind !== 'call' || tokens.values[0].callee.text !== 'learned' || tokens.values[0].args.length !== 2) {
-      this.bag.error('E510', (tokens ?? decl).span, 'the token embedding must be learned(VOCAB, WIDTH)', 'for example `embed tokens: learned(vocab, d_model), positions: sinusoidal`');
-      return;
-    }
-    const [va, wa] = tokens.values[0].args;
-    const vocab = this.concrete(va.value, 'the vocabulary size');
-    const width = this.concrete(wa.value, 'the model width');
-    if (vocab === undefined || width === undefined) return;
-    const info: EmbedInfo = { vocab, width, positions: 'none', span: decl.span };
-    const p = positions?.values[0];
-    if (p?.kind === 'ref' && ['sinusoidal', 'rotary', 'none'].includes(p.name)) info.positions = p.name as EmbedInfo['positions'];
-    else if (p?.kind === 'call' && p.callee.text === 'learned' && p.args.length === 1) {
-      info.positions = 'learned';
-      info.maxPositions = this.concrete(p.args[0].value, 'the number of learned positions');
-    } else if (p) this.bag.error('E506', p.span, 'positions are sinusoidal, rotary, learned(MAX) or none');
-    if (info.positions === 'sinusoidal' && width % 2 !== 0) this.bag.error('E301', wa.value.span, `sinusoidal positions need an even width, got ${width}`);
-    this.m.embed = info;
-    this.m.dModel = width;
-    for (const inp of this.m.inputs.values()) {
-      for (const key of ['pad', 'bos', 'eos'] as const) {
-        const id = inp[key];
-        if (id !== undefined && (id < 0 || id >= vocab)) {
-          this.bag.error('E305', inp.span, `${key} id ${id} of '${inp.name}' is outside the vocabulary (0..${vocab - 1})`, `use an id below ${vocab}, or enlarge the vocabulary`);
-        }
-      }
-    }
+    checkEmbed(model, this.m, this.bag, (e, what) => this.concrete(e, what));
   }
 
   stack(decl: StackDecl): StackInfo | undefined {
@@ -95,18 +63,28 @@ export class LayerChecker {
     if (src.kind === 'tokens' && this.m.embed?.positions === 'learned' && this.m.embed.maxPositions !== undefined) {
       const axis = src.axis ? this.m.dims.get(src.axis) : undefined;
       const longest = axis?.concrete ?? axis?.bound;
-      if (longest === undefined || longest > this.m.embed.maxPositions) {
+      const covered = this.m.embed.maxPositions - this.m.embed.positionOffset;
+      if (longest === undefined || longest > covered) {
         const reach = longest === undefined ? 'has no bound' : `may reach ${longest}`;
-        this.bag.error('E314', decl.source.span, `learned positions cover ${this.m.embed.maxPositions} positions, but ${src.axis} ${reach}`, `bound it: \`dim ${src.axis} <= ${this.m.embed.maxPositions}\`, or use sinusoidal or rotary positions`);
+        const rows = this.m.embed.positionOffset ? ` (${this.m.embed.maxPositions} rows from offset ${this.m.embed.positionOffset})` : '';
+        this.bag.error('E314', decl.source.span, `learned positions cover ${covered} positions${rows}, but ${src.axis} ${reach}`, `bound it: \`dim ${src.axis} <= ${covered}\`, or use sinusoidal or rotary positions`);
       }
     }
     const norm = this.normOption(decl.options);
-    for (const o of decl.options) if (o.key.text !== 'norm') this.bag.error('E506', o.key.span, `unknown stack option '${o.key.text}'`, 'stacks take norm = pre layer | post layer | pre rms | post rms | none');
-    const info: StackInfo = { name: decl.name.text, repeat: repeat ?? 1, source: src.name, axis: src.axis ?? '?', width, norm, layers: [], span: decl.name.span };
+    const info: StackInfo = { name: decl.name.text, repeat: repeat ?? 1, source: src.name, axis: src.axis ?? '?', width, norm, eps: 1e-5, bias: true, layers: [], span: decl.name.span };
+    for (const o of decl.options) {
+      if (o.key.text === 'norm') continue;
+      if (o.key.text === 'eps') info.eps = numberValue(o.values[0], (n) => this.m.dims.get(n), this.bag, { code: 'E522', what: 'the norm epsilon', hint: 'a small positive number, e.g. eps = 1e-5 (default) or eps = 1e-6 (T5, Llama)', above: 0, max: 1 }) ?? info.eps;
+      else if (o.key.text === 'bias') info.bias = boolValue(o, this.bag, 'bias') ?? true;
+      else if (o.key.text === 'embed_norm') {
+        const w = wordValue(o, ['none', 'layer', 'rms'] as const, this.bag, 'E527', 'the embedding norm');
+        if (w && w !== 'none') info.embedNorm = w;
+      } else this.bag.error('E506', o.key.span, `unknown stack option '${o.key.text}'`, 'stacks take norm = pre layer | post layer | pre rms | post rms | none, eps = E, bias = true | false, embed_norm = none | layer | rms');
+    }
     for (const layer of decl.layers) {
       let li: LayerInfo | undefined;
       if (layer.kind === 'attention') li = this.attention(layer, info);
-      else if (layer.kind === 'ffn') li = this.ffn(layer);
+      else if (layer.kind === 'ffn') li = this.ffn(layer, info);
       else if (layer.type.text === 'layer' || layer.type.text === 'rms') li = { kind: 'norm', type: layer.type.text, span: layer.span };
       else this.bag.error('E504', layer.type.span, `unknown norm '${layer.type.text}'`, 'norms are `layer` or `rms`');
       if (li) info.layers.push(li);
@@ -132,7 +110,7 @@ export class LayerChecker {
       this.bag.error('E501', layer.mode.span, `unknown attention '${mode}'`, 'attention is `self` or `cross`');
       return undefined;
     }
-    const allowed = ['heads', 'kv_heads', 'mask', 'score', ...(mode === 'cross' ? ['memory'] : [])];
+    const allowed = ['heads', 'kv_heads', 'mask', 'score', 'bias', 'scale', ...(mode === 'cross' ? ['memory'] : [])];
     for (const o of layer.options) if (!allowed.includes(o.key.text)) this.bag.error('E506', o.key.span, `unknown option '${o.key.text}' for ${mode}-attention`, `options: ${allowed.join(', ')}`);
     const headsOpt = opt(layer.options, 'heads');
     if (!headsOpt) {
@@ -164,7 +142,17 @@ export class LayerChecker {
       );
       ok = false;
     }
-    const info: AttentionInfo = { kind: 'attention', mode, heads: heads ?? 1, kvHeads: kvHeads ?? 1, headDim: width / (heads ?? 1), queryAxis: stack.axis, keyAxis: stack.axis, span: layer.span };
+    const headDim = width / (heads ?? 1);
+    const info: AttentionInfo = { kind: 'attention', mode, heads: heads ?? 1, kvHeads: kvHeads ?? 1, headDim, queryAxis: stack.axis, keyAxis: stack.axis, bias: stack.bias, scale: 1 / Math.sqrt(headDim), span: layer.span };
+    const biasOpt = opt(layer.options, 'bias');
+    if (biasOpt) info.bias = boolValue(biasOpt, this.bag, 'bias') ?? info.bias;
+    const scaleOpt = opt(layer.options, 'scale');
+    if (scaleOpt) info.scale = numberValue(scaleOpt.values[0], (n) => this.m.dims.get(n), this.bag, { code: 'E523', what: 'the attention scale', hint: 'a positive number multiplying q·k, e.g. scale = 1 (T5); the default is 1 / sqrt(head width)', above: 0 }) ?? info.scale;
+    const rotary = this.m.embed?.positions === 'rotary' ? this.m.embed.rotary : undefined;
+    if (ok && rotary && rotaryDims(rotary, headDim) === undefined) {
+      this.bag.error('E524', layer.span, `rotary fraction ${rotary.fraction} of ${headDim}-wide heads is ${rotary.fraction * headDim} dims, not a whole even number`, 'choose a fraction that rotates an even number of each head\'s dims');
+      ok = false;
+    }
     if (mode === 'cross' && !this.memory(layer, info, stack)) ok = false;
     const maskOpt = opt(layer.options, 'mask');
     if (maskOpt) {
@@ -224,15 +212,19 @@ export class LayerChecker {
     return false;
   }
 
-  private ffn(layer: FfnLayer): FfnInfo | undefined {
+  private ffn(layer: FfnLayer, stack: StackInfo): FfnInfo | undefined {
     const width = this.concrete(layer.width, 'the ffn width');
     const act = layer.activation.text as Activation;
     if (!ACTIVATIONS.includes(act)) {
       this.bag.error('E503', layer.activation.span, `unknown activation '${layer.activation.text}'`, `activations: ${ACTIVATIONS.join(', ')}`);
       return undefined;
     }
-    for (const o of layer.options) this.bag.error('E506', o.key.span, `unknown ffn option '${o.key.text}'`, 'an ffn line is `ffn WIDTH ACTIVATION` and takes no options');
-    return width === undefined ? undefined : { kind: 'ffn', width, activation: act, span: layer.span };
+    let bias = stack.bias;
+    for (const o of layer.options) {
+      if (o.key.text === 'bias') bias = boolValue(o, this.bag, 'bias') ?? bias;
+      else this.bag.error('E506', o.key.span, `unknown ffn option '${o.key.text}'`, 'an ffn line is `ffn WIDTH ACTIVATION` and takes bias = true | false');
+    }
+    return width === undefined ? undefined : { kind: 'ffn', width, activation: act, bias, span: layer.span };
   }
 
   output(model: Model): void {

@@ -43,9 +43,15 @@ export interface MaskInfo {
 }
 
 export type ScoreMod =
-  | { kind: 'alibi'; maxBias: number }
+  | { kind: 'alibi'; maxBias: number; form: AlibiForm }
   | { kind: 'softcap'; cap: number }
-  | { kind: 'relative_bias'; buckets: number; maxDistance: number; bidirectional: boolean };
+  | { kind: 'relative_bias'; buckets: number; maxDistance: number; bidirectional: boolean; shared: boolean };
+
+/**
+ * `distance`: −slope·|k − q| (with the bottom-right shift q + Lk − Lq), as the ALiBi paper; `key`: +slope·k, as BLOOM.
+ * Under a causal mask the two differ by a constant per query row, so the softmax is the same.
+ */
+export type AlibiForm = 'distance' | 'key';
 
 export interface ScoreInfo {
   name: string;
@@ -53,7 +59,19 @@ export interface ScoreInfo {
   span: Span;
 }
 
-export type Activation = 'relu' | 'gelu' | 'silu' | 'swiglu';
+/** `gelu` is the tanh approximation (GPT-2's gelu_new); `gelu_erf` is the exact x·Φ(x) (BERT, BART, Whisper). */
+export type Activation = 'relu' | 'gelu' | 'gelu_erf' | 'silu' | 'swiglu' | 'geglu';
+/**
+ * Activations that multiply an activated gate projection by an up projection: `swiglu` silu(gate)·up (Llama),
+ * `geglu` gelu(gate)·up with the tanh GELU (T5 v1.1's gated-gelu).
+ */
+export type GatedActivation = 'swiglu' | 'geglu';
+
+export function isGated(a: Activation): a is GatedActivation {
+  return a === 'swiglu' || a === 'geglu';
+}
+/** Activations applied to one value elementwise (an `act` node, a matmul epilogue). */
+export type ElementwiseActivation = Exclude<Activation, GatedActivation>;
 export type NormType = 'layer' | 'rms';
 
 export interface AttentionInfo {
@@ -70,6 +88,10 @@ export interface AttentionInfo {
   /** Dims of the query and key axes (T and S for decoder cross-attention to an encoder over S). */
   queryAxis: string;
   keyAxis: string;
+  /** Biases on the q, k, v and o projections (`bias =`, default the stack's). */
+  bias: boolean;
+  /** Multiplies q·k before masking and the score modifiers (`scale =`, default 1/√head_dim). */
+  scale: number;
   span: Span;
 }
 
@@ -77,6 +99,8 @@ export interface FfnInfo {
   kind: 'ffn';
   width: number;
   activation: Activation;
+  /** Biases on the ffn's projections (`bias =`, default the stack's). */
+  bias: boolean;
   span: Span;
 }
 
@@ -97,6 +121,12 @@ export interface StackInfo {
   width: number;
   /** Where the norm sits around each sublayer; `none` means only explicit `norm` layers. */
   norm: { place: 'pre' | 'post' | 'none'; type: NormType };
+  /** ε of every norm of the stack (`eps =`, default 1e-5). */
+  eps: number;
+  /** Biases of the stack's projections and layer norms (`bias =`, default true); a sublayer may override its own. */
+  bias: boolean;
+  /** A norm of the embedded input before the first layer (`embed_norm =`, BART's layernorm_embedding). */
+  embedNorm?: NormType;
   layers: LayerInfo[];
   span: Span;
 }
@@ -107,7 +137,25 @@ export interface EmbedInfo {
   positions: 'learned' | 'sinusoidal' | 'rotary' | 'none';
   /** Table length of learned positions. */
   maxPositions?: number;
+  /** Multiplies the token embedding (`scale =`, default √width). */
+  scale: number;
+  /** Learned positions: position p reads row p + offset of the table (`offset =`, default 0; BART uses 2). */
+  positionOffset: number;
+  /** Sinusoidal positions: sin and cos interleaved per frequency (default) or all sines then all cosines. */
+  sinusoidalLayout: SinusoidalLayout;
+  rotary: RotaryInfo;
   span: Span;
+}
+
+export type SinusoidalLayout = 'interleaved' | 'concatenated';
+
+/** Rotary positions: which dims pair up, the base of the frequencies, and how many dims of a head rotate. */
+export interface RotaryInfo {
+  /** `pairs`: dims (2i, 2i+1) (GPT-J); `halves`: dims (i, i + n/2) (GPT-NeoX, Llama). */
+  style: 'pairs' | 'halves';
+  theta: number;
+  /** The share of each head's dims that rotates (the first ones); the rest pass through. */
+  fraction: number;
 }
 
 export interface OutputInfo {

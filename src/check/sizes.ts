@@ -5,7 +5,7 @@
 
 import type { Span } from '../lang/ast.ts';
 import type { DiagnosticBag } from '../lang/diagnostics.ts';
-import type { CheckedModel, StackInfo } from './model.ts';
+import { isGated, type CheckedModel, type StackInfo } from './model.ts';
 import { sym } from './sym.ts';
 
 /** Elements of one tensor: kernels index buffers with 32-bit integers, and typed arrays stop at 2^31 - 1 as well. */
@@ -32,7 +32,7 @@ export function checkSizes(m: CheckedModel, bag: DiagnosticBag): void {
       if (layer.kind === 'attention') {
         limit('an attention projection', [['width', s.width], ['width', s.width]], layer.span, 'use a smaller model width');
       } else if (layer.kind === 'ffn') {
-        const hidden = layer.activation === 'swiglu' ? 2 * layer.width : layer.width;
+        const hidden = isGated(layer.activation) ? 2 * layer.width : layer.width;
         limit('a feed-forward weight', [['width', s.width], ['hidden', hidden]], layer.span, 'use a smaller feed-forward width');
         if (rows) limit('a feed-forward activation', [...rows, ['hidden', hidden]], layer.span, 'bound the batch and sequence dims lower, or use a smaller feed-forward width');
       }

@@ -7,6 +7,7 @@ import { lower } from '../lower/passes.ts';
 import type { ScheduleOptions } from '../lower/schedule.ts';
 import { acquireGpu } from '../runtime/device.ts';
 import { tunedScheduleOptions } from '../tune/tuned-tiles.ts';
+import { compiledTrainingPrograms } from '../lower/training-programs.ts';
 import { writeCompiled } from '../lower/write-output.ts';
 import { requireModel } from './load.ts';
 
@@ -38,7 +39,7 @@ export function registerCompileCommand(program: Command): void {
         process.stderr.write(`mdl: ${tuned} of ${total} attention kernel signature(s) tuned for ${adapter}${tuned < total ? '; the others use the defaults (run mdl tune)' : ''}\n`);
       }
       const dir = opts.out ?? join('generated', model.name);
-      const files = writeCompiled(dir, lowered);
+      const files = writeCompiled(dir, lowered, compiledTrainingPrograms(model, lowered));
       const ms = (performance.now() - t0).toFixed(0);
       process.stdout.write(`${file}: ${lowered.program.steps.length} launches, ${lowered.rendered.kernels.length} kernels → ${dir}/ (${files.length} files, ${ms} ms)\n`);
     });

@@ -1,13 +1,15 @@
-// `mdl eval SPEC --weights W --data FILE… --backend cpu`: teacher-forced evaluation of the declared loss — the mean
+// `mdl eval SPEC --weights W --data FILE… [--backend cpu]`: teacher-forced evaluation, on WebGPU or the CPU reference, of the declared loss — the mean
 // over counted tokens, its perplexity and the share of counted tokens whose label is the most likely token — per
 // data file, and over all of them when there are several.
 
 import type { Command } from 'commander';
+import { freshState } from '../runtime/adamw.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';
-import { batchByLength, evaluate, type EvalResult } from '../runtime/training-loop.ts';
+import { batchByLength, type EvalResult } from '../runtime/training-loop.ts';
 import { requireModel } from './load.ts';
-import { CPU_ONLY } from './train-command.ts';
-import { gradGraph, packLimit, readExamples, tokenizer } from './training-inputs.ts';
+import { backendName, BACKEND_HELP, openBackend } from './train-backend.ts';
+import { gradGraph, packLimit, readExamples } from './training-inputs.ts';
+import { TOKENIZER_FLAG, tokenizerFor, VOCAB_FLAG } from './tokenizer-flags.ts';
 import { UserError } from './user-error.ts';
 
 interface EvalOptions {
@@ -18,13 +20,14 @@ interface EvalOptions {
   pack?: boolean;
   json?: boolean;
   vocab?: string;
+  tokenizer?: string;
   backend?: string;
 }
 
 export function registerEvalCommand(program: Command): void {
   program
     .command('eval')
-    .description('teacher-forced loss, perplexity and token accuracy of weights on data (CPU reference only for now)')
+    .description('teacher-forced loss, perplexity and token accuracy of weights on data')
     .argument('<file>', '.mdl spec file (with a loss declaration)')
     .requiredOption('--weights <file>', 'weights (.safetensors)')
     .requiredOption('--data <files...>', 'data files, in the format mdl train reads')
@@ -32,24 +35,30 @@ export function registerEvalCommand(program: Command): void {
     .option('--skip-bad-lines', 'report bad data lines (file:line) and skip them instead of stopping')
     .option('--pack', 'pack decoder-only examples into full rows, one document each (needs a segments input)')
     .option('--json', 'print the results as JSON on stdout')
-    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
-    .option('--backend <backend>', 'cpu: the reference interpreter (required for now)')
-    .action((file: string, opts: EvalOptions) => {
-      if (opts.backend !== 'cpu') throw new UserError(CPU_ONLY.replace('training', 'evaluation'));
+    .option(...VOCAB_FLAG)
+    .option(...TOKENIZER_FLAG)
+    .option('--backend <backend>', BACKEND_HELP, 'gpu')
+    .action(async (file: string, opts: EvalOptions) => {
+      const backendKind = backendName(opts.backend);
       const { model } = requireModel(file);
       const graph = gradGraph(model, file);
       const weights = loadWeightsFile(opts.weights, graph);
-      const codec = tokenizer(model, opts.vocab);
+      const codec = tokenizerFor(model, opts);
       const batchTokens = Number(opts.batchTokens);
       if (!Number.isInteger(batchTokens) || batchTokens < 1) throw new UserError(`--batch-tokens: expected a whole number ≥ 1, found '${opts.batchTokens}'`);
-      const results = opts.data.map((path) => {
-        const batches = batchByLength(readExamples(path, model, codec, !!opts.skipBadLines, opts.pack ? packLimit(model, batchTokens) : undefined), batchTokens, model, path);
-        return { path, ...summary(evaluate(graph, model, batches, weights)) };
-      });
+      const files = opts.data.map((path) => ({ path, batches: batchByLength(readExamples(path, model, codec, !!opts.skipBadLines, opts.pack ? packLimit(model, batchTokens) : undefined), batchTokens, model, path) }));
+      // Nothing is trained: the optimizer state is empty and every parameter counts as frozen.
+      const backend = await openBackend(backendKind, graph, model, weights, freshState(new Map()), new Set(weights.keys()));
+      const results: ({ path: string } & ReturnType<typeof summary>)[] = [];
+      try {
+        for (const f of files) results.push({ path: f.path, ...summary(await backend.evaluate(f.batches, weights)) });
+      } finally {
+        backend.release();
+      }
       const all = results.reduce((a, r) => ({ loss: a.loss + r.loss * r.tokens, counted: a.counted + r.tokens, correct: a.correct + r.accuracy * r.tokens }), { loss: 0, counted: 0, correct: 0 });
       const total = summary({ loss: all.counted ? all.loss / all.counted : NaN, counted: all.counted, correct: Math.round(all.correct) });
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify({ model: model.name, loss_name: model.loss!.name, files: results, total })}\n`);
+        process.stdout.write(`${JSON.stringify({ model: model.name, backend: backendKind, loss_name: model.loss!.name, files: results, total })}\n`);
         return;
       }
       const line = (name: string, r: ReturnType<typeof summary>) =>

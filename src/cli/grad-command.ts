@@ -13,7 +13,8 @@ import { writeSafetensors } from '../runtime/safetensors.ts';
 import { loadWeightsFile } from '../runtime/safetensors-file.ts';
 import { requireModel } from './load.ts';
 import { checkOutputFile, writeOutputFile } from './output-file.ts';
-import { gradGraph, readBatch, tokenizer } from './training-inputs.ts';
+import { gradGraph, readBatch } from './training-inputs.ts';
+import { TOKENIZER_FLAG, tokenizerFor, VOCAB_FLAG } from './tokenizer-flags.ts';
 import { UserError } from './user-error.ts';
 
 interface GradOptions {
@@ -21,6 +22,7 @@ interface GradOptions {
   output: string;
   weights?: string;
   vocab?: string;
+  tokenizer?: string;
   backend?: string;
   force?: boolean;
 }
@@ -33,7 +35,8 @@ export function registerGradCommand(program: Command): void {
     .requiredOption('--data <file>', 'training data: source<TAB>target lines (encoder-decoder), text lines or JSONL (decoder-only)')
     .requiredOption('-o, --output <path>', 'the .safetensors file of gradients to write (an existing file is kept unless --force)')
     .option('--weights <file>', 'weights (.safetensors; default: seeded, as mdl init writes them)')
-    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
+    .option(...VOCAB_FLAG)
+    .option(...TOKENIZER_FLAG)
     .option('--backend <name>', 'gpu (the training program on WebGPU) or cpu (the reference interpreter in f64)', 'gpu')
     .option('--force', 'replace the output file if it exists')
     .action(async (file: string, opts: GradOptions) => {
@@ -44,7 +47,7 @@ export function registerGradCommand(program: Command): void {
       checkOutputFile(opts.output, opts.force);
       const weights = opts.weights ? loadWeightsFile(opts.weights, graph) : seededWeights(graph, DEFAULT_SEED);
       if (!opts.weights) process.stderr.write(`mdl: ${model.name}: no --weights given, using seeded weights (seed ${DEFAULT_SEED})\n`);
-      const batch = readBatch(opts.data, model, tokenizer(model, opts.vocab));
+      const batch = readBatch(opts.data, model, tokenizerFor(model, opts));
       const run = { dims: batch.dims, inputs: batch.inputs, weights };
       let r: { loss: number; counted: number; grads: Map<string, ArrayLike<number>> };
       if (lowered) {

@@ -35,6 +35,7 @@ const COMMANDS: [string[], (name?: string) => Promise<Register>][] = [
   [['tune'], async () => (await import('./tune-command.ts')).registerTuneCommand],
   [['demo'], async () => (await import('./demo-command.ts')).registerDemoCommand],
   [['init'], async () => (await import('./init-command.ts')).registerInitCommand],
+  [['import'], async () => (await import('./import-command.ts')).registerImportCommand],
   [['grad'], async () => (await import('./grad-command.ts')).registerGradCommand],
   [['train'], async () => (await import('./train-command.ts')).registerTrainCommand],
   [['eval'], async () => (await import('./eval-command.ts')).registerEvalCommand],

@@ -8,32 +8,12 @@
 import type { Command } from 'commander';
 import { mkdirSync } from 'node:fs';
 import { dirname, extname } from 'node:path';
-import type { CheckedModel, MaskInfo } from '../check/model.ts';
-import { denseMask } from '../masks/evaluate.ts';
-import type { MaskEnv } from '../masks/kernel-contract.ts';
-import { dataReads, printPolicy, toPredicate } from '../masks/policy.ts';
-import { checkMaskSizes, MaskSizeError } from '../masks/sizes.ts';
-import { maskToPng, maskToSvg } from '../masks/render-image.ts';
-import { maskToText } from '../masks/render-text.ts';
-import { classifyTiles, readsHead } from '../masks/tiles.ts';
-import { shiftRight } from '../runtime/decoder-input.ts';
+import type { CheckedModel } from '../check/model.ts';
+import { maskToPng, maskToSvg, type MaskFigure } from '../masks/render-image.ts';
+import { allMasks, maskView, MaskViewError, type MaskOptions } from '../runtime/mask-view.ts';
 import { requireModel } from './load.ts';
 import { checkOutputFile, writeOutputFile } from './output-file.ts';
 import { UserError } from './user-error.ts';
-
-interface MaskOptions {
-  mask?: string;
-  dims?: string;
-  lengths?: string[];
-  segments?: string[];
-  tokens?: string[];
-  batch: string;
-  head: string;
-  tiles?: string;
-  out?: string;
-  force?: boolean;
-  axes?: string;
-}
 
 export function registerMaskCommand(program: Command): void {
   program
@@ -51,7 +31,7 @@ export function registerMaskCommand(program: Command): void {
     .option('--axes <Q,K>', 'the dims queries and keys run along (default: those of the attention site using the mask)')
     .option('--out <file>', 'also write a picture (.png or .svg; an existing file is kept unless --force)')
     .option('--force', 'replace the --out file if it exists')
-    .action((file: string, opts: MaskOptions) => {
+    .action((file: string, opts: MaskOptions & { out?: string; force?: boolean }) => {
       const { model } = requireModel(file);
       process.stdout.write(drawMask(model, opts));
     });
@@ -61,175 +41,19 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-export function drawMask(model: CheckedModel, opts: MaskOptions): string {
-  const masks = allMasks(model);
-  if (!opts.mask) return `masks of ${model.name}: ${[...masks.keys()].join(', ')}\n(draw one with --mask NAME)\n`;
-  const mask = masks.get(opts.mask);
-  if (!mask?.policy) throw new UserError(`no mask '${opts.mask}' in ${model.name}; masks: ${[...masks.keys()].join(', ')}`);
-  const policy = mask.policy;
-  const { queryAxis, keyAxis, site } = opts.axes ? givenAxes(model, opts.axes) : axesOf(model, mask);
-  const dims = parseDims(opts.dims, model);
-  const lq = dims[queryAxis];
-  const lk = dims[keyAxis];
-  if (lq === undefined || lk === undefined) throw new UserError(`give the lengths of the mask's axes: --dims ${[...new Set([queryAxis, keyAxis])].map((a) => `${a}=…`).join(',')}`);
-  const head = index(opts.head, '--head', headsOf(model, mask), 'head', `the spec's attention ${site.startsWith('used') ? 'site using the mask has' : 'sites have at most'}`);
-  const notes: string[] = [];
-  const env = maskData(model, policy, dims, opts, notes);
-  env.dims = { ...dims, Lq: lq, Lk: lk };
+export function drawMask(model: CheckedModel, opts: MaskOptions & { out?: string; force?: boolean }): string {
+  if (!opts.mask) return `masks of ${model.name}: ${[...allMasks(model).keys()].join(', ')}\n(draw one with --mask NAME)\n`;
+  let view;
   try {
-    checkMaskSizes(mask.name, policy, env.dims);
+    view = maskView(model, { ...opts, mask: opts.mask });
   } catch (e) {
-    throw e instanceof MaskSizeError ? new UserError(e.message) : e;
+    throw e instanceof MaskViewError ? new UserError(e.message) : e;
   }
-  const batch = Number(opts.batch);
-  const pred = toPredicate(policy);
-  const rows = denseMask(pred, env, batch, head);
-  let tiles: { q: number; k: number; classes: Uint32Array } | undefined;
-  if (opts.tiles) {
-    const m = /^(\d+)x(\d+)$/.exec(opts.tiles);
-    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UserError(`--tiles takes QxK, e.g. 4x4, not '${opts.tiles}'`);
-    const [tq, tk] = [Number(m[1]), Number(m[2])];
-    const heads = readsHead(pred) ? head + 1 : 1;
-    const all = classifyTiles(pred, { batch: batch + 1, heads, lq, lk, tileQ: tq, tileK: tk }, env);
-    const per = Math.ceil(lq / tq) * Math.ceil(lk / tk);
-    const offset = (batch * heads + (heads > 1 ? head : 0)) * per;
-    tiles = { q: tq, k: tk, classes: all.slice(offset, offset + per) };
-  }
-  const visible = rows.flat().filter(Boolean).length;
-  const header = [
-    `mask ${mask.name} = ${printPolicy(policy)}`,
-    `${site}; queries along ${queryAxis} (Lq=${lq}), keys along ${keyAxis} (Lk=${lk}); batch ${batch}, head ${head}`,
-    `${visible} of ${lq * lk} pairs visible (# visible, . hidden)${tiles ? '; tiles: E empty (skipped), P partial, F full (no predicate)' : ''}`,
-    ...notes,
-  ];
-  const text = `${header.join('\n')}\n${maskToText(rows, lk, tiles ? { tiles } : {})}\n`;
-  if (opts.out) writePicture(opts.out, { rows, lk, tiles, title: `${mask.name} = ${printPolicy(policy)}` }, opts.force);
-  return text + (opts.out ? `wrote ${opts.out}\n` : '');
+  if (opts.out) writePicture(opts.out, view.figure, opts.force);
+  return view.text + (opts.out ? `wrote ${opts.out}\n` : '');
 }
 
-function allMasks(model: CheckedModel): Map<string, MaskInfo> {
-  const out = new Map(model.masks);
-  for (const s of model.stacks) for (const l of s.layers) if (l.kind === 'attention' && l.mask && !out.has(l.mask.name)) out.set(l.mask.name, l.mask);
-  return out;
-}
-
-function axesOf(model: CheckedModel, mask: MaskInfo): { queryAxis: string; keyAxis: string; site: string } {
-  for (const s of model.stacks) {
-    for (const l of s.layers) {
-      if (l.kind === 'attention' && l.mask?.name === mask.name) return { queryAxis: l.queryAxis, keyAxis: l.keyAxis, site: `used by ${s.name} ${l.mode}-attention` };
-    }
-  }
-  // Unused: no site says where queries and keys run, so both must follow from data the mask reads at q and at k
-  // (`document(docs)` reads docs[q] and docs[k]); anything else is asked for rather than guessed.
-  const along = { q: undefined as string | undefined, k: undefined as string | undefined };
-  for (const r of dataReads(mask.policy!)) along[r.along] ??= model.inputs.get(r.input)?.axis;
-  if (along.q && along.k) return { queryAxis: along.q, keyAxis: along.k, site: `not used by an attention site; axes of the data it reads` };
-  const known = along.q ? `reads data only at q (along ${along.q}), so the axis of its keys is unknown` : along.k ? `reads data only at k (along ${along.k}), so the axis of its queries is unknown` : 'reads no data at q or k, so its axes are unknown';
-  const symbolic = [...model.dims.values()].filter((d) => d.kind === 'symbolic' && d.name !== 'B').map((d) => d.name);
-  const example = along.q ?? along.k ?? symbolic[0] ?? 'T';
-  throw new UserError(`mask '${mask.name}' is not used by an attention site and ${known}: give both with --axes QUERIES,KEYS, e.g. --axes ${example},${example}`);
-}
-
-function givenAxes(model: CheckedModel, text: string): { queryAxis: string; keyAxis: string; site: string } {
-  const [q, k, extra] = text.split(',').map((s) => s.trim());
-  if (!q || !k || extra !== undefined) throw new UserError(`--axes takes two dims, queries then keys: e.g. --axes T,S`);
-  for (const a of [q, k]) if (!model.dims.has(a)) throw new UserError(`--axes: the spec has no dim '${a}'`);
-  return { queryAxis: q, keyAxis: k, site: 'axes given on the command line' };
-}
-
-function parseDims(text: string | undefined, model: CheckedModel): Record<string, number> {
-  const dims: Record<string, number> = {};
-  for (const d of model.dims.values()) if (d.concrete !== undefined) dims[d.name] = d.concrete;
-  for (const part of (text ?? '').split(',').filter(Boolean)) {
-    const m = /^\s*([\p{L}_][\p{L}\p{N}_]*)\s*=\s*(\d+)\s*$/u.exec(part);
-    if (!m) throw new UserError(`--dims takes NAME=VALUE pairs, e.g. T=12,S=8; cannot read '${part}'`);
-    const dim = model.dims.get(m[1]);
-    if (!dim) throw new UserError(`--dims: the spec has no dim '${m[1]}'`);
-    const v = Number(m[2]);
-    if (v < 1 || v > 4096) throw new UserError(`--dims: ${m[1]} must be between 1 and 4096 to draw, got ${v}`);
-    if (dim.bound !== undefined && v > dim.bound) throw new UserError(`--dims: ${m[1]} = ${v} exceeds its bound ${dim.bound}`);
-    dims[m[1]] = v;
-  }
-  return dims;
-}
-
-/** A whole number in [0, count), or a one-line error naming the valid range. */
-function index(text: string, flag: string, count: number, what: string, source: string, hint = ''): number {
-  const n = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
-  if (Number.isSafeInteger(n) && n < count) return n;
-  const range = count === 1 ? `only ${what} 0` : `${what}s 0 to ${count - 1}`;
-  throw new UserError(`${flag} ${text} is out of range: ${source} ${count} ${what}${count === 1 ? '' : 's'} (${range})${hint}`);
-}
-
-/** Heads of the site using the mask, else the most heads of any attention layer (the head a mask is drawn for). */
-function headsOf(model: CheckedModel, mask: MaskInfo): number {
-  const layers = model.stacks.flatMap((s) => s.layers).filter((l) => l.kind === 'attention');
-  const site = layers.find((l) => l.mask?.name === mask.name);
-  if (site) return site.heads;
-  return Math.max(1, ...layers.map((l) => l.heads));
-}
-
-function rowsOf(list: string[], flag: string): Map<string, number[][]> {
-  const out = new Map<string, number[][]>();
-  for (const item of list) {
-    const m = /^([\p{L}_][\p{L}\p{N}_]*)=(.*)$/u.exec(item);
-    if (!m) throw new UserError(`--${flag} takes NAME=VALUES, not '${item}'`);
-    const rows = m[2].split(';').map((r) => r.split(',').filter((v) => v.trim() !== '').map((v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n)) throw new UserError(`--${flag} ${m[1]}: '${v}' is not a whole number`);
-      return n;
-    }));
-    out.set(m[1], rows);
-  }
-  return out;
-}
-
-/** The data a mask reads, from the flags or from stated defaults. */
-function maskData(model: CheckedModel, policy: NonNullable<MaskInfo['policy']>, dims: Record<string, number>, opts: MaskOptions, notes: string[]): MaskEnv {
-  // --lengths gives one value per batch row (for a lengths input, or for the real length of a tokens input);
-  // --segments and --tokens give one row of values per batch row.
-  const lengths = new Map([...rowsOf(opts.lengths ?? [], 'lengths')].map(([name, rows]) => [name, rows.flat()]));
-  const rowsGiven = new Map([...rowsOf(opts.segments ?? [], 'segments'), ...rowsOf(opts.tokens ?? [], 'tokens')]);
-  for (const name of [...lengths.keys(), ...rowsGiven.keys()]) if (!model.inputs.has(name)) throw new UserError(`no input '${name}' in ${model.name}`);
-  for (const name of lengths.keys()) {
-    const kind = model.inputs.get(name)!.kind;
-    if (kind !== 'lengths' && kind !== 'tokens') throw new UserError(`--lengths ${name}: '${name}' holds ${kind}; give them with --${kind === 'segments' ? 'segments' : 'tokens'}`);
-  }
-  // The batch is as large as --dims B says, else as the data given (one row when none is).
-  const batch = dims.B ?? Math.max(...[...lengths.values()].map((v) => v.length), ...[...rowsGiven.values()].map((r) => r.length), 1);
-  index(opts.batch, '--batch', batch, 'batch row', dims.B !== undefined ? '--dims gives' : 'the data given has', '; give data for more rows (--lengths, --segments, --tokens) or --dims B=N');
-  const env: MaskEnv = { dims, data: {}, strides: {} };
-  const names = new Set(dataReads(policy).map((r) => r.input));
-  for (const name of names) {
-    const input = model.inputs.get(name)!;
-    const length = dims[input.axis ?? ''] ?? 1;
-    if (input.kind === 'lengths') {
-      const values = lengths.get(name) ?? [];
-      if (!values.length) notes.push(`note: ${name} not given; every sequence is full length (${length})`);
-      env.data[name] = Int32Array.from({ length: batch }, (_, b) => values[b] ?? length);
-      continue;
-    }
-    const source = input.shiftedFrom ?? name;
-    const rows = rowsGiven.get(source) ?? rowsGiven.get(name) ?? tokensFromLengths(model, lengths.get(source) ?? lengths.get(name), source);
-    const fill = input.kind === 'segments' ? 0 : input.pad === 0 ? 1 : 0;
-    if (!rows) notes.push(`note: ${source} not given; ${input.kind === 'segments' ? 'one document per sequence' : 'no padding'}`);
-    const flat = Int32Array.from({ length: batch * length }, (_, i) => rows?.[Math.floor(i / length)]?.[i % length] ?? (rows ? (input.pad ?? fill) : fill));
-    env.data[name] = input.shiftedFrom && rows ? shiftRight(flat, batch, length, { bos: input.bos ?? 1, pad: input.pad ?? 0, eos: input.eos }) : flat;
-    env.strides![name] = length;
-  }
-  env.dims.B = batch;
-  return env;
-}
-
-/** Token rows of the given lengths: a word that is not pad, bos or eos, then padding (filled in by the caller). */
-function tokensFromLengths(model: CheckedModel, values: number[] | undefined, name: string): number[][] | undefined {
-  if (!values) return undefined;
-  const input = model.inputs.get(name)!;
-  const word = [3, 4, 5, 6].find((id) => id !== input.pad && id !== input.bos && id !== input.eos)!;
-  return values.map((n) => Array.from({ length: Math.max(0, n) }, () => word));
-}
-
-function writePicture(path: string, picture: Parameters<typeof maskToPng>[0], force = false): void {
+function writePicture(path: string, picture: MaskFigure, force = false): void {
   const ext = extname(path).toLowerCase();
   if (ext !== '.png' && ext !== '.svg') throw new UserError(`--out must end in .png or .svg, not '${path}'`);
   const bytes = ext === '.png' ? maskToPng(picture) : maskToSvg(picture);

@@ -3,21 +3,21 @@
 
 import type { Command } from 'commander';
 import type { CheckedModel } from '../check/model.ts';
-import { lower } from '../lower/passes.ts';
 import { CachedDecoder, type CacheSiteStats } from '../runtime/cached-decoder.ts';
 import { acquireGpu, type GpuContext } from '../runtime/device.ts';
 import { cpuForward, generate, gpuForward, promptOfText, rolesOf, type Forward } from '../runtime/generate.ts';
-import { DEFAULT_SEED, seededWeights } from '../runtime/init-weights.ts';
-import { loadWeightsFile } from '../runtime/safetensors-file.ts';
-import { tunedScheduleOptions } from '../tune/tuned-tiles.ts';
-import { prepareRun, ProgramLimitError } from '../runtime/program.ts';
-import { checkProgramMaskSizes } from '../runtime/mask-size-check.ts';
+import { DEFAULT_SEED } from '../runtime/init-weights.ts';
+import { ProgramLimitError } from '../runtime/program.ts';
 import { MaskSizeError } from '../masks/sizes.ts';
 import { beamSearch } from '../runtime/beam-search.ts';
 import { checkOutputFile } from './output-file.ts';
 import { catchInterrupt, logitsFormat, PieceSplitter, writeLogits, type TokenEvent } from './run-output.ts';
 import { gatherRunInputs, type RunInputFlags, type RunInputs } from './run-inputs.ts';
 import { requireModel } from './load.ts';
+import { readBatchFile } from './run-batch-file.ts';
+import { rowLine, runBatch, type BatchResult } from './run-batch.ts';
+import { prepareModel } from './run-setup.ts';
+import { TOKENIZER_FLAG, VOCAB_FLAG } from './tokenizer-flags.ts';
 import { UserError } from './user-error.ts';
 
 export interface RunOptions extends RunInputFlags {
@@ -43,6 +43,8 @@ export interface RunOptions extends RunInputFlags {
   json?: boolean;
   /** commander's `--no-cache` sets this to false. */
   cache?: boolean;
+  /** One row per line: a prompt (or source) or a JSON object with every input. */
+  inputFile?: string;
 }
 
 export function registerRunCommand(program: Command): void {
@@ -51,13 +53,15 @@ export function registerRunCommand(program: Command): void {
     .description('generate tokens with a spec (seeded weights unless --weights is given)')
     .argument('<file>', '.mdl spec file')
     .option('--weights <file>', 'weights (.safetensors, names as in the README; default: seeded)')
-    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: the 256 UTF-8 bytes beside the special ids)')
+    .option(...VOCAB_FLAG)
+    .option(...TOKENIZER_FLAG)
     .option('--input <text>', 'prompt text (decoder-only) or target prefix (encoder-decoder)')
     .option('--tokens <ids>', 'prompt as token ids, e.g. 1,5,9')
     .option('--ids <ids>', 'the same as --tokens')
     .option('--source <text>', 'source text for an encoder-decoder')
     .option('--source-tokens <ids>', 'source as token ids, e.g. 4,8,15')
     .option('--source-ids <ids>', 'the same as --source-tokens')
+    .option('--input-file <file>', 'generate for every line together: a prompt (source for an encoder-decoder) or a JSON object {"text"|"ids", "source"|"source_ids", INPUT: value}')
     .option('--set <name=value>', 'a lengths input (one number) or segment ids (one per prompt position, e.g. docs=0,0,1); repeatable', collect)
     .option('--features <name=file>', 'a features input from a .npy or .safetensors tensor of shape [length, width]; repeatable', collect)
     .option('--max-new <n>', 'tokens to generate at most', '16')
@@ -87,6 +91,25 @@ export function registerRunCommand(program: Command): void {
         printed += e.piece;
       };
       const interrupt = catchInterrupt();
+      if (opts.inputFile !== undefined) {
+        try {
+          const out = (line: string) => process.stdout.write(`${line}\n`);
+          const result = await runBatchModel(model, opts, (line) => process.stderr.write(line), {
+            token: (e) => opts.json && out(JSON.stringify({ event: 'token', ...e })),
+            rowDone: (r) => out(opts.json ? JSON.stringify({ event: 'row', ...r }) : rowLine(r.row, r.text)),
+            interrupted: interrupt.interrupted,
+            generating: interrupt.arm,
+          });
+          if (opts.json) out(JSON.stringify({ event: 'done', ...result, rows: undefined }));
+          if (result.interrupted) {
+            process.stderr.write('mdl: interrupted\n');
+            process.exitCode = 130;
+          }
+        } finally {
+          interrupt.release();
+        }
+        return;
+      }
       try {
         const result = await runModel(model, opts, (line) => process.stderr.write(line), { stream, interrupted: interrupt.interrupted, generating: interrupt.arm });
         if (opts.json) process.stdout.write(`${JSON.stringify({ event: 'done', ...result })}\n`);
@@ -158,6 +181,47 @@ export async function runModel(model: CheckedModel, opts: RunOptions, progress: 
   }
 }
 
+/** `mdl run --input-file`: the rows read and checked before a device, a program or weights exist. */
+export async function runBatchModel(model: CheckedModel, opts: RunOptions, progress: (line: string) => void, hooks: Parameters<typeof runBatch>[5] = {}): Promise<BatchResult> {
+  if (opts.backend !== 'gpu' && opts.backend !== 'cpu') throw new UserError(`--backend is gpu or cpu, not '${opts.backend}'`);
+  const single = (['input', 'tokens', 'ids', 'source', 'sourceTokens', 'sourceIds', 'set', 'features'] as const).filter((k) => opts[k] !== undefined);
+  if (single.length) throw new UserError(`--input-file gives every row's inputs: --${single.map(kebab).join(', --')} do${single.length === 1 ? 'es' : ''} not apply with it`);
+  const choice = decodingChoice(opts);
+  if (choice.beams) throw new UserError('--beams searches one sequence at a time (its beams are the batch): it does not apply with --input-file');
+  const temp = opts.temperature === undefined ? undefined : temperature(opts.temperature);
+  if (opts.logits !== undefined) {
+    logitsFormat(opts.logits);
+    checkOutputFile(opts.logits, !!opts.force);
+  }
+  const rows = readBatchFile(model, opts.inputFile!, { vocab: opts.vocab, tokenizer: opts.tokenizer });
+  const gpu = opts.backend === 'gpu' ? await acquireGpu({ skipWorkgroupZeroInit: true }) : undefined;
+  if (gpu) progress(`mdl: WebGPU adapter: ${gpu.describe()}\n`);
+  try {
+    return await runBatch(gpu, model, rows, {
+      backend: opts.backend,
+      weights: opts.weights,
+      seed: int(opts.seed, '--seed'),
+      maxNew: int(opts.maxNew, '--max-new'),
+      greedy: temp === undefined || !!opts.greedy,
+      temperature: temp,
+      topK: opts.topK === undefined ? undefined : int(opts.topK, '--top-k'),
+      topP: choice.topP,
+      repetitionPenalty: choice.repetitionPenalty,
+      stopIds: choice.stopIds,
+      stopStrings: opts.stop,
+      cache: opts.cache !== false,
+      logits: opts.logits,
+      force: !!opts.force,
+    }, progress, hooks);
+  } catch (e) {
+    throw asUserError(e);
+  } finally {
+    gpu?.release();
+  }
+}
+
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
 /** Problems a run meets at the dims it runs with (a mask size, a dim over its bound) are the user's to fix. */
 function asUserError(e: unknown): unknown {
   if (e instanceof MaskSizeError || e instanceof ProgramLimitError) return new UserError(e.message);
@@ -165,19 +229,8 @@ function asUserError(e: unknown): unknown {
 }
 
 async function runOn(gpu: GpuContext | undefined, model: CheckedModel, opts: RunOptions, inputs: RunInputs, progress: (line: string) => void, choice: DecodingChoice, hooks: RunHooks): Promise<RunResult> {
-  // On the GPU, attention kernels take the tiles `mdl tune` chose for this adapter, where it has run.
-  const tuning = gpu && tunedScheduleOptions(gpu.adapter);
-  const t0 = performance.now();
-  const lowered = lower(model, tuning?.options);
-  // Mask sizes at the first step's dims, before any weights; later steps are checked as they run.
-  checkProgramMaskSizes(model, lowered.program, inputs.firstDims);
-  // And the adapter's limits (buffer sizes, weights included), which a large spec can exceed.
-  if (gpu) prepareRun(gpu, lowered.program, lowered.rendered, inputs.firstDims);
-  const compileMs = performance.now() - t0;
-  const tuned = tuning?.report();
-  if (tuned?.tuned) progress(`mdl: ${tuned.tuned} of ${tuned.total} attention kernel(s) use tiles tuned for this adapter\n`);
   const seed = int(opts.seed, '--seed');
-  const weights = opts.weights ? loadWeightsFile(opts.weights, lowered.ir) : seededWeights(lowered.ir, seed);
+  const { lowered, weights, compileMs, tuned } = prepareModel(gpu, model, [inputs.firstDims], opts.weights, seed, progress);
   // From here on Ctrl-C stops generation cleanly (armed before the line below, which a caller may wait for).
   hooks.generating?.();
   if (!opts.weights) progress(`mdl: ${model.name}: no --weights given, running on seeded weights (seed ${seed})\n`);

@@ -14,13 +14,12 @@ import { sym } from '../check/sym.ts';
 import { promptOfText, rolesOf, stepInputs, type StepData } from '../runtime/generate.ts';
 import { SafetensorsError } from '../runtime/safetensors.ts';
 import { readTensorFile, TensorFileError } from '../runtime/tensor-file.ts';
-import { byteTokenizer, parseVocabulary, tokenizerOptionsOf, vocabularyTokenizer, type Tokenizer } from '../runtime/tokenizer.ts';
+import { byteTokenizer, tokenizerOptionsOf, type Tokenizer } from '../runtime/tokenizer.ts';
 import { checkFinite } from '../runtime/weights.ts';
-import { readFileSync } from 'node:fs';
+import { tokenizerFor, type TokenizerFlags } from './tokenizer-flags.ts';
 import { UserError } from './user-error.ts';
 
-export interface RunInputFlags {
-  vocab?: string;
+export interface RunInputFlags extends TokenizerFlags {
   input?: string;
   tokens?: string;
   /** The same as tokens (`--ids`). */
@@ -33,6 +32,8 @@ export interface RunInputFlags {
   set?: string[];
   /** `NAME=FILE` for features inputs. */
   features?: string[];
+  /** Features given inline (a JSONL row of --input-file): NAME → rows of numbers, [length, width]. */
+  featureRows?: Record<string, unknown>;
 }
 
 export interface RunInputs {
@@ -48,10 +49,10 @@ export interface RunInputs {
 export function gatherRunInputs(model: CheckedModel, flags: RunInputFlags): RunInputs {
   const roles = rolesOf(model);
   const vocab = model.output?.vocab ?? model.embed?.vocab ?? 0;
-  const needsText = flags.input !== undefined || flags.source !== undefined || flags.vocab !== undefined;
+  const needsText = flags.input !== undefined || flags.source !== undefined || flags.vocab !== undefined || flags.tokenizer !== undefined;
   // The tokenizer is built whenever text is involved, so its problems (a vocabulary with no room for bytes) come first.
   let codec: Tokenizer | undefined;
-  if (needsText) codec = tokenizerFor(model, flags.vocab);
+  if (needsText) codec = tokenizerFor(model, flags);
   else codec = tryTokenizer(model);
 
   if (flags.ids !== undefined) {
@@ -92,19 +93,6 @@ function firstStepDims(model: CheckedModel, prompt: number[], source: number[] |
   return dims;
 }
 
-/** The spec's byte-level tokenizer, or a vocabulary file's. */
-export function tokenizerFor(model: CheckedModel, vocabPath?: string): Tokenizer {
-  const options = tokenizerOptionsOf(model);
-  if (!vocabPath) return byteTokenizer(options);
-  let text: string;
-  try {
-    text = readFileSync(vocabPath, 'utf8');
-  } catch {
-    throw new UserError(`${vocabPath}: cannot read the vocabulary file`);
-  }
-  return vocabularyTokenizer(parseVocabulary(text, vocabPath), options, vocabPath);
-}
-
 /** The byte tokenizer when the vocabulary has room for it; a run from ids needs none. */
 function tryTokenizer(model: CheckedModel): Tokenizer | undefined {
   try {
@@ -134,6 +122,13 @@ function inputData(model: CheckedModel, flags: RunInputFlags, promptPositions: n
     const input = others.get(name);
     if (input?.kind !== 'features') throw new UserError(`--features ${name}: ${notA(model, name, 'features')}`);
     const { data, length } = featuresFrom(model, input, file);
+    values[name] = data;
+    dims[input.axis!] = length;
+  }
+  for (const [name, rows] of Object.entries(flags.featureRows ?? {})) {
+    const input = others.get(name);
+    if (input?.kind !== 'features') throw new UserError(`${name}: ${notA(model, name, 'features')}`);
+    const { data, length } = inlineFeatures(model, input, rows);
     values[name] = data;
     dims[input.axis!] = length;
   }
@@ -175,24 +170,41 @@ function featuresFrom(model: CheckedModel, input: InputInfo, file: string): { da
     if (e instanceof TensorFileError || e instanceof SafetensorsError) throw new UserError(`--features ${input.name}: ${e.message}`);
     throw e;
   }
+  const shape = t.shape[0] === 1 && t.shape.length === 3 ? t.shape.slice(1) : t.shape;
+  return checkedFeatures(model, input, shape, t.shape, t.data, file);
+}
+
+/** Features written as JSON rows of numbers, [length, width]. */
+function inlineFeatures(model: CheckedModel, input: InputInfo, rows: unknown): { data: Float32Array; length: number } {
+  const isRow = (r: unknown): r is unknown[] => Array.isArray(r);
+  if (!isRow(rows) || !rows.every(isRow) || !rows.every((r) => r.every((x) => typeof x === 'number'))) {
+    throw new UserError(`features '${input.name}' are rows of numbers, [${input.axis}, width]`);
+  }
+  const width = rows[0]?.length ?? 0;
+  const shape = rows.every((r) => r.length === width) ? [rows.length, width] : [rows.length, -1];
+  return checkedFeatures(model, input, shape, shape, Float32Array.from((rows as number[][]).flat()), undefined);
+}
+
+/** `file`: where the features came from, named in errors (none for features given inline). */
+function checkedFeatures(model: CheckedModel, input: InputInfo, shape: number[], given: number[], data: Float32Array, file: string | undefined): { data: Float32Array; length: number } {
+  const at = file === undefined ? '' : `${file}: `;
   const width = input.width ? sym.evaluate(input.width, {}) : undefined;
   const axis = model.dims.get(input.axis!);
-  const shape = t.shape[0] === 1 && t.shape.length === 3 ? t.shape.slice(1) : t.shape;
   const want = `[${input.axis}, ${width}] or [1, ${input.axis}, ${width}]`;
-  const found = `[${t.shape.join(', ')}]`;
-  if (shape.length !== 2 || shape[1] !== width) throw new UserError(`${file}: features '${input.name}' need shape ${want} (declared ${shapeText(input)}), found ${found}`);
+  const found = `[${given.map((d) => (d < 0 ? 'ragged' : d)).join(', ')}]`;
+  if (shape.length !== 2 || shape[1] !== width) throw new UserError(`${at}features '${input.name}' need shape ${want} (declared ${shapeText(input)}), found ${found}`);
   const length = shape[0];
   const max = axis?.concrete ?? axis?.bound;
   if (length < 1 || (axis?.concrete !== undefined && length !== axis.concrete) || (max !== undefined && length > max)) {
     const allowed = axis?.concrete !== undefined ? `exactly ${axis.concrete}` : `1 to ${max ?? 'any'}`;
-    throw new UserError(`${file}: features '${input.name}' have ${length} rows along ${input.axis}; the spec allows ${allowed}`);
+    throw new UserError(`${at}features '${input.name}' have ${length} rows along ${input.axis}; the spec allows ${allowed}`);
   }
   try {
-    checkFinite(t.data, shape, `features '${input.name}'`, file);
+    checkFinite(data, shape, `features '${input.name}'`, file ?? 'the input file');
   } catch (e) {
     throw e instanceof SafetensorsError ? new UserError(e.message) : e;
   }
-  return { data: t.data, length };
+  return { data, length };
 }
 
 function lengthValue(model: CheckedModel, input: InputInfo, text: string, dims: Record<string, number>, targetAxis: string | undefined): number {

@@ -44,11 +44,10 @@ export function logitsFormat(path: string): 'npy' | 'safetensors' {
   throw new UserError(`--logits ${path}: the file name ends with .npy or .safetensors`);
 }
 
-/** The rows of every step as one float32 [steps, vocab] tensor ('logits' in a safetensors file). */
-export function writeLogits(path: string, rows: Float32Array[], vocab: number, force: boolean): void {
+/** The rows of every step as one float32 [steps, vocab] tensor, or of another shape ('logits' in a safetensors file). */
+export function writeLogits(path: string, rows: Float32Array[], vocab: number, force: boolean, shape = [rows.length, vocab]): void {
   const data = new Float32Array(rows.length * vocab);
   rows.forEach((r, i) => data.set(r, i * vocab));
-  const shape = [rows.length, vocab];
   const bytes = logitsFormat(path) === 'npy' ? npyFloat32(shape, data) : writeSafetensors({ logits: { shape, data } }, { format: 'pt' });
   writeOutputFile(path, bytes, force);
 }

@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { writeOutputFolder, type FolderKind } from '../lower/write-output.ts';
 import { repoRoot } from './repo-root.ts';
+import { configBeside } from './tokenizer-flags.ts';
 import { UserError } from './user-error.ts';
 
 const root = repoRoot();
@@ -30,8 +31,11 @@ export const PAGE_FOLDER: FolderKind = {
 /** Where `--weights FILE` is served: open the page with `?weights=/weights.safetensors`. */
 export const WEIGHTS_PATH = '/weights.safetensors';
 
-/** The page's files: index.html, app.js (bundled), every spec and an optional weights file, by URL path. */
-async function pageFiles(weightsFile?: string): Promise<Map<string, { type: string; body: string | Uint8Array }>> {
+/** Where `--tokenizer FILE` is served (and its tokenizer_config.json, when it has one, beside it). */
+export const TOKENIZER_PATH = '/tokenizer.json';
+
+/** The page's files: index.html, app.js (bundled), every spec with their list, and an optional weights and tokenizer file, by URL path. */
+async function pageFiles(weightsFile?: string, tokenizerFile?: string): Promise<Map<string, { type: string; body: string | Uint8Array }>> {
   // esbuild is loaded only here, so that other commands start without it.
   const { build } = await import('esbuild');
   const bundle = await build({
@@ -55,17 +59,29 @@ async function pageFiles(weightsFile?: string): Promise<Map<string, { type: stri
     }
     files.set(WEIGHTS_PATH, { type: 'application/octet-stream', body: bytes });
   }
+  if (tokenizerFile) {
+    const configFile = configBeside(tokenizerFile);
+    for (const [path, file] of [[TOKENIZER_PATH, tokenizerFile], ['/tokenizer_config.json', configFile]] as const) {
+      if (!file) continue;
+      try {
+        files.set(path, { type: 'application/json; charset=utf-8', body: readFileSync(file, 'utf8') });
+      } catch {
+        throw new UserError(`${file}: cannot read the tokenizer file`);
+      }
+    }
+  }
   files.set('/index.html', { type: 'text/html; charset=utf-8', body: readFileSync(join(root, 'web', 'index.html'), 'utf8') });
   files.set('/app.js', { type: 'text/javascript; charset=utf-8', body: bundle.outputFiles[0].text });
-  for (const f of readdirSync(join(root, 'specs')).filter((x) => x.endsWith('.mdl'))) {
-    files.set(`/specs/${f}`, { type: 'text/plain; charset=utf-8', body: readFileSync(join(root, 'specs', f), 'utf8') });
-  }
+  const specs = readdirSync(join(root, 'specs')).filter((x) => x.endsWith('.mdl')).sort();
+  for (const f of specs) files.set(`/specs/${f}`, { type: 'text/plain; charset=utf-8', body: readFileSync(join(root, 'specs', f), 'utf8') });
+  // The page's list of examples.
+  files.set('/specs/index.json', { type: 'application/json', body: `${JSON.stringify(specs)}\n` });
   return files;
 }
 
 /** Serves the page on 127.0.0.1; resolves with the server and its URL. */
-export async function servePage(port = 0, weightsFile?: string): Promise<{ server: Server; url: string }> {
-  const files = await pageFiles(weightsFile);
+export async function servePage(port = 0, weightsFile?: string, tokenizerFile?: string): Promise<{ server: Server; url: string }> {
+  const files = await pageFiles(weightsFile, tokenizerFile);
   const server = createServer((req, res) => {
     const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
     const file = files.get(path === '/' ? '/index.html' : path);
@@ -95,9 +111,10 @@ export function registerServeCommand(program: Command): void {
     .option('--port <n>', 'port (default: any free port)', '0')
     .option('--build <dir>', 'write the static page to DIR instead of serving it')
     .option('--weights <file>', `a safetensors file to serve at ${WEIGHTS_PATH} (open the page with ?weights=${WEIGHTS_PATH})`)
-    .action(async (opts: { port: string; build?: string; weights?: string }) => {
+    .option('--tokenizer <file>', `a tokenizer.json to serve at ${TOKENIZER_PATH} (open the page with ?tokenizer=${TOKENIZER_PATH})`)
+    .action(async (opts: { port: string; build?: string; weights?: string; tokenizer?: string }) => {
       if (opts.build) {
-        const files = await pageFiles(opts.weights);
+        const files = await pageFiles(opts.weights, opts.tokenizer);
         const out = new Map([...files].map(([path, f]) => [path.slice(1), f.body]));
         out.set(PAGE_FOLDER.marker, `${JSON.stringify({ format: 'mdl-page/1', files: [...out.keys()] }, null, 2)}\n`);
         writeOutputFolder(opts.build, out, PAGE_FOLDER);
@@ -106,8 +123,8 @@ export function registerServeCommand(program: Command): void {
       }
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--port takes 0..65535, not '${opts.port}'`);
-      const { server, url } = await servePage(port, opts.weights);
-      const hint = opts.weights ? `?weights=${WEIGHTS_PATH} to use ${opts.weights}; ` : '';
+      const { server, url } = await servePage(port, opts.weights, opts.tokenizer);
+      const hint = (opts.weights ? `?weights=${WEIGHTS_PATH} to use ${opts.weights}; ` : '') + (opts.tokenizer ? `?tokenizer=${TOKENIZER_PATH} to use ${opts.tokenizer}; ` : '');
       process.stdout.write(`mdl page on ${url}  (open it in a browser with WebGPU; ${hint}?spec=specs/packed.mdl&input=Hello to change the model; Ctrl-C stops)\n`);
       await untilInterrupted(server);
     });

@@ -1,6 +1,6 @@
-// `mdl train SPEC --data FILE --backend cpu`: trains the parameters of a spec with a loss declaration on the CPU
-// reference (f64 arithmetic, f32 state), writing checkpoints that `mdl run --weights` loads and `--resume` continues.
-// The loop itself lives in train-run.ts; this module turns the options into a run.
+// `mdl train SPEC --data FILE`: trains the parameters of a spec with a loss declaration on WebGPU (or on the CPU
+// reference with `--backend cpu`: f64 arithmetic, f32 state), writing checkpoints that `mdl run --weights` loads and
+// `--resume` continues. The loop itself lives in train-run.ts; this module turns the options into a run.
 
 import type { Command } from 'commander';
 import { DEFAULT_ADAMW, freshState, type Schedule } from '../runtime/adamw.ts';
@@ -9,11 +9,11 @@ import { loadWeightsFile } from '../runtime/safetensors-file.ts';
 import { batchByLength, dataFingerprint } from '../runtime/training-loop.ts';
 import { checkCheckpointTargets, readOptimizerState } from './checkpoint.ts';
 import { requireModel } from './load.ts';
+import { backendName, BACKEND_HELP, openBackend } from './train-backend.ts';
 import { checkSvgTarget, runTraining, svgPath, type RunSettings } from './train-run.ts';
-import { gradGraph, packLimit, readExamples, tokenizer } from './training-inputs.ts';
+import { gradGraph, packLimit, readExamples } from './training-inputs.ts';
+import { TOKENIZER_FLAG, tokenizerFor, VOCAB_FLAG } from './tokenizer-flags.ts';
 import { UserError } from './user-error.ts';
-
-export const CPU_ONLY = 'training runs on the CPU reference only for now: pass --backend cpu (WebGPU training is not available yet)';
 
 interface TrainOptions {
   data: string;
@@ -42,13 +42,14 @@ interface TrainOptions {
   pack?: boolean;
   json?: boolean;
   vocab?: string;
+  tokenizer?: string;
   backend?: string;
 }
 
 export function registerTrainCommand(program: Command): void {
   program
     .command('train')
-    .description('train the parameters of a spec with a loss declaration (CPU reference only for now)')
+    .description('train the parameters of a spec with a loss declaration (on WebGPU, or the CPU reference)')
     .argument('<file>', '.mdl spec file (with a loss declaration)')
     .requiredOption('--data <file>', 'training data: source<TAB>target lines (encoder-decoder), text lines or JSONL (decoder-only)')
     .option('--eval <file>', 'held-out data, evaluated every --eval-every steps and at the end')
@@ -75,17 +76,18 @@ export function registerTrainCommand(program: Command): void {
     .option('--skip-bad-lines', 'report bad data lines (file:line) and skip them instead of stopping')
     .option('--pack', 'pack decoder-only examples into full rows, one document each (needs a segments input)')
     .option('--json', 'print the result as JSON on stdout')
-    .option('--vocab <file>', 'a JSON vocabulary {"token": id, …} (default: UTF-8 bytes after the special ids)')
-    .option('--backend <backend>', 'cpu: the reference interpreter (required for now)')
+    .option(...VOCAB_FLAG)
+    .option(...TOKENIZER_FLAG)
+    .option('--backend <backend>', BACKEND_HELP, 'gpu')
     .action(async (file: string, opts: TrainOptions) => {
-      if (opts.backend !== 'cpu') throw new UserError(CPU_ONLY);
+      const backendKind = backendName(opts.backend);
       const { model } = requireModel(file);
       const graph = gradGraph(model, file);
       const params = paramsOf(graph);
       const output = opts.output ?? opts.resume ?? `${model.name}.safetensors`;
       checkCheckpointTargets(output);
       checkSvgTarget(svgPath(output));
-      const codec = tokenizer(model, opts.vocab);
+      const codec = tokenizerFor(model, opts);
       const batchTokens = count(opts.batchTokens, '--batch-tokens', 1);
       const train = batchByLength(readExamples(opts.data, model, codec, !!opts.skipBadLines, opts.pack ? packLimit(model, batchTokens) : undefined), batchTokens, model, opts.data);
       const evalBatches = opts.eval ? batchByLength(readExamples(opts.eval, model, codec, !!opts.skipBadLines, opts.pack ? packLimit(model, batchTokens) : undefined), batchTokens, model, opts.eval) : undefined;
@@ -127,7 +129,10 @@ export function registerTrainCommand(program: Command): void {
         weights = opts.init ? loadWeightsFile(opts.init, graph) : seededWeights(graph, settings.seed);
         state = freshState(weights);
       }
-      await runTraining({
+      const backend = await openBackend(backendKind, graph, model, weights, state, new Set(settings.frozen));
+      try {
+        await runTraining({
+        backend,
         model,
         graph,
         shapes: new Map(params.map((p) => [p.name, p.shape])),
@@ -142,6 +147,9 @@ export function registerTrainCommand(program: Command): void {
         logEvery: count(opts.logEvery, '--log-every', 1),
         json: !!opts.json,
       });
+      } finally {
+        backend.release();
+      }
     });
 }
 

@@ -8,8 +8,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { CheckedModel } from '../check/model.ts';
 import type { GradGraph } from '../lower/grad.ts';
 import type { AdamWConfig, LrSchedule, OptimizerState } from '../runtime/adamw.ts';
+import type { TrainingMemory } from '../runtime/gpu-training.ts';
 import type { TrainingBatch } from '../runtime/training-data.ts';
-import { evaluate, trainStep } from '../runtime/training-loop.ts';
+import { evaluate, trainStep, type EvalResult, type StepConfig, type StepResult } from '../runtime/training-loop.ts';
 import { optimizerPath, writeCheckpoint } from './checkpoint.ts';
 import { writeOutputFile } from './output-file.ts';
 import { UserError } from './user-error.ts';
@@ -30,7 +31,25 @@ export interface RunSettings {
   history: { train: Curve; eval: Curve };
 }
 
+/** Where the steps run: the CPU reference, or the device (weights and state on the GPU, read back to save). */
+export interface Backend {
+  name: 'cpu' | 'gpu';
+  step(c: StepConfig, weights: Map<string, Float32Array>, state: OptimizerState): Promise<StepResult>;
+  evaluate(batches: TrainingBatch[], weights: Map<string, Float32Array>): Promise<EvalResult>;
+  /** Brings the host's weights and optimizer state up to date (before a checkpoint is written). */
+  sync(weights: Map<string, Float32Array>, state: OptimizerState): Promise<void>;
+  memory?: TrainingMemory;
+}
+
+export const cpuBackend = (graph: GradGraph, model: CheckedModel): Backend => ({
+  name: 'cpu',
+  step: async (c, weights, state) => trainStep(c, weights, state),
+  evaluate: async (batches, weights) => evaluate(graph, model, batches, weights),
+  sync: async () => {},
+});
+
 export interface TrainingRun {
+  backend: Backend;
   model: CheckedModel;
   graph: GradGraph;
   shapes: Map<string, number[]>;
@@ -54,10 +73,13 @@ export async function runTraining(r: TrainingRun): Promise<void> {
     interrupted = true;
   };
   process.on('SIGINT', onSigint);
-  const save = () => writeCheckpoint(r.output, { model: r.model.name, shapes: r.shapes, weights: r.weights, state: r.state, run: s });
-  const evalNow = () => {
+  const save = async () => {
+    await r.backend.sync(r.weights, r.state);
+    writeCheckpoint(r.output, { model: r.model.name, shapes: r.shapes, weights: r.weights, state: r.state, run: s });
+  };
+  const evalNow = async () => {
     if (!r.evalBatches) return undefined;
-    const e = evaluate(r.graph, r.model, r.evalBatches, r.weights);
+    const e = await r.backend.evaluate(r.evalBatches, r.weights);
     s.history.eval.push([r.state.step, e.loss]);
     return e.loss;
   };
@@ -70,12 +92,12 @@ export async function runTraining(r: TrainingRun): Promise<void> {
       // Let a pending SIGINT be delivered between steps.
       await new Promise((done) => setImmediate(done));
       if (interrupted) break;
-      const res = trainStep(config, r.weights, r.state);
+      const res = await r.backend.step(config, r.weights, r.state);
       tokens += res.counted;
       s.history.train.push([r.state.step, res.loss]);
       const step = r.state.step;
-      if (r.evalEvery > 0 && step % r.evalEvery === 0 && step < s.steps) lastEval = evalNow();
-      if (r.saveEvery > 0 && step % r.saveEvery === 0 && step < s.steps) save();
+      if (r.evalEvery > 0 && step % r.evalEvery === 0 && step < s.steps) lastEval = await evalNow();
+      if (r.saveEvery > 0 && step % r.saveEvery === 0 && step < s.steps) await save();
       if (step % r.logEvery === 0 || step === s.steps) {
         const seconds = (Date.now() - started) / 1000;
         const rate = tokens / Math.max(seconds, 1e-3);
@@ -88,24 +110,34 @@ export async function runTraining(r: TrainingRun): Promise<void> {
     process.off('SIGINT', onSigint);
   }
   if (interrupted) {
-    save();
+    await save();
     process.stderr.write(`mdl: interrupted at step ${r.state.step}/${s.steps}; checkpoint ${r.output} written; continue with --resume ${r.output}\n`);
     process.exitCode = 130;
     return;
   }
-  const finalEval = r.evalBatches ? evaluate(r.graph, r.model, r.evalBatches, r.weights) : undefined;
+  const finalEval = r.evalBatches ? await r.backend.evaluate(r.evalBatches, r.weights) : undefined;
   if (finalEval && s.history.eval.at(-1)?.[0] !== r.state.step) s.history.eval.push([r.state.step, finalEval.loss]);
-  save();
+  await save();
+  const mem = r.backend.memory;
+  if (mem) process.stderr.write(`${memoryLine(mem)}\n`);
   const svg = svgPath(r.output);
   writeLossCurves(svg, lossCurvesSvg(`${r.model.name}: loss`, s.history.train, s.history.eval));
   const trainLoss = s.history.train.at(-1)?.[1];
   if (r.json) {
-    const out = { model: r.model.name, steps: r.state.step, train_loss: trainLoss ?? null, eval_loss: finalEval?.loss ?? null, eval_accuracy: finalEval ? finalEval.correct / finalEval.counted : null, checkpoint: r.output, optimizer: optimizerPath(r.output), curves: svg, history: s.history };
+    const memory = mem ? { peak_bytes: mem.peak, params_bytes: mem.params, gradients_bytes: mem.gradients, optimizer_bytes: mem.optimizer, activations_bytes: mem.activations } : null;
+    const out = { model: r.model.name, backend: r.backend.name, steps: r.state.step, train_loss: trainLoss ?? null, eval_loss: finalEval?.loss ?? null, eval_accuracy: finalEval ? finalEval.correct / finalEval.counted : null, checkpoint: r.output, optimizer: optimizerPath(r.output), curves: svg, memory, history: s.history };
     process.stdout.write(`${JSON.stringify(out)}\n`);
   } else {
     const evalText = finalEval ? `, eval loss ${finalEval.loss.toFixed(4)}` : '';
     process.stdout.write(`${r.output}: ${r.model.name} after ${r.state.step} steps, train loss ${trainLoss?.toFixed(4) ?? '-'}${evalText}; curves in ${svg}\n`);
   }
+}
+
+/** The device memory of training, measured against the parts it must hold. */
+export function memoryLine(m: TrainingMemory): string {
+  const mib = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
+  const parts = m.params + m.gradients + m.optimizer + m.activations;
+  return `device memory: peak ${mib(m.peak)} in a step; parameters ${mib(m.params)} + gradients ${mib(m.gradients)} + optimizer state ${mib(m.optimizer)} + activations ${mib(m.activations)} = ${mib(parts)} (peak ${(m.peak / parts).toFixed(2)}× that)`;
 }
 
 function clock(seconds: number): string {

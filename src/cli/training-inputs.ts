@@ -1,11 +1,11 @@
-// What `mdl grad`, `mdl train` and `mdl eval` share: the backward graph of a spec with a loss, its tokenizer and
+// What `mdl grad`, `mdl train` and `mdl eval` share: the backward graph of a spec with a loss and
 // the data file read into examples, every problem reported as a UserError naming the file (and line).
 
 import { readFileSync } from 'node:fs';
 import type { CheckedModel } from '../check/model.ts';
 import { buildTrainingIr, NoLossError } from '../ir/training.ts';
 import { buildGradGraph, type GradGraph } from '../lower/grad.ts';
-import { byteTokenizer, parseVocabulary, tokenizerOptionsOf, vocabularyTokenizer, type Tokenizer } from '../runtime/tokenizer.ts';
+import type { Tokenizer } from '../runtime/tokenizer.ts';
 import { packDocuments, readTrainingBatch, readTrainingRows, TrainingDataError, type Row, type TrainingBatch } from '../runtime/training-data.ts';
 import { UserError } from './user-error.ts';
 
@@ -57,12 +57,6 @@ export function readExamples(path: string, model: CheckedModel, codec: Tokenizer
   const rows = dataProblem(() => readTrainingRows(text, path, model, codec, onBad));
   if (rows.length === 0) throw new UserError(`${path}: no examples${skipped ? ` (${skipped} bad lines skipped)` : ' (the file has no non-blank line)'}`);
   return pack ? dataProblem(() => packDocuments(rows, model, pack)) : rows;
-}
-
-export function tokenizer(model: CheckedModel, vocabPath?: string): Tokenizer {
-  const options = tokenizerOptionsOf(model);
-  if (!vocabPath) return byteTokenizer(options);
-  return vocabularyTokenizer(parseVocabulary(readText(vocabPath, 'vocabulary file'), vocabPath), options, vocabPath);
 }
 
 /** The longest packed row: the bound of the tokens' axis where the spec has one, else a batch. */

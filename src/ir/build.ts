@@ -5,8 +5,10 @@
 // `decoder.layers.0.self_attn.q_proj.weight`. The full scheme is in the README.
 
 import type { AttentionInfo, CheckedModel, FfnInfo, NormType, StackInfo } from '../check/model.ts';
+import { rotaryDims } from '../check/embed.ts';
+import { printScoreMod } from '../check/scores.ts';
 import { sym, type Poly } from '../check/sym.ts';
-import type { AttrValue, IrGraph, IrNode } from './ir.ts';
+import { irNode, type AttentionAttrs, type IrGraph, type IrNode, type Op, type OpAttrs } from './ir.ts';
 
 export function buildIr(m: CheckedModel): IrGraph {
   return new IrBuilder(m).build();
@@ -31,7 +33,7 @@ class IrBuilder {
     }
     for (const inp of m.inputs.values()) {
       if (!inp.shiftedFrom) continue;
-      const attrs: Record<string, AttrValue> = { bos: inp.bos ?? 0, pad: inp.pad ?? 0 };
+      const attrs: OpAttrs['shift_right'] = { bos: inp.bos ?? 0, pad: inp.pad ?? 0 };
       if (inp.eos !== undefined) attrs.eos = inp.eos;
       this.emit(`%${inp.name}`, 'shift_right', [`%${inp.shiftedFrom}`], attrs, inp.shape, 'i32', inp.span);
     }
@@ -59,16 +61,17 @@ class IrBuilder {
     if (src.kind === 'features') {
       x = `%${src.name}`;
     } else {
-      x = this.emit(`%${s.name}.embed`, 'gather', ['%embed.tokens.weight', `%${src.name}`], { scale: Math.sqrt(this.d) }, seq, 'f32', s.span);
-      const pos = this.m.embed?.positions;
-      if (pos === 'sinusoidal') {
-        const p = this.emit(`%${s.name}.positions`, 'positions', [`%${src.name}`], { kind: 'sinusoidal' }, [src.shape[1], sym.constant(this.d)], 'f32', s.span);
+      const embed = this.m.embed;
+      x = this.emit(`%${s.name}.embed`, 'gather', ['%embed.tokens.weight', `%${src.name}`], { scale: embed?.scale ?? 1 }, seq, 'f32', s.span);
+      if (embed?.positions === 'sinusoidal') {
+        const p = this.emit(`%${s.name}.positions`, 'positions', [`%${src.name}`], { kind: 'sinusoidal', layout: embed.sinusoidalLayout }, [src.shape[1], sym.constant(this.d)], 'f32', s.span);
         x = this.emit(`%${s.name}.embed_pos`, 'add', [x, p], {}, seq, 'f32', s.span);
-      } else if (pos === 'learned') {
-        const p = this.emit(`%${s.name}.positions`, 'positions', [`%${src.name}`, '%embed.positions.weight'], { kind: 'learned' }, [src.shape[1], sym.constant(this.d)], 'f32', s.span);
+      } else if (embed?.positions === 'learned') {
+        const p = this.emit(`%${s.name}.positions`, 'positions', [`%${src.name}`, '%embed.positions.weight'], { kind: 'learned', offset: embed.positionOffset }, [src.shape[1], sym.constant(this.d)], 'f32', s.span);
         x = this.emit(`%${s.name}.embed_pos`, 'add', [x, p], {}, seq, 'f32', s.span);
       }
     }
+    if (s.embedNorm) x = this.norm(x, `${s.name}.embed_norm`, s.embedNorm, s, seq);
     for (let i = 0; i < s.repeat; i++) {
       const prefix = `${s.name}.layers.${i}`;
       let counts = { self: 0, cross: 0, ffn: 0, norm: 0 };
@@ -77,23 +80,23 @@ class IrBuilder {
         const n = counts[key]++;
         const base = `${prefix}.${key === 'self' ? 'self_attn' : key === 'cross' ? 'cross_attn' : key}${n > 0 ? n : ''}`;
         if (layer.kind === 'norm') {
-          x = this.norm(x, `${base}`, layer.type, seq);
+          x = this.norm(x, `${base}`, layer.type, s, seq);
           continue;
         }
         const sub = (input: string) => (layer.kind === 'attention' ? this.attention(input, base, layer, seq) : this.ffn(input, base, layer, seq));
         if (s.norm.place === 'pre') {
-          const normed = this.norm(x, `${base}_norm`, s.norm.type, seq);
+          const normed = this.norm(x, `${base}_norm`, s.norm.type, s, seq);
           x = this.emit(`%${base}.residual`, 'add', [x, sub(normed)], {}, seq, 'f32', layer.span);
         } else if (s.norm.place === 'post') {
           const sum = this.emit(`%${base}.residual`, 'add', [x, sub(x)], {}, seq, 'f32', layer.span);
-          x = this.norm(sum, `${base}_norm`, s.norm.type, seq);
+          x = this.norm(sum, `${base}_norm`, s.norm.type, s, seq);
         } else {
           x = this.emit(`%${base}.residual`, 'add', [x, sub(x)], {}, seq, 'f32', layer.span);
         }
       }
       counts = { self: 0, cross: 0, ffn: 0, norm: 0 };
     }
-    if (s.norm.place === 'pre') x = this.norm(x, `${s.name}.norm`, s.norm.type, seq);
+    if (s.norm.place === 'pre') x = this.norm(x, `${s.name}.norm`, s.norm.type, s, seq);
     this.stackOut.set(s.name, x);
   }
 
@@ -106,19 +109,27 @@ class IrBuilder {
     const q = this.linear(x, `${base}.q_proj`, d, d, seq, a);
     const k = this.linear(memory, `${base}.k_proj`, d, kvWidth, kvSeq, a);
     const v = this.linear(memory, `${base}.v_proj`, d, kvWidth, kvSeq, a);
-    const attrs: Record<string, AttrValue> = {
+    const embed = this.m.embed;
+    const attrs: AttentionAttrs = {
       heads: a.heads,
       kv_heads: a.kvHeads,
       head_dim: a.headDim,
       mask: a.mask?.name ?? '',
       score: a.score?.name ?? '',
-      rope: this.m.embed?.positions === 'rotary',
+      scale: a.scale,
+      ...(a.score ? { modifiers: a.score.mods.map(printScoreMod) } : {}),
+      rope: embed?.positions === 'rotary',
       query_axis: a.queryAxis,
       key_axis: a.keyAxis,
     };
-    // A learned relative-position bias is a weight of the layer, named as in Hugging Face's T5.
+    if (embed?.positions === 'rotary') {
+      Object.assign(attrs, { rope_style: embed.rotary.style, rope_theta: embed.rotary.theta, rope_dims: rotaryDims(embed.rotary, a.headDim) ?? a.headDim });
+    }
+    // A learned relative-position bias is a weight of the layer, named as in Hugging Face's T5; a shared one (T5's
+    // own arrangement) lives in the stack's first layer and every layer reads it.
     const rel = a.score?.mods.find((x) => x.kind === 'relative_bias');
-    const table = rel?.kind === 'relative_bias' ? [this.param(`${base}.relative_attention_bias.weight`, [rel.buckets, a.heads])] : [];
+    const owner = rel?.kind === 'relative_bias' && rel.shared ? base.replace(/\.layers\.\d+\./, '.layers.0.') : base;
+    const table = rel?.kind === 'relative_bias' ? [this.param(`${owner}.relative_attention_bias.weight`, [rel.buckets, a.heads])] : [];
     const o = this.emit(`%${base}.attn`, 'attention', [q, k, v, ...table], attrs, seq, 'f32', a.span);
     return this.linear(o, `${base}.o_proj`, d, d, seq, a);
   }
@@ -126,10 +137,10 @@ class IrBuilder {
   private ffn(x: string, base: string, f: FfnInfo, seq: Poly[]): string {
     const d = this.d;
     const hidden = [seq[0], seq[1], sym.constant(f.width)];
-    if (f.activation === 'swiglu') {
+    if (f.activation === 'swiglu' || f.activation === 'geglu') {
       const gate = this.linear(x, `${base}.gate_proj`, d, f.width, hidden, f);
       const up = this.linear(x, `${base}.up_proj`, d, f.width, hidden, f);
-      const h = this.emit(`%${base}.swiglu`, 'swiglu', [gate, up], {}, hidden, 'f32', f.span);
+      const h = this.emit(`%${base}.${f.activation}`, f.activation, [gate, up], {}, hidden, 'f32', f.span);
       return this.linear(h, `${base}.down_proj`, f.width, d, seq, f);
     }
     const up = this.linear(x, `${base}.up_proj`, d, f.width, hidden, f);
@@ -137,16 +148,17 @@ class IrBuilder {
     return this.linear(h, `${base}.down_proj`, f.width, d, seq, f);
   }
 
-  private linear(x: string, name: string, inDim: number, outDim: number, shape: Poly[], at: { span: IrNode['span'] }): string {
-    const w = this.param(`${name}.weight`, [outDim, inDim]);
-    const b = this.param(`${name}.bias`, [outDim]);
-    return this.emit(`%${name}`, 'matmul', [x, w, b], { transpose_b: true }, shape, 'f32', at.span);
+  private linear(x: string, name: string, inDim: number, outDim: number, shape: Poly[], at: { span: IrNode['span']; bias: boolean }): string {
+    const args = [x, this.param(`${name}.weight`, [outDim, inDim])];
+    if (at.bias) args.push(this.param(`${name}.bias`, [outDim]));
+    return this.emit(`%${name}`, 'matmul', args, { transpose_b: true }, shape, 'f32', at.span);
   }
 
-  private norm(x: string, name: string, type: NormType, shape: Poly[]): string {
+  /** A norm with the stack's ε; layer norms have a bias (β) unless the stack has none. */
+  private norm(x: string, name: string, type: NormType, s: StackInfo, shape: Poly[]): string {
     const args = [x, this.param(`${name}.weight`, [this.d])];
-    if (type === 'layer') args.push(this.param(`${name}.bias`, [this.d]));
-    return this.emit(`%${name}`, 'norm', args, { type, eps: 1e-5 }, shape, 'f32');
+    if (type === 'layer' && s.bias) args.push(this.param(`${name}.bias`, [this.d]));
+    return this.emit(`%${name}`, 'norm', args, { type, eps: s.eps }, shape, 'f32');
   }
 
   private param(name: string, shape: number[]): string {
@@ -155,8 +167,8 @@ class IrBuilder {
     return id;
   }
 
-  private emit(id: string, op: IrNode['op'], args: string[], attrs: Record<string, AttrValue>, shape: Poly[], dtype: IrNode['dtype'], span?: IrNode['span']): string {
-    const node: IrNode = span ? { id, op, args, attrs, shape, dtype, span } : { id, op, args, attrs, shape, dtype };
+  private emit<O extends Op>(id: string, op: O, args: string[], attrs: OpAttrs[O], shape: Poly[], dtype: IrNode['dtype'], span?: IrNode['span']): string {
+    const node = irNode(op, span ? { id, args, attrs, shape, dtype, span } : { id, args, attrs, shape, dtype });
     this.nodes.push(node);
     if (!this.byId.has(id)) this.byId.set(id, node);
     return id;

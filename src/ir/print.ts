@@ -6,7 +6,7 @@
 // run and a pass's effect shows as a small diff.
 
 import { sym } from '../check/sym.ts';
-import type { AttrValue, IrGraph, IrNode } from './ir.ts';
+import { attrEntries, type AttrValue, type IrGraph, type IrNode } from './ir.ts';
 
 export function printIr(g: IrGraph, opts: { spans?: boolean } = {}): string {
   const dims = g.dims.map((d) => (d.bound === undefined ? d.name : `${d.name} <= ${d.bound}`)).join(', ');
@@ -18,9 +18,9 @@ export function printIr(g: IrGraph, opts: { spans?: boolean } = {}): string {
 }
 
 function printNode(n: IrNode, spans = true): string {
-  const attrs = Object.keys(n.attrs)
-    .sort()
-    .map((k) => printAttr(k, n.attrs[k]))
+  const attrs = attrEntries(n)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => printAttr(k, v))
     .filter((s) => s !== '');
   const attrText = attrs.length ? ` {${attrs.join(', ')}}` : '';
   const shape = `${n.dtype}[${n.shape.map((p) => sym.print(p)).join(', ')}]`;
@@ -28,7 +28,8 @@ function printNode(n: IrNode, spans = true): string {
   return `${n.id} = ${n.op}(${n.args.join(', ')})${attrText} : ${shape}${at}`;
 }
 
-function printAttr(key: string, v: AttrValue): string {
+function printAttr(key: string, v: AttrValue | undefined): string {
+  if (v === undefined) return '';
   if (v === true) return key;
   if (v === false || v === '') return '';
   if (Array.isArray(v)) return `${key} = [${v.join(', ')}]`;

@@ -10,7 +10,7 @@
 
 import type { CheckedModel } from '../check/model.ts';
 import { buildIr } from './build.ts';
-import type { AttrValue, IrGraph, IrNode } from './ir.ts';
+import type { IrGraph, IrNode } from './ir.ts';
 
 export class NoLossError extends Error {}
 
@@ -22,9 +22,8 @@ export function buildTrainingIr(m: CheckedModel): IrGraph {
   const labelsInput = g.nodes.find((n) => n.id === `%${loss.labels}`);
   if (!logits || !labelsInput) throw new Error(`the training graph needs %${loss.output} and %${loss.labels}`);
   // Token ids are never negative, so -1 stands for "no pad id": every position's label then counts.
-  const attrs: Record<string, AttrValue> = { loss: loss.name, pad: loss.pad ?? -1, next: loss.next, count: !!loss.count };
   const args = [labelsInput.id, ...(loss.within ? [`%${loss.within}`] : [])];
-  const labels: IrNode = { id: `%${loss.name}.labels`, op: 'labels', args, attrs, shape: labelsInput.shape, dtype: 'i32', span: loss.span };
+  const labels: IrNode = { id: `%${loss.name}.labels`, op: 'labels', args, attrs: { loss: loss.name, pad: loss.pad ?? -1, next: loss.next, count: !!loss.count }, shape: labelsInput.shape, dtype: 'i32', span: loss.span };
   const xent: IrNode = { id: `%${loss.name}`, op: 'cross_entropy', args: [logits.id, labels.id], attrs: {}, shape: [], dtype: 'f32', span: loss.span };
   return { ...g, nodes: [...g.nodes, labels, xent], outputs: [xent.id] };
 }

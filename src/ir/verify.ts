@@ -18,6 +18,7 @@ const ARITY: Record<IrNode['op'], [number, number]> = {
   add: [2, 2],
   act: [1, 1],
   swiglu: [2, 2],
+  geglu: [2, 2],
   norm: [2, 3],
   matmul: [2, 4],
   attention: [3, 4],
@@ -84,9 +85,7 @@ function checkShapes(n: IrNode, args: IrNode[], problems: string[]): void {
       return;
     case 'attention': {
       const [q, k, v] = args;
-      const heads = Number(n.attrs.heads);
-      const kvHeads = Number(n.attrs.kv_heads);
-      const hd = Number(n.attrs.head_dim);
+      const { heads, kv_heads: kvHeads, head_dim: hd } = n.attrs;
       if (sym.asConstant(last(q)) !== heads * hd) say('query width is not heads × head_dim');
       if (sym.asConstant(last(k)) !== kvHeads * hd || sym.asConstant(last(v)) !== kvHeads * hd) say('key/value width is not kv_heads × head_dim');
       if (heads % kvHeads !== 0) say('kv_heads does not divide heads');
@@ -106,7 +105,7 @@ function checkShapes(n: IrNode, args: IrNode[], problems: string[]): void {
     }
     case 'vjp': {
       // A gradient has the shape of the value it is the gradient of: forward argument `wrt`, here args[wrt].
-      const wrt = Number(n.attrs.wrt);
+      const wrt = n.attrs.wrt;
       const of = args[wrt];
       if (!of || wrt >= args.length - 1) return say(`wrt = ${wrt} is not one of the forward arguments`);
       if (of.shape.map(sym.print).join() !== n.shape.map(sym.print).join()) say(`gradient shape differs from ${of.id}'s`);
@@ -115,6 +114,7 @@ function checkShapes(n: IrNode, args: IrNode[], problems: string[]): void {
       return;
     }
     case 'swiglu':
+    case 'geglu':
       if (args[0].shape.map(sym.print).join() !== args[1].shape.map(sym.print).join()) say('gate and up shapes differ');
       return;
     default:

@@ -237,6 +237,7 @@ export class AstBuilder {
       const inner = this.expr(c.expr[0]);
       return inner ? { kind: 'paren', inner, span } : undefined;
     }
+    if (c.keywordName) return { kind: 'ref', name: c.keywordName[0].image, span };
     const name = this.name(c.Identifier?.[0]);
     if (!name) return undefined;
     if (c.callArgs) {

@@ -12,9 +12,9 @@
 // 0: dQ, 1: dK, 2: dV, 3: the table), all at the first of those nodes.
 
 import { sym, type Poly } from '../check/sym.ts';
-import type { IrNode } from '../ir/ir.ts';
+import { rotaryOf, type IrNode, type NodeOf } from '../ir/ir.ts';
 import { generateAttentionBackward, type AttentionBackwardKernels } from '../wgsl/attention-backward.ts';
-import { positionRateWords } from '../wgsl/kernels.ts';
+import { ropeUniforms } from './attention-sites.ts';
 import { formula } from './formula.ts';
 import type { AttentionBackwardPart, AttentionSite, ProgramBuffer, Step } from './program.ts';
 
@@ -39,7 +39,7 @@ const f = (p: Poly) => formula.of(p);
  * The steps of attention node `fwd`'s backward pass, given its forward step (which wrote `lse`), the upstream
  * gradient `dOut` and the ids of its `vjp` nodes by argument. Adds the buffers it needs to `buffers`.
  */
-export function attentionBackwardSteps(fwd: IrNode, forward: Step, dOut: string, vjps: Map<number, string>, byId: Map<string, IrNode>, buffers: ProgramBuffer[]): Step[] {
+export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, dOut: string, vjps: Map<number, string>, byId: Map<string, IrNode>, buffers: ProgramBuffer[]): Step[] {
   const a = forward.attention!;
   const kernels = attentionBackwardKernels(a);
   const [qNode, kNode] = [byId.get(fwd.args[0])!, byId.get(fwd.args[1])!];
@@ -71,33 +71,36 @@ export function attentionBackwardSteps(fwd: IrNode, forward: Step, dOut: string,
     grid,
     attention: a,
   });
+  // The backward kernels read K and V with Lk rows per batch row: the forward's kv_rows (always Lk in a training
+  // pass) is not one of their fields.
+  const { kv_rows: _kvRows, ...attentionUniforms } = forward.uniforms;
   const qTiles = forward.uniforms.n_q_tiles;
   const kTiles = forward.uniforms.n_k_tiles;
-  if ('f32' in qTiles || 'f32' in kTiles) throw new Error(`${fwd.id}: tile counts are formulas`);
+  if (!('factors' in qTiles) || !('factors' in kTiles)) throw new Error(`${fwd.id}: tile counts are formulas`);
   const steps: Step[] = [
     step('delta', { out: b.out, dOut, delta }, { rows: f(rowsQ), lq: f(a.lq), heads: fc(a.heads) }, [formula.ceilDiv(f(rowsQ), 64), fc(1), fc(1)]),
-    step('dkdv', { ...inputs, dK, dV }, forward.uniforms, [kTiles, fc(a.kvHeads), f(a.batch)]),
+    step('dkdv', { ...inputs, dK, dV }, attentionUniforms, [kTiles, fc(a.kvHeads), f(a.batch)]),
   ];
   const dqBind: Record<string, string> = { ...inputs, dQ };
   if (kernels.table) {
     const partial = `${fwd.id}#table_partial`;
     buffers.push({ id: partial, role: 'value', dtype: 'f32', elements: f(sym.mul(rowsQ, sym.constant(kernels.buckets))) });
     dqBind.tablePartial = partial;
-    steps.push(step('dq', dqBind, forward.uniforms, [qTiles, fc(a.heads), f(a.batch)]));
+    steps.push(step('dq', dqBind, attentionUniforms, [qTiles, fc(a.heads), f(a.batch)]));
     const dTable = scratch(3, 'dtable', sym.constant(kernels.buckets * a.heads));
     const uniforms = { batch: f(a.batch), lq: f(a.lq), heads: fc(a.heads) };
     steps.push(step('table', { tablePartial: partial, dTable }, uniforms, [fc(Math.ceil((kernels.buckets * a.heads) / 64)), fc(1), fc(1)]));
   } else {
-    steps.push(step('dq', dqBind, forward.uniforms, [qTiles, fc(a.heads), f(a.batch)]));
+    steps.push(step('dq', dqBind, attentionUniforms, [qTiles, fc(a.heads), f(a.batch)]));
   }
-  if (fwd.attrs.rope) {
+  const rotary = rotaryOf(fwd.attrs);
+  if (rotary) {
     // The gradient with respect to the projections: the rotation's transpose applied to the rotated gradients.
     for (const [x, node, h] of [[dQ, qNode, a.heads], [dK, kNode, a.kvHeads]] as const) {
       const rows = sym.mul(node.shape[0], node.shape[1]);
-      const [lo, hi] = positionRateWords(a.headDim);
-      const uniforms = { rows: f(rows), heads: fc(h), hd: fc(a.headDim), T: f(node.shape[1]), start: fc(0), rate_lo: fc(lo), rate_hi: fc(hi) };
-      const count = f(sym.mul(rows, sym.constant((h * a.headDim) / 2)));
-      steps.push({ node: fwd.id, kind: 'train', kernel: { kind: 'train', op: { name: 'rope_inverse' } }, bind: { x }, uniforms, grid: [formula.ceilDiv(count, 64), fc(1), fc(1)] });
+      const uniforms = { rows: f(rows), ...ropeUniforms(rotary, h, a.headDim, node.shape[1]) };
+      const count = f(sym.mul(rows, sym.constant((h * rotary.dims) / 2)));
+      steps.push({ node: fwd.id, kind: 'train', kernel: { kind: 'train', op: { name: 'rope_inverse', style: rotary.style } }, bind: { x }, uniforms, grid: [formula.ceilDiv(count, 64), fc(1), fc(1)] });
     }
   }
   return steps;

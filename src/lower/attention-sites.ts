@@ -6,7 +6,11 @@ import { inlineMask } from '../check/inline-mask.ts';
 import { emitMaskWgsl } from '../masks/emit-wgsl.ts';
 import { printPolicy, toPredicate } from '../masks/policy.ts';
 import { scoreModifiers } from '../wgsl/score-modifiers.ts';
-import type { MaskSite } from './program.ts';
+import { sym, type Poly } from '../check/sym.ts';
+import type { Rotary } from '../ir/ir.ts';
+import { positionRateWords } from '../wgsl/kernels.ts';
+import { formula } from './formula.ts';
+import type { MaskSite, Word } from './program.ts';
 
 export class ScheduleError extends Error {}
 
@@ -20,3 +24,12 @@ export function maskSiteOf(m: CheckedModel, name: string): MaskSite | undefined 
 }
 
 export { inlineMask, scoreModifiers };
+
+/** The rotary kernels' uniforms but `rows` (the forward rotation and its inverse take the same ones). */
+export function ropeUniforms(r: Rotary, heads: number, headDim: number, length: Poly): Record<string, Word> {
+  const fc = (v: number): Word => formula.constant(v);
+  const f = (p: Poly): Word => formula.of(p);
+  const [lo, hi] = positionRateWords(r.dims, r.theta);
+  return { heads: fc(heads), hd: fc(headDim), rd: fc(r.dims), T: f(length), start: fc(0), rate_lo: fc(lo), rate_hi: fc(hi) };
+}
+

@@ -11,9 +11,11 @@
 // rows start in the whole sequence, and per self-attention cache its rows, the keys in use and the keys dropped in
 // front. Embedding and rotary steps start at the first new row; attention and classify steps see the new rows and the
 // keys at their positions in the whole sequence (the kernels' q/k offsets) and bind the cache in place of K and V.
+// In the decode step those positions and windows are per batch row (ROW_BUFFERS), so rows of different lengths
+// decode together; the uniforms then hold the largest of them, which bound the reads and size the tiles.
 
 import { sym, type Poly } from '../check/sym.ts';
-import { decodeTiles, DEFAULT_KERNEL_LIMITS } from '../wgsl/attention.ts';
+import { decodeTiles, DEFAULT_KERNEL_LIMITS, ROW_WINDOW } from '../wgsl/attention.ts';
 import { SKINNY_ROWS } from '../wgsl/kernels.ts';
 import { MASK_KERNEL_WORKGROUP } from '../wgsl/mask-kernels.ts';
 import { formula, type Formula } from './formula.ts';
@@ -22,6 +24,8 @@ import { planMemory } from './memory-plan.ts';
 import { printProgram } from './print-program.ts';
 import type { Program, ProgramBuffer, ProgramDim, Step } from './program.ts';
 import { render, type Rendered, type RenderedKernel } from './render.ts';
+import { attentionKernelOf } from './step-kernels.ts';
+import { LIMITS } from './verify-program.ts';
 
 /** New rows up to which a later call runs the decode step program (skinny matmuls, one-row attention tiles). */
 export const DECODE_STEP_ROWS = 8;
@@ -36,6 +40,17 @@ export const CACHE_DIMS = {
   keys: (site: number) => `cache.${site}.keys`,
   /** Keys dropped in front: the position of the cache's first row. */
   dropped: (site: number) => `cache.${site}.dropped`,
+};
+
+/**
+ * The decode step's per-row buffers (role `row_positions`), filled by the host at each call, so that batch rows at
+ * different positions decode in one run: each row's first new position (embedding and rotary steps), and per
+ * self-attention cache, and for the cross-attentions, each row's q_offset, k_offset and key count (ROW_WINDOW).
+ */
+export const ROW_BUFFERS = {
+  start: '#rows.start',
+  window: (site: number) => `#rows.window.${site}`,
+  cross: '#rows.window.cross',
 };
 
 export interface DecodeSite extends CacheSite {
@@ -85,10 +100,29 @@ function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePl
 
   const decodeSteps = new Set(plan.decodeSteps);
   const positionSteps = new Set(plan.positionSteps);
+  // In the decode step every batch row has its own position: one u32 a row, or three per attention window. An
+  // attention kernel that already binds as many storage buffers as every adapter allows (a mask's two and a score
+  // table) has no room for its window: then no step takes per-row positions, and rows of different lengths decode
+  // in separate runs (the runtime sees no ROW_BUFFERS).
+  const batch = plan.sites.length ? full.steps[plan.sites[0].step].attention!.batch : undefined;
+  const room = plan.sites.every((s) => attentionKernelOf(full.steps[s.step]).bindings.length < LIMITS.storageBuffers);
+  const perRow = skinny && batch !== undefined && room;
+  const rowBuffer = (id: string, per: number) => {
+    if (!bufferOf.has(id)) {
+      const b: ProgramBuffer = { id, role: 'row_positions', dtype: 'u32', elements: formula.of(sym.mul(batch!, sym.constant(per))) };
+      buffers.push(b);
+      bufferOf.set(id, b);
+    }
+    return id;
+  };
   const steps = keep.map((i): Step => {
     const s = full.steps[i];
     if (!decodeSteps.has(i)) return s;
-    if (positionSteps.has(i)) return { ...s, uniforms: { ...s.uniforms, start: atom(CACHE_DIMS.start) } };
+    if (positionSteps.has(i)) {
+      const step: Step = { ...s, uniforms: { ...s.uniforms, start: atom(CACHE_DIMS.start) } };
+      if (!perRow || (s.kernel.kind !== 'embed' && s.kernel.kind !== 'rope')) return step;
+      return { ...step, kernel: { ...s.kernel, rowStarts: true }, bind: { ...s.bind, rowStart: rowBuffer(ROW_BUFFERS.start, 1) } };
+    }
     if (s.kind === 'matmul' && s.kernel.kind === 'matmul' && skinny) {
       const grid: Step['grid'] = [formula.ceilDiv(s.uniforms.N as Formula, 64), formula.ceilDiv(s.uniforms.M as Formula, SKINNY_ROWS), fc(1)];
       return { ...s, kernel: { ...s.kernel, shape: 'skinny' }, grid };
@@ -96,7 +130,10 @@ function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePl
     if (s.kind !== 'attention' && s.kind !== 'classify') return s;
     const site = siteOfNode.get(s.node)!;
     const cache = cacheOf.get(site.step);
-    return attentionStep(s, cache, skinny, buffers, bufferOf);
+    const step = attentionStep(s, cache, skinny, buffers, bufferOf);
+    if (!perRow) return step;
+    const window = rowBuffer(cache === undefined ? ROW_BUFFERS.cross : ROW_BUFFERS.window(cache), ROW_WINDOW.stride);
+    return { ...step, bind: { ...step.bind, [ROW_WINDOW.role]: window }, attention: { ...step.attention!, rowWindows: true } };
   });
   // The cache dims are verified as on a first call: no rows before this call's, every key one of them.
   const dims: ProgramDim[] = [
@@ -148,9 +185,12 @@ function attentionStep(s: Step, cache: number | undefined, skinny: boolean, buff
     n_k_tiles: kTiles,
     q_offset: atom(CACHE_DIMS.start),
     k_offset: cache === undefined ? fc(0) : atom(CACHE_DIMS.dropped(cache)),
+    // Each batch row's cache holds `rows` keys: a row's keys start at b * rows, whatever number of them is in use.
+    kv_rows: cache === undefined ? f(a.lk) : atom(CACHE_DIMS.rows(cache)),
   };
   if (s.kind === 'classify') {
-    const uniforms = { ...s.uniforms, ...window, tile_q: fc(tiles.q), tile_k: fc(tiles.k), total: count };
+    const { kv_rows: _, ...classifyWindow } = window;
+    const uniforms = { ...s.uniforms, ...classifyWindow, tile_q: fc(tiles.q), tile_k: fc(tiles.k), total: count };
     return { ...s, uniforms, grid: [formula.ceilDiv(count, MASK_KERNEL_WORKGROUP), fc(1), fc(1)], attention: site };
   }
   const bind = { ...s.bind };

@@ -8,6 +8,7 @@ import { buildGradGraph } from './grad.ts';
 import { lower, PASSES } from './passes.ts';
 import { printProgram } from './print-program.ts';
 import { lowerTraining } from './train-schedule.ts';
+import { trainingPrograms } from './training-programs.ts';
 
 function passText(name: string, model: CheckedModel): string {
   const pass = PASSES.find((p) => p.name === name);
@@ -29,4 +30,14 @@ export const loweringDumpStages: Record<string, (model: CheckedModel) => string>
   grad: (model) => printIr(buildGradGraph(buildTrainingIr(model))),
   // The forward pass, the loss and the backward pass as one program of kernel launches, verified against its kernels.
   train: (model) => printProgram(lowerTraining(buildGradGraph(buildTrainingIr(model)), model).program),
+  // The optimizer's programs: gradients accumulated per micro-batch, then the global norm, clipping and AdamW.
+  optimizer: (model) =>
+    trainingPrograms(model)
+      .filter((p) => p.name === 'accumulate' || p.name === 'optimizer')
+      .map((p) => `# ${p.name}\n${printProgram(p.program)}${printScalars(p.program.scalars)}`)
+      .join('\n'),
 };
+
+function printScalars(scalars: Record<string, string> | undefined): string {
+  return Object.entries(scalars ?? {}).map(([name, about]) => `  $${name}: ${about}\n`).join('');
+}

@@ -14,11 +14,11 @@
 // over the concatenated weights, reading the input once and writing each projection to its own buffer. They stay
 // separate nodes, each with its own value, because the attention kernel reads Q, K and V as separate tensors.
 
-import type { IrGraph, IrNode } from '../ir/ir.ts';
-import { users } from '../ir/ir.ts';
+import type { IrGraph, IrNode, NodeOf } from '../ir/ir.ts';
+import { copyNode, users } from '../ir/ir.ts';
 
 export function fuse(g: IrGraph): IrGraph {
-  const nodes = g.nodes.map((n) => ({ ...n, args: [...n.args], attrs: { ...n.attrs } }));
+  const nodes = g.nodes.map(copyNode);
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const uses = users({ ...g, nodes });
   const single = (id: string) => (uses.get(id) ?? []).length === 1 && !g.outputs.includes(id);
@@ -45,13 +45,13 @@ export function fuse(g: IrGraph): IrGraph {
   for (const n of nodes) {
     const src = byId.get(n.args[0]);
     if (n.op === 'act' && src?.op === 'matmul' && single(src.id) && !src.attrs.act && !src.attrs.residual) {
-      src.attrs.act = n.attrs.fn as string;
+      src.attrs.act = n.attrs.fn;
       fold(n, src);
       continue;
     }
     if (n.op !== 'add') continue;
     const [a, b] = n.args.map((id) => byId.get(id));
-    const takesResidual = (mm: IrNode | undefined, other: IrNode | undefined): boolean =>
+    const takesResidual = (mm: IrNode | undefined, other: IrNode | undefined): mm is NodeOf<'matmul'> =>
       mm?.op === 'matmul' && !!other && single(mm.id) && !mm.attrs.residual && sameShape(mm, other) && definedBefore(other.id, mm);
     if (a && b && takesResidual(b, a)) {
       b.attrs.residual = true;
@@ -62,7 +62,9 @@ export function fuse(g: IrGraph): IrGraph {
       a.args = [...a.args, b.id];
       fold(n, a);
     } else if (a?.op === 'gather' && b?.op === 'positions' && single(a.id) && single(b.id) && b.args.slice(1).every((id) => definedBefore(id, a))) {
-      a.attrs.positions = b.attrs.kind as string;
+      a.attrs.positions = b.attrs.kind;
+      if (b.attrs.layout) a.attrs.layout = b.attrs.layout;
+      if (b.attrs.offset !== undefined) a.attrs.offset = b.attrs.offset;
       if (b.args[1]) a.args.push(b.args[1]);
       dropped.add(b);
       fold(n, a);
@@ -78,7 +80,7 @@ function packProjections(nodes: IrNode[], outputs: string[]): void {
   const order = new Map(nodes.map((n, i) => [n.id, i]));
   const uses = users({ model: '', dims: [], nodes, outputs });
   for (const att of nodes.filter((n) => n.op === 'attention')) {
-    const byInput = new Map<string, IrNode[]>();
+    const byInput = new Map<string, NodeOf<'matmul'>[]>();
     for (const id of new Set(att.args)) {
       const p = byId.get(id);
       const onlyHere = (uses.get(id) ?? []).length === 1 && !outputs.includes(id);

@@ -23,6 +23,7 @@ const DIFFERENTIABLE: Partial<Record<IrNode['op'], number[]>> = {
   add: [0, 1],
   act: [0],
   swiglu: [0, 1],
+  geglu: [0, 1],
   norm: [0, 1, 2],
   matmul: [0, 1, 2, 3],
   attention: [0, 1, 2, 3],

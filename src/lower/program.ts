@@ -9,13 +9,21 @@ import type { Poly } from '../check/sym.ts';
 import type { MaskWgsl } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { packUniforms, type UniformField } from '../wgsl/kernel.ts';
-import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType } from '../wgsl/kernels.ts';
+import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType, RopeStyle } from '../wgsl/kernels.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
+import type { OptimizerKernel } from '../wgsl/optimizer-kernels.ts';
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
+import type { AttentionHeads } from '../wgsl/attention.ts';
+import type { SinusoidalLayout } from '../check/model.ts';
 import { formula, type Formula } from './formula.ts';
 
-/** `kv_cache` and `kept` appear in the decode programs only: a cache the runtime grows, a value kept from the first call. */
-export type BufferRole = 'input' | 'param' | 'packed_param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data' | 'kv_cache' | 'kept';
+/**
+ * `kv_cache` and `kept` appear in the decode programs only: a cache the runtime grows, a value kept from the first
+ * call. `state` appears in the optimizer programs only: the weights, the moments and the gradient sums, which live on
+ * the device from one optimizer step to the next (the host uploads them once and downloads them for checkpoints).
+ * `row_positions` appears in the decode step only: where each batch row stands (its start, its attention windows).
+ */
+export type BufferRole = 'input' | 'param' | 'packed_param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data' | 'kv_cache' | 'kept' | 'state' | 'row_positions';
 
 export interface ProgramBuffer {
   id: string;
@@ -28,8 +36,11 @@ export interface ProgramBuffer {
   packs?: string[];
 }
 
-/** A uniform value: a formula of the dims for a u32 field, a number for an f32 field. */
-export type Word = Formula | { f32: number };
+/**
+ * A uniform value: a formula of the dims for a u32 field; for an f32 field a number fixed at lowering, or a named
+ * scalar the host gives at each run (the optimizer's learning rate and bias corrections, which change every step).
+ */
+export type Word = Formula | { f32: number } | { scalar: string };
 
 export interface MaskSite {
   name: string;
@@ -38,10 +49,7 @@ export interface MaskSite {
   wgsl: MaskWgsl;
 }
 
-export interface AttentionSite {
-  heads: number;
-  kvHeads: number;
-  headDim: number;
+export interface AttentionSite extends AttentionHeads {
   /** Multiplies q·k before the score modifiers. */
   scale: number;
   queryAxis: string;
@@ -57,6 +65,8 @@ export interface AttentionSite {
   tileFill: 'full' | 'host' | 'device';
   /** The training program's forward step also writes each query row's log-sum-exp (binding `lse`) for the backward. */
   lse?: boolean;
+  /** Attention and classify read each batch row's offsets and key count (binding `rowWindow`): the decode step. */
+  rowWindows?: boolean;
 }
 
 /** The kernels of attention's backward pass, in the order they run (attention-grad-steps.ts). */
@@ -65,15 +75,16 @@ export type AttentionBackwardPart = 'delta' | 'dkdv' | 'dq' | 'table';
 /** Which generator makes a step's kernel, with its options; attention and classify kernels follow `Step.attention`. */
 export type StepKernel =
   | { kind: 'matmul'; options: MatmulOptions; shape: 'tiled' | 'skinny' }
-  | { kind: 'embed'; positions: EmbedPositions }
-  | { kind: 'norm'; type: NormType }
+  | { kind: 'embed'; positions: EmbedPositions; layout: SinusoidalLayout; rowStarts?: boolean }
+  | { kind: 'norm'; type: NormType; bias: boolean }
   | { kind: 'elementwise'; op: ElementwiseOp }
-  | { kind: 'rope' }
+  | { kind: 'rope'; style: RopeStyle; rowStarts?: boolean }
   | { kind: 'shift_right' }
   | { kind: 'argmax' }
   | { kind: 'classify' }
   | { kind: 'attention' }
   | { kind: 'train'; op: TrainingKernel }
+  | { kind: 'optimizer'; op: OptimizerKernel }
   | { kind: 'attention_backward'; part: AttentionBackwardPart };
 
 export type StepKind = StepKernel['kind'];
@@ -119,24 +130,33 @@ export interface Program {
   outputs: string[];
   /** Device buffers for intermediate values, each shared by values that are never live at the same step. */
   slots: Slot[];
+  /** The f32 scalars the host gives at each run (named by `{ scalar }` uniforms), with what each one is. */
+  scalars?: Record<string, string>;
 }
 
 /** Every buffer a step binds, in no particular order. */
 export const boundBuffers = (s: Step): string[] => Object.values(s.bind);
 
+/** A run-time scalar's value; a program that names none never calls it. */
+export type ScalarValue = (name: string) => number;
+
+const noScalars: ScalarValue = (name) => {
+  throw new Error(`no value given for the run-time scalar '${name}'`);
+};
+
 /** The uniform values of a step as numbers, by field name, with the dims evaluated by `size`. */
-export function uniformValues(s: Step, size: (f: Formula) => number): Record<string, number> {
+export function uniformValues(s: Step, size: (f: Formula) => number, scalar: ScalarValue = noScalars): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const [name, w] of Object.entries(s.uniforms)) out[name] = 'f32' in w ? w.f32 : size(w);
+  for (const [name, w] of Object.entries(s.uniforms)) out[name] = 'f32' in w ? w.f32 : 'scalar' in w ? scalar(w.scalar) : size(w);
   return out;
 }
 
-/** Whether a value suits a field: a formula for u32, a number for f32. */
-export const wordFits = (w: Word, f: UniformField): boolean => ('f32' in w) === (f.type === 'f32');
+/** Whether a value suits a field: a formula for u32, a number or a named scalar for f32. */
+export const wordFits = (w: Word, f: UniformField): boolean => ('f32' in w || 'scalar' in w) === (f.type === 'f32');
 
-export const printWord = (w: Word): string => ('f32' in w ? `${w.f32}f` : formula.print(w));
+export const printWord = (w: Word): string => ('f32' in w ? `${w.f32}f` : 'scalar' in w ? `$${w.scalar}` : formula.print(w));
 
 /** The one packer of a step's uniform block for dispatch: full passes, decode steps and tests all use it. */
-export function packStepUniforms(s: Step, fields: readonly UniformField[], size: (f: Formula) => number): Uint32Array {
-  return packUniforms(fields, uniformValues(s, size));
+export function packStepUniforms(s: Step, fields: readonly UniformField[], size: (f: Formula) => number, scalar?: ScalarValue): Uint32Array {
+  return packUniforms(fields, uniformValues(s, size, scalar));
 }

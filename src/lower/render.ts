@@ -66,7 +66,7 @@ export function render(p: Program, prefix = '', limits?: ProgramLimits, shared: 
   };
 }
 
-const word = (w: Step['uniforms'][string]) => ('f32' in w ? { f32: w.f32 } : formula.print(w));
+const word = (w: Step['uniforms'][string]) => ('f32' in w ? { f32: w.f32 } : 'scalar' in w ? { scalar: w.scalar } : formula.print(w));
 
 function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string[]): string {
   const kernelOf = new Map(kernels.map((k) => [k.file, k]));
@@ -101,6 +101,10 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string
         return 'host: the key/value cache of this attention, grown by the runtime';
       case 'kept':
         return 'kept from the first call (written by its once-per-source steps)';
+      case 'row_positions':
+        return "host: each batch row's start position, or its q_offset, k_offset and key count (rows at different positions)";
+      case 'state':
+        return 'device: kept between runs (the host uploads it once and reads it back for checkpoints)';
     }
   };
   const manifest = {
@@ -154,6 +158,7 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string
       };
     }),
     outputs: p.outputs,
+    ...(p.scalars ? { scalars: p.scalars } : {}),
   };
   return JSON.stringify(manifest, null, 2) + '\n';
 }

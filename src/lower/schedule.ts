@@ -10,11 +10,11 @@
 
 import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
-import type { IrGraph, IrNode } from '../ir/ir.ts';
+import { rotaryOf, type IrGraph, type IrNode, type NodeOf } from '../ir/ir.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, type AttentionKernelShape } from '../wgsl/attention.ts';
 import { MATMUL_TILE, positionRateWords, type ElementwiseOp, type EmbedPositions, type MatmulOptions, type NormType } from '../wgsl/kernels.ts';
 import { MASK_KERNEL_WORKGROUP } from '../wgsl/mask-kernels.ts';
-import { maskSiteOf, ScheduleError, scoreModifiers } from './attention-sites.ts';
+import { maskSiteOf, ropeUniforms, ScheduleError, scoreModifiers } from './attention-sites.ts';
 import { formula, type Formula } from './formula.ts';
 import { planMemory } from './memory-plan.ts';
 import { boundBuffers, type AttentionSite, type MaskSite, type Program, type ProgramBuffer, type Step, type Word } from './program.ts';
@@ -57,31 +57,33 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
       case 'shift_right': {
         const [b, t] = n.shape;
         // 2^32 - 1 is the kernel's "no end-of-sequence token".
-        const eos = n.attrs.eos === undefined ? 0xffffffff : Number(n.attrs.eos);
-        const uniforms = { B: f(b), T: f(t), bos: fc(Number(n.attrs.bos)), pad: fc(Number(n.attrs.pad)), eos: fc(eos) };
+        const eos = n.attrs.eos ?? 0xffffffff;
+        const uniforms = { B: f(b), T: f(t), bos: fc(n.attrs.bos), pad: fc(n.attrs.pad), eos: fc(eos) };
         steps.push({ node: n.id, kind: 'shift_right', kernel: { kind: 'shift_right' }, bind: { tokens: n.args[0], dec: n.id }, uniforms, grid: linear(f(prod(n.shape))) });
         break;
       }
       case 'gather': {
-        const positions = (n.attrs.positions as EmbedPositions | undefined) ?? 'none';
+        const positions: EmbedPositions = n.attrs.positions ?? 'none';
         const [table, ids, posTable] = n.args;
         const tableShape = byId.get(table)!.shape;
         // A full pass starts counting positions at 0; the decode program starts at the first new position.
-        const uniforms: Record<string, Word> = { rows: f(rows(n)), D: f(last(n)), T: f(n.shape[1]), vocab: f(tableShape[0]), scale: { f32: Number(n.attrs.scale ?? 1) }, start: fc(0) };
+        const uniforms: Record<string, Word> = { rows: f(rows(n)), D: f(last(n)), T: f(n.shape[1]), vocab: f(tableShape[0]), scale: { f32: n.attrs.scale }, start: fc(0) };
         if (positions === 'sinusoidal') {
           const [lo, hi] = positionRateWords(sym.asConstant(last(n)) ?? 0);
           Object.assign(uniforms, { rate_lo: fc(lo), rate_hi: fc(hi) });
         }
+        if (positions === 'learned') uniforms.offset = fc(n.attrs.offset ?? 0);
         const bind: Record<string, string> = { table, ids, ...(posTable ? { pos_table: posTable } : {}), out: n.id };
-        steps.push({ node: n.id, kind: 'embed', kernel: { kind: 'embed', positions }, bind, uniforms, grid: linear(f(prod(n.shape))) });
+        steps.push({ node: n.id, kind: 'embed', kernel: { kind: 'embed', positions, layout: n.attrs.layout ?? 'interleaved' }, bind, uniforms, grid: linear(f(prod(n.shape))) });
         break;
       }
       case 'positions':
         throw new ScheduleError(`positions node ${n.id} was not fused into its embedding`);
       case 'add':
       case 'act':
-      case 'swiglu': {
-        const op = (n.op === 'act' ? n.attrs.fn : n.op) as ElementwiseOp;
+      case 'swiglu':
+      case 'geglu': {
+        const op: ElementwiseOp = n.op === 'act' ? n.attrs.fn : n.op;
         if (n.op === 'add' && sym.print(prod(byId.get(n.args[1])!.shape)) !== sym.print(prod(n.shape))) {
           throw new ScheduleError(`${n.id}: broadcasting adds are only supported as fused position embeddings`);
         }
@@ -92,19 +94,19 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
       case 'norm': {
         const [x, gamma, beta] = n.args;
         const bind: Record<string, string> = { x, gamma, ...(beta ? { beta } : {}), out: n.id };
-        const uniforms = { rows: f(rows(n)), D: f(last(n)), eps: { f32: Number(n.attrs.eps) } };
-        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type as NormType }, bind, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
+        const uniforms = { rows: f(rows(n)), D: f(last(n)), eps: { f32: n.attrs.eps } };
+        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type, bias: !!beta }, bind, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
         break;
       }
       case 'matmul': {
         if (!n.attrs.transpose_b) throw new ScheduleError(`${n.id}: only [out, in] weights (transpose_b) are supported`);
-        if (Array.isArray(n.attrs.pack)) {
+        if (n.attrs.pack) {
           // Packed projections: one step, at the first of them, computes them all.
-          const ids = n.attrs.pack as string[];
+          const ids = n.attrs.pack;
           if (ids[0] === n.id) steps.push(packedMatmul(ids.map((id) => byId.get(id)!), byId, buffers));
           break;
         }
-        const act = (n.attrs.act as MatmulOptions['act'] | undefined) ?? 'none';
+        const act: MatmulOptions['act'] = n.attrs.act ?? 'none';
         const residual = !!n.attrs.residual;
         const bias = n.args.length === (residual ? 4 : 3);
         const x = byId.get(n.args[0])!;
@@ -160,27 +162,25 @@ function packedMatmul(parts: IrNode[], byId: Map<string, IrNode>, buffers: Progr
   return { node: first.id, kind: 'matmul', kernel: { kind: 'matmul', options, shape: 'tiled' }, bind, uniforms, grid };
 }
 
-export function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrNode>, masks: Map<string, MaskSite | undefined>, buffers: ProgramBuffer[], options: ScheduleOptions): Step[] {
-  const heads = Number(n.attrs.heads);
-  const kvHeads = Number(n.attrs.kv_heads);
-  const headDim = Number(n.attrs.head_dim);
+export function attentionSteps(n: NodeOf<'attention'>, m: CheckedModel, byId: Map<string, IrNode>, masks: Map<string, MaskSite | undefined>, buffers: ProgramBuffer[], options: ScheduleOptions): Step[] {
+  const { heads, kv_heads: kvHeads, head_dim: headDim } = n.attrs;
   const [q, k] = [byId.get(n.args[0])!, byId.get(n.args[1])!];
   const [batch, lq, lk] = [q.shape[0], q.shape[1], k.shape[1]];
   const out: Step[] = [];
 
-  if (n.attrs.rope) {
+  const rotary = rotaryOf(n.attrs);
+  if (rotary) {
     for (const [x, h] of [[q, heads], [k, kvHeads]] as const) {
       const r = rows(x);
-      const [rateLo, rateHi] = positionRateWords(headDim);
-      const uniforms = { rows: f(r), heads: fc(h), hd: fc(headDim), T: f(x.shape[1]), start: fc(0), rate_lo: fc(rateLo), rate_hi: fc(rateHi) };
-      out.push({ node: n.id, kind: 'rope', kernel: { kind: 'rope' }, bind: { x: x.id }, uniforms, grid: linear(f(sym.mul(r, c((h * headDim) / 2)))) });
+      const uniforms = { rows: f(r), ...ropeUniforms(rotary, h, headDim, x.shape[1]) };
+      out.push({ node: n.id, kind: 'rope', kernel: { kind: 'rope', style: rotary.style }, bind: { x: x.id }, uniforms, grid: linear(f(sym.mul(r, c((h * rotary.dims) / 2)))) });
     }
   }
 
-  const maskName = String(n.attrs.mask ?? '');
+  const maskName = n.attrs.mask;
   if (maskName && !masks.has(maskName)) masks.set(maskName, maskSiteOf(m, maskName));
   const mask = maskName ? masks.get(maskName) : undefined;
-  const modifiers = scoreModifiers(m, String(n.attrs.score ?? ''), heads);
+  const modifiers = scoreModifiers(m, n.attrs.score, heads);
   const chosen = options.attentionTiles?.({ headDim, heads, kvHeads, mask: mask?.wgsl, modifiers });
   // Validated against the default limits either way: the kernel generator throws on a shape that does not fit.
   const shape = chooseTiles(headDim, DEFAULT_KERNEL_LIMITS, chosen);
@@ -189,9 +189,9 @@ export function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrN
     heads,
     kvHeads,
     headDim,
-    scale: 1 / Math.sqrt(headDim),
-    queryAxis: String(n.attrs.query_axis),
-    keyAxis: String(n.attrs.key_axis),
+    scale: n.attrs.scale,
+    queryAxis: n.attrs.query_axis,
+    keyAxis: n.attrs.key_axis,
     batch,
     lq,
     lk,
@@ -227,7 +227,7 @@ export function attentionSteps(n: IrNode, m: CheckedModel, byId: Map<string, IrN
   // The query and key offsets are 0: a full pass starts both at position 0 (the decode program moves them).
   const uniforms: Record<string, Word> = {
     lq: f(lq), lk: f(lk), n_q_tiles: qTiles, n_k_tiles: kTiles, heads: fc(heads), kv_heads: fc(kvHeads), kv_group: fc(heads / kvHeads),
-    scale: { f32: site.scale }, q_offset: fc(0), k_offset: fc(0),
+    scale: { f32: site.scale }, q_offset: fc(0), k_offset: fc(0), kv_rows: f(lk),
   };
   out.push({ node: n.id, kind: 'attention', kernel: { kind: 'attention' }, bind, uniforms, grid: [qTiles, fc(heads), f(batch)], attention: site });
   return out;

@@ -4,6 +4,7 @@
 import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, type AttentionKernel } from '../wgsl/attention.ts';
 import { trainingKernel } from '../wgsl/backward-kernels.ts';
 import type { Kernel } from '../wgsl/kernel.ts';
+import { optimizerKernel } from '../wgsl/optimizer-kernels.ts';
 import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, ropeKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
 import { classifierKernel } from '../wgsl/mask-kernels.ts';
 import { attentionBackwardKernels } from './attention-grad-steps.ts';
@@ -15,13 +16,13 @@ export function kernelOfStep(step: Step): Kernel {
     case 'matmul':
       return k.shape === 'skinny' ? skinnyMatmulKernel(k.options) : matmulKernel(k.options);
     case 'embed':
-      return embedKernel(k.positions);
+      return embedKernel(k.positions, k.layout, !!k.rowStarts);
     case 'norm':
-      return normKernel(k.type);
+      return normKernel(k.type, k.bias);
     case 'elementwise':
       return elementwiseKernel(k.op);
     case 'rope':
-      return ropeKernel();
+      return ropeKernel(k.style, !!k.rowStarts);
     case 'shift_right':
       return shiftRightKernel();
     case 'argmax':
@@ -29,12 +30,14 @@ export function kernelOfStep(step: Step): Kernel {
     case 'classify': {
       const mask = step.attention?.mask;
       if (!mask) throw new Error(`classify step ${step.node} has no mask`);
-      return classifierKernel(mask.wgsl);
+      return classifierKernel(mask.wgsl, !!step.attention?.rowWindows);
     }
     case 'attention':
       return attentionKernelOf(step);
     case 'train':
       return trainingKernel(k.op);
+    case 'optimizer':
+      return optimizerKernel(k.op);
     case 'attention_backward': {
       const kernel = attentionBackwardKernels(step.attention!)[k.part];
       if (!kernel) throw new Error(`${step.node}: the attention backward has no ${k.part} kernel`);
@@ -56,6 +59,7 @@ export function attentionKernelOf(step: Step): AttentionKernel {
     limits: DEFAULT_KERNEL_LIMITS,
     tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged },
     ...(a.lse ? { lse: true } : {}),
+    ...(a.rowWindows ? { rowWindows: true } : {}),
   });
   if (kernel.tileHeads !== a.tiles.heads) throw new Error(`${step.node}: the kernel keeps tile classes for ${kernel.tileHeads} heads, the schedule for ${a.tiles.heads}`);
   return kernel;

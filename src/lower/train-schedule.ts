@@ -11,7 +11,7 @@
 
 import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
-import type { IrNode } from '../ir/ir.ts';
+import type { IrNode, NodeOf } from '../ir/ir.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
 import { MATMUL_TILE, positionRateWords, type ElementwiseOp, type NormType } from '../wgsl/kernels.ts';
 import { attentionBackwardSteps } from './attention-grad-steps.ts';
@@ -36,7 +36,11 @@ const size = (n: IrNode) => prod(n.shape);
 /** The loss's per-row and counter buffers, beside the loss value. */
 export const lossBuffers = (loss: string) => ({ lse: `${loss}#lse`, rowLoss: `${loss}#row_loss`, count: `${loss}#count` });
 
-export function scheduleTraining(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}): Program {
+/**
+ * The training program; with `lossOnly`, only its forward part and the loss (the evaluation program of `mdl eval`
+ * and of `mdl train --eval`), returning the loss, the counted positions and the logits.
+ */
+export function scheduleTraining(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}, lossOnly = false): Program {
   const byId = new Map(g.nodes.map((n) => [n.id, n]));
   const buffers: ProgramBuffer[] = g.nodes.map((n) => ({
     id: n.id,
@@ -64,44 +68,47 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
         break;
       case 'shift_right': {
         const [b, t] = n.shape;
-        const eos = n.attrs.eos === undefined ? 0xffffffff : Number(n.attrs.eos);
-        const uniforms = { B: f(b), T: f(t), bos: fc(Number(n.attrs.bos)), pad: fc(Number(n.attrs.pad)), eos: fc(eos) };
+        const eos = n.attrs.eos ?? 0xffffffff;
+        const uniforms = { B: f(b), T: f(t), bos: fc(n.attrs.bos), pad: fc(n.attrs.pad), eos: fc(eos) };
         steps.push({ node: n.id, kind: 'shift_right', kernel: { kind: 'shift_right' }, bind: { tokens: n.args[0], dec: n.id }, uniforms, grid: linear(f(size(n))) });
         break;
       }
       case 'gather': {
         if (n.attrs.positions) throw new ScheduleError(`${n.id}: the training program takes positions as their own node`);
         const [table, ids] = n.args;
-        const uniforms: Record<string, Word> = { rows: f(rows(n)), D: f(last(n)), T: f(n.shape[1]), vocab: f(byId.get(table)!.shape[0]), scale: { f32: Number(n.attrs.scale ?? 1) }, start: fc(0) };
-        steps.push({ node: n.id, kind: 'embed', kernel: { kind: 'embed', positions: 'none' }, bind: { table, ids, out: n.id }, uniforms, grid: linear(f(size(n))) });
+        const uniforms: Record<string, Word> = { rows: f(rows(n)), D: f(last(n)), T: f(n.shape[1]), vocab: f(byId.get(table)!.shape[0]), scale: { f32: n.attrs.scale }, start: fc(0) };
+        steps.push({ node: n.id, kind: 'embed', kernel: { kind: 'embed', positions: 'none', layout: 'interleaved' }, bind: { table, ids, out: n.id }, uniforms, grid: linear(f(size(n))) });
         break;
       }
       case 'positions': {
-        const kind = n.attrs.kind === 'learned' ? 'learned' : 'sinusoidal';
+        const kind = n.attrs.kind;
         const [t, d] = n.shape;
         const uniforms: Record<string, Word> = { T: f(t), D: f(d) };
         if (kind === 'sinusoidal') {
           const [lo, hi] = positionRateWords(sym.asConstant(d) ?? 0);
           Object.assign(uniforms, { rate_lo: fc(lo), rate_hi: fc(hi) });
+        } else {
+          uniforms.offset = fc(n.attrs.offset ?? 0);
         }
-        train(n, { name: 'positions', kind }, kind === 'learned' ? { pos_table: n.args[1], out: n.id } : { out: n.id }, uniforms, size(n));
+        train(n, { name: 'positions', kind, layout: n.attrs.layout ?? 'interleaved' }, kind === 'learned' ? { pos_table: n.args[1], out: n.id } : { out: n.id }, uniforms, size(n));
         break;
       }
       case 'add':
       case 'act':
-      case 'swiglu': {
+      case 'swiglu':
+      case 'geglu': {
         const b = n.args[1] ? byId.get(n.args[1])! : undefined;
         if (n.op === 'add' && sym.print(size(b!)) !== sym.print(size(n))) {
           train(n, { name: 'add_broadcast' }, { a: n.args[0], b: b!.id, out: n.id }, { count: f(size(n)), nb: f(size(b!)) }, size(n));
           break;
         }
-        elementwise(n, (n.op === 'act' ? n.attrs.fn : n.op) as ElementwiseOp, { a: n.args[0], ...(b ? { b: b.id } : {}), out: n.id });
+        elementwise(n, n.op === 'act' ? n.attrs.fn : n.op, { a: n.args[0], ...(b ? { b: b.id } : {}), out: n.id });
         break;
       }
       case 'norm': {
         const [x, gamma, beta] = n.args;
-        const uniforms = { rows: f(rows(n)), D: f(last(n)), eps: { f32: Number(n.attrs.eps) } };
-        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type as NormType }, bind: { x, gamma, ...(beta ? { beta } : {}), out: n.id }, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
+        const uniforms = { rows: f(rows(n)), D: f(last(n)), eps: { f32: n.attrs.eps } };
+        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type, bias: !!beta }, bind: { x, gamma, ...(beta ? { beta } : {}), out: n.id }, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
         break;
       }
       case 'matmul': {
@@ -140,13 +147,13 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
         break;
       }
       case 'vjp': {
-        const fwd = byId.get(String(n.attrs.of))!;
+        const fwd = byId.get(n.attrs.of)!;
         if (fwd.op !== 'attention') {
           vjpSteps(n, fwd, byId, train);
         } else if (!attentionDone.has(fwd.id)) {
           // All of the node's gradients come from one backward pass, run at its first `vjp` node.
           attentionDone.add(fwd.id);
-          const vjps = new Map(g.nodes.filter((v) => v.op === 'vjp' && v.attrs.of === fwd.id).map((v) => [Number(v.attrs.wrt), v.id]));
+          const vjps = new Map(g.nodes.flatMap((v) => (v.op === 'vjp' && v.attrs.of === fwd.id ? [[v.attrs.wrt, v.id] as const] : [])));
           steps.push(...attentionBackwardSteps(fwd, attentionForward.get(fwd.id)!, n.args[n.args.length - 1], vjps, byId, buffers));
         }
         break;
@@ -154,10 +161,15 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
       case 'argmax':
         throw new ScheduleError(`${n.id}: the training program computes no argmax`);
     }
+    if (lossOnly && n.id === g.loss) break;
   }
   const lb = lossBuffers(g.loss);
-  const outputs = [g.loss, lb.count, ...g.grads.values()];
-  const program: Program = { model: g.model, dims: g.dims, buffers, steps, outputs, slots: [] };
+  const logits = byId.get(g.loss)!.args[0];
+  const outputs = lossOnly ? [g.loss, lb.count, logits] : [g.loss, lb.count, ...g.grads.values()];
+  const bound = new Set(steps.flatMap((s) => Object.values(s.bind)));
+  // The evaluation program keeps only the buffers its steps bind (no gradient is ever allocated).
+  const kept = lossOnly ? buffers.filter((b) => bound.has(b.id)) : buffers;
+  const program: Program = { model: g.model, dims: g.dims, buffers: kept, steps, outputs, slots: [] };
   program.slots = planMemory(program);
   return program;
 }
@@ -173,15 +185,21 @@ export function lowerTraining(g: GradGraph, m: CheckedModel, options: ScheduleOp
   return { program, rendered: render(program, 'train-', TRAINING_LIMITS) };
 }
 
-function plainMatmul(n: IrNode): void {
+/** The evaluation program: the training program's forward part and loss, without the backward. */
+export function lowerEvaluation(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}): TrainingProgram {
+  const program = scheduleTraining(g, m, options, true);
+  return { program, rendered: render(program, 'eval-', TRAINING_LIMITS) };
+}
+
+function plainMatmul(n: NodeOf<'matmul'>): void {
   if (!n.attrs.transpose_b || n.attrs.act || n.attrs.residual) throw new ScheduleError(`${n.id}: the training program takes unfused matmuls of [out, in] weights`);
 }
 
 type Train = (n: IrNode, op: TrainingKernel, bind: Record<string, string>, uniforms: Record<string, Word>, count: Poly | Formula) => void;
 
 /** The steps of one `vjp` node: the gradient of `fwd`'s argument `wrt`, from the upstream gradient (its last arg). */
-function vjpSteps(n: IrNode, fwd: IrNode, byId: Map<string, IrNode>, train: Train): void {
-  const wrt = Number(n.attrs.wrt);
+function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, train: Train): void {
+  const wrt = n.attrs.wrt;
   const dy = n.args[n.args.length - 1];
   const arg = (i: number) => byId.get(fwd.args[i])!;
   const sum = (x: string, count: Poly, width: Poly) => train(n, { name: 'column_sum' }, { x, out: n.id }, { count: f(count), n: f(width) }, width);
@@ -190,22 +208,23 @@ function vjpSteps(n: IrNode, fwd: IrNode, byId: Map<string, IrNode>, train: Trai
       // The same-shaped argument takes the gradient as it is; a broadcast table sums it over the batch rows.
       return sum(dy, size(fwd), size(arg(wrt)));
     case 'act':
-      return train(n, { name: 'act_grad', fn: String(fwd.attrs.fn) as 'relu' }, { x: fwd.args[0], dy, dx: n.id }, { count: f(size(fwd)) }, size(fwd));
+      return train(n, { name: 'act_grad', fn: fwd.attrs.fn }, { x: fwd.args[0], dy, dx: n.id }, { count: f(size(fwd)) }, size(fwd));
     case 'swiglu':
-      return train(n, { name: 'swiglu_grad', wrt: wrt as 0 | 1 }, { gate: fwd.args[0], up: fwd.args[1], dy, dx: n.id }, { count: f(size(fwd)) }, size(fwd));
+    case 'geglu':
+      return train(n, { name: 'gated_grad', gate: fwd.op === 'swiglu' ? 'silu' : 'gelu', wrt: wrt as 0 | 1 }, { gate: fwd.args[0], up: fwd.args[1], dy, dx: n.id }, { count: f(size(fwd)) }, size(fwd));
     case 'gather': {
       if (wrt !== 0) break;
       const table = arg(0);
-      const uniforms = { rows: f(rows(fwd)), D: f(last(fwd)), vocab: f(table.shape[0]), scale: { f32: Number(fwd.attrs.scale ?? 1) } };
+      const uniforms = { rows: f(rows(fwd)), D: f(last(fwd)), vocab: f(table.shape[0]), scale: { f32: fwd.attrs.scale } };
       return train(n, { name: 'gather_grad' }, { ids: fwd.args[1], dy, dtable: n.id }, uniforms, size(table));
     }
     case 'positions': {
       const table = arg(1);
-      return train(n, { name: 'positions_grad' }, { dy, dtable: n.id }, { T: f(fwd.shape[0]), D: f(fwd.shape[1]), table_rows: f(table.shape[0]) }, size(table));
+      return train(n, { name: 'positions_grad' }, { dy, dtable: n.id }, { T: f(fwd.shape[0]), D: f(fwd.shape[1]), table_rows: f(table.shape[0]), offset: fc(fwd.attrs.offset ?? 0) }, size(table));
     }
     case 'norm': {
-      const type = fwd.attrs.type as NormType;
-      const uniforms = { rows: f(rows(fwd)), D: f(last(fwd)), eps: { f32: Number(fwd.attrs.eps) } };
+      const type = fwd.attrs.type;
+      const uniforms = { rows: f(rows(fwd)), D: f(last(fwd)), eps: { f32: fwd.attrs.eps } };
       if (wrt === 0) return train(n, { name: 'norm_grad_x', type }, { x: fwd.args[0], gamma: fwd.args[1], dy, dx: n.id }, uniforms, rows(fwd));
       if (wrt === 1) return train(n, { name: 'norm_grad_param', type, which: 'gamma' }, { x: fwd.args[0], dy, dparam: n.id }, uniforms, last(fwd));
       return train(n, { name: 'norm_grad_param', type, which: 'beta' }, { dy, dparam: n.id }, uniforms, last(fwd));

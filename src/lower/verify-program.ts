@@ -10,7 +10,7 @@ import { formula, type Formula } from './formula.ts';
 import { uniformValues, wordFits, type Program, type ProgramBuffer, type ProgramDim } from './program.ts';
 
 /** WebGPU's default limits, which every adapter meets and every compiled program must fit. */
-const LIMITS = { workgroupsPerDimension: 65535, invocations: 256, workgroupBytes: 16384, storageBuffers: 8 };
+export const LIMITS = { workgroupsPerDimension: 65535, invocations: 256, workgroupBytes: 16384, storageBuffers: 8 };
 /**
  * The training program's limits: the default ones, except that the attention backward's dK/dV kernel binds up to 11
  * storage buffers (Q, K, V, dO, lse, delta, tile classes, two mask buffers, dK, dV). The runner checks the adapter's
@@ -69,7 +69,8 @@ export function verifyProgram(p: Program, kernelOf: (step: number) => Kernel, li
     for (const f of k.uniforms) {
       const w = s.uniforms[f.name];
       if (w === undefined) fail(`gives no value for uniform '${f.name}' of the ${k.family} kernel`);
-      else if (!wordFits(w, f)) fail(`gives uniform '${f.name}' a ${'f32' in w ? 'float' : 'formula'}, but the field is ${f.type}`);
+      else if (!wordFits(w, f)) fail(`gives uniform '${f.name}' a ${'f32' in w || 'scalar' in w ? 'float' : 'formula'}, but the field is ${f.type}`);
+      else if ('scalar' in w && !(w.scalar in (p.scalars ?? {}))) fail(`gives uniform '${f.name}' the scalar '${w.scalar}', which the program does not declare`);
     }
 
     if (k.workgroupSize > limits.invocations) fail(`runs ${k.workgroupSize} invocations per workgroup, above ${limits.invocations}`);
@@ -105,7 +106,7 @@ function checkAtDims(p: Program, i: number, k: Kernel, buffers: Map<string, Prog
   if (over) report(`dispatches ${x} × ${y} × ${z} workgroups at ${where()}, above ${LIMITS.workgroupsPerDimension} per dimension`);
   let u: Record<string, number>;
   try {
-    u = uniformValues(s, (f) => value(f) ?? NaN);
+    u = uniformValues(s, (f) => value(f) ?? NaN, () => NaN);
   } catch {
     return true;
   }

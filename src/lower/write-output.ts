@@ -12,6 +12,7 @@
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Lowered } from './passes.ts';
+import { TRAINING_MANIFESTS, type NamedProgram } from './training-programs.ts';
 
 export interface CompiledFile {
   file: string;
@@ -21,11 +22,11 @@ export interface CompiledFile {
 /** The decode programs' manifests, beside manifest.json when the model decodes with a KV cache. */
 export const DECODE_MANIFESTS = ['prefill.manifest.json', 'step.manifest.json'];
 
-/** Every file of a compiled model, in a fixed order. */
-export function compiledFiles(lowered: Pick<Lowered, 'rendered' | 'decode'>): CompiledFile[] {
+/** Every file of a compiled model, in a fixed order; a spec with a loss adds its training programs (training-programs.ts). */
+export function compiledFiles(lowered: Pick<Lowered, 'rendered' | 'decode'>, training: NamedProgram[] = []): CompiledFile[] {
   const wgsl = (k: { file: string; wgsl: string }) => ({ file: k.file, text: k.wgsl.endsWith('\n') ? k.wgsl : `${k.wgsl}\n` });
   const files = [...lowered.rendered.kernels.map(wgsl), { file: 'manifest.json', text: lowered.rendered.manifest }];
-  for (const d of lowered.decode ? [lowered.decode.prefill, lowered.decode.step] : []) {
+  for (const d of [...(lowered.decode ? [lowered.decode.prefill, lowered.decode.step] : []), ...training]) {
     // Kernels the decode programs share with the full pass (same file name) are written once.
     const written = new Set(files.map((f) => f.file));
     files.push(...d.rendered.kernels.filter((k) => !written.has(k.file)).map(wgsl), { file: `${d.name}.manifest.json`, text: d.rendered.manifest });
@@ -62,7 +63,7 @@ export const PROGRAM_FOLDER: FolderKind = {
   listed(text, read) {
     const files = programKernels(text);
     if (!files) return undefined;
-    for (const name of DECODE_MANIFESTS) {
+    for (const name of [...DECODE_MANIFESTS, ...TRAINING_MANIFESTS]) {
       const decodeText = read(name);
       const kernels = decodeText === undefined ? undefined : programKernels(decodeText);
       if (kernels) files.push(name, ...kernels);
@@ -71,8 +72,8 @@ export const PROGRAM_FOLDER: FolderKind = {
   },
 };
 
-export function writeCompiled(dir: string, lowered: Pick<Lowered, 'rendered' | 'decode'>): string[] {
-  const files = new Map(compiledFiles(lowered).map((f) => [f.file, f.text]));
+export function writeCompiled(dir: string, lowered: Pick<Lowered, 'rendered' | 'decode'>, training: NamedProgram[] = []): string[] {
+  const files = new Map(compiledFiles(lowered, training).map((f) => [f.file, f.text]));
   writeOutputFolder(dir, files, PROGRAM_FOLDER);
   return [...files.keys()];
 }

@@ -125,6 +125,28 @@ export function isIndexOnly(e: BoolExpr): boolean {
 }
 
 /** Whether the predicate depends on the head index (then tile classes are kept per head). */
+/**
+ * Whether the predicate depends on the batch row's index itself (`b` in arithmetic, or random bits, which hash it),
+ * as opposed to reading per-row data at `b`: such a mask gives a sequence different keys depending on where in a
+ * batch it sits.
+ */
+export function readsBatchIndex(e: BoolExpr): boolean {
+  const intB = (x: IntExpr): boolean => (x.kind === 'var' ? x.name === 'b' : x.kind === 'bin' ? intB(x.a) || intB(x.b) : x.kind === 'abs' ? intB(x.a) : false);
+  switch (e.kind) {
+    case 'random':
+      return true;
+    case 'cmp':
+      return intB(e.a) || intB(e.b);
+    case 'not':
+      return readsBatchIndex(e.a);
+    case 'and':
+    case 'or':
+      return e.args.some(readsBatchIndex);
+    default:
+      return false;
+  }
+}
+
 export function readsHead(e: BoolExpr): boolean {
   const intH = (x: IntExpr): boolean => (x.kind === 'var' ? x.name === 'h' : x.kind === 'bin' ? intH(x.a) || intH(x.b) : x.kind === 'abs' ? intH(x.a) : false);
   switch (e.kind) {
@@ -152,6 +174,8 @@ export interface TileGrid {
   /** Rows q and k of the grid are positions q + qOffset and k + kOffset of the whole sequence (decoding with a cache). */
   qOffset?: number;
   kOffset?: number;
+  /** Classify batch row `batchRow` only (its tiles alone, as batch 1 of the layout), with the row's own offsets. */
+  batchRow?: number;
 }
 
 /**
@@ -163,12 +187,13 @@ export function classifyTiles(pred: BoolExpr, grid: TileGrid, env: MaskEnv): Uin
   const nKT = Math.ceil(grid.lk / grid.tileK);
   const hc = readsHead(pred) ? grid.heads : 1;
   const exact = !isIndexOnly(pred);
-  const out = new Uint32Array(grid.batch * hc * nQT * nKT);
+  const rows = grid.batchRow === undefined ? Array.from({ length: grid.batch }, (_, b) => b) : [grid.batchRow];
+  const out = new Uint32Array(rows.length * hc * nQT * nKT);
   const [qo, ko] = [grid.qOffset ?? 0, grid.kOffset ?? 0];
   // The mask's lengths are those of the whole sequence, as in a full pass (the grid's rows are its last ones).
   const dims = { ...env.dims, Lq: grid.lq + qo, Lk: grid.lk + ko };
   const full = { ...env, dims };
-  for (let b = 0; b < grid.batch; b++) {
+  for (const [at, b] of rows.entries()) {
     for (let h = 0; h < hc; h++) {
       for (let qt = 0; qt < nQT; qt++) {
         for (let kt = 0; kt < nKT; kt++) {
@@ -180,7 +205,7 @@ export function classifyTiles(pred: BoolExpr, grid: TileGrid, env: MaskEnv): Uin
           };
           let t = truthOver(pred, box, full);
           if (t === 0.5 && exact) t = exactTruth(pred, box, full);
-          out[((b * hc + h) * nQT + qt) * nKT + kt] = t === 1 ? TileClass.Full : t === 0 ? TileClass.Empty : TileClass.Partial;
+          out[((at * hc + h) * nQT + qt) * nKT + kt] = t === 1 ? TileClass.Full : t === 0 ? TileClass.Empty : TileClass.Partial;
         }
       }
     }

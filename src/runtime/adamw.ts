@@ -8,6 +8,8 @@
 // Arithmetic is f64; weights, m and v are stored as f32 between steps, so a step depends only on stored state and
 // a resumed run repeats an uninterrupted one bit for bit.
 
+import { isDecayed } from '../lower/optimizer-program.ts';
+
 export interface AdamWConfig {
   beta1: number;
   beta2: number;
@@ -29,11 +31,7 @@ export function freshState(weights: ReadonlyMap<string, Float32Array>): Optimize
   return { step: 0, m: zeros(), v: zeros() };
 }
 
-/** Norm scales and biases are not decayed (the usual practice for transformers). */
-export function isDecayed(name: string): boolean {
-  if (name.endsWith('.bias')) return false;
-  return !(/norm(\.|$)/.test(name) && name.endsWith('.weight'));
-}
+export { isDecayed };
 
 /** Scales every gradient so that their joint L2 norm is at most `maxNorm` (0: no clipping); returns the norm before. */
 export function clipByGlobalNorm(grads: ReadonlyMap<string, Float64Array>, maxNorm: number): number {

@@ -10,18 +10,18 @@
 // keys get nothing, and a row that sees no key has a zero output and therefore zero gradient. The rotation's
 // gradient is the inverse rotation.
 
+import type { Rotary } from '../ir/ir.ts';
+import type { AttentionShape } from '../wgsl/attention.ts';
+import { rope } from './rotary-cpu.ts';
 import { relativeBucket } from '../wgsl/relative-bias.ts';
-import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
+import { alibiBias, type ScoreModifier } from '../wgsl/score-modifiers.ts';
 import type { ScoreIndex } from '../wgsl/score-modifiers.ts';
 
-export interface AttentionBackwardInput {
-  batch: number;
-  lq: number;
-  lk: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  rope: boolean;
+export interface AttentionBackwardInput extends AttentionShape {
+  /** Rotary positions applied to q and k before the scores, if any. */
+  rotary?: Rotary;
+  /** Multiplies q·k before the modifiers. */
+  scale: number;
   visible: (b: number, h: number, q: number, k: number) => boolean;
   modifiers: readonly ScoreModifier[];
   q: Float64Array;
@@ -47,7 +47,7 @@ export function modifierChain(raw: number, mods: readonly ScoreModifier[], at: S
   mods.forEach((m, step) => {
     switch (m.kind) {
       case 'alibi':
-        s += -m.slopes[at.h] * Math.abs(at.q + (at.Lk - at.Lq) - at.k);
+        s += alibiBias(m, at);
         local.push(1);
         break;
       case 'softcap': {
@@ -72,14 +72,15 @@ export function modifierChain(raw: number, mods: readonly ScoreModifier[], at: S
 
 export function attentionBackward(a: AttentionBackwardInput): AttentionGrads {
   const { batch, lq, lk, heads, kvHeads, headDim: hd } = a;
-  const q = a.rope ? rotate(a.q, batch * lq, heads, hd, lq, 1) : a.q;
-  const k = a.rope ? rotate(a.k, batch * lk, kvHeads, hd, lk, 1) : a.k;
+  const r = a.rotary;
+  const q = r ? rope(a.q, batch * lq, heads, hd, lq, r) : a.q;
+  const k = r ? rope(a.k, batch * lk, kvHeads, hd, lk, r) : a.k;
   const mods = a.modifiers.map((m) => (m.kind === 'relative_bias' ? { ...m, table: a.table } : m));
   const dq = new Float64Array(q.length);
   const dk = new Float64Array(k.length);
   const dv = new Float64Array(a.v.length);
   const dTable = a.table ? new Float64Array(a.table.length) : undefined;
-  const scale = 1 / Math.sqrt(hd);
+  const scale = a.scale;
   const group = heads / kvHeads;
   const p = new Float64Array(lk);
   const dRaw = new Float64Array(lk);
@@ -133,26 +134,11 @@ export function attentionBackward(a: AttentionBackwardInput): AttentionGrads {
     }
   }
   return {
-    dq: a.rope ? rotate(dq, batch * lq, heads, hd, lq, -1) : dq,
-    dk: a.rope ? rotate(dk, batch * lk, kvHeads, hd, lk, -1) : dk,
+    dq: r ? rope(dq, batch * lq, heads, hd, lq, r, 0, -1) : dq,
+    dk: r ? rope(dk, batch * lk, kvHeads, hd, lk, r, 0, -1) : dk,
     dv,
     dTable,
   };
 }
 
 /** The interpreter's rotary rotation (direction 1) or its inverse, the transpose (direction -1). */
-function rotate(x: Float64Array, rows: number, heads: number, hd: number, length: number, direction: 1 | -1): Float64Array {
-  const o = Float64Array.from(x);
-  for (let r = 0; r < rows; r++) {
-    const t = r % length;
-    for (let h = 0; h < heads; h++) {
-      for (let i = 0; i < hd / 2; i++) {
-        const theta = direction * t * Math.exp((-Math.log(10000) * 2 * i) / hd);
-        const at = (r * heads + h) * hd + 2 * i;
-        o[at] = x[at] * Math.cos(theta) - x[at + 1] * Math.sin(theta);
-        o[at + 1] = x[at] * Math.sin(theta) + x[at + 1] * Math.cos(theta);
-      }
-    }
-  }
-  return o;
-}

@@ -4,16 +4,10 @@
 // Layouts (row-major): Q [B, Lq, H, D], K and V [B, Lk, kvHeads, D], output [B, Lq, H, D].
 // Query head h reads kv head floor(h / (H / kvHeads)). A row with no visible key outputs zeros.
 
+import type { AttentionShape } from '../wgsl/attention.ts';
 import { applyModifiersCpu, type ScoreModifier } from '../wgsl/score-modifiers.ts';
 
-export interface AttentionShape {
-  batch: number;
-  lq: number;
-  lk: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-}
+export type { AttentionShape };
 
 /** `true` when query q of head h in batch row b may attend to key k (the kernel contract's polarity). */
 export type MaskFn = (b: number, h: number, q: number, k: number) => boolean;

@@ -1,13 +1,14 @@
 // Beam search, scored as Hugging Face scores it: a hypothesis's score is the sum of its tokens' log-probabilities
 // divided by (number of generated tokens)^lengthPenalty, the stop token counted. Each step extends every live beam
 // by every token, keeps the 2·beams best continuations, sets aside those that end with a stop id (while they rank
-// among the first `beams`) as finished, and keeps the first `beams` others alive. Every beam runs as its own
-// sequence: through the forward pass (all positions recomputed), or with a KV cache per beam. When the beams are
-// re-ranked, a beam whose sequence several survivors continue has its cache copied on the device for each of them,
-// and the caches of beams no survivor continues are freed.
+// among the first `beams`) as finished, and keeps the first `beams` others alive. The live beams always have the
+// same length, so they run as one batch: one forward pass over all of them (all positions recomputed), or one call
+// of a KV cache that holds a row per beam. When the beams are re-ranked, the cache's rows are gathered on the device
+// (`select`): a beam that several survivors continue is copied for each, and beams no survivor continues are dropped.
 
 import type { CheckedModel } from '../check/model.ts';
 import { CacheInexactError, type CachedDecoder } from './cached-decoder.ts';
+import { stackRuns } from './batch-generate.ts';
 import { rolesOf, stepInputs, stopIdsOf, type Forward, type StepData } from './generate.ts';
 import { logSoftmax, processLogits } from './sampling.ts';
 
@@ -24,7 +25,7 @@ export interface BeamOptions {
   stopIds?: number[];
   data?: StepData;
   interrupted?: () => boolean;
-  /** A fresh KV cache for the first beam; the others fork from it. */
+  /** A fresh KV cache: it holds one row per live beam. */
   cache?: CachedDecoder;
   /** Called when a cache cannot reproduce a full pass and every beam goes on by recomputing. */
   onCacheAbandoned?: (reason: string) => void;
@@ -48,12 +49,12 @@ export async function beamSearch(m: CheckedModel, forward: Forward, opts: BeamOp
   const n = opts.beams;
   const data: StepData = { ...opts.data, promptPositions: opts.data?.promptPositions ?? opts.prompt.length + (roles.decoderInput ? 1 : 0) };
   const scoreOf = (logprob: number, length: number) => logprob / Math.pow(length, penalty);
-  type Beam = { tokens: number[]; logprobs: number[]; logprob: number; cache?: CachedDecoder };
-  let live: Beam[] = [{ tokens: [], logprobs: [], logprob: 0, cache: opts.cache }];
-  let cached = !!opts.cache;
+  type Beam = { tokens: number[]; logprobs: number[]; logprob: number };
+  let live: Beam[] = [{ tokens: [], logprobs: [], logprob: 0 }];
+  let cache = opts.cache;
   const abandon = (reason: string) => {
-    for (const b of live) (b.cache?.destroy(), (b.cache = undefined));
-    cached = false;
+    cache?.destroy();
+    cache = undefined;
     opts.onCacheAbandoned?.(reason);
   };
   const finished: Hypothesis[] = [];
@@ -63,27 +64,33 @@ export async function beamSearch(m: CheckedModel, forward: Forward, opts: BeamOp
     for (let step = 0; step < opts.maxNew && live.length > 0; step++) {
       if (opts.interrupted?.()) break;
       const candidates: { tokens: number[]; logprobs: number[]; logprob: number; id: number; parent: number; lp: number }[] = [];
-      for (const [parent, beam] of live.entries()) {
-        const { run, length } = stepInputs(m, [...opts.prompt, ...beam.tokens], opts.source ?? [], roles, data);
-        let last: ArrayLike<number> | undefined;
-        if (cached && beam.cache) {
-          try {
-            last = await beam.cache.next(run);
-          } catch (error) {
-            if (!(error instanceof CacheInexactError)) throw error;
-            abandon(error.message);
-          }
+      // Every live beam in one call: the same length, one batch row each.
+      const inputs = live.map((beam) => stepInputs(m, [...opts.prompt, ...beam.tokens], opts.source ?? [], roles, data));
+      const length = inputs[0].length;
+      const run = stackRuns(inputs.map((x) => x.run));
+      let rows: ArrayLike<number>[] | undefined;
+      if (cache) {
+        try {
+          rows = await cache.nextRows(run);
+        } catch (error) {
+          if (!(error instanceof CacheInexactError)) throw error;
+          abandon(error.message);
         }
-        if (!last) last = (await forward(run)).subarray((length - 1) * vocab, length * vocab);
-        const row = processLogits(last, [...opts.prompt, ...beam.tokens], { repetitionPenalty: opts.repetitionPenalty, pad: roles.target.pad });
+      }
+      if (!rows) {
+        const all = await forward(run);
+        rows = live.map((_, b) => all.subarray((b * length + length - 1) * vocab, (b * length + length) * vocab));
+      }
+      for (const [parent, beam] of live.entries()) {
+        const row = processLogits(rows[parent], [...opts.prompt, ...beam.tokens], { repetitionPenalty: opts.repetitionPenalty, pad: roles.target.pad });
         const lp = logSoftmax(row);
         for (let id = 0; id < vocab; id++) if (lp[id] !== -Infinity) candidates.push({ tokens: beam.tokens, logprobs: beam.logprobs, logprob: beam.logprob + lp[id], id, parent, lp: lp[id] });
-        if (opts.interrupted) await new Promise((done) => setTimeout(done, 0));
       }
+      if (opts.interrupted) await new Promise((done) => setTimeout(done, 0));
       // Ties keep the earlier beam and the lower id first, so the search is deterministic.
       candidates.sort((a, b) => b.logprob - a.logprob);
       const next: Beam[] = [];
-      const taken = new Set<number>();
+      const parents: number[] = [];
       for (const [rank, c] of candidates.slice(0, 2 * n).entries()) {
         const tokens = [...c.tokens, c.id];
         const logprobs = [...c.logprobs, c.lp];
@@ -91,13 +98,12 @@ export async function beamSearch(m: CheckedModel, forward: Forward, opts: BeamOp
           if (rank < n) addFinished(finished, { tokens, logprobs, logprob: c.logprob, score: scoreOf(c.logprob, tokens.length) }, n);
           continue;
         }
-        // The first survivor of a beam takes its cache; later ones get a copy made on the device.
-        const from = live[c.parent].cache;
-        next.push({ tokens, logprobs, logprob: c.logprob, cache: !from ? undefined : taken.has(c.parent) ? from.fork() : from });
-        taken.add(c.parent);
+        next.push({ tokens, logprobs, logprob: c.logprob });
+        parents.push(c.parent);
         if (next.length === n) break;
       }
-      for (const [i, b] of live.entries()) if (!taken.has(i)) b.cache?.destroy();
+      // The cache follows the survivors: row i becomes a copy of the row of beam parents[i], on the device.
+      if (cache && next.length > 0) cache.select(parents);
       live = next;
       if (finished.length >= n) {
         if (opts.earlyStopping) break;
@@ -107,7 +113,7 @@ export async function beamSearch(m: CheckedModel, forward: Forward, opts: BeamOp
       }
     }
   } finally {
-    for (const b of live) b.cache?.destroy();
+    cache?.destroy();
   }
   // Beams still alive at the end compete with the finished ones.
   for (const b of live) addFinished(finished, { tokens: b.tokens, logprobs: b.logprobs, logprob: b.logprob, score: scoreOf(b.logprob, b.tokens.length) }, n);

@@ -7,18 +7,27 @@
 // Self-attention K/V rows are appended to per-site cache buffers that grow by doubling; a site whose mask lets it
 // drop keys no later query can see compacts its cache when it would otherwise grow, so a sliding window keeps a
 // cache about twice the window's size however long the sequence gets.
+//
+// A decoder holds B sequences (the batch axis of the programs): each batch row has its own region of every cache
+// buffer, `capacity` key rows long (the attention kernel's kv_rows), holding its keys from the site's first kept
+// position on. Rows may stand at different positions: the decode step reads each row's position and attention window
+// from small per-row buffers (ROW_BUFFERS), so `nextEach` decodes rows of different lengths in one run, after
+// prefills of each length are joined by `merge`. `select` gathers rows on the device, which drops finished sequences
+// from a batch and reorders beams.
 
 import type { CheckedModel } from '../check/model.ts';
-import { CACHE_DIMS, DECODE_STEP_ROWS, type DecodeProgram } from '../lower/decode-program.ts';
+import { CACHE_DIMS, DECODE_STEP_ROWS, ROW_BUFFERS, type DecodeProgram } from '../lower/decode-program.ts';
+import { formula } from '../lower/formula.ts';
+import { ROW_WINDOW } from '../wgsl/attention.ts';
 import type { CacheSite } from '../lower/kv-cache.ts';
 import type { Lowered } from '../lower/passes.ts';
-import { boundBuffers, type AttentionSite } from '../lower/program.ts';
+import { boundBuffers, uniformValues, type AttentionSite } from '../lower/program.ts';
 import type { MaskEnv } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { readsHead, truthOver } from '../masks/tiles.ts';
 import { evalBool } from '../masks/evaluate.ts';
 import type { RunInputs } from './cpu-interpreter.ts';
-import { shiftRight } from './decoder-input.ts';
+import { decoderInputRows, newRows, padRuns } from './cached-rows.ts';
 import type { GpuContext } from './device.ts';
 import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
 import { checkProgramMaskSizes } from './mask-size-check.ts';
@@ -47,18 +56,26 @@ interface SiteState {
   k?: GPUBuffer;
   v?: GPUBuffer;
   capacity: number;
-  live: number;
+  /** Keys dropped in front, the same for every row: row b holds positions dropped to positions[b] - 1. */
   dropped: number;
 }
+
+type Run = Omit<RunInputs, 'weights'>;
 
 const MIN_CAPACITY = 16;
 
 export class CachedDecoder {
-  /** Positions computed so far. */
-  position = 0;
+  /** Positions computed so far, by batch row. */
+  private positions: number[] = [];
   private readonly kept = new Map<string, GPUBuffer>();
+  /** The bytes a kept buffer holds for the whole batch (its buffer may be padded past them). */
+  private readonly keptBytes = new Map<string, number>();
   private readonly sites: SiteState[];
   private encoded = false;
+  /** Sequences (batch rows) decoded together, fixed by the first call. */
+  private batch = 0;
+  /** Program runs so far (one per call, whatever the number of rows). */
+  programRuns = 0;
   /** Lengths along the decoder axis as the first call gave them: rows computed with them are kept. */
   private readonly lengthsSeen = new Map<string, number[]>();
 
@@ -75,12 +92,27 @@ export class CachedDecoder {
       .filter((s) => s.kind === 'self')
       .map((site) => {
         const step = lowered.program.steps[site.step];
-        return { site, node: step.node, attention: step.attention!, capacity: 0, live: 0, dropped: 0 };
+        return { site, node: step.node, attention: step.attention!, capacity: 0, dropped: 0 };
       });
   }
 
   stats(): CacheSiteStats[] {
-    return this.sites.map((s) => ({ node: s.node, kind: s.site.kind, capacity: s.capacity, live: s.live, dropped: s.dropped }));
+    return this.sites.map((s) => ({ node: s.node, kind: s.site.kind, capacity: s.capacity, live: this.live(s), dropped: s.dropped }));
+  }
+
+  /** Positions computed so far: those of the longest row. */
+  get position(): number {
+    return Math.max(0, ...this.positions);
+  }
+
+  /** Positions computed so far, by batch row. */
+  rowPositions(): number[] {
+    return [...this.positions];
+  }
+
+  /** Keys of row b in use at a site (all rows when b is absent: the most of any). */
+  private live(st: SiteState, b?: number): number {
+    return b === undefined ? Math.max(0, this.position - st.dropped) : this.positions[b] - st.dropped;
   }
 
   /**
@@ -89,8 +121,9 @@ export class CachedDecoder {
    */
   fork(): CachedDecoder {
     const twin = new CachedDecoder(this.gpu, this.lowered, this.model, this.weights);
-    twin.position = this.position;
+    twin.positions = [...this.positions];
     twin.encoded = this.encoded;
+    twin.batch = this.batch;
     for (const [name, lengths] of this.lengthsSeen) twin.lengthsSeen.set(name, [...lengths]);
     const encoder = this.gpu.device.createCommandEncoder({ label: 'kv cache fork' });
     const copy = (from: GPUBuffer, bytes: number, label: string) => {
@@ -99,15 +132,102 @@ export class CachedDecoder {
       return to;
     };
     for (const [id, b] of this.kept) twin.kept.set(id, copy(b, b.size, id));
+    for (const [id, bytes] of this.keptBytes) twin.keptBytes.set(id, bytes);
     this.sites.forEach((st, j) => {
       const t = twin.sites[j];
-      Object.assign(t, { capacity: st.capacity, live: st.live, dropped: st.dropped });
-      const rowBytes = st.site.rowWidth * 4;
-      if (st.k) t.k = copy(st.k, st.live * rowBytes, st.k.label);
-      if (st.v) t.v = copy(st.v, st.live * rowBytes, st.v.label);
+      Object.assign(t, { capacity: st.capacity, dropped: st.dropped });
+      if (st.k) t.k = copy(st.k, st.k.size, st.k.label);
+      if (st.v) t.v = copy(st.v, st.v.size, st.v.label);
     });
     this.gpu.device.queue.submit([encoder.finish()]);
     return twin;
+  }
+
+  /** Sequences this decoder holds (0 before the first call). */
+  get rows(): number {
+    return this.batch;
+  }
+
+  /**
+   * Keeps the batch rows `rows` (in that order; one may appear more than once), gathered on the device: finished
+   * sequences stop costing work, and beams that several survivors continue are copied for each.
+   */
+  select(rows: readonly number[]): void {
+    if (rows.length === 0) throw new ProgramLimitError('a batch keeps at least one row');
+    for (const r of rows) if (!(Number.isInteger(r) && r >= 0 && r < this.batch)) throw new ProgramLimitError(`no batch row ${r} (the batch has ${this.batch})`);
+    if (rows.length === this.batch && rows.every((r, i) => r === i)) return;
+    const { device } = this.gpu;
+    const encoder = device.createCommandEncoder({ label: 'kv cache select' });
+    const old: GPUBuffer[] = [];
+    const gather = (from: GPUBuffer, rowBytes: number, usedBytes: (r: number) => number) => {
+      const to = device.createBuffer({ label: from.label, size: Math.max(4, rows.length * rowBytes), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      rows.forEach((r, i) => usedBytes(r) > 0 && encoder.copyBufferToBuffer(from, r * rowBytes, to, i * rowBytes, usedBytes(r)));
+      old.push(from);
+      return to;
+    };
+    for (const [id, b] of this.kept) {
+      const per = this.keptBytes.get(id)! / this.batch;
+      this.kept.set(id, gather(b, per, () => per));
+      this.keptBytes.set(id, per * rows.length);
+    }
+    for (const st of this.sites) {
+      if (!st.k || !st.v) continue;
+      const region = st.capacity * st.site.rowWidth * 4;
+      const used = (r: number) => this.live(st, r) * st.site.rowWidth * 4;
+      st.k = gather(st.k, region, used);
+      st.v = gather(st.v, region, used);
+    }
+    device.queue.submit([encoder.finish()]);
+    for (const b of old) b.destroy();
+    for (const [name, lengths] of this.lengthsSeen) this.lengthsSeen.set(name, rows.map((r) => lengths[r]));
+    this.positions = rows.map((r) => this.positions[r]);
+    this.batch = rows.length;
+  }
+
+  /**
+   * One decoder holding the rows of `parts` one after another, copied on the device (the parts stay usable): prefills
+   * of different prompt lengths joined so that their rows decode together. Every part must have run its first call,
+   * with the same source dims (kept values of one size a row) and no keys dropped yet.
+   */
+  static merge(parts: readonly CachedDecoder[]): CachedDecoder {
+    const first = parts[0];
+    if (!first || parts.some((d) => !d.encoded || d.lowered !== first.lowered)) throw new ProgramLimitError('only decoders of one model that have all run a first call can be merged');
+    if (!first.lowered.decode!.step.program.buffers.some((b) => b.id === ROW_BUFFERS.start)) throw new ProgramLimitError("this model's decode step has no per-row positions (its attention binds every storage buffer an adapter allows)");
+    const joined = new CachedDecoder(first.gpu, first.lowered, first.model, first.weights);
+    const { device } = first.gpu;
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    const encoder = device.createCommandEncoder({ label: 'kv cache merge' });
+    joined.encoded = true;
+    joined.batch = parts.reduce((n, d) => n + d.batch, 0);
+    joined.positions = parts.flatMap((d) => d.positions);
+    for (const name of first.lengthsSeen.keys()) if (parts.every((d) => d.lengthsSeen.has(name))) joined.lengthsSeen.set(name, parts.flatMap((d) => d.lengthsSeen.get(name)!));
+    for (const [id, bytes] of first.keptBytes) {
+      const per = bytes / first.batch;
+      if (parts.some((d) => d.keptBytes.get(id) !== per * d.batch)) throw new ProgramLimitError(`${id}: rows of different sources cannot be merged`);
+      const to = device.createBuffer({ label: id, size: Math.max(4, per * joined.batch), usage });
+      let at = 0;
+      for (const d of parts) (encoder.copyBufferToBuffer(d.kept.get(id)!, 0, to, at, per * d.batch), (at += per * d.batch));
+      joined.kept.set(id, to);
+      joined.keptBytes.set(id, per * joined.batch);
+    }
+    joined.sites.forEach((st, j) => {
+      const from = parts.map((d) => d.sites[j]);
+      if (from.some((f) => f.dropped !== 0 || !f.k || !f.v)) throw new ProgramLimitError(`${st.node}: only caches that have dropped no keys can be merged`);
+      st.capacity = Math.max(...from.map((f) => f.capacity));
+      const rowBytes = st.site.rowWidth * 4;
+      const [k, v] = ['k', 'v'].map((label) => device.createBuffer({ label: `kv cache ${label} ${st.site.step}`, size: joined.batch * st.capacity * rowBytes, usage }));
+      let row = 0;
+      parts.forEach((d, i) => {
+        for (let b = 0; b < d.batch; b++, row++) {
+          const bytes = d.positions[b] * rowBytes;
+          encoder.copyBufferToBuffer(from[i].k!, b * from[i].capacity * rowBytes, k, row * st.capacity * rowBytes, bytes);
+          encoder.copyBufferToBuffer(from[i].v!, b * from[i].capacity * rowBytes, v, row * st.capacity * rowBytes, bytes);
+        }
+      });
+      [st.k, st.v] = [k, v];
+    });
+    device.queue.submit([encoder.finish()]);
+    return joined;
   }
 
   destroy(): void {
@@ -121,23 +241,57 @@ export class CachedDecoder {
    * the whole sequence so far (batch 1), as a full pass would take it.
    */
   async next(run: Omit<RunInputs, 'weights'>): Promise<Float32Array> {
+    if ((run.dims.B ?? 1) !== 1) throw new ProgramLimitError('next() takes one sequence: use nextRows() for a batch');
+    return (await this.nextRows(run))[0];
+  }
+
+  /**
+   * The same for a batch: `run` holds B sequences of the same length (dims.B, every input batch-major), and the
+   * result is the logits of each one's last position, by batch row.
+   */
+  async nextRows(run: Run): Promise<Float32Array[]> {
+    const B = run.dims.B ?? 1;
+    return this.compute(run, Array.from({ length: B }, () => run.dims[this.lowered.cache.axis]));
+  }
+
+  /**
+   * Sequences of different lengths, one run each (batch 1, the whole sequence so far), in batch row order: each
+   * row's new positions (the same number for every row) at the row's own positions, in one run of the programs.
+   * The result is each row's logits at its last position.
+   */
+  async nextEach(runs: readonly Run[]): Promise<Float32Array[]> {
+    const { axis } = this.lowered.cache;
+    if (runs.some((r) => (r.dims.B ?? 1) !== 1)) throw new ProgramLimitError('nextEach() takes one run of one sequence per row');
+    return this.compute(padRuns(this.model, axis, runs), runs.map((r) => r.dims[axis]));
+  }
+
+  /**
+   * `run`: B sequences batch-major, padded along the decoder axis to its dim; `lengths`: each row's own length. Every
+   * row brings the same number of new positions.
+   */
+  private async compute(run: Run, lengths: number[]): Promise<Float32Array[]> {
     const { gpu, lowered, model } = this;
     const { cache: plan } = lowered;
     gpu.checkHealthy();
-    const L = run.dims[plan.axis];
-    const P = this.position;
-    const N = L - P;
-    if ((run.dims.B ?? 1) !== 1) throw new ProgramLimitError('decoding with a cache runs one sequence at a time (B = 1)');
-    if (!(N >= 1)) throw new ProgramLimitError(`no new positions: ${P} computed, the sequence has ${L}`);
+    const B = run.dims.B ?? 1;
+    if (this.batch === 0) (this.batch = B), (this.positions = Array.from({ length: B }, () => 0));
+    else if (B !== this.batch) throw new ProgramLimitError(`this cache holds ${this.batch} sequence(s), the call gives ${B}`);
+    const starts = this.positions;
+    const N = lengths[0] - starts[0];
+    if (!(N >= 1)) throw new ProgramLimitError(`no new positions: ${starts[0]} computed, the sequence has ${lengths[0]}`);
+    if (lengths.some((l, b) => l - starts[b] !== N)) throw new ProgramLimitError(`every row of a call brings the same number of new positions (${lengths.map((l, b) => l - starts[b]).join(', ')})`);
+    const P = Math.max(...starts);
+    const mixed = starts.some((p) => p !== P);
     // Masks see the whole sequence, so their sizes are those of a full pass over it.
     checkProgramMaskSizes(model, lowered.program, run.dims);
     const env = maskEnv(model, { ...run, weights: this.weights });
     this.checkLengthsUnchanged(run);
-    this.checkEarlierRowsUnchanged(env, P, L);
+    this.checkEarlierRowsUnchanged(env, starts, lengths);
 
     // The first call runs the prefill program; later ones the decode step when their rows are few enough, else the
-    // prefill program without its once-per-source steps.
+    // prefill program without its once-per-source steps. Only the decode step reads each row's own position.
     const d: DecodeProgram = this.encoded && N <= DECODE_STEP_ROWS ? lowered.decode!.step : lowered.decode!.prefill;
+    if (mixed && (d.name !== 'step' || !d.program.buffers.some((b) => b.id === ROW_BUFFERS.start))) throw new ProgramLimitError(`rows at different positions decode at most ${DECODE_STEP_ROWS} new positions a call, after a first call, with a decode step that has per-row positions`);
     const p = d.program;
     const skip = new Set(this.encoded ? d.once : []);
     const order = p.steps.flatMap((_, i) => (skip.has(i) ? [] : [i]));
@@ -149,11 +303,12 @@ export class CachedDecoder {
     const slots = new Map<number, GPUBuffer>();
     const encoder = gpu.device.createCommandEncoder({ label: `${p.model} ${d.name}` });
     try {
-      for (const st of this.sites) this.reserve(st, N, P, env, encoder, retired);
+      for (const st of this.sites) this.reserve(st, B, N, env, encoder, retired);
       const dims: Record<string, number> = { ...run.dims, [plan.axis]: N, [CACHE_DIMS.start]: P };
-      this.sites.forEach((st, j) => Object.assign(dims, { [CACHE_DIMS.rows(j)]: st.capacity, [CACHE_DIMS.keys(j)]: st.live + N, [CACHE_DIMS.dropped(j)]: st.dropped }));
+      this.sites.forEach((st, j) => Object.assign(dims, { [CACHE_DIMS.rows(j)]: st.capacity, [CACHE_DIMS.keys(j)]: this.live(st) + N, [CACHE_DIMS.dropped(j)]: st.dropped }));
       const { size, stepKernel } = prepareRun(gpu, p, d.rendered, dims);
       const caches = new Map(this.sites.flatMap((st) => [[`${st.node}#k_cache`, st.k!], [`${st.node}#v_cache`, st.v!]]));
+      const rowValues = this.rowBufferValues(p, dims, N);
 
       const bound = new Set(order.flatMap((i) => boundBuffers(p.steps[i])));
       for (const b of p.buffers) {
@@ -161,13 +316,15 @@ export class CachedDecoder {
         const n = size(b.elements);
         if (this.kept.has(b.id)) buffers.set(b.id, this.kept.get(b.id)!);
         else if (b.role === 'kv_cache') buffers.set(b.id, caches.get(b.id)!);
-        else if (plan.hostFilled.includes(b.id)) buffers.set(b.id, track(uploadBuffer(gpu, b.id, this.decoderInputRows(run, b.id.slice(1), P, L))));
-        else if (b.role === 'input') buffers.set(b.id, track(uploadBuffer(gpu, b.id, this.newRows(run, b.id.slice(1), P, L, n))));
+        else if (b.role === 'row_positions') buffers.set(b.id, track(uploadBuffer(gpu, b.id, rowValues.get(b.id)!)));
+        else if (plan.hostFilled.includes(b.id)) buffers.set(b.id, track(uploadBuffer(gpu, b.id, decoderInputRows(this.model, plan.axis, run, b.id.slice(1), this.positions, N))));
+        else if (b.role === 'input') buffers.set(b.id, track(uploadBuffer(gpu, b.id, newRows(this.model, plan.axis, run, b.id.slice(1), this.positions, N, n))));
         else if (b.role === 'param' || b.role === 'packed_param') buffers.set(b.id, paramBuffer(gpu, this.weights, b, n));
         else if (b.role === 'kept') throw new Error(`${b.id} is kept from a first call that has not run`);
         else if (plan.kept.includes(b.id)) {
           const kept = outputBuffer(gpu, b.id, n * 4);
           this.kept.set(b.id, kept);
+          this.keptBytes.set(b.id, n * 4);
           buffers.set(b.id, kept);
         } else if (b.slot !== undefined) {
           let s = slots.get(b.slot);
@@ -175,7 +332,10 @@ export class CachedDecoder {
           buffers.set(b.id, s);
         }
       }
-      for (const i of order) if (p.steps[i].kind === 'attention') uploadAttentionInputs(gpu, p.steps[i], env, dims, buffers, track);
+      for (const i of order) {
+        const s = p.steps[i];
+        if (s.kind === 'attention') uploadAttentionInputs(gpu, s, env, dims, buffers, track, s.attention?.rowWindows ? rowValues.get(s.bind[ROW_WINDOW.role]) : undefined);
+      }
 
       const launches: { i: number; run: (pass: GPUComputePassEncoder) => void }[] = [];
       for (const i of order) launches.push({ i, run: await launch(gpu, p.steps[i], stepKernel(i), buffers, size, track) });
@@ -183,24 +343,49 @@ export class CachedDecoder {
       await withErrorScopes(gpu, `decoding ${p.model}`, () => {
         for (const { i, run: l } of launches) {
           const st = appendAt.get(i);
-          if (st) this.append(st, encoder, buffers, N);
+          if (st) this.append(st, encoder, buffers, B, N);
           const pass = encoder.beginComputePass();
           l(pass);
           pass.end();
         }
         gpu.device.queue.submit([encoder.finish()]);
       });
+      this.programRuns++;
       const out = p.outputs[0];
       const raw = new Float32Array(await readBack(gpu, buffers.get(out)!, size(p.buffers.find((b) => b.id === out)!.elements) * 4));
-      const width = raw.length / N;
-      for (const st of this.sites) st.live += N;
-      this.position = L;
+      const width = raw.length / (B * N);
+      this.positions = starts.map((s) => s + N);
       this.encoded = true;
       gpu.checkHealthy();
-      return raw.slice((N - 1) * width, N * width);
+      return Array.from({ length: B }, (_, b) => raw.slice((b * N + N - 1) * width, (b * N + N) * width));
     } finally {
       for (const b of [...created, ...retired]) b.destroy();
     }
+  }
+
+  /**
+   * The values of the decode step's per-row buffers (ROW_BUFFERS): each row's first new position, and each
+   * attention's window per row (q_offset, k_offset, keys in use once this call's are appended).
+   */
+  private rowBufferValues(p: DecodeProgram['program'], dims: Record<string, number>, N: number): Map<string, Uint32Array> {
+    const out = new Map<string, Uint32Array>();
+    const B = this.batch;
+    const window = (row: (b: number) => [number, number, number]) => Uint32Array.from({ length: B * ROW_WINDOW.stride }, (_, i) => row(Math.floor(i / ROW_WINDOW.stride))[i % ROW_WINDOW.stride]);
+    for (const b of p.buffers) {
+      if (b.role !== 'row_positions') continue;
+      if (b.id === ROW_BUFFERS.start) out.set(b.id, Uint32Array.from(this.positions));
+      else if (b.id === ROW_BUFFERS.cross) {
+        // Cross-attention keys are the source's, the same for every row: the step's own key count.
+        const s = p.steps.find((x) => x.kind === 'attention' && x.bind[ROW_WINDOW.role] === b.id)!;
+        const { lk } = uniformValues(s, (f) => formula.evaluate(f, dims)!);
+        out.set(b.id, window((r) => [this.positions[r], 0, lk]));
+      } else {
+        const st = this.sites.find((_, j) => ROW_BUFFERS.window(j) === b.id);
+        if (!st) throw new Error(`no cache for the row buffer ${b.id}`);
+        out.set(b.id, window((r) => [this.positions[r], st.dropped, this.live(st, r) + N]));
+      }
+    }
+    return out;
   }
 
   /**
@@ -220,66 +405,52 @@ export class CachedDecoder {
   }
 
   /** A full pass recomputes earlier rows with the new keys in view; the cache is exact only if no earlier row sees them. */
-  private checkEarlierRowsUnchanged(env: MaskEnv, P: number, L: number): void {
-    if (P === 0) return;
+  private checkEarlierRowsUnchanged(env: MaskEnv, starts: number[], lengths: number[]): void {
+    if (starts.every((p) => p === 0)) return;
     for (const st of this.sites) {
       const a = st.attention;
       const where = st.node;
       if (!a.mask) throw new CacheInexactError(`${where} has no mask, so earlier positions see later ones`);
       const pred = a.mask.predicate;
-      const full = { ...env, dims: { ...env.dims, Lq: L, Lk: L } };
-      for (let h = 0; h < (readsHead(pred) ? a.heads : 1); h++) {
-        const box = { b: 0, h, q: { lo: 0, hi: P - 1 }, k: { lo: P, hi: L - 1 } };
-        if (truthOver(pred, box, full) === 0) continue;
-        for (let q = 0; q < P; q++) {
-          for (let k = P; k < L; k++) {
-            if (evalBool(pred, { b: 0, h, q, k }, full)) throw new CacheInexactError(`mask ${a.mask.name} lets position ${q} see the later position ${k}`);
+      for (let b = 0; b < this.batch; b++) {
+        const [P, L] = [starts[b], lengths[b]];
+        if (P === 0) continue;
+        const full = { ...env, dims: { ...env.dims, Lq: L, Lk: L } };
+        for (let h = 0; h < (readsHead(pred) ? a.heads : 1); h++) {
+          const box = { b, h, q: { lo: 0, hi: P - 1 }, k: { lo: P, hi: L - 1 } };
+          if (truthOver(pred, box, full) === 0) continue;
+          for (let q = 0; q < P; q++) {
+            for (let k = P; k < L; k++) {
+              if (evalBool(pred, { b, h, q, k }, full)) throw new CacheInexactError(`mask ${a.mask.name} lets position ${q} see the later position ${k}`);
+            }
           }
         }
       }
     }
   }
 
-  /** The last `n` values of an input along the decoder axis (or the whole input, for one that is not). */
-  private newRows(run: Omit<RunInputs, 'weights'>, name: string, P: number, L: number, n: number): Int32Array | Float32Array {
-    const data = run.inputs[name];
-    if (!data) throw new ProgramLimitError(`input ${name} needs ${n} values, got none`);
-    // Lengths count along the axis but hold one value per sequence: never sliced.
-    const input = this.model.inputs.get(name);
-    const onAxis = input?.axis === this.lowered.cache.axis && input.kind !== 'lengths';
-    const rows = onAxis ? data.slice((P * data.length) / L, data.length) : data;
-    if (rows.length !== n) throw new ProgramLimitError(`input ${name} needs ${n} values, got ${rows.length}`);
-    return rows instanceof Int32Array ? rows : Float32Array.from(rows);
-  }
-
-  /** The decoder input of the new positions, shifted on the host from the whole target. */
-  private decoderInputRows(run: Omit<RunInputs, 'weights'>, name: string, P: number, L: number): Int32Array {
-    const inp = this.model.inputs.get(name)!;
-    const target = run.inputs[inp.shiftedFrom!];
-    if (!(target instanceof Int32Array)) throw new ProgramLimitError(`input ${inp.shiftedFrom} is needed to build ${name}`);
-    return shiftRight(target, 1, L, { bos: inp.bos ?? 0, pad: inp.pad ?? 0, eos: inp.eos }).slice(P, L);
-  }
-
-  /** Makes room for `n` more key rows, dropping first the keys no query from position P on can see. */
-  private reserve(st: SiteState, n: number, P: number, env: MaskEnv, encoder: GPUCommandEncoder, retired: GPUBuffer[]): void {
-    if (st.live + n <= st.capacity) return;
-    const drop = st.site.droppable ? this.droppableKeys(st, P, env) - st.dropped : 0;
-    const keep = st.live - drop;
-    const capacity = Math.max(MIN_CAPACITY, 2 * (keep + n));
+  /**
+   * Makes room for `n` more key rows in each of B batch rows, dropping first the keys no row's query from its next
+   * position on can see (the least position bounds them all).
+   */
+  private reserve(st: SiteState, B: number, n: number, env: MaskEnv, encoder: GPUCommandEncoder, retired: GPUBuffer[]): void {
+    if (this.live(st) + n <= st.capacity) return;
+    const drop = st.site.droppable ? this.droppableKeys(st, Math.min(...this.positions), env) - st.dropped : 0;
+    const keep = (r: number) => this.live(st, r) - drop;
+    const capacity = Math.max(MIN_CAPACITY, 2 * (this.live(st) - drop + n));
     const rowBytes = st.site.rowWidth * 4;
     const limit = Math.min(this.gpu.limits.maxStorageBufferBindingSize, this.gpu.limits.maxBufferSize);
-    if (capacity * rowBytes > limit) throw new ProgramLimitError(`the KV cache of ${st.node} needs ${capacity * rowBytes} bytes, above this adapter's ${limit}`);
+    if (B * capacity * rowBytes > limit) throw new ProgramLimitError(`the KV cache of ${st.node} needs ${B * capacity * rowBytes} bytes, above this adapter's ${limit}`);
     const grown = [st.k, st.v].map((old, j) => {
-      const b = this.gpu.device.createBuffer({ label: `kv cache ${j ? 'v' : 'k'} ${st.site.step}`, size: capacity * rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+      const b = this.gpu.device.createBuffer({ label: `kv cache ${j ? 'v' : 'k'} ${st.site.step}`, size: B * capacity * rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
       if (old) {
-        if (keep > 0) encoder.copyBufferToBuffer(old, drop * rowBytes, b, 0, keep * rowBytes);
+        for (let r = 0; r < B; r++) if (keep(r) > 0) encoder.copyBufferToBuffer(old, (r * st.capacity + drop) * rowBytes, b, r * capacity * rowBytes, keep(r) * rowBytes);
         retired.push(old);
       }
       return b;
     });
     [st.k, st.v] = grown;
     st.capacity = capacity;
-    st.live = keep;
     st.dropped += drop;
   }
 
@@ -288,7 +459,7 @@ export class CachedDecoder {
     const a = st.attention;
     const pred = a.mask!.predicate;
     const bound = this.lowered.program.dims.find((d) => d.name === this.lowered.cache.axis)?.bound ?? 2 ** 30;
-    const hidden = (k0: number) => k0 <= st.dropped || everyHeadHidden(pred, a.heads, { lo: P, hi: Math.max(P, bound - 1) }, { lo: st.dropped, hi: k0 - 1 }, env);
+    const hidden = (k0: number) => k0 <= st.dropped || everyHeadHidden(pred, this.batch, a.heads, { lo: P, hi: Math.max(P, bound - 1) }, { lo: st.dropped, hi: k0 - 1 }, env);
     let [lo, hi] = [st.dropped, P];
     while (lo < hi) {
       const mid = Math.ceil((lo + hi) / 2);
@@ -298,15 +469,20 @@ export class CachedDecoder {
     return lo;
   }
 
-  /** Copies the new K/V rows after the cached ones, before the attention that reads them. */
-  private append(st: SiteState, encoder: GPUCommandEncoder, buffers: Map<string, GPUBuffer>, n: number): void {
+  /** Copies each batch row's new K/V rows after its cached ones, before the attention that reads them. */
+  private append(st: SiteState, encoder: GPUCommandEncoder, buffers: Map<string, GPUBuffer>, B: number, n: number): void {
     const rowBytes = st.site.rowWidth * 4;
-    encoder.copyBufferToBuffer(buffers.get(st.site.k)!, 0, st.k!, st.live * rowBytes, n * rowBytes);
-    encoder.copyBufferToBuffer(buffers.get(st.site.v)!, 0, st.v!, st.live * rowBytes, n * rowBytes);
+    for (let r = 0; r < B; r++) {
+      const to = (r * st.capacity + this.live(st, r)) * rowBytes;
+      encoder.copyBufferToBuffer(buffers.get(st.site.k)!, r * n * rowBytes, st.k!, to, n * rowBytes);
+      encoder.copyBufferToBuffer(buffers.get(st.site.v)!, r * n * rowBytes, st.v!, to, n * rowBytes);
+    }
   }
 }
 
-function everyHeadHidden(pred: BoolExpr, heads: number, q: { lo: number; hi: number }, k: { lo: number; hi: number }, env: MaskEnv): boolean {
-  for (let h = 0; h < (readsHead(pred) ? heads : 1); h++) if (truthOver(pred, { b: 0, h, q, k }, env) !== 0) return false;
+function everyHeadHidden(pred: BoolExpr, batch: number, heads: number, q: { lo: number; hi: number }, k: { lo: number; hi: number }, env: MaskEnv): boolean {
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < (readsHead(pred) ? heads : 1); h++) if (truthOver(pred, { b, h, q, k }, env) !== 0) return false;
+  }
   return true;
 }

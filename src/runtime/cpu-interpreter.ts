@@ -2,9 +2,10 @@
 // program is tested against and the `--backend cpu` fallback. It reads the IR — not the WGSL — so a bug in a kernel
 // generator cannot hide in both.
 
-import type { CheckedModel } from '../check/model.ts';
+import type { CheckedModel, SinusoidalLayout } from '../check/model.ts';
 import { sym } from '../check/sym.ts';
-import type { IrGraph, IrNode } from '../ir/ir.ts';
+import { rotaryOf, type IrGraph, type IrNode, type NodeOf } from '../ir/ir.ts';
+import { rope } from './rotary-cpu.ts';
 import { inlineMask } from '../check/inline-mask.ts';
 import { scoreModifiers } from '../wgsl/score-modifiers.ts';
 import { maskFunction } from '../masks/evaluate.ts';
@@ -12,6 +13,7 @@ import type { MaskEnv } from '../masks/kernel-contract.ts';
 import { toPredicate } from '../masks/policy.ts';
 import { checkMaskSizes } from '../masks/sizes.ts';
 import { applyModifiersCpu } from '../wgsl/score-modifiers.ts';
+import { geluErf } from './erf.ts';
 import { shiftRight } from './decoder-input.ts';
 
 export type Tensor = Float64Array | Int32Array;
@@ -37,6 +39,7 @@ const ACT: Record<string, (x: number) => number> = {
   none: (x) => x,
   relu: (x) => Math.max(0, x),
   gelu: geluTanh,
+  gelu_erf: geluErf,
   silu: (x) => x / (1 + Math.exp(-x)),
 };
 
@@ -56,11 +59,11 @@ export function interpret(g: IrGraph, m: CheckedModel, run: CpuRunInputs): Map<s
     const out = (len = size(n)) => (n.dtype === 'i32' ? new Int32Array(len) : new Float64Array(len));
     switch (n.op) {
       case 'input': {
-        const v = run.inputs[String(n.attrs.name)];
+        const v = run.inputs[n.attrs.name];
         if (!v) throw new Error(`missing input '${n.attrs.name}'`);
         if (v.length !== size(n)) throw new Error(`input '${n.attrs.name}' has ${v.length} values, expected ${size(n)}`);
         values.set(n.id, v instanceof Int32Array ? v : Float64Array.from(v));
-        if (v instanceof Int32Array) recordMaskData(String(n.attrs.name), v, n);
+        if (v instanceof Int32Array) recordMaskData(n.attrs.name, v, n);
         break;
       }
       case 'param': {
@@ -72,7 +75,7 @@ export function interpret(g: IrGraph, m: CheckedModel, run: CpuRunInputs): Map<s
       }
       case 'shift_right': {
         const [b, t] = n.shape.map((d) => evalDim(d, run.dims));
-        const v = shiftRight(get(n.args[0]) as Int32Array, b, t, { bos: Number(n.attrs.bos), pad: Number(n.attrs.pad), eos: n.attrs.eos === undefined ? undefined : Number(n.attrs.eos) });
+        const v = shiftRight(get(n.args[0]) as Int32Array, b, t, { bos: n.attrs.bos, pad: n.attrs.pad, eos: n.attrs.eos });
         values.set(n.id, v);
         recordMaskData(n.id.slice(1), v, n);
         break;
@@ -84,7 +87,9 @@ export function interpret(g: IrGraph, m: CheckedModel, run: CpuRunInputs): Map<s
         const [t, d] = n.shape.map((x) => evalDim(x, run.dims));
         const o = new Float64Array(t * d);
         const table = n.args[1] ? get(n.args[1]) : undefined;
-        for (let i = 0; i < t; i++) for (let j = 0; j < d; j++) o[i * d + j] = table ? table[i * d + j] : sinusoid(i, j, d);
+        const offset = n.attrs.offset ?? 0;
+        const layout = n.attrs.layout ?? 'interleaved';
+        for (let i = 0; i < t; i++) for (let j = 0; j < d; j++) o[i * d + j] = table ? table[(i + offset) * d + j] : sinusoid(i, j, d, layout);
         values.set(n.id, o);
         break;
       }
@@ -98,14 +103,16 @@ export function interpret(g: IrGraph, m: CheckedModel, run: CpuRunInputs): Map<s
       }
       case 'act': {
         const a = get(n.args[0]);
-        const f = ACT[String(n.attrs.fn)];
+        const f = ACT[n.attrs.fn];
         values.set(n.id, Float64Array.from(a, (x) => f(x)));
         break;
       }
-      case 'swiglu': {
+      case 'swiglu':
+      case 'geglu': {
         const a = get(n.args[0]);
         const b = get(n.args[1]);
-        values.set(n.id, Float64Array.from(a, (x, i) => ACT.silu(x) * b[i]));
+        const gate = n.op === 'swiglu' ? ACT.silu : ACT.gelu;
+        values.set(n.id, Float64Array.from(a, (x, i) => gate(x) * b[i]));
         break;
       }
       case 'norm':
@@ -145,40 +152,43 @@ export function evalDim(p: IrNode['shape'][number], dims: Record<string, number>
   return v;
 }
 
-function sinusoid(t: number, j: number, d: number): number {
-  const i = Math.floor(j / 2) * 2;
-  const angle = t * Math.exp((-Math.log(10000) * i) / d);
-  return j % 2 === 0 ? Math.sin(angle) : Math.cos(angle);
+/** Sinusoidal position t, dim j of d: frequency i = 10000^(-2i/d), sin and cos interleaved or concatenated. */
+export function sinusoid(t: number, j: number, d: number, layout: SinusoidalLayout = 'interleaved'): number {
+  const half = d / 2;
+  const i = layout === 'interleaved' ? Math.floor(j / 2) : j % half;
+  const angle = t * Math.exp((-Math.log(10000) * 2 * i) / d);
+  const isSin = layout === 'interleaved' ? j % 2 === 0 : j < half;
+  return isSin ? Math.sin(angle) : Math.cos(angle);
 }
 
-function gather(n: IrNode, get: (id: string) => Tensor, run: CpuRunInputs, len: number): Float64Array {
+function gather(n: NodeOf<'gather'>, get: (id: string) => Tensor, run: CpuRunInputs, len: number): Float64Array {
   const table = get(n.args[0]);
   const ids = get(n.args[1]);
   const d = evalDim(n.shape[n.shape.length - 1], run.dims);
   const t = evalDim(n.shape[1], run.dims);
   const vocab = table.length / d;
-  const scale = Number(n.attrs.scale ?? 1);
-  const pos = n.attrs.positions as string | undefined;
+  const scale = n.attrs.scale;
+  const pos = n.attrs.positions;
   const posTable = pos === 'learned' ? get(n.args[2]) : undefined;
   const o = new Float64Array(len);
   for (let r = 0; r < len / d; r++) {
     const id = ids[r] >= 0 && ids[r] < vocab ? ids[r] : 0;
     for (let j = 0; j < d; j++) {
       let v = table[id * d + j] * scale;
-      if (pos === 'sinusoidal') v += sinusoid(r % t, j, d);
-      if (posTable) v += posTable[(r % t) * d + j];
+      if (pos === 'sinusoidal') v += sinusoid(r % t, j, d, n.attrs.layout);
+      if (posTable) v += posTable[(r % t + (n.attrs.offset ?? 0)) * d + j];
       o[r * d + j] = v;
     }
   }
   return o;
 }
 
-function norm(n: IrNode, get: (id: string) => Tensor, len: number): Float64Array {
+function norm(n: NodeOf<'norm'>, get: (id: string) => Tensor, len: number): Float64Array {
   const x = get(n.args[0]);
   const gamma = get(n.args[1]);
   const beta = n.args[2] ? get(n.args[2]) : undefined;
   const d = gamma.length;
-  const eps = Number(n.attrs.eps);
+  const eps = n.attrs.eps;
   const layer = n.attrs.type !== 'rms';
   const o = new Float64Array(len);
   for (let r = 0; r < len / d; r++) {
@@ -195,14 +205,14 @@ function norm(n: IrNode, get: (id: string) => Tensor, len: number): Float64Array
   return o;
 }
 
-function matmul(n: IrNode, get: (id: string) => Tensor, g: IrGraph, len: number): Float64Array {
+function matmul(n: NodeOf<'matmul'>, get: (id: string) => Tensor, g: IrGraph, len: number): Float64Array {
   const x = get(n.args[0]);
   const w = get(n.args[1]);
   const wShape = g.nodes.find((p) => p.id === n.args[1])!.shape.map((d) => sym.asConstant(d)!);
   const [outDim, inDim] = n.attrs.transpose_b ? wShape : [wShape[1], wShape[0]];
   const bias = n.args[2] && !(n.attrs.residual && n.args.length === 3) ? get(n.args[2]) : undefined;
   const res = n.attrs.residual ? get(n.args[n.args.length - 1]) : undefined;
-  const act = ACT[String(n.attrs.act ?? 'none')];
+  const act = ACT[n.attrs.act ?? 'none'];
   const o = new Float64Array(len);
   for (let r = 0; r < len / outDim; r++) {
     for (let c = 0; c < outDim; c++) {
@@ -216,28 +226,27 @@ function matmul(n: IrNode, get: (id: string) => Tensor, g: IrGraph, len: number)
   return o;
 }
 
-function attention(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, run: CpuRunInputs, env: MaskEnv): Float64Array {
-  const heads = Number(n.attrs.heads);
-  const kvHeads = Number(n.attrs.kv_heads);
-  const hd = Number(n.attrs.head_dim);
+function attention(n: NodeOf<'attention'>, get: (id: string) => Tensor, m: CheckedModel, run: CpuRunInputs, env: MaskEnv): Float64Array {
+  const { heads, kv_heads: kvHeads, head_dim: hd } = n.attrs;
   let q = get(n.args[0]) as Float64Array;
   let k = get(n.args[1]) as Float64Array;
   const v = get(n.args[2]);
   const batch = evalDim(n.shape[0], run.dims);
   const lq = q.length / (batch * heads * hd);
   const lk = k.length / (batch * kvHeads * hd);
-  if (n.attrs.rope) {
-    q = rope(q, batch * lq, heads, hd, lq);
-    k = rope(k, batch * lk, kvHeads, hd, lk);
+  const rotary = rotaryOf(n.attrs);
+  if (rotary) {
+    q = rope(q, batch * lq, heads, hd, lq, rotary);
+    k = rope(k, batch * lk, kvHeads, hd, lk, rotary);
   }
-  const maskName = String(n.attrs.mask ?? '');
+  const maskName = n.attrs.mask;
   const info = maskName ? (m.masks.get(maskName) ?? inlineMask(m, maskName)) : undefined;
   checkMaskSizes(maskName, info?.policy, { ...env.dims, Lq: lq, Lk: lk });
   const visible = info?.policy ? maskFunction(toPredicate(info.policy), { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } }) : () => true;
   // A relative_bias modifier reads its learned table, the node's fourth argument.
-  const modifiers = scoreModifiers(m, String(n.attrs.score ?? ''), heads).map((x) => (x.kind === 'relative_bias' ? { ...x, table: get(n.args[3]) } : x));
+  const modifiers = scoreModifiers(m, n.attrs.score, heads).map((x) => (x.kind === 'relative_bias' ? { ...x, table: get(n.args[3]) } : x));
   const o = new Float64Array(batch * lq * heads * hd);
-  const scale = 1 / Math.sqrt(hd);
+  const scale = n.attrs.scale;
   const group = heads / kvHeads;
   const scores = new Float64Array(lk);
   for (let b = 0; b < batch; b++) {
@@ -270,19 +279,3 @@ function attention(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, run:
   return o;
 }
 
-/** Rotary positions: each pair (2i, 2i+1) of a head rotates by t · 10000^(-2i/hd), t = row % L. */
-export function rope(x: Float64Array, rows: number, heads: number, hd: number, length: number, start = 0): Float64Array {
-  const o = Float64Array.from(x);
-  for (let r = 0; r < rows; r++) {
-    const t = (r % length) + start;
-    for (let h = 0; h < heads; h++) {
-      for (let p = 0; p < hd / 2; p++) {
-        const theta = t * Math.exp((-Math.log(10000) * 2 * p) / hd);
-        const at = (r * heads + h) * hd + 2 * p;
-        o[at] = x[at] * Math.cos(theta) - x[at + 1] * Math.sin(theta);
-        o[at + 1] = x[at] * Math.sin(theta) + x[at + 1] * Math.cos(theta);
-      }
-    }
-  }
-  return o;
-}

@@ -3,7 +3,7 @@
 // parameter by its safetensors name.
 
 import type { CheckedModel } from '../check/model.ts';
-import type { IrNode } from '../ir/ir.ts';
+import { rotaryOf, type IrNode, type NodeOf } from '../ir/ir.ts';
 import type { GradGraph } from '../lower/grad.ts';
 import { inlineMask } from '../check/inline-mask.ts';
 import { scoreModifiers } from '../wgsl/score-modifiers.ts';
@@ -61,7 +61,7 @@ export function runBackward(g: GradGraph, m: CheckedModel, run: CpuRunInputs, op
         break;
       }
       case 'vjp': {
-        const of = String(n.attrs.of);
+        const of = n.attrs.of;
         let grads = cache.get(of);
         if (!grads) {
           const fwd = byId.get(of)!;
@@ -69,7 +69,7 @@ export function runBackward(g: GradGraph, m: CheckedModel, run: CpuRunInputs, op
           grads = vjpOf(fwd, fwd.args.map(get), upstream, m, run, env, (id) => byId.get(id)!.shape);
           cache.set(of, grads);
         }
-        const v = grads[Number(n.attrs.wrt)];
+        const v = grads[n.attrs.wrt];
         if (!v) throw new Error(`${of} has no gradient for argument ${n.attrs.wrt}`);
         values.set(n.id, v);
         break;
@@ -86,19 +86,17 @@ export function runBackward(g: GradGraph, m: CheckedModel, run: CpuRunInputs, op
 
 function vjpOf(n: IrNode, args: Tensor[], dy: Float64Array, m: CheckedModel, run: CpuRunInputs, env: MaskEnv, shapeOf: (id: string) => IrNode['shape']): Grads {
   if (n.op !== 'attention') return vjpElementwise(n, args, dy, { dims: run.dims, shapeOf });
-  const heads = Number(n.attrs.heads);
-  const kvHeads = Number(n.attrs.kv_heads);
-  const hd = Number(n.attrs.head_dim);
+  const { heads, kv_heads: kvHeads, head_dim: hd } = n.attrs;
   const batch = evalDim(n.shape[0], run.dims);
   const [q, k, v, table] = args as Float64Array[];
   const lq = q.length / (batch * heads * hd);
   const lk = k.length / (batch * kvHeads * hd);
   // The same mask evaluation as the forward interpreter: the predicate over the batch's data, Lq and Lk of this site.
-  const maskName = String(n.attrs.mask ?? '');
+  const maskName = n.attrs.mask;
   const info = maskName ? (m.masks.get(maskName) ?? inlineMask(m, maskName)) : undefined;
   const visible = info?.policy ? maskFunction(toPredicate(info.policy), { ...env, dims: { ...env.dims, Lq: lq, Lk: lk } }) : () => true;
-  const modifiers = scoreModifiers(m, String(n.attrs.score ?? ''), heads);
-  const r = attentionBackward({ batch, lq, lk, heads, kvHeads, headDim: hd, rope: !!n.attrs.rope, visible, modifiers, q, k, v, table, dOut: dy });
+  const modifiers = scoreModifiers(m, n.attrs.score, heads);
+  const r = attentionBackward({ batch, lq, lk, heads, kvHeads, headDim: hd, rotary: rotaryOf(n.attrs), scale: n.attrs.scale, visible, modifiers, q, k, v, table, dOut: dy });
   return [r.dq, r.dk, r.dv, r.dTable];
 }
 
@@ -109,7 +107,7 @@ function maskEnv(nodes: IrNode[], values: Map<string, Tensor>, dims: Record<stri
     if (n.op !== 'input' && n.op !== 'shift_right') continue;
     const v = values.get(n.id);
     if (!(v instanceof Int32Array)) continue;
-    const name = n.op === 'input' ? String(n.attrs.name) : n.id.slice(1);
+    const name = n.op === 'input' ? n.attrs.name : n.id.slice(1);
     env.data[name] = v;
     if (n.shape.length === 2) env.strides![name] = evalDim(n.shape[1], dims);
   }
@@ -121,12 +119,11 @@ function maskEnv(nodes: IrNode[], values: Map<string, Tensor>, dims: Record<stri
  * next token in another document (`within`), or a position outside the loss's `count` predicate (evaluated at
  * b, q with k = q and h = 0, over the same data masks read).
  */
-export function labelsOf(n: IrNode, get: (id: string) => Tensor, m: CheckedModel, env: MaskEnv, dims: Record<string, number>): { labels: Int32Array; counted: number } {
+export function labelsOf(n: NodeOf<'labels'>, get: (id: string) => Tensor, m: CheckedModel, env: MaskEnv, dims: Record<string, number>): { labels: Int32Array; counted: number } {
   const ids = get(n.args[0]) as Int32Array;
   const docs = n.args[1] ? (get(n.args[1]) as Int32Array) : undefined;
   const [b, t] = n.shape.map((d) => evalDim(d, dims));
-  const pad = Number(n.attrs.pad);
-  const next = !!n.attrs.next;
+  const { pad, next } = n.attrs;
   const policy = m.loss?.count;
   const count = policy ? maskFunction(toPredicate(policy), { ...env, dims: { ...env.dims, Lq: t, Lk: t } }) : () => true;
   const labels = new Int32Array(b * t).fill(-1);

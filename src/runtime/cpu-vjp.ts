@@ -6,8 +6,9 @@
 // an embedding row read by several positions receives their gradients in position order, with no atomics.
 
 import { sym } from '../check/sym.ts';
-import type { IrNode } from '../ir/ir.ts';
-import { evalDim, type Tensor } from './cpu-interpreter.ts';
+import type { IrNode, NodeOf } from '../ir/ir.ts';
+import { evalDim, geluTanh, type Tensor } from './cpu-interpreter.ts';
+import { geluErfGrad } from './erf.ts';
 
 export type Grads = (Float64Array | undefined)[];
 
@@ -29,6 +30,7 @@ const ACT_GRAD: Record<string, (x: number) => number> = {
   none: () => 1,
   relu: (x) => (x > 0 ? 1 : 0),
   gelu: geluTanhGrad,
+  gelu_erf: geluErfGrad,
   silu: siluGrad,
 };
 
@@ -54,7 +56,7 @@ export function vjpElementwise(n: IrNode, args: Tensor[], dy: Float64Array, ctx:
       return [a.length === dy.length ? Float64Array.from(dy) : undefined, db];
     }
     case 'act': {
-      const g = actGrad(String(n.attrs.fn));
+      const g = actGrad(n.attrs.fn);
       return [Float64Array.from(args[0], (x, i) => g(x) * dy[i])];
     }
     case 'swiglu': {
@@ -62,13 +64,19 @@ export function vjpElementwise(n: IrNode, args: Tensor[], dy: Float64Array, ctx:
       const silu = (x: number) => x * sigmoid(x);
       return [Float64Array.from(gate, (x, i) => siluGrad(x) * up[i] * dy[i]), Float64Array.from(up, (_, i) => silu(gate[i]) * dy[i])];
     }
+    case 'geglu': {
+      const [gate, up] = args;
+      return [Float64Array.from(gate, (x, i) => geluTanhGrad(x) * up[i] * dy[i]), Float64Array.from(up, (_, i) => geluTanh(gate[i]) * dy[i])];
+    }
     case 'gather':
       return gatherGrad(n, args, dy, ctx);
     case 'positions': {
       // Learned positions: row t of the table is position t's vector; rows past the sequence get no gradient.
+      // With an offset, position t is row t + offset.
       const table = args[1];
       const dt = new Float64Array(table.length);
-      dt.set(dy.subarray(0, Math.min(dy.length, dt.length)));
+      const from = (n.attrs.offset ?? 0) * evalDim(n.shape[1], ctx.dims);
+      dt.set(dy.subarray(0, Math.max(0, Math.min(dy.length, dt.length - from))), from);
       return [undefined, dt];
     }
     case 'norm':
@@ -81,12 +89,12 @@ export function vjpElementwise(n: IrNode, args: Tensor[], dy: Float64Array, ctx:
 }
 
 /** out[r] = table[id(r)] · scale (+ positions when fused): a scatter-add of each row's gradient into its id's row. */
-function gatherGrad(n: IrNode, args: Tensor[], dy: Float64Array, ctx: VjpContext): Grads {
+function gatherGrad(n: NodeOf<'gather'>, args: Tensor[], dy: Float64Array, ctx: VjpContext): Grads {
   const [table, ids] = args;
   const d = evalDim(n.shape[n.shape.length - 1], ctx.dims);
   const t = evalDim(n.shape[1], ctx.dims);
   const vocab = table.length / d;
-  const scale = Number(n.attrs.scale ?? 1);
+  const scale = n.attrs.scale;
   const dt = new Float64Array(table.length);
   const posTable = n.attrs.positions === 'learned' ? args[2] : undefined;
   const dp = posTable ? new Float64Array(posTable.length) : undefined;
@@ -94,17 +102,17 @@ function gatherGrad(n: IrNode, args: Tensor[], dy: Float64Array, ctx: VjpContext
     const id = ids[r] >= 0 && ids[r] < vocab ? ids[r] : 0; // the forward pass reads row 0 for an id out of range
     for (let j = 0; j < d; j++) {
       dt[id * d + j] += dy[r * d + j] * scale;
-      if (dp) dp[(r % t) * d + j] += dy[r * d + j];
+      if (dp) dp[((r % t) + (n.attrs.offset ?? 0)) * d + j] += dy[r * d + j];
     }
   }
   return [dt, undefined, dp];
 }
 
 /** y = (x - mean) / sqrt(var + eps) · gamma + beta (layer), or x / sqrt(mean(x²) + eps) · gamma (rms). */
-function normGrad(n: IrNode, args: Tensor[], dy: Float64Array): Grads {
+function normGrad(n: NodeOf<'norm'>, args: Tensor[], dy: Float64Array): Grads {
   const [x, gamma, beta] = args;
   const d = gamma.length;
-  const eps = Number(n.attrs.eps);
+  const eps = n.attrs.eps;
   const layer = n.attrs.type !== 'rms';
   const dx = new Float64Array(x.length);
   const dg = new Float64Array(d);
@@ -139,16 +147,16 @@ function normGrad(n: IrNode, args: Tensor[], dy: Float64Array): Grads {
 }
 
 /** y = act(x W (+ b)) (+ residual); W is [out, in] with transpose_b, else [in, out]. */
-function matmulGrad(n: IrNode, args: Tensor[], dy: Float64Array, ctx: VjpContext): Grads {
+function matmulGrad(n: NodeOf<'matmul'>, args: Tensor[], dy: Float64Array, ctx: VjpContext): Grads {
   const x = args[0];
   const w = args[1];
   const wShape = ctx.shapeOf(n.args[1]).map((p) => sym.asConstant(p)!);
-  const tb = !!n.attrs.transpose_b;
+  const tb = n.attrs.transpose_b;
   const [outDim, inDim] = tb ? wShape : [wShape[1], wShape[0]];
   const hasResidual = !!n.attrs.residual;
   const bias = args[2] && !(hasResidual && args.length === 3) ? args[2] : undefined;
   const rows = x.length / inDim;
-  const act = String(n.attrs.act ?? 'none');
+  const act = n.attrs.act ?? 'none';
   // With a fused activation the gradient passes through act' at the pre-activation value.
   let dz = dy;
   if (act !== 'none') {

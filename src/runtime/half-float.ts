@@ -43,3 +43,15 @@ export function f32ToF16Bits(x: number): number {
   if (rest > 0x1000 || (rest === 0x1000 && out & 1)) out++;
   return out;
 }
+
+/**
+ * The bfloat16 nearest to `x` (after rounding to f32), ties to even: bf16 is the top half of an f32, so rounding the
+ * low 16 bits away can only carry into the exponent, and from the largest finite value into inf, both correct. NaN
+ * stays a quiet NaN of the same sign. A value read from bf16 comes back to the same bits.
+ */
+export function f32ToBf16Bits(x: number): number {
+  f32[0] = x;
+  const bits = u32[0];
+  if ((bits & 0x7f800000) === 0x7f800000 && bits & 0x7fffff) return ((bits >>> 16) & 0x8000) | 0x7fc0;
+  return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
+}

@@ -8,11 +8,13 @@ import { sym } from '../check/sym.ts';
 import { formula, type Formula } from '../lower/formula.ts';
 import type { GradGraph } from '../lower/grad.ts';
 import { kernelsOf, type Lowered } from '../lower/passes.ts';
-import { packStepUniforms, uniformValues, type Program, type ProgramBuffer, type Step } from '../lower/program.ts';
+import { packStepUniforms, uniformValues, type Program, type ProgramBuffer, type ScalarValue, type Step } from '../lower/program.ts';
 import type { Rendered, RenderedKernel } from '../lower/render.ts';
 import { lossBuffers, lowerTraining } from '../lower/train-schedule.ts';
 import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
-import { classifyTiles } from '../masks/tiles.ts';
+import type { BoolExpr } from '../masks/predicate.ts';
+import { classifyTiles, readsHead, type TileGrid } from '../masks/tiles.ts';
+import { ROW_WINDOW } from '../wgsl/attention.ts';
 import { evalDim, type RunInputs, type Tensor } from './cpu-interpreter.ts';
 import { labelsOf } from './cpu-training.ts';
 import { shiftRight } from './decoder-input.ts';
@@ -63,8 +65,32 @@ export function prepareRun(gpu: GpuContext, program: Program, rendered: Rendered
   return { size, stepKernel };
 }
 
-/** Runs the program; returns the graph outputs (or the buffers named in `want`) by id. */
-export async function runProgram(gpu: GpuContext, lowered: Pick<Lowered, 'program' | 'rendered'>, model: CheckedModel, run: RunInputs, want?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
+/** Buffers a caller keeps between runs (weights and optimizer state on the device), by program buffer. */
+export type ExternalBuffer = (b: ProgramBuffer, elements: number) => GPUBuffer | undefined;
+
+/** A program's buffers and launches, ready to be encoded into a command buffer; `release` frees what it created. */
+export interface EncodedProgram {
+  buffers: Map<string, GPUBuffer>;
+  encode(encoder: GPUCommandEncoder): void;
+  /** Bytes of the device buffers created for this run (not counting external ones). */
+  bytes: number;
+  /** Reads back the buffer of `id` (f32 or i32 as the program declares it). */
+  read(id: string): Promise<Float32Array | Int32Array>;
+  release(): void;
+}
+
+/**
+ * Creates the buffers of one run of a program and prepares its launches. `external` supplies buffers the caller
+ * keeps (consulted first for every buffer); weights otherwise come from `run.weights`, inputs from `run.inputs`.
+ * `separate` gives every value its own buffer instead of the memory plan's shared slots (to read intermediates).
+ */
+export async function encodeProgram(
+  gpu: GpuContext,
+  lowered: Pick<Lowered, 'program' | 'rendered'>,
+  model: CheckedModel,
+  run: RunInputs,
+  options: { external?: ExternalBuffer; scalar?: ScalarValue; separate?: boolean } = {},
+): Promise<EncodedProgram> {
   gpu.checkHealthy();
   const p = lowered.program;
   const dims = { ...run.dims };
@@ -73,11 +99,12 @@ export async function runProgram(gpu: GpuContext, lowered: Pick<Lowered, 'progra
   const { size, stepKernel } = prepareRun(gpu, p, lowered.rendered, dims);
 
   const created: GPUBuffer[] = [];
-  const track = (b: GPUBuffer) => (created.push(b), b);
+  let bytes = 0;
+  const track = (b: GPUBuffer) => (created.push(b), (bytes += b.size), b);
+  const release = () => {
+    for (const b of created) b.destroy();
+  };
   const buffers = new Map<string, GPUBuffer>();
-  // Values share device buffers by the memory plan, unless the caller wants to read back an intermediate value,
-  // which a later value may have overwritten.
-  const shared = (want ?? p.outputs).every((id) => p.outputs.includes(id));
   const slots = new Map<number, GPUBuffer>();
   const slotBuffer = (slot: number) => {
     let b = slots.get(slot);
@@ -87,41 +114,70 @@ export async function runProgram(gpu: GpuContext, lowered: Pick<Lowered, 'progra
   try {
     for (const b of p.buffers) {
       const n = size(b.elements);
-      if (b.role === 'input') {
+      const kept = options.external?.(b, n);
+      if (kept) {
+        buffers.set(b.id, kept);
+      } else if (b.role === 'input') {
         const data = run.inputs[b.id.slice(1)];
         if (!data || data.length !== n) throw new ProgramLimitError(`input ${b.id.slice(1)} needs ${n} values, got ${data?.length ?? 0}`);
         buffers.set(b.id, track(uploadBuffer(gpu, b.id, data instanceof Int32Array ? data : Float32Array.from(data))));
       } else if (b.role === 'param' || b.role === 'packed_param') {
         buffers.set(b.id, paramBuffer(gpu, run.weights, b, n));
+      } else if (b.role === 'state') {
+        throw new Error(`${b.id}: a state buffer the caller did not supply`);
       } else if (b.slot !== undefined) {
-        buffers.set(b.id, shared ? slotBuffer(b.slot) : track(outputBuffer(gpu, b.id, n * 4)));
+        buffers.set(b.id, options.separate ? track(outputBuffer(gpu, b.id, n * 4)) : slotBuffer(b.slot));
       }
     }
-    const env = maskEnv(model, run);
-    for (const s of p.steps) if (s.kind === 'attention') uploadAttentionInputs(gpu, s, env, dims, buffers, track);
-
+    if (p.steps.some((s) => s.kind === 'attention')) {
+      const env = maskEnv(model, run);
+      for (const s of p.steps) if (s.kind === 'attention') uploadAttentionInputs(gpu, s, env, dims, buffers, track);
+    }
     const launches: ((pass: GPUComputePassEncoder) => void)[] = [];
-    for (const [i, s] of p.steps.entries()) launches.push(await launch(gpu, s, stepKernel(i), buffers, size, track));
+    for (const [i, s] of p.steps.entries()) launches.push(await launch(gpu, s, stepKernel(i), buffers, size, track, options.scalar));
+    return {
+      buffers,
+      bytes,
+      encode(encoder) {
+        for (const l of launches) {
+          const pass = encoder.beginComputePass();
+          l(pass);
+          pass.end();
+        }
+      },
+      async read(id) {
+        const b = p.buffers.find((x) => x.id === id);
+        if (!b || !buffers.has(id)) throw new Error(`no buffer ${id}`);
+        const raw = await readBack(gpu, buffers.get(id)!, size(b.elements) * 4);
+        return b.dtype === 'f32' ? new Float32Array(raw) : new Int32Array(raw);
+      },
+      release,
+    };
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+/** Runs the program; returns the graph outputs (or the buffers named in `want`) by id. */
+export async function runProgram(gpu: GpuContext, lowered: Pick<Lowered, 'program' | 'rendered'>, model: CheckedModel, run: RunInputs, want?: string[]): Promise<Map<string, Float32Array | Int32Array>> {
+  const p = lowered.program;
+  // Values share device buffers by the memory plan, unless the caller wants to read back an intermediate value,
+  // which a later value may have overwritten.
+  const separate = !(want ?? p.outputs).every((id) => p.outputs.includes(id));
+  const encoded = await encodeProgram(gpu, lowered, model, run, { separate });
+  try {
     await withErrorScopes(gpu, `running ${p.model}`, () => {
       const encoder = gpu.device.createCommandEncoder({ label: p.model });
-      for (const l of launches) {
-        const pass = encoder.beginComputePass();
-        l(pass);
-        pass.end();
-      }
+      encoded.encode(encoder);
       gpu.device.queue.submit([encoder.finish()]);
     });
     const out = new Map<string, Float32Array | Int32Array>();
-    for (const id of want ?? p.outputs) {
-      const b = p.buffers.find((x) => x.id === id);
-      if (!b || !buffers.has(id)) throw new Error(`no buffer ${id}`);
-      const raw = await readBack(gpu, buffers.get(id)!, size(b.elements) * 4);
-      out.set(id, b.dtype === 'f32' ? new Float32Array(raw) : new Int32Array(raw));
-    }
+    for (const id of want ?? p.outputs) out.set(id, await encoded.read(id));
     gpu.checkHealthy();
     return out;
   } finally {
-    for (const b of created) b.destroy();
+    encoded.release();
   }
 }
 
@@ -188,7 +244,11 @@ export function maskEnv(model: CheckedModel, run: RunInputs): MaskEnv {
  * them. Its rows are those of its uniforms (the new rows of a decode call at their offsets); the mask sees the
  * lengths of the whole sequence up to them.
  */
-export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, dims: Record<string, number>, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer): void {
+/**
+ * `windows`: each batch row's q_offset, k_offset and key count (ROW_WINDOW), for a step with per-row windows; host
+ * tile classes are then worked out row by row, tiles past a row's keys EMPTY.
+ */
+export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, dims: Record<string, number>, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer, windows?: Uint32Array): void {
   const a = s.attention!;
   const value = (f: Formula) => formula.evaluate(f, dims)!;
   const u = uniformValues(s, value);
@@ -203,9 +263,23 @@ export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, di
   if (a.tileFill === 'device') return;
   const grid = { batch, heads: a.tiles.heads, lq: u.lq, lk: u.lk, tileQ: a.tiles.q, tileK: a.tiles.k, qOffset: u.q_offset, kOffset: u.k_offset };
   const count = batch * a.tiles.heads * u.n_q_tiles * u.n_k_tiles;
-  const classes = a.tileFill === 'host' ? classifyTiles(a.mask!.predicate, grid, siteEnv) : new Uint32Array(count).fill(TileClass.Full);
+  const classes = a.tileFill !== 'host' ? new Uint32Array(count).fill(TileClass.Full) : windows ? rowTileClasses(a.mask!.predicate, grid, siteEnv, u.n_k_tiles, windows) : classifyTiles(a.mask!.predicate, grid, siteEnv);
   if (classes.length !== count) throw new Error(`${s.node}: ${classes.length} tile classes for a grid of ${count} tiles`);
   buffers.set(tileId, track(uploadBuffer(gpu, 'tile classes', classes)));
+}
+
+/** Host tile classes row by row, each at its own window, in the layout of `nKT` key tiles (those past a row's keys EMPTY). */
+function rowTileClasses(pred: BoolExpr, grid: TileGrid, env: MaskEnv, nKT: number, windows: Uint32Array): Uint32Array {
+  const hc = readsHead(pred) ? grid.heads : 1;
+  const nQT = Math.ceil(grid.lq / grid.tileQ);
+  const out = new Uint32Array(grid.batch * hc * nQT * nKT).fill(TileClass.Empty);
+  for (let b = 0; b < grid.batch; b++) {
+    const [qOffset, kOffset, lk] = windows.subarray(b * ROW_WINDOW.stride, (b + 1) * ROW_WINDOW.stride);
+    const row = classifyTiles(pred, { ...grid, lk, qOffset, kOffset, batchRow: b }, env);
+    const rowKT = Math.ceil(lk / grid.tileK);
+    for (let i = 0; i < hc * nQT; i++) out.set(row.subarray(i * rowKT, (i + 1) * rowKT), (b * hc * nQT + i) * nKT);
+  }
+  return out;
 }
 
 /** A step's uniform block at the given dims (the kernel's fields, packed by `packStepUniforms`). */
@@ -217,9 +291,9 @@ export function uniformBlock(s: Step, k: RenderedKernel, dims: Record<string, nu
   });
 }
 
-export async function launch(gpu: GpuContext, s: Step, k: RenderedKernel, buffers: Map<string, GPUBuffer>, size: (f: Formula) => number, track: (b: GPUBuffer) => GPUBuffer) {
+export async function launch(gpu: GpuContext, s: Step, k: RenderedKernel, buffers: Map<string, GPUBuffer>, size: (f: Formula) => number, track: (b: GPUBuffer) => GPUBuffer, scalar?: ScalarValue) {
   const pipeline = await kernelPipeline(gpu, k);
-  const uniform = track(uploadBuffer(gpu, `${k.file} uniforms`, packStepUniforms(s, k.uniforms, size), 'uniform'));
+  const uniform = track(uploadBuffer(gpu, `${k.file} uniforms`, packStepUniforms(s, k.uniforms, size, scalar), 'uniform'));
   const bindGroup = bindKernel(gpu, k, pipeline, uniform, (role) => buffers.get(s.bind[role]) ?? missing(s.bind[role]));
   const dispatch = dispatchOf(s, size);
   return (pass: GPUComputePassEncoder) => {
@@ -261,7 +335,8 @@ export interface GpuTrainingResult {
 }
 
 
-export async function runTraining(gpu: GpuContext, g: GradGraph, m: CheckedModel, run: RunInputs, lowered = lowerTraining(g, m)): Promise<GpuTrainingResult> {
+/** The run's inputs with the labels the loss counts (worked out on the host), and how many positions count. */
+export function withLabels(g: GradGraph, m: CheckedModel, run: RunInputs): { inputs: RunInputs['inputs']; counted: number; labels: Int32Array } {
   const labelsNode = g.nodes.find((n) => n.op === 'labels');
   if (!labelsNode) throw new Error('the training graph has no labels node');
   const get = (id: string): Tensor => {
@@ -271,7 +346,11 @@ export async function runTraining(gpu: GpuContext, g: GradGraph, m: CheckedModel
   };
   for (const d of labelsNode.shape) evalDim(d, run.dims);
   const { labels, counted } = labelsOf(labelsNode, get, m, maskEnv(m, run), run.dims);
-  const inputs = { ...run.inputs, [labelsNode.id.slice(1)]: labels };
+  return { inputs: { ...run.inputs, [labelsNode.id.slice(1)]: labels }, counted, labels };
+}
+
+export async function runTraining(gpu: GpuContext, g: GradGraph, m: CheckedModel, run: RunInputs, lowered = lowerTraining(g, m)): Promise<GpuTrainingResult> {
+  const { inputs, counted } = withLabels(g, m, run);
   const out = await runProgram(gpu, lowered, m, { ...run, inputs });
   const value = (id: string) => out.get(id) as Float32Array;
   const gpuCount = value(lossBuffers(g.loss).count)[0];

@@ -12,7 +12,7 @@
 // This module has no Node imports, so the browser can use it on the bytes of a fetched or uploaded file; reading from
 // disk without loading the whole file first lives in safetensors-file.ts.
 
-import { f16BitsToF32, f32ToF16Bits } from './half-float.ts';
+import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from './half-float.ts';
 
 /** dtypes this reader converts to f32. Other dtypes in the format are recognised and rejected by name. */
 export type SafetensorsDType = 'F32' | 'F16' | 'BF16';
@@ -274,8 +274,8 @@ function compareNames(a: string, b: string): number {
 export interface TensorToWrite {
   shape: readonly number[];
   data: Float32Array;
-  /** Stored dtype; F16 rounds to nearest even, with overflow to ±inf. Default F32. */
-  dtype?: 'F32' | 'F16';
+  /** Stored dtype; F16 and BF16 round to nearest even, with overflow to ±inf. Default F32. */
+  dtype?: SafetensorsDType;
 }
 
 /**
@@ -300,7 +300,7 @@ export function writeSafetensors(tensors: Map<string, TensorToWrite> | Record<st
   for (const [name, t] of entries) {
     if (name === '__metadata__') fail(`'__metadata__' cannot be a tensor name`);
     const dtype = t.dtype ?? 'F32';
-    if (dtype !== 'F32' && dtype !== 'F16') fail(`tensor '${name}': cannot write dtype ${dtype as string}`);
+    if (!(dtype in DTYPE_SIZE)) fail(`tensor '${name}': cannot write dtype ${dtype as string}`);
     for (const d of t.shape) if (!Number.isSafeInteger(d) || d < 0) fail(`tensor '${name}': shape ${JSON.stringify(t.shape)} must be non-negative integers`);
     const count = elementCount(t.shape);
     if (count !== t.data.length) fail(`tensor '${name}': shape ${JSON.stringify(t.shape)} has ${count ?? 'too many'} elements but the data has ${t.data.length}`);
@@ -322,7 +322,8 @@ export function writeSafetensors(tensors: Map<string, TensorToWrite> | Record<st
     if ((t.dtype ?? 'F32') === 'F32') {
       for (let i = 0; i < t.data.length; i++, at += 4) view.setFloat32(at, t.data[i], true);
     } else {
-      for (let i = 0; i < t.data.length; i++, at += 2) view.setUint16(at, f32ToF16Bits(t.data[i]), true);
+      const half = t.dtype === 'BF16' ? f32ToBf16Bits : f32ToF16Bits;
+      for (let i = 0; i < t.data.length; i++, at += 2) view.setUint16(at, half(t.data[i]), true);
     }
   }
   return out;

@@ -46,8 +46,6 @@ export interface TokenizerOptions {
 export interface Tokenizer {
   readonly vocabSize: number;
   readonly specials: SpecialTokens;
-  /** Id of UTF-8 byte 0; byte b is `byteOffset + b`. */
-  readonly byteOffset: number;
   encode(text: string, opts?: { bos?: boolean; eos?: boolean }): number[];
   decode(ids: Iterable<number>): string;
   /** A display form of one id: `<bos>`, the token's text, a printable byte, `<0xE6>` for other bytes, `<id>` otherwise. */
@@ -74,13 +72,19 @@ export function tokenizerOptionsOf(m: CheckedModel): TokenizerOptions {
   return { vocabSize: m.embed.vocab, specials, reserved: [...reserved].sort((a, b) => a - b) };
 }
 
+/** The tokenizers of this file: text is UTF-8 bytes at consecutive ids, plus vocabulary tokens. */
+export interface ByteTokenizer extends Tokenizer {
+  /** Id of UTF-8 byte 0; byte b is `byteOffset + b`. */
+  readonly byteOffset: number;
+}
+
 /** The byte-level tokenizer described at the top of this file. */
-export function byteTokenizer(opts: TokenizerOptions): Tokenizer {
+export function byteTokenizer(opts: TokenizerOptions): ByteTokenizer {
   return makeTokenizer(opts, new Map());
 }
 
 /** Byte-level ids plus the tokens of a vocabulary (token string → id), matched greedily, longest first. */
-export function vocabularyTokenizer(vocabulary: ReadonlyMap<string, number> | Record<string, number>, opts: TokenizerOptions, source = 'vocabulary'): Tokenizer {
+export function vocabularyTokenizer(vocabulary: ReadonlyMap<string, number> | Record<string, number>, opts: TokenizerOptions, source = 'vocabulary'): ByteTokenizer {
   const entries = vocabulary instanceof Map ? [...vocabulary] : Object.entries(vocabulary);
   return makeTokenizer(opts, new Map(entries), source);
 }
@@ -102,7 +106,7 @@ interface TrieNode {
   next: Map<number, TrieNode>;
 }
 
-function makeTokenizer(opts: TokenizerOptions, vocabulary: Map<string, number>, source = 'vocabulary'): Tokenizer {
+function makeTokenizer(opts: TokenizerOptions, vocabulary: Map<string, number>, source = 'vocabulary'): ByteTokenizer {
   const { vocabSize, specials } = opts;
   const named: [string, number | undefined][] = [
     ['pad', specials.pad],

@@ -104,6 +104,8 @@ export function trainStep(c: StepConfig, weights: Map<string, Float32Array>, sta
     counted += r.counted;
   }
   for (const s of sums.values()) for (let i = 0; i < s.length; i++) s[i] /= Math.max(1, counted);
+  // A frozen parameter has no gradient (as in PyTorch): it takes no part in the norm that clipping measures.
+  for (const name of c.frozen) sums.delete(name);
   const gradNorm = clipByGlobalNorm(sums, c.clip);
   const lr = learningRate(state.step + 1, c.schedule);
   adamwStep(weights, sums, state, lr, c.adamw, c.frozen);

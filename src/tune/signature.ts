@@ -6,13 +6,10 @@
 
 import type { MaskWgsl } from '../masks/kernel-contract.ts';
 import type { AdapterSummary } from '../runtime/device.ts';
-import type { AttentionKernelShape } from '../wgsl/attention.ts';
+import type { AttentionHeads, AttentionKernelShape } from '../wgsl/attention.ts';
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
 
-export interface KernelSignature {
-  headDim: number;
-  heads: number;
-  kvHeads: number;
+export interface KernelSignature extends AttentionHeads {
   /** `none`, or a hash of the mask's WGSL and flags plus the score modifiers (see `maskHash`). */
   maskHash: string;
 }

@@ -7,18 +7,16 @@ import type { BoolExpr } from '../masks/predicate.ts';
 import { classifyTiles } from '../masks/tiles.ts';
 import { attentionKernelFor, prepareAttention } from '../runtime/attention-run.ts';
 import type { GpuContext } from '../runtime/device.ts';
+import type { AttentionHeads } from '../wgsl/attention.ts';
 import { scoreTableLength, type ScoreModifier } from '../wgsl/score-modifiers.ts';
 import { measure, type Timing } from './measure.ts';
 import type { KernelSignature } from './signature.ts';
 import { attentionVariants, sameTiles, type TileChoice } from './variants.ts';
 
-export interface TuneSite {
+export interface TuneSite extends AttentionHeads {
   /** For messages: the attention node or site name. */
   label: string;
   signature: KernelSignature;
-  headDim: number;
-  heads: number;
-  kvHeads: number;
   scale?: number;
   mask?: MaskWgsl | null;
   /** The mask's predicate, when known: lets the tuner skip tiles as a real run would. */

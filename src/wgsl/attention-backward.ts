@@ -19,17 +19,14 @@
 // Layouts (f32): Q, O, dO, dQ [B, Lq, H, D]; K, V, dK, dV [B, Lk, kvHeads, D]; lse, D [B, H, Lq].
 
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
-import { ATTENTION_UNIFORMS } from './attention.ts';
+import { ATTENTION_UNIFORMS, type AttentionHeads } from './attention.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import { checkMaskCode, MASK_NAMES } from './names.ts';
 import { relativeBucketWgsl } from './relative-bias.ts';
 // The forward kernel's soft-cap clamp, so both passes compute bit-identical scores.
-import { f32Literal, SCORE_TABLE, TANH_CLAMP, type ScoreModifier } from './score-modifiers.ts';
+import { alibiWgsl, f32Literal, SCORE_TABLE, TANH_CLAMP, type ScoreModifier } from './score-modifiers.ts';
 
-export interface AttentionBackwardConfig {
-  headDim: number;
-  heads: number;
-  kvHeads: number;
+export interface AttentionBackwardConfig extends AttentionHeads {
   mask?: MaskWgsl | null;
   modifiers?: readonly ScoreModifier[];
   /** Default 1/sqrt(headDim), as in the forward pass. */
@@ -39,15 +36,12 @@ export interface AttentionBackwardConfig {
   tileK: number;
 }
 
-export interface AttentionBackwardKernels {
+export interface AttentionBackwardKernels extends AttentionHeads {
   delta: Kernel;
   dkdv: Kernel;
   dq: Kernel;
   /** The relative_bias table gradient's fixed-order reduction; present when the modifiers have a table. */
   table?: Kernel;
-  headDim: number;
-  heads: number;
-  kvHeads: number;
   scale: number;
   tileQ: number;
   tileK: number;
@@ -101,7 +95,7 @@ export function emitModifierGradFunction(name: string, modifiers: readonly Score
         if (m.slopes.length !== heads) throw new Error(`ALiBi needs one slope per head: got ${m.slopes.length}, heads = ${heads}`);
         const table = `${name}_alibi_${i}`;
         constants.push(`var<private> ${table}: array<f32, ${heads}> = array<f32, ${heads}>(${m.slopes.map(f32Literal).join(', ')});`);
-        lines.push(`  s = s - ${table}[h] * abs(sm_q + (sm_lk - sm_lq) - sm_k);`);
+        lines.push(alibiWgsl(m, table));
         break;
       }
       case 'softcap': {

@@ -28,10 +28,24 @@ import { emitModifierFunction, f32Literal, needsScoreTable, SCORE_TABLE, type Sc
 // The tile choice lives in attention-tiles.ts; callers take it from here with the generator.
 export { chooseTiles, decodeTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileShape } from './attention-tiles.ts';
 
-export interface AttentionKernelConfig {
-  headDim: number;
+/**
+ * The head layout of an attention site: what the kernels, the CPU references, the tuner and the schedule all describe
+ * an attention by. Query head h reads key/value head floor(h / (heads / kvHeads)).
+ */
+export interface AttentionHeads {
   heads: number;
   kvHeads: number;
+  headDim: number;
+}
+
+/** A whole attention problem: the head layout with the batch and the query and key lengths. */
+export interface AttentionShape extends AttentionHeads {
+  batch: number;
+  lq: number;
+  lk: number;
+}
+
+export interface AttentionKernelConfig extends AttentionHeads {
   /** The compiled mask; absent means every in-range pair is visible. */
   mask?: MaskWgsl | null;
   modifiers?: readonly ScoreModifier[];
@@ -42,12 +56,21 @@ export interface AttentionKernelConfig {
   tiles?: TileOverrides;
   /** Also write each query row's log-sum-exp of its visible scores (`lse`, [B, H, Lq]) for the backward pass. */
   lse?: boolean;
+  /** Each batch row's own window (`row_window`, see ROW_WINDOW) in place of the uniforms': rows at different positions. */
+  rowWindows?: boolean;
 }
 
-/** What an attention kernel's code depends on besides its tiles: the tuner keys its results by it. */
-export type AttentionKernelShape = Pick<AttentionKernelConfig, 'headDim' | 'heads' | 'kvHeads' | 'mask' | 'modifiers'>;
+/**
+ * The per-row window of attention and tile classification when the rows of a batch sit at different positions
+ * (decoding with a cache): for batch row b, entries 3b, 3b + 1, 3b + 2 are its q_offset, k_offset and key count,
+ * which replace the uniforms of those names; the uniforms' lk is then the largest key count (it sizes the tiles).
+ */
+export const ROW_WINDOW = { role: 'rowWindow', name: 'row_window', stride: 3 } as const;
 
-export type AttentionBindingRole = 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable' | 'lse';
+/** What an attention kernel's code depends on besides its tiles: the tuner keys its results by it. */
+export type AttentionKernelShape = AttentionHeads & Pick<AttentionKernelConfig, 'mask' | 'modifiers'>;
+
+export type AttentionBindingRole = 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable' | 'lse' | 'rowWindow';
 
 /**
  * The uniform block: lengths, tile counts, head counts and the scale are uniforms, so sites that differ only in
@@ -61,10 +84,13 @@ export const ATTENTION_UNIFORMS: readonly UniformField[] = [
   { name: 'k_offset', type: 'u32' },
 ];
 
-export interface AttentionKernel extends Kernel {
-  headDim: number;
-  heads: number;
-  kvHeads: number;
+/**
+ * The forward kernel's block adds `kv_rows`, the rows each batch row of K and V holds: Lk in a full pass, and the
+ * cache's capacity when decoding a batch, so every row's keys stay where they were appended while Lk counts those in use.
+ */
+export const FORWARD_ATTENTION_UNIFORMS: readonly UniformField[] = [...ATTENTION_UNIFORMS, { name: 'kv_rows', type: 'u32' }];
+
+export interface AttentionKernel extends Kernel, AttentionHeads {
   scale: number;
   tileQ: number;
   tileK: number;
@@ -115,9 +141,9 @@ export function attentionUniforms(kernel: Pick<AttentionKernel, 'heads' | 'kvHea
   };
 }
 
-/** The uniform block of one dispatch, packed. */
+/** The forward kernel's uniform block of one dispatch, packed (K and V hold Lk rows per batch row). */
 export function attentionParams(kernel: AttentionKernel, grid: AttentionGrid, lq: number, lk: number, offsets = { q: 0, k: 0 }): Uint32Array {
-  return packUniforms(kernel.uniforms, attentionUniforms(kernel, grid, lq, lk, offsets));
+  return packUniforms(kernel.uniforms, { ...attentionUniforms(kernel, grid, lq, lk, offsets), kv_rows: lk });
 }
 
 function checkShape(c: AttentionKernelConfig): void {
@@ -144,7 +170,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
 
   // Rows of Q and the output, and of K and V, the grid's batch (z) times the lengths.
   const qRows = ({ u, grid }: { u: Record<string, number>; grid: number[] }) => grid[2] * u.lq * heads * headDim;
-  const kRows = ({ u, grid }: { u: Record<string, number>; grid: number[] }) => grid[2] * u.lk * kvHeads * headDim;
+  const kRows = ({ u, grid }: { u: Record<string, number>; grid: number[] }) => grid[2] * u.kv_rows * kvHeads * headDim;
   const vec4 = 'vec4<f32>' as const;
   const bindings: AttentionKernel['bindings'] = [
     { role: 'q', name: N.q, access: 'read', element: vec4, extent: qRows },
@@ -165,19 +191,20 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   }
   // The log-sum-exp output goes last, so kernels that do not write it keep their bindings (and code) unchanged.
   if (config.lse) bindings.push({ role: 'lse', name: N.lse, access: 'read_write', element: 'f32', extent: ({ u, grid }) => grid[2] * heads * u.lq });
-  const declared = declarations({ struct: { type: N.paramsStruct, name: N.params }, uniforms: [...ATTENTION_UNIFORMS], bindings });
+  if (config.rowWindows) bindings.push({ role: ROW_WINDOW.role, name: ROW_WINDOW.name, access: 'read', element: 'u32', extent: ({ grid }) => grid[2] * ROW_WINDOW.stride });
+  const declared = declarations({ struct: { type: N.paramsStruct, name: N.params }, uniforms: [...FORWARD_ATTENTION_UNIFORMS], bindings });
 
   const d4 = headDim / 4;
   const workgroupSize = tileQ * lanes;
   const emit = staged ? emitKernel : emitUnstagedKernel;
   const wgsl = emit({
     d4, tileQ, tileK, lanes, workgroupSize, perHeadClasses: !!mask?.perHead,
-    maskCode: mask?.code, modifierFn, declared, lse: !!config.lse,
+    maskCode: mask?.code, modifierFn, declared, lse: !!config.lse, rowWindows: !!config.rowWindows,
   });
   return {
     family: 'attention',
     wgsl,
-    uniforms: [...ATTENTION_UNIFORMS],
+    uniforms: [...FORWARD_ATTENTION_UNIFORMS],
     entryPoint: N.entryPoint,
     headDim,
     heads,
@@ -208,6 +235,7 @@ interface EmitInput {
   /** The uniform struct and the bindings, generated from the kernel's description. */
   declared: string;
   lse: boolean;
+  rowWindows: boolean;
 }
 
 /** Stores the row's log-sum-exp (`m + log l`), or the masked sentinel for a row that saw no visible key. */
@@ -253,12 +281,13 @@ fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocati
   let h = wg.y;
   let b = wg.z;
   let lq = ${N.params}.lq;
-  let lk = ${N.params}.lk;
+  let lk = ${e.rowWindows ? `${ROW_WINDOW.name}[b * ${ROW_WINDOW.stride}u + 2u]` : `${N.params}.lk`};
   let heads = ${N.params}.heads;
   let kv_heads = ${N.params}.kv_heads;
   let n_k_tiles = ${N.params}.n_k_tiles;
-  let q_offset = ${N.params}.q_offset;
-  let k_offset = ${N.params}.k_offset;
+  let q_offset = ${e.rowWindows ? `${ROW_WINDOW.name}[b * ${ROW_WINDOW.stride}u]` : `${N.params}.q_offset`};
+  let k_offset = ${e.rowWindows ? `${ROW_WINDOW.name}[b * ${ROW_WINDOW.stride}u + 1u]` : `${N.params}.k_offset`};
+  let kv_rows = ${N.params}.kv_rows;
 `;
 }
 
@@ -292,7 +321,7 @@ ${unrolled(e.d4, '  ', (j) => `var acc_${j} = vec4<f32>(0.0);`)}
     let k_end = min((kt + 1u) * ATTN_TK, lk);
     for (var key = kt * ATTN_TK; key < k_end; key++) {
       ${maskTest}
-      let kv_base = ((b * lk + key) * kv_heads + kvh) * ATTN_D4;
+      let kv_base = ((b * kv_rows + key) * kv_heads + kvh) * ATTN_D4;
       var dot4 = q_0 * ${N.k}[kv_base];
 ${unrolled(e.d4 - 1, '      ', (i) => `dot4 = fma(q_${i + 1}, ${N.k}[kv_base + ${i + 1}u], dot4);`)}
       var s = dot4.x + dot4.y + dot4.z + dot4.w;
@@ -362,7 +391,7 @@ ${unrolled(accVecs, '  ', (j) => `var acc_${j} = vec4<f32>(0.0);`)}
       var k_val = vec4<f32>(0.0);
       var v_val = vec4<f32>(0.0);
       if (key < lk) {
-        let g = ((b * lk + key) * kv_heads + kvh) * ATTN_D4 + idx % ATTN_D4;
+        let g = ((b * kv_rows + key) * kv_heads + kvh) * ATTN_D4 + idx % ATTN_D4;
         k_val = ${N.k}[g];
         v_val = ${N.v}[g];
       }

@@ -7,7 +7,8 @@
 // same inputs give the same bits on every run. An embedding row read by several positions receives their
 // gradients in position order because its invocation walks all positions and adds where the id matches.
 
-import { POSITION_ANGLES, type Epilogue, type NormType } from './kernels.ts';
+import type { SinusoidalLayout } from '../check/model.ts';
+import { actFn, ERF_OF_X_OVER_SQRT2, POSITION_ANGLES, ROPE_UNIFORMS, ropePairWgsl, sinusoidWgsl, type Epilogue, type NormType, type RopeStyle } from './kernels.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 
 type U = { u: Record<string, number> };
@@ -36,15 +37,15 @@ ${body}
   });
 
 /** The [T, D] position table of the unfused graph: sinusoidal (sin on even columns, cos on odd) or learned rows. */
-export function positionTableKernel(kind: 'sinusoidal' | 'learned'): Kernel {
+export function positionTableKernel(kind: 'sinusoidal' | 'learned', layout: SinusoidalLayout = 'interleaved'): Kernel {
   const td = ({ u }: U) => u.T * u.D;
   if (kind === 'learned') {
-    return kernel('positions_learned', u32('T', 'D'), [read('pos_table', td), write('out', td)], 'u.T * u.D', '  out[i] = pos_table[i];');
+    return kernel('positions_learned', u32('T', 'D', 'offset'), [read('pos_table', ({ u }: U) => (u.T + u.offset) * u.D), write('out', td)], 'u.T * u.D', '  out[i] = pos_table[i + u.offset * u.D];');
   }
-  const body = `  let t = i / u.D; let d = i % u.D;
-  let sc = position_sin_cos(t, d / 2u, vec2<u32>(u.rate_lo, u.rate_hi));
-  out[i] = select(sc.y, sc.x, d % 2u == 0u);`;
-  return kernel('positions_sinusoidal', u32('T', 'D', 'rate_lo', 'rate_hi'), [write('out', td)], 'u.T * u.D', body, `\n${POSITION_ANGLES}`);
+  const body = `  let t = i / u.D; let d = i % u.D; let D = u.D;
+  ${sinusoidWgsl(layout)}
+  out[i] = pos;`;
+  return kernel(`positions_sinusoidal${layout === 'concatenated' ? '_concatenated' : ''}`, u32('T', 'D', 'rate_lo', 'rate_hi'), [write('out', td)], 'u.T * u.D', body, `\n${POSITION_ANGLES}`);
 }
 
 /** `out[i] = a[i] + b[i % nb]`: a [T, D] position table added to every batch row. */
@@ -73,6 +74,8 @@ const ACT_GRAD: Record<Epilogue, string> = {
   let t = tanh(clamp(raw, -15.0, 15.0));
   let dc = select(0.0, 0.7978845608028654 * (1.0 + 3.0 * 0.044715 * x * x), abs(raw) < 15.0);
   return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * dc;`,
+  gelu_erf: `${ERF_OF_X_OVER_SQRT2}
+  return 0.5 * (1.0 + e) + x * 0.3989422804014327 * exp(-0.5 * x * x);`,
   silu: 'let s = 1.0 / (1.0 + exp(-x)); return s * (1.0 + x * (1.0 - s));',
 };
 
@@ -84,16 +87,13 @@ export function activationGradKernel(fn: Epilogue): Kernel {
 }
 
 /** SwiGLU `silu(gate) · up`: the gradient with respect to the gate (wrt 0) or to up (wrt 1). */
-export function swigluGradKernel(wrt: 0 | 1): Kernel {
+export function gatedGradKernel(gate: 'silu' | 'gelu', wrt: 0 | 1): Kernel {
   const count = ({ u }: U) => u.count;
   const bindings = [read('gate', count), read('up', count), read('dy', count), write('dx', count)];
-  const body =
-    wrt === 0
-      ? `  let x = gate[i]; let s = 1.0 / (1.0 + exp(-x));
-  dx[i] = s * (1.0 + x * (1.0 - s)) * up[i] * dy[i];`
-      : `  let x = gate[i];
-  dx[i] = x / (1.0 + exp(-x)) * dy[i];`;
-  return kernel(`swiglu_grad_${wrt === 0 ? 'gate' : 'up'}`, u32('count'), bindings, 'u.count', body);
+  const body = wrt === 0 ? '  dx[i] = act_grad(gate[i]) * up[i] * dy[i];' : '  dx[i] = act(gate[i]) * dy[i];';
+  const prelude = wrt === 0 ? `\nfn act_grad(x: f32) -> f32 {\n  ${ACT_GRAD[gate]}\n}` : `\n${actFn(gate)}`;
+  const family = gate === 'silu' ? 'swiglu' : 'geglu';
+  return kernel(`${family}_grad_${wrt === 0 ? 'gate' : 'up'}`, u32('count'), bindings, 'u.count', body, prelude);
 }
 
 /**
@@ -113,11 +113,16 @@ export function gatherGradKernel(): Kernel {
   return kernel('gather_grad', [...u32('rows', 'D', 'vocab'), f32('scale')], bindings, 'u.vocab * u.D', body);
 }
 
-/** A learned position table's gradient: its first T rows take dy's rows, the rows past the sequence zero. */
+/**
+ * A learned position table's gradient: rows offset … offset + T − 1 take dy's rows; the rows before the offset and past
+ * the sequence are zero.
+ */
 export function positionTableGradKernel(): Kernel {
   const bindings = [read('dy', ({ u }) => u.T * u.D), write('dtable', ({ u }) => u.table_rows * u.D)];
-  const body = '  dtable[i] = select(0.0, dy[min(i, u.T * u.D - 1u)], i < u.T * u.D);';
-  return kernel('positions_grad', u32('T', 'D', 'table_rows'), bindings, 'u.table_rows * u.D', body);
+  const body = `  let first = u.offset * u.D;
+  let inside = i >= first && i - first < u.T * u.D;
+  dtable[i] = select(0.0, dy[min(i - min(i, first), u.T * u.D - 1u)], inside);`;
+  return kernel('positions_grad', u32('T', 'D', 'table_rows', 'offset'), bindings, 'u.table_rows * u.D', body);
 }
 
 /** The row's mean (0 for RMS norm) and 1 / sqrt(variance + eps), as the forward kernel computes them (two passes). */
@@ -222,27 +227,22 @@ export function crossEntropyGradKernel(): Kernel {
  * (kernels.ts `ropeKernel`, same uniforms) turned it by. The gradient of a rotation is its transpose, so this maps
  * the gradient with respect to rotated queries or keys to the gradient with respect to the projections.
  */
-export function ropeInverseKernel(): Kernel {
+export function ropeInverseKernel(style: RopeStyle): Kernel {
   const bindings = [{ role: 'x', access: 'read_write', element: 'f32', extent: ({ u }: U) => u.rows * u.heads * u.hd } satisfies KernelBinding];
-  const body = `  let half = u.hd / 2u;
-  let p = i % half;
-  let h = (i / half) % u.heads;
-  let r = i / (half * u.heads);
-  let sc = position_sin_cos(r % u.T + u.start, p, vec2<u32>(u.rate_lo, u.rate_hi));
-  let at = r * u.heads * u.hd + h * u.hd + 2u * p;
-  let x0 = x[at]; let x1 = x[at + 1u];
-  x[at] = x0 * sc.y + x1 * sc.x;
-  x[at + 1u] = x1 * sc.y - x0 * sc.x;`;
-  return kernel('rope_inverse', u32('rows', 'heads', 'hd', 'T', 'start', 'rate_lo', 'rate_hi'), bindings, 'u.rows * u.heads * (u.hd / 2u)', body, `\n${POSITION_ANGLES}`);
+  const body = `${ropePairWgsl(style)}
+  let x0 = x[i0]; let x1 = x[i1];
+  x[i0] = x0 * sc.y + x1 * sc.x;
+  x[i1] = x1 * sc.y - x0 * sc.x;`;
+  return kernel(style === 'pairs' ? 'rope_inverse' : 'rope_inverse_halves', [...ROPE_UNIFORMS], bindings, 'u.rows * u.heads * (u.rd / 2u)', body, `\n${POSITION_ANGLES}`);
 }
 
 /** Which training kernel a step runs, with its options (the program's `StepKernel` carries this). */
 export type TrainingKernel =
-  | { name: 'positions'; kind: 'sinusoidal' | 'learned' }
+  | { name: 'positions'; kind: 'sinusoidal' | 'learned'; layout: SinusoidalLayout }
   | { name: 'add_broadcast' }
   | { name: 'column_sum' }
   | { name: 'act_grad'; fn: Epilogue }
-  | { name: 'swiglu_grad'; wrt: 0 | 1 }
+  | { name: 'gated_grad'; gate: 'silu' | 'gelu'; wrt: 0 | 1 }
   | { name: 'gather_grad' }
   | { name: 'positions_grad' }
   | { name: 'norm_grad_x'; type: NormType }
@@ -251,20 +251,20 @@ export type TrainingKernel =
   | { name: 'xent_rows' }
   | { name: 'xent_total' }
   | { name: 'xent_grad' }
-  | { name: 'rope_inverse' };
+  | { name: 'rope_inverse'; style: RopeStyle };
 
 export function trainingKernel(k: TrainingKernel): Kernel {
   switch (k.name) {
     case 'positions':
-      return positionTableKernel(k.kind);
+      return positionTableKernel(k.kind, k.layout);
     case 'add_broadcast':
       return broadcastAddKernel();
     case 'column_sum':
       return columnSumKernel();
     case 'act_grad':
       return activationGradKernel(k.fn);
-    case 'swiglu_grad':
-      return swigluGradKernel(k.wrt);
+    case 'gated_grad':
+      return gatedGradKernel(k.gate, k.wrt);
     case 'gather_grad':
       return gatherGradKernel();
     case 'positions_grad':
@@ -282,6 +282,6 @@ export function trainingKernel(k: TrainingKernel): Kernel {
     case 'xent_grad':
       return crossEntropyGradKernel();
     case 'rope_inverse':
-      return ropeInverseKernel();
+      return ropeInverseKernel(k.style);
   }
 }

@@ -5,34 +5,50 @@
 // too, so one pipeline serves every layer of the same shape. Identifiers are fixed names of this file: nothing of the
 // spec reaches the source. Each generator describes its uniforms and bindings (kernel.ts), which declares them.
 
-import type { Activation } from '../check/model.ts';
+import type { ElementwiseActivation, NormType, SinusoidalLayout } from '../check/model.ts';
+import type { PositionKind } from '../ir/ir.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 
-export type EmbedPositions = 'none' | 'sinusoidal' | 'learned';
-export type NormType = 'layer' | 'rms';
-export type ElementwiseOp = 'add' | 'swiglu' | Epilogue;
+export type EmbedPositions = 'none' | PositionKind;
+export type { NormType };
+export type ElementwiseOp = 'add' | 'swiglu' | 'geglu' | Epilogue;
 
 /** The activations a matmul epilogue or an elementwise step applies (SwiGLU, which takes two inputs, is an op). */
-export type Epilogue = 'none' | Exclude<Activation, 'swiglu'>;
+export type Epilogue = 'none' | ElementwiseActivation;
 
 const PARAMS = { type: 'Params', name: 'u' };
 const u32 = (...names: string[]): UniformField[] => names.map((name) => ({ name, type: 'u32' }));
 const f32 = (name: string): UniformField => ({ name, type: 'f32' });
 const read = (role: string, extent: KernelBinding['extent'], element: KernelBinding['element'] = 'f32'): KernelBinding => ({ role, access: 'read', element, extent });
 const write = (role: string, extent: KernelBinding['extent'], element: KernelBinding['element'] = 'f32'): KernelBinding => ({ role, access: 'read_write', element, extent });
+/** Each sequence's first position (one u32 per T rows), for decoding sequences that sit at different positions. */
+const rowStartBinding: KernelBinding = { role: 'rowStart', name: 'row_start', access: 'read', element: 'u32', extent: ({ u }) => Math.ceil(u.rows / u.T) };
 /** A kernel of 64 invocations a workgroup. */
 const kernel64 = (family: string, uniforms: UniformField[], bindings: KernelBinding[], body: string, workgroupStorageBytes = 0): Kernel =>
   declareKernel({ family, entryPoint: 'main', struct: PARAMS, uniforms, bindings, workgroupSize: 64, workgroupStorageBytes, body });
 
-/** GELU with the tanh approximation (as GPT-2 and BERT use); the CPU interpreter uses the same formula. */
+/**
+ * WGSL: `e = erf(x / √2)` for the exact GELU. WGSL has no erf; Abramowitz and Stegun 7.1.26 is within 1.5e-7 of it,
+ * below f32's own rounding at the values GELU cares about.
+ */
+export const ERF_OF_X_OVER_SQRT2 = `let z = abs(x) * 0.7071067811865476;
+  let t = 1.0 / (1.0 + 0.3275911 * z);
+  let poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t;
+  let y = 1.0 - poly * exp(-z * z);
+  let e = select(-y, y, x >= 0.0);`;
+
+/** GELU with the tanh approximation (as GPT-2 uses) and exact (`gelu_erf`); the CPU interpreter uses the same formulas. */
 const ACT: Record<Epilogue, string> = {
   none: 'return x;',
   relu: 'return max(x, 0.0);',
   gelu: 'let c = 0.7978845608028654 * (x + 0.044715 * x * x * x); return 0.5 * x * (1.0 + tanh(clamp(c, -15.0, 15.0)));',
+  gelu_erf: `${ERF_OF_X_OVER_SQRT2}
+  return 0.5 * x * (1.0 + e);`,
   silu: 'return x / (1.0 + exp(-x));',
 };
 
-function actFn(a: Epilogue): string {
+/** `fn act(x: f32) -> f32` of one activation, as the forward kernels (and the gated gradients) apply it. */
+export function actFn(a: Epilogue): string {
   return `fn act(x: f32) -> f32 { ${ACT[a]} }`;
 }
 
@@ -228,33 +244,52 @@ fn position_sin_cos(t: u32, p: u32, rate: vec2<u32>) -> vec2<f32> {
 }`;
 
 /**
- * The two uniform words (low, high) of r = 10000^(-2/width) as a 64-bit fixed-point fraction, for `position_sin_cos`.
- * Scaling an f64 by 2^32 is exact, so the two words hold every bit of the f64 value.
+ * The two uniform words (low, high) of r = base^(-2/width) as a 64-bit fixed-point fraction, for `position_sin_cos`
+ * (base 10000 unless a rotary θ says otherwise). Scaling an f64 by 2^32 is exact, so the two words hold every bit of
+ * the f64 value.
  */
-export function positionRateWords(width: number): [number, number] {
-  const scaled = Math.pow(10000, -2 / width) * 2 ** 32;
+export function positionRateWords(width: number, base = 10000): [number, number] {
+  const scaled = Math.pow(base, -2 / width) * 2 ** 32;
   const high = Math.floor(scaled);
   return [Math.floor((scaled - high) * 2 ** 32), high];
 }
 
 /**
+ * WGSL: the sinusoidal position value `pos` of position `t`, dim `d` of `D`, frequencies 10000^(-2i/D) from the
+ * uniforms `rate_lo`, `rate_hi` (`positionRateWords(D)`). Interleaved: sin at 2i, cos at 2i+1; concatenated (as
+ * Marian): sin of frequency i at i, its cos at D/2 + i.
+ */
+export function sinusoidWgsl(layout: SinusoidalLayout): string {
+  return layout === 'interleaved'
+    ? `let sc = position_sin_cos(t, d / 2u, vec2<u32>(u.rate_lo, u.rate_hi));
+  let pos = select(sc.y, sc.x, d % 2u == 0u);`
+    : `let sc = position_sin_cos(t, d % (D / 2u), vec2<u32>(u.rate_lo, u.rate_hi));
+  let pos = select(sc.y, sc.x, d < D / 2u);`;
+}
+
+/**
  * Token embedding: `out[r, d] = table[ids[r], d] * scale + pos(t, d)` with t = r % T. Ids outside the vocabulary
  * read row 0 (inputs are validated on the host first). `start` is the position of row 0 (decoding with a cache).
- * Sinusoidal positions also take `rate_lo` and `rate_hi`, the words of `positionRateWords(D)`.
+ * Sinusoidal positions also take `rate_lo` and `rate_hi`, the words of `positionRateWords(D)`; learned positions read
+ * table row t + `offset`.
+ *
+ * With `rowStarts` (decoding rows that sit at different positions), each sequence of T rows starts at its own
+ * position, read from `row_start` (one u32 per sequence); `start` is then the largest of them, which bounds the reads.
  */
-export function embedKernel(positions: EmbedPositions): Kernel {
+export function embedKernel(positions: EmbedPositions, layout: SinusoidalLayout = 'interleaved', rowStarts = false): Kernel {
   const bindings: KernelBinding[] = [
     read('table', ({ u }) => u.vocab * u.D),
     read('ids', ({ u }) => u.rows, 'i32'),
-    ...(positions === 'learned' ? [read('pos_table', ({ u }: { u: Record<string, number> }) => (Math.min(u.T, u.rows) + u.start) * u.D)] : []),
+    ...(positions === 'learned' ? [read('pos_table', ({ u }: { u: Record<string, number> }) => (Math.min(u.T, u.rows) + u.start + u.offset) * u.D)] : []),
     write('out', ({ u }) => u.rows * u.D),
+    ...(rowStarts ? [rowStartBinding] : []),
   ];
   const pos =
     positions === 'sinusoidal'
-      ? `let sc = position_sin_cos(t, d / 2u, vec2<u32>(u.rate_lo, u.rate_hi));
-    v += select(sc.y, sc.x, d % 2u == 0u);`
+      ? `${sinusoidWgsl(layout)}
+  v += pos;`
       : positions === 'learned'
-        ? 'v += pos_table[t * D + d];'
+        ? 'v += pos_table[(t + u.offset) * D + d];'
         : '';
   const body = `${positions === 'sinusoidal' ? `\n${POSITION_ANGLES}` : ''}
 @compute @workgroup_size(64)
@@ -264,15 +299,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
   if (i >= rows * D) { return; }
   let r = i / D; let d = i % D;
-  let t = r % T + u.start;
+  let t = r % T + ${rowStarts ? 'row_start[r / T]' : 'u.start'};
   var id = ids[r];
   if (id < 0 || u32(id) >= vocab) { id = 0; }
   var v = table[u32(id) * D + d] * scale;
   ${pos}
   out[i] = v;
 }`;
-  const rate = positions === 'sinusoidal' ? u32('rate_lo', 'rate_hi') : [];
-  return kernel64(`embed_${positions}`, [...u32('rows', 'D', 'T', 'vocab'), f32('scale'), ...u32('start'), ...rate], bindings, body);
+  const rate = positions === 'sinusoidal' ? u32('rate_lo', 'rate_hi') : positions === 'learned' ? u32('offset') : [];
+  const name = `embed_${positions}${positions === 'sinusoidal' && layout === 'concatenated' ? '_concatenated' : ''}${rowStarts ? '_rows' : ''}`;
+  return kernel64(name, [...u32('rows', 'D', 'T', 'vocab'), f32('scale'), ...u32('start'), ...rate], bindings, body);
 }
 
 /**
@@ -280,14 +316,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
  * mean squared deviation (two passes over the row), because E[x²] − E[x]² cancels catastrophically in f32 when a
  * residual stream carries a large offset.
  */
-export function normKernel(type: NormType): Kernel {
+export function normKernel(type: NormType, bias = type === 'layer'): Kernel {
+  const layer = type === 'layer';
+  // A layer norm may come without β (a stack with `bias = false`); an RMS norm never has one.
+  const beta = layer && bias;
   const bindings: KernelBinding[] = [
     read('x', ({ u }) => u.rows * u.D),
     read('gamma', ({ u }) => u.D),
-    ...(type === 'layer' ? [read('beta', ({ u }: { u: Record<string, number> }) => u.D)] : []),
+    ...(beta ? [read('beta', ({ u }: { u: Record<string, number> }) => u.D)] : []),
     write('out', ({ u }) => u.rows * u.D),
   ];
-  const layer = type === 'layer';
   const body = `
 var<workgroup> part: array<f32, 64>;
 fn row_total(v: f32, i: u32) -> f32 {
@@ -315,19 +353,20 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var d = lid.x; d < D; d += 64u) { let c = x[base + d] - mean; sq += c * c; }
   let inv = inverseSqrt(row_total(sq, lid.x) / f32(D) + eps);
   for (var d = lid.x; d < D; d += 64u) {
-    out[base + d] = (x[base + d] - mean) * inv * gamma[d]${layer ? ' + beta[d]' : ''};
+    out[base + d] = (x[base + d] - mean) * inv * gamma[d]${beta ? ' + beta[d]' : ''};
   }
 }`;
-  return kernel64(`norm_${type}`, [...u32('rows', 'D'), f32('eps')], bindings, body, 64 * 4);
+  return kernel64(`norm_${type}${layer && !beta ? '_unbiased' : ''}`, [...u32('rows', 'D'), f32('eps')], bindings, body, 64 * 4);
 }
 
 /** Elementwise: `add` (a + b), an activation of a, or SwiGLU (silu(a) * b), over `count` values. */
 export function elementwiseKernel(op: ElementwiseOp): Kernel {
-  const two = op === 'add' || op === 'swiglu';
+  const two = op === 'add' || op === 'swiglu' || op === 'geglu';
   const count = ({ u }: { u: Record<string, number> }) => u.count;
   const bindings: KernelBinding[] = [read('a', count), ...(two ? [read('b', count)] : []), write('out', count)];
-  const value = op === 'add' ? 'a[i] + b[i]' : op === 'swiglu' ? 'a[i] / (1.0 + exp(-a[i])) * b[i]' : 'act(a[i])';
-  const body = `${two ? '' : actFn(op as Epilogue)}
+  const value = op === 'add' ? 'a[i] + b[i]' : op === 'swiglu' ? 'act(a[i]) * b[i]' : op === 'geglu' ? 'act(a[i]) * b[i]' : 'act(a[i])';
+  const fn: Epilogue | undefined = op === 'add' ? undefined : op === 'swiglu' ? 'silu' : op === 'geglu' ? 'gelu' : op;
+  const body = `${fn ? actFn(fn) : ''}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
@@ -337,30 +376,42 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   return kernel64(`elementwise_${op}`, u32('count'), bindings, body);
 }
 
+/** Which dims of a head pair up under rotary positions: (2p, 2p+1) as GPT-J, or (p, p + rd/2) as GPT-NeoX and Llama. */
+export type RopeStyle = 'pairs' | 'halves';
+
+/** Uniforms of the rotary kernels: `hd` is the head width, `rd` the rotated dims (the first rd of each head). */
+export const ROPE_UNIFORMS: readonly UniformField[] = u32('rows', 'heads', 'hd', 'rd', 'T', 'start', 'rate_lo', 'rate_hi');
+
 /**
- * Rotary positions, in place on `[rows, heads * hd]`: each pair (2i, 2i+1) of a head rotates by
- * t · 10000^(-2i/hd), t = r % T + start; `rate_lo` and `rate_hi` are the words of `positionRateWords(hd)`.
+ * WGSL shared by the rotation and its inverse, for invocation `i` over `rows · heads · rd/2` pairs: `i0`, `i1` (the
+ * pair's two elements) and `sc` (sin and cos of t · θ^(-2p/rd), t = r % T + start, with `rate_lo`, `rate_hi` the
+ * words of `positionRateWords(rd, θ)`).
  */
-export function ropeKernel(): Kernel {
-  const bindings: KernelBinding[] = [write('x', ({ u }) => u.rows * u.heads * u.hd)];
+export function ropePairWgsl(style: RopeStyle, rowStarts = false): string {
+  return `  let half = u.rd / 2u;
+  let p = i % half;
+  let h = (i / half) % u.heads;
+  let r = i / (half * u.heads);
+  let sc = position_sin_cos(r % u.T + ${rowStarts ? 'row_start[r / u.T]' : 'u.start'}, p, vec2<u32>(u.rate_lo, u.rate_hi));
+  let at = r * u.heads * u.hd + h * u.hd;
+  ${style === 'pairs' ? 'let i0 = at + 2u * p; let i1 = i0 + 1u;' : 'let i0 = at + p; let i1 = at + p + half;'}`;
+}
+
+/** Rotary positions, in place on `[rows, heads * hd]`: pair p of each head turns by t · θ^(-2p/rd). */
+export function ropeKernel(style: RopeStyle, rowStarts = false): Kernel {
+  const bindings: KernelBinding[] = [write('x', ({ u }) => u.rows * u.heads * u.hd), ...(rowStarts ? [rowStartBinding] : [])];
   const body = `
 ${POSITION_ANGLES}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let rows = u.rows; let heads = u.heads; let hd = u.hd; let T = u.T;
-  let half = hd / 2u;
   let i = gid.x + gid.y * 65535u * 64u;
-  if (i >= rows * heads * half) { return; }
-  let p = i % half;
-  let h = (i / half) % heads;
-  let r = i / (half * heads);
-  let sc = position_sin_cos(r % T + u.start, p, vec2<u32>(u.rate_lo, u.rate_hi));
-  let at = r * heads * hd + h * hd + 2u * p;
-  let x0 = x[at]; let x1 = x[at + 1u];
-  x[at] = x0 * sc.y - x1 * sc.x;
-  x[at + 1u] = x0 * sc.x + x1 * sc.y;
+  if (i >= u.rows * u.heads * (u.rd / 2u)) { return; }
+${ropePairWgsl(style, rowStarts)}
+  let x0 = x[i0]; let x1 = x[i1];
+  x[i0] = x0 * sc.y - x1 * sc.x;
+  x[i1] = x0 * sc.x + x1 * sc.y;
 }`;
-  return kernel64('rope', u32('rows', 'heads', 'hd', 'T', 'start', 'rate_lo', 'rate_hi'), bindings, body);
+  return kernel64(`${style === 'pairs' ? 'rope' : 'rope_halves'}${rowStarts ? '_rows' : ''}`, [...ROPE_UNIFORMS], bindings, body);
 }
 
 /** Decoder input: `dec[b, 0] = bos`, `dec[b, t] = tokens[b, t-1]` unless that is pad or eos (then pad); eos 2^32-1 is none. */

@@ -8,6 +8,7 @@
 
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import type { MaskWgsl } from '../masks/kernel-contract.ts';
+import { ROW_WINDOW } from './attention.ts';
 
 /**
  * Uniform block of both kernels. Rows q and k are positions q + q_offset and k + k_offset of the whole sequence
@@ -25,15 +26,23 @@ const BINDINGS: KernelBinding[] = [
 
 export const MASK_KERNEL_WORKGROUP = 64;
 
-const maskKernel = (family: string, entryPoint: string, body: string): Kernel =>
-  declareKernel({ family, entryPoint, struct: { type: 'MdlMaskGrid', name: 'grid' }, uniforms: [...MASK_KERNEL_UNIFORMS], bindings: BINDINGS, workgroupSize: MASK_KERNEL_WORKGROUP, workgroupStorageBytes: 0, body });
+const maskKernel = (family: string, entryPoint: string, body: string, bindings = BINDINGS): Kernel =>
+  declareKernel({ family, entryPoint, struct: { type: 'MdlMaskGrid', name: 'grid' }, uniforms: [...MASK_KERNEL_UNIFORMS], bindings, workgroupSize: MASK_KERNEL_WORKGROUP, workgroupStorageBytes: 0, body });
+
+/** Batch rows a classify dispatch covers, from its uniforms: `total` counts every row's tiles. */
+const classifyRows = (u: Record<string, number>) => Math.ceil(u.total / Math.max(1, u.heads * u.n_q_tiles * u.n_k_tiles));
 
 /**
  * The tile classifier. Invocation i handles tile i of `[(b * Hc + hc) * nQT + qt] * nKT + kt` (`heads` = Hc, 1 unless
  * the mask reads the head). Positions past Lq / Lk do not count, as in the attention kernel.
  */
-export function classifierKernel(mask: MaskWgsl): Kernel {
-  return maskKernel('classify', 'mdl_classify', `${mask.code}
+export function classifierKernel(mask: MaskWgsl, rowWindows = false): Kernel {
+  // With per-row windows (rows at different positions), each batch row's offsets and key count come from
+  // `row_window` as in the attention kernel (ROW_WINDOW); key tiles past a row's keys come out EMPTY.
+  const rw = (i: number) => `${ROW_WINDOW.name}[b * ${ROW_WINDOW.stride}u${i ? ` + ${i}u` : ''}]`;
+  const [qOffset, kOffset, lk] = rowWindows ? [rw(0), rw(1), rw(2)] : ['grid.q_offset', 'grid.k_offset', 'grid.lk'];
+  const bindings = rowWindows ? [...BINDINGS, { role: ROW_WINDOW.role, name: ROW_WINDOW.name, access: 'read' as const, element: 'u32' as const, extent: ({ u }: { u: Record<string, number> }) => classifyRows(u) * ROW_WINDOW.stride }] : BINDINGS;
+  return maskKernel(rowWindows ? 'classify_rows' : 'classify', 'mdl_classify', `${mask.code}
 @compute @workgroup_size(${MASK_KERNEL_WORKGROUP})
 fn mdl_classify(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x;
@@ -46,12 +55,12 @@ fn mdl_classify(@builtin(global_invocation_id) gid: vec3<u32>) {
   let q0 = qt * grid.tile_q;
   let q1 = min(q0 + grid.tile_q, grid.lq);
   let k0 = kt * grid.tile_k;
-  let k1 = min(k0 + grid.tile_k, grid.lk);
+  let k1 = min(k0 + grid.tile_k, ${lk});
   var seen_visible = false;
   var seen_hidden = false;
   for (var q = q0; q < q1; q++) {
     for (var k = k0; k < k1; k++) {
-      if (mdl_mask(i32(b), i32(h), i32(q + grid.q_offset), i32(k + grid.k_offset))) { seen_visible = true; } else { seen_hidden = true; }
+      if (mdl_mask(i32(b), i32(h), i32(q + ${qOffset}), i32(k + ${kOffset}))) { seen_visible = true; } else { seen_hidden = true; }
     }
     if (seen_visible && seen_hidden) { break; }
   }
@@ -61,7 +70,7 @@ fn mdl_classify(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (!seen_hidden) { class_id = 2u; }
   mdl_out[i] = class_id;
 }
-`);
+`, bindings);
 }
 
 /** The dense writer: invocation i writes the mask bit of pair i of `[((b * H + h) * Lq + q) * Lk + k]`. */

@@ -7,7 +7,7 @@
 // Modifiers apply in list order, each to the result of the previous one, so `[alibi, softcap]` caps the biased score
 // and `[softcap, alibi]` biases the capped one.
 
-import type { CheckedModel, ScoreMod } from '../check/model.ts';
+import type { AlibiForm, CheckedModel, ScoreMod } from '../check/model.ts';
 import type { RelativeBiasShape } from '../check/relative-bias-shape.ts';
 import { relativeBiasWgsl, relativeBucket } from './relative-bias.ts';
 
@@ -16,7 +16,7 @@ export type ScoreModifier =
    * ALiBi: `s += -slopes[h] * |qAbs - k|`, where `qAbs = q + (Lk - Lq)` is the query's absolute position when the
    * keys include a cache of earlier positions. For causal masks this is the original linear bias `slope * (k - qAbs)`.
    */
-  | { kind: 'alibi'; slopes: number[] }
+  | { kind: 'alibi'; slopes: number[]; form: AlibiForm }
   /** Soft-capping (Gemma 2 style): `s = cap * tanh(s / cap)`. */
   | { kind: 'softcap'; cap: number }
   /**
@@ -65,12 +65,23 @@ export interface ScoreIndex {
   Lk: number;
 }
 
+/** ALiBi's bias at one score, in f64: −slope·|k − q| (q shifted bottom-right) or, in BLOOM's form, slope·k. */
+export function alibiBias(m: { slopes: number[]; form: AlibiForm }, at: ScoreIndex): number {
+  const slope = m.slopes[at.h];
+  return m.form === 'key' ? slope * at.k : -slope * Math.abs(at.q + (at.Lk - at.Lq) - at.k);
+}
+
+/** The same in WGSL, as a statement on `s`, with the per-head slopes in the private array `table`. */
+export function alibiWgsl(m: { form: AlibiForm }, table: string): string {
+  return m.form === 'key' ? `  s = s + ${table}[h] * sm_k;` : `  s = s - ${table}[h] * abs(sm_q + (sm_lk - sm_lq) - sm_k);`;
+}
+
 export function applyModifiersCpu(score: number, modifiers: readonly ScoreModifier[], at: ScoreIndex): number {
   let s = score;
   for (const m of modifiers) {
     switch (m.kind) {
       case 'alibi':
-        s += -m.slopes[at.h] * Math.abs(at.q + (at.Lk - at.Lq) - at.k);
+        s += alibiBias(m, at);
         break;
       case 'softcap':
         s = m.cap * Math.tanh(s / m.cap);
@@ -110,7 +121,7 @@ export function emitModifierFunction(name: string, modifiers: readonly ScoreModi
         // A private variable rather than a const: const arrays may not be indexed by a runtime value everywhere.
         const table = `${name}_alibi_${i}`;
         constants.push(`var<private> ${table}: array<f32, ${heads}> = array<f32, ${heads}>(${m.slopes.map(f32Literal).join(', ')});`);
-        lines.push(`  s = s - ${table}[h] * abs(sm_q + (sm_lk - sm_lq) - sm_k);`);
+        lines.push(alibiWgsl(m, table));
         break;
       }
       case 'softcap': {
@@ -148,7 +159,7 @@ export function scoreModifiers(m: CheckedModel, scoreName: string, heads: number
 
 function modifierOf(s: ScoreMod, heads: number): ScoreModifier {
   // Slopes are 2^(-maxBias·i/n); the table for the usual maxBias of 8, raised to maxBias / 8, gives any other.
-  if (s.kind === 'alibi') return { kind: 'alibi', slopes: alibiSlopes(heads).map((x) => x ** (s.maxBias / 8)) };
+  if (s.kind === 'alibi') return { kind: 'alibi', slopes: alibiSlopes(heads).map((x) => x ** (s.maxBias / 8)), form: s.form };
   if (s.kind === 'softcap') return { kind: 'softcap', cap: s.cap };
   return { kind: 'relative_bias', heads, buckets: s.buckets, maxDistance: s.maxDistance, bidirectional: s.bidirectional };
 }

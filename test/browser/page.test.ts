@@ -9,7 +9,7 @@ import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { checkSource } from '../../src/check/check.ts';
-import { servePage, WEIGHTS_PATH } from '../../src/cli/serve-command.ts';
+import { servePage, TOKENIZER_PATH, WEIGHTS_PATH } from '../../src/cli/serve-command.ts';
 import { lower } from '../../src/lower/passes.ts';
 import { acquireGpu } from '../../src/runtime/device.ts';
 import { CachedDecoder } from '../../src/runtime/cached-decoder.ts';
@@ -17,6 +17,8 @@ import { generate, gpuForward, probeInputs } from '../../src/runtime/generate.ts
 import { loadWeights, seededWeightsFile } from '../../src/runtime/weights.ts';
 import { byteTokenizer, tokenizerOptionsOf } from '../../src/runtime/tokenizer.ts';
 import { runProgram } from '../../src/runtime/program.ts';
+import { tokenizerFromJson } from '../../src/runtime/tokenizer-json.ts';
+import { llama2Config, llama2Json } from '../tokenizer/fixtures.ts';
 
 const CHROMIUM_FLAGS = ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=swiftshader', '--use-webgpu-adapter=swiftshader', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 
@@ -82,10 +84,33 @@ describe('the browser page', () => {
     const cells = await page.evaluate(() => {
       const c = document.querySelector('canvas[data-mask="look_back"]') as HTMLCanvasElement;
       const ctx = c.getContext('2d')!;
-      const dark = (q: number, k: number) => ctx.getImageData(k * 14 + 7, q * 14 + 7, 1, 1).data[0] < 100;
+      const { gridX, gridY, cell } = JSON.parse(c.dataset.layout!) as { gridX: number; gridY: number; cell: number };
+      const dark = (q: number, k: number) => ctx.getImageData(gridX + k * cell + cell - 4, gridY + q * cell + cell - 4, 1, 1).data[0] < 100;
       return { below: dark(5, 2), above: dark(2, 5), diagonal: dark(4, 4) };
     });
     expect(cells).toEqual({ below: true, above: false, diagonal: true });
     await page.screenshot({ path: join(tmpdir(), 'mdl-page.png'), fullPage: true });
+  });
+
+  it('encodes and decodes with a tokenizer.json served beside the page, as Node does', async () => {
+    // The Llama 2 layout fixture (275 ids, <s> 1, </s> 2) fits the translator's vocabulary and specials.
+    const dir = mkdtempSync(join(tmpdir(), 'mdl-page-tokenizer-'));
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(llama2Json()));
+    writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(llama2Config));
+    const served = await servePage(0, weightsPath, join(dir, 'tokenizer.json'));
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${served.url}?spec=specs/translator.mdl&max=2&weights=${WEIGHTS_PATH}&tokenizer=${TOKENIZER_PATH}&source=${encodeURIComponent('hello 我')}`);
+      await page.waitForFunction(() => window.mdlResult || window.mdlError, undefined, { timeout: 120_000 });
+      expect(await page.evaluate(() => window.mdlError)).toBeUndefined();
+      const result = (await page.evaluate(() => window.mdlResult))!;
+      // ▁hello, ▁, then 我 as byte tokens 0xE6+3, 0x88+3, 0x91+3 (worked out in test/tokenizer/tokenizer-json.test.ts).
+      expect(result.input).toEqual([271, 259, 0xe6 + 3, 0x88 + 3, 0x91 + 3]);
+      const translator = checkSource(readFileSync(join(import.meta.dirname, '..', '..', 'specs', 'translator.mdl'), 'utf8'), 'translator.mdl').model!;
+      const codec = tokenizerFromJson(llama2Json(), llama2Config, tokenizerOptionsOf(translator), 'tokenizer.json');
+      expect(result.text).toBe(codec.decode(result.tokens));
+    } finally {
+      served.server.close();
+    }
   });
 });

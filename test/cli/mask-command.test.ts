@@ -9,6 +9,7 @@ import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
 import { drawMask } from '../../src/cli/mask-command.ts';
+import { layoutFigure } from '../../src/masks/mask-figure.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const specs = readdirSync(join(root, 'specs')).filter((f) => f.endsWith('.mdl'));
@@ -50,20 +51,41 @@ describe('mdl mask', () => {
     expect(rows).toEqual(['#...', '##..', '###.', '###.']);
   });
 
-  it('writes a PNG whose cells match the mask', () => {
+  it('writes a PNG with axes, dims, legend and tile classes, whose cells and tiles match the mask', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'mdl-mask-')), 'm.png');
-    drawMask(load('mask-zoo.mdl'), { ...defaults, mask: 'look_ahead', dims: 'T=3,S=3', out });
+    const r = spawnSync(process.execPath, [join(root, 'bin', 'mdl.js'), 'mask', 'specs/mask-zoo.mdl', '--mask', 'look_ahead', '--dims', 'T=4,S=3', '--tiles', '2x2', '--out', out], { cwd: root, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
     const png = PNG.sync.read(readFileSync(out));
-    const cell = png.width / 3;
-    const dark = (q: number, k: number) => png.data[((q * cell + cell / 2) * png.width + (k * cell + cell / 2)) * 4] < 100;
-    expect([0, 1, 2].map((q) => [0, 1, 2].map((k) => dark(q, k)))).toEqual([[true, false, false], [true, true, false], [true, true, true]]);
+    // Where the grid lies in the figure; what is drawn there is checked against causal's known cells and tiles.
+    const { layout } = layoutFigure({ rows: Array.from({ length: 4 }, () => Array(4).fill(false)), lk: 4, tiles: { q: 2, k: 2, classes: new Uint32Array(4) }, title: 'mask look_ahead = causal', lines: ['used by decoder self-attention', 'T = 4, S = 3, B = 1; batch 0, head 0'], queryLabel: 'q: queries along T (Lq = 4)', keyLabel: 'k: keys along T (Lk = 4)' });
+    expect([png.width, png.height]).toEqual([layout.width, layout.height]);
+    const rgb = (x: number, y: number) => Array.from(png.data.subarray((y * png.width + x) * 4, (y * png.width + x) * 4 + 3));
+    const c = layout.cell;
+    const centre = (q: number, k: number) => rgb(layout.gridX + k * c + c - 4, layout.gridY + q * c + c - 4);
+    const dark = (q: number, k: number) => centre(q, k)[0] < 100;
+    expect([0, 1, 2, 3].map((q) => [0, 1, 2, 3].map((k) => dark(q, k)))).toEqual([[true, false, false, false], [true, true, false, false], [true, true, true, false], [true, true, true, true]]);
+    // Tile frames by class: the diagonal tiles are PARTIAL (amber), above it EMPTY (grey), below it FULL (green).
+    const corner = (qt: number, kt: number) => rgb(layout.gridX + kt * 2 * c, layout.gridY + qt * 2 * c + 2 * c - 1);
+    expect([corner(0, 0), corner(0, 1), corner(1, 0), corner(1, 1)]).toEqual([[225, 150, 10], [140, 140, 140], [30, 150, 70], [225, 150, 10]]);
+    // Text is drawn: ink above the grid (title, dims, k label), beside it (q label) and below it (legend).
+    const inked = (x0: number, y0: number, x1: number, y1: number) => {
+      let n = 0;
+      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (rgb(x, y)[0] < 60) n++;
+      return n;
+    };
+    expect(inked(0, 0, png.width, layout.gridY - 16)).toBeGreaterThan(200);
+    expect(inked(0, layout.gridY, 20, layout.gridY + 4 * c)).toBeGreaterThan(50);
+    expect(inked(0, layout.gridY + 4 * c + 4, png.width, png.height)).toBeGreaterThan(100);
   });
 
-  it('writes an SVG', () => {
+  it('writes an SVG with the same labels, dims, legend and tile classes', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'mdl-mask-')), 'm.svg');
     drawMask(load('mask-zoo.mdl'), { ...defaults, mask: 'sliding', dims: 'T=6,S=6', tiles: '3x3', axes: 'T,T', out });
     const svg = readFileSync(out, 'utf8');
     expect(svg.startsWith('<svg')).toBe(true);
+    for (const text of ['mask sliding = window(4)', 'q: queries along T (Lq = 6)', 'k: keys along T (Lk = 6)', 'T = 6', 'tiles 3x3:', 'E EMPTY (skipped) 1', 'P PARTIAL (tested) 3', 'F FULL (no test) 0', '18 of 36 pairs visible']) {
+      expect(svg).toContain(`>${text}<`.replace('>T = 6<', 'T = 6'));
+    }
     expect((svg.match(/<rect /g) ?? []).length).toBeGreaterThan(6);
   });
 

@@ -65,11 +65,13 @@ describe('mdl compile -o', () => {
     expect(second.status, second.stderr).toBe(0);
     const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     expect(manifest.model).toBe('packed');
-    const listed = ['manifest.json', 'prefill.manifest.json', 'step.manifest.json'].flatMap((m) => [
+    // packed declares a loss: its training programs' manifests are written too.
+    const manifests = ['manifest.json', 'prefill.manifest.json', 'step.manifest.json', 'train.manifest.json', 'eval.manifest.json', 'accumulate.manifest.json', 'optimizer.manifest.json'];
+    const listed = manifests.flatMap((m) => [
       m,
       ...JSON.parse(readFileSync(join(out, m), 'utf8')).kernels.map((k: { file: string }) => k.file),
     ]);
-    // A kernel the decode programs share with the full pass is listed by several manifests and written once.
+    // A kernel the decode or training programs share with the full pass is listed by several manifests and written once.
     expect(readdirSync(out).sort()).toEqual([...new Set(listed)].sort());
     expect(readdirSync(out).filter((f) => f.startsWith('step-')).length).toBeGreaterThan(0);
     writeFileSync(join(out, 'notes.txt'), 'mine\n');

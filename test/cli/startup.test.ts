@@ -76,7 +76,7 @@ describe('commands loaded when they run', () => {
   it('dump still offers the lowering stages, which register from the lowering code', () => {
     const bad = mdl(['dump', 'specs/packed.mdl', '--stage', 'nope']);
     expect(bad.status).toBe(1);
-    expect(bad.stderr).toContain("stages: tokens, ast, masks, ir, fuse, schedule, wgsl, manifest, cache, decode, grad, train\n");
+    expect(bad.stderr).toContain("stages: tokens, ast, masks, ir, fuse, schedule, wgsl, manifest, cache, decode, grad, train, optimizer\n");
     const manifest = mdl(['dump', 'specs/packed.mdl', '--stage', 'manifest']);
     expect(manifest.status, manifest.stderr).toBe(0);
     expect(manifest.stdout).toContain('"format": "mdl-program/');
@@ -88,13 +88,29 @@ describe('commands loaded when they run', () => {
     expect(train.status, train.stderr).toBe(0);
     expect(train.stdout).toMatch(/^program packed: \d+ launches/);
     expect(train.stdout).toMatch(/ attention-backward-dq /);
+    // The optimizer's programs: one accumulation per trained parameter; one share of the norm each, the clipping
+    // factor, then one AdamW launch each, with weight decay off for norm scales and biases.
+    const opt = mdl(['dump', 'specs/packed.mdl', '--stage', 'optimizer']);
+    expect(opt.status, opt.stderr).toBe(0);
+    const params = (mdl(['dump', 'specs/packed.mdl', '--stage', 'grad']).stdout.match(/ = param\(\)/g) ?? []).length;
+    const count = (family: string) => (opt.stdout.match(new RegExp(` ${family} `, 'g')) ?? []).length;
+    expect(opt.stdout).toMatch(/^# accumulate\nprogram packed: \d+ launches/);
+    expect(opt.stdout).toMatch(/\n# optimizer\nprogram packed: \d+ launches/);
+    expect(count('grad_accumulate')).toBe(params);
+    expect(count('adamw')).toBe(params);
+    expect(count('grad_sq_partials')).toBe(count('adamw'));
+    expect(count('clip_factor')).toBe(1);
+    expect(params).toBeGreaterThan(10);
+    expect(opt.stdout).toMatch(/ adamw .*param=%decoder\.norm\.weight,.*decayed=0/);
+    expect(opt.stdout).toMatch(/ adamw .*param=%decoder\.layers\.0\.ffn\.up_proj\.weight,.*decayed=1/);
+    expect(opt.stdout).toContain('$lr: the learning rate of this step');
   });
 
   it('help lists every command, and an unknown command is named', () => {
     const help = mdl(['--help']);
     expect(help.status).toBe(0);
     const listed = [...help.stdout.matchAll(/^ {2}(\w+) /gm)].map((m) => m[1]);
-    expect(listed).toEqual(['check', 'dump', 'mask', 'compile', 'run', 'serve', 'tune', 'demo', 'init', 'grad', 'train', 'eval', 'help']);
+    expect(listed).toEqual(['check', 'dump', 'mask', 'compile', 'run', 'serve', 'tune', 'demo', 'init', 'import', 'grad', 'train', 'eval', 'help']);
     const unknown = mdl(['chek', 'specs/packed.mdl']);
     expect(unknown.status).toBe(1);
     expect(unknown.stderr).toMatch(/unknown command 'chek'/);

@@ -10,6 +10,7 @@ import { checkSource } from '../../src/check/check.ts';
 import { sym, type Poly } from '../../src/check/sym.ts';
 import { formula } from '../../src/lower/formula.ts';
 import { lower } from '../../src/lower/passes.ts';
+import { compiledTrainingPrograms } from '../../src/lower/training-programs.ts';
 import { compiledFiles } from '../../src/lower/write-output.ts';
 import { packStepUniforms } from '../../src/lower/program.ts';
 import { attentionKernelOf, kernelOfStep } from '../../src/lower/step-kernels.ts';
@@ -24,13 +25,14 @@ describe('mdl compile output', () => {
   for (const f of specs) {
     it(`generated/ is up to date for ${f} (run \`npm run gen\`)`, () => {
       const m = modelOf(f);
-      const files = compiledFiles(lower(m));
+      const lowered = lower(m);
+      const files = compiledFiles(lowered, compiledTrainingPrograms(m, lowered));
       const dir = join(root, 'generated', m.name);
       expect(readdirSync(dir).sort()).toEqual(files.map((f) => f.file).sort());
       for (const f of files) expect(readFileSync(join(dir, f.file), 'utf8'), f.file).toBe(f.text);
     });
 
-    it(`${f}: no buffer is sized by two sequence lengths (no L×L score or mask tensor)`, () => {
+    it(`${f}: no buffer of the full pass or the training, evaluation and optimizer programs is sized by two sequence lengths (no L×L score or mask tensor)`, () => {
       const m = modelOf(f);
       // Every symbolic dim but the batch is a length; all of them grow together.
       const lengths = [...m.dims.values()].filter((d) => d.kind === 'symbolic' && d.name !== 'B').map((d) => d.name);
@@ -39,7 +41,11 @@ describe('mdl compile output', () => {
       const dimsAt = (L: number) => Object.fromEntries([['B', B], ...lengths.map((n) => [n, L])]);
       const [L, L2] = [4096, 8192];
       let growing = 0;
-      for (const b of lower(m).program.buffers) {
+      const lowered = lower(m);
+      const training = compiledTrainingPrograms(m, lowered);
+      if (m.loss) expect(training.map((p) => p.name)).toEqual(['train', 'eval', 'accumulate', 'optimizer']);
+      const programs = [lowered.program, ...training.map((p) => p.program)];
+      for (const b of programs.flatMap((p) => p.buffers)) {
         const [small, large] = [formula.evaluate(b.elements, dimsAt(L)), formula.evaluate(b.elements, dimsAt(L2))];
         expect(small, `${b.id}: ${formula.print(b.elements)}`).toBeGreaterThan(0);
         if (large! > small!) growing++;

@@ -41,8 +41,9 @@ describe('decode programs', () => {
     self.forEach((s, j) => {
       expect(s.bind.k).toBe(`${s.node}#k_cache`);
       expect(step.program.buffers.find((b) => b.id === s.bind.k)!.role).toBe('kv_cache');
-      expect([s.uniforms.lk, s.uniforms.q_offset, s.uniforms.k_offset].map((w) => ('f32' in w ? w.f32 : w.factors[0].poly))).toEqual(
-        [CACHE_DIMS.keys(j), CACHE_DIMS.start, CACHE_DIMS.dropped(j)].map((d) => new Map([[d, 1]])),
+      // kv_rows: each batch row's region of the cache is its capacity long, whatever number of keys is in use.
+      expect([s.uniforms.lk, s.uniforms.q_offset, s.uniforms.k_offset, s.uniforms.kv_rows].map((w) => ('factors' in w ? w.factors[0].poly : w))).toEqual(
+        [CACHE_DIMS.keys(j), CACHE_DIMS.start, CACHE_DIMS.dropped(j), CACHE_DIMS.rows(j)].map((d) => new Map([[d, 1]])),
       );
     });
     for (const s of cross) expect(s.bind.k).toBe(s.node.replace(/attn$/, 'k_proj'));
@@ -75,7 +76,7 @@ describe('decode programs', () => {
       const r = mdl('compile', 'specs/gpt2-small.mdl', '-o', join(dir, 'out'));
       expect(r.status, r.stderr).toBe(0);
       const files = readdirSync(join(dir, 'out'));
-      expect(files).toEqual(expect.arrayContaining(['manifest.json', 'prefill.manifest.json', 'step.manifest.json', 'step-00-matmul_none_bias_pack3_skinny.wgsl']));
+      expect(files).toEqual(expect.arrayContaining(['manifest.json', 'prefill.manifest.json', 'step.manifest.json', 'step-00-embed_learned_rows.wgsl', 'step-01-matmul_none_bias_pack3_skinny.wgsl']));
       // The prefill runs the full pass's kernels: it names their files rather than writing copies.
       expect(files.filter((f) => f.startsWith('prefill-'))).toEqual([]);
       const prefill = JSON.parse(readFileSync(join(dir, 'out', 'prefill.manifest.json'), 'utf8'));
@@ -87,6 +88,12 @@ describe('decode programs', () => {
       const attention = manifest.steps.find((s: { kind: string }) => s.kind === 'attention');
       expect(attention.uniforms).toMatchObject({ lq: 'T', lk: 'cache.0.keys', q_offset: 'cache.start', k_offset: 'cache.0.dropped' });
       expect(attention.attention.tiles.q).toBe(1);
+      // Each batch row's own window and start position, filled by the host: rows of different lengths in one run.
+      const perRow = manifest.buffers.filter((b: { role: string }) => b.role === 'row_positions');
+      expect(perRow.map((b: { id: string; bytes: string }) => [b.id, b.bytes])).toEqual([['#rows.start', '4*B'], ...Array.from({ length: 12 }, (_, j) => [`#rows.window.${j}`, '12*B'])]);
+      expect(attention.bindings.at(-1)).toMatchObject({ role: 'rowWindow', buffer: '#rows.window.0', access: 'read' });
+      const embed = manifest.steps.find((s: { kind: string }) => s.kind === 'embed');
+      expect(embed.bindings.at(-1)).toMatchObject({ role: 'rowStart', buffer: '#rows.start' });
       for (const k of manifest.kernels) expect(files).toContain(k.file);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -100,9 +107,13 @@ describe('decode programs', () => {
     expect(prefill).toMatch(/^prefill:\nprogram packed: \d+ launches/);
     // The rate's high word is 10000^(-2/16) in units of 2^-32.
     const rateHi = Math.floor(10000 ** (-2 / 16) * 2 ** 32);
-    expect(prefill).toMatch(new RegExp(` rope +x=%decoder\\.layers\\.0\\.self_attn\\.q_proj {2}\\[rows=B\\*T, heads=8, hd=16, T=T, start=cache\\.start, rate_lo=\\d+, rate_hi=${rateHi}\\]`));
+    expect(prefill).toMatch(new RegExp(` rope +x=%decoder\\.layers\\.0\\.self_attn\\.q_proj {2}\\[rows=B\\*T, heads=8, hd=16, rd=16, T=T, start=cache\\.start, rate_lo=\\d+, rate_hi=${rateHi}\\]`));
     expect(step).toMatch(/matmul_none_bias_pack3_skinny/);
     expect(step).toMatch(/k=%decoder\.layers\.0\.self_attn\.attn#k_cache/);
+    expect(step).toMatch(/k_offset=cache\.0\.dropped, kv_rows=cache\.0\.rows\]  grid T × 8 × B/);
+    expect(step).toMatch(/ rope_rows +x=%decoder\.layers\.0\.self_attn\.q_proj, rowStart=#rows\.start /);
+    expect(step).toMatch(/ classify_rows .*rowWindow=#rows\.window\.0 /);
+    expect(step).toMatch(/ attention .*rowWindow=#rows\.window\.1 /);
     expect(mdl('dump', 'specs/streaming.mdl', '--stage', 'decode').stdout).toMatch(/^no cached decoding: mask arrived reads the decoder length T/);
   });
 });

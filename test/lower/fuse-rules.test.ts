@@ -8,7 +8,7 @@ import { printIr } from '../../src/ir/print.ts';
 import { verifyIr } from '../../src/ir/verify.ts';
 import { fuse } from '../../src/lower/fuse.ts';
 import { interpret } from '../../src/runtime/cpu-interpreter.ts';
-import { bareModel, GraphBuilder } from './graph-builder.ts';
+import { attentionAttrs, bareModel, GraphBuilder } from './graph-builder.ts';
 
 const body = (g: IrGraph) => printIr(g, { spans: false }).split('\n').slice(1, -3).map((l) => l.trim()).filter((l) => !l.includes('= param()') && !l.includes('= input('));
 
@@ -90,7 +90,7 @@ describe('fusion rules', () => {
     const x = g.input('x', ['B', 'T', 8]);
     const mem = g.input('mem', ['B', 'T', 8]);
     const proj = (name: string, from: string) => g.add(name, 'matmul', [from, g.param(`w${name}`, [8, 8]), g.param(`b${name}`, [8])], { transpose_b: true }, ['B', 'T', 8]);
-    const attn = { heads: 2, kv_heads: 2, head_dim: 4, mask: '', query_axis: 'T', key_axis: 'T' };
+    const attn = attentionAttrs(2, 2, 4);
     const self = g.add('self', 'attention', [proj('q', x), proj('k', x), proj('v', x)], attn, ['B', 'T', 8]);
     const cross = g.add('cross', 'attention', [proj('cq', self), proj('ck', mem), proj('cv', mem)], attn, ['B', 'T', 8]);
     expect(fused(g.graph([cross])).filter((l) => l.includes('pack'))).toEqual([
@@ -107,7 +107,7 @@ describe('fusion rules', () => {
     const x = g.input('x', ['B', 'T', 8]);
     const proj = (name: string) => g.add(name, 'matmul', [x, g.param(`w${name}`, [8, 8])], { transpose_b: true }, ['B', 'T', 8]);
     const [q, k, v] = [proj('q'), proj('k'), proj('v')];
-    const a = g.add('a', 'attention', [q, k, v], { heads: 2, kv_heads: 2, head_dim: 4, mask: '' }, ['B', 'T', 8]);
+    const a = g.add('a', 'attention', [q, k, v], attentionAttrs(2, 2, 4), ['B', 'T', 8]);
     const out = g.add('out', 'add', [a, q], {}, ['B', 'T', 8]);
     expect(fused(g.graph([out])).filter((l) => l.includes('pack'))).toEqual([
       '%k = matmul(%x, %wk) {pack = [%k, %v], transpose_b} : f32[B, T, 8]',

@@ -2,7 +2,7 @@
 
 import type { CheckedModel } from '../../src/check/model.ts';
 import { sym, type Poly } from '../../src/check/sym.ts';
-import type { AttrValue, IrGraph, IrNode } from '../../src/ir/ir.ts';
+import { irNode, type AttentionAttrs, type IrGraph, type IrNode, type Op, type OpAttrs } from '../../src/ir/ir.ts';
 import { assertValidIr } from '../../src/ir/verify.ts';
 import type { Lowered } from '../../src/lower/passes.ts';
 import { render } from '../../src/lower/render.ts';
@@ -13,6 +13,11 @@ import { schedule } from '../../src/lower/schedule.ts';
 export const bareModel = { name: 'k', dims: new Map(), inputs: new Map(), masks: new Map(), scores: new Map(), stacks: [] } as unknown as CheckedModel;
 
 export type Dim = string | number;
+
+/** Attention attributes of a plain site over T (no mask, no score, no rotary), with the given head layout. */
+export function attentionAttrs(heads: number, kvHeads: number, headDim: number, more: Partial<AttentionAttrs> = {}): AttentionAttrs {
+  return { heads, kv_heads: kvHeads, head_dim: headDim, mask: '', score: '', scale: 1 / Math.sqrt(headDim), rope: false, query_axis: 'T', key_axis: 'T', ...more };
+}
 const poly = (d: Dim): Poly => (typeof d === 'number' ? sym.constant(d) : sym.atom(d));
 
 export class GraphBuilder {
@@ -31,8 +36,8 @@ export class GraphBuilder {
     return this.add(name, 'param', [], {}, shape, 'f32');
   }
 
-  add(name: string, op: IrNode['op'], args: string[], attrs: Record<string, AttrValue>, shape: Dim[], dtype: 'f32' | 'i32' = 'f32'): string {
-    this.nodes.push({ id: `%${name}`, op, args, attrs, shape: shape.map(poly), dtype });
+  add<O extends Op>(name: string, op: O, args: string[], attrs: OpAttrs[O], shape: Dim[], dtype: 'f32' | 'i32' = 'f32'): string {
+    this.nodes.push(irNode(op, { id: `%${name}`, args, attrs, shape: shape.map(poly), dtype }));
     return `%${name}`;
   }
 

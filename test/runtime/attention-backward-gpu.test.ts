@@ -53,11 +53,11 @@ describe('attention backward on Dawn', () => {
   const relativeBias: ScoreModifier = { kind: 'relative_bias', heads, buckets: 8, maxDistance: 20, bidirectional: true, table };
   const modifierSets: [string, ScoreModifier[]][] = [
     ['softcap', [{ kind: 'softcap', cap: 1.5 }]],
-    ['alibi', [{ kind: 'alibi', slopes: alibiSlopes(heads) }]],
+    ['alibi', [{ kind: 'alibi', slopes: alibiSlopes(heads), form: 'distance' }]],
     ['relative_bias', [relativeBias]],
     ['relative_bias then softcap', [relativeBias, { kind: 'softcap', cap: 2 }]],
     ['softcap then relative_bias (unidirectional)', [{ kind: 'softcap', cap: 2 }, { ...relativeBias, bidirectional: false }]],
-    ['alibi then softcap', [{ kind: 'alibi', slopes: alibiSlopes(heads) }, { kind: 'softcap', cap: 3 }]],
+    ['alibi then softcap', [{ kind: 'alibi', slopes: alibiSlopes(heads), form: 'distance' }, { kind: 'softcap', cap: 3 }]],
   ];
   for (const [name, modifiers] of modifierSets) {
     it(`score modifier gradients: ${name}`, async () => {

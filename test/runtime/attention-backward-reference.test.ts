@@ -35,7 +35,7 @@ describe('the attention backward oracle', () => {
   const cases: [string, ScoreModifier[]][] = [
     ['no modifier', []],
     ['softcap', [{ kind: 'softcap', cap: 1.2 }]],
-    ['alibi, relative_bias, softcap', [{ kind: 'alibi', slopes: alibiSlopes(2) }, relativeBias, { kind: 'softcap', cap: 1.5 }]],
+    ['alibi, relative_bias, softcap', [{ kind: 'alibi', slopes: alibiSlopes(2), form: 'distance' }, relativeBias, { kind: 'softcap', cap: 1.5 }]],
     ['softcap then relative_bias', [{ kind: 'softcap', cap: 1.5 }, relativeBias]],
   ];
   for (const [name, modifiers] of cases) {

@@ -70,9 +70,9 @@ describe('attention numerics', () => {
   });
 
   const modifierCases: [string, ScoreModifier[]][] = [
-    ['ALiBi', [{ kind: 'alibi', slopes: alibiSlopes(6) }]],
+    ['ALiBi', [{ kind: 'alibi', slopes: alibiSlopes(6), form: 'distance' }]],
     ['soft-cap', [{ kind: 'softcap', cap: 2 }]],
-    ['ALiBi then soft-cap', [{ kind: 'alibi', slopes: alibiSlopes(6) }, { kind: 'softcap', cap: 1.5 }]],
+    ['ALiBi then soft-cap', [{ kind: 'alibi', slopes: alibiSlopes(6), form: 'distance' }, { kind: 'softcap', cap: 1.5 }]],
   ];
   for (const [name, modifiers] of modifierCases) {
     it(`score modifier: ${name}`, async () => {

@@ -22,12 +22,17 @@ const model = (() => {
   return r.model;
 })();
 
-/** A forward pass whose last row is `next(sequence)` as log-probabilities (ln p; pad gets a large logit it must never win with). */
+/**
+ * A forward pass whose last row, for each of the batch's sequences, is `next(sequence)` as log-probabilities (ln p;
+ * pad gets a large logit it must never win with). Beam search runs its live beams as one batch, [B, T] ids in.
+ */
 function forwardOf(next: (seq: number[]) => number[]): Forward {
   return async (run) => {
-    const seq = [...(run.inputs.ids as Int32Array)];
-    const out = new Float32Array(seq.length * V);
-    out.set(next(seq), (seq.length - 1) * V);
+    const ids = [...(run.inputs.ids as Int32Array)];
+    const B = run.dims.B ?? 1;
+    const T = ids.length / B;
+    const out = new Float32Array(ids.length * V);
+    for (let b = 0; b < B; b++) out.set(next(ids.slice(b * T, (b + 1) * T)), (b * T + T - 1) * V);
     return out;
   };
 }

@@ -5,10 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { sym } from '../../src/check/sym.ts';
 import type { CheckedModel } from '../../src/check/model.ts';
-import type { AttrValue, IrGraph, IrNode } from '../../src/ir/ir.ts';
+import { irNode, type IrGraph, type IrNode, type Op, type OpAttrs, type Rotary } from '../../src/ir/ir.ts';
 import { attentionBackward } from '../../src/runtime/attention-backward.ts';
 import { attentionCpu } from '../../src/runtime/attention-cpu.ts';
-import { interpret, rope } from '../../src/runtime/cpu-interpreter.ts';
+import { interpret } from '../../src/runtime/cpu-interpreter.ts';
+import { defaultRotary, rope } from '../../src/runtime/rotary-cpu.ts';
 import { vjpElementwise } from '../../src/runtime/cpu-vjp.ts';
 import { alibiSlopes, type ScoreModifier } from '../../src/wgsl/score-modifiers.ts';
 import { numericGradient, randomTensor, relativeError, rng } from '../support/finite-differences.ts';
@@ -17,10 +18,10 @@ const TOL = 1e-6;
 const c = (n: number) => sym.constant(n);
 
 /** One op over param arguments (and i32 ids), run by the interpreter; returns its value for the current args. */
-function opCase(op: IrNode['op'], attrs: Record<string, AttrValue>, args: { shape: number[]; ids?: Int32Array }[], outShape: number[], seed: number) {
+function opCase<O extends Op>(op: O, attrs: OpAttrs[O], args: { shape: number[]; ids?: Int32Array }[], outShape: number[], seed: number) {
   const r = rng(seed);
-  const nodes: IrNode[] = args.map((a, i): IrNode => (a.ids ? { id: `%a${i}`, op: 'input', args: [], attrs: { name: `a${i}`, kind: 'tokens' }, shape: a.shape.map(c), dtype: 'i32' } : { id: `%a${i}`, op: 'param', args: [], attrs: {} as Record<string, AttrValue>, shape: a.shape.map(c), dtype: 'f32' }));
-  const node: IrNode = { id: '%y', op, args: nodes.map((n) => n.id), attrs, shape: outShape.map(c), dtype: 'f32' };
+  const nodes: IrNode[] = args.map((a, i): IrNode => (a.ids ? { id: `%a${i}`, op: 'input', args: [], attrs: { name: `a${i}`, kind: 'tokens' }, shape: a.shape.map(c), dtype: 'i32' } : { id: `%a${i}`, op: 'param', args: [], attrs: {}, shape: a.shape.map(c), dtype: 'f32' }));
+  const node = irNode(op, { id: '%y', args: nodes.map((n) => n.id), attrs, shape: outShape.map(c), dtype: 'f32' });
   const g: IrGraph = { model: 'op', dims: [], nodes: [...nodes, node], outputs: ['%y'] };
   const values = args.map((a) => a.ids ?? randomTensor(a.shape.reduce((p, x) => p * x, 1), r));
   const weights = new Map(values.flatMap((v, i) => (v instanceof Float64Array ? [[`a${i}`, v] as const] : [])));
@@ -73,7 +74,7 @@ describe('each op’s gradient matches finite differences (f64)', () => {
     expectMatches(broadcast.values, broadcast.grads, broadcast.loss, [0, 1]);
   });
 
-  for (const fn of ['relu', 'gelu', 'silu']) {
+  for (const fn of ['relu', 'gelu', 'gelu_erf', 'silu'] as const) {
     it(`act ${fn}`, () => {
       const { values, grads, loss } = opCase('act', { fn }, [{ shape: [3, 5] }], [3, 5], 7);
       expectMatches(values, grads, loss, [0]);
@@ -82,6 +83,11 @@ describe('each op’s gradient matches finite differences (f64)', () => {
 
   it('swiglu (gate and up)', () => {
     const { values, grads, loss } = opCase('swiglu', {}, [{ shape: [2, 4] }, { shape: [2, 4] }], [2, 4], 8);
+    expectMatches(values, grads, loss, [0, 1]);
+  });
+
+  it('geglu (gate and up)', () => {
+    const { values, grads, loss } = opCase('geglu', {}, [{ shape: [2, 4] }, { shape: [2, 4] }], [2, 4], 15);
     expectMatches(values, grads, loss, [0, 1]);
   });
 
@@ -95,7 +101,7 @@ describe('each op’s gradient matches finite differences (f64)', () => {
   it('matmul: input, weight [out, in] and bias; a [in, out] weight; fused activation and residual', () => {
     const linear = opCase('matmul', { transpose_b: true }, [{ shape: [2, 3, 4] }, { shape: [5, 4] }, { shape: [5] }], [2, 3, 5], 11);
     expectMatches(linear.values, linear.grads, linear.loss, [0, 1, 2]);
-    const plain = opCase('matmul', {}, [{ shape: [3, 4] }, { shape: [4, 2] }], [3, 2], 12);
+    const plain = opCase('matmul', { transpose_b: false }, [{ shape: [3, 4] }, { shape: [4, 2] }], [3, 2], 12);
     expectMatches(plain.values, plain.grads, plain.loss, [0, 1]);
     const fused = opCase('matmul', { transpose_b: true, act: 'gelu', residual: true }, [{ shape: [3, 4] }, { shape: [2, 4] }, { shape: [2] }, { shape: [3, 2] }], [3, 2], 13);
     expectMatches(fused.values, fused.grads, fused.loss, [0, 1, 2, 3]);
@@ -105,14 +111,17 @@ describe('each op’s gradient matches finite differences (f64)', () => {
 describe('attention’s gradient matches finite differences (f64)', () => {
   const shape = { batch: 2, lq: 5, lk: 6, heads: 4, kvHeads: 2, headDim: 4 };
   const relBias = (bidirectional: boolean): ScoreModifier => ({ kind: 'relative_bias', heads: 4, buckets: 4, maxDistance: 8, bidirectional });
-  const cases: [string, { mask?: (b: number, h: number, q: number, k: number) => boolean; modifiers?: ScoreModifier[]; rope?: boolean }][] = [
+  const cases: [string, { mask?: (b: number, h: number, q: number, k: number) => boolean; modifiers?: ScoreModifier[]; rotary?: Rotary; scale?: number }][] = [
     ['no mask, GQA (4 heads on 2 kv heads)', {}],
     ['causal, with rows that see no key (q < 1 sees nothing)', { mask: (_b, _h, q, k) => k < q }],
     ['per-batch padding and a per-head pattern', { mask: (b, h, q, k) => k < 6 - 2 * b && (h % 2 === 0 || k <= q + 1) }],
     ['softcap', { modifiers: [{ kind: 'softcap', cap: 1.2 }] }],
-    ['alibi', { modifiers: [{ kind: 'alibi', slopes: alibiSlopes(4) }], mask: (_b, _h, q, k) => k <= q + 1 }],
+    ['alibi', { modifiers: [{ kind: 'alibi', slopes: alibiSlopes(4), form: 'distance' }], mask: (_b, _h, q, k) => k <= q + 1 }],
+    ['alibi in BLOOM’s form (slope · k), no mask', { modifiers: [{ kind: 'alibi', slopes: alibiSlopes(4), form: 'key' }] }],
     ['relative bias table, then softcap', { modifiers: [relBias(true), { kind: 'softcap', cap: 2 }] }],
-    ['rotary positions', { rope: true, mask: (_b, _h, q, k) => k <= q + 1 }],
+    ['rotary positions', { rotary: defaultRotary(4), mask: (_b, _h, q, k) => k <= q + 1 }],
+    ['rotary halves, θ = 500000, half of each head rotated', { rotary: { style: 'halves', theta: 500000, dims: 2 }, mask: (_b, _h, q, k) => k <= q + 1 }],
+    ['rotary pairs over half of each head, unscaled scores (scale = 1)', { rotary: { style: 'pairs', theta: 100, dims: 2 }, scale: 1 }],
   ];
   for (const [name, o] of cases) {
     it(name, () => {
@@ -124,9 +133,9 @@ describe('attention’s gradient matches finite differences (f64)', () => {
       const table = randomTensor(4 * heads, r);
       const dOut = randomTensor(q.length, r);
       const mods = () => (o.modifiers ?? []).map((m) => (m.kind === 'relative_bias' ? { ...m, table } : m));
-      const rows = (x: Float64Array, h: number, l: number) => (o.rope ? rope(x, batch * l, h, headDim, l) : x);
-      const loss = () => attentionCpu(shape, rows(q, heads, lq), rows(k, kvHeads, lk), v, { mask: o.mask, modifiers: mods() }).reduce((s, y, i) => s + y * dOut[i], 0);
-      const g = attentionBackward({ ...shape, rope: !!o.rope, visible: o.mask ?? (() => true), modifiers: o.modifiers ?? [], q, k, v, table, dOut });
+      const rows = (x: Float64Array, h: number, l: number) => (o.rotary ? rope(x, batch * l, h, headDim, l, o.rotary) : x);
+      const loss = () => attentionCpu(shape, rows(q, heads, lq), rows(k, kvHeads, lk), v, { mask: o.mask, modifiers: mods(), scale: o.scale }).reduce((s, y, i) => s + y * dOut[i], 0);
+      const g = attentionBackward({ ...shape, rotary: o.rotary, scale: o.scale ?? 1 / Math.sqrt(headDim), visible: o.mask ?? (() => true), modifiers: o.modifiers ?? [], q, k, v, table, dOut });
       const all = (x: Float64Array) => Array.from({ length: x.length }, (_, i) => i);
       expect(relativeError(Array.from(g.dq), numericGradient(loss, q, all(q)))).toBeLessThanOrEqual(TOL);
       expect(relativeError(Array.from(g.dk), numericGradient(loss, k, all(k)))).toBeLessThanOrEqual(TOL);

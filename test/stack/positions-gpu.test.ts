@@ -49,16 +49,22 @@ describe('position values on WebGPU vs f64', () => {
     }
   });
 
-  it('rotary angles agree with f64 to 1e-6 up to position 4096, also from a cache start position', async () => {
-    const kernel = ropeKernel();
-    const pipeline = await kernelPipeline(gpu(), kernel);
-    for (const [hd, heads, start] of [[64, 2, 0], [128, 1, 0], [8, 3, 2000]] as const) {
+  it('rotary angles agree with f64 to 1e-6 up to position 4096, also from a cache start position, in both styles', async () => {
+    // [head width, heads, start, style, θ, rotated dims]: GPT-J pairs at the default θ, and Llama/NeoX halves with
+    // Llama 3's θ over part of each head (the other dims must pass through untouched).
+    const cases = [[64, 2, 0, 'pairs', 10000, 64], [128, 1, 0, 'pairs', 10000, 128], [8, 3, 2000, 'pairs', 10000, 8], [64, 2, 0, 'halves', 500000, 64], [16, 2, 1000, 'halves', 10000, 8], [16, 1, 0, 'pairs', 100, 4]] as const;
+    for (const [hd, heads, start, style, theta, rd] of cases) {
+      const kernel = ropeKernel(style);
+      const pipeline = await kernelPipeline(gpu(), kernel);
       const rows = POSITIONS - start; // one row per position, start … 4096
       const count = rows * heads * hd;
-      // Every pair is (1, 0), so the rotated pair is (cos θ, sin θ).
-      const x = Float32Array.from({ length: count }, (_, i) => (i % 2 === 0 ? 1 : 0));
-      const [rate_lo, rate_hi] = positionRateWords(hd);
-      const uniforms = packUniforms(kernel.uniforms, { rows, heads, hd, T: rows, start, rate_lo, rate_hi });
+      // Written by hand from the published definitions: pair p is (2p, 2p+1) for GPT-J, (p, p + rd/2) for NeoX.
+      const pair = (p: number) => (style === 'pairs' ? [2 * p, 2 * p + 1] : [p, p + rd / 2]);
+      // Every pair is (1, 0), so the rotated pair is (cos θ, sin θ); dims past rd hold 7 and must keep it.
+      const x = new Float32Array(count).fill(7);
+      for (let r = 0; r < rows * heads; r++) for (let p = 0; p < rd / 2; p++) [x[r * hd + pair(p)[0]], x[r * hd + pair(p)[1]]] = [1, 0];
+      const [rate_lo, rate_hi] = positionRateWords(rd, theta);
+      const uniforms = packUniforms(kernel.uniforms, { rows, heads, hd, rd, T: rows, start, rate_lo, rate_hi });
       const device = gpu().device;
       const buffer = device.createBuffer({ label: 'x', size: count * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC, mappedAtCreation: true });
       new Float32Array(buffer.getMappedRange()).set(x);
@@ -69,7 +75,7 @@ describe('position values on WebGPU vs f64', () => {
       const pass = enc.beginComputePass();
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bind);
-      const groups = Math.ceil((rows * heads * hd) / 2 / 64);
+      const groups = Math.ceil((rows * heads * rd) / 2 / 64);
       pass.dispatchWorkgroups(Math.min(groups, 65535), Math.ceil(groups / 65535));
       pass.end();
       device.queue.submit([enc.finish()]);
@@ -78,15 +84,17 @@ describe('position values on WebGPU vs f64', () => {
       let worst = { err: 0, t: 0, p: 0 };
       for (let r = 0; r < rows; r++) {
         for (let h = 0; h < heads; h++) {
-          for (let p = 0; p < hd / 2; p++) {
-            const a = angle(r + start, p, hd);
-            const at = (r * heads + h) * hd + 2 * p;
-            const err = Math.max(Math.abs(got[at] - Math.cos(a)), Math.abs(got[at + 1] - Math.sin(a)));
+          const at = (r * heads + h) * hd;
+          for (let p = 0; p < rd / 2; p++) {
+            const a = (r + start) / theta ** ((2 * p) / rd);
+            const [i0, i1] = pair(p);
+            const err = Math.max(Math.abs(got[at + i0] - Math.cos(a)), Math.abs(got[at + i1] - Math.sin(a)));
             if (err > worst.err) worst = { err, t: r + start, p };
           }
+          for (let d = rd; d < hd; d++) expect(got[at + d]).toBe(7);
         }
       }
-      expect(worst.err, `hd ${hd}: ${worst.err} at t=${worst.t}, pair ${worst.p}`).toBeLessThanOrEqual(1e-6);
+      expect(worst.err, `${style} hd ${hd} θ ${theta}: ${worst.err} at t=${worst.t}, pair ${worst.p}`).toBeLessThanOrEqual(1e-6);
     }
   });
 });

@@ -101,6 +101,17 @@ describe('writing', () => {
     expect(file.tensors.get('h')!.dtype).toBe('F16');
     expect(Array.from(file.tensors.get('h')!.data)).toEqual(expected);
   });
+
+  it('stores BF16 (the top 16 bits of an f32) rounded to nearest even', () => {
+    // bf16 keeps 8 significand bits: 1 + 2^-8 is a tie between 1 and 1 + 2^-7 and goes to the even 1;
+    // 1 + 3·2^-8 ties between 1 + 2^-7 (odd) and 1 + 2^-6, going to 1 + 2^-6; 1 + 2^-8 + 2^-20 is above the tie.
+    // The largest finite bf16 is (2 − 2^-7)·2^127; f32's largest finite value rounds past it to inf.
+    const max = (2 - 2 ** -7) * 2 ** 127;
+    const values = [1, -2, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -8 + 2 ** -20, max, 3.4028234663852886e38, NaN, -0];
+    const file = readSafetensors(writeSafetensors({ b: { shape: [values.length], data: Float32Array.from(values), dtype: 'BF16' } }));
+    expect(file.tensors.get('b')!.dtype).toBe('BF16');
+    expect(Array.from(file.tensors.get('b')!.data)).toEqual([1, -2, 1, 1 + 2 ** -6, 1 + 2 ** -7, max, Infinity, NaN, -0]);
+  });
 });
 
 describe('F16 and BF16 files built by hand', () => {

@@ -119,7 +119,7 @@ describe('nothing from a spec becomes a WGSL identifier', () => {
   });
 
   it('checks ALiBi slopes against the head count', () => {
-    expect(() => emitModifierFunction('attn_modify_score', [{ kind: 'alibi', slopes: [0.5] }], 2)).toThrow(/one slope per head/);
+    expect(() => emitModifierFunction('attn_modify_score', [{ kind: 'alibi', slopes: [0.5], form: 'distance' }], 2)).toThrow(/one slope per head/);
     expect(() => emitModifierFunction('attn_modify_score', [{ kind: 'softcap', cap: 0 }], 2)).toThrow(/positive/);
   });
 });

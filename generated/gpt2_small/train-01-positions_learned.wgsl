@@ -1,0 +1,15 @@
+struct Params {
+  T: u32,
+  D: u32,
+  offset: u32,
+  pad0: u32,
+}
+@group(0) @binding(0) var<uniform> u: Params;
+@group(0) @binding(1) var<storage, read> pos_table: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * 65535u * 64u;
+  if (i >= u.T * u.D) { return; }
+  out[i] = pos_table[i + u.offset * u.D];
+}

@@ -1,0 +1,20 @@
+struct Params {
+  count: u32,
+  pad0: u32,
+  pad1: u32,
+  pad2: u32,
+}
+@group(0) @binding(0) var<uniform> u: Params;
+@group(0) @binding(1) var<storage, read> gate: array<f32>;
+@group(0) @binding(2) var<storage, read> up: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
+fn act_grad(x: f32) -> f32 {
+  let s = 1.0 / (1.0 + exp(-x)); return s * (1.0 + x * (1.0 - s));
+}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * 65535u * 64u;
+  if (i >= u.count) { return; }
+  dx[i] = act_grad(gate[i]) * up[i] * dy[i];
+}

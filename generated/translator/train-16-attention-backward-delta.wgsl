@@ -1,0 +1,24 @@
+struct AttnParams {
+  rows: u32,
+  lq: u32,
+  heads: u32,
+  pad0: u32,
+}
+@group(0) @binding(0) var<uniform> attn_params: AttnParams;
+@group(0) @binding(1) var<storage, read> attn_out: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> attn_dout: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> attn_delta: array<f32>;
+const ATTN_D4: u32 = 4u;
+// D = rowsum(dO ∘ O): rows r of [B, Lq, H], stored at [B, H, Lq] like the log-sum-exp.
+@compute @workgroup_size(64)
+fn attn_bwd_delta(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let r = gid.x;
+  if (r >= attn_params.rows) { return; }
+  var acc = vec4<f32>(0.0);
+  for (var i = 0u; i < ATTN_D4; i++) { acc = fma(attn_out[r * ATTN_D4 + i], attn_dout[r * ATTN_D4 + i], acc); }
+  let per_b = attn_params.lq * attn_params.heads;
+  let b = r / per_b;
+  let q = (r % per_b) / attn_params.heads;
+  let h = r % attn_params.heads;
+  attn_delta[(b * attn_params.heads + h) * attn_params.lq + q] = acc.x + acc.y + acc.z + acc.w;
+}
