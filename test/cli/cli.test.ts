@@ -60,8 +60,8 @@ describe('mdl dump', () => {
 
   it('prints the WGSL kernels and the manifest exactly as mdl compile writes them, however long', () => {
     const dir = join(root, 'generated', 'translator');
-    // The full pass's kernels; prefill-* and step-* are the decode programs' (`--stage decode`).
-    const kernels = readdirSync(dir).filter((f) => f.endsWith('.wgsl') && !/^(prefill|step)-/.test(f)).sort();
+    // The full pass's kernels are numbered; the other programs' carry their stage (prefill-*, step-*, train-*, …).
+    const kernels = readdirSync(dir).filter((f) => /^\d+-.*\.wgsl$/.test(f)).sort();
     expect(dumped('specs/translator.mdl', 'wgsl')).toBe(kernels.map((f) => `// ---- ${f}\n${readFileSync(join(dir, f), 'utf8')}`).join('\n'));
     const manifest = dumped('specs/translator.mdl', 'manifest');
     expect(manifest.length).toBeGreaterThan(65536); // more than a pipe holds at once
