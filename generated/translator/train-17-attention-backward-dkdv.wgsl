@@ -9,21 +9,22 @@ struct AttnParams {
   scale: f32,
   q_offset: u32,
   k_offset: u32,
+  delta_offset: u32,
   pad0: u32,
-  pad1: u32,
 }
 @group(0) @binding(0) var<uniform> attn_params: AttnParams;
 @group(0) @binding(1) var<storage, read> attn_q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> attn_k: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> attn_v: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> attn_dout: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> attn_lse: array<f32>;
-@group(0) @binding(6) var<storage, read> attn_delta: array<f32>;
-@group(0) @binding(7) var<storage, read> attn_tile_class: array<u32>;
-@group(0) @binding(8) var<storage, read> mask_params: array<i32>;
-@group(0) @binding(9) var<storage, read> mask_data: array<i32>;
-@group(0) @binding(10) var<storage, read_write> attn_dk: array<vec4<f32>>;
-@group(0) @binding(11) var<storage, read_write> attn_dv: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> attn_row_stats: array<f32>;
+@group(0) @binding(6) var<storage, read> attn_tile_class: array<u32>;
+@group(0) @binding(7) var<storage, read> mask_params: array<i32>;
+@group(0) @binding(8) var<storage, read> mask_data: array<i32>;
+@group(0) @binding(9) var<storage, read_write> attn_dk: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> attn_dv: array<vec4<f32>>;
+fn attn_lse_at(i: u32) -> f32 { return attn_row_stats[i]; }
+fn attn_delta_at(i: u32) -> f32 { return attn_row_stats[attn_params.delta_offset + i]; }
 const ATTN_D4: u32 = 4u;
 const ATTN_TQ: u32 = 32u;
 const ATTN_TK: u32 = 64u;
@@ -84,7 +85,7 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
       for (var q_pos = qt * ATTN_TQ; q_pos < q_end; q_pos++) {
         if (cls == ATTN_PARTIAL && !mdl_mask(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset))) { continue; }
         let row = (b * heads + h) * lq + q_pos;
-        let lse = attn_lse[row];
+        let lse = attn_lse_at(row);
         if (lse <= ATTN_VISIBLE_FLOOR) { continue; }
         let q_base = ((b * lq + q_pos) * heads + h) * ATTN_D4;
         var raw4 = attn_q[q_base + 0u] * k_0;
@@ -102,7 +103,7 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         dp4 = fma(attn_dout[q_base + 3u], v_3, dp4);
         let dp = dp4.x + dp4.y + dp4.z + dp4.w;
         let pv = vec4<f32>(p);
-        let dsv = vec4<f32>(p * (dp - attn_delta[row]) * g_s * scale);
+        let dsv = vec4<f32>(p * (dp - attn_delta_at(row)) * g_s * scale);
         dv_0 = fma(pv, attn_dout[q_base + 0u], dv_0);
         dv_1 = fma(pv, attn_dout[q_base + 1u], dv_1);
         dv_2 = fma(pv, attn_dout[q_base + 2u], dv_2);

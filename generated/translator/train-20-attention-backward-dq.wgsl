@@ -9,20 +9,21 @@ struct AttnParams {
   scale: f32,
   q_offset: u32,
   k_offset: u32,
+  delta_offset: u32,
   pad0: u32,
-  pad1: u32,
 }
 @group(0) @binding(0) var<uniform> attn_params: AttnParams;
 @group(0) @binding(1) var<storage, read> attn_q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> attn_k: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> attn_v: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> attn_dout: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> attn_lse: array<f32>;
-@group(0) @binding(6) var<storage, read> attn_delta: array<f32>;
-@group(0) @binding(7) var<storage, read> attn_tile_class: array<u32>;
-@group(0) @binding(8) var<storage, read> mask_params: array<i32>;
-@group(0) @binding(9) var<storage, read> mask_data: array<i32>;
-@group(0) @binding(10) var<storage, read_write> attn_dq: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> attn_row_stats: array<f32>;
+@group(0) @binding(6) var<storage, read> attn_tile_class: array<u32>;
+@group(0) @binding(7) var<storage, read> mask_params: array<i32>;
+@group(0) @binding(8) var<storage, read> mask_data: array<i32>;
+@group(0) @binding(9) var<storage, read_write> attn_dq: array<vec4<f32>>;
+fn attn_lse_at(i: u32) -> f32 { return attn_row_stats[i]; }
+fn attn_delta_at(i: u32) -> f32 { return attn_row_stats[attn_params.delta_offset + i]; }
 const ATTN_D4: u32 = 4u;
 const ATTN_TQ: u32 = 32u;
 const ATTN_TK: u32 = 64u;
@@ -62,10 +63,10 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
   var dq_1 = vec4<f32>(0.0);
   var dq_2 = vec4<f32>(0.0);
   var dq_3 = vec4<f32>(0.0);
-  let lse = attn_lse[row];
+  let lse = attn_lse_at(row);
   // A row that saw no visible key has zero gradient: it skips the walk.
   if (lse > ATTN_VISIBLE_FLOOR) {
-    let delta = attn_delta[row];
+    let delta = attn_delta_at(row);
     let q_0 = attn_q[q_base + 0u];
     let q_1 = attn_q[q_base + 1u];
     let q_2 = attn_q[q_base + 2u];

@@ -253,7 +253,9 @@ export class LayerChecker {
       }
       const vocab = this.concrete(vocabArg.value, 'the output vocabulary');
       const tiedArg = call.args.find((a) => a.name?.text === 'tied');
-      for (const a of call.args) if (a.name && a.name.text !== 'tied') this.bag.error('E506', a.name.span, `project has no argument '${a.name.text}'`);
+      for (const a of call.args) if (a.name && a.name.text !== 'tied' && a.name.text !== 'bias') this.bag.error('E506', a.name.span, `project has no argument '${a.name.text}'`, 'project takes tied = tokens and bias = true | false');
+      const biasArg = call.args.find((a) => a.name?.text === 'bias');
+      const bias = biasArg ? (boolValue({ key: biasArg.name!, values: [biasArg.value], span: biasArg.span }, this.bag, 'bias') ?? false) : false;
       const tied = !!tiedArg && !(tiedArg.value.kind === 'ref' && tiedArg.value.name === 'none');
       if (tied && tiedArg && !(tiedArg.value.kind === 'ref' && tiedArg.value.name === 'tokens')) {
         this.bag.error('E506', tiedArg.value.span, 'tied = tokens is the only table an output can share');
@@ -263,7 +265,7 @@ export class LayerChecker {
         this.bag.error('E304', call.span, `a tied projection reuses the ${this.m.embed.vocab}×${this.m.embed.width} token table, but this output is ${vocab}×${from.width}`, 'project to the embedding vocabulary from a stack of the model width, or drop `tied`');
         continue;
       }
-      const info: OutputInfo = { name: item.name.text, from: from.name, vocab, tied, span: item.name.span };
+      const info: OutputInfo = { name: item.name.text, from: from.name, vocab, tied, bias, span: item.name.span };
       this.m.output = info;
     }
   }

@@ -163,6 +163,8 @@ export interface OutputInfo {
   from: string;
   vocab: number;
   tied: boolean;
+  /** A bias on the logits (`bias = true`, default false): `lm_head.bias`, BART's and Marian's final_logits_bias. */
+  bias: boolean;
   span: Span;
 }
 

@@ -47,7 +47,8 @@ class IrBuilder {
       const from = this.stackOut.get(m.output.from) as string;
       const table = m.output.tied ? '%embed.tokens.weight' : this.param('lm_head.weight', [m.output.vocab, this.d]);
       const shape = [...this.shapeOf(from).slice(0, -1), sym.constant(m.output.vocab)];
-      outputs.push(this.emit(`%${m.output.name}`, 'matmul', [from, table], { transpose_b: true }, shape, 'f32', m.output.span));
+      const bias = m.output.bias ? [this.param('lm_head.bias', [m.output.vocab])] : [];
+      outputs.push(this.emit(`%${m.output.name}`, 'matmul', [from, table, ...bias], { transpose_b: true }, shape, 'f32', m.output.span));
     }
     const dims = [...m.dims.values()].filter((d) => d.kind === 'symbolic').map((d) => (d.bound === undefined ? { name: d.name } : { name: d.name, bound: d.bound }));
     return { model: m.name, dims, nodes: this.nodes, outputs };

@@ -3,7 +3,7 @@
 // (rotated, with rotary positions), V, the output, the log-sum-exp the forward kernel wrote, the tile classes and
 // mask buffers — then, with rotary positions, the inverse rotation of dQ and dK.
 //
-//   delta   D = rowsum(dO ∘ O)                           [B, H, Lq]
+//   delta   D = rowsum(dO ∘ O)                           [B, H, Lq], after lse in the forward's row-stats buffer
 //   dkdv    dK, dV                                        a workgroup per key tile, kv head and batch row
 //   dq      dQ (and per-row partial sums of a relative_bias table's gradient, [B, H, Lq, buckets])
 //   table   the table's gradient, summed per (bucket, head) in a fixed order
@@ -33,6 +33,12 @@ export function attentionBackwardKernels(a: AttentionSite): AttentionBackwardKer
 }
 
 const fc = (n: number) => formula.constant(n);
+
+/** Elements of the relative_bias table the delta step copies into the row-stats buffer after lse and D (0 without one). */
+export function rowStatsTableEntries(a: AttentionSite): number {
+  const rb = a.modifiers.find((m) => m.kind === 'relative_bias');
+  return rb?.kind === 'relative_bias' ? rb.buckets * a.heads : 0;
+}
 const f = (p: Poly) => formula.of(p);
 
 /**
@@ -56,12 +62,14 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
   const dQ = scratch(0, 'dq', qSize);
   const dK = scratch(1, 'dk', kSize);
   const dV = scratch(2, 'dv', kSize);
-  const delta = `${fwd.id}#delta`;
-  buffers.push({ id: delta, role: 'value', dtype: 'f32', elements: f(rowsQ) });
-
+  // The forward step wrote lse into the first [B, H, Lq] of this buffer; D follows it.
   const b = forward.bind;
-  const inputs: Record<string, string> = { q: b.q, k: b.k, v: b.v, dOut, lse: b.lse, delta, tileClass: b.tileClass };
-  for (const role of ['maskParams', 'maskData', 'scoreTable']) if (b[role]) inputs[role] = b[role];
+  const rowStats = b.lse;
+  const inputs: Record<string, string> = { q: b.q, k: b.k, v: b.v, dOut, rowStats, tileClass: b.tileClass };
+  for (const role of ['maskParams', 'maskData']) if (b[role]) inputs[role] = b[role];
+  // With a table, the delta step copies it into the row-stats buffer after D, where the walks read it.
+  const table: Step['uniforms'] = kernels.table ? { table_offset: f(sym.mul(rowsQ, sym.constant(2))) } : {};
+  const deltaBind: Record<string, string> = { out: b.out, dOut, rowStats, ...(kernels.table ? { scoreTable: b.scoreTable } : {}) };
   const step = (part: AttentionBackwardPart, bind: Record<string, string>, uniforms: Step['uniforms'], grid: Step['grid']): Step => ({
     node: fwd.id,
     kind: 'attention_backward',
@@ -73,12 +81,13 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
   });
   // The backward kernels read K and V with Lk rows per batch row: the forward's kv_rows (always Lk in a training
   // pass) is not one of their fields.
-  const { kv_rows: _kvRows, ...attentionUniforms } = forward.uniforms;
+  const { kv_rows: _kvRows, ...forwardUniforms } = forward.uniforms;
+  const attentionUniforms = { ...forwardUniforms, delta_offset: f(rowsQ), ...table };
   const qTiles = forward.uniforms.n_q_tiles;
   const kTiles = forward.uniforms.n_k_tiles;
   if (!('factors' in qTiles) || !('factors' in kTiles)) throw new Error(`${fwd.id}: tile counts are formulas`);
   const steps: Step[] = [
-    step('delta', { out: b.out, dOut, delta }, { rows: f(rowsQ), lq: f(a.lq), heads: fc(a.heads) }, [formula.ceilDiv(f(rowsQ), 64), fc(1), fc(1)]),
+    step('delta', deltaBind, { rows: f(rowsQ), lq: f(a.lq), heads: fc(a.heads), delta_offset: f(rowsQ), ...table }, [formula.ceilDiv(f(rowsQ), 64), fc(1), fc(1)]),
     step('dkdv', { ...inputs, dK, dV }, attentionUniforms, [kTiles, fc(a.kvHeads), f(a.batch)]),
   ];
   const dqBind: Record<string, string> = { ...inputs, dQ };

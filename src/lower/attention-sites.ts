@@ -8,7 +8,7 @@ import { printPolicy, toPredicate } from '../masks/policy.ts';
 import { scoreModifiers } from '../wgsl/score-modifiers.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import type { Rotary } from '../ir/ir.ts';
-import { positionRateWords } from '../wgsl/kernels.ts';
+import { positionRateWords } from '../wgsl/positions.ts';
 import { formula } from './formula.ts';
 import type { MaskSite, Word } from './program.ts';
 

@@ -5,7 +5,8 @@ import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, type AttentionKernel } 
 import { trainingKernel } from '../wgsl/backward-kernels.ts';
 import type { Kernel } from '../wgsl/kernel.ts';
 import { optimizerKernel } from '../wgsl/optimizer-kernels.ts';
-import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, ropeKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
+import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
+import { ropeKernel } from '../wgsl/positions.ts';
 import { classifierKernel } from '../wgsl/mask-kernels.ts';
 import { attentionBackwardKernels } from './attention-grad-steps.ts';
 import type { Step } from './program.ts';

@@ -13,7 +13,8 @@ import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import type { IrNode, NodeOf } from '../ir/ir.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
-import { MATMUL_TILE, positionRateWords, type ElementwiseOp, type NormType } from '../wgsl/kernels.ts';
+import { MATMUL_TILE, type ElementwiseOp, type NormType } from '../wgsl/kernels.ts';
+import { positionRateWords } from '../wgsl/positions.ts';
 import { attentionBackwardSteps } from './attention-grad-steps.ts';
 import { ScheduleError } from './attention-sites.ts';
 import { formula, type Formula } from './formula.ts';
@@ -21,6 +22,7 @@ import type { GradGraph } from './grad.ts';
 import { planMemory } from './memory-plan.ts';
 import { render, type Rendered } from './render.ts';
 import { TRAINING_LIMITS } from './verify-program.ts';
+import { rowStatsTableEntries } from './attention-grad-steps.ts';
 import type { MaskSite, Program, ProgramBuffer, Step, Word } from './program.ts';
 import { attentionSteps, type ScheduleOptions } from './schedule.ts';
 
@@ -122,9 +124,12 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
       case 'attention': {
         const own = attentionSteps(n, m, byId, masks, buffers, options);
         const fwd = own[own.length - 1];
-        // The backward pass recomputes the probabilities from each query row's log-sum-exp, which the forward writes.
-        const lse = `${n.id}#lse`;
-        buffers.push({ id: lse, role: 'value', dtype: 'f32', elements: f(sym.mul(sym.mul(fwd.attention!.batch, fwd.attention!.lq), c(fwd.attention!.heads))) });
+        // The backward pass recomputes the probabilities from each query row's log-sum-exp, which the forward writes
+        // into the first part of the row-stats buffer; the backward's delta step writes the rest (attention-grad-steps.ts).
+        const lse = `${n.id}#row_stats`;
+        const a = fwd.attention!;
+        const rows = sym.mul(sym.mul(a.batch, a.lq), c(a.heads));
+        buffers.push({ id: lse, role: 'value', dtype: 'f32', elements: f(sym.add(sym.mul(rows, c(2)), c(rowStatsTableEntries(a)))) });
         fwd.attention = { ...fwd.attention!, lse: true };
         fwd.bind.lse = lse;
         attentionForward.set(n.id, fwd);

@@ -100,6 +100,8 @@ export async function prepareAttentionBackward(gpu: GpuContext, kernels: Attenti
   const classes = inputs.tileClasses ?? new Uint32Array(grid.tileClassCount).fill(kernels.mask ? TileClass.Partial : TileClass.Full);
   checkTileClasses(classes, grid, kernels);
 
+  const rowStats = new Float32Array(2 * rows + tableEntries);
+  rowStats.set(inputs.lse);
   const created: GPUBuffer[] = [];
   const allocations: { label: string; bytes: number }[] = [];
   const track = (label: string, bytes: number, buffer: GPUBuffer) => (created.push(buffer), allocations.push({ label, bytes }), buffer);
@@ -114,10 +116,10 @@ export async function prepareAttentionBackward(gpu: GpuContext, kernels: Attenti
       k: upload('K', inputs.k),
       v: upload('V', inputs.v),
       out: upload('O', inputs.out),
-      lse: upload('lse', inputs.lse),
+      // lse, then D written by the delta kernel (the row-stats buffer's two views).
+      rowStats: upload('row stats', rowStats),
       dOut: upload('dO', inputs.dOut),
       tileClass: upload('tile classes', classes),
-      delta: output('delta', 4 * rows),
       dQ: output('dQ', qBytes),
       dK: output('dK', kBytes),
       dV: output('dV', kBytes),
@@ -135,9 +137,10 @@ export async function prepareAttentionBackward(gpu: GpuContext, kernels: Attenti
       byRole.dTable = output('table gradient', 4 * tableEntries);
     }
 
-    const attn = attentionUniforms(kernels, grid, lq, lk);
+    const table: Record<string, number> = kernels.table ? { table_offset: 2 * rows } : {};
+    const attn = { ...attentionUniforms(kernels, grid, lq, lk), delta_offset: rows, ...table };
     const uniformValues = new Map<Kernel, Record<string, number>>([
-      [kernels.delta, { rows, lq, heads }],
+      [kernels.delta, { rows, lq, heads, delta_offset: rows, ...table }],
       [kernels.dkdv, attn],
       [kernels.dq, attn],
     ]);
@@ -188,13 +191,3 @@ export async function prepareAttentionBackward(gpu: GpuContext, kernels: Attenti
   }
 }
 
-/** Runs the backward pass once and returns the gradients. */
-export async function runAttentionBackward(gpu: GpuContext, kernels: AttentionBackwardKernels, inputs: AttentionBackwardInputs): Promise<AttentionGradients> {
-  const prepared = await prepareAttentionBackward(gpu, kernels, inputs);
-  try {
-    await prepared.run();
-    return await prepared.gradients();
-  } finally {
-    prepared.destroy();
-  }
-}

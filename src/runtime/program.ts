@@ -282,15 +282,6 @@ function rowTileClasses(pred: BoolExpr, grid: TileGrid, env: MaskEnv, nKT: numbe
   return out;
 }
 
-/** A step's uniform block at the given dims (the kernel's fields, packed by `packStepUniforms`). */
-export function uniformBlock(s: Step, k: RenderedKernel, dims: Record<string, number>): Uint32Array {
-  return packStepUniforms(s, k.uniforms, (f) => {
-    const v = formula.evaluate(f, dims);
-    if (v === undefined) throw new ProgramLimitError(`no value given for a dim of ${formula.print(f)}`);
-    return v;
-  });
-}
-
 export async function launch(gpu: GpuContext, s: Step, k: RenderedKernel, buffers: Map<string, GPUBuffer>, size: (f: Formula) => number, track: (b: GPUBuffer) => GPUBuffer, scalar?: ScalarValue) {
   const pipeline = await kernelPipeline(gpu, k);
   const uniform = track(uploadBuffer(gpu, `${k.file} uniforms`, packStepUniforms(s, k.uniforms, size, scalar), 'uniform'));

@@ -1,9 +1,8 @@
 // Safetensors on disk (Node only): reading through explicit positioned reads so a large file is read once, header
-// first, and never loaded whole before it has been validated; and writing aside then renaming, so a failed or
-// interrupted write never leaves a partial file under the requested name.
+// first, and never loaded whole before it has been validated. Writing goes through src/cli/output-file.ts (aside,
+// then renamed).
 
-import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import type { IrGraph } from '../ir/ir.ts';
 import { readSafetensorsFrom, SafetensorsError, type ByteSource, type SafetensorsFile, type SafetensorsHeader } from './safetensors.ts';
 import { loadWeights } from './weights.ts';
@@ -56,17 +55,3 @@ export function loadWeightsFile(path: string, ir: IrGraph): Map<string, Float32A
   return withFile(path, (src) => loadWeights(src, ir, path));
 }
 
-/**
- * Writes `bytes` to a temporary file beside `path` and renames it over `path` (atomic on one file system). On any
- * failure the temporary file is removed and the error rethrown; an existing file at `path` is left untouched.
- */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  try {
-    writeFileSync(tmp, bytes);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}

@@ -98,12 +98,6 @@ export function argmax(row: ArrayLike<number>): number {
   return best;
 }
 
-/** Where generation stops: after one of these ids, or once the text ends with one of these strings. */
-export interface StopRule {
-  ids: number[];
-  strings: string[];
-}
-
 /** The first stop string the generated text contains, or undefined (a token may end with text past it). */
 export function stopStringIn(text: string, strings: string[]): string | undefined {
   return strings.find((s) => s !== '' && text.includes(s));

@@ -16,7 +16,11 @@
 // A pair counts exactly when the forward pass counted it (same predicate, same modifiers, same floor), and a row the
 // forward pass saw no visible key in (lse at the masked sentinel) gets zero gradient.
 //
-// Layouts (f32): Q, O, dO, dQ [B, Lq, H, D]; K, V, dK, dV [B, Lk, kvHeads, D]; lse, D [B, H, Lq].
+// Layouts (f32): Q, O, dO, dQ [B, Lq, H, D]; K, V, dK, dV [B, Lk, kvHeads, D]; lse, D [B, H, Lq], both in one
+// row-stats buffer (lse from element 0, where the forward kernel writes it, D from `delta_offset`) so that the dK/dV
+// and dQ kernels spend one storage binding on them. With a relative_bias table the delta kernel also copies the
+// table [buckets, H] into that buffer (from `table_offset`): the walks then bind ten storage buffers at most, within
+// what Chromium's software adapter allows.
 
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTENTION_UNIFORMS, type AttentionHeads } from './attention.ts';
@@ -57,7 +61,13 @@ export const BACKWARD_ROW_GROUP = 64;
 const STRUCT = { type: 'AttnParams', name: 'attn_params' };
 const P = STRUCT.name;
 const MODIFY = 'attn_bwd_modify';
-const ROW_UNIFORMS: UniformField[] = [{ name: 'rows', type: 'u32' }, { name: 'lq', type: 'u32' }, { name: 'heads', type: 'u32' }];
+const ROW_UNIFORMS: UniformField[] = [{ name: 'rows', type: 'u32' }, { name: 'lq', type: 'u32' }, { name: 'heads', type: 'u32' }, { name: 'delta_offset', type: 'u32' }];
+const DELTA_OFFSET: UniformField = { name: 'delta_offset', type: 'u32' };
+/** Where the relative_bias table's copy starts in the row-stats buffer; a field only of kernels with a table. */
+const TABLE_OFFSET: UniformField = { name: 'table_offset', type: 'u32' };
+/** The row-stats buffer's arrays: the forward pass's log-sum-exp and D, each [B, H, Lq], then the table's copy. */
+const ROW_STATS_VIEWS = [{ name: 'attn_lse_at' }, { name: 'attn_delta_at', offset: DELTA_OFFSET.name }];
+const TABLE_VIEW = { name: 'attn_table_at', offset: TABLE_OFFSET.name };
 const TABLE_UNIFORMS: UniformField[] = [{ name: 'batch', type: 'u32' }, { name: 'lq', type: 'u32' }, { name: 'heads', type: 'u32' }];
 
 type Extent = NonNullable<KernelBinding['extent']>;
@@ -84,7 +94,7 @@ ${indent}let ${name} = ${name}4.x + ${name}4.y + ${name}4.z + ${name}4.w;`;
  * (modified score, d score / d raw score, d score / d table entry, the entry's bucket as f32); undefined without
  * modifiers (the caller then uses the raw score with derivative 1).
  */
-export function emitModifierGradFunction(name: string, modifiers: readonly ScoreModifier[], heads: number): string | undefined {
+export function emitModifierGradFunction(name: string, modifiers: readonly ScoreModifier[], heads: number, tableAt: (index: string) => string = (i) => `${SCORE_TABLE}[${i}]`): string | undefined {
   if (modifiers.length === 0) return undefined;
   const constants: string[] = [];
   const lines: string[] = [];
@@ -117,7 +127,7 @@ export function emitModifierGradFunction(name: string, modifiers: readonly Score
         lines.push(
           '  {',
           ...relativeBucketWgsl(m),
-          `    s = s + ${SCORE_TABLE}[u32(rb_bucket) * ${heads}u + h];`,
+          `    s = s + ${tableAt(`u32(rb_bucket) * ${heads}u + h`)};`,
           '    g_table = 1.0;',
           '    bucket = f32(rb_bucket);',
           '  }',
@@ -171,15 +181,21 @@ export function generateAttentionBackward(config: AttentionBackwardConfig): Atte
     { role: 'k', name: 'attn_k', access: 'read', element: vec4, extent: kRows },
     { role: 'v', name: 'attn_v', access: 'read', element: vec4, extent: kRows },
     { role: 'dOut', name: 'attn_dout', access: 'read', element: vec4, extent: qRows },
-    { role: 'lse', name: 'attn_lse', access: 'read', element: 'f32', extent: rowScalars },
-    { role: 'delta', name: 'attn_delta', access: 'read', element: 'f32', extent: rowScalars },
+    {
+      role: 'rowStats',
+      name: 'attn_row_stats',
+      access: 'read',
+      element: 'f32',
+      extent: (c) => Math.max(c.u.delta_offset + rowScalars(c), rb ? c.u.table_offset + buckets * heads : 0),
+      views: rb ? [...ROW_STATS_VIEWS, TABLE_VIEW] : ROW_STATS_VIEWS,
+    },
     { role: 'tileClass', name: 'attn_tile_class', access: 'read', element: 'u32', extent: ({ u, grid }) => grid[2] * tileHeads * u.n_q_tiles * u.n_k_tiles },
   ];
   if (mask) {
     inputs.push({ role: 'maskParams', name: MASK_NAMES.params, access: 'read', element: 'i32' });
     inputs.push({ role: 'maskData', name: MASK_NAMES.data, access: 'read', element: 'i32' });
   }
-  if (rb) inputs.push({ role: 'scoreTable', name: SCORE_TABLE, access: 'read', element: 'f32', extent: () => buckets * heads });
+  const walkUniforms: UniformField[] = [...ATTENTION_UNIFORMS, DELTA_OFFSET, ...(rb ? [TABLE_OFFSET] : [])];
 
   const header = `const ATTN_D4: u32 = ${d4}u;
 const ATTN_TQ: u32 = ${tileQ}u;
@@ -189,7 +205,7 @@ const ATTN_PARTIAL: u32 = ${TileClass.Partial}u;
 // The forward pass's floor: a score at or below it is masked, and an lse at or below it marks a row with no visible key.
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
 ${mask ? `\n${mask.code}\n` : ''}
-${emitModifierGradFunction(MODIFY, modifiers, heads) ?? ''}
+${emitModifierGradFunction(MODIFY, modifiers, heads, (i) => `${TABLE_VIEW.name}(${i})`) ?? ''}
 `;
   const classHead = mask?.perHead ? 'b * heads + h' : 'b';
   const maskSkip = mask
@@ -216,7 +232,7 @@ ${emitModifierGradFunction(MODIFY, modifiers, heads) ?? ''}
     family: 'attention-backward-dkdv',
     entryPoint: 'attn_bwd_dkdv',
     struct: STRUCT,
-    uniforms: [...ATTENTION_UNIFORMS],
+    uniforms: walkUniforms,
     bindings: [...inputs, { role: 'dK', name: 'attn_dk', access: 'read_write', element: vec4, extent: kRows }, { role: 'dV', name: 'attn_dv', access: 'read_write', element: vec4, extent: kRows }],
     workgroupSize: tileK,
     workgroupStorageBytes: 0,
@@ -246,14 +262,14 @@ ${unrolled(d4, '  ', (i) => `var dv_${i} = vec4<f32>(0.0);`)}
       for (var q_pos = qt * ATTN_TQ; q_pos < q_end; q_pos++) {
         ${maskSkip}
         let row = (b * heads + h) * lq + q_pos;
-        let lse = attn_lse[row];
+        let lse = attn_lse_at(row);
         if (lse <= ATTN_VISIBLE_FLOOR) { continue; }
         let q_base = ((b * lq + q_pos) * heads + h) * ATTN_D4;
 ${score((i) => `attn_q[q_base + ${i}u]`, (i) => `k_${i}`)}
         let p = exp(s - lse);
 ${dot(d4, '        ', 'dp', (i) => `attn_dout[q_base + ${i}u]`, (i) => `v_${i}`)}
         let pv = vec4<f32>(p);
-        let dsv = vec4<f32>(p * (dp - attn_delta[row]) * g_s * scale);
+        let dsv = vec4<f32>(p * (dp - attn_delta_at(row)) * g_s * scale);
 ${unrolled(d4, '        ', (i) => `dv_${i} = fma(pv, attn_dout[q_base + ${i}u], dv_${i});`)}
 ${unrolled(d4, '        ', (i) => `dk_${i} = fma(dsv, attn_q[q_base + ${i}u], dk_${i});`)}
       }
@@ -271,7 +287,7 @@ ${unrolled(d4, '  ', (i) => `attn_dv[kv_base + ${i}u] = dv_${i};`)}
     family: 'attention-backward-dq',
     entryPoint: 'attn_bwd_dq',
     struct: STRUCT,
-    uniforms: [...ATTENTION_UNIFORMS],
+    uniforms: walkUniforms,
     bindings: [...inputs, ...dqOut],
     workgroupSize: tileQ,
     workgroupStorageBytes: 0,
@@ -291,10 +307,10 @@ ${rb ? `  // This row's slice of the table partial sums: written by this invocat
   let part_base = row * ATTN_BUCKETS;
   for (var i = 0u; i < ATTN_BUCKETS; i++) { attn_table_part[part_base + i] = 0.0; }` : ''}
 ${unrolled(d4, '  ', (i) => `var dq_${i} = vec4<f32>(0.0);`)}
-  let lse = attn_lse[row];
+  let lse = attn_lse_at(row);
   // A row that saw no visible key has zero gradient: it skips the walk.
   if (lse > ATTN_VISIBLE_FLOOR) {
-    let delta = attn_delta[row];
+    let delta = attn_delta_at(row);
 ${unrolled(d4, '    ', (i) => `let q_${i} = attn_q[q_base + ${i}u];`)}
 ${unrolled(d4, '    ', (i) => `let do_${i} = attn_dout[q_base + ${i}u];`)}
     let class_row = ((${classHead}) * n_q_tiles + qt) * n_k_tiles;
@@ -323,11 +339,20 @@ ${unrolled(d4, '  ', (i) => `attn_dq[q_base + ${i}u] = dq_${i};`)}
     family: 'attention-backward-delta',
     entryPoint: 'attn_bwd_delta',
     struct: STRUCT,
-    uniforms: ROW_UNIFORMS,
+    uniforms: rb ? [...ROW_UNIFORMS, TABLE_OFFSET] : ROW_UNIFORMS,
     bindings: [
       { role: 'out', name: 'attn_out', access: 'read', element: vec4, extent: ({ u }) => u.rows * headDim },
       { role: 'dOut', name: 'attn_dout', access: 'read', element: vec4, extent: ({ u }) => u.rows * headDim },
-      { role: 'delta', name: 'attn_delta', access: 'read_write', element: 'f32', extent: ({ u }) => u.rows },
+      // The forward pass's lse fills the buffer's first part; this kernel writes the D view after it (and the table's copy).
+      {
+        role: 'rowStats',
+        name: 'attn_row_stats',
+        access: 'read_write',
+        element: 'f32',
+        extent: ({ u }) => Math.max(u.delta_offset + u.rows, rb ? u.table_offset + buckets * heads : 0),
+        views: [{ name: 'attn_delta', offset: DELTA_OFFSET.name }, ...(rb ? [TABLE_VIEW] : [])],
+      },
+      ...(rb ? [{ role: 'scoreTable', name: SCORE_TABLE, access: 'read', element: 'f32', extent: () => buckets * heads } satisfies KernelBinding] : []),
     ],
     workgroupSize: BACKWARD_ROW_GROUP,
     workgroupStorageBytes: 0,
@@ -336,14 +361,16 @@ ${unrolled(d4, '  ', (i) => `attn_dq[q_base + ${i}u] = dq_${i};`)}
 @compute @workgroup_size(${BACKWARD_ROW_GROUP})
 fn attn_bwd_delta(@builtin(global_invocation_id) gid: vec3<u32>) {
   let r = gid.x;
-  if (r >= ${P}.rows) { return; }
+  if (r >= ${P}.rows) { return; }${rb ? `
+  // The walks read the relative_bias table from the row-stats buffer: copied here, entry e by invocation e mod rows.
+  for (var e = r; e < ${buckets * heads}u; e += ${P}.rows) { ${TABLE_VIEW.name}_store(e, ${SCORE_TABLE}[e]); }` : ''}
   var acc = vec4<f32>(0.0);
   for (var i = 0u; i < ATTN_D4; i++) { acc = fma(attn_out[r * ATTN_D4 + i], attn_dout[r * ATTN_D4 + i], acc); }
   let per_b = ${P}.lq * ${P}.heads;
   let b = r / per_b;
   let q = (r % per_b) / ${P}.heads;
   let h = r % ${P}.heads;
-  attn_delta[(b * ${P}.heads + h) * ${P}.lq + q] = acc.x + acc.y + acc.z + acc.w;
+  attn_delta_store((b * ${P}.heads + h) * ${P}.lq + q, acc.x + acc.y + acc.z + acc.w);
 }`,
   });
 

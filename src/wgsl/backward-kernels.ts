@@ -8,7 +8,8 @@
 // gradients in position order because its invocation walks all positions and adds where the id matches.
 
 import type { SinusoidalLayout } from '../check/model.ts';
-import { actFn, ERF_OF_X_OVER_SQRT2, POSITION_ANGLES, ROPE_UNIFORMS, ropePairWgsl, sinusoidWgsl, type Epilogue, type NormType, type RopeStyle } from './kernels.ts';
+import { actFn, ERF_OF_X_OVER_SQRT2, type Epilogue, type NormType } from './kernels.ts';
+import { POSITION_ANGLES, ROPE_UNIFORMS, ropePairWgsl, sinusoidWgsl, type RopeStyle } from './positions.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 
 type U = { u: Record<string, number> };

@@ -28,6 +28,18 @@ export interface KernelBinding {
    * business (packed mask inputs).
    */
   extent?: (c: ExtentContext) => number;
+  /**
+   * Named parts of one buffer, each starting at a uniform field's value (in elements): one binding then carries
+   * several arrays, which keeps a kernel within the storage-buffer limit. Each view is read through a generated
+   * `fn <name>(i: u32) -> element` and, for a read_write binding, written through `fn <name>_store(i: u32, v: element)`.
+   */
+  views?: BindingView[];
+}
+
+export interface BindingView {
+  name: string;
+  /** The uniform field holding the view's first element; absent for a view at element 0. */
+  offset?: string;
 }
 
 export interface UniformField {
@@ -62,14 +74,25 @@ export function declarations(k: Pick<KernelParts, 'struct' | 'uniforms' | 'bindi
   const fields = k.uniforms.map((f) => `  ${f.name}: ${f.type},`);
   for (let i = k.uniforms.length; i % 4 !== 0 || i === 0; i++) fields.push(`  pad${i - k.uniforms.length}: u32,`);
   const storage = k.bindings.map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${b.name ?? b.role}: array<${b.element}>;`);
-  return [`struct ${k.struct.type} {`, ...fields, '}', `@group(0) @binding(0) var<uniform> ${k.struct.name}: ${k.struct.type};`, ...storage].join('\n');
+  const views = k.bindings.flatMap((b) =>
+    (b.views ?? []).flatMap((v) => {
+      const at = v.offset ? `${k.struct.name}.${v.offset} + i` : 'i';
+      const buffer = b.name ?? b.role;
+      const read = `fn ${v.name}(i: u32) -> ${b.element} { return ${buffer}[${at}]; }`;
+      return b.access === 'read_write' ? [read, `fn ${v.name}_store(i: u32, v: ${b.element}) { ${buffer}[${at}] = v; }`] : [read];
+    }),
+  );
+  return [`struct ${k.struct.type} {`, ...fields, '}', `@group(0) @binding(0) var<uniform> ${k.struct.name}: ${k.struct.type};`, ...storage, ...views].join('\n');
 }
 
 /** The kernel with its declarations generated from its description. */
 export function declareKernel(parts: KernelParts): Kernel {
-  const names = [...parts.uniforms.map((f) => f.name), ...parts.bindings.map((b) => b.name ?? b.role)];
+  const names = [...parts.uniforms.map((f) => f.name), ...parts.bindings.map((b) => b.name ?? b.role), ...parts.bindings.flatMap((b) => (b.views ?? []).map((v) => v.name))];
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new Error(`${parts.family}: '${dup}' is declared twice`);
+  const fieldNames = new Set(parts.uniforms.map((f) => f.name));
+  const badView = parts.bindings.flatMap((b) => b.views ?? []).find((v) => v.offset !== undefined && !fieldNames.has(v.offset));
+  if (badView) throw new Error(`${parts.family}: view '${badView.name}' starts at '${badView.offset}', which is not a uniform field`);
   const { struct, body, ...kernel } = parts;
   const wgsl = `${declarations(parts)}\n${body.startsWith('\n') ? body.slice(1) : body}`;
   return { ...kernel, wgsl: wgsl.endsWith('\n') ? wgsl : `${wgsl}\n` };

@@ -215,8 +215,8 @@ describe('models with options: gradients match finite differences (f64)', () => 
       lm('tokens: learned(vocab, d_model, scale = 1), positions: rotary(style = halves, theta = 500000, fraction = 0.5)', 'norm = pre rms, eps = 1e-6, bias = false', 'attention self heads = heads mask = causal\n    ffn d_ff swiglu'),
     ],
     [
-      'BART-like: learned positions offset by 2, embedding norm, post-norm, exact GELU, attention without biases',
-      lm('tokens: learned(vocab, d_model, scale = 1), positions: learned(14, offset = 2)', 'norm = post layer, embed_norm = layer, eps = 1e-6', 'attention self heads = heads mask = causal bias = false\n    ffn d_ff gelu_erf'),
+      'BART-like: learned positions offset by 2, embedding norm, post-norm, exact GELU, attention without biases, tied output with a logits bias',
+      lm('tokens: learned(vocab, d_model, scale = 1), positions: learned(14, offset = 2)', 'norm = post layer, embed_norm = layer, eps = 1e-6', 'attention self heads = heads mask = causal bias = false\n    ffn d_ff gelu_erf').replace('project(decoder, vocab)', 'project(decoder, vocab, tied = tokens, bias = true)'),
     ],
     [
       'T5-like scores (scale = 1) with concatenated sinusoids and a layer norm without β',

@@ -8,7 +8,7 @@ import { readBack, uploadBuffer } from '../../src/runtime/gpu-buffers.ts';
 import { bindKernel, kernelPipeline } from '../../src/runtime/kernel-binding.ts';
 import { runProgram } from '../../src/runtime/program.ts';
 import { packUniforms } from '../../src/wgsl/kernel.ts';
-import { positionRateWords, ropeKernel } from '../../src/wgsl/kernels.ts';
+import { positionRateWords, ropeKernel } from '../../src/wgsl/positions.ts';
 import { bareModel as bare, GraphBuilder as Graph } from '../lower/graph-builder.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
 

@@ -33,8 +33,8 @@ const MODELS: [string, string][] = [
     lm('tokens: learned(vocab, d_model, scale = 1), positions: rotary(style = halves, theta = 500000, fraction = 0.5)', 'norm = pre rms, eps = 1e-6, bias = false', 'attention self heads = heads mask = causal\n    ffn d_ff swiglu'),
   ],
   [
-    'BART-like: learned positions offset by 2, embedding norm, post-norm, exact GELU, attention without biases',
-    lm('tokens: learned(vocab, d_model, scale = 1), positions: learned(18, offset = 2)', 'norm = post layer, embed_norm = layer', 'attention self heads = heads mask = causal bias = false\n    ffn d_ff gelu_erf'),
+    'BART-like: learned positions offset by 2, embedding norm, post-norm, exact GELU, attention without biases, tied output with a logits bias',
+    lm('tokens: learned(vocab, d_model, scale = 1), positions: learned(18, offset = 2)', 'norm = post layer, embed_norm = layer', 'attention self heads = heads mask = causal bias = false\n    ffn d_ff gelu_erf').replace('project(decoder, vocab)', 'project(decoder, vocab, tied = tokens, bias = true)'),
   ],
   [
     'T5-like scores (scale = 1), gated GELU (geglu), concatenated sinusoids, layer norms without β',
@@ -56,7 +56,8 @@ describe('spec options on WebGPU vs the CPU reference', () => {
     it(`${name}: forward, cached decoding and gradients`, async () => {
       const m = checkedModel(text);
       const lowered = lower(m);
-      const weights = seededWeights(lowered.ir, 9);
+      // Every tensor, biases and norm scales included, away from mdl init's zeros and ones, so each option's term shows.
+      const weights = new Map([...seededWeights(lowered.ir, 9)].map(([name, v]) => [name, Float32Array.from(v, (_, i) => 0.4 * Math.sin(i * 12.9898 + name.length * 78.233))]));
       // The full pass, with padding in the second row.
       const run = { dims: { B: 2, T: 7 }, inputs: { ids: tokenRows(2, 7, 40, 3) }, weights };
       const want = interpret(lowered.ir, m, run).get(lowered.ir.outputs[0])!;
