@@ -21,7 +21,7 @@ const DEMO_EXPECTED = 'I like to eat apples';
 const SHOWN_FACTS = ['steps', 'trained in'];
 /** Held-out pairs translated after it. */
 const HELD_OUT_SHOWN = 3;
-/** Target tokens to generate at most: the longest English sentence of data/zh-en is 44 bytes, and eos ends it. */
+/** Target tokens to generate at most: the longest English sentence of data/zh-en is 44 bytes (fewer words), and eos ends it. */
 const MAX_SENTENCE = 60;
 
 /** Whether a translation is the reference, said plainly either way. */
@@ -59,12 +59,13 @@ export function registerDemoCommand(program: Command): void {
       }
       const source = model.stacks.length > 1 ? DEMO_SOURCE : undefined;
       const trained = trainedWeightsFor(file, lowered.ir);
+      const vocab = trained && !('missing' in trained) ? trained.vocab : undefined;
       const run = (src: string | undefined, weights: string | undefined, maxNew: string, progress: (line: string) => void) =>
-        runModel(model, { source: src, input: src ? '' : 'Hello', maxNew, seed: '1', backend: opts.backend, weights }, progress);
+        runModel(model, { source: src, input: src ? '' : 'Hello', maxNew, seed: '1', backend: opts.backend, weights, vocab }, progress);
       const toStderr = (line: string) => process.stderr.write(line);
       let r: Awaited<ReturnType<typeof run>>;
       if (trained && !('missing' in trained)) {
-        say(`4. translating with weights that mdl trained: ${relative(process.cwd(), trained.path)} (${trained.facts.filter(([k]) => SHOWN_FACTS.includes(k)).map(([k, v]) => `${k} ${v}`).join('; ')})`);
+        say(`4. translating with weights that mdl trained: ${relative(process.cwd(), trained.path)}, vocabulary ${relative(process.cwd(), trained.vocab)} (${trained.facts.filter(([k]) => SHOWN_FACTS.includes(k)).map(([k, v]) => `${k} ${v}`).join('; ')})`);
         r = await run(source, trained.path, String(MAX_SENTENCE), toStderr);
         say(`   ${source} → ${r.text}   ${mark(r.text, DEMO_EXPECTED)}`);
         let right = r.text === DEMO_EXPECTED ? 1 : 0;

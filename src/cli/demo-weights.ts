@@ -1,5 +1,5 @@
-// The weights the demo translates with: weights/translator.safetensors, trained by `mdl train` on data/zh-en, and
-// the record beside it (weights/translator.txt) that says how. The demo shows the record's command line so that
+// The weights the demo translates with: weights/translator.safetensors, trained by `mdl train` on data/zh-en with
+// the word-level vocabulary data/zh-en/vocab.json, and the record beside it (weights/translator.txt) that says how. The demo shows the record's command line so that
 // anyone can retrain the weights, and a few held-out pairs from data/zh-en/test.tsv, which training never saw.
 
 import { existsSync, readFileSync } from 'node:fs';
@@ -12,12 +12,16 @@ import { repoRoot } from './repo-root.ts';
 export const TRAINED_WEIGHTS = join(repoRoot(), 'weights', 'translator.safetensors');
 export const TRAINING_RECORD = join(repoRoot(), 'weights', 'translator.txt');
 export const HELD_OUT = join(repoRoot(), 'data', 'zh-en', 'test.tsv');
+/** The vocabulary the weights were trained with (scripts/zh-en-vocab.mjs writes it from the corpus). */
+export const TRAINED_VOCABULARY = join(repoRoot(), 'data', 'zh-en', 'vocab.json');
 
 /** The sentence the demo translates first; it is in the training data. */
 export const DEMO_SOURCE = '我喜欢吃苹果';
 
 export interface TrainedWeights {
   path: string;
+  /** The vocabulary file they read and write text with (the run's --vocab). */
+  vocab: string;
   /** The `mdl train` command line that wrote them (the record's `command:` line). */
   command: string;
   /** The record's other `key: value` lines (seed, steps, time, where, losses), in order. */
@@ -31,6 +35,7 @@ export interface TrainedWeights {
 export function trainedWeightsFor(specFile: string, ir: IrGraph): TrainedWeights | { missing: string } | undefined {
   if (resolve(specFile) !== join(repoRoot(), 'specs', 'translator.mdl')) return undefined;
   if (!existsSync(TRAINED_WEIGHTS)) return { missing: `${TRAINED_WEIGHTS} is not there` };
+  if (!existsSync(TRAINED_VOCABULARY)) return { missing: `${TRAINED_VOCABULARY}, the vocabulary of the weights, is not there` };
   try {
     loadWeightsFile(TRAINED_WEIGHTS, ir);
   } catch (e) {
@@ -40,7 +45,7 @@ export function trainedWeightsFor(specFile: string, ir: IrGraph): TrainedWeights
   const facts = existsSync(TRAINING_RECORD) ? recordFacts(readFileSync(TRAINING_RECORD, 'utf8')) : [];
   const command = facts.find(([k]) => k === 'command')?.[1];
   if (!command) return { missing: `${TRAINING_RECORD} does not say how the weights were trained` };
-  return { path: TRAINED_WEIGHTS, command, facts: facts.filter(([k]) => k !== 'command') };
+  return { path: TRAINED_WEIGHTS, vocab: TRAINED_VOCABULARY, command, facts: facts.filter(([k]) => k !== 'command') };
 }
 
 /** `key: value` lines; anything else in the record is prose for people. */
