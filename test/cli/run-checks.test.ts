@@ -93,9 +93,9 @@ describe('weights and vocabulary files', () => {
 
   it('a vocabulary file id outside the vocabulary is refused', () => {
     const vocab = join(dir, 'vocab.json');
-    writeFileSync(vocab, JSON.stringify({ apples: 300, far: 320 }));
+    writeFileSync(vocab, JSON.stringify({ apples: 300, far: 480 }));
     const r = mdl('run', 'specs/translator.mdl', '--vocab', vocab, '--source', 'apples', '--backend', 'cpu');
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`mdl: ${vocab}: 1 bad entry:\n  token "far" → 320: not an id in [0, 320)`);
+    expect(r.stderr).toContain(`mdl: ${vocab}: 1 bad entry:\n  token "far" → 480: not an id in [0, 480)`);
   });
 });

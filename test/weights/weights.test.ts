@@ -30,7 +30,7 @@ describe('paramsOf', () => {
     const params = paramsOf(translator);
     const byName = new Map(params.map((p) => [p.name, p.shape]));
     expect(params).toHaveLength(89);
-    expect(byName.get('embed.tokens.weight')).toEqual([320, 64]);
+    expect(byName.get('embed.tokens.weight')).toEqual([480, 64]);
     expect(byName.get('encoder.layers.0.ffn.up_proj.weight')).toEqual([256, 64]);
     expect(byName.get('decoder.layers.1.cross_attn.k_proj.bias')).toEqual([64]);
     expect(byName.get('decoder.norm.weight')).toEqual([64]);
@@ -93,7 +93,7 @@ describe('loading weights for a graph', () => {
     const bytes = seededWeightsFile(translator, 7);
     const weights = loadWeights(bytes, translator, 'seeded');
     expect([...weights.keys()]).toEqual(paramsOf(translator).map((p) => p.name));
-    expect(weights.get('embed.tokens.weight')!.length).toBe(320 * 64);
+    expect(weights.get('embed.tokens.weight')!.length).toBe(480 * 64);
     const bound = bindWeights(translator, readSafetensors(bytes), 'seeded');
     // Compared as bytes: deep equality over a million elements is needlessly slow.
     expect([...bound.keys()]).toEqual([...weights.keys()]);
