@@ -1,6 +1,8 @@
 // BENCHMARKS.md from one run's results: the adapter and machine state first (every number below depends on them),
 // then the targets, then each measurement with absolute times beside the ratios.
 
+import { renderMatmulTilings } from './matmul-tilings.ts';
+import { renderAttentionShapes } from './attention-shapes.ts';
 import type { Timing } from '../src/tune/measure.ts';
 import { COMPARATORS, MAX_DIFF, WRONG_RESULT, type AttentionRow, type Comparator } from './attention-suite.ts';
 import { renderBackwardTable } from './attention-backward.ts';
@@ -331,6 +333,14 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     '## Batched decoding with the KV cache',
     '',
     ...batchDecode(r),
+    '',
+    '## Attention kernel shapes: default vs row-wise',
+    '',
+    ...renderAttentionShapes(r.attentionShapes),
+    '',
+    '## Matmul tilings vs tfjs',
+    '',
+    ...renderMatmulTilings(r.matmulTilings),
     '',
     '## Compile time: 24-layer spec, parse → WGSL',
     '',

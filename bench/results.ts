@@ -11,6 +11,8 @@ import { attentionFlops } from './data.ts';
 import type { DecodeRow } from './decode.ts';
 import type { ModelDecodeRow } from './model-decode.ts';
 import type { MatmulResult, PeakResult } from './roofline.ts';
+import type { MatmulTilingsResult } from './matmul-tilings.ts';
+import type { AttentionShapesResult } from './attention-shapes.ts';
 
 export interface RunEnvironment {
   date: string;
@@ -51,6 +53,10 @@ export interface BenchResults {
   training?: Section<TrainingRow[]>;
   /** Batched decoding at B = 1, 4, 16 (absent before it was measured; `--only batch` measures it alone). */
   batchDecode?: BatchDecodeSection;
+  /** The matmul tilings vs tfjs (absent before it was measured; `--only matmul` measures it alone). */
+  matmulTilings?: MatmulTilingsResult;
+  /** The attention kernel's shapes side by side (absent before it was measured; `--only attention-shapes`). */
+  attentionShapes?: AttentionShapesResult;
 }
 
 /** A section measured on its own (`npm run bench -- --only NAME`), with the conditions of that run. */

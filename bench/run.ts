@@ -1,5 +1,5 @@
 // `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]
-// [-- --only training,backward,batch]`: every benchmark in one process on one adapter, progress on stderr, results
+// [-- --only training,backward,batch,matmul,attention-shapes]`: every benchmark in one process on one adapter, progress on stderr, results
 // written to BENCHMARKS.md and the measurements behind it to BENCHMARKS.json (`--report-only` renders the report from
 // them again). `--only` measures just the named sections, in one run of their own, and renders the report with the
 // other sections' saved measurements.
@@ -7,6 +7,8 @@
 // The default sizes keep a run under ten minutes on SwiftShader with two cores; `--full` adds L=2048, measures every
 // mask on every comparator at every length, and sizes the matmul for a real GPU.
 
+import { measureMatmulTilings } from './matmul-tilings.ts';
+import { measureAttentionShapes } from './attention-shapes.ts';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -41,7 +43,7 @@ interface Args {
   only?: Set<OnlySection>;
 }
 
-const ONLY_SECTIONS = ['training', 'backward', 'batch'] as const;
+const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes'] as const;
 type OnlySection = (typeof ONLY_SECTIONS)[number];
 
 function parseArgs(argv: string[]): Args {
@@ -133,7 +135,7 @@ async function main(): Promise<void> {
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS + 2;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS + 4;
   const progress = new Progress(total);
 
   try {
@@ -162,7 +164,7 @@ async function main(): Promise<void> {
     const startup = measureStartup(7);
     progress.step(`compile time: ${DEEP_LAYERS.join(' and ')} layers`);
     const deepCompile = measureDeepCompile(2);
-    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', new Set<OnlySection>(['training', 'backward']), 'npm run bench', progress);
+    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes']), 'npm run bench', progress);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -193,8 +195,8 @@ async function main(): Promise<void> {
 }
 
 /** The sections `--only` can name, measured side by side in one run on `gpu`. */
-async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Set<OnlySection>, command: string, progress: Progress): Promise<Pick<BenchResults, 'backward' | 'training'>> {
-  const out: Pick<BenchResults, 'backward' | 'training'> = {};
+async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Set<OnlySection>, command: string, progress: Progress): Promise<Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes'>> {
+  const out: Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes'> = {};
   const section = async <T>(measure: () => Promise<T>): Promise<Section<T>> => {
     const started = performance.now();
     const loadBefore = loadavg();
@@ -210,6 +212,14 @@ async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Se
     progress.step('training step: mdl WebGPU, tfjs-webgpu, mdl CPU reference');
     out.training = await section(() => runTrainingBench(gpu, tfjs, 3, log));
   }
+  if (only.has('matmul')) {
+    progress.step('matmul tilings vs tfjs matMul: N=512 and the translator training shapes');
+    out.matmulTilings = await measureMatmulTilings(gpu, typeof tfjs === 'string' ? undefined : tfjs, 5, () => loadavg()[0], log);
+  }
+  if (only.has('attention-shapes')) {
+    progress.step('attention kernel shapes side by side: L=256, none, causal, window');
+    out.attentionShapes = await measureAttentionShapes(gpu, [256], 5, () => loadavg()[0]);
+  }
   return out;
 }
 
@@ -222,7 +232,7 @@ async function measureSections(args: Args, only: Set<OnlySection>): Promise<void
   process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
   try {
     let tfjs: TfjsSession | string = 'skipped with --no-tfjs';
-    if (args.tfjs && only.has('training')) {
+    if (args.tfjs && (only.has('training') || only.has('matmul'))) {
       try {
         tfjs = await startTfjs(gpu);
       } catch (error) {

@@ -8,7 +8,7 @@ import type { AttentionLayer, EmbedDecl, Expr, FfnLayer, Model, Option, StackDec
 import type { DiagnosticBag } from '../lang/diagnostics.ts';
 import type { Activation, AttentionInfo, CheckedModel, EmbedInfo, FfnInfo, LayerInfo, NormType, OutputInfo, StackInfo } from './model.ts';
 import { checkEmbed, rotaryDims } from './embed.ts';
-import { boolValue, numberValue, wordValue } from './option-values.ts';
+import { boolValue, namedArgs, numberValue, wordValue } from './option-values.ts';
 import { dimExpr, suggest, type Declaration } from './scope.ts';
 import { sym } from './sym.ts';
 
@@ -60,16 +60,6 @@ export class LayerChecker {
     if (src.kind === 'features' && src.width && this.m.dModel && sym.asConstant(src.width) !== this.m.dModel) {
       this.bag.error('E303', decl.source.span, `features '${src.name}' are ${sym.print(src.width)} wide but the model width is ${this.m.dModel}`, 'features feed the stack directly: make their width the model width');
     }
-    if (src.kind === 'tokens' && this.m.embed?.positions === 'learned' && this.m.embed.maxPositions !== undefined) {
-      const axis = src.axis ? this.m.dims.get(src.axis) : undefined;
-      const longest = axis?.concrete ?? axis?.bound;
-      const covered = this.m.embed.maxPositions - this.m.embed.positionOffset;
-      if (longest === undefined || longest > covered) {
-        const reach = longest === undefined ? 'has no bound' : `may reach ${longest}`;
-        const rows = this.m.embed.positionOffset ? ` (${this.m.embed.maxPositions} rows from offset ${this.m.embed.positionOffset})` : '';
-        this.bag.error('E314', decl.source.span, `learned positions cover ${covered} positions${rows}, but ${src.axis} ${reach}`, `bound it: \`dim ${src.axis} <= ${covered}\`, or use sinusoidal or rotary positions`);
-      }
-    }
     const norm = this.normOption(decl.options);
     const info: StackInfo = { name: decl.name.text, repeat: repeat ?? 1, source: src.name, axis: src.axis ?? '?', width, norm, eps: 1e-5, bias: true, layers: [], span: decl.name.span };
     for (const o of decl.options) {
@@ -79,7 +69,21 @@ export class LayerChecker {
       else if (o.key.text === 'embed_norm') {
         const w = wordValue(o, ['none', 'layer', 'rms'] as const, this.bag, 'E527', 'the embedding norm');
         if (w && w !== 'none') info.embedNorm = w;
-      } else this.bag.error('E506', o.key.span, `unknown stack option '${o.key.text}'`, 'stacks take norm = pre layer | post layer | pre rms | post rms | none, eps = E, bias = true | false, embed_norm = none | layer | rms');
+      } else if (o.key.text === 'positions') info.positions = this.stackPositions(o);
+      else this.bag.error('E506', o.key.span, `unknown stack option '${o.key.text}'`, 'stacks take norm = pre layer | post layer | pre rms | post rms | none, eps = E, bias = true | false, embed_norm = none | layer | rms, positions = learned(MAX, offset = K)');
+    }
+    if (info.positions && this.m.embed?.positions === 'rotary') this.bag.error('E530', info.span, `stack '${info.name}' has its own learned positions, but the model's are rotary`, 'rotary positions act in every attention; set `positions: none` on the embed line to give stacks their own tables');
+    if (info.positions && src.kind !== 'tokens') this.bag.error('E530', decl.source.span, `stack '${info.name}' has its own positions but reads features '${src.name}', which are not embedded`, 'own positions belong to a stack over tokens; drop `positions =`');
+    const table = info.positions ?? (this.m.embed?.positions === 'learned' && this.m.embed.maxPositions !== undefined ? { maxPositions: this.m.embed.maxPositions, offset: this.m.embed.positionOffset } : undefined);
+    if (src.kind === 'tokens' && table) {
+      const axis = src.axis ? this.m.dims.get(src.axis) : undefined;
+      const longest = axis?.concrete ?? axis?.bound;
+      const covered = table.maxPositions - table.offset;
+      if (longest === undefined || longest > covered) {
+        const reach = longest === undefined ? 'has no bound' : `may reach ${longest}`;
+        const rows = table.offset ? ` (${table.maxPositions} rows from offset ${table.offset})` : '';
+        this.bag.error('E314', decl.source.span, `learned positions cover ${covered} positions${rows}, but ${src.axis} ${reach}`, `bound it: \`dim ${src.axis} <= ${covered}\`, or use sinusoidal or rotary positions`);
+      }
     }
     for (const layer of decl.layers) {
       let li: LayerInfo | undefined;
@@ -91,6 +95,23 @@ export class LayerChecker {
     }
     if (decl.layers.length === 0) this.bag.error('E505', decl.name.span, `stack '${info.name}' has no layers`, 'add attention and ffn layers between the braces');
     return repeat === undefined ? undefined : info;
+  }
+
+  /** `positions = learned(MAX, offset = K)`: the stack's own table; other schemes stay model-wide on the embed line. */
+  private stackPositions(o: Option): StackInfo['positions'] {
+    const v = o.values[0];
+    const positional = v?.kind === 'call' ? v.args.filter((a) => !a.name) : [];
+    if (o.values.length !== 1 || v.kind !== 'call' || v.callee.text !== 'learned' || positional.length !== 1) {
+      this.bag.error('E530', (v ?? o.key).span, 'a stack\'s own positions are learned(MAX) or learned(MAX, offset = K)', 'for example `positions = learned(context, offset = 2)`; sinusoidal and rotary positions go on the embed line');
+      return undefined;
+    }
+    const max = this.concrete(positional[0].value, 'the number of learned positions');
+    let offset = 0;
+    for (const a of namedArgs(v)) {
+      if (a.key.text !== 'offset') this.bag.error('E506', a.key.span, `learned(…) positions have no argument '${a.key.text}'`, 'learned positions take offset = K (default 0)');
+      else offset = numberValue(a.values[0], (n) => this.m.dims.get(n), this.bag, { code: 'E526', what: 'the position offset', hint: 'a whole number of table rows to skip, e.g. offset = 2 (BART)', min: 0, integer: true }) ?? 0;
+    }
+    return max === undefined ? undefined : { maxPositions: max, offset };
   }
 
   private normOption(options: Option[]): StackInfo['norm'] {

@@ -127,6 +127,11 @@ export interface StackInfo {
   bias: boolean;
   /** A norm of the embedded input before the first layer (`embed_norm =`, BART's layernorm_embedding). */
   embedNorm?: NormType;
+  /**
+   * The stack's own learned position table (`positions = learned(MAX, offset = K)`), in place of the model-wide
+   * `embed … positions:`; its parameter is `STACK.positions.weight` (BART's encoder and decoder each have one).
+   */
+  positions?: { maxPositions: number; offset: number };
   layers: LayerInfo[];
   span: Span;
 }

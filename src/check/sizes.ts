@@ -27,6 +27,7 @@ export function checkSizes(m: CheckedModel, bag: DiagnosticBag): void {
     if (e.positions === 'learned' && e.maxPositions !== undefined) limit('the learned position table', [['positions', e.maxPositions], ['width', e.width]], e.span, 'learn fewer positions');
   }
   for (const s of m.stacks) {
+    if (s.positions) limit(`the learned position table of stack '${s.name}'`, [['positions', s.positions.maxPositions], ['width', s.width]], s.span, 'learn fewer positions');
     const rows = rowsOf(m, s);
     for (const layer of s.layers) {
       if (layer.kind === 'attention') {

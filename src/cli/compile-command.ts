@@ -39,7 +39,7 @@ export function registerCompileCommand(program: Command): void {
         process.stderr.write(`mdl: ${tuned} of ${total} attention kernel signature(s) tuned for ${adapter}${tuned < total ? '; the others use the defaults (run mdl tune)' : ''}\n`);
       }
       const dir = opts.out ?? join('generated', model.name);
-      const files = writeCompiled(dir, lowered, compiledTrainingPrograms(model, lowered));
+      const files = writeCompiled(dir, lowered, compiledTrainingPrograms(model, lowered, schedule.matmulTiling ? { matmulTiling: schedule.matmulTiling } : {}));
       const ms = (performance.now() - t0).toFixed(0);
       process.stdout.write(`${file}: ${lowered.program.steps.length} launches, ${lowered.rendered.kernels.length} kernels → ${dir}/ (${files.length} files, ${ms} ms)\n`);
     });

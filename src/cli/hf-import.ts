@@ -8,6 +8,7 @@ import type { TensorToWrite } from '../runtime/safetensors.ts';
 import { checkWeights, paramsOf } from '../runtime/weights.ts';
 import { HfConfig } from './hf-config.ts';
 import { readJson, type HfDirectory } from './hf-directory.ts';
+import { importBart } from './hf-bart.ts';
 import { importGpt2 } from './hf-gpt2.ts';
 import { importLlama } from './hf-llama.ts';
 import { importMarian } from './hf-marian.ts';
@@ -29,6 +30,7 @@ const FAMILIES: Record<string, Family> = {
   qwen2: llama,
   t5: { prefixes: [''], convert: importT5 },
   marian: { prefixes: ['model.', ''], convert: importMarian },
+  bart: { prefixes: ['model.', ''], convert: importBart },
   whisper: { prefixes: ['model.', ''], convert: importWhisperDecoder },
 };
 

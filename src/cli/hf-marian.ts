@@ -7,7 +7,8 @@
 // and a `final_logits_bias`, which mdl's output has no place for: it must be all zeros.
 
 import type { HfConfig } from './hf-config.ts';
-import { output, sameValues, type Checkpoint, type ImportDType, type Imported } from './hf-tensors.ts';
+import { takeFairseqLayers, takeSharedEmbedding } from './hf-bart-layers.ts';
+import { output, type Checkpoint, type ImportDType, type Imported } from './hf-tensors.ts';
 import { SpecWriter } from './spec-writer.ts';
 import { UserError } from './user-error.ts';
 import type { Tensor, TensorToWrite } from '../runtime/safetensors.ts';
@@ -78,11 +79,7 @@ export function importMarian(cfg: HfConfig, ckpt: Checkpoint, name: string, dtyp
 
   const out = new Map<string, TensorToWrite>();
   const put = (n: string, t: Tensor) => out.set(n, output(t, dtype));
-  const shared = ckpt.take('shared.weight', [vocab, width], 'vocab_size × d_model');
-  put('embed.tokens.weight', shared);
-  for (const copy of ['encoder.embed_tokens.weight', 'decoder.embed_tokens.weight', '/lm_head.weight']) {
-    if (ckpt.has(copy) && !sameValues(ckpt.take(copy, [vocab, width], 'vocab_size × d_model'), shared)) throw new UserError(`${cfg.source}: ${copy.replace('/', '')} differs from the shared embedding, which Marian ties it to`);
-  }
+  takeSharedEmbedding(ckpt, cfg, vocab, width, 'Marian', put);
   for (const stack of ['encoder', 'decoder']) {
     if (ckpt.has(`${stack}.embed_positions.weight`)) checkSinusoid(ckpt.take(`${stack}.embed_positions.weight`, [context, width], 'max_position_embeddings × d_model'), `${stack}.embed_positions.weight`, cfg);
   }
@@ -91,32 +88,7 @@ export function importMarian(cfg: HfConfig, ckpt: Checkpoint, name: string, dtyp
     const at = bias.data.findIndex((x) => x !== 0);
     if (at >= 0) throw new UserError(`${cfg.source}: final_logits_bias is not zero (${bias.data[at]} at id ${at}), and mdl's output projection has no bias`);
   }
-  const linear = (from: string, to: string, rows: number, cols: number, why: string) => {
-    put(`${to}.weight`, ckpt.take(`${from}.weight`, [rows, cols], why));
-    put(`${to}.bias`, ckpt.take(`${from}.bias`, [rows], why));
-  };
-  const attention = (from: string, to: string) => {
-    for (const [p, q] of [['q', 'q'], ['k', 'k'], ['v', 'v'], ['out', 'o']]) linear(`${from}.${p}_proj`, `${to}.${q}_proj`, width, width, 'd_model × d_model');
-  };
-  const norm = (from: string, to: string) => {
-    put(`${to}.weight`, ckpt.take(`${from}.weight`, [width], 'd_model'));
-    put(`${to}.bias`, ckpt.take(`${from}.bias`, [width], 'd_model'));
-  };
-  for (const [stack, layers, ff] of [['encoder', encLayers, encFf], ['decoder', decLayers, decFf]] as const) {
-    for (let i = 0; i < layers; i++) {
-      const from = `${stack}.layers.${i}`;
-      const to = `${stack}.layers.${i}`;
-      attention(`${from}.self_attn`, `${to}.self_attn`);
-      norm(`${from}.self_attn_layer_norm`, `${to}.self_attn_norm`);
-      if (stack === 'decoder') {
-        attention(`${from}.encoder_attn`, `${to}.cross_attn`);
-        norm(`${from}.encoder_attn_layer_norm`, `${to}.cross_attn_norm`);
-      }
-      linear(`${from}.fc1`, `${to}.ffn.up_proj`, ff, width, `${stack}_ffn_dim × d_model`);
-      linear(`${from}.fc2`, `${to}.ffn.down_proj`, width, ff, `d_model × ${stack}_ffn_dim`);
-      norm(`${from}.final_layer_norm`, `${to}.ffn_norm`);
-    }
-  }
+  takeFairseqLayers(ckpt, put, width, [['encoder', encLayers, encFf], ['decoder', decLayers, decFf]]);
   ckpt.checkAllTaken();
   return { family: 'Marian', spec: w.text(), tensors: out, specials: { eos, pad } };
 }

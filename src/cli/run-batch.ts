@@ -13,22 +13,16 @@ import { generateBatch, groupRows } from '../runtime/batch-generate.ts';
 import { CachedDecoder } from '../runtime/cached-decoder.ts';
 import type { GpuContext } from '../runtime/device.ts';
 import { cpuForward, gpuForward } from '../runtime/generate.ts';
+import type { DecodingControls } from '../runtime/sampling.ts';
 import type { BatchFileRow } from './run-batch-file.ts';
 import { prepareModel } from './run-setup.ts';
 import { PieceSplitter, writeLogits, type TokenEvent } from './run-output.ts';
 
-export interface BatchRunOptions {
+export interface BatchRunOptions extends DecodingControls {
   backend: string;
   weights?: string;
   seed: number;
   maxNew: number;
-  greedy: boolean;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  repetitionPenalty?: number;
-  stopIds?: number[];
-  stopStrings?: string[];
   /** false: recompute every position (--no-cache). */
   cache: boolean;
   logits?: string;

@@ -63,8 +63,15 @@ class IrBuilder {
       x = `%${src.name}`;
     } else {
       const embed = this.m.embed;
+      // A stack's own position table is declared before its gather, so lowering can fuse the two as it does the
+      // model-wide table.
+      const table = s.positions ? this.param(`${s.name}.positions.weight`, [s.positions.maxPositions, this.d]) : undefined;
       x = this.emit(`%${s.name}.embed`, 'gather', ['%embed.tokens.weight', `%${src.name}`], { scale: embed?.scale ?? 1 }, seq, 'f32', s.span);
-      if (embed?.positions === 'sinusoidal') {
+      if (s.positions && table) {
+        // The stack's own table replaces the model-wide positions; the same op reads it.
+        const p = this.emit(`%${s.name}.positions`, 'positions', [`%${src.name}`, table], { kind: 'learned', offset: s.positions.offset }, [src.shape[1], sym.constant(this.d)], 'f32', s.span);
+        x = this.emit(`%${s.name}.embed_pos`, 'add', [x, p], {}, seq, 'f32', s.span);
+      } else if (embed?.positions === 'sinusoidal') {
         const p = this.emit(`%${s.name}.positions`, 'positions', [`%${src.name}`], { kind: 'sinusoidal', layout: embed.sinusoidalLayout }, [src.shape[1], sym.constant(this.d)], 'f32', s.span);
         x = this.emit(`%${s.name}.embed_pos`, 'add', [x, p], {}, seq, 'f32', s.span);
       } else if (embed?.positions === 'learned') {

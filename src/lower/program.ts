@@ -12,6 +12,7 @@ import { packUniforms, type UniformField } from '../wgsl/kernel.ts';
 import type { ElementwiseOp, EmbedPositions, MatmulOptions, NormType } from '../wgsl/kernels.ts';
 import type { RopeStyle } from '../wgsl/positions.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
+import type { MatmulTiling } from '../wgsl/matmul-tilings.ts';
 import type { OptimizerKernel } from '../wgsl/optimizer-kernels.ts';
 import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
 import type { AttentionHeads } from '../wgsl/attention.ts';
@@ -59,7 +60,7 @@ export interface AttentionSite extends AttentionHeads {
   lq: Poly;
   lk: Poly;
   /** The tile shape the kernel is generated with; `heads` is how many heads the tile classes distinguish. */
-  tiles: { q: number; k: number; lanes: number; staged: boolean; heads: number };
+  tiles: { q: number; k: number; lanes: number; staged: boolean; heads: number; rowwise?: boolean };
   mask?: MaskSite;
   modifiers: ScoreModifier[];
   /** Who fills the tile classes: all FULL (no mask), the host (index-only mask), or the classify step before. */
@@ -75,7 +76,7 @@ export type AttentionBackwardPart = 'delta' | 'dkdv' | 'dq' | 'table';
 
 /** Which generator makes a step's kernel, with its options; attention and classify kernels follow `Step.attention`. */
 export type StepKernel =
-  | { kind: 'matmul'; options: MatmulOptions; shape: 'tiled' | 'skinny' }
+  | { kind: 'matmul'; options: MatmulOptions; shape: 'tiled' | 'skinny'; /** The tiled shape's tiling (absent: the default, wg32). */ tiling?: MatmulTiling }
   | { kind: 'embed'; positions: EmbedPositions; layout: SinusoidalLayout; rowStarts?: boolean }
   | { kind: 'norm'; type: NormType; bias: boolean }
   | { kind: 'elementwise'; op: ElementwiseOp }

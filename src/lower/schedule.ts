@@ -12,7 +12,8 @@ import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import { rotaryOf, type IrGraph, type IrNode, type NodeOf } from '../ir/ir.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, type AttentionKernelShape } from '../wgsl/attention.ts';
-import { MATMUL_TILE, type ElementwiseOp, type EmbedPositions, type MatmulOptions, type NormType } from '../wgsl/kernels.ts';
+import { type ElementwiseOp, type EmbedPositions, type MatmulOptions, type NormType } from '../wgsl/kernels.ts';
+import { matmulTileOf, tilingFor, type MatmulTiling } from '../wgsl/matmul-tilings.ts';
 import { positionRateWords } from '../wgsl/positions.ts';
 import { MASK_KERNEL_WORKGROUP } from '../wgsl/mask-kernels.ts';
 import { maskSiteOf, ropeUniforms, ScheduleError, scoreModifiers } from './attention-sites.ts';
@@ -27,7 +28,20 @@ export interface ScheduleOptions {
    * Tiles for an attention kernel (per-adapter tuning); the generator's default when absent. A choice must fit the
    * WebGPU default limits, which the rendered kernels are generated for.
    */
-  attentionTiles?: (shape: AttentionKernelShape) => { q: number; k: number; lanes: number; staged?: boolean };
+  attentionTiles?: (shape: AttentionKernelShape) => { q: number; k: number; lanes: number; staged?: boolean; rowwise?: boolean };
+  /** The matmul tiling measured fastest on this adapter; the default (wg32) when absent. */
+  matmulTiling?: MatmulTiling;
+}
+
+/**
+ * The kernel and grid of a tiled matmul step: the chosen tiling where it fits this inner size (the vec4 forms need K
+ * a multiple of 4, known only for constant K), its grid sized by the tiling's output tile.
+ */
+export function tiledMatmul(options: MatmulOptions, M: Formula, N: Formula, K: Poly, tiling: MatmulTiling | undefined): Pick<Step, 'kernel' | 'grid'> {
+  const chosen = tilingFor(tiling, sym.asConstant(K));
+  const tile = matmulTileOf(chosen);
+  const kernel: Step['kernel'] = { kind: 'matmul', options, shape: 'tiled', ...(chosen === 'wg32' ? {} : { tiling: chosen }) };
+  return { kernel, grid: [formula.ceilDiv(N, tile.cols), formula.ceilDiv(M, tile.rows), formula.constant(1)] };
 }
 
 const c = (n: number): Poly => sym.constant(n);
@@ -104,7 +118,7 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
         if (n.attrs.pack) {
           // Packed projections: one step, at the first of them, computes them all.
           const ids = n.attrs.pack;
-          if (ids[0] === n.id) steps.push(packedMatmul(ids.map((id) => byId.get(id)!), byId, buffers));
+          if (ids[0] === n.id) steps.push(packedMatmul(ids.map((id) => byId.get(id)!), byId, buffers, options.matmulTiling));
           break;
         }
         const act: MatmulOptions['act'] = n.attrs.act ?? 'none';
@@ -113,9 +127,8 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
         const x = byId.get(n.args[0])!;
         const [a, w, ...rest] = n.args;
         const bind: Record<string, string> = { a, w, ...(bias ? { bias: rest[0] } : {}), ...(residual ? { res: rest[rest.length - 1] } : {}), out: n.id };
-        const grid: Step['grid'] = [formula.ceilDiv(f(last(n)), MATMUL_TILE), formula.ceilDiv(f(rows(n)), MATMUL_TILE), fc(1)];
         const uniforms = { M: f(rows(n)), N: f(last(n)), K: f(last(x)) };
-        steps.push({ node: n.id, kind: 'matmul', kernel: { kind: 'matmul', options: { act, bias, residual }, shape: 'tiled' }, bind, uniforms, grid });
+        steps.push({ node: n.id, kind: 'matmul', ...tiledMatmul({ act, bias, residual }, uniforms.M, uniforms.N, last(x), options.matmulTiling), bind, uniforms });
         break;
       }
       case 'attention':
@@ -137,7 +150,7 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
 }
 
 /** One matmul over the concatenated weights (and biases) of projections that read the same input. */
-function packedMatmul(parts: IrNode[], byId: Map<string, IrNode>, buffers: ProgramBuffer[]): Step {
+function packedMatmul(parts: IrNode[], byId: Map<string, IrNode>, buffers: ProgramBuffer[], tiling: MatmulTiling | undefined): Step {
   const [first] = parts;
   const x = first.args[0];
   const bias = first.args.length === 3;
@@ -158,9 +171,8 @@ function packedMatmul(parts: IrNode[], byId: Map<string, IrNode>, buffers: Progr
   const rows = prod(first.shape.slice(0, -1));
   parts.forEach((p, i) => (bind[`out${i}`] = p.id));
   const uniforms = { M: f(rows), N: f(total), K: f(k), n0: f(widths[0]), n1: f(widths[1]) };
-  const grid: Step['grid'] = [formula.ceilDiv(f(total), MATMUL_TILE), formula.ceilDiv(f(rows), MATMUL_TILE), fc(1)];
   const options: MatmulOptions = { act: 'none', bias, residual: false, parts: parts.length };
-  return { node: first.id, kind: 'matmul', kernel: { kind: 'matmul', options, shape: 'tiled' }, bind, uniforms, grid };
+  return { node: first.id, kind: 'matmul', ...tiledMatmul(options, uniforms.M, uniforms.N, k, tiling), bind, uniforms };
 }
 
 export function attentionSteps(n: NodeOf<'attention'>, m: CheckedModel, byId: Map<string, IrNode>, masks: Map<string, MaskSite | undefined>, buffers: ProgramBuffer[], options: ScheduleOptions): Step[] {
@@ -185,7 +197,7 @@ export function attentionSteps(n: NodeOf<'attention'>, m: CheckedModel, byId: Ma
   const chosen = options.attentionTiles?.({ headDim, heads, kvHeads, mask: mask?.wgsl, modifiers });
   // Validated against the default limits either way: the kernel generator throws on a shape that does not fit.
   const shape = chooseTiles(headDim, DEFAULT_KERNEL_LIMITS, chosen);
-  const tiles = { q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, heads: mask?.wgsl.perHead ? heads : 1 };
+  const tiles = { q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, heads: mask?.wgsl.perHead ? heads : 1, ...(shape.rowwise ? { rowwise: true } : {}) };
   const site: AttentionSite = {
     heads,
     kvHeads,

@@ -5,7 +5,8 @@ import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, type AttentionKernel } 
 import { trainingKernel } from '../wgsl/backward-kernels.ts';
 import type { Kernel } from '../wgsl/kernel.ts';
 import { optimizerKernel } from '../wgsl/optimizer-kernels.ts';
-import { argmaxKernel, elementwiseKernel, embedKernel, matmulKernel, normKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
+import { argmaxKernel, elementwiseKernel, embedKernel, normKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
+import { tiledMatmulKernel } from '../wgsl/matmul-tilings.ts';
 import { ropeKernel } from '../wgsl/positions.ts';
 import { classifierKernel } from '../wgsl/mask-kernels.ts';
 import { attentionBackwardKernels } from './attention-grad-steps.ts';
@@ -15,7 +16,7 @@ export function kernelOfStep(step: Step): Kernel {
   const k = step.kernel;
   switch (k.kind) {
     case 'matmul':
-      return k.shape === 'skinny' ? skinnyMatmulKernel(k.options) : matmulKernel(k.options);
+      return k.shape === 'skinny' ? skinnyMatmulKernel(k.options) : tiledMatmulKernel(k.options, k.tiling);
     case 'embed':
       return embedKernel(k.positions, k.layout, !!k.rowStarts);
     case 'norm':
@@ -58,7 +59,7 @@ export function attentionKernelOf(step: Step): AttentionKernel {
     mask: a.mask?.wgsl ?? null,
     modifiers: a.modifiers,
     limits: DEFAULT_KERNEL_LIMITS,
-    tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged },
+    tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged, ...(a.tiles.rowwise ? { rowwise: true } : {}) },
     ...(a.lse ? { lse: true } : {}),
     ...(a.rowWindows ? { rowWindows: true } : {}),
   });

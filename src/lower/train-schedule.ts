@@ -13,7 +13,7 @@ import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import type { IrNode, NodeOf } from '../ir/ir.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
-import { MATMUL_TILE, type ElementwiseOp, type NormType } from '../wgsl/kernels.ts';
+import { type ElementwiseOp, type NormType } from '../wgsl/kernels.ts';
 import { positionRateWords } from '../wgsl/positions.ts';
 import { attentionBackwardSteps } from './attention-grad-steps.ts';
 import { ScheduleError } from './attention-sites.ts';
@@ -24,7 +24,7 @@ import { render, type Rendered } from './render.ts';
 import { TRAINING_LIMITS } from './verify-program.ts';
 import { rowStatsTableEntries } from './attention-grad-steps.ts';
 import type { MaskSite, Program, ProgramBuffer, Step, Word } from './program.ts';
-import { attentionSteps, type ScheduleOptions } from './schedule.ts';
+import { attentionSteps, tiledMatmul, type ScheduleOptions } from './schedule.ts';
 
 const c = (n: number): Poly => sym.constant(n);
 const prod = (ps: Poly[]): Poly => ps.reduce((a, b) => sym.mul(a, b), c(1));
@@ -116,9 +116,9 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
       case 'matmul': {
         plainMatmul(n);
         const [a, w, bias] = n.args;
-        const grid: Step['grid'] = [formula.ceilDiv(f(last(n)), MATMUL_TILE), formula.ceilDiv(f(rows(n)), MATMUL_TILE), fc(1)];
         const uniforms = { M: f(rows(n)), N: f(last(n)), K: f(last(byId.get(a)!)) };
-        steps.push({ node: n.id, kind: 'matmul', kernel: { kind: 'matmul', options: { act: 'none', bias: !!bias, residual: false }, shape: 'tiled' }, bind: { a, w, ...(bias ? { bias } : {}), out: n.id }, uniforms, grid });
+        const tiled = tiledMatmul({ act: 'none', bias: !!bias, residual: false }, uniforms.M, uniforms.N, last(byId.get(a)!), options.matmulTiling);
+        steps.push({ node: n.id, kind: 'matmul', ...tiled, bind: { a, w, ...(bias ? { bias } : {}), out: n.id }, uniforms });
         break;
       }
       case 'attention': {

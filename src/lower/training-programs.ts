@@ -11,6 +11,7 @@ import { buildGradGraph, type GradGraph } from './grad.ts';
 import { scheduleAccumulate, scheduleOptimizerStep, trainedParams, type LoweredProgram } from './optimizer-program.ts';
 import { render, type RenderedKernel } from './render.ts';
 import { scheduleTraining } from './train-schedule.ts';
+import type { ScheduleOptions } from './schedule.ts';
 import { TRAINING_LIMITS } from './verify-program.ts';
 
 export interface NamedProgram extends LoweredProgram {
@@ -21,7 +22,7 @@ export interface NamedProgram extends LoweredProgram {
 export const TRAINING_MANIFESTS = ['train', 'eval', 'accumulate', 'optimizer'].map((n) => `${n}.manifest.json`);
 
 /** The training programs of a spec that declares a loss, rendered in run order; `shared`: kernels already written. */
-export function trainingPrograms(model: CheckedModel, shared: readonly RenderedKernel[] = [], graph: GradGraph = buildGradGraph(buildTrainingIr(model))): NamedProgram[] {
+export function trainingPrograms(model: CheckedModel, shared: readonly RenderedKernel[] = [], graph: GradGraph = buildGradGraph(buildTrainingIr(model)), options: ScheduleOptions = {}): NamedProgram[] {
   const params = trainedParams(graph);
   const out: NamedProgram[] = [];
   const kernels = [...shared];
@@ -30,16 +31,16 @@ export function trainingPrograms(model: CheckedModel, shared: readonly RenderedK
     kernels.push(...rendered.kernels.filter((k) => !kernels.includes(k)));
     out.push({ name, program, rendered });
   };
-  add('train', scheduleTraining(graph, model), true);
-  add('eval', scheduleTraining(graph, model, {}, true), true);
+  add('train', scheduleTraining(graph, model, options), true);
+  add('eval', scheduleTraining(graph, model, options, true), true);
   add('accumulate', scheduleAccumulate(graph.model, params), false);
   add('optimizer', scheduleOptimizerStep(graph.model, params), false);
   return out;
 }
 
 /** The training programs to compile with a lowered spec (none without a loss), sharing the kernels it already has. */
-export function compiledTrainingPrograms(model: CheckedModel, lowered: Pick<Lowered, 'rendered' | 'decode'>): NamedProgram[] {
+export function compiledTrainingPrograms(model: CheckedModel, lowered: Pick<Lowered, 'rendered' | 'decode'>, options: ScheduleOptions = {}): NamedProgram[] {
   if (!model.loss || !model.output) return [];
   const shared = [...lowered.rendered.kernels, ...(lowered.decode ? [...lowered.decode.prefill.rendered.kernels, ...lowered.decode.step.rendered.kernels] : [])];
-  return trainingPrograms(model, shared);
+  return trainingPrograms(model, shared, undefined, options);
 }

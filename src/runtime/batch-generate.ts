@@ -17,7 +17,7 @@ import type { RunInputs } from './cpu-interpreter.ts';
 import { CacheInexactError, CachedDecoder } from './cached-decoder.ts';
 import { ProgramLimitError } from './program.ts';
 import { rolesOf, stepInputs, stopIdsOf, type Forward, type StepData } from './generate.ts';
-import { chooseToken, logSoftmax, processLogits, seededRandom, stopStringIn, type SamplingOptions } from './sampling.ts';
+import { chooseToken, logSoftmax, processLogits, seededRandom, stopStringIn, type DecodingControls, type SamplingOptions } from './sampling.ts';
 
 export interface BatchRow {
   /** Prompt ids (decoder-only) or the target prefix (encoder-decoder). */
@@ -36,19 +36,10 @@ export interface BatchStep {
   logprob: number;
 }
 
-export interface BatchOptions {
+/** Row r samples from its own generator seeded with seed + r, so a row's tokens do not depend on the others. */
+export interface BatchOptions extends DecodingControls {
   rows: BatchRow[];
   maxNew: number;
-  greedy: boolean;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  repetitionPenalty?: number;
-  /** Row r samples from its own generator seeded with seed + r, so a row's tokens do not depend on the others. */
-  seed?: number;
-  stopIds?: number[];
-  stopStrings?: string[];
-  decode?: (ids: number[]) => string;
   onStep?: (e: BatchStep) => void;
   /** A row is finished (stop id, stop string, --max-new or the spec's bound). */
   onRowDone?: (row: number, tokens: number[]) => void;

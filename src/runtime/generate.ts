@@ -14,25 +14,14 @@ import { CacheInexactError, type CachedDecoder } from './cached-decoder.ts';
 import type { GpuContext } from './device.ts';
 import { runProgram } from './program.ts';
 import type { Tokenizer } from './tokenizer.ts';
-import { chooseToken, logSoftmax, processLogits, seededRandom, stopStringIn, type SamplingOptions } from './sampling.ts';
+import { chooseToken, logSoftmax, processLogits, seededRandom, stopStringIn, type DecodingControls, type SamplingOptions } from './sampling.ts';
 
-export interface GenerateOptions {
+export interface GenerateOptions extends DecodingControls {
   /** Prompt ids (decoder-only) or the target prefix (encoder-decoder). */
   prompt: number[];
   /** Source ids for an encoder-decoder. */
   source?: number[];
   maxNew: number;
-  greedy: boolean;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  repetitionPenalty?: number;
-  seed?: number;
-  /** Ids after which generation stops (default: the target's eos, if it declares one). */
-  stopIds?: number[];
-  /** Generation stops once the generated text (through `decode`) contains one of these. */
-  stopStrings?: string[];
-  decode?: (ids: number[]) => string;
   onToken?: (id: number, step: number) => void;
   /** Each step's logits row (the model's, before any processing) and the chosen token's log-probability under it. */
   onStep?: (step: { id: number; step: number; logits: ArrayLike<number>; logprob: number }) => void;

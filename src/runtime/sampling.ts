@@ -17,6 +17,17 @@ export interface SamplingOptions {
   pad?: number;
 }
 
+/** What every generation entry point takes to choose and stop tokens: one sequence, a batch, or the CLI's runs. */
+export interface DecodingControls extends Omit<SamplingOptions, 'pad'> {
+  /** Seeds every random choice. */
+  seed?: number;
+  /** Ids after which generation stops (default: the target's eos, if it declares one). */
+  stopIds?: number[];
+  /** Generation stops once the generated text (through `decode`) contains one of these. */
+  stopStrings?: string[];
+  decode?: (ids: number[]) => string;
+}
+
 /** A seeded generator of numbers in [0, 1) (mulberry32): the same seed gives the same draws on every machine. */
 export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { OutputError } from '../lower/write-output.ts';
 import { adapterKey, signatureKey, type AdapterIdentity, type KernelSignature } from './signature.ts';
 import type { TileChoice } from './variants.ts';
+import { isMatmulTiling, type MatmulTiling } from '../wgsl/matmul-tilings.ts';
 
 const CACHE_VERSION = 1;
 
@@ -24,10 +25,22 @@ export interface TuneEntry {
   measuredAt: string;
 }
 
+/** The matmul tiling chosen for an adapter: one for every product, whatever its shape. */
+export interface MatmulEntry {
+  tiling: MatmulTiling;
+  /** Milliseconds of the chosen tiling and of the default over the tuning problems, which `problem` names. */
+  ms: number;
+  defaultMs: number;
+  problem: string;
+  measuredAt: string;
+}
+
 export interface TuneCache {
   version: typeof CACHE_VERSION;
   /** adapterKey → signatureKey → entry. */
   adapters: Record<string, Record<string, TuneEntry>>;
+  /** adapterKey → the matmul tiling measured fastest there (absent in caches written before matmuls were tuned). */
+  matmul?: Record<string, MatmulEntry>;
 }
 
 export function emptyCache(): TuneCache {
@@ -77,6 +90,10 @@ export function readTuneCache(path = defaultCachePath()): { cache: TuneCache; pr
       (cache.adapters[adapter] ??= {})[sig] = entry;
     }
   }
+  for (const [adapter, entry] of Object.entries(raw.matmul ?? {})) {
+    if (isMatmulTiling(entry?.tiling)) (cache.matmul ??= {})[adapter] = entry;
+    else problems.push(`${path}: matmul entry ${adapter} has no known tiling; ignored`);
+  }
   return { cache, problems };
 }
 
@@ -125,11 +142,16 @@ function sortedCache(cache: TuneCache): TuneCache {
     adapters[a] = {};
     for (const s of Object.keys(cache.adapters[a]).sort()) adapters[a][s] = cache.adapters[a][s];
   }
-  return { version: CACHE_VERSION, adapters };
+  const matmul = cache.matmul && Object.fromEntries(Object.keys(cache.matmul).sort().map((a) => [a, cache.matmul![a]]));
+  return { version: CACHE_VERSION, adapters, ...(matmul ? { matmul } : {}) };
 }
 
 export function lookupEntry(cache: TuneCache, adapter: AdapterIdentity, sig: KernelSignature): TuneEntry | undefined {
   return cache.adapters[adapterKey(adapter)]?.[signatureKey(sig)];
+}
+
+export function lookupMatmul(cache: TuneCache, adapter: AdapterIdentity): MatmulEntry | undefined {
+  return cache.matmul?.[adapterKey(adapter)];
 }
 
 /** Re-reads the file, adds the entries and writes it back, so that entries other runs wrote meanwhile survive. */
@@ -137,10 +159,12 @@ export function recordEntries(
   adapter: AdapterIdentity,
   entries: { signature: KernelSignature; entry: TuneEntry }[],
   path = defaultCachePath(),
+  matmul?: MatmulEntry,
 ): TuneCache {
   const { cache } = readTuneCache(path);
   const byAdapter = (cache.adapters[adapterKey(adapter)] ??= {});
   for (const { signature, entry } of entries) byAdapter[signatureKey(signature)] = entry;
+  if (matmul) (cache.matmul ??= {})[adapterKey(adapter)] = matmul;
   writeTuneCache(cache, path);
   return cache;
 }

@@ -5,7 +5,8 @@
 
 import { statSync } from 'node:fs';
 import { DEFAULT_KERNEL_LIMITS, type KernelLimits } from '../wgsl/attention.ts';
-import { defaultCachePath, lookupEntry, readTuneCache, type TuneCache } from './cache.ts';
+import { defaultCachePath, lookupEntry, lookupMatmul, readTuneCache, type TuneCache } from './cache.ts';
+import type { MatmulTiling } from '../wgsl/matmul-tilings.ts';
 import type { ScheduleOptions } from '../lower/schedule.ts';
 import { attentionSignature, signatureKey, type AdapterIdentity, type KernelSignature } from './signature.ts';
 import { defaultTiles, fitsLimits, type TileChoice } from './variants.ts';
@@ -44,19 +45,28 @@ export function tunedTilesFor(adapter: AdapterIdentity, signature: KernelSignatu
   const cache = cacheAt(options.cachePath ?? defaultCachePath());
   const entry = cache && lookupEntry(cache, adapter, signature);
   if (entry && fitsLimits(signature.headDim, entry.tiles, limits)) {
-    return { q: entry.tiles.q, k: entry.tiles.k, lanes: entry.tiles.lanes, ...(entry.tiles.staged === false ? { staged: false } : {}), source: 'tuned' };
+    return { q: entry.tiles.q, k: entry.tiles.k, lanes: entry.tiles.lanes, ...(entry.tiles.staged === false ? { staged: false } : {}), ...(entry.tiles.rowwise ? { rowwise: true } : {}), source: 'tuned' };
   }
   return { ...defaultTiles(signature.headDim, limits), source: 'default' };
 }
 
+/** The matmul tiling `mdl tune` chose for this adapter, if it has run here. */
+export function tunedMatmulFor(adapter: AdapterIdentity, options: Omit<TunedTilesOptions, 'limits'> = {}): MatmulTiling | undefined {
+  const cache = cacheAt(options.cachePath ?? defaultCachePath());
+  return cache && lookupMatmul(cache, adapter)?.tiling;
+}
+
 /**
  * Schedule options that give each attention kernel the tiles tuned for this adapter, limited to shapes that fit the
- * WebGPU defaults the rendered kernels are generated for. `report` says how many kernel signatures were tuned.
+ * WebGPU defaults the rendered kernels are generated for, and every matmul the tiling tuned for the adapter (where
+ * `mdl tune` measured one). `report` says how many attention kernel signatures were tuned.
  */
 export function tunedScheduleOptions(adapter: AdapterIdentity, options: Omit<TunedTilesOptions, 'limits'> = {}): { options: ScheduleOptions; report: () => { tuned: number; total: number } } {
   const seen = new Map<string, TunedTiles['source']>();
+  const matmulTiling = tunedMatmulFor(adapter, options);
   return {
     options: {
+      ...(matmulTiling ? { matmulTiling } : {}),
       attentionTiles: (shape) => {
         const signature = attentionSignature(shape);
         const choice = tunedTilesFor(adapter, signature, { ...options, limits: DEFAULT_KERNEL_LIMITS });

@@ -13,14 +13,16 @@ export interface TileChoice {
   lanes: number;
   /** false: the unstaged kernel (lanes 1); absent or true: K/V tiles staged in workgroup memory. */
   staged?: boolean;
+  /** true: the row-wise kernel (lanes 1, staged K/V, scores private to each row's invocation). */
+  rowwise?: boolean;
 }
 
 export function tileLabel(t: TileChoice): string {
-  return `${t.q}×${t.k}/${t.lanes}${t.staged === false ? ' unstaged' : ''}`;
+  return `${t.q}×${t.k}/${t.lanes}${t.staged === false ? ' unstaged' : ''}${t.rowwise ? ' row-wise' : ''}`;
 }
 
 export function sameTiles(a: TileChoice, b: TileChoice): boolean {
-  return a.q === b.q && a.k === b.k && a.lanes === b.lanes && (a.staged ?? true) === (b.staged ?? true);
+  return a.q === b.q && a.k === b.k && a.lanes === b.lanes && (a.staged ?? true) === (b.staged ?? true) && !!a.rowwise === !!b.rowwise;
 }
 
 /** The generator's own choice for this head dim and these limits: what runs when nothing was tuned. */
@@ -37,8 +39,9 @@ export function fitsLimits(headDim: number, t: TileChoice, limits: KernelLimits)
     [t.q, t.k, t.lanes].every((n) => Number.isInteger(n) && n >= 1) &&
     t.lanes <= d4 &&
     (t.staged !== false || t.lanes === 1) &&
+    (!t.rowwise || (t.lanes === 1 && t.staged !== false)) &&
     t.q * t.lanes <= maxInvocations &&
-    workgroupBytes(headDim, t.q, t.k, t.staged ?? true) <= limits.maxComputeWorkgroupStorageSize
+    workgroupBytes(headDim, t.q, t.k, t.staged ?? true, !!t.rowwise) <= limits.maxComputeWorkgroupStorageSize
   );
 }
 
@@ -69,6 +72,12 @@ export function attentionVariants(headDim: number, limits: KernelLimits, max = 1
   all.sort((a, b) => score(a) - score(b) || a.q - b.q || a.lanes - b.lanes);
   // Two unstaged shapes always get a place: they differ from every staged one in kind, not degree.
   const unstaged = [{ q: 64, k: 64, lanes: 1, staged: false }, { q: 32, k: 32, lanes: 1, staged: false }].filter((t) => fitsLimits(headDim, t, limits));
-  const room = Math.max(0, max - 1 - unstaged.length);
-  return [fallback, ...unstaged.slice(0, Math.max(0, max - 1)), ...all.slice(0, room)];
+  // And two row-wise ones: 64 and 32 rows, the largest key tile of 32, 16, 8 whose K/V tiles fit.
+  const rowwise = [64, 32].flatMap((q) => {
+    const k = [32, 16, 8].find((k) => fitsLimits(headDim, { q, k, lanes: 1, rowwise: true }, limits));
+    return k ? [{ q, k, lanes: 1, rowwise: true }] : [];
+  });
+  const special = [...rowwise, ...unstaged];
+  const room = Math.max(0, max - 1 - special.length);
+  return [fallback, ...special.slice(0, Math.max(0, max - 1)), ...all.slice(0, room)];
 }

@@ -21,11 +21,13 @@ export interface TileOverrides {
   k?: number;
   lanes?: number;
   staged?: boolean;
+  /** The row-wise shape (attention-rowwise.ts): one query row per invocation, K/V tiles staged, scores private. */
+  rowwise?: boolean;
 }
 
-/** Workgroup bytes for a tile shape: K and V tiles (vec4 rows) plus the score tile. */
-export function workgroupBytes(headDim: number, tileQ: number, tileK: number, staged = true): number {
-  return staged ? 4 * (2 * tileK * headDim + tileQ * tileK) : 0;
+/** Workgroup bytes for a tile shape: K and V tiles (vec4 rows) plus the score tile (the row-wise shape keeps none). */
+export function workgroupBytes(headDim: number, tileQ: number, tileK: number, staged = true, rowwise = false): number {
+  return rowwise ? 4 * 2 * tileK * headDim : staged ? 4 * (2 * tileK * headDim + tileQ * tileK) : 0;
 }
 
 export interface TileShape {
@@ -39,6 +41,8 @@ export interface TileShape {
    * can prefer the second. The tuner measures both.
    */
   staged: boolean;
+  /** The row-wise shape (lanes 1, staged): see attention-rowwise.ts. */
+  rowwise?: boolean;
 }
 
 /**
@@ -70,7 +74,8 @@ export function chooseTiles(headDim: number, limits: KernelLimits, overrides: Ti
     const budget = Math.min(limits.maxComputeWorkgroupStorageSize, TILE_MEMORY_BUDGET);
     while (tileK > 1 && workgroupBytes(headDim, tileQ, tileK) > budget) tileK /= 2;
   }
-  const shape = { tileQ, tileK, lanes, staged: overrides.staged ?? true };
+  const shape: TileShape = { tileQ, tileK, lanes, staged: overrides.staged ?? true, ...(overrides.rowwise ? { rowwise: true } : {}) };
+  if (shape.rowwise && (lanes !== 1 || !shape.staged)) throw new Error(`the row-wise attention kernel stages K/V tiles and runs one query row per invocation: lanes must be 1, got ${lanes}`);
   if (!shape.staged && lanes !== 1) throw new Error(`an unstaged attention kernel runs one query row per invocation: lanes must be 1, got ${lanes}`);
   checkTileShape(headDim, shape, limits);
   return shape;
@@ -87,7 +92,7 @@ export function decodeTiles(headDim: number, limits: KernelLimits): TileShape {
   return chooseTiles(headDim, limits, { q: 1, k: tileK, lanes });
 }
 
-function checkTileShape(headDim: number, { tileQ, tileK, lanes, staged }: TileShape, limits: KernelLimits): void {
+function checkTileShape(headDim: number, { tileQ, tileK, lanes, staged, rowwise }: TileShape, limits: KernelLimits): void {
   for (const [name, value] of [['query tile', tileQ], ['key tile', tileK], ['lanes', lanes]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`attention ${name} must be a positive integer, got ${value}`);
   }
@@ -98,7 +103,7 @@ function checkTileShape(headDim: number, { tileQ, tileK, lanes, staged }: TileSh
       `attention workgroup of ${tileQ} rows × ${lanes} lanes = ${invocations} invocations exceeds the device limit of ${maxInvocations}`,
     );
   }
-  const bytes = workgroupBytes(headDim, tileQ, tileK, staged);
+  const bytes = workgroupBytes(headDim, tileQ, tileK, staged, rowwise);
   if (bytes > limits.maxComputeWorkgroupStorageSize) {
     throw new Error(
       `attention tiles ${tileQ}×${tileK} with head dim ${headDim} need ${bytes} bytes of workgroup memory; ` +

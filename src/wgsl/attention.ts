@@ -22,6 +22,7 @@
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode } from './names.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileOverrides } from './attention-tiles.ts';
+import { emitRowwiseKernel } from './attention-rowwise.ts';
 import { declarations, packUniforms, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import { emitModifierFunction, f32Literal, needsScoreTable, SCORE_TABLE, type ScoreModifier } from './score-modifiers.ts';
 
@@ -97,6 +98,8 @@ export interface AttentionKernel extends Kernel, AttentionHeads {
   lanes: number;
   /** K/V tiles staged in workgroup memory (see `chooseTiles`). */
   staged: boolean;
+  /** The row-wise shape (attention-rowwise.ts). */
+  rowwise?: boolean;
   /** Heads the tile-class buffer distinguishes: H for a per-head mask, else 1. */
   tileHeads: number;
   hasMask: boolean;
@@ -161,7 +164,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   checkShape(config);
   const { headDim, heads, kvHeads } = config;
   const limits = config.limits ?? DEFAULT_KERNEL_LIMITS;
-  const { tileQ, tileK, lanes, staged } = chooseTiles(headDim, limits, config.tiles);
+  const { tileQ, tileK, lanes, staged, rowwise } = chooseTiles(headDim, limits, config.tiles);
   const scale = config.scale ?? 1 / Math.sqrt(headDim);
   const mask = config.mask ?? undefined;
   if (mask) checkMaskCode(mask.code);
@@ -196,11 +199,13 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
 
   const d4 = headDim / 4;
   const workgroupSize = tileQ * lanes;
-  const emit = staged ? emitKernel : emitUnstagedKernel;
-  const wgsl = emit({
+  const input: EmitInput = {
     d4, tileQ, tileK, lanes, workgroupSize, perHeadClasses: !!mask?.perHead,
     maskCode: mask?.code, modifierFn, declared, lse: !!config.lse, rowWindows: !!config.rowWindows,
-  });
+  };
+  const wgsl = rowwise
+    ? emitRowwiseKernel({ ...input, header: kernelHeader(input), preamble: entryPreamble(input), lseStore: lseStore(input, '    '), unrolled })
+    : (staged ? emitKernel : emitUnstagedKernel)(input);
   return {
     family: 'attention',
     wgsl,
@@ -214,8 +219,9 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     tileK,
     lanes,
     workgroupSize,
-    workgroupStorageBytes: workgroupBytes(headDim, tileQ, tileK, staged),
+    workgroupStorageBytes: workgroupBytes(headDim, tileQ, tileK, staged, rowwise),
     staged,
+    ...(rowwise ? { rowwise: true } : {}),
     tileHeads,
     hasMask: !!mask,
     mask,

@@ -69,7 +69,7 @@ export const MATMUL_TILE = 32;
 export const SKINNY_ROWS = 4;
 
 /** Uniforms, bindings, family and epilogue shared by both matmul shapes: they differ only in how they sum. */
-function matmulParts(opts: MatmulOptions) {
+export function matmulParts(opts: MatmulOptions) {
   const parts = opts.parts ?? 1;
   if (parts > 1 && (opts.act !== 'none' || opts.residual)) throw new Error('a packed matmul has no activation or residual epilogue');
   const mn = ({ u }: { u: Record<string, number> }) => u.M * u.N;

@@ -72,4 +72,17 @@ describe('spec options in the CLI', () => {
     expect(refused.status).toBe(1);
     expect(refused.stderr).toMatch(/decoder\.layers\.0\.self_attn\.q_proj\.bias/);
   });
+
+  it('a stack’s own learned positions: dump shows its table and offset; a scheme other than learned is a positioned error', () => {
+    const own = spec('norm = post layer, embed_norm = layer, positions = learned(34, offset = 2)', 'learned(vocab, d_model, scale = 1), positions: none');
+    const r = mdl('dump', file('own.mdl', own), '--stage', 'ir');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('%decoder.positions.weight = param() : f32[34, 32]');
+    expect(r.stdout).toMatch(/%decoder\.positions = positions\(%ids, %decoder\.positions\.weight\) \{kind = learned, offset = 2\}/);
+    expect(r.stdout).not.toContain('embed.positions.weight');
+    const bad = mdl('check', file('own-bad.mdl', own.replace('positions = learned(34, offset = 2)', 'positions = sinusoidal')));
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain(`${join(dir, 'own-bad.mdl')}:6:80: error[E530]: a stack's own positions are learned(MAX) or learned(MAX, offset = K)`);
+    expect(bad.stderr).toContain('hint: for example `positions = learned(context, offset = 2)`');
+  });
 });

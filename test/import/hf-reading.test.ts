@@ -14,6 +14,7 @@ import { importLlama } from '../../src/cli/hf-llama.ts';
 import { Checkpoint, type ImportDType, type Imported } from '../../src/cli/hf-tensors.ts';
 import { UserError } from '../../src/cli/user-error.ts';
 import { gpt2Config, gpt2Tensors, llamaConfig, llamaTensors, writeHfDirectory, type HfTensors } from './hf-fixtures.ts';
+import { bartConfig, bartTensors } from './hf-fixtures-bart.ts';
 import { marianConfig, marianTensors, t5Config, t5Tensors, whisperConfig, whisperTensors } from './hf-fixtures-seq2seq.ts';
 
 const SIZES = { vocab: 40, width: 8, heads: 2, layers: 2, positions: 12 };
@@ -150,7 +151,7 @@ describe('what GPT-2 import refuses, in one line naming the key or tensor', () =
   it('a model_type it has no family for', () => {
     const dir = fresh();
     writeHfDirectory(dir, { ...gpt2Config(SIZES), model_type: 'bert' }, gpt2Tensors(SIZES, 1));
-    expect(() => importCheckpoint(readHfDirectory(dir), 'g', 'keep')).toThrow(new UserError(`${dir}/config.json: model_type "bert" is not supported (mdl imports "gpt2", "llama", "mistral", "qwen2", "t5", "marian", "whisper")`));
+    expect(() => importCheckpoint(readHfDirectory(dir), 'g', 'keep')).toThrow(new UserError(`${dir}/config.json: model_type "bert" is not supported (mdl imports "gpt2", "llama", "mistral", "qwen2", "t5", "marian", "bart", "whisper")`));
   });
 });
 
@@ -215,7 +216,7 @@ describe('the Llama family', () => {
   });
 });
 
-describe('T5, Marian and Whisper refusals, naming the key or tensor', () => {
+describe('T5, Marian, BART and Whisper refusals, naming the key or tensor', () => {
   const attempt = (config: Record<string, unknown>, tensors: HfTensors) => {
     const dir = fresh();
     writeHfDirectory(dir, config, tensors);
@@ -243,6 +244,18 @@ describe('T5, Marian and Whisper refusals, naming the key or tensor', () => {
     const u = marianTensors(marian, 1);
     u.set('model.decoder.embed_positions.weight', { shape: [12, 16], data: new Float64Array(12 * 16) });
     expect(attempt(marianConfig(marian), u)).toBe("DIR/config.json: decoder.embed_positions.weight is not Marian's sinusoid table (row 0, column 8), so the positions cannot be computed");
+  });
+
+  it('BART pre-norm (mBART), a position table without the offset rows, an embed_tokens copy that differs', () => {
+    const bart = { vocab: 40, width: 16, heads: 4, ff: 32, layers: 1, positions: 12 };
+    const attemptBart = (extra: Record<string, unknown>, change: (t: HfTensors) => void = () => {}) => {
+      const t = bartTensors(bart, 1);
+      change(t);
+      return attempt(bartConfig(bart, extra), t);
+    };
+    expect(attemptBart({ normalize_before: true })).toMatch(/^DIR\/config\.json: normalize_before true is not supported/);
+    expect(attemptBart({}, (t) => t.set('model.encoder.embed_positions.weight', { shape: [12, 16], data: new Float64Array(12 * 16) }))).toBe('DIR/model.safetensors: tensor model.encoder.embed_positions.weight has shape [12, 16], but (max_position_embeddings + 2) × d_model gives [14, 16]');
+    expect(attemptBart({}, (t) => t.set('model.decoder.embed_tokens.weight', { shape: [40, 16], data: new Float64Array(40 * 16) }))).toBe('DIR/config.json: decoder.embed_tokens.weight differs from the shared embedding, which BART ties it to');
   });
 
   it('Whisper with an untied output, or scaled embeddings', () => {

@@ -16,6 +16,8 @@ import { marianConfig, marianTensors, t5Config, t5Tensors, whisperConfig, whispe
 import { llamaForward } from './llama-reference.ts';
 import { t5Forward } from './t5-reference.ts';
 import { marianForward } from './marian-reference.ts';
+import { bartForward } from './bart-reference.ts';
+import { bartConfig, bartTensors } from './hf-fixtures-bart.ts';
 import { whisperDecoderForward } from './whisper-reference.ts';
 import { npyBytes } from '../support/npy.ts';
 
@@ -200,6 +202,26 @@ describe('mdl import: Marian', () => {
     expect(gpu.cache).toBe(true);
     expectSeq2SeqMatches(gpu, 39, forward, 1e-4);
     expectSeq2SeqMatches(run(imported.spec, imported.weights, 'cpu', STEPS, ['--source-tokens', source.join(',')]), 39, forward, 1e-6);
+  });
+});
+
+describe('mdl import: BART', () => {
+  it('its own position table per stack (offset 2), embedding norm, post-norm, erf GELU, final_logits_bias, on both backends', () => {
+    const sizes = { vocab: 40, width: 16, heads: 4, ff: 32, layers: 2, positions: 20 };
+    const tensors = bartTensors(sizes, 61);
+    const dir = mkdtempSync(join(tmpdir(), 'mdl-hf-bart-'));
+    writeHfDirectory(dir, bartConfig(sizes), tensors);
+    const imported = importDir(dir, 'tiny_bart');
+    const spec = readFileSync(imported.spec, 'utf8');
+    expect(spec).toContain('positions = learned(22, offset = 2)');
+    expect(spec).toMatch(/ffn enc_ff gelu_erf +\/\/ activation_function "gelu"/);
+    const source = [5, 9, 13, 20, 33, 7, 2];
+    const forward = (ids: number[]) => bartForward(tensors, { width: 16, heads: 4, layers: 2, scaleEmbedding: false }, source, ids);
+    // decoder_start_token_id is 2 (eos).
+    const gpu = run(imported.spec, imported.weights, 'gpu', STEPS, ['--source-tokens', source.join(',')]);
+    expect(gpu.cache).toBe(true);
+    expectSeq2SeqMatches(gpu, 2, forward, 1e-4);
+    expectSeq2SeqMatches(run(imported.spec, imported.weights, 'cpu', STEPS, ['--source-tokens', source.join(',')]), 2, forward, 1e-6);
   });
 });
 

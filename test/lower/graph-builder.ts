@@ -7,7 +7,7 @@ import { assertValidIr } from '../../src/ir/verify.ts';
 import type { Lowered } from '../../src/lower/passes.ts';
 import { render } from '../../src/lower/render.ts';
 import { planCache } from '../../src/lower/kv-cache.ts';
-import { schedule } from '../../src/lower/schedule.ts';
+import { schedule, type ScheduleOptions } from '../../src/lower/schedule.ts';
 
 /** Kernels other than attention read nothing of the checked model. */
 export const bareModel = { name: 'k', dims: new Map(), inputs: new Map(), masks: new Map(), scores: new Map(), stacks: [] } as unknown as CheckedModel;
@@ -48,9 +48,9 @@ export class GraphBuilder {
   }
 
   /** Scheduled and rendered as is (no fusion), so each node is tested by its own kernel. */
-  lower(outputs: string[]): Lowered {
+  lower(outputs: string[], options: ScheduleOptions = {}): Lowered {
     const g = this.graph(outputs);
-    const program = schedule(g, bareModel);
+    const program = schedule(g, bareModel, options);
     const rendered = render(program);
     // A test graph has no decoder: the cache plan only says so.
     return { ir: g, fused: g, program, rendered, cache: planCache(program, rendered, bareModel, '') };

@@ -70,6 +70,30 @@ describe('tile classes', () => {
     expect(result.error).toBeLessThanOrEqual(TOLERANCE);
   });
 
+  for (const [name, tiles] of [['default', { q: 8, k: 8 }], ['row-wise', { q: 8, k: 8, lanes: 1, rowwise: true }]] as const) {
+    it(`Inf and NaN in masked V rows of PARTIAL and EMPTY tiles do not reach the output (${name} kernel)`, async () => {
+      // Key padding with lengths 21 and 9: keys 21..23 (9..15) share PARTIAL tiles with visible keys, the rest lie in
+      // EMPTY tiles. Every masked V row holds Inf or NaN; a kernel that multiplied masked rows by 0 would output NaN.
+      const [batch, lq, lk, kvHeads, headDim] = [2, 40, 40, 2, 32];
+      const env = { dims: { Lq: lq, Lk: lk }, data: { lengths: Int32Array.of(21, 9) } };
+      const v = randomFloats(batch * lk * kvHeads * headDim, 6);
+      for (const [b, length] of [[0, 21], [1, 9]]) {
+        for (let key = length; key < lk; key++) {
+          const start = (b * lk + key) * kvHeads * headDim;
+          v.fill(key % 2 ? Infinity : NaN, start, start + kvHeads * headDim);
+        }
+      }
+      const c: AttentionCase = {
+        batch, lq, lk, heads: 4, kvHeads, headDim, fixture: keyPadding, env, v, kernel: { tiles },
+        classes: (kernel, mask) => classifyTiles(kernel, batch, lq, lk, mask!),
+      };
+      const result = await runCase(gpu(), c);
+      expect(!!result.kernel.rowwise).toBe(name === 'row-wise');
+      expect(allFinite(result.gpu), describeCase(c)).toBe(true);
+      expect(result.error).toBeLessThanOrEqual(TOLERANCE);
+    });
+  }
+
   it('a tile marked EMPTY is not loaded, even when the mask would show it', async () => {
     // No mask at all; key tile 2 (keys 16..23) is declared EMPTY for every query tile and its V rows are NaN (K stays
     // finite, so the keys would count if read). The output must equal attention over the other keys.

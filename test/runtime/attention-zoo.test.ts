@@ -1,5 +1,6 @@
 // The fused attention kernel with every mask of the shipped mask zoo compiled by src/masks (not hand-written), at
-// self- and cross-attention shapes, with real tile classes from the classifier: GPU vs the CPU oracle ≤ 1e-4.
+// self- and cross-attention shapes, with real tile classes from the classifier: GPU vs the CPU oracle ≤ 1e-4, for the
+// default kernel shape and the row-wise one.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,19 +23,22 @@ describe('attention with every zoo mask', () => {
     { name: 'self', lq: 37, lk: 37, heads: 4, kvHeads: 2, headDim: 32 },
     { name: 'cross', lq: 19, lk: 45, heads: 4, kvHeads: 1, headDim: 80 },
   ];
+  // The default shape with its own tiles, and the row-wise shape with small tiles (every tile class occurs).
+  const kernels = [{ name: 'default' }, { name: 'row-wise', tiles: { q: 16, k: 8, lanes: 1, rowwise: true } }];
   for (const mask of zoo.masks.values()) {
-    for (const shape of shapes) {
+    for (const shape of shapes) for (const shapeOfKernel of kernels) {
       // A cross site runs queries along T and keys along S; masks that read T data at keys would be rejected by the
       // checker's axis rule (E410) there, so they are exercised at the self shape only.
       const axes = { q: 'T', k: shape.name === 'cross' ? 'S' : 'T' };
       if (dataReads(mask.policy!).some((r) => zoo.inputs.get(r.input)?.axis !== axes[r.along])) continue;
-      it(`${mask.name} (${shape.name}, Lq=${shape.lq} Lk=${shape.lk}, D=${shape.headDim})`, async () => {
+      it(`${mask.name} (${shape.name}, Lq=${shape.lq} Lk=${shape.lk}, D=${shape.headDim}, ${shapeOfKernel.name} kernel)`, async () => {
         const batch = 2;
         // Cross shapes put queries along T and keys along S; self shapes use T for both (S = T).
         const env = zooEnv(batch, shape.lq, shape.lk);
         const pred = toPredicate(mask.policy!);
         const wgsl = emitMaskWgsl(pred);
-        const kernel = attentionKernelFor(gpu(), { headDim: shape.headDim, heads: shape.heads, kvHeads: shape.kvHeads, mask: wgsl });
+        const kernel = attentionKernelFor(gpu(), { headDim: shape.headDim, heads: shape.heads, kvHeads: shape.kvHeads, mask: wgsl, tiles: shapeOfKernel.tiles });
+        expect(!!kernel.rowwise).toBe(shapeOfKernel.name === 'row-wise');
         const siteEnv = { ...env, dims: { ...env.dims, Lq: shape.lq, Lk: shape.lk } };
         const classes = classifyTiles(pred, { batch, heads: kernel.tileHeads, lq: shape.lq, lk: shape.lk, tileQ: kernel.tileQ, tileK: kernel.tileK }, siteEnv);
         const q = randomFloats(batch * shape.lq * shape.heads * shape.headDim, 11);

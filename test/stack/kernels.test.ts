@@ -12,6 +12,8 @@ import type { Step } from '../../src/lower/program.ts';
 import { kernelOfStep } from '../../src/lower/step-kernels.ts';
 import { assertValidProgram } from '../../src/lower/verify-program.ts';
 import { SKINNY_ROWS } from '../../src/wgsl/kernels.ts';
+import { MATMUL_TILINGS, tilingFor } from '../../src/wgsl/matmul-tilings.ts';
+import type { ScheduleOptions } from '../../src/lower/schedule.ts';
 import { interpret } from '../../src/runtime/cpu-interpreter.ts';
 import { ProgramLimitError, runProgram } from '../../src/runtime/program.ts';
 import { bareModel as bare, GraphBuilder as Graph } from '../lower/graph-builder.ts';
@@ -29,8 +31,8 @@ function values(n: number, seed: number, offset = 0): Float32Array {
 describe('stack kernels: WebGPU vs the CPU interpreter', () => {
   const gpu = useGpu();
 
-  async function compare(g: Graph, outputs: string[], dims: Record<string, number>, inputs: Record<string, Int32Array | Float32Array>, weights: Map<string, Float32Array>, tolerance: number) {
-    const lowered = g.lower(outputs);
+  async function compare(g: Graph, outputs: string[], dims: Record<string, number>, inputs: Record<string, Int32Array | Float32Array>, weights: Map<string, Float32Array>, tolerance: number, options: ScheduleOptions = {}) {
+    const lowered = g.lower(outputs, options);
     expect(verifyIr(lowered.ir)).toEqual([]);
     const run = { dims, inputs, weights };
     const cpu = interpret(lowered.ir, bare, run);
@@ -64,6 +66,32 @@ describe('stack kernels: WebGPU vs the CPU interpreter', () => {
       const dims = { B: 3, T: 7 };
       const weights = new Map([['w', values(N * K, K)], ['b', values(N, N)]]);
       await compare(g, outs, dims, { x: values(21 * K, 1), res: values(21 * N, 2) }, weights, 1e-4);
+    }
+  });
+
+  it('every matmul tiling, epilogues and packed parts, at sizes that are no multiple of any tile', async () => {
+    // K = 19 and 67 take the scalar forms of the vec4 tilings (lowering falls back), 16 and 68 the vec4 ones.
+    for (const tiling of MATMUL_TILINGS) {
+      for (const [K, N, T] of [[19, 13, 7], [68, 37, 23], [16, 70, 1], [67, 9, 30]]) {
+        const g = new Graph();
+        const x = g.input('x', ['B', 'T', K]);
+        const res = g.input('res', ['B', 'T', N]);
+        const w = g.param('w', [N, K]);
+        const b = g.param('b', [N]);
+        const ids = ['%q', '%k'];
+        const outs = [
+          g.add('bias', 'matmul', [x, w, b], { transpose_b: true }, ['B', 'T', N]),
+          g.add('gelu_res', 'matmul', [x, w, b, res], { transpose_b: true, act: 'gelu', residual: true }, ['B', 'T', N]),
+          g.add('q', 'matmul', [x, g.param('wq', [40, K])], { transpose_b: true, pack: ids }, ['B', 'T', 40]),
+          g.add('k', 'matmul', [x, g.param('wk', [9, K])], { transpose_b: true, pack: ids }, ['B', 'T', 9]),
+        ];
+        const weights = new Map([['w', values(N * K, K)], ['b', values(N, N)], ['wq', values(40 * K, 5)], ['wk', values(9 * K, 6)]]);
+        const rows = 3 * T;
+        const { got } = await compare(g, outs, { B: 3, T }, { x: values(rows * K, 1), res: values(rows * N, 2) }, weights, 1e-4, { matmulTiling: tiling });
+        expect(got.size, tiling).toBeGreaterThan(0);
+        const kernels = g.lower(outs, { matmulTiling: tiling }).program.steps.filter((st) => st.kind === 'matmul').map((st) => (st.kernel.kind === 'matmul' ? st.kernel.tiling ?? 'wg32' : ''));
+        expect(kernels, `${tiling} at K=${K}`).toEqual(Array(3).fill(tilingFor(tiling, K)));
+      }
     }
   });
 

@@ -4,7 +4,10 @@
 // and without bias, a tied and an untied output projection, and the loss with padded labels — at odd lengths.
 
 import { describe, expect, it } from 'vitest';
-import { compareWithCpu, tokenRows } from '../support/gpu-gradients.ts';
+import { buildTrainingIr } from '../../src/ir/training.ts';
+import { buildGradGraph } from '../../src/lower/grad.ts';
+import { lowerTraining } from '../../src/lower/train-schedule.ts';
+import { checkedModel, compareWithCpu, tokenRows } from '../support/gpu-gradients.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
 
 const gpu = useGpu();
@@ -24,6 +27,17 @@ describe('gradients on WebGPU agree with the CPU reference', () => {
     const text = `${spec('(norm = pre layer) {\n    ffn d_ff gelu\n  }', ', positions: learned(32)')}`.replace(/\}$/, '  output logits = project(decoder, vocab, tied = tokens)\n  loss next_token = cross_entropy(logits, labels = next(ids))\n}');
     const { cpu } = await compare(text, { B: 2, T: 7 }, { ids: tokenRows(2, 7, 40, 1) });
     expect(cpu.grads.has('embed.positions.weight')).toBe(true);
+  });
+
+  it('with the forward matmuls on other tilings (vec4 register blocks, 64-wide staged tiles) (B=2, T=11)', async () => {
+    const text = spec('(norm = pre layer) {\n    ffn d_ff gelu\n  }', ', positions: learned(32)').replace(/\}$/, '  output logits = project(decoder, vocab)\n  loss next_token = cross_entropy(logits, labels = next(ids))\n}');
+    for (const matmulTiling of ['reg8x4v4', 'reg4x4', 'wg64'] as const) {
+      const m = checkedModel(text);
+      const tilings = lowerTraining(buildGradGraph(buildTrainingIr(m)), m, { matmulTiling }).program.steps.flatMap((st) => (st.kernel.kind === 'matmul' ? [st.kernel.tiling] : []));
+      expect(tilings.length, matmulTiling).toBeGreaterThan(0);
+      expect(new Set(tilings), matmulTiling).toEqual(new Set([matmulTiling]));
+      await compareWithCpu(gpu(), text, { B: 2, T: 11 }, { ids: tokenRows(2, 11, 40, 3) }, 5, { matmulTiling });
+    }
   });
 
   it('gives the same bits on a second run (fixed-order sums, no atomics), repeated ids included', async () => {

@@ -1,6 +1,8 @@
 // Shared by the GPU gradient tests: token rows with repeated ids and padding, the norm-wise relative error, and a
 // comparison of the training program on the device with the CPU reference in f64 for one spec and batch.
 
+import { lowerTraining } from '../../src/lower/train-schedule.ts';
+import type { ScheduleOptions } from '../../src/lower/schedule.ts';
 import { expect } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
 import { buildTrainingIr } from '../../src/ir/training.ts';
@@ -38,12 +40,12 @@ export function checkedModel(text: string) {
 }
 
 /** Runs both backends on seeded weights and expects the same counted positions, loss and every gradient. */
-export async function compareWithCpu(gpu: GpuContext, text: string, dims: Record<string, number>, inputs: Record<string, Int32Array>, seed = 5) {
+export async function compareWithCpu(gpu: GpuContext, text: string, dims: Record<string, number>, inputs: Record<string, Int32Array>, seed = 5, options: ScheduleOptions = {}) {
   const m = checkedModel(text);
   const g = buildGradGraph(buildTrainingIr(m));
   const weights = seededWeights(g, seed);
   const cpu = runBackward(g, m, { dims, inputs, weights });
-  const dev = await runTraining(gpu, g, m, { dims, inputs, weights });
+  const dev = await runTraining(gpu, g, m, { dims, inputs, weights }, lowerTraining(g, m, options));
   expect(cpu.counted).toBeGreaterThan(0);
   expect(dev.counted).toBe(cpu.counted);
   expect(Math.abs(dev.loss - cpu.loss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(cpu.loss)));

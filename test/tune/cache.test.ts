@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultCachePath, emptyCache, readTuneCache, recordEntries, writeTuneCache, type TuneEntry } from '../../src/tune/cache.ts';
 import { attentionSignature, type AdapterIdentity } from '../../src/tune/signature.ts';
-import { tunedTilesFor } from '../../src/tune/tuned-tiles.ts';
+import { tunedMatmulFor, tunedScheduleOptions, tunedTilesFor } from '../../src/tune/tuned-tiles.ts';
 import { defaultTiles } from '../../src/tune/variants.ts';
 import { DEFAULT_KERNEL_LIMITS } from '../../src/wgsl/attention.ts';
 
@@ -77,6 +77,25 @@ describe('the tuning cache', () => {
     expect(tunedTilesFor(adapter, sig, { cachePath: path, limits: roomy }).source).toBe('tuned');
     const otherSig = attentionSignature({ headDim: 64, heads: 8, kvHeads: 2 });
     expect(tunedTilesFor(adapter, otherSig, { cachePath: path }).source).toBe('default');
+  });
+
+  it('keeps one matmul tiling per adapter beside the attention entries, and ignores an unknown one', () => {
+    const path = tempPath();
+    const matmul = { tiling: 'reg8x4v4' as const, ms: 3, defaultMs: 9, problem: '256x128x128', measuredAt: '2026-01-01T00:00:00.000Z' };
+    recordEntries(adapter, [{ signature: sig, entry: entry(8, 16, 4) }], path, matmul);
+    recordEntries(other, [{ signature: sig, entry: entry(8, 16, 2) }], path);
+    expect(tunedMatmulFor(adapter, { cachePath: path })).toBe('reg8x4v4');
+    expect(tunedMatmulFor(other, { cachePath: path })).toBeUndefined();
+    expect(tunedScheduleOptions(adapter, { cachePath: path }).options.matmulTiling).toBe('reg8x4v4');
+    expect(tunedScheduleOptions(other, { cachePath: path }).options.matmulTiling).toBeUndefined();
+    // The attention entry written with it survives, and the later write without a matmul entry kept it.
+    expect(tunedTilesFor(adapter, sig, { cachePath: path })).toMatchObject({ q: 8, k: 16, lanes: 4, source: 'tuned' });
+    const text = JSON.parse(readFileSync(path, 'utf8'));
+    text.matmul[Object.keys(text.matmul)[0]].tiling = 'warp9000';
+    writeFileSync(path, JSON.stringify(text));
+    const { cache, problems } = readTuneCache(path);
+    expect(cache.matmul).toBeUndefined();
+    expect(problems.join('\n')).toMatch(/matmul entry .* has no known tiling; ignored/);
   });
 
   it('sees a file rewritten by another process', () => {

@@ -53,6 +53,27 @@ describe('tuned attention tiles in compile and run', () => {
     expect(after.tokens).toEqual(before.tokens);
   });
 
+  it('the row-wise attention shape and a register-blocked matmul tiling, tuned, give the same tokens', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mdl-tuned-rowwise-'));
+    process.env.MDL_CACHE_DIR = dir;
+    const model = translator();
+    const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
+    const adapter = gpu.adapter;
+    gpu.release();
+    const opts = { source: '我喜欢吃苹果', input: '', maxNew: '4', seed: '3', backend: 'gpu' };
+    const before = await runModel(model, opts, () => {});
+    const groups = tuneSitesOf(lower(model).program);
+    const entry = { tiles: { q: 32, k: 32, lanes: 1, rowwise: true }, ms: 1, defaultMs: 2, problem: 'B=1 L=64', measuredAt: '2026-11-30T00:00:00.000Z' };
+    const matmul = { tiling: 'reg8x4v4' as const, ms: 1, defaultMs: 2, problem: '64x128x128', measuredAt: '2026-11-30T00:00:00.000Z' };
+    recordEntries(adapter, groups.map((g) => ({ signature: g.site.signature, entry })), join(dir, 'tune.json'), matmul);
+    const program = lower(model, tunedScheduleOptions(adapter).options).program;
+    for (const s of program.steps.filter((x) => x.kind === 'attention')) expect(s.attention!.tiles).toMatchObject({ q: 32, k: 32, lanes: 1, rowwise: true });
+    for (const s of program.steps.filter((x) => x.kind === 'matmul')) expect(s.kernel).toMatchObject({ tiling: 'reg8x4v4' });
+    const after = await runModel(model, opts, () => {});
+    expect(after.attentionTiles).toEqual({ tuned: groups.length, kernels: groups.length });
+    expect(after.tokens).toEqual(before.tokens);
+  });
+
   it('reach mdl compile --tuned, which reports how many signatures were tuned', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mdl-tuned-compile-'));
     const compile = (out: string) =>

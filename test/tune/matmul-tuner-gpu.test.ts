@@ -1,0 +1,38 @@
+// The matmul tuner on Dawn: every tiling is checked against the host's f64 product before its time counts, the vec4
+// tilings are turned away where K is no multiple of 4, and the choice is one of the tilings that computed correctly.
+
+import { describe, expect, it } from 'vitest';
+import { referenceMatmul, tuneMatmul } from '../../src/tune/matmul-tuner.ts';
+import { MATMUL_TILINGS } from '../../src/wgsl/matmul-tilings.ts';
+import { useGpu } from '../runtime/gpu-harness.ts';
+
+describe('the matmul tuner', () => {
+  const gpu = useGpu();
+
+  it('holds the tilings to a product worked by hand', () => {
+    // a = [[1, 2], [3, 4], [5, 6]], w = [[1, 0], [1, -1]]: out[m, n] = Σ_k a[m, k] w[n, k].
+    const out = referenceMatmul(Float32Array.of(1, 2, 3, 4, 5, 6), Float32Array.of(1, 0, 1, -1), { M: 3, N: 2, K: 2 });
+    expect(Array.from(out)).toEqual([1, -1, 3, -1, 5, -1]);
+  });
+
+  it('measures every tiling at odd shapes and picks one that computed correctly', async () => {
+    const outcome = await tuneMatmul(gpu(), [{ M: 37, N: 29, K: 20 }, { M: 5, N: 70, K: 44 }], { rounds: 2 });
+    expect(outcome.results.map((r) => r.tiling).sort()).toEqual([...MATMUL_TILINGS].sort());
+    for (const r of outcome.results) {
+      expect(r.rejected, r.tiling).toBeUndefined();
+      expect(r.maxErr!, r.tiling).toBeLessThan(1e-4);
+      expect(r.ms, r.tiling).toHaveLength(2);
+    }
+    expect(outcome.fallback.tiling).toBe('wg32');
+    expect(outcome.results).toContain(outcome.best);
+    expect(outcome.best.totalMs! * 1.05 <= outcome.fallback.totalMs! || outcome.best === outcome.fallback).toBe(true);
+  });
+
+  it('turns the vec4 tilings away where K is no multiple of 4', async () => {
+    const outcome = await tuneMatmul(gpu(), [{ M: 9, N: 11, K: 13 }], { rounds: 1 });
+    const rejected = outcome.results.filter((r) => r.rejected).map((r) => r.tiling);
+    expect(rejected.sort()).toEqual(['reg4x4v4', 'reg8x4v4']);
+    expect(outcome.results.find((r) => r.tiling === 'reg4x4v4')!.rejected).toMatch(/multiple of 4 \(K = 13\)/);
+    expect(['reg4x4v4', 'reg8x4v4']).not.toContain(outcome.best.tiling);
+  });
+});

@@ -1,0 +1,57 @@
+// `mdl tune` also times the matmul tilings on the spec's own matmul shapes and records the fastest for the adapter;
+// `mdl compile --tuned` then lowers every tiled matmul with it (its kernel files name the tiling in the manifest).
+// The real `mdl` process, with a small spec and a tiny tuning problem so that it runs in seconds on SwiftShader.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { MATMUL_TILINGS } from '../../src/wgsl/matmul-tilings.ts';
+
+const root = join(import.meta.dirname, '..', '..');
+const SPEC = `model tiny {
+  dim vocab = 40, d_model = 32, heads = 2, d_ff = 64
+  dim B, T <= 32
+  input ids: tokens[B, T] pad 0
+  embed tokens: learned(vocab, d_model), positions: learned(32)
+  stack decoder x 1 on ids (norm = pre layer) {
+    attention self heads = heads mask = causal
+    ffn d_ff gelu
+  }
+  output logits = project(decoder, vocab, tied = tokens)
+  loss next_token = cross_entropy(logits, labels = next(ids))
+}
+`;
+
+describe('mdl tune and the matmul tiling', () => {
+  it('records the fastest tiling for the adapter, and compile --tuned uses it', { timeout: 240_000 }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mdl-tune-matmul-'));
+    const spec = join(dir, 'tiny.mdl');
+    writeFileSync(spec, SPEC);
+    const mdl = (args: string[]) => spawnSync(process.execPath, ['bin/mdl.js', ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, MDL_CACHE_DIR: dir, NO_COLOR: '1' } });
+    const tune = mdl(['tune', spec, '--length', '8', '--repeats', '1', '--variants', '1']);
+    expect(tune.status, tune.stderr).toBe(0);
+    // The spec's matmul shapes at M = 8 rows: 32→32 (packed q, k, v: 96 wide), 32→64, 64→32, 32→40.
+    expect(tune.stderr).toMatch(/^ {2}matmul tilings on 8×\d+×\d+(, 8×\d+×\d+)*$/m);
+    for (const t of MATMUL_TILINGS) expect(tune.stderr).toMatch(new RegExp(`^ {4}${t} +[\\d.]+ ms$`, 'm'));
+    const chosen = /^ {4}best (\w+): [\d.]+× the default wg32$/m.exec(tune.stderr)?.[1];
+    expect(MATMUL_TILINGS).toContain(chosen);
+    expect(tune.stderr).toMatch(new RegExp(`and the matmul tiling ${chosen} for adapter`));
+    const cache = JSON.parse(readFileSync(join(dir, 'tune.json'), 'utf8'));
+    expect(Object.values(cache.matmul).map((e) => (e as { tiling: string }).tiling)).toEqual([chosen]);
+
+    // A tiling other than the default shows in the compiled manifest's kernel files; force one to see it.
+    const key = Object.keys(cache.matmul)[0];
+    cache.matmul[key].tiling = 'reg8x4v4';
+    writeFileSync(join(dir, 'tune.json'), JSON.stringify(cache));
+    const compile = mdl(['compile', spec, '--tuned', '-o', join(dir, 'out')]);
+    expect(compile.status, compile.stderr).toBe(0);
+    for (const name of ['manifest.json', 'train.manifest.json']) {
+      const manifest = JSON.parse(readFileSync(join(dir, 'out', name), 'utf8')) as { steps: { kind: string; kernel: string }[] };
+      const matmuls = manifest.steps.filter((s) => s.kind === 'matmul');
+      expect(matmuls.length, name).toBeGreaterThan(0);
+      for (const s of matmuls) expect(s.kernel, name).toMatch(/_reg8x4v4\.wgsl$/);
+    }
+  });
+});
