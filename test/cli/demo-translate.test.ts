@@ -14,7 +14,7 @@ const record = readFileSync(join(root, 'weights', 'translator.txt'), 'utf8');
 const fact = (key: string) => new RegExp(`^${key}: (.+)$`, 'm').exec(record)?.[1];
 const VOCAB = ['--vocab', 'data/zh-en/vocab.json'];
 /** The least share of the held-out split the shipped weights translate exactly right (the record states the count). */
-const MOST = 0.5;
+const MOST = 0.9;
 const heldOut = readFileSync(join(root, 'data', 'zh-en', 'test.tsv'), 'utf8')
   .split('\n')
   .filter((l) => l.includes('\t'))
