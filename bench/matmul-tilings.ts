@@ -120,6 +120,6 @@ export function renderMatmulTilings(m: MatmulTilingsResult | undefined): string[
     ...rows,
     ...(rejected.length ? ['', ...rejected] : []),
     '',
-    "The training program's backward matmuls (dX = dY · W and dW = dYᵀ · X) still run the strided one-output-per-invocation kernel; only the forward matmuls of training and every matmul of a full pass take the tuned tiling.",
+    "Under a register tiling the training program's backward matmuls (dX = dY · W and dW = dYᵀ · X) run register-blocked forms of their strided kernel (R×4 outputs an invocation); under a staged tiling they keep one output an invocation.",
   ];
 }

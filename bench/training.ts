@@ -20,6 +20,7 @@ import { seededWeights } from '../src/runtime/init-weights.ts';
 import { withLabels } from '../src/runtime/program.ts';
 import { trainStep, type StepConfig } from '../src/runtime/training-loop.ts';
 import type { Timing } from '../src/tune/measure.ts';
+import { DEFAULT_MATMUL_TILING, MATMUL_TILINGS, type MatmulTiling } from '../src/wgsl/matmul-tilings.ts';
 import type { TfjsSession } from './tfjs-attention.ts';
 import { tfjsTrainer } from './tfjs-training.ts';
 
@@ -108,6 +109,10 @@ export interface TrainingRow {
   /** The first step's loss on each: the check that they train the same model. */
   firstLoss: { mdl: number; tfjs?: number };
   memory: TrainingMemory;
+  /** The matmul tiling mdl's timed steps ran (forward and backward products): the fastest of one step on each. */
+  tiling?: MatmulTiling;
+  /** One step's time on each tiling tried, in ms, that choice's evidence. */
+  tilingTrials?: Partial<Record<MatmulTiling, number>>;
 }
 
 function timing(samples: number[]): Timing {
@@ -156,10 +161,29 @@ export async function runTrainingBench(gpu: GpuContext, tfjs: TfjsSession | stri
     };
     const copy = () => new Map([...start].map(([n, w]) => [n, w.slice()]));
 
+    // mdl takes the matmul tiling that runs its step fastest on this adapter, as `mdl tune` would choose: one warm-up
+    // and one timed step on each register tiling and the default (the staged 64-wide one is never faster here).
+    const tilingTrials: Partial<Record<MatmulTiling, number>> = {};
+    for (const tiling of MATMUL_TILINGS.filter((t) => t !== 'wg64')) {
+      const w = copy();
+      const st = freshState(w);
+      const t = new DeviceTrainer(gpu, graph, model, w, st, config.frozen, { matmulTiling: tiling });
+      try {
+        await t.step(config, st);
+        const t0 = performance.now();
+        await t.step(config, st);
+        tilingTrials[tiling] = performance.now() - t0;
+      } finally {
+        t.release();
+      }
+    }
+    const tiling = (Object.entries(tilingTrials) as [MatmulTiling, number][]).reduce((best, e) => (e[1] < best[1] ? e : best), [DEFAULT_MATMUL_TILING, tilingTrials[DEFAULT_MATMUL_TILING]!])[0];
+    log(`${spec.id}: mdl tilings ${Object.entries(tilingTrials).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')}; timing ${tiling}`);
+
     // mdl on the device: the first step compiles the pipelines and is the loss check; the rest are timed.
     const weights = copy();
     const state = freshState(weights);
-    const trainer = new DeviceTrainer(gpu, graph, model, weights, state, config.frozen);
+    const trainer = new DeviceTrainer(gpu, graph, model, weights, state, config.frozen, { matmulTiling: tiling });
     let mdl: Timing;
     let firstLoss: number;
     try {
@@ -211,7 +235,7 @@ export async function runTrainingBench(gpu: GpuContext, tfjs: TfjsSession | stri
     }
     const cpu = timing(cpuSamples);
     log(`${spec.id}: mdl CPU reference ${cpu.median.toFixed(0)} ms a step`);
-    rows.push({ model: spec.id, about: spec.about, params, tokens: labelled.counted, mdl, cpu, tfjs: tfjsTiming, tfjsMissing, firstLoss: { mdl: firstLoss, tfjs: tfjsFirst }, memory: trainer.memory });
+    rows.push({ model: spec.id, about: spec.about, params, tokens: labelled.counted, mdl, cpu, tfjs: tfjsTiming, tfjsMissing, firstLoss: { mdl: firstLoss, tfjs: tfjsFirst }, memory: trainer.memory, tiling, tilingTrials });
   }
   return rows;
 }
@@ -231,7 +255,8 @@ export function renderTraining(rows: TrainingRow[]): string[] {
     const first = `${r.firstLoss.mdl.toFixed(5)} / ${r.firstLoss.tfjs?.toFixed(5) ?? '—'}`;
     lines.push(`| ${r.model} | ${r.params} | ${r.tokens} | ${rate(r.tokens, r.mdl)} tokens/s (${r.mdl.median.toFixed(0)} ms) | ${tf} | ${ratio} | ${rate(r.tokens, r.cpu)} tokens/s (${r.cpu.median.toFixed(0)} ms) | ${first} |`);
   }
-  lines.push('', ...rows.map((r) => `- ${r.model}: ${r.about}.${r.tfjsMissing ? ` tfjs: ${r.tfjsMissing}.` : ''}`));
+  const trials = (r: TrainingRow) => (r.tilingTrials ? ` mdl's matmul tiling: ${r.tiling}, the fastest of one step on each (${Object.entries(r.tilingTrials).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')}).` : '');
+  lines.push('', ...rows.map((r) => `- ${r.model}: ${r.about}.${trials(r)}${r.tfjsMissing ? ` tfjs: ${r.tfjsMissing}.` : ''}`));
   lines.push(
     '',
     'Device memory of one mdl training step (peak of the buffers alive at once, as the runner creates them, against the parts a step must hold):',

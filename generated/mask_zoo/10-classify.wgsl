@@ -14,10 +14,11 @@ struct MdlMaskGrid {
 }
 @group(0) @binding(0) var<uniform> grid: MdlMaskGrid;
 @group(0) @binding(1) var<storage, read_write> mdl_out: array<u32>;
-@group(0) @binding(2) var<storage, read> mask_params: array<i32>;
-@group(0) @binding(3) var<storage, read> mask_data: array<i32>;
+@group(0) @binding(2) var<storage, read> mask_table: array<i32>;
+fn mask_params(i: u32) -> i32 { return mask_table[i]; }
+fn mask_data(i: u32) -> i32 { return mask_table[1u + i]; }
 fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
-  return (k < mask_data[mask_params[0] + b]);
+  return (k < mask_data(u32(mask_params(0u) + b)));
 }
 @compute @workgroup_size(64)
 fn mdl_classify(@builtin(global_invocation_id) gid: vec3<u32>) {

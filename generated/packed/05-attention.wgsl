@@ -31,11 +31,12 @@ struct AttnParams {
 @group(0) @binding(3) var<storage, read> attn_v: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> attn_out: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> attn_tile_class: array<u32>;
-@group(0) @binding(6) var<storage, read> mask_params: array<i32>;
-@group(0) @binding(7) var<storage, read> mask_data: array<i32>;
+@group(0) @binding(6) var<storage, read> mask_table: array<i32>;
+fn mask_params(i: u32) -> i32 { return mask_table[i]; }
+fn mask_data(i: u32) -> i32 { return mask_table[2u + i]; }
 
 fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
-  return ((mask_data[mask_params[0] + b * mask_params[1] + q] == mask_data[mask_params[0] + b * mask_params[1] + k]) && (k <= q));
+  return ((mask_data(u32(mask_params(0u) + b * mask_params(1u) + q)) == mask_data(u32(mask_params(0u) + b * mask_params(1u) + k))) && (k <= q));
 }
 
 

@@ -19,11 +19,12 @@ struct AttnParams {
 @group(0) @binding(4) var<storage, read> attn_dout: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> attn_row_stats: array<f32>;
 @group(0) @binding(6) var<storage, read> attn_tile_class: array<u32>;
-@group(0) @binding(7) var<storage, read> mask_params: array<i32>;
-@group(0) @binding(8) var<storage, read> mask_data: array<i32>;
-@group(0) @binding(9) var<storage, read_write> attn_dq: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> mask_table: array<i32>;
+@group(0) @binding(8) var<storage, read_write> attn_dq: array<vec4<f32>>;
 fn attn_lse_at(i: u32) -> f32 { return attn_row_stats[i]; }
 fn attn_delta_at(i: u32) -> f32 { return attn_row_stats[attn_params.delta_offset + i]; }
+fn mask_params(i: u32) -> i32 { return mask_table[i]; }
+fn mask_data(i: u32) -> i32 { return mask_table[2u + i]; }
 const ATTN_D4: u32 = 4u;
 const ATTN_TQ: u32 = 32u;
 const ATTN_TK: u32 = 64u;
@@ -33,7 +34,7 @@ const ATTN_PARTIAL: u32 = 1u;
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
 
 fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
-  return ((mask_data[mask_params[0] + b * mask_params[1] + q] == mask_data[mask_params[0] + b * mask_params[1] + k]) && (k <= q));
+  return ((mask_data(u32(mask_params(0u) + b * mask_params(1u) + q)) == mask_data(u32(mask_params(0u) + b * mask_params(1u) + k))) && (k <= q));
 }
 
 

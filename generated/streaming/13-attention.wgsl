@@ -31,8 +31,9 @@ struct AttnParams {
 @group(0) @binding(3) var<storage, read> attn_v: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> attn_out: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> attn_tile_class: array<u32>;
-@group(0) @binding(6) var<storage, read> mask_params: array<i32>;
-@group(0) @binding(7) var<storage, read> mask_data: array<i32>;
+@group(0) @binding(6) var<storage, read> mask_table: array<i32>;
+fn mask_params(i: u32) -> i32 { return mask_table[i]; }
+fn mask_data(i: u32) -> i32 { return mask_table[3u + i]; }
 
 fn mdl_div(a: i32, b: i32) -> i32 {
   if (b == 0) { return 0; }
@@ -48,7 +49,7 @@ fn mdl_mod(a: i32, b: i32) -> i32 {
   return r;
 }
 fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
-  return ((k < mdl_div(((q + 1) * mask_params[0]), mask_params[1])) && (k < mask_data[mask_params[2] + b]));
+  return ((k < mdl_div(((q + 1) * mask_params(0u)), mask_params(1u))) && (k < mask_data(u32(mask_params(2u) + b))));
 }
 
 

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { lowerTraining } from '../lower/train-schedule.ts';
 import { runBackward } from '../runtime/cpu-training.ts';
 import { acquireGpu } from '../runtime/device.ts';
+import { tunedTrainingOptions } from './train-backend.ts';
 import { runTraining } from '../runtime/program.ts';
 import { DEFAULT_SEED, paramsOf, seededWeights } from '../runtime/init-weights.ts';
 import { writeSafetensors } from '../runtime/safetensors.ts';
@@ -53,7 +54,8 @@ export function registerGradCommand(program: Command): void {
       if (lowered) {
         const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
         try {
-          r = await runTraining(gpu, graph, model, run, lowered);
+          const options = tunedTrainingOptions(gpu);
+          r = await runTraining(gpu, graph, model, run, options.matmulTiling ? lowerTraining(graph, model, options) : lowered);
         } finally {
           gpu.release();
         }

@@ -66,7 +66,7 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
   const b = forward.bind;
   const rowStats = b.lse;
   const inputs: Record<string, string> = { q: b.q, k: b.k, v: b.v, dOut, rowStats, tileClass: b.tileClass };
-  for (const role of ['maskParams', 'maskData']) if (b[role]) inputs[role] = b[role];
+  if (b.mask) inputs.mask = b.mask;
   // With a table, the delta step copies it into the row-stats buffer after D, where the walks read it.
   const table: Step['uniforms'] = kernels.table ? { table_offset: f(sym.mul(rowsQ, sym.constant(2))) } : {};
   const deltaBind: Record<string, string> = { out: b.out, dOut, rowStats, ...(kernels.table ? { scoreTable: b.scoreTable } : {}) };

@@ -101,9 +101,9 @@ function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePl
   const decodeSteps = new Set(plan.decodeSteps);
   const positionSteps = new Set(plan.positionSteps);
   // In the decode step every batch row has its own position: one u32 a row, or three per attention window. An
-  // attention kernel that already binds as many storage buffers as every adapter allows (a mask's two and a score
-  // table) has no room for its window: then no step takes per-row positions, and rows of different lengths decode
-  // in separate runs (the runtime sees no ROW_BUFFERS).
+  // attention kernel that already binds as many storage buffers as every adapter allows would have no room for its
+  // window: then no step takes per-row positions, and rows of different lengths decode in separate runs (the runtime
+  // sees no ROW_BUFFERS). With the mask in one table, a mask and a score table leave the eighth binding free.
   const batch = plan.sites.length ? full.steps[plan.sites[0].step].attention!.batch : undefined;
   const room = plan.sites.every((s) => attentionKernelOf(full.steps[s.step]).bindings.length < LIMITS.storageBuffers);
   const perRow = skinny && batch !== undefined && room;

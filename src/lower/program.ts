@@ -25,7 +25,7 @@ import { formula, type Formula } from './formula.ts';
  * the device from one optimizer step to the next (the host uploads them once and downloads them for checkpoints).
  * `row_positions` appears in the decode step only: where each batch row stands (its start, its attention windows).
  */
-export type BufferRole = 'input' | 'param' | 'packed_param' | 'value' | 'tile_classes' | 'mask_params' | 'mask_data' | 'kv_cache' | 'kept' | 'state' | 'row_positions';
+export type BufferRole = 'input' | 'param' | 'packed_param' | 'value' | 'tile_classes' | 'mask' | 'kv_cache' | 'kept' | 'state' | 'row_positions';
 
 export interface ProgramBuffer {
   id: string;

@@ -86,9 +86,8 @@ function manifestJson(p: Program, kernels: RenderedKernel[], stepKernels: string
         return 'host: weight of the same name (without %)';
       case 'packed_param':
         return `host: ${b.packs!.map((id) => id.slice(1)).join(', ')}, one after another`;
-      case 'mask_params':
-      case 'mask_data':
-        return "host: packed from the mask's inputs at dispatch (src/masks/kernel-contract.ts)";
+      case 'mask':
+        return "host: the mask's parameter slots, then its inputs, packed at dispatch (src/masks/kernel-contract.ts)";
       case 'tile_classes': {
         const site = siteOfTiles.get(b.id)!;
         if (site.tileFill === 'full') return 'host: every tile FULL (2), no mask';

@@ -16,6 +16,7 @@ import { type ElementwiseOp, type EmbedPositions, type MatmulOptions, type NormT
 import { matmulTileOf, tilingFor, type MatmulTiling } from '../wgsl/matmul-tilings.ts';
 import { positionRateWords } from '../wgsl/positions.ts';
 import { MASK_KERNEL_WORKGROUP } from '../wgsl/mask-kernels.ts';
+import { maskDataStart } from '../masks/kernel-contract.ts';
 import { maskSiteOf, ropeUniforms, ScheduleError, scoreModifiers } from './attention-sites.ts';
 import { formula, type Formula } from './formula.ts';
 import { planMemory } from './memory-plan.ts';
@@ -222,17 +223,15 @@ export function attentionSteps(n: NodeOf<'attention'>, m: CheckedModel, byId: Ma
   const [qId, kId, vId, tableId] = n.args;
   const bind: Record<string, string> = { q: qId, k: kId, v: vId, out: n.id, tileClass: tileId };
   if (mask) {
-    // Mask inputs are packed by the host at dispatch (kernel-contract.ts): one i32 per parameter slot, and every
+    // The mask table is packed by the host at dispatch (kernel-contract.ts): one i32 per parameter slot, then every
     // input the predicate reads, whole, one after another.
     const read = [...new Set(mask.wgsl.inputs.map((i) => i.input))];
     const dataElements = read.reduce((sum, name) => sym.add(sum, prod(byId.get(`%${name}`)?.shape ?? [c(1)])), c(0));
-    buffers.push({ id: `${n.id}#mask_params`, role: 'mask_params', dtype: 'i32', elements: fc(Math.max(1, mask.wgsl.params.length)) });
-    buffers.push({ id: `${n.id}#mask_data`, role: 'mask_data', dtype: 'i32', elements: f(read.length ? dataElements : c(1)) });
-    bind.maskParams = `${n.id}#mask_params`;
-    bind.maskData = `${n.id}#mask_data`;
+    buffers.push({ id: `${n.id}#mask`, role: 'mask', dtype: 'i32', elements: f(sym.add(c(maskDataStart(mask.wgsl)), read.length ? dataElements : c(1))) });
+    bind.mask = `${n.id}#mask`;
     if (site.tileFill === 'device') {
       const uniforms = { lq: f(lq), lk: f(lk), n_q_tiles: qTiles, n_k_tiles: kTiles, tile_q: fc(tiles.q), tile_k: fc(tiles.k), heads: fc(tiles.heads), total: tileCount, q_offset: fc(0), k_offset: fc(0) };
-      const classifyBind = { tileClass: tileId, maskParams: bind.maskParams, maskData: bind.maskData };
+      const classifyBind = { tileClass: tileId, mask: bind.mask };
       out.push({ node: n.id, kind: 'classify', kernel: { kind: 'classify' }, bind: classifyBind, uniforms, grid: [formula.ceilDiv(tileCount, MASK_KERNEL_WORKGROUP), fc(1), fc(1)], attention: site });
     }
   }

@@ -13,6 +13,7 @@ import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import type { IrNode, NodeOf } from '../ir/ir.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
+import { backwardMatmulBlock } from '../wgsl/matmul-tilings.ts';
 import { type ElementwiseOp, type NormType } from '../wgsl/kernels.ts';
 import { positionRateWords } from '../wgsl/positions.ts';
 import { attentionBackwardSteps } from './attention-grad-steps.ts';
@@ -154,7 +155,7 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
       case 'vjp': {
         const fwd = byId.get(n.attrs.of)!;
         if (fwd.op !== 'attention') {
-          vjpSteps(n, fwd, byId, train);
+          vjpSteps(n, fwd, byId, train, options);
         } else if (!attentionDone.has(fwd.id)) {
           // All of the node's gradients come from one backward pass, run at its first `vjp` node.
           attentionDone.add(fwd.id);
@@ -203,7 +204,7 @@ function plainMatmul(n: NodeOf<'matmul'>): void {
 type Train = (n: IrNode, op: TrainingKernel, bind: Record<string, string>, uniforms: Record<string, Word>, count: Poly | Formula) => void;
 
 /** The steps of one `vjp` node: the gradient of `fwd`'s argument `wrt`, from the upstream gradient (its last arg). */
-function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, train: Train): void {
+function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, train: Train, options: ScheduleOptions): void {
   const wrt = n.attrs.wrt;
   const dy = n.args[n.args.length - 1];
   const arg = (i: number) => byId.get(fwd.args[i])!;
@@ -239,14 +240,18 @@ function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, trai
       const x = arg(0);
       const [mRows, nOut, kIn] = [rows(fwd), last(fwd), last(x)];
       const one = fc(1);
+      // A register tiling blocks the products too (R×4 outputs an invocation), so the grid counts blocks.
+      const block = backwardMatmulBlock(options.matmulTiling);
+      const op: TrainingKernel = block ? { name: 'matmul_strided', block } : { name: 'matmul_strided' };
+      const grid = (r: Poly, cols: Poly) => (block ? formula.times(formula.ceilDiv(f(r), block), formula.ceilDiv(f(cols), 4)) : f(sym.mul(r, cols)));
       // y[m, n] = Σ_k x[m, k] · w[n, k] (+ b[n]).
       if (wrt === 0) {
         const uniforms = { rows: f(mRows), cols: f(kIn), inner: f(nOut), a_row: f(nOut), a_inner: one, b_col: one, b_inner: f(kIn) };
-        return train(n, { name: 'matmul_strided' }, { a: dy, b: fwd.args[1], out: n.id }, uniforms, size(x));
+        return train(n, op, { a: dy, b: fwd.args[1], out: n.id }, uniforms, grid(mRows, kIn));
       }
       if (wrt === 1) {
         const uniforms = { rows: f(nOut), cols: f(kIn), inner: f(mRows), a_row: one, a_inner: f(nOut), b_col: one, b_inner: f(kIn) };
-        return train(n, { name: 'matmul_strided' }, { a: dy, b: fwd.args[0], out: n.id }, uniforms, sym.mul(nOut, kIn));
+        return train(n, op, { a: dy, b: fwd.args[0], out: n.id }, uniforms, grid(nOut, kIn));
       }
       return sum(dy, size(fwd), nOut);
     }

@@ -12,19 +12,19 @@ import { uniformValues, wordFits, type Program, type ProgramBuffer, type Program
 /** WebGPU's default limits, which every adapter meets and every compiled program must fit. */
 export const LIMITS = { workgroupsPerDimension: 65535, invocations: 256, workgroupBytes: 16384, storageBuffers: 8 };
 /**
- * The training program's limits: the default ones, except that the attention backward's dK/dV kernel binds up to 10
- * storage buffers (Q, K, V, dO, the row stats: lse, D and a relative_bias table's copy, tile classes, two mask
- * buffers, dK, dV), as many as Chromium's software adapter allows. The runner checks the adapter's own limit before dispatch (runtime/program.ts `checkLimits`),
- * so an adapter that allows fewer gets a sentence.
+ * The training program's limits: the default ones, except that the attention backward's dK/dV kernel binds up to 9
+ * storage buffers (Q, K, V, dO, the row stats: lse, D and a relative_bias table's copy, tile classes, the mask's
+ * table, dK, dV), within the 10 Chromium's software adapter allows. The runner checks the adapter's own limit before
+ * dispatch (runtime/program.ts `checkLimits`), so an adapter that allows fewer gets a sentence.
  */
-export const TRAINING_LIMITS = { ...LIMITS, storageBuffers: 10 };
+export const TRAINING_LIMITS = { ...LIMITS, storageBuffers: 9 };
 export type ProgramLimits = typeof LIMITS;
 /** A dim without a bound is sampled at this value in place of its bound. */
 const UNBOUNDED_SAMPLE = 64;
 
 const ELEMENT_DTYPE: Record<Kernel['bindings'][number]['element'], ProgramBuffer['dtype']> = { f32: 'f32', 'vec4<f32>': 'f32', i32: 'i32', u32: 'u32' };
 /** Buffers the host fills: a kernel must never write them. */
-const HOST_FILLED = new Set<ProgramBuffer['role']>(['input', 'param', 'packed_param', 'mask_params', 'mask_data', 'kv_cache', 'kept']);
+const HOST_FILLED = new Set<ProgramBuffer['role']>(['input', 'param', 'packed_param', 'mask', 'kv_cache', 'kept']);
 
 export class ProgramVerifyError extends Error {}
 

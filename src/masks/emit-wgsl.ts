@@ -1,6 +1,6 @@
 // Predicate → WGSL: the mask compiled into `fn mdl_mask(b, h, q, k) -> bool`, following kernel-contract.ts.
 //
-// Every identifier in the output is generated here (`mask_params`, `mask_data`, `mdl_*` helpers); nothing from the
+// Every identifier in the output is generated here (the `mask_params` / `mask_data` reads, `mdl_*` helpers); nothing from the
 // spec is interpolated, so a mask reading an input called `fn` or `我` compiles to the same safe code. Spec names
 // appear only inside the param-slot table, which the runtime reads in JavaScript.
 
@@ -47,15 +47,17 @@ class Emitter {
         // The most negative i32 cannot be written as a literal; every other value can.
         return e.value === -(2 ** 31) ? 'i32(-2147483647 - 1)' : e.value < 0 ? `(${e.value})` : `${e.value}`;
       case 'param':
-        return `mask_params[${this.slot({ kind: 'dim', name: e.name })}]`;
+        return `mask_params(${this.slot({ kind: 'dim', name: e.name })}u)`;
       case 'abs':
         return `abs(${this.int(e.a)})`;
       case 'load': {
         if (!this.inputs.some((x) => x.input === e.input && x.at === e.at)) this.inputs.push({ input: e.input, at: e.at });
-        const off = `mask_params[${this.slot({ kind: 'offset', input: e.input })}]`;
-        if (e.at === 'b') return `mask_data[${off} + b]`;
-        const stride = `mask_params[${this.slot({ kind: 'stride', input: e.input })}]`;
-        return `mask_data[${off} + b * ${stride} + ${e.at}]`;
+        // Indices are i32 arithmetic; a negative one wraps to a huge u32, which bounds checks clamp like any other
+        // index past the end.
+        const off = `mask_params(${this.slot({ kind: 'offset', input: e.input })}u)`;
+        if (e.at === 'b') return `mask_data(u32(${off} + b))`;
+        const stride = `mask_params(${this.slot({ kind: 'stride', input: e.input })}u)`;
+        return `mask_data(u32(${off} + b * ${stride} + ${e.at}))`;
       }
       case 'bin': {
         const a = this.int(e.a);

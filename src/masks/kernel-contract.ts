@@ -30,14 +30,16 @@ export type MaskParamSlot =
  * A mask compiled to WGSL.
  *
  * `code` defines helper functions and `fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool`, which reads nothing but
- * two module-scope buffers that the embedding kernel must declare with exactly these names:
+ * two functions that the embedding kernel must declare with exactly these names:
  *
- *     @group(G) @binding(X) var<storage, read> mask_params: array<i32>;
- *     @group(G) @binding(Y) var<storage, read> mask_data: array<i32>;
+ *     fn mask_params(i: u32) -> i32
+ *     fn mask_data(i: u32) -> i32
  *
- * `mask_params[i]` holds the value described by `params[i]`. `mask_data` is every input listed in `inputs`
- * concatenated as i32 (per-sequence scalars `[B]`, per-position values `[B, stride]`). Both buffers hold at least one
- * element even when unused, since WebGPU rejects zero-sized bindings.
+ * Both read one i32 buffer, the mask table: `params.length` slots (at least one) and then the data, from
+ * `maskDataStart(mask)` on. Keeping them in one binding saves a storage buffer in every kernel that evaluates the mask.
+ * `mask_params(i)` is the value described by `params[i]`. `mask_data` is every input listed in `inputs` concatenated
+ * as i32 (per-sequence scalars `[B]`, per-position values `[B, stride]`), at least one element even when unused, so
+ * the table is never smaller than its two parts.
  */
 export interface MaskWgsl {
   code: string;
@@ -57,4 +59,9 @@ export interface MaskEnv {
   data: Record<string, Int32Array>;
   /** The row stride of each per-position input in `data`. */
   strides?: Record<string, number>;
+}
+
+/** Where the mask's data starts inside its table: after the parameter slots, of which there is always at least one. */
+export function maskDataStart(mask: Pick<MaskWgsl, 'params'>): number {
+  return Math.max(1, mask.params.length);
 }

@@ -126,8 +126,7 @@ export async function prepareAttentionBackward(gpu: GpuContext, kernels: Attenti
     };
     if (kernels.mask) {
       const packed = packMaskBuffers(kernels.mask, maskEnvForRun(inputs.maskEnv, lq, lk), batch);
-      byRole.maskParams = upload('mask_params', packed.params);
-      byRole.maskData = upload('mask_data', packed.data);
+      byRole.mask = upload('mask table', packed.table);
     }
     if (kernels.table) {
       if (!inputs.scoreTable) throw new Error('these kernels apply relative_bias: give its table as scoreTable');

@@ -131,8 +131,7 @@ export async function prepareAttention(gpu: GpuContext, kernel: AttentionKernel,
     if (kernel.hasMask) {
       if (!kernel.mask) throw new Error('the kernel says it has a mask but carries no mask description');
       const packed = packMaskBuffers(kernel.mask, maskEnvForRun(inputs.maskEnv, lq, lk), batch);
-      byRole.maskParams = track(uploadBuffer(gpu, 'mask_params', packed.params));
-      byRole.maskData = track(uploadBuffer(gpu, 'mask_data', packed.data));
+      byRole.mask = track(uploadBuffer(gpu, 'mask table', packed.table));
     }
     if (kernel.bindings.some((b) => b.role === 'scoreTable')) {
       if (!inputs.scoreTable) throw new Error('this kernel applies relative_bias: give its table as scoreTable');

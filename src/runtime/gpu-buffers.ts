@@ -90,7 +90,7 @@ const pipelineCache = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipel
 
 /**
  * A compute pipeline for `wgsl`, compiled once per device and source. The layout is explicit: an 'auto' layout drops
- * bindings the shader never reads (a mask that ignores `mask_data`), which would make binding them an error.
+ * bindings the shader never reads (a mask that reads no table), which would make binding them an error.
  */
 export function computePipeline(
   gpu: GpuContext,

@@ -12,6 +12,7 @@ import { formula } from '../lower/formula.ts';
 import type { GradGraph } from '../lower/grad.ts';
 import { ACCUMULATE_SCALARS, CLIP_BUFFER, lowerOptimizer, stateIds, STEP_SCALARS, type OptimizerPrograms } from '../lower/optimizer-program.ts';
 import type { ProgramBuffer } from '../lower/program.ts';
+import type { ScheduleOptions } from '../lower/schedule.ts';
 import { lossBuffers, lowerEvaluation, lowerTraining, type TrainingProgram } from '../lower/train-schedule.ts';
 import { learningRate, type OptimizerState } from './adamw.ts';
 import type { GpuContext } from './device.ts';
@@ -57,6 +58,8 @@ export class DeviceTrainer {
     weights: ReadonlyMap<string, Float32Array>,
     optimizerState: OptimizerState,
     frozen: ReadonlySet<string>,
+    /** The schedule's choices (the matmul tiling `mdl tune` picked for this adapter); the manifest shows them. */
+    private readonly options: ScheduleOptions = {},
   ) {
     this.optimizer = lowerOptimizer(graph, frozen);
     let bytes = 0;
@@ -87,7 +90,7 @@ export class DeviceTrainer {
 
   /** The training program, built when first needed (`mdl eval` never needs it). */
   private get training(): TrainingProgram {
-    return (this.trainingProgram ??= lowerTraining(this.graph, this.model));
+    return (this.trainingProgram ??= lowerTraining(this.graph, this.model, this.options));
   }
 
   private external = (b: ProgramBuffer): GPUBuffer | undefined => this.state.get(b.id);
@@ -179,7 +182,7 @@ export class DeviceTrainer {
 
   /** Teacher-forced evaluation on the device's current weights, as the CPU reference's `evaluate` computes it. */
   async evaluate(batches: TrainingBatch[]): Promise<EvalResult> {
-    this.evaluation ??= lowerEvaluation(this.graph, this.model);
+    this.evaluation ??= lowerEvaluation(this.graph, this.model, this.options);
     const logitsId = this.evaluation.program.outputs[2];
     let sum = 0;
     let counted = 0;

@@ -1,7 +1,7 @@
-// Fills the two buffers a compiled mask reads (`mask_params`, `mask_data`) from what the runtime knows at dispatch
-// time, exactly as `src/masks/kernel-contract.ts` describes them.
+// Fills the table a compiled mask reads (its parameter slots, then its data) from what the runtime knows at dispatch
+// time, exactly as `src/masks/kernel-contract.ts` describes it.
 
-import type { MaskEnv, MaskWgsl } from '../masks/kernel-contract.ts';
+import { maskDataStart, type MaskEnv, type MaskWgsl } from '../masks/kernel-contract.ts';
 import type { LoadAt } from '../masks/predicate.ts';
 
 export interface MaskBuffers {
@@ -9,6 +9,8 @@ export interface MaskBuffers {
   params: Int32Array;
   /** Every distinct input of `mask.inputs`, concatenated in order of first appearance (at least one element). */
   data: Int32Array;
+  /** The buffer the kernel binds: `params`, then `data` from `maskDataStart(mask)` on. */
+  table: Int32Array;
   /** Where each input starts in `data`, in elements. */
   offsets: Record<string, number>;
   /** The row stride of each input (1 for per-sequence scalars). */
@@ -106,5 +108,8 @@ export function packMaskBuffers(mask: MaskWgsl, env: MaskEnv, batch: number): Ma
         throw new Error(`unknown mask parameter slot ${JSON.stringify(slot)}`);
     }
   });
-  return { params, data, offsets, strides };
+  const table = new Int32Array(maskDataStart(mask) + data.length);
+  table.set(params, 0);
+  table.set(data, maskDataStart(mask));
+  return { params, data, table, offsets, strides };
 }

@@ -254,12 +254,8 @@ export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, di
   const u = uniformValues(s, value);
   const batch = value(formula.of(a.batch));
   const siteEnv: MaskEnv = { ...env, dims: { ...env.dims, Lq: u.lq + u.q_offset, Lk: u.lk + u.k_offset } };
-  const { tileClass: tileId, maskParams: paramsId, maskData: dataId } = s.bind;
-  if (a.mask) {
-    const packed = packMaskBuffers(a.mask.wgsl, siteEnv, batch);
-    buffers.set(paramsId, track(uploadBuffer(gpu, 'mask_params', packed.params)));
-    buffers.set(dataId, track(uploadBuffer(gpu, 'mask_data', packed.data)));
-  }
+  const { tileClass: tileId, mask: tableId } = s.bind;
+  if (a.mask) buffers.set(tableId, track(uploadBuffer(gpu, 'mask table', packMaskBuffers(a.mask.wgsl, siteEnv, batch).table)));
   if (a.tileFill === 'device') return;
   const grid = { batch, heads: a.tiles.heads, lq: u.lq, lk: u.lk, tileQ: a.tiles.q, tileK: a.tiles.k, qOffset: u.q_offset, kOffset: u.k_offset };
   const count = batch * a.tiles.heads * u.n_q_tiles * u.n_k_tiles;

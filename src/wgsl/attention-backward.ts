@@ -25,7 +25,7 @@
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTENTION_UNIFORMS, type AttentionHeads } from './attention.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
-import { checkMaskCode, MASK_NAMES } from './names.ts';
+import { checkMaskCode, MASK_NAMES, maskBinding } from './names.ts';
 import { relativeBucketWgsl } from './relative-bias.ts';
 // The forward kernel's soft-cap clamp, so both passes compute bit-identical scores.
 import { alibiWgsl, f32Literal, SCORE_TABLE, TANH_CLAMP, type ScoreModifier } from './score-modifiers.ts';
@@ -192,8 +192,7 @@ export function generateAttentionBackward(config: AttentionBackwardConfig): Atte
     { role: 'tileClass', name: 'attn_tile_class', access: 'read', element: 'u32', extent: ({ u, grid }) => grid[2] * tileHeads * u.n_q_tiles * u.n_k_tiles },
   ];
   if (mask) {
-    inputs.push({ role: 'maskParams', name: MASK_NAMES.params, access: 'read', element: 'i32' });
-    inputs.push({ role: 'maskData', name: MASK_NAMES.data, access: 'read', element: 'i32' });
+    inputs.push(maskBinding(mask));
   }
   const walkUniforms: UniformField[] = [...ATTENTION_UNIFORMS, DELTA_OFFSET, ...(rb ? [TABLE_OFFSET] : [])];
 

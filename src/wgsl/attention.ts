@@ -20,7 +20,7 @@
 // saves a cross-lane reduction and its barrier.
 
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
-import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode } from './names.ts';
+import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode, maskBinding } from './names.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileOverrides } from './attention-tiles.ts';
 import { emitRowwiseKernel } from './attention-rowwise.ts';
 import { declarations, packUniforms, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
@@ -71,7 +71,7 @@ export const ROW_WINDOW = { role: 'rowWindow', name: 'row_window', stride: 3 } a
 /** What an attention kernel's code depends on besides its tiles: the tuner keys its results by it. */
 export type AttentionKernelShape = AttentionHeads & Pick<AttentionKernelConfig, 'mask' | 'modifiers'>;
 
-export type AttentionBindingRole = 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'maskParams' | 'maskData' | 'scoreTable' | 'lse' | 'rowWindow';
+export type AttentionBindingRole = 'q' | 'k' | 'v' | 'out' | 'tileClass' | 'mask' | 'scoreTable' | 'lse' | 'rowWindow';
 
 /**
  * The uniform block: lengths, tile counts, head counts and the scale are uniforms, so sites that differ only in
@@ -103,7 +103,7 @@ export interface AttentionKernel extends Kernel, AttentionHeads {
   /** Heads the tile-class buffer distinguishes: H for a per-head mask, else 1. */
   tileHeads: number;
   hasMask: boolean;
-  /** The mask spliced into the kernel; the runtime packs its `mask_params` / `mask_data` from it. */
+  /** The mask spliced into the kernel; the runtime packs its table (parameter slots, then data) from it. */
   mask?: MaskWgsl;
   bindings: (KernelBinding & { role: AttentionBindingRole })[];
 }
@@ -183,8 +183,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     { role: 'tileClass', name: N.tileClass, access: 'read', element: 'u32', extent: ({ u, grid }) => grid[2] * tileHeads * u.n_q_tiles * u.n_k_tiles },
   ];
   if (mask) {
-    bindings.push({ role: 'maskParams', name: MASK_NAMES.params, access: 'read', element: 'i32' });
-    bindings.push({ role: 'maskData', name: MASK_NAMES.data, access: 'read', element: 'i32' });
+    bindings.push(maskBinding(mask));
   }
   // A learned score table (relative_bias) takes the next binding.
   const table = (config.modifiers ?? []).find((m) => m.kind === 'relative_bias');

@@ -186,6 +186,37 @@ export function stridedMatmulKernel(): Kernel {
   return kernel('matmul_strided', u32('rows', 'cols', 'inner', 'a_row', 'a_inner', 'b_col', 'b_inner'), bindings, 'u.rows * u.cols', body);
 }
 
+/**
+ * The strided product register-blocked: each invocation an R×4 block of outputs, so one load of a feeds four sums and
+ * one of b feeds R. Same uniforms and bindings as `matmul_strided`, and each output still sums p = 0, 1, … in order,
+ * so it computes the same sums. Rows and columns past the edge are clamped for loading (no branch in the loop), not stored.
+ * dX = dY · W then reads four neighbouring W columns a row at a time; dW = dYᵀ · X reads R neighbouring dY columns.
+ */
+export function stridedBlockedMatmulKernel(R: 4 | 8): Kernel {
+  const base = stridedMatmulKernel();
+  const count = `((u.rows + ${R - 1}u) / ${R}u) * ((u.cols + 3u) / 4u)`;
+  const body = `  let blocks = (u.cols + 3u) / 4u;
+  let r0 = (i / blocks) * ${R}u; let c0 = (i % blocks) * 4u;
+  var ar: array<u32, ${R}>;
+  for (var x = 0u; x < ${R}u; x++) { ar[x] = min(r0 + x, u.rows - 1u) * u.a_row; }
+  let b0 = min(c0, u.cols - 1u) * u.b_col; let b1 = min(c0 + 1u, u.cols - 1u) * u.b_col;
+  let b2 = min(c0 + 2u, u.cols - 1u) * u.b_col; let b3 = min(c0 + 3u, u.cols - 1u) * u.b_col;
+  var acc: array<vec4<f32>, ${R}>;
+  for (var p = 0u; p < u.inner; p++) {
+    let pb = p * u.b_inner; let pa = p * u.a_inner;
+    let bv = vec4<f32>(b[b0 + pb], b[b1 + pb], b[b2 + pb], b[b3 + pb]);
+    for (var x = 0u; x < ${R}u; x++) { acc[x] += a[ar[x] + pa] * bv; }
+  }
+  for (var x = 0u; x < ${R}u; x++) {
+    let r = r0 + x;
+    if (r >= u.rows) { break; }
+    for (var y = 0u; y < 4u; y++) {
+      if (c0 + y < u.cols) { out[r * u.cols + c0 + y] = acc[x][y]; }
+    }
+  }`;
+  return kernel(`matmul_strided_reg${R}x4`, u32('rows', 'cols', 'inner', 'a_row', 'a_inner', 'b_col', 'b_inner'), base.bindings, count, body);
+}
+
 /** Per row of logits: the log-sum-exp, and the row's loss (lse − logit of the label), 0 where the label is −1. */
 export function crossEntropyRowsKernel(): Kernel {
   const bindings = [read('logits', ({ u }) => u.rows * u.V), read('labels', ({ u }) => u.rows, 'i32'), write('lse', ({ u }) => u.rows), write('row_loss', ({ u }) => u.rows)];
@@ -248,7 +279,7 @@ export type TrainingKernel =
   | { name: 'positions_grad' }
   | { name: 'norm_grad_x'; type: NormType }
   | { name: 'norm_grad_param'; type: NormType; which: 'gamma' | 'beta' }
-  | { name: 'matmul_strided' }
+  | { name: 'matmul_strided'; block?: 4 | 8 }
   | { name: 'xent_rows' }
   | { name: 'xent_total' }
   | { name: 'xent_grad' }
@@ -275,7 +306,7 @@ export function trainingKernel(k: TrainingKernel): Kernel {
     case 'norm_grad_param':
       return normGradParamKernel(k.type, k.which);
     case 'matmul_strided':
-      return stridedMatmulKernel();
+      return k.block ? stridedBlockedMatmulKernel(k.block) : stridedMatmulKernel();
     case 'xent_rows':
       return crossEntropyRowsKernel();
     case 'xent_total':

@@ -38,8 +38,10 @@ export interface KernelBinding {
 
 export interface BindingView {
   name: string;
-  /** The uniform field holding the view's first element; absent for a view at element 0. */
+  /** The uniform field holding the view's first element; absent for a view at element 0 or at `start`. */
   offset?: string;
+  /** A first element fixed when the kernel is generated (the mask's data follows its parameter slots). */
+  start?: number;
 }
 
 export interface UniformField {
@@ -76,7 +78,7 @@ export function declarations(k: Pick<KernelParts, 'struct' | 'uniforms' | 'bindi
   const storage = k.bindings.map((b, i) => `@group(0) @binding(${i + 1}) var<storage, ${b.access}> ${b.name ?? b.role}: array<${b.element}>;`);
   const views = k.bindings.flatMap((b) =>
     (b.views ?? []).flatMap((v) => {
-      const at = v.offset ? `${k.struct.name}.${v.offset} + i` : 'i';
+      const at = v.offset ? `${k.struct.name}.${v.offset} + i` : v.start ? `${v.start}u + i` : 'i';
       const buffer = b.name ?? b.role;
       const read = `fn ${v.name}(i: u32) -> ${b.element} { return ${buffer}[${at}]; }`;
       return b.access === 'read_write' ? [read, `fn ${v.name}_store(i: u32, v: ${b.element}) { ${buffer}[${at}] = v; }`] : [read];
@@ -93,6 +95,8 @@ export function declareKernel(parts: KernelParts): Kernel {
   const fieldNames = new Set(parts.uniforms.map((f) => f.name));
   const badView = parts.bindings.flatMap((b) => b.views ?? []).find((v) => v.offset !== undefined && !fieldNames.has(v.offset));
   if (badView) throw new Error(`${parts.family}: view '${badView.name}' starts at '${badView.offset}', which is not a uniform field`);
+  const twoStarts = parts.bindings.flatMap((b) => b.views ?? []).find((v) => v.offset !== undefined && v.start !== undefined);
+  if (twoStarts) throw new Error(`${parts.family}: view '${twoStarts.name}' has both a uniform offset and a fixed start`);
   const { struct, body, ...kernel } = parts;
   const wgsl = `${declarations(parts)}\n${body.startsWith('\n') ? body.slice(1) : body}`;
   return { ...kernel, wgsl: wgsl.endsWith('\n') ? wgsl : `${wgsl}\n` };

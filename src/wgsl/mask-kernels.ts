@@ -9,6 +9,7 @@
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import type { MaskWgsl } from '../masks/kernel-contract.ts';
 import { ROW_WINDOW } from './attention.ts';
+import { maskBinding } from './names.ts';
 
 /**
  * Uniform block of both kernels. Rows q and k are positions q + q_offset and k + k_offset of the whole sequence
@@ -17,16 +18,15 @@ import { ROW_WINDOW } from './attention.ts';
  */
 export const MASK_KERNEL_UNIFORMS: readonly UniformField[] = ['lq', 'lk', 'n_q_tiles', 'n_k_tiles', 'tile_q', 'tile_k', 'heads', 'total', 'q_offset', 'k_offset'].map((name) => ({ name, type: 'u32' }));
 
-/** The output (one u32 a cell) and the mask's packed inputs, under the role names attention binds them by. */
-const BINDINGS: KernelBinding[] = [
+/** The output (one u32 a cell) and the mask's table, under the role names attention binds them by. */
+const bindingsFor = (mask: MaskWgsl): KernelBinding[] => [
   { role: 'tileClass', name: 'mdl_out', access: 'read_write', element: 'u32', extent: ({ u }) => u.total },
-  { role: 'maskParams', name: 'mask_params', access: 'read', element: 'i32' },
-  { role: 'maskData', name: 'mask_data', access: 'read', element: 'i32' },
+  maskBinding(mask),
 ];
 
 export const MASK_KERNEL_WORKGROUP = 64;
 
-const maskKernel = (family: string, entryPoint: string, body: string, bindings = BINDINGS): Kernel =>
+const maskKernel = (family: string, entryPoint: string, body: string, bindings: KernelBinding[]): Kernel =>
   declareKernel({ family, entryPoint, struct: { type: 'MdlMaskGrid', name: 'grid' }, uniforms: [...MASK_KERNEL_UNIFORMS], bindings, workgroupSize: MASK_KERNEL_WORKGROUP, workgroupStorageBytes: 0, body });
 
 /** Batch rows a classify dispatch covers, from its uniforms: `total` counts every row's tiles. */
@@ -41,7 +41,7 @@ export function classifierKernel(mask: MaskWgsl, rowWindows = false): Kernel {
   // `row_window` as in the attention kernel (ROW_WINDOW); key tiles past a row's keys come out EMPTY.
   const rw = (i: number) => `${ROW_WINDOW.name}[b * ${ROW_WINDOW.stride}u${i ? ` + ${i}u` : ''}]`;
   const [qOffset, kOffset, lk] = rowWindows ? [rw(0), rw(1), rw(2)] : ['grid.q_offset', 'grid.k_offset', 'grid.lk'];
-  const bindings = rowWindows ? [...BINDINGS, { role: ROW_WINDOW.role, name: ROW_WINDOW.name, access: 'read' as const, element: 'u32' as const, extent: ({ u }: { u: Record<string, number> }) => classifyRows(u) * ROW_WINDOW.stride }] : BINDINGS;
+  const bindings = rowWindows ? [...bindingsFor(mask), { role: ROW_WINDOW.role, name: ROW_WINDOW.name, access: 'read' as const, element: 'u32' as const, extent: ({ u }: { u: Record<string, number> }) => classifyRows(u) * ROW_WINDOW.stride }] : bindingsFor(mask);
   return maskKernel(rowWindows ? 'classify_rows' : 'classify', 'mdl_classify', `${mask.code}
 @compute @workgroup_size(${MASK_KERNEL_WORKGROUP})
 fn mdl_classify(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -87,5 +87,5 @@ fn mdl_dense(@builtin(global_invocation_id) gid: vec3<u32>) {
   let b = hb / grid.heads;
   mdl_out[i] = select(0u, 1u, mdl_mask(i32(b), i32(h), i32(q + grid.q_offset), i32(k + grid.k_offset)));
 }
-`);
+`, bindingsFor(mask));
 }

@@ -52,6 +52,16 @@ export function tilingFor(chosen: MatmulTiling | undefined, K: number | undefine
   return tilingFits(scalar, K) ? scalar : DEFAULT_MATMUL_TILING;
 }
 
+/**
+ * The rows per invocation of the training program's backward products (dX = dY · W, dW = dYᵀ · X) under a tiling:
+ * the register tilings block them the same way (R×4, `stridedBlockedMatmulKernel`); the staged ones, and no choice,
+ * keep one output per invocation.
+ */
+export function backwardMatmulBlock(tiling: MatmulTiling | undefined): 4 | 8 | undefined {
+  if (!tiling?.startsWith('reg')) return undefined;
+  return tiling.startsWith('reg8') ? 8 : 4;
+}
+
 export function isMatmulTiling(x: unknown): x is MatmulTiling {
   return typeof x === 'string' && (MATMUL_TILINGS as readonly string[]).includes(x);
 }

@@ -2,6 +2,9 @@
 // the only user-controlled text in a kernel is the mask module from `src/masks`, which owns the `mdl_` / `mask_`
 // names of the kernel contract. Our names all start with `attn_`, `ATTN_` or `sm_` so the two sets cannot collide.
 
+import { maskDataStart, type MaskWgsl } from '../masks/kernel-contract.ts';
+import type { KernelBinding } from './kernel.ts';
+
 export const ATTN_NAMES = {
   entryPoint: 'attn_main',
   paramsStruct: 'AttnParams',
@@ -18,12 +21,27 @@ export const ATTN_NAMES = {
   lse: 'attn_lse',
 } as const;
 
-/** Names fixed by the kernel contract (`src/masks/kernel-contract.ts`). */
+/** Names fixed by the kernel contract (`src/masks/kernel-contract.ts`); `table` is the binding the two views read. */
 export const MASK_NAMES = {
   predicate: 'mdl_mask',
   params: 'mask_params',
   data: 'mask_data',
+  table: 'mask_table',
 } as const;
+
+/**
+ * The one binding a mask reads, under the role every step binds it by: the parameter slots at element 0 and the data
+ * after them, each read through its generated view function.
+ */
+export function maskBinding(mask: Pick<MaskWgsl, 'params'>): KernelBinding & { role: 'mask' } {
+  return {
+    role: 'mask',
+    name: MASK_NAMES.table,
+    access: 'read',
+    element: 'i32',
+    views: [{ name: MASK_NAMES.params }, { name: MASK_NAMES.data, start: maskDataStart(mask) }],
+  };
+}
 
 const OUR_PREFIXES = /\b(attn_|ATTN_|sm_|AttnParams\b)/;
 

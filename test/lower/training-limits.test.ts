@@ -1,5 +1,6 @@
 // The storage buffers the training programs' kernels bind per shader stage, against what adapters allow: WebGPU's
-// default is 8, Chromium's SwiftShader adapter allows 10 (where the page trains in the browser test).
+// default is 8, Chromium's SwiftShader adapter allows 10 (where the page trains in the browser test). Only the attention
+// backward's dK/dV kernel is past 8.
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,24 +47,29 @@ const withTable = `model t {
 }`;
 
 describe('storage buffers per shader stage in the training programs', () => {
-  it('every shipped spec with a loss binds at most 10 (the attention backward with a mask: lse and D in one buffer)', () => {
+  it('every shipped spec with a loss binds at most 9 (the attention backward with a mask: lse and D in one buffer, the mask in one table)', () => {
     const withLoss = readdirSync(specs).filter((f) => f.endsWith('.mdl') && /^\s*loss /m.test(readFileSync(join(specs, f), 'utf8')));
     expect(withLoss.length).toBe(3);
     for (const file of withLoss) {
       const counts = bindingsByFile(readFileSync(join(specs, file), 'utf8'));
       const dkdv = [...counts].filter(([f]) => f.includes('attention-backward-dkdv'));
       expect(dkdv.length, file).toBeGreaterThan(0);
-      // Q, K, V, dO, row stats, tile classes, the mask's two buffers, dK, dV.
-      for (const [f, n] of dkdv) expect(n, f).toBe(10);
-      for (const [f, n] of counts) expect(n, f).toBeLessThanOrEqual(10);
+      // Q, K, V, dO, row stats, tile classes, the mask's table, dK, dV.
+      for (const [f, n] of dkdv) expect(n, f).toBe(9);
+      // Everything else fits WebGPU's default.
+      for (const [f, n] of counts) if (!f.includes('attention-backward-dkdv')) expect(n, f).toBeLessThanOrEqual(LIMITS.storageBuffers);
     }
   });
 
-  it('a relative_bias table adds none (the walks read its copy in the row-stats buffer): 10, the training limit', () => {
+  it('a relative_bias table adds none (the walks read its copy in the row-stats buffer): 9, the training limit', () => {
     const counts = bindingsByFile(withTable);
-    expect(Math.max(...counts.values())).toBe(10);
+    expect(Math.max(...counts.values())).toBe(9);
     expect(counts.get([...counts.keys()].find((f) => f.includes('attention-backward-delta'))!)).toBe(4);
-    expect(TRAINING_LIMITS.storageBuffers).toBe(10);
+    // The forward attention with a mask, a score table and lse: Q, K, V, out, tile classes, mask table, table, lse.
+    const forward = [...counts].filter(([f]) => /-attention\.wgsl$/.test(f));
+    expect(forward.length).toBeGreaterThan(0);
+    for (const [f, n] of forward) expect(n, f).toBe(8);
+    expect(TRAINING_LIMITS.storageBuffers).toBe(9);
     expect(LIMITS.storageBuffers).toBe(8);
   });
 });

@@ -130,12 +130,21 @@ describe('batched decoding with a KV cache', () => {
     for (const positions of ['learned(96)', 'sinusoidal', 'rotary']) await compare(lm('causal', { positions }), rows, 4, { runs: { prefill: 4, each: 3 } });
   });
 
-  it('an attention with no storage binding to spare for per-row windows: each length decodes in its own run', async () => {
-    // A mask's two buffers and a score table fill the eight storage bindings every adapter allows.
-    const m = lm('causal', { score: 'relative_bias(buckets = 8, max_distance = 16, bidirectional = false)' });
-    expect(lower(m).decode!.step.program.buffers.filter((b) => b.role === 'row_positions')).toEqual([]);
-    // Lengths 3, 2, 3: two groups, each one run per step.
-    await compare(m, mixed.slice(0, 3), 3, { runs: { prefill: 6, each: 0 } });
+  it('a data mask and a score table leave a binding for per-row windows: rows of different lengths share each run', async () => {
+    // Q, K, V, out, tile classes, the mask's one table, the score table: seven, so the row window is the eighth.
+    const m = lm('document(docs) & causal', { score: 'relative_bias(buckets = 8, max_distance = 16, bidirectional = false)' });
+    const step = lower(m).decode!.step.program;
+    expect(step.buffers.filter((b) => b.role === 'row_positions').length).toBeGreaterThan(0);
+    const attention = step.steps.filter((s) => s.kind === 'attention');
+    expect(attention.length).toBe(2);
+    for (const s of attention) expect(Object.keys(s.bind).sort()).toEqual(['k', 'mask', 'out', 'q', 'rowWindow', 'scoreTable', 'tileClass', 'v']);
+    const rows: BatchRow[] = [
+      { prompt: [3, 4, 5], data: { values: { docs: Int32Array.of(0, 1, 1) } } },
+      { prompt: [7, 8], data: { values: { docs: Int32Array.of(2, 2) } } },
+      { prompt: [9, 10, 11], data: { values: { docs: Int32Array.of(0, 0, 0) } } },
+    ];
+    // Lengths 3, 2, 3: two prefills, then all three rows in one run for each of the 2 later steps.
+    await compare(m, rows, 3, { runs: { prefill: 2, each: 2 } });
   });
 
   it('packed documents (shipped): rotary positions, grouped-query attention, per-row segment ids', async () => {

@@ -1,4 +1,4 @@
-// Packing of `mask_params` / `mask_data` exactly as the kernel contract describes them.
+// Packing of the mask table (parameter slots, then data) exactly as the kernel contract describes it.
 
 import { describe, expect, it } from 'vitest';
 import type { MaskWgsl } from '../../src/masks/kernel-contract.ts';
@@ -13,6 +13,7 @@ describe('mask buffers', () => {
     const packed = packMaskBuffers(mask([], []), { dims: { Lq: 4, Lk: 4 }, data: {} }, 2);
     expect(Array.from(packed.params)).toEqual([0]);
     expect(Array.from(packed.data)).toEqual([0]);
+    expect(Array.from(packed.table)).toEqual([0, 0]);
   });
 
   it('fill dims, offsets and strides in slot order, storing an input read at q and k once', () => {
@@ -38,6 +39,8 @@ describe('mask buffers', () => {
     const packed = packMaskBuffers(m, env, 2);
     expect(Array.from(packed.data)).toEqual([3, 2, 0, 0, 1, 9, 5, 5, 5, 9]);
     expect(Array.from(packed.params)).toEqual([2, 3, 4, 0, 42]);
+    // The kernel reads the data view from element 5, right after the five slots.
+    expect(Array.from(packed.table)).toEqual([2, 3, 4, 0, 42, 3, 2, 0, 0, 1, 9, 5, 5, 5, 9]);
   });
 
   it('infers the stride of a per-position input from its length', () => {

@@ -32,8 +32,8 @@ export const causalBottomRight: MaskFixture = {
   wgsl: {
     code: [
       'fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {',
-      '  let lq = mask_params[0];',
-      '  let lk = mask_params[1];',
+      '  let lq = mask_params(0u);',
+      '  let lk = mask_params(1u);',
       '  return k <= q + (lk - lq);',
       '}',
     ].join('\n'),
@@ -54,7 +54,7 @@ export const keyPadding: MaskFixture = {
   wgsl: {
     code: [
       'fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {',
-      '  return k < mask_data[mask_params[0] + b];',
+      '  return k < mask_data(u32(mask_params(0u) + b));',
       '}',
     ].join('\n'),
     params: [{ kind: 'offset', input: 'lengths' }],
@@ -71,7 +71,7 @@ export const packedDocuments: MaskFixture = {
   wgsl: {
     code: [
       'fn mdl_seg_at(b: i32, pos: i32) -> i32 {',
-      '  return mask_data[mask_params[0] + b * mask_params[1] + pos];',
+      '  return mask_data(u32(mask_params(0u) + b * mask_params(1u) + pos));',
       '}',
       'fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {',
       '  return k <= q && mdl_seg_at(b, q) == mdl_seg_at(b, k);',

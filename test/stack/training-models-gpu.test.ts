@@ -41,6 +41,14 @@ describe('whole-model gradients on WebGPU agree with the CPU reference', () => {
     const docs = Int32Array.from([0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
     await compare(text, { B: 1, T: 11 }, { ids: tokenRows(1, 11, 300, 4), docs });
   }, 120_000);
+
+  it('translator and packed with the backward products register-blocked (reg8x4 and reg4x4 tilings)', async () => {
+    const translator = shrunk('translator.mdl', { vocab: '300', d_model: '16', heads: '2', d_ff: '24' });
+    await compareWithCpu(gpu(), translator, { B: 2, S: 5, T: 7 }, { src: tokenRows(2, 5, 300, 1), tgt: tokenRows(2, 7, 300, 2) }, 7, { matmulTiling: 'reg8x4' });
+    const packed = shrunk('packed.mdl', { vocab: '300', d_model: '32', heads: '4', kv: '2', d_ff: '24' });
+    const docs = Int32Array.from([0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
+    await compareWithCpu(gpu(), packed, { B: 1, T: 11 }, { ids: tokenRows(1, 11, 300, 4), docs }, 7, { matmulTiling: 'reg4x4' });
+  }, 120_000);
 });
 
 /** One attention layer with the given mask and score modifiers, and the loss counted only from the prompt on. */

@@ -29,8 +29,7 @@ async function dispatch(gpu: GpuContext, kernel: Kernel, mask: MaskWgsl, env: Ma
   const packed = packMaskBuffers(mask, { ...env, dims: { ...env.dims, Lq: grid.lq + (grid.qOffset ?? 0), Lk: grid.lk + (grid.kOffset ?? 0) } }, grid.batch);
   const byRole: Record<string, GPUBuffer> = {
     tileClass: outputBuffer(gpu, 'mask output', Math.max(4, total * 4)),
-    maskParams: uploadBuffer(gpu, 'mask_params', packed.params),
-    maskData: uploadBuffer(gpu, 'mask_data', packed.data),
+    mask: uploadBuffer(gpu, 'mask table', packed.table),
   };
   const buffers = [uploadBuffer(gpu, 'mask grid', packUniforms(kernel.uniforms, uniforms), 'uniform'), ...Object.values(byRole)];
   try {

@@ -1,5 +1,6 @@
 // `mdl tune` also times the matmul tilings on the spec's own matmul shapes and records the fastest for the adapter;
-// `mdl compile --tuned` then lowers every tiled matmul with it (its kernel files name the tiling in the manifest).
+// `mdl compile --tuned` then lowers every tiled matmul with it (its kernel files name the tiling in the manifest),
+// and `mdl grad`, `mdl train` and `mdl eval` on the device run their training programs with it.
 // The real `mdl` process, with a small spec and a tiny tuning problem so that it runs in seconds on SwiftShader.
 
 import { spawnSync } from 'node:child_process';
@@ -7,7 +8,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { readSafetensors } from '../../src/runtime/safetensors.ts';
 import { MATMUL_TILINGS } from '../../src/wgsl/matmul-tilings.ts';
+import { norm, relativeError } from '../support/gpu-gradients.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const SPEC = `model tiny {
@@ -53,5 +56,39 @@ describe('mdl tune and the matmul tiling', () => {
       expect(matmuls.length, name).toBeGreaterThan(0);
       for (const s of matmuls) expect(s.kernel, name).toMatch(/_reg8x4v4\.wgsl$/);
     }
+    // The training program's backward products are register-blocked with the same rows (8×4 an invocation).
+    const train = JSON.parse(readFileSync(join(dir, 'out', 'train.manifest.json'), 'utf8')) as { steps: { kind: string; kernel: string }[] };
+    const strided = train.steps.filter((s) => /matmul_strided/.test(s.kernel));
+    expect(strided.length).toBeGreaterThan(0);
+    for (const s of strided) expect(s.kernel).toMatch(/matmul_strided_reg8x4\.wgsl$/);
+
+    // mdl grad, train and eval on the device take the cached tiling too, say so, and still agree with the CPU.
+    // Text needs a vocabulary with room for the byte-level tokenizer's 256 ids.
+    const textSpec = join(dir, 'text.mdl');
+    writeFileSync(textSpec, SPEC.replace('vocab = 40', 'vocab = 300'));
+    const data = join(dir, 'lines.txt');
+    writeFileSync(data, 'hello world\nthe cat sat\nab\n');
+    const said = /^mdl: matmuls use the reg8x4v4 tiling tuned for this adapter$/m;
+    const grads = { gpu: join(dir, 'g-gpu.safetensors'), cpu: join(dir, 'g-cpu.safetensors') };
+    const grad = mdl(['grad', textSpec, '--data', data, '-o', grads.gpu]);
+    expect(grad.status, grad.stderr).toBe(0);
+    expect(grad.stderr).toMatch(said);
+    const cpuGrad = mdl(['grad', textSpec, '--data', data, '--backend', 'cpu', '-o', grads.cpu]);
+    expect(cpuGrad.status, cpuGrad.stderr).toBe(0);
+    expect(cpuGrad.stderr).not.toMatch(said);
+    const [g, c] = [readSafetensors(readFileSync(grads.gpu)), readSafetensors(readFileSync(grads.cpu))];
+    const floor = 1e-6 * Math.max(...[...c.tensors.values()].map((t) => norm(t.data as Float32Array)));
+    for (const [n, t] of c.tensors) expect(relativeError(g.tensors.get(n)!.data as Float32Array, t.data as Float32Array, floor), n).toBeLessThan(1e-3);
+    const weights = join(dir, 'w.safetensors');
+    const train2 = mdl(['train', textSpec, '--data', data, '--steps', '2', '--batch-tokens', '32', '-o', weights]);
+    expect(train2.status, train2.stderr).toBe(0);
+    expect(train2.stderr).toMatch(said);
+    const ev = mdl(['eval', textSpec, '--weights', weights, '--data', data, '--json']);
+    expect(ev.status, ev.stderr).toBe(0);
+    expect(ev.stderr).toMatch(said);
+    const cpuEv = mdl(['eval', textSpec, '--weights', weights, '--data', data, '--backend', 'cpu', '--json']);
+    expect(cpuEv.status, cpuEv.stderr).toBe(0);
+    const loss = (out: string) => (JSON.parse(out) as { files: { loss: number }[] }).files[0].loss;
+    expect(Math.abs(loss(ev.stdout) - loss(cpuEv.stdout))).toBeLessThan(1e-4 * Math.abs(loss(cpuEv.stdout)));
   });
 });

@@ -67,9 +67,9 @@ describe('kernel generation', () => {
     expect(() => generateAttentionKernel({ headDim: 64, heads: 8, kvHeads: 3 })).toThrow(/divisor/);
   });
 
-  it('declares the mask buffers and calls the predicate only when there is a mask', () => {
+  it('declares the mask table and calls the predicate only when there is a mask', () => {
     const plain = generateAttentionKernel({ headDim: 64, heads: 8, kvHeads: 2 });
-    expect(plain.wgsl).not.toContain('mask_params');
+    expect(plain.wgsl).not.toContain('mask_');
     expect(plain.wgsl).not.toContain('mdl_mask');
     expect(plain.bindings.map((b) => b.role)).toEqual(['q', 'k', 'v', 'out', 'tileClass']);
     expect(plain.wgsl).toMatch(/@binding\(0\) var<uniform> attn_params: AttnParams;/);
@@ -77,10 +77,13 @@ describe('kernel generation', () => {
 
     const masked = generateAttentionKernel({ headDim: 64, heads: 8, kvHeads: 2, mask: causal });
     expect(masked.wgsl).toContain(causal.code);
-    expect(masked.wgsl).toMatch(/@binding\(6\) var<storage, read> mask_params: array<i32>;/);
-    expect(masked.wgsl).toMatch(/@binding\(7\) var<storage, read> mask_data: array<i32>;/);
+    expect(masked.wgsl).toMatch(/@binding\(6\) var<storage, read> mask_table: array<i32>;/);
+    expect(masked.wgsl).not.toMatch(/@binding\(7\)/);
+    // The contract's two reads are views of the one table; causal has no parameter slots, so its data starts at 1.
+    expect(masked.wgsl).toContain('fn mask_params(i: u32) -> i32 { return mask_table[i]; }');
+    expect(masked.wgsl).toContain('fn mask_data(i: u32) -> i32 { return mask_table[1u + i]; }');
     expect(masked.wgsl).toContain('cls == ATTN_PARTIAL');
-    expect(masked.bindings.map((b) => b.role)).toEqual(['q', 'k', 'v', 'out', 'tileClass', 'maskParams', 'maskData']);
+    expect(masked.bindings.map((b) => b.role)).toEqual(['q', 'k', 'v', 'out', 'tileClass', 'mask']);
   });
 
   it('shares one WGSL source between sites that differ only in heads and scale', () => {
