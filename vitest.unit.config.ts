@@ -13,6 +13,7 @@ import base from './vitest.config.ts';
 
 /** Test files whose spawned `mdl` processes use a WebGPU device (they import no device module themselves). */
 export const SPAWNS_A_DEVICE: string[] = [
+  'test/cli/demo-translate-gpu.test.ts',
   'test/cli/grad-gpu.test.ts',
   'test/cli/output-safety.test.ts',
   'test/cli/run-batch.test.ts',

@@ -1,9 +1,9 @@
 // Fused masked attention (generated). Layouts: Q/out [B, Lq, H, D], K/V [B, Lk, KVH, D], f32.
-const ATTN_D4: u32 = 8u;
+const ATTN_D4: u32 = 4u;
 const ATTN_TQ: u32 = 32u;
-const ATTN_TK: u32 = 32u;
-const ATTN_LANES: u32 = 2u;
-const ATTN_WG: u32 = 64u;
+const ATTN_TK: u32 = 64u;
+const ATTN_LANES: u32 = 1u;
+const ATTN_WG: u32 = 32u;
 const ATTN_EMPTY: u32 = 0u;
 const ATTN_PARTIAL: u32 = 1u;
 // Masked scores are stored as a finite sentinel: WGSL has no infinity literal, and finite values keep max/exp exact.
@@ -43,9 +43,9 @@ fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
 
 var<workgroup> attn_k_tile: array<vec4<f32>, 256>;
 var<workgroup> attn_v_tile: array<vec4<f32>, 256>;
-var<workgroup> attn_scores: array<f32, 1024>;
+var<workgroup> attn_scores: array<f32, 2048>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(32)
 fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let qt = wg.x;
   let h = wg.y;
@@ -71,10 +71,6 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let q_1 = attn_q[q_base + 1u] * scale;
   let q_2 = attn_q[q_base + 2u] * scale;
   let q_3 = attn_q[q_base + 3u] * scale;
-  let q_4 = attn_q[q_base + 4u] * scale;
-  let q_5 = attn_q[q_base + 5u] * scale;
-  let q_6 = attn_q[q_base + 6u] * scale;
-  let q_7 = attn_q[q_base + 7u] * scale;
 
   var acc_0 = vec4<f32>(0.0);
   var acc_1 = vec4<f32>(0.0);
@@ -116,10 +112,6 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         dot4 = fma(q_1, attn_k_tile[k_base + 1u], dot4);
         dot4 = fma(q_2, attn_k_tile[k_base + 2u], dot4);
         dot4 = fma(q_3, attn_k_tile[k_base + 3u], dot4);
-        dot4 = fma(q_4, attn_k_tile[k_base + 4u], dot4);
-        dot4 = fma(q_5, attn_k_tile[k_base + 5u], dot4);
-        dot4 = fma(q_6, attn_k_tile[k_base + 6u], dot4);
-        dot4 = fma(q_7, attn_k_tile[k_base + 7u], dot4);
         s = dot4.x + dot4.y + dot4.z + dot4.w;
         
       }
@@ -145,9 +137,9 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
           l_run = l_run + p.x;
           let v_base = kk * ATTN_D4 + lane;
           acc_0 = fma(p, attn_v_tile[v_base + 0u], acc_0);
-          acc_1 = fma(p, attn_v_tile[v_base + 2u], acc_1);
-          acc_2 = fma(p, attn_v_tile[v_base + 4u], acc_2);
-          acc_3 = fma(p, attn_v_tile[v_base + 6u], acc_3);
+          acc_1 = fma(p, attn_v_tile[v_base + 1u], acc_1);
+          acc_2 = fma(p, attn_v_tile[v_base + 2u], acc_2);
+          acc_3 = fma(p, attn_v_tile[v_base + 3u], acc_3);
         }
       }
       m_run = m_new;
@@ -161,8 +153,8 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     let inv = select(0.0, 1.0 / l_run, l_run > 0.0);
     let o_base = ((b * lq + q_pos) * heads + h) * ATTN_D4 + lane;
     attn_out[o_base + 0u] = acc_0 * inv;
-    attn_out[o_base + 2u] = acc_1 * inv;
-    attn_out[o_base + 4u] = acc_2 * inv;
-    attn_out[o_base + 6u] = acc_3 * inv;
+    attn_out[o_base + 1u] = acc_1 * inv;
+    attn_out[o_base + 2u] = acc_2 * inv;
+    attn_out[o_base + 3u] = acc_3 * inv;
   }
 }

@@ -1,9 +1,9 @@
 // Fused masked attention (generated). Layouts: Q/out [B, Lq, H, D], K/V [B, Lk, KVH, D], f32.
-const ATTN_D4: u32 = 8u;
+const ATTN_D4: u32 = 4u;
 const ATTN_TQ: u32 = 1u;
 const ATTN_TK: u32 = 32u;
-const ATTN_LANES: u32 = 8u;
-const ATTN_WG: u32 = 8u;
+const ATTN_LANES: u32 = 4u;
+const ATTN_WG: u32 = 4u;
 const ATTN_EMPTY: u32 = 0u;
 const ATTN_PARTIAL: u32 = 1u;
 // Masked scores are stored as a finite sentinel: WGSL has no infinity literal, and finite values keep max/exp exact.
@@ -42,11 +42,11 @@ fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
 
 
 
-var<workgroup> attn_k_tile: array<vec4<f32>, 256>;
-var<workgroup> attn_v_tile: array<vec4<f32>, 256>;
+var<workgroup> attn_k_tile: array<vec4<f32>, 128>;
+var<workgroup> attn_v_tile: array<vec4<f32>, 128>;
 var<workgroup> attn_scores: array<f32, 32>;
 
-@compute @workgroup_size(8)
+@compute @workgroup_size(4)
 fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let qt = wg.x;
   let h = wg.y;
@@ -72,10 +72,6 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   let q_1 = attn_q[q_base + 1u] * scale;
   let q_2 = attn_q[q_base + 2u] * scale;
   let q_3 = attn_q[q_base + 3u] * scale;
-  let q_4 = attn_q[q_base + 4u] * scale;
-  let q_5 = attn_q[q_base + 5u] * scale;
-  let q_6 = attn_q[q_base + 6u] * scale;
-  let q_7 = attn_q[q_base + 7u] * scale;
 
   var acc_0 = vec4<f32>(0.0);
   var m_run = ATTN_MASKED;
@@ -114,10 +110,6 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
         dot4 = fma(q_1, attn_k_tile[k_base + 1u], dot4);
         dot4 = fma(q_2, attn_k_tile[k_base + 2u], dot4);
         dot4 = fma(q_3, attn_k_tile[k_base + 3u], dot4);
-        dot4 = fma(q_4, attn_k_tile[k_base + 4u], dot4);
-        dot4 = fma(q_5, attn_k_tile[k_base + 5u], dot4);
-        dot4 = fma(q_6, attn_k_tile[k_base + 6u], dot4);
-        dot4 = fma(q_7, attn_k_tile[k_base + 7u], dot4);
         s = dot4.x + dot4.y + dot4.z + dot4.w;
         
       }

@@ -10,7 +10,7 @@ struct AttnParams {
 @group(0) @binding(3) var<storage, read_write> attn_row_stats: array<f32>;
 fn attn_delta(i: u32) -> f32 { return attn_row_stats[attn_params.delta_offset + i]; }
 fn attn_delta_store(i: u32, v: f32) { attn_row_stats[attn_params.delta_offset + i] = v; }
-const ATTN_D4: u32 = 8u;
+const ATTN_D4: u32 = 4u;
 // D = rowsum(dO ∘ O): rows r of [B, Lq, H], stored at [B, H, Lq] like the log-sum-exp.
 @compute @workgroup_size(64)
 fn attn_bwd_delta(@builtin(global_invocation_id) gid: vec3<u32>) {

@@ -26,9 +26,9 @@ fn attn_lse_at(i: u32) -> f32 { return attn_row_stats[i]; }
 fn attn_delta_at(i: u32) -> f32 { return attn_row_stats[attn_params.delta_offset + i]; }
 fn mask_params(i: u32) -> i32 { return mask_table[i]; }
 fn mask_data(i: u32) -> i32 { return mask_table[2u + i]; }
-const ATTN_D4: u32 = 8u;
+const ATTN_D4: u32 = 4u;
 const ATTN_TQ: u32 = 32u;
-const ATTN_TK: u32 = 32u;
+const ATTN_TK: u32 = 64u;
 const ATTN_EMPTY: u32 = 0u;
 const ATTN_PARTIAL: u32 = 1u;
 // The forward pass's floor: a score at or below it is masked, and an lse at or below it marks a row with no visible key.
@@ -40,7 +40,7 @@ fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
 
 
 
-@compute @workgroup_size(32)
+@compute @workgroup_size(64)
 fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let kt = wg.x;
   let kvh = wg.y;
@@ -63,34 +63,18 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
   let k_1 = attn_k[kv_base + 1u];
   let k_2 = attn_k[kv_base + 2u];
   let k_3 = attn_k[kv_base + 3u];
-  let k_4 = attn_k[kv_base + 4u];
-  let k_5 = attn_k[kv_base + 5u];
-  let k_6 = attn_k[kv_base + 6u];
-  let k_7 = attn_k[kv_base + 7u];
   let v_0 = attn_v[kv_base + 0u];
   let v_1 = attn_v[kv_base + 1u];
   let v_2 = attn_v[kv_base + 2u];
   let v_3 = attn_v[kv_base + 3u];
-  let v_4 = attn_v[kv_base + 4u];
-  let v_5 = attn_v[kv_base + 5u];
-  let v_6 = attn_v[kv_base + 6u];
-  let v_7 = attn_v[kv_base + 7u];
   var dk_0 = vec4<f32>(0.0);
   var dk_1 = vec4<f32>(0.0);
   var dk_2 = vec4<f32>(0.0);
   var dk_3 = vec4<f32>(0.0);
-  var dk_4 = vec4<f32>(0.0);
-  var dk_5 = vec4<f32>(0.0);
-  var dk_6 = vec4<f32>(0.0);
-  var dk_7 = vec4<f32>(0.0);
   var dv_0 = vec4<f32>(0.0);
   var dv_1 = vec4<f32>(0.0);
   var dv_2 = vec4<f32>(0.0);
   var dv_3 = vec4<f32>(0.0);
-  var dv_4 = vec4<f32>(0.0);
-  var dv_5 = vec4<f32>(0.0);
-  var dv_6 = vec4<f32>(0.0);
-  var dv_7 = vec4<f32>(0.0);
   // Grouped-query attention: every query head of the group reads this key, so its gradient sums over them.
   for (var g = 0u; g < kv_group; g++) {
     let h = kvh * kv_group + g;
@@ -109,10 +93,6 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         raw4 = fma(attn_q[q_base + 1u], k_1, raw4);
         raw4 = fma(attn_q[q_base + 2u], k_2, raw4);
         raw4 = fma(attn_q[q_base + 3u], k_3, raw4);
-        raw4 = fma(attn_q[q_base + 4u], k_4, raw4);
-        raw4 = fma(attn_q[q_base + 5u], k_5, raw4);
-        raw4 = fma(attn_q[q_base + 6u], k_6, raw4);
-        raw4 = fma(attn_q[q_base + 7u], k_7, raw4);
         let raw = raw4.x + raw4.y + raw4.z + raw4.w;
         let s = raw * scale;
         let g_s = 1.0;
@@ -122,10 +102,6 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         dp4 = fma(attn_dout[q_base + 1u], v_1, dp4);
         dp4 = fma(attn_dout[q_base + 2u], v_2, dp4);
         dp4 = fma(attn_dout[q_base + 3u], v_3, dp4);
-        dp4 = fma(attn_dout[q_base + 4u], v_4, dp4);
-        dp4 = fma(attn_dout[q_base + 5u], v_5, dp4);
-        dp4 = fma(attn_dout[q_base + 6u], v_6, dp4);
-        dp4 = fma(attn_dout[q_base + 7u], v_7, dp4);
         let dp = dp4.x + dp4.y + dp4.z + dp4.w;
         let pv = vec4<f32>(p);
         let dsv = vec4<f32>(p * (dp - attn_delta_at(row)) * g_s * scale);
@@ -133,18 +109,10 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         dv_1 = fma(pv, attn_dout[q_base + 1u], dv_1);
         dv_2 = fma(pv, attn_dout[q_base + 2u], dv_2);
         dv_3 = fma(pv, attn_dout[q_base + 3u], dv_3);
-        dv_4 = fma(pv, attn_dout[q_base + 4u], dv_4);
-        dv_5 = fma(pv, attn_dout[q_base + 5u], dv_5);
-        dv_6 = fma(pv, attn_dout[q_base + 6u], dv_6);
-        dv_7 = fma(pv, attn_dout[q_base + 7u], dv_7);
         dk_0 = fma(dsv, attn_q[q_base + 0u], dk_0);
         dk_1 = fma(dsv, attn_q[q_base + 1u], dk_1);
         dk_2 = fma(dsv, attn_q[q_base + 2u], dk_2);
         dk_3 = fma(dsv, attn_q[q_base + 3u], dk_3);
-        dk_4 = fma(dsv, attn_q[q_base + 4u], dk_4);
-        dk_5 = fma(dsv, attn_q[q_base + 5u], dk_5);
-        dk_6 = fma(dsv, attn_q[q_base + 6u], dk_6);
-        dk_7 = fma(dsv, attn_q[q_base + 7u], dk_7);
       }
     }
   }
@@ -152,16 +120,8 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
   attn_dk[kv_base + 1u] = dk_1;
   attn_dk[kv_base + 2u] = dk_2;
   attn_dk[kv_base + 3u] = dk_3;
-  attn_dk[kv_base + 4u] = dk_4;
-  attn_dk[kv_base + 5u] = dk_5;
-  attn_dk[kv_base + 6u] = dk_6;
-  attn_dk[kv_base + 7u] = dk_7;
   attn_dv[kv_base + 0u] = dv_0;
   attn_dv[kv_base + 1u] = dv_1;
   attn_dv[kv_base + 2u] = dv_2;
   attn_dv[kv_base + 3u] = dv_3;
-  attn_dv[kv_base + 4u] = dv_4;
-  attn_dv[kv_base + 5u] = dv_5;
-  attn_dv[kv_base + 6u] = dv_6;
-  attn_dv[kv_base + 7u] = dv_7;
 }

@@ -25,9 +25,9 @@ fn attn_lse_at(i: u32) -> f32 { return attn_row_stats[i]; }
 fn attn_delta_at(i: u32) -> f32 { return attn_row_stats[attn_params.delta_offset + i]; }
 fn mask_params(i: u32) -> i32 { return mask_table[i]; }
 fn mask_data(i: u32) -> i32 { return mask_table[2u + i]; }
-const ATTN_D4: u32 = 8u;
+const ATTN_D4: u32 = 4u;
 const ATTN_TQ: u32 = 32u;
-const ATTN_TK: u32 = 32u;
+const ATTN_TK: u32 = 64u;
 const ATTN_EMPTY: u32 = 0u;
 const ATTN_PARTIAL: u32 = 1u;
 // The forward pass's floor: a score at or below it is masked, and an lse at or below it marks a row with no visible key.
@@ -64,10 +64,6 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
   var dq_1 = vec4<f32>(0.0);
   var dq_2 = vec4<f32>(0.0);
   var dq_3 = vec4<f32>(0.0);
-  var dq_4 = vec4<f32>(0.0);
-  var dq_5 = vec4<f32>(0.0);
-  var dq_6 = vec4<f32>(0.0);
-  var dq_7 = vec4<f32>(0.0);
   let lse = attn_lse_at(row);
   // A row that saw no visible key has zero gradient: it skips the walk.
   if (lse > ATTN_VISIBLE_FLOOR) {
@@ -76,18 +72,10 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let q_1 = attn_q[q_base + 1u];
     let q_2 = attn_q[q_base + 2u];
     let q_3 = attn_q[q_base + 3u];
-    let q_4 = attn_q[q_base + 4u];
-    let q_5 = attn_q[q_base + 5u];
-    let q_6 = attn_q[q_base + 6u];
-    let q_7 = attn_q[q_base + 7u];
     let do_0 = attn_dout[q_base + 0u];
     let do_1 = attn_dout[q_base + 1u];
     let do_2 = attn_dout[q_base + 2u];
     let do_3 = attn_dout[q_base + 3u];
-    let do_4 = attn_dout[q_base + 4u];
-    let do_5 = attn_dout[q_base + 5u];
-    let do_6 = attn_dout[q_base + 6u];
-    let do_7 = attn_dout[q_base + 7u];
     let class_row = ((b) * n_q_tiles + qt) * n_k_tiles;
     for (var kt = 0u; kt < n_k_tiles; kt++) {
       let cls = attn_tile_class[class_row + kt];
@@ -100,10 +88,6 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         raw4 = fma(q_1, attn_k[kv_base + 1u], raw4);
         raw4 = fma(q_2, attn_k[kv_base + 2u], raw4);
         raw4 = fma(q_3, attn_k[kv_base + 3u], raw4);
-        raw4 = fma(q_4, attn_k[kv_base + 4u], raw4);
-        raw4 = fma(q_5, attn_k[kv_base + 5u], raw4);
-        raw4 = fma(q_6, attn_k[kv_base + 6u], raw4);
-        raw4 = fma(q_7, attn_k[kv_base + 7u], raw4);
         let raw = raw4.x + raw4.y + raw4.z + raw4.w;
         let s = raw * scale;
         let g_s = 1.0;
@@ -113,10 +97,6 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         dp4 = fma(do_1, attn_v[kv_base + 1u], dp4);
         dp4 = fma(do_2, attn_v[kv_base + 2u], dp4);
         dp4 = fma(do_3, attn_v[kv_base + 3u], dp4);
-        dp4 = fma(do_4, attn_v[kv_base + 4u], dp4);
-        dp4 = fma(do_5, attn_v[kv_base + 5u], dp4);
-        dp4 = fma(do_6, attn_v[kv_base + 6u], dp4);
-        dp4 = fma(do_7, attn_v[kv_base + 7u], dp4);
         let dp = dp4.x + dp4.y + dp4.z + dp4.w;
         let ds = p * (dp - delta);
         let dsv = vec4<f32>(ds * g_s * scale);
@@ -124,10 +104,6 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         dq_1 = fma(dsv, attn_k[kv_base + 1u], dq_1);
         dq_2 = fma(dsv, attn_k[kv_base + 2u], dq_2);
         dq_3 = fma(dsv, attn_k[kv_base + 3u], dq_3);
-        dq_4 = fma(dsv, attn_k[kv_base + 4u], dq_4);
-        dq_5 = fma(dsv, attn_k[kv_base + 5u], dq_5);
-        dq_6 = fma(dsv, attn_k[kv_base + 6u], dq_6);
-        dq_7 = fma(dsv, attn_k[kv_base + 7u], dq_7);
 
       }
     }
@@ -136,8 +112,4 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
   attn_dq[q_base + 1u] = dq_1;
   attn_dq[q_base + 2u] = dq_2;
   attn_dq[q_base + 3u] = dq_3;
-  attn_dq[q_base + 4u] = dq_4;
-  attn_dq[q_base + 5u] = dq_5;
-  attn_dq[q_base + 6u] = dq_6;
-  attn_dq[q_base + 7u] = dq_7;
 }

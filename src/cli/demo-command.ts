@@ -1,17 +1,33 @@
 // `mdl demo [FILE]`: the quick start's first command. It takes a shipped spec (the translator by default) through
-// the whole pipeline — check, lower to WGSL, draw a mask, generate on WebGPU with seeded weights — and shows what
-// each stage made of it, with timings.
+// the whole pipeline — check, lower to WGSL, draw a mask, generate on WebGPU — and shows what each stage made of it,
+// with timings. The translator generates with the weights mdl trained for it (weights/, see demo-weights.ts) and says
+// plainly whether each translation matches the reference; any other spec runs on seeded weights.
 
 import type { Command } from 'commander';
 import { join, relative } from 'node:path';
 import { sym } from '../check/sym.ts';
 import { lower } from '../lower/passes.ts';
+import { DEMO_SOURCE, heldOutPairs, TRAINING_RECORD, trainedWeightsFor } from './demo-weights.ts';
 import { drawMask } from './mask-command.ts';
 import { requireModel } from './load.ts';
 import { repoRoot } from './repo-root.ts';
 import { runModel } from './run-command.ts';
 
 export const DEFAULT_SPEC = join(repoRoot(), 'specs', 'translator.mdl');
+
+/** The translation of DEMO_SOURCE in the training data. */
+const DEMO_EXPECTED = 'I like to eat apples';
+/** What the demo repeats from the weights' record (the rest is in weights/translator.txt). */
+const SHOWN_FACTS = ['steps', 'trained in'];
+/** Held-out pairs translated after it. */
+const HELD_OUT_SHOWN = 3;
+/** Target tokens to generate at most: the longest English sentence of data/zh-en is 44 bytes (fewer words), and eos ends it. */
+const MAX_SENTENCE = 60;
+
+/** Whether a translation is the reference, said plainly either way. */
+function mark(text: string, reference: string): string {
+  return text === reference ? '(right)' : `(wrong: the reference is "${reference}")`;
+}
 
 export function registerDemoCommand(program: Command): void {
   program
@@ -41,13 +57,37 @@ export function registerDemoCommand(program: Command): void {
         const text = drawMask(model, { mask: decoderMask.mask.name, dims, batch: '0', head: '0', tiles: '4x4', tokens: tokensFlag(model) });
         say(text.split('\n').slice(3).map((l) => `   ${l}`).join('\n').trimEnd());
       }
-      const source = model.stacks.length > 1 ? '我喜欢吃苹果' : undefined;
-      say(`4. generating${source ? ` from the source ${source}` : ''} (seeded weights, so the text is noise; the point is the pipeline):`);
-      const r = await runModel(model, { source, input: source ? '' : 'Hello', maxNew: '8', seed: '1', backend: opts.backend }, (line) => process.stderr.write(line));
-      say(`   tokens ${r.tokens.join(' ')}`);
+      const source = model.stacks.length > 1 ? DEMO_SOURCE : undefined;
+      const trained = trainedWeightsFor(file, lowered.ir);
+      const vocab = trained && !('missing' in trained) ? trained.vocab : undefined;
+      const run = (src: string | undefined, weights: string | undefined, maxNew: string, progress: (line: string) => void) =>
+        runModel(model, { source: src, input: src ? '' : 'Hello', maxNew, seed: '1', backend: opts.backend, weights, vocab }, progress);
+      const toStderr = (line: string) => process.stderr.write(line);
+      let r: Awaited<ReturnType<typeof run>>;
+      if (trained && !('missing' in trained)) {
+        say(`4. translating with weights that mdl trained: ${relative(process.cwd(), trained.path)}, vocabulary ${relative(process.cwd(), trained.vocab)} (${trained.facts.filter(([k]) => SHOWN_FACTS.includes(k)).map(([k, v]) => `${k} ${v}`).join('; ')})`);
+        r = await run(source, trained.path, String(MAX_SENTENCE), toStderr);
+        say(`   ${source} → ${r.text}   ${mark(r.text, DEMO_EXPECTED)}`);
+        let right = r.text === DEMO_EXPECTED ? 1 : 0;
+        const held = heldOutPairs(HELD_OUT_SHOWN);
+        if (held.length) say(`   held out (the first ${held.length} pairs of data/zh-en/test.tsv; training never saw these sentences):`);
+        for (const p of held) {
+          const h = await run(p.source, trained.path, String(MAX_SENTENCE), () => {});
+          say(`   ${p.source} → ${h.text}   ${mark(h.text, p.reference)}`);
+          if (h.text === p.reference) right++;
+        }
+        const shown = held.length + 1;
+        say(`   ${right} of ${shown} right${right < shown ? `: these weights do not translate well yet (${relative(process.cwd(), TRAINING_RECORD)} says how far they got)` : ''}`);
+      } else {
+        if (trained) say(`4. no trained weights: ${trained.missing}`);
+        say(`${trained ? '  ' : '4.'} generating${source ? ` from the source ${source}` : ''} (seeded weights, so the text is noise; the point is the pipeline):`);
+        r = await run(source, undefined, '8', toStderr);
+        say(`   tokens ${r.tokens.join(' ')}`);
+      }
       const t = r.timings;
       say(`   on ${r.adapter ?? 'the CPU reference'}: compile ${t.compileMs} ms, first token ${t.firstTokenMs} ms, prefill ${t.prefillTokensPerSecond} tok/s, decode ${t.decodeTokensPerSecond} tok/s`);
       say(`   ${r.decoding.cache ? 'decoded with a KV cache: the source encoded once, one new position per step' : `recomputed every position at every step (${r.decoding.reason})`}`);
+      if (trained && !('missing' in trained)) say(`   to retrain these weights: ${trained.command}`);
       const shown = relative(process.cwd(), file) || file;
       say(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s. Next: npx mdl mask ${shown} --mask NAME --dims …, npx mdl compile ${shown}, npx mdl run ${shown} --help`);
     });

@@ -77,7 +77,7 @@ describe('mdl dump', () => {
   });
 
   it('prints the tokens, masks, schedule and cache stages of the translator', () => {
-    expect(dumped('specs/translator.mdl', 'tokens').split('\n').slice(0, 3)).toEqual(['7:1\tKw_model\t"model"', '7:7\tIdentifier\t"translator"', '7:18\tLCurly\t"{"']);
+    expect(dumped('specs/translator.mdl', 'tokens').split('\n').slice(0, 3)).toEqual(['10:1\tKw_model\t"model"', '10:7\tIdentifier\t"translator"', '10:18\tLCurly\t"{"']);
     const masks = dumped('specs/translator.mdl', 'masks');
     expect(masks).toContain('mask src_keys = key_padding(src)\n  predicate: src[k] != 0\n  used by:   encoder self-attention (queries along S, keys along S)\n');
     expect(masks).toMatch(/^mask look_back = causal & key_padding\(dec_in\)$/m);

@@ -83,9 +83,9 @@ describe('weights and vocabulary files', () => {
   }
 
   it('a NaN or an infinity in a weight is refused with the tensor and the first bad index', () => {
-    const nan = poisoned('decoder.layers.1.ffn.up_proj.weight', 130, NaN);
+    const nan = poisoned('decoder.layers.1.ffn.up_proj.weight', 130, NaN); // [d_ff, d_model] = [256, 64]: 130 = 2 · 64 + 2
     expect(oneLine(mdl('run', 'specs/translator.mdl', '--weights', nan, '--source', 'x', '--backend', 'cpu'))).toBe(
-      `mdl: ${nan}: tensor decoder.layers.1.ffn.up_proj.weight holds NaN at index 130 ([1, 2]); every value must be finite`,
+      `mdl: ${nan}: tensor decoder.layers.1.ffn.up_proj.weight holds NaN at index 130 ([2, 2]); every value must be finite`,
     );
     const inf = poisoned('embed.tokens.weight', 7, -Infinity);
     expect(oneLine(mdl('run', 'specs/translator.mdl', '--weights', inf, '--source', 'x'))).toBe(`mdl: ${inf}: tensor embed.tokens.weight holds -Infinity at index 7 ([0, 7]); every value must be finite`);
@@ -93,9 +93,9 @@ describe('weights and vocabulary files', () => {
 
   it('a vocabulary file id outside the vocabulary is refused', () => {
     const vocab = join(dir, 'vocab.json');
-    writeFileSync(vocab, JSON.stringify({ apples: 300, far: 320 }));
+    writeFileSync(vocab, JSON.stringify({ apples: 300, far: 480 }));
     const r = mdl('run', 'specs/translator.mdl', '--vocab', vocab, '--source', 'apples', '--backend', 'cpu');
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`mdl: ${vocab}: 1 bad entry:\n  token "far" → 320: not an id in [0, 320)`);
+    expect(r.stderr).toContain(`mdl: ${vocab}: 1 bad entry:\n  token "far" → 480: not an id in [0, 480)`);
   });
 });

@@ -20,7 +20,7 @@ const translator = byteTokenizer(tokenizerOptionsOf(spec('translator.mdl')));
 
 describe('the spec decides the specials and the byte offset', () => {
   it('translator: pad 0, bos 1, eos 2, so byte b is id b + 3', () => {
-    expect(tokenizerOptionsOf(spec('translator.mdl'))).toEqual({ vocabSize: 320, specials: { pad: 0, bos: 1, eos: 2 }, reserved: [0, 1, 2] });
+    expect(tokenizerOptionsOf(spec('translator.mdl'))).toEqual({ vocabSize: 480, specials: { pad: 0, bos: 1, eos: 2 }, reserved: [0, 1, 2] });
     expect(translator.byteOffset).toBe(3);
     expect(translator.encode('A')).toEqual([0x41 + 3]);
     expect(translator.encode('我')).toEqual([0xe6 + 3, 0x88 + 3, 0x91 + 3]);

@@ -30,7 +30,7 @@ async function init(seed: string, name: string): Promise<string> {
   const r = await mdlAsync('init', 'specs/translator.mdl', '--seed', seed, '-o', out);
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
-  expect(r.stdout).toMatch(new RegExp(`^${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: translator, 89 tensors, 967,168 parameters \\(F32, seed ${seed}\\), [\\d,]+ bytes\\n$`));
+  expect(r.stdout).toMatch(new RegExp(`^${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: translator, 89 tensors, 264,448 parameters \\(F32, seed ${seed}\\), [\\d,]+ bytes\\n$`));
   return out;
 }
 
@@ -61,7 +61,7 @@ describe('mdl init', () => {
 
   it('rejects the file for a spec of another shape, naming each tensor with expected and found shapes', async () => {
     const path = await init('1', 'for-translator.safetensors');
-    const narrower = buildIr(checkSource(translatorText.replace('d_ff = 512', 'd_ff = 256'), 'narrow.mdl').model!);
+    const narrower = buildIr(checkSource(translatorText.replace('d_ff = 256', 'd_ff = 128'), 'narrow.mdl').model!);
     let error: unknown;
     try {
       loadWeightsFile(path, narrower);
@@ -70,7 +70,7 @@ describe('mdl init', () => {
     }
     expect(error).toBeInstanceOf(WeightsError);
     expect((error as Error).message).toContain(`${path}: the weights do not match the spec (12 problems):`);
-    expect((error as Error).message).toContain('tensor decoder.layers.1.ffn.down_proj.weight: expected shape [128, 256], found [128, 512]');
+    expect((error as Error).message).toContain('tensor decoder.layers.1.ffn.down_proj.weight: expected shape [64, 128], found [64, 256]');
   });
 });
 
