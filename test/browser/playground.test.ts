@@ -62,7 +62,7 @@ describe('the playground page, served by mdl serve', () => {
     const classed = (cls: string) => page.locator(`#editor .${cls}`).allTextContents();
     expect(await classed('mdl-keyword')).toEqual(expect.arrayContaining(['model', 'dim', 'input', 'decoder_input', 'mask', 'embed', 'stack', 'attention', 'ffn', 'output']));
     expect(await classed('mdl-builtin')).toEqual(expect.arrayContaining(['causal', 'key_padding']));
-    expect(await classed('mdl-number')).toEqual(expect.arrayContaining(['480', '128']));
+    expect(await classed('mdl-number')).toEqual(expect.arrayContaining(['480', '64']));
     expect((await classed('mdl-comment'))[0]).toBe('// A small encoder-decoder translator: 我喜欢吃苹果 → I like to eat apples.');
     expect(await classed('mdl-keyword')).not.toContain('translator');
     expect(await page.locator('#example option').allTextContents()).toEqual(['(choose)', ...specs]);

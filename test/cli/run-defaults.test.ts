@@ -123,6 +123,7 @@ describe('mdl demo', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/first token [\d.]+ ms, prefill [\d.]+ tok\/s, decode [\d.]+ tok\/s\n/);
     expect(r.stdout).not.toMatch(/\d tokens\/s/);
-    expect(r.stderr).toMatch(/decoded 8 tokens \(decode [\d.]+ tok\/s\)/);
+    // The trained weights stop at <eos> after five tokens, before the every-eighth-token decode progress line.
+    expect(r.stderr).toMatch(/prefilling 1 position: first token after [\d.]+ ms\n/);
   }, 60_000);
 });

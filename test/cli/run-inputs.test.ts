@@ -31,7 +31,7 @@ describe('checked before the weights', () => {
   it('prompt ids outside the vocabulary, even on a 124M-parameter spec', () => {
     const t0 = performance.now();
     expect(refused(['specs/gpt2-small.mdl', '--tokens', '5,50257', '--weights', noWeights])).toBe("mdl: --tokens: '50257' is not a token id of the vocabulary (0..50256)");
-    expect(refused(['specs/translator.mdl', '--source-tokens', '3,-1', '--weights', noWeights])).toBe("mdl: --source-tokens: '-1' is not a token id of the vocabulary (0..319)");
+    expect(refused(['specs/translator.mdl', '--source-tokens', '3,-1', '--weights', noWeights])).toBe("mdl: --source-tokens: '-1' is not a token id of the vocabulary (0..479)");
     expect(performance.now() - t0).toBeLessThan(20_000);
   });
 
