@@ -25,6 +25,7 @@ export const SPAWNS_A_DEVICE: string[] = [
   'test/cli/train-gpu.test.ts',
   'test/import/import-command.test.ts',
   'test/runtime/attention-backward-bench.test.ts',
+  'test/tune/tune-matmul-cli.test.ts',
 ];
 
 /** How a test file that uses the device in its own process is recognised. */
