@@ -13,7 +13,7 @@ import { tuneMatmul, type MatmulProblem, type MatmulTuneOutcome } from '../tune/
 import { signatureKey, adapterKey } from '../tune/signature.ts';
 import { tuneSitesOf } from '../tune/sites.ts';
 import { isDefaultChoice, tuneSite, type TuneOutcome } from '../tune/tuner.ts';
-import { attentionVariants, tileLabel } from '../tune/variants.ts';
+import { attentionVariants, compileLimits, tileLabel } from '../tune/variants.ts';
 import { requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
 
@@ -27,13 +27,20 @@ interface TuneOptions {
   matmul: boolean;
 }
 
-/** The distinct (N, K) of a program's matmuls (constant ones only), at M = `rows`, at most `max` of them. */
+/**
+ * The distinct (N, K) of a program's matmuls (constant ones only), at M = `rows`, at most `max` of them in program
+ * order, each with the number of matmuls of that shape (the layers of a stack repeat them).
+ */
 export function matmulProblemsOf(program: Program, rows: number, max = 4): MatmulProblem[] {
-  const seen = new Map<string, MatmulProblem>();
+  const seen = new Map<string, MatmulProblem & { count: number }>();
   for (const step of program.steps) {
     if (step.kernel.kind !== 'matmul') continue;
     const [N, K] = [step.uniforms.N, step.uniforms.K].map((w) => ('f32' in w || 'scalar' in w ? undefined : formula.asConstant(w)));
-    if (N !== undefined && K !== undefined) seen.set(`${N}x${K}`, { M: rows, N, K });
+    if (N === undefined || K === undefined) continue;
+    const key = `${N}x${K}`;
+    const hit = seen.get(key);
+    if (hit) hit.count++;
+    else seen.set(key, { M: rows, N, K, count: 1 });
   }
   return [...seen.values()].slice(0, max);
 }
@@ -51,7 +58,7 @@ export function registerTuneCommand(program: Command): void {
     .argument('<file>', '.mdl spec file')
     .option('--length <n>', 'query and key length of the tuning problem', '256')
     .option('--batch <n>', 'batch rows of the tuning problem', '1')
-    .option('--repeats <n>', 'timed runs per variant (the median counts)', '3')
+    .option('--repeats <n>', 'timing rounds, each variant once per round (the median counts)', '3')
     .option('--variants <n>', 'at most this many variants per site, the default included', '8')
     .option('--dry-run', 'measure and report, but leave the cache alone')
     .option('--json', 'print the measurements as JSON')
@@ -78,7 +85,7 @@ export function registerTuneCommand(program: Command): void {
       let matmul: MatmulTuneOutcome | undefined;
       try {
         for (const { site, nodes } of groups) {
-          const variants = attentionVariants(site.headDim, gpu.limits, maxVariants);
+          const variants = attentionVariants(site.headDim, compileLimits(gpu.limits), maxVariants);
           say(`  ${site.label} [${signatureKey(site.signature)}], ${nodes.length} site(s), ${variants.length} variants`);
           const outcome = await tuneSite(gpu, site, { batch, lq: length, lk: length }, {
             variants,

@@ -71,7 +71,10 @@ export type ExternalBuffer = (b: ProgramBuffer, elements: number) => GPUBuffer |
 /** A program's buffers and launches, ready to be encoded into a command buffer; `release` frees what it created. */
 export interface EncodedProgram {
   buffers: Map<string, GPUBuffer>;
-  encode(encoder: GPUCommandEncoder): void;
+  /** Encodes every step in order, or only step `only` (a profile times the steps one by one). */
+  encode(encoder: GPUCommandEncoder, only?: number): void;
+  /** How many steps `encode` launches. */
+  steps: number;
   /** Bytes of the device buffers created for this run (not counting external ones). */
   bytes: number;
   /** Reads back the buffer of `id` (f32 or i32 as the program declares it). */
@@ -138,8 +141,9 @@ export async function encodeProgram(
     return {
       buffers,
       bytes,
-      encode(encoder) {
-        for (const l of launches) {
+      steps: launches.length,
+      encode(encoder, only) {
+        for (const l of only === undefined ? launches : [launches[only]]) {
           const pass = encoder.beginComputePass();
           l(pass);
           pass.end();

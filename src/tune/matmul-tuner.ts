@@ -8,13 +8,15 @@ import type { GpuContext } from '../runtime/device.ts';
 import { outputBuffer, readBack, timedSubmit, uploadBuffer } from '../runtime/gpu-buffers.ts';
 import { packUniforms } from '../wgsl/kernel.ts';
 import { DEFAULT_MATMUL_TILING, MATMUL_TILINGS, matmulTileOf, tiledMatmulKernel, tilingFits, type MatmulTiling } from '../wgsl/matmul-tilings.ts';
-import { median } from './measure.ts';
+import { median, pickFastest } from './measure.ts';
 
 /** out[M, N] = a[M, K] · w[N, K]ᵀ, the layout of every linear layer. */
 export interface MatmulProblem {
   M: number;
   N: number;
   K: number;
+  /** How many of the program's matmuls have this shape (default 1): the choice minimises the program's total. */
+  count?: number;
 }
 
 export interface PreparedMatmul {
@@ -83,7 +85,7 @@ export interface MatmulVariantResult {
   tiling: MatmulTiling;
   /** Median milliseconds per problem, in the order given. */
   ms?: number[];
-  /** Their sum: what the choice is made on. */
+  /** Their sum, each weighted by its problem's count: what the choice is made on. */
   totalMs?: number;
   /** Largest difference from the f64 product, over the problems. */
   maxErr?: number;
@@ -102,6 +104,8 @@ export interface MatmulTuneOptions {
   rounds?: number;
   /** A tiling must beat the default by this factor to be chosen (default 1.05). */
   minGain?: number;
+  /** Takes one timed sample of a tiling on a problem (default: `run()`, one dispatch timed on the host). */
+  timer?: (tiling: MatmulTiling, problem: MatmulProblem, run: () => Promise<number>) => Promise<number>;
   /** Called after each round, awaited: a benchmark times its comparator here, interleaved with the tilings. */
   onRound?: (round: number, rounds: number) => void | Promise<void>;
 }
@@ -110,6 +114,7 @@ export interface MatmulTuneOptions {
 export async function tuneMatmul(gpu: GpuContext, problems: readonly MatmulProblem[], options: MatmulTuneOptions = {}): Promise<MatmulTuneOutcome> {
   const tilings = [DEFAULT_MATMUL_TILING, ...(options.tilings ?? MATMUL_TILINGS).filter((t) => t !== DEFAULT_MATMUL_TILING)];
   const rounds = Math.max(1, options.rounds ?? 3);
+  const timer = options.timer ?? ((_t, _p, run) => run());
   const results: MatmulVariantResult[] = tilings.map((tiling) => ({ tiling }));
   const samples = tilings.map(() => problems.map((): number[] => []));
   for (const [pi, p] of problems.entries()) {
@@ -144,7 +149,7 @@ export async function tuneMatmul(gpu: GpuContext, problems: readonly MatmulProbl
         }
       }
       for (let round = 0; round < rounds; round++) {
-        for (const [ti, run] of runs.entries()) if (run && !results[ti].rejected) samples[ti][pi].push(await run.time());
+        for (const [ti, run] of runs.entries()) if (run && !results[ti].rejected) samples[ti][pi].push(await timer(tilings[ti], p, () => run.time()));
         await options.onRound?.(round + 1 + pi * rounds, rounds * problems.length);
       }
     } finally {
@@ -154,12 +159,11 @@ export async function tuneMatmul(gpu: GpuContext, problems: readonly MatmulProbl
   for (const [ti, r] of results.entries()) {
     if (r.rejected) continue;
     r.ms = samples[ti].map((s) => median(s));
-    r.totalMs = r.ms.reduce((x, y) => x + y, 0);
+    r.totalMs = r.ms.reduce((sum, ms, pi) => sum + ms * (problems[pi].count ?? 1), 0);
   }
   const fallback = results[0];
   if (fallback.rejected || fallback.totalMs === undefined) throw new Error(`the default matmul tiling could not be measured: ${fallback.rejected ?? 'no result'}`);
   const usable = results.filter((r) => r.totalMs !== undefined && !r.rejected);
-  const fastest = usable.reduce((x, y) => (y.totalMs! < x.totalMs! ? y : x));
-  const best = fastest.totalMs! * (options.minGain ?? 1.05) <= fallback.totalMs ? fastest : fallback;
+  const best = pickFastest(fallback, usable, (r) => r.totalMs, options.minGain ?? 1.05);
   return { best, fallback, results };
 }

@@ -51,3 +51,18 @@ export async function measure(run: () => Promise<number | void>, options: Measur
   }
   return summarize(samples);
 }
+
+/**
+ * The choice among measured variants: the fastest, unless it beats the fallback (the generator's default, always
+ * valid) by less than `minGain`. Rejected and unmeasured variants never win.
+ */
+export function pickFastest<T>(fallback: T, candidates: readonly T[], ms: (c: T) => number | undefined, minGain = 1.05): T {
+  const base = ms(fallback);
+  if (base === undefined || !Number.isFinite(base)) throw new Error('the fallback variant has no measurement');
+  let fastest = fallback;
+  for (const c of candidates) {
+    const t = ms(c);
+    if (t !== undefined && Number.isFinite(t) && t < ms(fastest)!) fastest = c;
+  }
+  return ms(fastest)! * minGain <= base ? fastest : fallback;
+}

@@ -1,17 +1,18 @@
 // Measures the attention variants of one kernel signature on the current device and picks the fastest. Every
 // variant's output is compared with the generator default's on the same inputs before its time counts: a variant
-// that computes something else (a driver bug at an unusual workgroup size, say) is rejected, never chosen.
+// that computes something else (a driver bug at an unusual workgroup size, say) is rejected, never chosen. Variants
+// are timed round by round, each once per round, so that load on a shared machine falls on all of them alike.
 
 import type { MaskEnv, MaskWgsl } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { classifyTiles } from '../masks/tiles.ts';
-import { attentionKernelFor, prepareAttention } from '../runtime/attention-run.ts';
+import { attentionKernelFor, prepareAttention, type PreparedAttention } from '../runtime/attention-run.ts';
 import type { GpuContext } from '../runtime/device.ts';
 import type { AttentionHeads } from '../wgsl/attention.ts';
 import { scoreTableLength, type ScoreModifier } from '../wgsl/score-modifiers.ts';
-import { measure, type Timing } from './measure.ts';
+import { pickFastest, summarize, type Timing } from './measure.ts';
 import type { KernelSignature } from './signature.ts';
-import { attentionVariants, sameTiles, type TileChoice } from './variants.ts';
+import { attentionVariants, compileLimits, sameTiles, type TileChoice } from './variants.ts';
 
 export interface TuneSite extends AttentionHeads {
   /** For messages: the attention node or site name. */
@@ -47,8 +48,10 @@ export interface TuneOutcome {
 
 export interface TuneOptions {
   variants?: TileChoice[];
-  /** Timed runs per variant (median taken); default 3. */
+  /** Rounds, each timing every variant once in turn (the median counts); default 3. */
   repeats?: number;
+  /** Takes one timed sample of a variant (default: `run()`, one dispatch timed on the host). */
+  timer?: VariantTimer;
   /** Outputs may differ from the default's by this much (summation order differs between tile shapes). */
   tolerance?: number;
   /**
@@ -56,6 +59,7 @@ export interface TuneOptions {
    * run-to-run noise of a busy machine, and the default has the advantage of being what every other adapter runs.
    */
   minGain?: number;
+  /** Called for every variant once all are measured (or rejected), in order. */
   onVariant?: (result: VariantResult, index: number, total: number) => void;
 }
 
@@ -88,64 +92,81 @@ function seeded(length: number, seed: number): Float32Array {
   return out;
 }
 
+/** What one timed run of a variant took, in ms. The tuner's default dispatches it once; tests inject their own. */
+export type VariantTimer = (tiles: TileChoice, run: () => Promise<number>) => Promise<number>;
+
 export async function tuneSite(gpu: GpuContext, site: TuneSite, problem: TuneProblem, options: TuneOptions = {}): Promise<TuneOutcome> {
-  const variants = options.variants ?? attentionVariants(site.headDim, gpu.limits);
+  const variants = options.variants ?? attentionVariants(site.headDim, compileLimits(gpu.limits));
   const tolerance = options.tolerance ?? 1e-4;
+  const timer: VariantTimer = options.timer ?? ((_, run) => run());
   const { batch, lq, lk } = problem;
   const q = seeded(batch * lq * site.heads * site.headDim, 11);
   const k = seeded(batch * lk * site.kvHeads * site.headDim, 12);
   const v = seeded(batch * lk * site.kvHeads * site.headDim, 13);
   const env = neutralMaskEnv(site.mask, problem);
   let reference: Float32Array | undefined;
-  const results: VariantResult[] = [];
+  const results: VariantResult[] = variants.map((tiles) => ({ tiles }));
+  const runs: (PreparedAttention | undefined)[] = [];
 
-  for (const [index, tiles] of variants.entries()) {
-    const result: VariantResult = { tiles };
-    try {
-      const kernel = attentionKernelFor(gpu, {
-        headDim: site.headDim,
-        heads: site.heads,
-        kvHeads: site.kvHeads,
-        scale: site.scale,
-        mask: site.mask ?? null,
-        modifiers: site.modifiers,
-        tiles,
-      });
-      const tileClasses =
-        site.mask && site.predicate
-          ? classifyTiles(site.predicate, { batch, heads: site.heads, lq, lk, tileQ: kernel.tileQ, tileK: kernel.tileK }, env)
-          : undefined;
-      // A relative_bias table of small values stands in for the learned one: the timing does not depend on them.
-      const tableLength = scoreTableLength(site.modifiers ?? []);
-      const scoreTable = tableLength ? Float32Array.from({ length: tableLength }, (_, i) => ((i * 37) % 11) / 20 - 0.25) : undefined;
-      const run = await prepareAttention(gpu, kernel, { batch, lq, lk, q, k, v, maskEnv: env, tileClasses, scoreTable });
+  try {
+    // Every variant is compiled and checked first; its warm-up run is the one whose output is compared.
+    for (const [index, tiles] of variants.entries()) {
+      const result = results[index];
       try {
-        result.timing = await measure(() => run.time(), { warmup: 1, repeats: options.repeats ?? 3 });
+        const kernel = attentionKernelFor(gpu, {
+          headDim: site.headDim,
+          heads: site.heads,
+          kvHeads: site.kvHeads,
+          scale: site.scale,
+          mask: site.mask ?? null,
+          modifiers: site.modifiers,
+          tiles,
+        });
+        const tileClasses =
+          site.mask && site.predicate
+            ? classifyTiles(site.predicate, { batch, heads: site.heads, lq, lk, tileQ: kernel.tileQ, tileK: kernel.tileK }, env)
+            : undefined;
+        // A relative_bias table of small values stands in for the learned one: the timing does not depend on them.
+        const tableLength = scoreTableLength(site.modifiers ?? []);
+        const scoreTable = tableLength ? Float32Array.from({ length: tableLength }, (_, i) => ((i * 37) % 11) / 20 - 0.25) : undefined;
+        const run = await prepareAttention(gpu, kernel, { batch, lq, lk, q, k, v, maskEnv: env, tileClasses, scoreTable });
+        runs[index] = run;
+        await run.time();
         const out = await run.output();
         if (!reference) reference = out;
         let worst = 0;
         for (let i = 0; i < out.length; i++) worst = Math.max(worst, Math.abs(out[i] - reference[i]));
         result.maxDiff = Number.isNaN(worst) ? Infinity : worst;
         if (!(result.maxDiff <= tolerance)) result.rejected = `output differs from the default's by ${result.maxDiff}`;
-      } finally {
-        run.destroy();
+      } catch (error) {
+        result.rejected = (error as Error).message.split('\n')[0];
       }
-    } catch (error) {
-      result.rejected = (error as Error).message.split('\n')[0];
     }
-    results.push(result);
-    options.onVariant?.(result, index, variants.length);
+    // Then round by round, every usable variant once per round in turn: a burst of load on a shared machine falls on
+    // all of them alike instead of on whichever variant happened to be measured during it.
+    const samples = variants.map((): number[] => []);
+    const rounds = Math.max(1, options.repeats ?? 3);
+    for (let round = 0; round < rounds; round++) {
+      for (const [index, run] of runs.entries()) {
+        if (run && !results[index].rejected) samples[index].push(await timer(variants[index], () => run.time()));
+      }
+    }
+    for (const [index, result] of results.entries()) {
+      if (samples[index].length) result.timing = summarize(samples[index]);
+      options.onVariant?.(result, index, variants.length);
+    }
+  } finally {
+    for (const run of runs) run?.destroy();
   }
 
   const fallback = results[0];
   if (!fallback?.timing || fallback.rejected) {
     throw new Error(`${site.label}: the default attention variant could not be measured: ${fallback?.rejected ?? 'no result'}`);
   }
-  const usable = results.filter((r): r is VariantResult & { timing: Timing } => !!r.timing && !r.rejected);
-  const fastest = usable.reduce((a, b) => (b.timing.median < a.timing.median ? b : a));
-  const fallbackTimed = fallback as VariantResult & { timing: Timing };
-  const minGain = options.minGain ?? 1.05;
-  const best = fastest.timing.median * minGain <= fallbackTimed.timing.median ? fastest : fallbackTimed;
+  type Timed = VariantResult & { timing: Timing };
+  const usable = results.filter((r): r is Timed => !!r.timing && !r.rejected);
+  const fallbackTimed = fallback as Timed;
+  const best = pickFastest(fallbackTimed, usable, (r) => r.timing.median, options.minGain ?? 1.05);
   return { best, fallback: fallbackTimed, results };
 }
 

@@ -5,7 +5,7 @@
 // (D/4 ÷ lanes output vec4s each) — plus unstaged variants, one query row per invocation reading K and V straight
 // from storage, for adapters where workgroup memory buys nothing (a CPU implementation such as SwiftShader).
 
-import { chooseTiles, workgroupBytes, type KernelLimits } from '../wgsl/attention.ts';
+import { chooseTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits } from '../wgsl/attention.ts';
 
 export interface TileChoice {
   q: number;
@@ -29,6 +29,19 @@ export function sameTiles(a: TileChoice, b: TileChoice): boolean {
 export function defaultTiles(headDim: number, limits: KernelLimits): TileChoice {
   const t = chooseTiles(headDim, limits);
   return { q: t.tileQ, k: t.tileK, lanes: t.lanes };
+}
+
+/**
+ * The limits a tuned shape must fit to be used: the adapter's, and the WebGPU defaults the compiled kernels are
+ * generated for (`tunedScheduleOptions`). Measuring a shape only this adapter allows would be wasted, or worse: a
+ * cache entry compile silently replaces with the default.
+ */
+export function compileLimits(adapter: KernelLimits): KernelLimits {
+  return {
+    maxComputeWorkgroupStorageSize: Math.min(adapter.maxComputeWorkgroupStorageSize, DEFAULT_KERNEL_LIMITS.maxComputeWorkgroupStorageSize),
+    maxComputeInvocationsPerWorkgroup: Math.min(adapter.maxComputeInvocationsPerWorkgroup, DEFAULT_KERNEL_LIMITS.maxComputeInvocationsPerWorkgroup),
+    maxComputeWorkgroupSizeX: Math.min(adapter.maxComputeWorkgroupSizeX ?? Infinity, DEFAULT_KERNEL_LIMITS.maxComputeWorkgroupSizeX ?? Infinity),
+  };
 }
 
 /** True when the generator accepts this shape on a device with these limits. */

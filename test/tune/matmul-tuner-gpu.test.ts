@@ -35,4 +35,32 @@ describe('the matmul tuner', () => {
     expect(outcome.results.find((r) => r.tiling === 'reg4x4v4')!.rejected).toMatch(/multiple of 4 \(K = 13\)/);
     expect(['reg4x4v4', 'reg8x4v4']).not.toContain(outcome.best.tiling);
   });
+
+  it('picks the tiling with the least time weighted by count, given the measurements', async () => {
+    // Injected times (ms per problem): reg8x4 is fastest on the first problem, reg4x4 on the second, which occurs
+    // three times as often, so reg4x4 has the least weighted total (2 + 3·1 = 5 against 1 + 3·3 = 10; wg32: 40).
+    const table: Record<string, [number, number]> = { wg32: [10, 10], wg64: [9, 9], reg4x4: [2, 1], reg8x4: [1, 3], reg4x4v4: [8, 8], reg8x4v4: [8, 8] };
+    const calls: string[] = [];
+    const problems = [{ M: 8, N: 8, K: 8 }, { M: 8, N: 12, K: 8, count: 3 }];
+    const outcome = await tuneMatmul(gpu(), problems, {
+      rounds: 2,
+      timer: async (tiling, p, run) => {
+        await run();
+        calls.push(`${tiling}@${p.N}`);
+        return table[tiling][p.N === 8 ? 0 : 1];
+      },
+    });
+    expect(outcome.best.tiling).toBe('reg4x4');
+    expect(outcome.results.find((r) => r.tiling === 'reg4x4')!.totalMs).toBe(5);
+    expect(outcome.results.find((r) => r.tiling === 'reg8x4')!.totalMs).toBe(10);
+    expect(outcome.fallback.totalMs).toBe(40);
+    // Round by round: every tiling once per round, in turn.
+    const order = ['wg32', ...MATMUL_TILINGS.filter((t) => t !== 'wg32')];
+    expect(calls).toEqual([...order, ...order].map((t) => `${t}@8`).concat([...order, ...order].map((t) => `${t}@12`)));
+  });
+
+  it('keeps the default when no tiling beats it by the margin', async () => {
+    const outcome = await tuneMatmul(gpu(), [{ M: 8, N: 8, K: 8 }], { rounds: 1, timer: async (tiling) => (tiling === 'wg32' ? 10 : 9.8) });
+    expect(outcome.best.tiling).toBe('wg32');
+  });
 });

@@ -91,4 +91,27 @@ describe('mdl tune and the matmul tiling', () => {
     const loss = (out: string) => (JSON.parse(out) as { files: { loss: number }[] }).files[0].loss;
     expect(Math.abs(loss(ev.stdout) - loss(cpuEv.stdout))).toBeLessThan(1e-4 * Math.abs(loss(cpuEv.stdout)));
   });
+
+  it('offers each attention site the row-wise shapes, times them round by round and reports the choice', { timeout: 120_000 }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mdl-tune-rowwise-'));
+    const spec = join(dir, 'tiny.mdl');
+    writeFileSync(spec, SPEC);
+    const tune = spawnSync(process.execPath, ['bin/mdl.js', 'tune', spec, '--length', '16', '--repeats', '2', '--variants', '3', '--no-matmul', '--json'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, MDL_CACHE_DIR: dir, NO_COLOR: '1' },
+    });
+    expect(tune.status, tune.stderr).toBe(0);
+    // Head dim 16: the default shape, then the two row-wise ones.
+    expect(tune.stderr).toMatch(/^ {4}\[1\/3\] 32×64\/1 +[\d.]+ ms$/m);
+    expect(tune.stderr).toMatch(/^ {4}\[2\/3\] 64×32\/1 row-wise [\d.]+ ms$/m);
+    expect(tune.stderr).toMatch(/^ {4}\[3\/3\] 32×32\/1 row-wise [\d.]+ ms$/m);
+    const report = JSON.parse(tune.stdout) as { sites: { outcome: { best: { tiles: object }; results: { tiles: object; timing: { samples: number[] } }[] } }[] };
+    expect(report.sites).toHaveLength(1);
+    const { outcome } = report.sites[0];
+    for (const r of outcome.results) expect(r.timing.samples).toHaveLength(2);
+    expect(outcome.results.map((r) => r.tiles)).toContainEqual(outcome.best.tiles);
+    const cache = JSON.parse(readFileSync(join(dir, 'tune.json'), 'utf8')) as { adapters: Record<string, Record<string, { tiles: object }>> };
+    expect(Object.values(Object.values(cache.adapters)[0]).map((e) => e.tiles)).toEqual([outcome.best.tiles]);
+  });
 });

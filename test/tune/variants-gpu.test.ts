@@ -8,8 +8,8 @@ import { checkSource } from '../../src/check/check.ts';
 import { lower } from '../../src/lower/passes.ts';
 import { attentionSignature } from '../../src/tune/signature.ts';
 import { tuneSitesOf } from '../../src/tune/sites.ts';
-import { neutralMaskEnv, tuneSite } from '../../src/tune/tuner.ts';
-import { attentionVariants, tileLabel } from '../../src/tune/variants.ts';
+import { isDefaultChoice, neutralMaskEnv, tuneSite } from '../../src/tune/tuner.ts';
+import { attentionVariants, compileLimits, tileLabel } from '../../src/tune/variants.ts';
 import { runCase, useGpu } from '../runtime/gpu-harness.ts';
 import { causalTopLeft, classifyTiles, packedDocuments, envFor } from '../runtime/mask-fixtures.ts';
 
@@ -60,6 +60,34 @@ describe('tuner variants', () => {
     expect(outcome.results.every((r) => r.maxDiff! <= 1e-4)).toBe(true);
     expect(variants).toContainEqual(outcome.best.tiles);
     expect(outcome.fallback.tiles).toEqual(variants[0]);
+  });
+
+  it('times the variants round by round and picks the fastest, given the measurements', async () => {
+    const text = readFileSync(join(import.meta.dirname, '..', '..', 'specs', 'translator.mdl'), 'utf8');
+    const { site } = tuneSitesOf(lower(checkSource(text, 'translator.mdl').model!).program)[1];
+    const variants = attentionVariants(16, compileLimits(gpu().limits), 4);
+    const labels = variants.map(tileLabel);
+    expect(labels.slice(1, 3)).toEqual(['64×32/1 row-wise', '32×32/1 row-wise']);
+    const tune = async (times: number[]) => {
+      const calls: string[] = [];
+      const outcome = await tuneSite(gpu(), site, { batch: 1, lq: 20, lk: 20 }, {
+        variants,
+        repeats: 3,
+        timer: async (tiles, run) => {
+          await run();
+          calls.push(tileLabel(tiles));
+          return times[labels.indexOf(tileLabel(tiles))] + calls.length * 1e-3;
+        },
+      });
+      return { outcome, calls };
+    };
+    const first = await tune([10, 6, 5, 20]);
+    expect(tileLabel(first.outcome.best.tiles)).toBe('32×32/1 row-wise');
+    expect(first.calls).toEqual([...labels, ...labels, ...labels]);
+    expect(first.outcome.results.map((r) => r.timing!.samples.length)).toEqual([3, 3, 3, 3]);
+    // Within the 5% margin of the default: the default stays.
+    expect(isDefaultChoice((await tune([10, 9.7, 9.8, 20])).outcome)).toBe(true);
+    expect(tileLabel((await tune([10, 20, 20, 4])).outcome.best.tiles)).toBe(labels[3]);
   });
 
   it('gives data-reading masks neutral inputs of the right sizes', () => {
