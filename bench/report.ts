@@ -3,6 +3,8 @@
 
 import { renderMatmulTilings } from './matmul-tilings.ts';
 import { renderAttentionShapes } from './attention-shapes.ts';
+import { renderPrefill } from './prefill.ts';
+import { renderWindowSkip } from './window-skip.ts';
 import type { Timing } from '../src/tune/measure.ts';
 import { COMPARATORS, MAX_DIFF, WRONG_RESULT, type AttentionRow, type Comparator } from './attention-suite.ts';
 import { renderBackwardTable } from './attention-backward.ts';
@@ -341,6 +343,14 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     '## Matmul tilings vs tfjs',
     '',
     ...renderMatmulTilings(r.matmulTilings),
+    '',
+    '## Sliding window at L=1024: time against the tile bound',
+    '',
+    ...renderWindowSkip(r.windowSkip),
+    '',
+    '## Whole-model prefill: tuned vs old kernels',
+    '',
+    ...renderPrefill(r.prefill),
     '',
     '## Compile time: 24-layer spec, parse → WGSL',
     '',

@@ -13,6 +13,8 @@ import type { ModelDecodeRow } from './model-decode.ts';
 import type { MatmulResult, PeakResult } from './roofline.ts';
 import type { MatmulTilingsResult } from './matmul-tilings.ts';
 import type { AttentionShapesResult } from './attention-shapes.ts';
+import type { PrefillResult } from './prefill.ts';
+import type { WindowSkipResult } from './window-skip.ts';
 
 export interface RunEnvironment {
   date: string;
@@ -57,6 +59,10 @@ export interface BenchResults {
   matmulTilings?: MatmulTilingsResult;
   /** The attention kernel's shapes side by side (absent before it was measured; `--only attention-shapes`). */
   attentionShapes?: AttentionShapesResult;
+  /** Whole-model prefill with the old kernels and the tuned ones (`--only prefill`). */
+  prefill?: Section<PrefillResult>;
+  /** window(128) / none at L=1024 per kernel shape, against the tile bound (`--only window`). */
+  windowSkip?: WindowSkipResult;
 }
 
 /** A section measured on its own (`npm run bench -- --only NAME`), with the conditions of that run. */

@@ -1,5 +1,5 @@
 // `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]
-// [-- --only training,backward,batch,matmul,attention-shapes]`: every benchmark in one process on one adapter, progress on stderr, results
+// [-- --only training,backward,batch,matmul,attention-shapes,prefill,window]`: every benchmark in one process on one adapter, progress on stderr, results
 // written to BENCHMARKS.md and the measurements behind it to BENCHMARKS.json (`--report-only` renders the report from
 // them again). `--only` measures just the named sections, in one run of their own, and renders the report with the
 // other sections' saved measurements.
@@ -9,6 +9,8 @@
 
 import { measureMatmulTilings } from './matmul-tilings.ts';
 import { measureAttentionShapes } from './attention-shapes.ts';
+import { measurePrefill } from './prefill.ts';
+import { measureWindowSkip } from './window-skip.ts';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -43,7 +45,7 @@ interface Args {
   only?: Set<OnlySection>;
 }
 
-const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes'] as const;
+const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes', 'prefill', 'window'] as const;
 type OnlySection = (typeof ONLY_SECTIONS)[number];
 
 function parseArgs(argv: string[]): Args {
@@ -164,7 +166,7 @@ async function main(): Promise<void> {
     const startup = measureStartup(7);
     progress.step(`compile time: ${DEEP_LAYERS.join(' and ')} layers`);
     const deepCompile = measureDeepCompile(2);
-    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes']), 'npm run bench', progress);
+    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes', 'prefill', 'window']), 'npm run bench', progress);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -195,8 +197,8 @@ async function main(): Promise<void> {
 }
 
 /** The sections `--only` can name, measured side by side in one run on `gpu`. */
-async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Set<OnlySection>, command: string, progress: Progress): Promise<Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes'>> {
-  const out: Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes'> = {};
+async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Set<OnlySection>, command: string, progress: Progress): Promise<Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes' | 'prefill' | 'windowSkip'>> {
+  const out: Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes' | 'prefill' | 'windowSkip'> = {};
   const section = async <T>(measure: () => Promise<T>): Promise<Section<T>> => {
     const started = performance.now();
     const loadBefore = loadavg();
@@ -219,6 +221,14 @@ async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Se
   if (only.has('attention-shapes')) {
     progress.step('attention kernel shapes side by side: L=256, none, causal, window');
     out.attentionShapes = await measureAttentionShapes(gpu, [256], 5, () => loadavg()[0]);
+  }
+  if (only.has('prefill')) {
+    progress.step('whole-model prefill, old kernels vs tuned: translator and a GPT-2-small-shaped decoder');
+    out.prefill = await section(() => measurePrefill(gpu, 3, () => loadavg()[0], log));
+  }
+  if (only.has('window')) {
+    progress.step('sliding window vs none at L=1024, per kernel shape, against the tile bound');
+    out.windowSkip = await measureWindowSkip(gpu, 1024, 3, () => loadavg()[0], log);
   }
   return out;
 }

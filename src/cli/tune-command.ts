@@ -7,13 +7,9 @@ import type { Command } from 'commander';
 import { lower } from '../lower/passes.ts';
 import { acquireGpu } from '../runtime/device.ts';
 import { checkCacheReplaceable, defaultCachePath, recordEntries, type MatmulEntry, type TuneEntry } from '../tune/cache.ts';
-import { formula } from '../lower/formula.ts';
-import type { Program } from '../lower/program.ts';
-import { tuneMatmul, type MatmulProblem, type MatmulTuneOutcome } from '../tune/matmul-tuner.ts';
-import { signatureKey, adapterKey } from '../tune/signature.ts';
+import { adapterKey } from '../tune/signature.ts';
 import { tuneSitesOf } from '../tune/sites.ts';
-import { isDefaultChoice, tuneSite, type TuneOutcome } from '../tune/tuner.ts';
-import { attentionVariants, compileLimits, tileLabel } from '../tune/variants.ts';
+import { tuneProgram, type ModelTuneReport } from '../tune/tune-model.ts';
 import { requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
 
@@ -25,24 +21,6 @@ interface TuneOptions {
   dryRun?: boolean;
   json?: boolean;
   matmul: boolean;
-}
-
-/**
- * The distinct (N, K) of a program's matmuls (constant ones only), at M = `rows`, at most `max` of them in program
- * order, each with the number of matmuls of that shape (the layers of a stack repeat them).
- */
-export function matmulProblemsOf(program: Program, rows: number, max = 4): MatmulProblem[] {
-  const seen = new Map<string, MatmulProblem & { count: number }>();
-  for (const step of program.steps) {
-    if (step.kernel.kind !== 'matmul') continue;
-    const [N, K] = [step.uniforms.N, step.uniforms.K].map((w) => ('f32' in w || 'scalar' in w ? undefined : formula.asConstant(w)));
-    if (N === undefined || K === undefined) continue;
-    const key = `${N}x${K}`;
-    const hit = seen.get(key);
-    if (hit) hit.count++;
-    else seen.set(key, { M: rows, N, K, count: 1 });
-  }
-  return [...seen.values()].slice(0, max);
 }
 
 function positive(text: string, flag: string): number {
@@ -81,38 +59,17 @@ export function registerTuneCommand(program: Command): void {
       const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
       const say = (line: string) => process.stderr.write(`${line}\n`);
       say(`mdl: tuning ${groups.length} attention signature(s) of ${model.name} on ${gpu.describe()} (B=${batch}, L=${length})`);
-      const report: { site: string; nodes: string[]; signature: string; outcome: TuneOutcome }[] = [];
-      let matmul: MatmulTuneOutcome | undefined;
+      let report: ModelTuneReport;
       try {
-        for (const { site, nodes } of groups) {
-          const variants = attentionVariants(site.headDim, compileLimits(gpu.limits), maxVariants);
-          say(`  ${site.label} [${signatureKey(site.signature)}], ${nodes.length} site(s), ${variants.length} variants`);
-          const outcome = await tuneSite(gpu, site, { batch, lq: length, lk: length }, {
-            variants,
-            repeats,
-            onVariant: (r, i, n) => {
-              const what = r.rejected ? `rejected: ${r.rejected}` : `${r.timing!.median.toFixed(2)} ms`;
-              say(`    [${i + 1}/${n}] ${tileLabel(r.tiles).padEnd(10)} ${what}`);
-            },
-          });
-          const gain = outcome.fallback.timing.median / outcome.best.timing.median;
-          say(`    best ${tileLabel(outcome.best.tiles)}: ${outcome.best.timing.median.toFixed(2)} ms, ${gain.toFixed(2)}× the default ${tileLabel(outcome.fallback.tiles)}${isDefaultChoice(outcome) ? ' (the default itself)' : ''}`);
-          report.push({ site: site.label, nodes, signature: signatureKey(site.signature), outcome });
-        }
-        const problems = opts.matmul ? matmulProblemsOf(program, batch * length) : [];
-        if (problems.length) {
-          say(`  matmul tilings on ${problems.map((p) => `${p.M}×${p.N}×${p.K}`).join(', ')}`);
-          matmul = await tuneMatmul(gpu, problems, { rounds: repeats });
-          for (const r of matmul.results) say(`    ${r.tiling.padEnd(9)} ${r.rejected ? `rejected: ${r.rejected}` : `${r.totalMs!.toFixed(2)} ms`}`);
-          say(`    best ${matmul.best.tiling}: ${(matmul.fallback.totalMs! / matmul.best.totalMs!).toFixed(2)}× the default ${matmul.fallback.tiling}`);
-        }
+        report = await tuneProgram(gpu, program, { batch, length, repeats, maxVariants, matmul: opts.matmul, say });
       } finally {
         gpu.release();
       }
+      const { matmul } = report;
       if (!opts.dryRun) {
         const now = new Date().toISOString();
         const entries = groups.map(({ site }, i) => {
-          const o = report[i].outcome;
+          const o = report.sites[i].outcome;
           const entry: TuneEntry = {
             tiles: o.best.tiles,
             ms: round(o.best.timing.median),
@@ -126,14 +83,14 @@ export function registerTuneCommand(program: Command): void {
           tiling: matmul.best.tiling,
           ms: round(matmul.best.totalMs!),
           defaultMs: round(matmul.fallback.totalMs!),
-          problem: matmulProblemsOf(program, batch * length).map((p) => `${p.M}x${p.N}x${p.K}`).join(' '),
+          problem: report.matmulProblems.map((p) => `${p.M}x${p.N}x${p.K}`).join(' '),
           measuredAt: now,
         };
         recordEntries(gpu.adapter, entries, cachePath, matmulEntry);
         say(`mdl: recorded ${entries.length} choice(s)${matmulEntry ? ` and the matmul tiling ${matmulEntry.tiling}` : ''} for adapter '${adapterKey(gpu.adapter)}' in ${cachePath}`);
       }
       if (opts.json) {
-        const out = { adapter: adapterKey(gpu.adapter), cache: opts.dryRun ? null : cachePath, sites: report, ...(matmul ? { matmul } : {}) };
+        const out = { adapter: adapterKey(gpu.adapter), cache: opts.dryRun ? null : cachePath, sites: report.sites, ...(matmul ? { matmul } : {}) };
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       }
     });
