@@ -5,7 +5,9 @@
 
 import type { Command } from 'commander';
 import { lower } from '../lower/passes.ts';
+import type { CheckedModel } from '../check/model.ts';
 import { acquireGpu } from '../runtime/device.ts';
+import { rolesOf } from '../runtime/generate.ts';
 import { checkCacheReplaceable, defaultCachePath, recordEntries, type MatmulEntry, type TuneEntry } from '../tune/cache.ts';
 import { adapterKey } from '../tune/signature.ts';
 import { tuneSitesOf } from '../tune/sites.ts';
@@ -14,13 +16,33 @@ import { requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
 
 interface TuneOptions {
-  length: string;
+  length?: string;
   batch: string;
   repeats: string;
   variants: string;
   dryRun?: boolean;
   json?: boolean;
   matmul: boolean;
+}
+
+/**
+ * 256 positions, or fewer where the spec bounds the sequences it generates over (the translator's are at most 64):
+ * measuring at a length the model never runs would tune for the wrong balance of per-dispatch and per-row costs.
+ */
+function defaultLength(m: CheckedModel): number {
+  let axes: (string | undefined)[] = [];
+  try {
+    const roles = rolesOf(m);
+    axes = [roles.target.axis, roles.source?.axis];
+  } catch {
+    // No output stack to generate from: nothing bounds the tuning length.
+  }
+  const bounds = axes.flatMap((a) => {
+    const d = a ? m.dims.get(a) : undefined;
+    const b = d?.concrete ?? d?.bound;
+    return b ? [b] : [];
+  });
+  return Math.min(256, ...bounds);
 }
 
 function positive(text: string, flag: string): number {
@@ -34,7 +56,7 @@ export function registerTuneCommand(program: Command): void {
     .command('tune')
     .description("measure attention kernel variants on this adapter and cache the fastest per kernel signature")
     .argument('<file>', '.mdl spec file')
-    .option('--length <n>', 'query and key length of the tuning problem', '256')
+    .option('--length <n>', "query and key length of the tuning problem (default: 256, or the spec's sequence bound where smaller)")
     .option('--batch <n>', 'batch rows of the tuning problem', '1')
     .option('--repeats <n>', 'timing rounds, each variant once per round (the median counts)', '3')
     .option('--variants <n>', 'at most this many variants per site, the default included', '8')
@@ -42,11 +64,11 @@ export function registerTuneCommand(program: Command): void {
     .option('--json', 'print the measurements as JSON')
     .option('--no-matmul', 'leave the matmul tiling alone (attention only)')
     .action(async (file: string, opts: TuneOptions) => {
-      const length = positive(opts.length, '--length');
+      const { model } = requireModel(file);
+      const length = opts.length === undefined ? defaultLength(model) : positive(opts.length, '--length');
       const batch = positive(opts.batch, '--batch');
       const repeats = positive(opts.repeats, '--repeats');
       const maxVariants = positive(opts.variants, '--variants');
-      const { model } = requireModel(file);
       const program = lower(model).program;
       const groups = tuneSitesOf(program);
       if (groups.length === 0) {

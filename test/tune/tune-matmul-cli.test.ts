@@ -114,4 +114,19 @@ describe('mdl tune and the matmul tiling', () => {
     const cache = JSON.parse(readFileSync(join(dir, 'tune.json'), 'utf8')) as { adapters: Record<string, Record<string, { tiles: object }>> };
     expect(Object.values(Object.values(cache.adapters)[0]).map((e) => e.tiles)).toEqual([outcome.best.tiles]);
   });
+
+  it("tunes at the spec's sequence bound when it is below 256, and at 256 otherwise", { timeout: 120_000 }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mdl-tune-length-'));
+    const run = (spec: string) =>
+      spawnSync(process.execPath, ['bin/mdl.js', 'tune', spec, '--dry-run', '--no-matmul', '--variants', '1', '--repeats', '1'], { cwd: root, encoding: 'utf8', env: { ...process.env, MDL_CACHE_DIR: dir, NO_COLOR: '1' } });
+    const translator = run('specs/translator.mdl');
+    expect(translator.status, translator.stderr).toBe(0);
+    // S, T <= 64 in the spec.
+    expect(translator.stderr).toMatch(/^mdl: tuning 2 attention signature\(s\) of translator on .* \(B=1, L=64\)$/m);
+    const spec = join(dir, 'tiny.mdl');
+    writeFileSync(spec, SPEC.replace('T <= 32', 'T <= 1024').replace('learned(32)', 'learned(1024)'));
+    const tiny = run(spec);
+    expect(tiny.status, tiny.stderr).toBe(0);
+    expect(tiny.stderr).toMatch(/ \(B=1, L=256\)$/m);
+  });
 });
