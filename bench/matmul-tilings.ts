@@ -81,7 +81,7 @@ export async function measureMatmulTilings(gpu: GpuContext, tfjs: TfjsSession | 
     const tfSamples: number[] = [];
     let outcome;
     try {
-      outcome = await tuneMatmul(gpu, [p], { rounds, onRound: async () => void (tf && tfSamples.push(await tf.sample())) });
+      outcome = await tuneMatmul(gpu, [p], { rounds, budgetMs: 0, onRound: async () => void (tf && tfSamples.push(await tf.sample())) });
     } finally {
       tf?.dispose();
     }

@@ -102,6 +102,8 @@ export interface MatmulTuneOptions {
   tilings?: readonly MatmulTiling[];
   /** Rounds (every tiling timed once per round); default 3. */
   rounds?: number;
+  /** More rounds (up to 5× as many) while a tiling's samples on a problem sum to less than this many ms (default 200; 0: exactly `rounds`). */
+  budgetMs?: number;
   /** A tiling must beat the default by this factor to be chosen (default 1.05). */
   minGain?: number;
   /** Takes one timed sample of a tiling on a problem (default: `run()`, one dispatch timed on the host). */
@@ -148,8 +150,13 @@ export async function tuneMatmul(gpu: GpuContext, problems: readonly MatmulProbl
           runs.push(undefined);
         }
       }
-      for (let round = 0; round < rounds; round++) {
-        for (const [ti, run] of runs.entries()) if (run && !results[ti].rejected) samples[ti][pi].push(await timer(tilings[ti], p, () => run.time()));
+      const budget = options.budgetMs ?? 200;
+      for (let round = 0; round < rounds * 5; round++) {
+        // Past the rounds asked for, only while some tiling's samples sum to less than the budget (fast products are
+        // within a busy machine's noise; more samples of them are cheap).
+        const timed = runs.flatMap((run, ti) => (run && !results[ti].rejected ? [ti] : []));
+        if (round >= rounds && timed.every((ti) => samples[ti][pi].reduce((a, b) => a + b, 0) >= budget)) break;
+        for (const ti of timed) samples[ti][pi].push(await timer(tilings[ti], p, () => runs[ti]!.time()));
         await options.onRound?.(round + 1 + pi * rounds, rounds * problems.length);
       }
     } finally {

@@ -52,6 +52,11 @@ export interface TuneOptions {
   repeats?: number;
   /** Takes one timed sample of a variant (default: `run()`, one dispatch timed on the host). */
   timer?: VariantTimer;
+  /**
+   * Rounds go on past `repeats` (up to 5× as many) while a variant's samples sum to less than this many ms
+   * (default 200; 0: exactly `repeats` rounds).
+   */
+  budgetMs?: number;
   /** Outputs may differ from the default's by this much (summation order differs between tile shapes). */
   tolerance?: number;
   /**
@@ -94,6 +99,9 @@ function seeded(length: number, seed: number): Float32Array {
 
 /** What one timed run of a variant took, in ms. The tuner's default dispatches it once; tests inject their own. */
 export type VariantTimer = (tiles: TileChoice, run: () => Promise<number>) => Promise<number>;
+
+/** Extra rounds for fast kernels: at most this many times the rounds asked for, until this much was timed. */
+const moreRounds = { max: (rounds: number) => rounds * 5, budgetMs: 200 };
 
 export async function tuneSite(gpu: GpuContext, site: TuneSite, problem: TuneProblem, options: TuneOptions = {}): Promise<TuneOutcome> {
   const variants = options.variants ?? attentionVariants(site.headDim, compileLimits(gpu.limits));
@@ -146,10 +154,12 @@ export async function tuneSite(gpu: GpuContext, site: TuneSite, problem: TunePro
     // all of them alike instead of on whichever variant happened to be measured during it.
     const samples = variants.map((): number[] => []);
     const rounds = Math.max(1, options.repeats ?? 3);
-    for (let round = 0; round < rounds; round++) {
-      for (const [index, run] of runs.entries()) {
-        if (run && !results[index].rejected) samples[index].push(await timer(variants[index], () => run.time()));
-      }
+    const timed = () => runs.flatMap((run, index) => (run && !results[index].rejected ? [index] : []));
+    for (let round = 0; round < moreRounds.max(rounds); round++) {
+      // Past the rounds asked for, only while some variant's samples add up to less than the budget: a kernel of a
+      // millisecond or two is within a scheduler's noise on a busy machine, and more samples are cheap there.
+      if (round >= rounds && timed().every((i) => samples[i].reduce((a, b) => a + b, 0) >= (options.budgetMs ?? moreRounds.budgetMs))) break;
+      for (const index of timed()) samples[index].push(await timer(variants[index], () => runs[index]!.time()));
     }
     for (const [index, result] of results.entries()) {
       if (samples[index].length) result.timing = summarize(samples[index]);

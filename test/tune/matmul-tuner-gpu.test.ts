@@ -44,6 +44,7 @@ describe('the matmul tuner', () => {
     const problems = [{ M: 8, N: 8, K: 8 }, { M: 8, N: 12, K: 8, count: 3 }];
     const outcome = await tuneMatmul(gpu(), problems, {
       rounds: 2,
+      budgetMs: 0,
       timer: async (tiling, p, run) => {
         await run();
         calls.push(`${tiling}@${p.N}`);
@@ -60,7 +61,10 @@ describe('the matmul tuner', () => {
   });
 
   it('keeps the default when no tiling beats it by the margin', async () => {
-    const outcome = await tuneMatmul(gpu(), [{ M: 8, N: 8, K: 8 }], { rounds: 1, timer: async (tiling) => (tiling === 'wg32' ? 10 : 9.8) });
+    let calls = 0;
+    const outcome = await tuneMatmul(gpu(), [{ M: 8, N: 8, K: 8 }], { rounds: 1, timer: async (tiling) => (calls++, tiling === 'wg32' ? 10 : 9.8) });
     expect(outcome.best.tiling).toBe('wg32');
+    // 10 ms samples sum to less than the default budget of 200 ms: 5 rounds (5× the one asked for), every tiling.
+    expect(calls).toBe(5 * MATMUL_TILINGS.length);
   });
 });

@@ -68,11 +68,12 @@ describe('tuner variants', () => {
     const variants = attentionVariants(16, compileLimits(gpu().limits), 4);
     const labels = variants.map(tileLabel);
     expect(labels.slice(1, 3)).toEqual(['64×32/1 row-wise', '32×32/1 row-wise']);
-    const tune = async (times: number[]) => {
+    const tune = async (times: number[], budgetMs = 0) => {
       const calls: string[] = [];
       const outcome = await tuneSite(gpu(), site, { batch: 1, lq: 20, lk: 20 }, {
         variants,
         repeats: 3,
+        budgetMs,
         timer: async (tiles, run) => {
           await run();
           calls.push(tileLabel(tiles));
@@ -88,6 +89,13 @@ describe('tuner variants', () => {
     // Within the 5% margin of the default: the default stays.
     expect(isDefaultChoice((await tune([10, 9.7, 9.8, 20])).outcome)).toBe(true);
     expect(tileLabel((await tune([10, 20, 20, 4])).outcome.best.tiles)).toBe(labels[3]);
+    // Kernels this fast get more rounds, up to 5× the rounds asked for, until each variant's samples sum to the
+    // budget: here 15 rounds (the 5 ms variant reaches 50 ms at most), and 3 when every variant takes 20 ms or more.
+    const fast = await tune([10, 6, 5, 20], 60);
+    expect(fast.calls).toHaveLength(4 * 12);
+    expect(fast.outcome.results.map((r) => r.timing!.samples.length)).toEqual([12, 12, 12, 12]);
+    expect((await tune([20, 30, 40, 50], 60)).calls).toHaveLength(4 * 3);
+    expect((await tune([1, 1, 1, 1], 60)).calls).toHaveLength(4 * 15);
   });
 
   it('gives data-reading masks neutral inputs of the right sizes', () => {
