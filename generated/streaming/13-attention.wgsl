@@ -93,8 +93,16 @@ fn attn_main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
   var l_run = 0.0;
   let class_base = ((b) * attn_params.n_q_tiles + qt) * n_k_tiles;
   let score_row = row * ATTN_TK;
-
+  var kt_first = n_k_tiles;
+  var kt_end = 0u;
   for (var kt = 0u; kt < n_k_tiles; kt++) {
+    if (attn_tile_class[class_base + kt] != ATTN_EMPTY) {
+      kt_first = min(kt_first, kt);
+      kt_end = kt + 1u;
+    }
+  }
+
+  for (var kt = kt_first; kt < kt_end; kt++) {
     // Uniform across the workgroup (every invocation reads the same entry), so skipping keeps barriers uniform.
     let cls = attn_tile_class[class_base + kt];
     if (cls == ATTN_EMPTY) { continue; }

@@ -27,6 +27,28 @@ export interface RowwiseEmitInput {
   unrolled: (count: number, indent: string, line: (i: number) => string) => string;
 }
 
+/**
+ * WGSL that sets kt_first and kt_end to the first non-EMPTY key tile of this query tile and one past the last (an
+ * empty range when every tile is EMPTY), from the tile classes at class_base. A staged kernel walks only that range:
+ * the scan has no barrier in it, while on a CPU adapter each iteration of the staged loop costs far more than its
+ * skip test (every invocation of the workgroup is resumed for it), which dominated a sliding window's time at long
+ * lengths. EMPTY tiles inside the range are still skipped one by one.
+ */
+export function nonEmptyTileRange(indent: string): string {
+  return [
+    'var kt_first = n_k_tiles;',
+    'var kt_end = 0u;',
+    'for (var kt = 0u; kt < n_k_tiles; kt++) {',
+    `  if (${N.tileClass}[class_base + kt] != ATTN_EMPTY) {`,
+    '    kt_first = min(kt_first, kt);',
+    '    kt_end = kt + 1u;',
+    '  }',
+    '}',
+  ]
+    .map((line) => indent + line)
+    .join('\n');
+}
+
 export function emitRowwiseKernel(e: RowwiseEmitInput): string {
   const { unrolled } = e;
   const dot = (indent: string) => `${indent}let k_base = kk * ATTN_D4;
@@ -58,7 +80,8 @@ ${unrolled(e.d4, '  ', (j) => `var acc_${j} = vec4<f32>(0.0);`)}
   var sc: array<f32, ATTN_TK>;
   let class_base = ((${e.perHeadClasses ? 'b * heads + h' : 'b'}) * ${N.params}.n_q_tiles + qt) * n_k_tiles;
 
-  for (var kt = 0u; kt < n_k_tiles; kt++) {
+${nonEmptyTileRange('  ')}
+  for (var kt = kt_first; kt < kt_end; kt++) {
     // Uniform across the workgroup (every invocation reads the same entry), so skipping keeps barriers uniform.
     let cls = ${N.tileClass}[class_base + kt];
     if (cls == ATTN_EMPTY) { continue; }

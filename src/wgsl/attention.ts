@@ -22,7 +22,7 @@
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode, maskBinding } from './names.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileOverrides } from './attention-tiles.ts';
-import { emitRowwiseKernel } from './attention-rowwise.ts';
+import { emitRowwiseKernel, nonEmptyTileRange } from './attention-rowwise.ts';
 import { declarations, packUniforms, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import { emitModifierFunction, f32Literal, needsScoreTable, SCORE_TABLE, type ScoreModifier } from './score-modifiers.ts';
 
@@ -384,8 +384,9 @@ ${unrolled(accVecs, '  ', (j) => `var acc_${j} = vec4<f32>(0.0);`)}
   var l_run = 0.0;
   let class_base = ((${e.perHeadClasses ? 'b * heads + h' : 'b'}) * ${N.params}.n_q_tiles + qt) * n_k_tiles;
   let score_row = row * ATTN_TK;
+${nonEmptyTileRange('  ')}
 
-  for (var kt = 0u; kt < n_k_tiles; kt++) {
+  for (var kt = kt_first; kt < kt_end; kt++) {
     // Uniform across the workgroup (every invocation reads the same entry), so skipping keeps barriers uniform.
     let cls = ${N.tileClass}[class_base + kt];
     if (cls == ATTN_EMPTY) { continue; }

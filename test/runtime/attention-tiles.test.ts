@@ -116,6 +116,48 @@ describe('tile classes', () => {
     expect(result.error).toBeLessThanOrEqual(TOLERANCE);
   });
 
+  for (const [name, tiles] of [['default', { q: 8, k: 8 }], ['row-wise', { q: 8, k: 8, lanes: 1, rowwise: true }]] as const) {
+    it(`EMPTY tiles before, between and after the non-EMPTY ones are not loaded, and an all-EMPTY row outputs zeros (${name} kernel)`, async () => {
+      // No mask; 3 query tiles × 5 key tiles of 8. Query tile 0 sees key tiles 1 and 3 (0, 2 and 4 EMPTY: the walk
+      // starts after an EMPTY tile, skips one inside its range and ends before one); query tile 1 sees only tile 0;
+      // query tile 2 sees nothing. The V rows of every tile a query tile must skip are NaN for it to find.
+      const [batch, lq, lk, kvHeads, headDim] = [1, 20, 37, 1, 32];
+      const visible = [[1, 3], [0], []];
+      const k = randomFloats(lk * kvHeads * headDim, 7);
+      const v = randomFloats(lk * kvHeads * headDim, 8);
+      const result = await runCase(gpu(), {
+        batch, lq, lk, heads: 2, kvHeads, headDim, k, v, kernel: { tiles },
+        classes: (kernel) => {
+          expect([kernel.tileQ, kernel.tileK]).toEqual([8, 8]);
+          const classes = new Uint32Array(3 * 5).fill(TileClass.Empty);
+          visible.forEach((kts, qt) => kts.forEach((kt) => (classes[qt * 5 + kt] = TileClass.Full)));
+          return classes;
+        },
+        oracleMask: (_b, _h, q, key) => visible[Math.floor(q / 8)].includes(Math.floor(key / 8)),
+      });
+      expect(!!result.kernel.rowwise).toBe(name === 'row-wise');
+      expect(allFinite(result.gpu)).toBe(true);
+      expect(result.error).toBeLessThanOrEqual(TOLERANCE);
+      // Queries 16..19 (query tile 2) saw no key: exact zeros.
+      expect(result.gpu.subarray(16 * 2 * headDim).every((x) => x === 0)).toBe(true);
+      expect(result.gpu.subarray(0, 16 * 2 * headDim).some((x) => x !== 0)).toBe(true);
+
+      // The same with NaN V rows in the EMPTY tiles of query tile 0's row, one at a time, as the kernel would read
+      // them if it walked there: the output must not change.
+      for (const kt of [0, 2, 4]) {
+        const poisoned = Float32Array.from(v);
+        poisoned.fill(NaN, kt * 8 * headDim, Math.min((kt + 1) * 8, lk) * headDim);
+        const again = await runCase(gpu(), {
+          batch, lq: 8, lk, heads: 2, kvHeads, headDim, k, v: poisoned, kernel: { tiles },
+          classes: () => Uint32Array.from({ length: 5 }, (_, i) => (visible[0].includes(i) ? TileClass.Full : TileClass.Empty)),
+          oracleMask: (_b, _h, _q, key) => visible[0].includes(Math.floor(key / 8)),
+        });
+        expect(allFinite(again.gpu), `NaN V rows in key tile ${kt}`).toBe(true);
+        expect(again.error, `NaN V rows in key tile ${kt}`).toBeLessThanOrEqual(TOLERANCE);
+      }
+    });
+  }
+
   it('a classifier that never says PARTIAL changes the output', async () => {
     // Causal with 8×8 tiles: the diagonal tiles are mixed. Guessing them FULL lets queries see later keys; guessing
     // them EMPTY hides the diagonal itself. Either way the kernel's output leaves the oracle's.
