@@ -15,8 +15,8 @@
 // full). Every shuffle sits in control flow that is uniform across the subgroup: the tile loop follows the tile
 // classes, which are one value per workgroup, and the chunk loops follow the running-lane count, one value per
 // subgroup. WGSL's uniformity analysis need not see the latter (a ballot's result is not provably uniform), so the
-// subgroup-uniformity diagnostic is switched off for this module: Dawn in Node and Chromium accept the kernel either
-// way, but an implementation that reports the rule as an error would otherwise reject it.
+// subgroup-uniformity diagnostic is switched off for this module: Dawn in Node accepts the kernel without it too,
+// but an implementation that reports the rule as an error would otherwise reject it.
 //
 // The tuner offers the shape only on adapters whose smallest subgroup has 8 lanes or more (src/tune/variants.ts):
 // with 4 lanes a chunk of 32 keys takes 8 rounds of loads and shuffles where workgroup memory takes one.
