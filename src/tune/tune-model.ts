@@ -61,7 +61,7 @@ export async function tuneProgram(gpu: GpuContext, program: Program, o: ModelTun
   const say = o.say ?? (() => {});
   const sites: SiteReport[] = [];
   for (const { site, nodes } of tuneSitesOf(program)) {
-    const variants = attentionVariants(site.headDim, compileLimits(gpu.limits), o.maxVariants);
+    const variants = attentionVariants(site.headDim, compileLimits(gpu.limits), o.maxVariants, gpu.subgroups);
     say(`  ${site.label} [${signatureKey(site.signature)}], ${nodes.length} site(s), ${variants.length} variants`);
     const outcome = await tuneSite(gpu, site, { batch: o.batch, lq: o.length, lk: o.length }, {
       variants,

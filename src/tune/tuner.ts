@@ -104,7 +104,7 @@ export type VariantTimer = (tiles: TileChoice, run: () => Promise<number>) => Pr
 const moreRounds = { max: (rounds: number) => rounds * 5, budgetMs: 200 };
 
 export async function tuneSite(gpu: GpuContext, site: TuneSite, problem: TuneProblem, options: TuneOptions = {}): Promise<TuneOutcome> {
-  const variants = options.variants ?? attentionVariants(site.headDim, compileLimits(gpu.limits));
+  const variants = options.variants ?? attentionVariants(site.headDim, compileLimits(gpu.limits), undefined, gpu.subgroups);
   const tolerance = options.tolerance ?? 1e-4;
   const timer: VariantTimer = options.timer ?? ((_, run) => run());
   const { batch, lq, lk } = problem;
