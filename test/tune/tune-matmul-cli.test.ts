@@ -109,7 +109,12 @@ describe('mdl tune and the matmul tiling', () => {
     const report = JSON.parse(tune.stdout) as { sites: { outcome: { best: { tiles: object }; results: { tiles: object; timing: { samples: number[] } }[] } }[] };
     expect(report.sites).toHaveLength(1);
     const { outcome } = report.sites[0];
-    for (const r of outcome.results) expect(r.timing.samples).toHaveLength(2);
+    // Every variant once per round: the same number of samples each, at least the 2 rounds asked for and at most 5×
+    // as many (kernels this small get the extra rounds).
+    const counts = outcome.results.map((r) => r.timing.samples.length);
+    expect(new Set(counts).size).toBe(1);
+    expect(counts[0]).toBeGreaterThanOrEqual(2);
+    expect(counts[0]).toBeLessThanOrEqual(10);
     expect(outcome.results.map((r) => r.tiles)).toContainEqual(outcome.best.tiles);
     const cache = JSON.parse(readFileSync(join(dir, 'tune.json'), 'utf8')) as { adapters: Record<string, Record<string, { tiles: object }>> };
     expect(Object.values(Object.values(cache.adapters)[0]).map((e) => e.tiles)).toEqual([outcome.best.tiles]);
