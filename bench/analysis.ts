@@ -38,7 +38,8 @@ export function explainTargets(r: BenchResults): string[] {
     const ratio = row.fused.median / none.fused.median;
     lines.push(
       `- **${row.mask.label} / none.** With ${row.tileShape} tiles, ${pct(computed)} of the tiles are not EMPTY and must be computed (${pct(row.visible)} of the pairs are visible), so at this tile size the kernel still does about ${computed.toFixed(2)} of the unmasked work (PARTIAL tiles cost a little less, since masked keys skip their exp and their V row); the time ratio measured ${ratio.toFixed(2)}. ` +
-        'Smaller key tiles would skip more of the band at the edges, at the price of more passes over the tile loop; the tuner chooses tile shapes per adapter.',
+        'Smaller key tiles would skip more of the band at the edges, at the price of more passes over the tile loop; the tuner chooses tile shapes per adapter.' +
+        (id === 'window' && r.windowSkip ? windowSkipNote(r) : ''),
     );
   }
   const share = missed.find((t) => t.what.startsWith('fused share'));
@@ -48,4 +49,11 @@ export function explainTargets(r: BenchResults): string[] {
     );
   }
   return lines;
+}
+
+/** The window section's own run, when it is newer evidence than the attention table's. */
+function windowSkipNote(r: BenchResults): string {
+  const w = r.windowSkip!;
+  const rows = w.rows.map((row) => `${row.shape} ${(row.windowMs / row.noneMs).toFixed(3)} against a bound of ${(1 - row.tiles.empty / row.tiles.total).toFixed(3)}`);
+  return ` The window section below, measured on its own at L=${w.length} (load ${w.load[0].toFixed(1)}) with the current kernels, which walk only the key tiles between the first and the last non-EMPTY one of each query tile: ${rows.join('; ')}.`;
 }

@@ -220,7 +220,7 @@ export function renderPrefill(s: { rows: PrefillResult; date: string; loadBefore
     '',
     '### Tuner picks on this adapter',
     '',
-    'What `mdl tune` chooses (the same `tuneProgram`, run in the benchmark at the prefill\'s own length, B=1): per attention kernel signature the fastest variant, and one matmul tiling over the program\'s matmul shapes weighted by how often each occurs; a choice must beat the default by 5%. Medians of 3 rounds, every variant once per round in turn; the attention times are one kernel at that signature\'s shape, the matmul times the weighted sum over the shapes listed.',
+    'What `mdl tune` chooses (the same `tuneProgram`, run in the benchmark at the prefill\'s own length, B=1): per attention kernel signature the fastest variant, and one matmul tiling over the program\'s matmul shapes weighted by how often each occurs; a choice must beat the default by 5%. Medians of at least 3 rounds (up to 15 while a variant\'s samples add up to less than 200 ms), every variant once per round in turn; the attention times are one kernel at that signature\'s shape, the matmul times the weighted sum over the shapes listed.',
     '',
     '| model | site | picked | time | default | every variant (ms) |',
     '| --- | --- | --- | ---: | --- | --- |',

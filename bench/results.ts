@@ -138,5 +138,19 @@ export function judgeTargets(r: BenchResults): Target[] {
     { what: `window(128) / none, L=${L}`, goal: '≤ 0.2', measured: fmt(window), met: window === undefined ? undefined : window <= 0.2 },
     { what: `fused share of arithmetic peak, L=${L}`, goal: '≥ 40%', measured: fmt(share && share * 100, 1, '%'), met: share === undefined ? undefined : share >= 0.4 },
     { what: `${24}-layer compile (parse → WGSL)`, goal: '< 100 ms', measured: fmt(r.compile.totalMs, 1, ' ms'), met: r.compile.totalMs < 100 },
+    ...windowBoundTargets(r),
+    ...(r.prefill?.rows.rows ?? []).map((row) => {
+      const x = row.oldMs / row.tunedMs;
+      return { what: `whole-model prefill, tuned vs old kernels: ${row.model}`, goal: '≥ 1.5×', measured: fmt(x, 2, '×'), met: x >= 1.5 };
+    }),
   ];
+}
+
+/** window(128) / none against the share of tiles not EMPTY, worst over the kernel shapes of the window section. */
+function windowBoundTargets(r: BenchResults): Target[] {
+  const rows = r.windowSkip?.rows ?? [];
+  if (rows.length === 0) return [];
+  const over = rows.map((row) => ({ shape: row.shape, x: row.windowMs / row.noneMs / (1 - row.tiles.empty / row.tiles.total) }));
+  const worst = over.reduce((a, b) => (b.x > a.x ? b : a));
+  return [{ what: `window(128) / none over its tile bound, L=${r.windowSkip!.length}, every kernel shape`, goal: '≤ 1.3×', measured: `${worst.x.toFixed(2)}× (worst: ${worst.shape})`, met: worst.x <= 1.3 }];
 }
