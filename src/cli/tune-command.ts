@@ -2,6 +2,8 @@
 // WebGPU adapter and records the fastest in the tuning cache, keyed by adapter and kernel signature, where
 // compilation and runs look them up (`tunedTilesFor`). It also times the matmul tilings on the spec's own matmul
 // shapes (M = batch × length rows) and records the fastest for the adapter (`tunedMatmulFor`); `--no-matmul` skips it.
+// A spec that decodes with a KV cache also has its decode step's attention tuned, apart: one query row against
+// `--length` cached keys, among the one-row decode tiles and the split-key kernel.
 
 import type { Command } from 'commander';
 import { lower } from '../lower/passes.ts';
@@ -13,7 +15,7 @@ import { tuneMatmul, type MatmulProblem, type MatmulTuneOutcome } from '../tune/
 import { signatureKey, adapterKey } from '../tune/signature.ts';
 import { tuneSitesOf } from '../tune/sites.ts';
 import { isDefaultChoice, tuneSite, type TuneOutcome } from '../tune/tuner.ts';
-import { attentionVariants, tileLabel } from '../tune/variants.ts';
+import { attentionVariants, decodeVariants, tileLabel } from '../tune/variants.ts';
 import { requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
 
@@ -62,8 +64,14 @@ export function registerTuneCommand(program: Command): void {
       const repeats = positive(opts.repeats, '--repeats');
       const maxVariants = positive(opts.variants, '--variants');
       const { model } = requireModel(file);
-      const program = lower(model).program;
-      const groups = tuneSitesOf(program);
+      const lowered = lower(model);
+      const program = lowered.program;
+      const fullGroups = tuneSitesOf(program).map((g) => ({ ...g, decode: false }));
+      // The decode step's sites, under signatures of their own (their kernels see one query row at a time).
+      const decodeGroups = lowered.decode
+        ? tuneSitesOf(lowered.decode.step.program).map((g) => ({ ...g, decode: true, site: { ...g.site, label: `${g.site.label} (decode step)`, signature: { ...g.site.signature, site: 'decode' as const } } }))
+        : [];
+      const groups = [...fullGroups, ...decodeGroups];
       if (groups.length === 0) {
         process.stderr.write(`mdl: ${model.name} has no attention sites; nothing to tune\n`);
         return;
@@ -77,10 +85,10 @@ export function registerTuneCommand(program: Command): void {
       const report: { site: string; nodes: string[]; signature: string; outcome: TuneOutcome }[] = [];
       let matmul: MatmulTuneOutcome | undefined;
       try {
-        for (const { site, nodes } of groups) {
-          const variants = attentionVariants(site.headDim, gpu.limits, maxVariants);
+        for (const { site, nodes, decode } of groups) {
+          const variants = decode ? decodeVariants(site.headDim, gpu.limits).slice(0, maxVariants) : attentionVariants(site.headDim, gpu.limits, maxVariants);
           say(`  ${site.label} [${signatureKey(site.signature)}], ${nodes.length} site(s), ${variants.length} variants`);
-          const outcome = await tuneSite(gpu, site, { batch, lq: length, lk: length }, {
+          const outcome = await tuneSite(gpu, site, decode ? { batch, lq: 1, lk: length, decode } : { batch, lq: length, lk: length }, {
             variants,
             repeats,
             onVariant: (r, i, n) => {
@@ -110,7 +118,7 @@ export function registerTuneCommand(program: Command): void {
             tiles: o.best.tiles,
             ms: round(o.best.timing.median),
             defaultMs: round(o.fallback.timing.median),
-            problem: `B=${batch} L=${length}`,
+            problem: groups[i].decode ? `B=${batch} Lq=1 Lk=${length}` : `B=${batch} L=${length}`,
             measuredAt: now,
           };
           return { signature: site.signature, entry };

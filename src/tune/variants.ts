@@ -5,7 +5,7 @@
 // (D/4 ÷ lanes output vec4s each) — plus unstaged variants, one query row per invocation reading K and V straight
 // from storage, for adapters where workgroup memory buys nothing (a CPU implementation such as SwiftShader).
 
-import { chooseTiles, workgroupBytes, type KernelLimits } from '../wgsl/attention.ts';
+import { chooseTiles, decodeTiles, splitKeyTiles, workgroupBytes, type KernelLimits } from '../wgsl/attention.ts';
 
 export interface TileChoice {
   q: number;
@@ -15,14 +15,16 @@ export interface TileChoice {
   staged?: boolean;
   /** true: the row-wise kernel (lanes 1, staged K/V, scores private to each row's invocation). */
   rowwise?: boolean;
+  /** true: the split-key decode kernel (q 1; `lanes` invocations share the row's key tiles). Decode sites only. */
+  splitKeys?: boolean;
 }
 
 export function tileLabel(t: TileChoice): string {
-  return `${t.q}×${t.k}/${t.lanes}${t.staged === false ? ' unstaged' : ''}${t.rowwise ? ' row-wise' : ''}`;
+  return `${t.q}×${t.k}/${t.lanes}${t.staged === false ? ' unstaged' : ''}${t.rowwise ? ' row-wise' : ''}${t.splitKeys ? ' split-keys' : ''}`;
 }
 
 export function sameTiles(a: TileChoice, b: TileChoice): boolean {
-  return a.q === b.q && a.k === b.k && a.lanes === b.lanes && (a.staged ?? true) === (b.staged ?? true) && !!a.rowwise === !!b.rowwise;
+  return a.q === b.q && a.k === b.k && a.lanes === b.lanes && (a.staged ?? true) === (b.staged ?? true) && !!a.rowwise === !!b.rowwise && !!a.splitKeys === !!b.splitKeys;
 }
 
 /** The generator's own choice for this head dim and these limits: what runs when nothing was tuned. */
@@ -37,11 +39,12 @@ export function fitsLimits(headDim: number, t: TileChoice, limits: KernelLimits)
   const maxInvocations = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX ?? Infinity);
   return (
     [t.q, t.k, t.lanes].every((n) => Number.isInteger(n) && n >= 1) &&
-    t.lanes <= d4 &&
+    (t.lanes <= d4 || !!t.splitKeys) &&
     (t.staged !== false || t.lanes === 1) &&
     (!t.rowwise || (t.lanes === 1 && t.staged !== false)) &&
+    (!t.splitKeys || (t.q === 1 && t.staged !== false && !t.rowwise)) &&
     t.q * t.lanes <= maxInvocations &&
-    workgroupBytes(headDim, t.q, t.k, t.staged ?? true, !!t.rowwise) <= limits.maxComputeWorkgroupStorageSize
+    workgroupBytes(headDim, t.q, t.k, t.staged ?? true, !!t.rowwise, t.splitKeys ? t.lanes : 0) <= limits.maxComputeWorkgroupStorageSize
   );
 }
 
@@ -80,4 +83,20 @@ export function attentionVariants(headDim: number, limits: KernelLimits, max = 1
   const special = [...rowwise, ...unstaged];
   const room = Math.max(0, max - 1 - special.length);
   return [fallback, ...special.slice(0, Math.max(0, max - 1)), ...all.slice(0, room)];
+}
+
+/** The decode step's own choice when nothing was tuned: one query row, its lanes across the head dim. */
+export function defaultDecodeTiles(headDim: number, limits: KernelLimits): TileChoice {
+  const t = decodeTiles(headDim, limits);
+  return { q: t.tileQ, k: t.tileK, lanes: t.lanes };
+}
+
+/**
+ * Candidate shapes for the attention of a decode step (one new query row against the cached keys), default first:
+ * the split-key kernel with 32 and 16 lanes over key tiles of 32 and 16 (smaller tiles spread a short prompt's keys
+ * over more lanes; larger ones rescale less often).
+ */
+export function decodeVariants(headDim: number, limits: KernelLimits): TileChoice[] {
+  const split = [32, 16].flatMap((k) => splitKeyTiles(headDim, limits, k).filter((t) => t.lanes >= 16));
+  return [defaultDecodeTiles(headDim, limits), ...split.map((t) => ({ q: 1, k: t.tileK, lanes: t.lanes, splitKeys: true }))];
 }
