@@ -21,7 +21,7 @@ import { formula } from '../lower/formula.ts';
 import { ROW_WINDOW } from '../wgsl/attention.ts';
 import type { CacheSite } from '../lower/kv-cache.ts';
 import type { Lowered } from '../lower/passes.ts';
-import { boundBuffers, uniformValues, type AttentionSite } from '../lower/program.ts';
+import { uniformValues, type AttentionSite } from '../lower/program.ts';
 import type { MaskEnv } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { readsHead, truthOver } from '../masks/tiles.ts';
@@ -29,9 +29,10 @@ import { evalBool } from '../masks/evaluate.ts';
 import type { RunInputs } from './cpu-interpreter.ts';
 import { decoderInputRows, newRows, padRuns } from './cached-rows.ts';
 import type { GpuContext } from './device.ts';
-import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
+import { outputBuffer } from './gpu-buffers.ts';
+import { DecodeProgramRun, type DecodeCallResult } from './decode-run.ts';
 import { checkProgramMaskSizes } from './mask-size-check.ts';
-import { launch, maskEnv, paramBuffer, prepareRun, ProgramLimitError, uploadAttentionInputs } from './program.ts';
+import { attentionHostData, maskEnv, paramBuffer, ProgramLimitError } from './program.ts';
 
 /** Decoding with the cache would compute something other than a full pass; the caller should recompute. */
 export class CacheInexactError extends Error {}
@@ -76,6 +77,10 @@ export class CachedDecoder {
   private batch = 0;
   /** Program runs so far (one per call, whatever the number of rows). */
   programRuns = 0;
+  /** Host milliseconds of each program run: from the call until its work was submitted (DecodeCallResult.hostMs). */
+  readonly hostMs: number[] = [];
+  /** The decode step's device objects, kept across calls. */
+  private stepRun?: DecodeProgramRun;
   /** Lengths along the decoder axis as the first call gave them: rows computed with them are kept. */
   private readonly lengthsSeen = new Map<string, number[]>();
 
@@ -231,6 +236,8 @@ export class CachedDecoder {
   }
 
   destroy(): void {
+    this.stepRun?.destroy();
+    this.stepRun = undefined;
     for (const b of this.kept.values()) b.destroy();
     for (const s of this.sites) (s.k?.destroy(), s.v?.destroy());
     this.kept.clear();
@@ -296,70 +303,65 @@ export class CachedDecoder {
     const skip = new Set(this.encoded ? d.once : []);
     const order = p.steps.flatMap((_, i) => (skip.has(i) ? [] : [i]));
 
-    const created: GPUBuffer[] = [];
     const retired: GPUBuffer[] = [];
-    const track = (b: GPUBuffer) => (created.push(b), b);
-    const buffers = new Map<string, GPUBuffer>();
-    const slots = new Map<number, GPUBuffer>();
-    const encoder = gpu.device.createCommandEncoder({ label: `${p.model} ${d.name}` });
     try {
-      for (const st of this.sites) this.reserve(st, B, N, env, encoder, retired);
+      if (this.sites.some((st) => this.live(st) + N > st.capacity)) {
+        const encoder = gpu.device.createCommandEncoder({ label: 'kv cache grow' });
+        for (const st of this.sites) this.reserve(st, B, N, env, encoder, retired);
+        gpu.device.queue.submit([encoder.finish()]);
+      }
       const dims: Record<string, number> = { ...run.dims, [plan.axis]: N, [CACHE_DIMS.start]: P };
       this.sites.forEach((st, j) => Object.assign(dims, { [CACHE_DIMS.rows(j)]: st.capacity, [CACHE_DIMS.keys(j)]: this.live(st) + N, [CACHE_DIMS.dropped(j)]: st.dropped }));
-      const { size, stepKernel } = prepareRun(gpu, p, d.rendered, dims);
+      // Buffers whose size follows the keys in use are made for the whole cache, so they last until it grows.
+      const sizeDims = { ...dims };
+      this.sites.forEach((st, j) => (sizeDims[CACHE_DIMS.keys(j)] = st.capacity));
       const caches = new Map(this.sites.flatMap((st) => [[`${st.node}#k_cache`, st.k!], [`${st.node}#v_cache`, st.v!]]));
       const rowValues = this.rowBufferValues(p, dims, N);
-
-      const bound = new Set(order.flatMap((i) => boundBuffers(p.steps[i])));
-      for (const b of p.buffers) {
-        if (!bound.has(b.id)) continue;
-        const n = size(b.elements);
-        if (this.kept.has(b.id)) buffers.set(b.id, this.kept.get(b.id)!);
-        else if (b.role === 'kv_cache') buffers.set(b.id, caches.get(b.id)!);
-        else if (b.role === 'row_positions') buffers.set(b.id, track(uploadBuffer(gpu, b.id, rowValues.get(b.id)!)));
-        else if (plan.hostFilled.includes(b.id)) buffers.set(b.id, track(uploadBuffer(gpu, b.id, decoderInputRows(this.model, plan.axis, run, b.id.slice(1), this.positions, N))));
-        else if (b.role === 'input') buffers.set(b.id, track(uploadBuffer(gpu, b.id, newRows(this.model, plan.axis, run, b.id.slice(1), this.positions, N, n))));
-        else if (b.role === 'param' || b.role === 'packed_param') buffers.set(b.id, paramBuffer(gpu, this.weights, b, n));
-        else if (b.role === 'kept') throw new Error(`${b.id} is kept from a first call that has not run`);
-        else if (plan.kept.includes(b.id)) {
-          const kept = outputBuffer(gpu, b.id, n * 4);
-          this.kept.set(b.id, kept);
-          this.keptBytes.set(b.id, n * 4);
-          buffers.set(b.id, kept);
-        } else if (b.slot !== undefined) {
-          let s = slots.get(b.slot);
-          if (!s) slots.set(b.slot, (s = track(outputBuffer(gpu, `slot ${b.slot}`, size(p.slots[b.slot].elements) * 4))));
-          buffers.set(b.id, s);
-        }
-      }
-      for (const i of order) {
-        const s = p.steps[i];
-        if (s.kind === 'attention') uploadAttentionInputs(gpu, s, env, dims, buffers, track, s.attention?.rowWindows ? rowValues.get(s.bind[ROW_WINDOW.role]) : undefined);
-      }
-
-      const launches: { i: number; run: (pass: GPUComputePassEncoder) => void }[] = [];
-      for (const i of order) launches.push({ i, run: await launch(gpu, p.steps[i], stepKernel(i), buffers, size, track) });
       const appendAt = new Map(d.sites.flatMap((x) => (x.cache === undefined ? [] : [[x.step, this.sites[x.cache]]])));
-      await withErrorScopes(gpu, `decoding ${p.model}`, () => {
-        for (const { i, run: l } of launches) {
-          const st = appendAt.get(i);
-          if (st) this.append(st, encoder, buffers, B, N);
-          const pass = encoder.beginComputePass();
-          l(pass);
-          pass.end();
-        }
-        gpu.device.queue.submit([encoder.finish()]);
-      });
+      // The decode step keeps its device objects from call to call; a prefill's are freed after it.
+      const runner = d.name === 'step' ? (this.stepRun ??= new DecodeProgramRun(gpu, d)) : new DecodeProgramRun(gpu, d);
+      let result: DecodeCallResult;
+      try {
+        result = await runner.run({
+          dims,
+          sizeDims,
+          order,
+          external: (b, n) => {
+            if (this.kept.has(b.id)) return this.kept.get(b.id)!;
+            if (b.role === 'kv_cache') return caches.get(b.id)!;
+            if (b.role === 'param' || b.role === 'packed_param') return paramBuffer(gpu, this.weights, b, n);
+            if (b.role === 'kept') throw new Error(`${b.id} is kept from a first call that has not run`);
+            if (!plan.kept.includes(b.id)) return undefined;
+            const kept = outputBuffer(gpu, b.id, n * 4);
+            this.kept.set(b.id, kept);
+            this.keptBytes.set(b.id, n * 4);
+            return kept;
+          },
+          hostValues: (b, n) => {
+            if (b.role === 'row_positions') return rowValues.get(b.id)!;
+            if (plan.hostFilled.includes(b.id)) return decoderInputRows(this.model, plan.axis, run, b.id.slice(1), this.positions, N);
+            if (b.role === 'input') return newRows(this.model, plan.axis, run, b.id.slice(1), this.positions, N, n);
+            return undefined;
+          },
+          attentionValues: (s) => attentionHostData(s, env, dims, s.attention?.rowWindows ? rowValues.get(s.bind[ROW_WINDOW.role]) : undefined),
+          beforeStep: (i, encoder, buffers) => {
+            const st = appendAt.get(i);
+            if (st) this.append(st, encoder, buffers, B, N);
+          },
+        });
+      } finally {
+        if (runner !== this.stepRun) runner.destroy();
+      }
       this.programRuns++;
-      const out = p.outputs[0];
-      const raw = new Float32Array(await readBack(gpu, buffers.get(out)!, size(p.buffers.find((b) => b.id === out)!.elements) * 4));
+      this.hostMs.push(result.hostMs);
+      const raw = result.output;
       const width = raw.length / (B * N);
       this.positions = starts.map((s) => s + N);
       this.encoded = true;
       gpu.checkHealthy();
       return Array.from({ length: B }, (_, b) => raw.slice((b * N + N - 1) * width, (b * N + N) * width));
     } finally {
-      for (const b of [...created, ...retired]) b.destroy();
+      for (const b of retired) b.destroy();
     }
   }
 
