@@ -23,47 +23,19 @@ import type { CacheSite } from '../lower/kv-cache.ts';
 import type { Lowered } from '../lower/passes.ts';
 import { uniformValues, type AttentionSite } from '../lower/program.ts';
 import type { MaskEnv } from '../masks/kernel-contract.ts';
-import type { BoolExpr } from '../masks/predicate.ts';
-import { readsHead, truthOver } from '../masks/tiles.ts';
-import { evalBool } from '../masks/evaluate.ts';
 import type { RunInputs } from './cpu-interpreter.ts';
 import { decoderInputRows, newRows, padRuns } from './cached-rows.ts';
 import type { GpuContext } from './device.ts';
 import { outputBuffer } from './gpu-buffers.ts';
 import { DecodeProgramRun, type DecodeCallResult } from './decode-run.ts';
 import { checkProgramMaskSizes } from './mask-size-check.ts';
+import { appendRows, MIN_CAPACITY, regrowSite, type CacheSiteStats, type SiteState } from './cache-sites.ts';
+import { CacheInexactError, checkEarlierRowsUnchanged, checkLengthsUnchanged, droppableKeys } from './cache-exactness.ts';
 import { attentionHostData, maskEnv, paramBuffer, ProgramLimitError } from './program.ts';
 
-/** Decoding with the cache would compute something other than a full pass; the caller should recompute. */
-export class CacheInexactError extends Error {}
-
-export interface CacheSiteStats {
-  node: string;
-  kind: CacheSite['kind'];
-  /** Key rows the cache buffer holds. */
-  capacity: number;
-  /** Key rows in use. */
-  live: number;
-  /** Keys dropped because no later query can see them. */
-  dropped: number;
-}
-
-interface SiteState {
-  site: CacheSite;
-  /** The attention node, which names the site in every program. */
-  node: string;
-  /** The site's attention, as compiled. */
-  attention: AttentionSite;
-  k?: GPUBuffer;
-  v?: GPUBuffer;
-  capacity: number;
-  /** Keys dropped in front, the same for every row: row b holds positions dropped to positions[b] - 1. */
-  dropped: number;
-}
+export { CacheInexactError, type CacheSiteStats };
 
 type Run = Omit<RunInputs, 'weights'>;
-
-const MIN_CAPACITY = 16;
 
 export class CachedDecoder {
   /** Positions computed so far, by batch row. */
@@ -292,8 +264,8 @@ export class CachedDecoder {
     // Masks see the whole sequence, so their sizes are those of a full pass over it.
     checkProgramMaskSizes(model, lowered.program, run.dims);
     const env = maskEnv(model, { ...run, weights: this.weights });
-    this.checkLengthsUnchanged(run);
-    this.checkEarlierRowsUnchanged(env, starts, lengths);
+    checkLengthsUnchanged(this.lowered, this.model, run, this.lengthsSeen);
+    checkEarlierRowsUnchanged(this.sites, this.batch, env, starts, lengths);
 
     // The first call runs the prefill program; later ones the decode step when their rows are few enough, else the
     // prefill program without its once-per-source steps. Only the decode step reads each row's own position.
@@ -391,100 +363,19 @@ export class CachedDecoder {
   }
 
   /**
-   * Rows already computed saw the lengths along the decoder axis of their call; a full pass would see the new ones.
-   * Only lengths a decoder mask reads matter.
-   */
-  private checkLengthsUnchanged(run: Omit<RunInputs, 'weights'>): void {
-    const { program: p, cache: plan } = this.lowered;
-    const read = new Set(plan.decodeSteps.flatMap((i) => p.steps[i].attention?.mask?.wgsl.inputs.map((x) => x.input) ?? []));
-    for (const input of this.model.inputs.values()) {
-      if (input.kind !== 'lengths' || input.axis !== plan.axis || !read.has(input.name)) continue;
-      const now = [...(run.inputs[input.name] ?? [])];
-      const before = this.lengthsSeen.get(input.name);
-      if (!before) this.lengthsSeen.set(input.name, now);
-      else if (before.join() !== now.join()) throw new CacheInexactError(`lengths ${input.name} changed from ${before.join(',')} to ${now.join(',')} between steps`);
-    }
-  }
-
-  /** A full pass recomputes earlier rows with the new keys in view; the cache is exact only if no earlier row sees them. */
-  private checkEarlierRowsUnchanged(env: MaskEnv, starts: number[], lengths: number[]): void {
-    if (starts.every((p) => p === 0)) return;
-    for (const st of this.sites) {
-      const a = st.attention;
-      const where = st.node;
-      if (!a.mask) throw new CacheInexactError(`${where} has no mask, so earlier positions see later ones`);
-      const pred = a.mask.predicate;
-      for (let b = 0; b < this.batch; b++) {
-        const [P, L] = [starts[b], lengths[b]];
-        if (P === 0) continue;
-        const full = { ...env, dims: { ...env.dims, Lq: L, Lk: L } };
-        for (let h = 0; h < (readsHead(pred) ? a.heads : 1); h++) {
-          const box = { b, h, q: { lo: 0, hi: P - 1 }, k: { lo: P, hi: L - 1 } };
-          if (truthOver(pred, box, full) === 0) continue;
-          for (let q = 0; q < P; q++) {
-            for (let k = P; k < L; k++) {
-              if (evalBool(pred, { b, h, q, k }, full)) throw new CacheInexactError(`mask ${a.mask.name} lets position ${q} see the later position ${k}`);
-            }
-          }
-        }
-      }
-    }
-  }
-
-  /**
    * Makes room for `n` more key rows in each of B batch rows, dropping first the keys no row's query from its next
    * position on can see (the least position bounds them all).
    */
   private reserve(st: SiteState, B: number, n: number, env: MaskEnv, encoder: GPUCommandEncoder, retired: GPUBuffer[]): void {
     if (this.live(st) + n <= st.capacity) return;
-    const drop = st.site.droppable ? this.droppableKeys(st, Math.min(...this.positions), env) - st.dropped : 0;
-    const keep = (r: number) => this.live(st, r) - drop;
+    const axisBound = this.lowered.program.dims.find((d) => d.name === this.lowered.cache.axis)?.bound;
+    const drop = st.site.droppable ? droppableKeys(st.attention, this.batch, st.dropped, Math.min(...this.positions), axisBound, env) - st.dropped : 0;
     const capacity = Math.max(MIN_CAPACITY, 2 * (this.live(st) - drop + n));
-    const rowBytes = st.site.rowWidth * 4;
-    const limit = Math.min(this.gpu.limits.maxStorageBufferBindingSize, this.gpu.limits.maxBufferSize);
-    if (B * capacity * rowBytes > limit) throw new ProgramLimitError(`the KV cache of ${st.node} needs ${B * capacity * rowBytes} bytes, above this adapter's ${limit}`);
-    const grown = [st.k, st.v].map((old, j) => {
-      const b = this.gpu.device.createBuffer({ label: `kv cache ${j ? 'v' : 'k'} ${st.site.step}`, size: B * capacity * rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-      if (old) {
-        for (let r = 0; r < B; r++) if (keep(r) > 0) encoder.copyBufferToBuffer(old, (r * st.capacity + drop) * rowBytes, b, r * capacity * rowBytes, keep(r) * rowBytes);
-        retired.push(old);
-      }
-      return b;
-    });
-    [st.k, st.v] = grown;
-    st.capacity = capacity;
-    st.dropped += drop;
-  }
-
-  /** The number of leading keys no query at position P or later can see (sound: the tile classifier's intervals). */
-  private droppableKeys(st: SiteState, P: number, env: MaskEnv): number {
-    const a = st.attention;
-    const pred = a.mask!.predicate;
-    const bound = this.lowered.program.dims.find((d) => d.name === this.lowered.cache.axis)?.bound ?? 2 ** 30;
-    const hidden = (k0: number) => k0 <= st.dropped || everyHeadHidden(pred, this.batch, a.heads, { lo: P, hi: Math.max(P, bound - 1) }, { lo: st.dropped, hi: k0 - 1 }, env);
-    let [lo, hi] = [st.dropped, P];
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
-      if (hidden(mid)) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    regrowSite(this.gpu, st, B, capacity, drop, (r) => this.live(st, r) - drop, encoder, retired);
   }
 
   /** Copies each batch row's new K/V rows after its cached ones, before the attention that reads them. */
   private append(st: SiteState, encoder: GPUCommandEncoder, buffers: Map<string, GPUBuffer>, B: number, n: number): void {
-    const rowBytes = st.site.rowWidth * 4;
-    for (let r = 0; r < B; r++) {
-      const to = (r * st.capacity + this.live(st, r)) * rowBytes;
-      encoder.copyBufferToBuffer(buffers.get(st.site.k)!, r * n * rowBytes, st.k!, to, n * rowBytes);
-      encoder.copyBufferToBuffer(buffers.get(st.site.v)!, r * n * rowBytes, st.v!, to, n * rowBytes);
-    }
+    appendRows(st, encoder, buffers.get(st.site.k)!, buffers.get(st.site.v)!, B, n, (r) => this.live(st, r));
   }
-}
-
-function everyHeadHidden(pred: BoolExpr, batch: number, heads: number, q: { lo: number; hi: number }, k: { lo: number; hi: number }, env: MaskEnv): boolean {
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < (readsHead(pred) ? heads : 1); h++) if (truthOver(pred, { b, h, q, k }, env) !== 0) return false;
-  }
-  return true;
 }
