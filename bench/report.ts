@@ -3,6 +3,7 @@
 
 import { renderMatmulTilings } from './matmul-tilings.ts';
 import { renderAttentionShapes } from './attention-shapes.ts';
+import { renderDecodeAttention, renderModelDecode } from './decode-report.ts';
 import type { Timing } from '../src/tune/measure.ts';
 import { COMPARATORS, MAX_DIFF, WRONG_RESULT, type AttentionRow, type Comparator } from './attention-suite.ts';
 import { renderBackwardTable } from './attention-backward.ts';
@@ -131,24 +132,6 @@ function roofline(r: BenchResults): string[] {
   ];
   const others = Object.entries(r.matmul.candidates).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ');
   lines.push('', `Matmul candidates (GFLOP/s): ${others}.`);
-  return lines;
-}
-
-function decode(r: BenchResults): string[] {
-  const lines = [
-    `| cached keys | mdl fused, default tiles | mdl fused, decode tiles (${r.decode[0]?.decodeTiles ?? '—'}) | unfused | unfused / best fused |`,
-    '| ---: | ---: | ---: | ---: | ---: |',
-  ];
-  for (const d of r.decode) {
-    const best = Math.min(d.fusedDefault.median, d.fusedDecode?.median ?? Infinity);
-    lines.push(`| ${d.position} | ${ms(d.fusedDefault)} ms | ${ms(d.fusedDecode)} ms | ${ms(d.unfused)} ms | ${(d.unfused.median / best).toFixed(2)}× |`);
-  }
-  return lines;
-}
-
-function modelDecode(r: BenchResults): string[] {
-  const lines = ['| prompt length | decode step with the KV cache | full recomputation | recomputation / cache |', '| ---: | ---: | ---: | ---: |'];
-  for (const d of r.modelDecode) lines.push(`| ${d.position} | ${ms(d.cached)} ms | ${ms(d.recomputed)} ms | ${(d.recomputed.median / d.cached.median).toFixed(1)}× |`);
   return lines;
 }
 
@@ -322,13 +305,13 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     '',
     'One new query against L cached keys, H=8, D=64, bottom-right causal mask. This is the attention kernel of a decode step only; the projections and FFN of the step are not included.',
     '',
-    ...decode(r),
+    ...renderDecodeAttention(r.decode, r.decodeRun),
     '',
     '## Decode step of a whole model: KV cache vs recomputation',
     '',
-    'The time to the next token\'s logits after a prompt of the given length, for a two-layer decoder (width 128, two 64-wide heads, rotary positions, SwiGLU, bottom-right causal mask; `bench/model-decode.ts`). With the cache (`mdl run`\'s default) a step runs the decoder\'s kernels over the one new row (its matmuls on the skinny kernel made for a few rows, its attention on one-row tiles) and attends over the cached keys; recomputation (`mdl run --no-cache`) runs the full pass. Cached samples are consecutive steps, taken at the positions just after L (the first step after the prefill is a warm-up).',
+    'The time to the next token\'s logits after a prompt of the given length, for a two-layer decoder (width 128, two 64-wide heads, rotary positions, SwiGLU, bottom-right causal mask; `bench/model-decode.ts`). With the cache (`mdl run`\'s default) a step runs the decoder\'s kernels over the one new row (its matmuls on the skinny kernel made for a few rows) and attends over the cached keys, with the decode step\'s default one-row tiles or with the split-key kernel (one query row per workgroup, its lanes splitting the cached keys; `src/wgsl/attention-split-decode.ts`), two decoders stepping in turn; recomputation (`mdl run --no-cache`) runs the full pass. Cached samples are consecutive steps, taken at the positions just after L (the first step after the prefill is a warm-up).',
     '',
-    ...modelDecode(r),
+    ...renderModelDecode(r.modelDecode, r.decodeRun),
     '',
     '## Batched decoding with the KV cache',
     '',

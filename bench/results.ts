@@ -10,6 +10,7 @@ import type { CompileTiming, DeepCompileRow } from './compile-time.ts';
 import { attentionFlops } from './data.ts';
 import type { DecodeRow } from './decode.ts';
 import type { ModelDecodeRow } from './model-decode.ts';
+import type { DecodeRunSection } from './decode-report.ts';
 import type { MatmulResult, PeakResult } from './roofline.ts';
 import type { MatmulTilingsResult } from './matmul-tilings.ts';
 import type { AttentionShapesResult } from './attention-shapes.ts';
@@ -57,6 +58,8 @@ export interface BenchResults {
   matmulTilings?: MatmulTilingsResult;
   /** The attention kernel's shapes side by side (absent before it was measured; `--only attention-shapes`). */
   attentionShapes?: AttentionShapesResult;
+  /** The decode sections' own run and the decode-step tuning behind their split-key columns (`--only decode`). */
+  decodeRun?: DecodeRunSection;
 }
 
 /** A section measured on its own (`npm run bench -- --only NAME`), with the conditions of that run. */

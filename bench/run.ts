@@ -1,5 +1,5 @@
 // `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]
-// [-- --only training,backward,batch,matmul,attention-shapes]`: every benchmark in one process on one adapter, progress on stderr, results
+// [-- --only training,backward,batch,matmul,attention-shapes,decode]`: every benchmark in one process on one adapter, progress on stderr, results
 // written to BENCHMARKS.md and the measurements behind it to BENCHMARKS.json (`--report-only` renders the report from
 // them again). `--only` measures just the named sections, in one run of their own, and renders the report with the
 // other sections' saved measurements.
@@ -21,7 +21,7 @@ import { measureStartup } from './cli-startup.ts';
 import { DEEP_LAYERS, measureCompile, measureDeepCompile } from './compile-time.ts';
 import { BATCH_CASES, runBatchDecode } from './batch-decode.ts';
 import { runDecode } from './decode.ts';
-import { runModelDecode } from './model-decode.ts';
+import { runModelDecode, tuneDecodeAttention } from './model-decode.ts';
 import { benchMasks } from './masks.ts';
 import { OrtBrowser } from './ort/ort-browser.ts';
 import { Progress } from './progress.ts';
@@ -43,7 +43,7 @@ interface Args {
   only?: Set<OnlySection>;
 }
 
-const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes'] as const;
+const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes', 'decode'] as const;
 type OnlySection = (typeof ONLY_SECTIONS)[number];
 
 function parseArgs(argv: string[]): Args {
@@ -110,7 +110,7 @@ async function main(): Promise<void> {
   const lengths = args.lengths ?? (args.full ? [256, 512, 1024, 2048] : [256, 512, 1024]);
   const allMasksUpTo = args.full ? Infinity : 256;
   const masks = benchMasks();
-  const decodePositions = [64, 256, 1024];
+  const decodePositions = DECODE_POSITIONS;
 
   const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
   process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS + 4;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + DECODE_STEPS + 2 + BATCH_ROUNDS_STEPS + 4;
   const progress = new Progress(total);
 
   try {
@@ -155,8 +155,7 @@ async function main(): Promise<void> {
       ort: ort ?? unavailable.ort,
       progress,
     });
-    const decode = await runDecode(gpu, decodePositions, 5, progress);
-    const modelDecode = await runModelDecode(gpu, decodePositions, 3, progress);
+    const { decode, modelDecode, decodeRun } = await measureDecode(gpu, decodePositions, 'npm run bench', progress);
     const batchDecode = await measureBatch(gpu, progress);
     progress.step('compile time: 24-layer spec');
     const compile = measureCompile(9);
@@ -184,7 +183,7 @@ async function main(): Promise<void> {
       loadAfter: loadavg(),
       seconds: (performance.now() - started) / 1000,
     };
-    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, batchDecode, compile, startup, deepCompile, ...sections };
+    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, decodeRun, batchDecode, compile, startup, deepCompile, ...sections };
     writeAtomically(resultsPathFor(args.out), `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${args.out}`);
@@ -239,8 +238,9 @@ async function measureSections(args: Args, only: Set<OnlySection>): Promise<void
         tfjs = `tfjs could not start on the Dawn device: ${(error as Error).message}`;
       }
     }
-    const progress = new Progress(only.size + (only.has('batch') ? BATCH_ROUNDS_STEPS - 1 : 0));
+    const progress = new Progress(only.size + (only.has('batch') ? BATCH_ROUNDS_STEPS - 1 : 0) + (only.has('decode') ? DECODE_STEPS - 1 : 0));
     if (only.has('batch')) results.batchDecode = await measureBatch(gpu, progress);
+    if (only.has('decode')) Object.assign(results, await measureDecode(gpu, DECODE_POSITIONS, `npm run bench -- --only ${[...only].join(',')}`, progress));
     Object.assign(results, await measureOnly(gpu, tfjs, only, `npm run bench -- --only ${[...only].join(',')}`, progress));
     writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
@@ -248,6 +248,26 @@ async function measureSections(args: Args, only: Set<OnlySection>): Promise<void
   } finally {
     gpu.release();
   }
+}
+
+const DECODE_POSITIONS = [64, 256, 1024];
+/** Progress steps of the decode sections: tuning, then per position 4 kernel timings and 2 whole-model steps. */
+const DECODE_STEPS = 1 + DECODE_POSITIONS.length * 6;
+
+/**
+ * Both decode sections in one run: the decode step's attention tuned first (its split-key shape runs beside the
+ * default decode tiles), then the attention kernel alone and a whole model's decode step at each prompt length.
+ */
+async function measureDecode(gpu: GpuContext, positions: number[], command: string, progress: Progress): Promise<Pick<BenchResults, 'decode' | 'modelDecode' | 'decodeRun'>> {
+  const started = performance.now();
+  const loadBefore = loadavg();
+  progress.step('decode step attention: tuning the one-row tiles against the split-key kernel');
+  const tuning = await tuneDecodeAttention(gpu, 1024, 3);
+  progress.note(`decode tuning: ${tuning.variants.map((v) => `${v.tiles} ${v.ms?.toFixed(2) ?? v.rejected}`).join(', ')}; picked ${tuning.picked}`);
+  const decode = await runDecode(gpu, positions, 5, progress, tuning.split);
+  const modelDecode = await runModelDecode(gpu, positions, 8, progress, tuning.split);
+  const decodeRun = { rows: tuning, date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), command, adapter: gpu.describe(), loadBefore, loadAfter: loadavg(), seconds: (performance.now() - started) / 1000 };
+  return { decode, modelDecode, decodeRun };
 }
 
 const BATCH_ROUNDS = 3;
