@@ -118,6 +118,7 @@ export class DecodeProgramRun {
     const outBytes = size(p.buffers.find((b) => b.id === out)!.elements) * 4;
     const readback = this.own('readback', outBytes, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, bound(p.buffers.find((b) => b.id === out)!.elements) * 4);
     let hostMs = 0;
+    let mapped: Promise<void> | undefined;
     await withErrorScopes(gpu, `decoding ${p.model}`, () => {
       const encoder = gpu.device.createCommandEncoder({ label: `${p.model} ${this.decode.name}` });
       for (const { i, pipeline, group, dispatch } of launches) {
@@ -132,8 +133,12 @@ export class DecodeProgramRun {
       encoder.copyBufferToBuffer(buffers.get(out)!, 0, readback, 0, outBytes);
       gpu.device.queue.submit([encoder.finish()]);
       hostMs = performance.now() - t0;
+      // Mapping starts now, so waiting for the error scopes overlaps the device's work instead of preceding it.
+      mapped = readback.mapAsync(GPUMapMode.READ, 0, outBytes);
+      // A failed map is reported by the error scopes first.
+      mapped.catch(() => {});
     });
-    await readback.mapAsync(GPUMapMode.READ, 0, outBytes);
+    await mapped;
     const output = new Float32Array(readback.getMappedRange(0, outBytes).slice(0));
     readback.unmap();
     for (const b of this.retired) b.destroy();
