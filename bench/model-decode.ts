@@ -43,6 +43,9 @@ export interface ModelDecodeRow {
   /** Host milliseconds per step (call → submit), with each kernel. */
   hostMs?: Timing;
   hostMsSplit?: Timing;
+  /** Milliseconds per step from the submit until the logits were readable (the device's work), with each kernel. */
+  waitMs?: Timing;
+  waitMsSplit?: Timing;
   recomputed: Timing;
 }
 
@@ -107,6 +110,7 @@ export async function runModelDecode(gpu: GpuContext, positions: number[], repea
         }
       }
       const host = decoders.map((d) => summarize(d.hostMs.slice(-repeats)));
+      const wait = decoders.map((d) => summarize(d.waitMs.slice(-repeats)));
       progress.step(`decode step at position ${position}: whole model, recomputed`);
       const run = stepInputs(m, tokens(position + 1), []).run;
       const recomputed = await measure(async () => void (await forward(run)), { repeats: position >= 1024 ? 1 : 2 });
@@ -114,7 +118,8 @@ export async function runModelDecode(gpu: GpuContext, positions: number[], repea
         position,
         cached: summarize(samples[0]),
         hostMs: host[0],
-        ...(split ? { cachedSplit: summarize(samples[1]), hostMsSplit: host[1] } : {}),
+        waitMs: wait[0],
+        ...(split ? { cachedSplit: summarize(samples[1]), hostMsSplit: host[1], waitMsSplit: wait[1] } : {}),
         recomputed,
       });
     } finally {

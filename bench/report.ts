@@ -311,7 +311,7 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
     '',
     'The time to the next token\'s logits after a prompt of the given length, for a two-layer decoder (width 128, two 64-wide heads, rotary positions, SwiGLU, bottom-right causal mask; `bench/model-decode.ts`). With the cache (`mdl run`\'s default) a step runs the decoder\'s kernels over the one new row (its matmuls on the skinny kernel made for a few rows) and attends over the cached keys, with the decode step\'s default one-row tiles or with the split-key kernel (one query row per workgroup, its lanes splitting the cached keys; `src/wgsl/attention-split-decode.ts`), two decoders stepping in turn; recomputation (`mdl run --no-cache`) runs the full pass. Cached samples are consecutive steps, taken at the positions just after L (the first step after the prefill is a warm-up).',
     '',
-    ...renderModelDecode(r.modelDecode, r.decodeRun),
+    ...renderModelDecode(r.modelDecode, r.decodeRun, r.decode),
     '',
     '## Batched decoding with the KV cache',
     '',

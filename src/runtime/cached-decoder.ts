@@ -51,6 +51,8 @@ export class CachedDecoder {
   programRuns = 0;
   /** Host milliseconds of each program run: from the call until its work was submitted (DecodeCallResult.hostMs). */
   readonly hostMs: number[] = [];
+  /** And from its submit until its logits were readable (DecodeCallResult.waitMs). */
+  readonly waitMs: number[] = [];
   /** The decode step's device objects, kept across calls. */
   private stepRun?: DecodeProgramRun;
   /** Lengths along the decoder axis as the first call gave them: rows computed with them are kept. */
@@ -326,6 +328,7 @@ export class CachedDecoder {
       }
       this.programRuns++;
       this.hostMs.push(result.hostMs);
+      this.waitMs.push(result.waitMs);
       const raw = result.output;
       const width = raw.length / (B * N);
       this.positions = starts.map((s) => s + N);

@@ -38,6 +38,8 @@ export interface DecodeCallResult {
   output: Float32Array;
   /** Milliseconds from the start of the call until its work was submitted: host work (values, writes, encoding). */
   hostMs: number;
+  /** Milliseconds from the submit until the logits were readable on the host: the device's work and the handover. */
+  waitMs: number;
 }
 
 /** What a run has created so far, for tests and reports: it should stop growing once a decode loop is under way. */
@@ -139,11 +141,12 @@ export class DecodeProgramRun {
       mapped.catch(() => {});
     });
     await mapped;
+    const waitMs = performance.now() - t0 - hostMs;
     const output = new Float32Array(readback.getMappedRange(0, outBytes).slice(0));
     readback.unmap();
     for (const b of this.retired) b.destroy();
     this.retired = [];
-    return { output, hostMs };
+    return { output, hostMs, waitMs };
   }
 
   /** The step's bind group from the last call if it binds the same buffers, else a new one. */
