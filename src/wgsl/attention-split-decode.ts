@@ -3,7 +3,8 @@
 // tiles (one row, its lanes across the head dim) make every lane read the whole score row and exp all of it.
 //
 // One query row per workgroup. Its `lanes` invocations split the row's key tiles between them (tile kt goes to lane
-// kt mod lanes), and each lane walks its tiles as the row-wise kernel (attention-rowwise.ts) walks all of them: the
+// kt mod lanes; with fewer tiles than lanes, each tile's keys are dealt out in interleaved slices to several lanes),
+// and each lane walks its share as the row-wise kernel (attention-rowwise.ts) walks all the tiles: the
 // query row in registers, K and V read straight from storage (one row sees each key once, so staging them in
 // workgroup memory would share nothing), the tile's scores in a private array, one exp per score, the sum and output
 // accumulated unnormalised. EMPTY tiles are skipped; a FULL tile wholly inside Lk runs with no predicate and no
@@ -69,8 +70,13 @@ ${unrolled(e.d4, '  ', (j) => `var acc_${j} = vec4<f32>(0.0);`)}
   let last_row = max(lk, 1u) - 1u;
   let class_base = ((${e.perHeadClasses ? 'b * heads + h' : 'b'}) * ${N.params}.n_q_tiles + qt) * n_k_tiles;
 
+  // Work units are (key tile, part): with fewer tiles than lanes (a short prompt) each tile is cut into \`parts\`
+  // interleaved slices of its keys, so the lanes still share the keys; with as many tiles as lanes, one unit per tile.
   // No barrier inside the walk: each lane skips its EMPTY tiles on its own.
-  for (var kt = lid; kt < n_k_tiles; kt += ATTN_WG) {
+  let parts = max(1u, ATTN_WG / max(n_k_tiles, 1u));
+  for (var unit = lid; unit < n_k_tiles * parts; unit += ATTN_WG) {
+    let kt = unit / parts;
+    let part = unit % parts;
     let cls = ${N.tileClass}[class_base + kt];
     if (cls == ATTN_EMPTY) { continue; }
     let k_start = kt * ATTN_TK;
@@ -78,7 +84,7 @@ ${unrolled(e.d4, '  ', (j) => `var acc_${j} = vec4<f32>(0.0);`)}
     let plain = cls != ATTN_PARTIAL && k_start + ATTN_TK <= lk;
     var m_tile = ATTN_MASKED;
     if (plain) {
-      for (var kk = 0u; kk < ATTN_TK; kk++) {
+      for (var kk = part; kk < ATTN_TK; kk += parts) {
         let key = k_start + kk;
         let row = key;
 ${dot('        ')}
@@ -87,7 +93,7 @@ ${dot('        ')}
         m_tile = max(m_tile, s);
       }
     } else {
-      for (var kk = 0u; kk < ATTN_TK; kk++) {
+      for (var kk = part; kk < ATTN_TK; kk += parts) {
         let key = k_start + kk;
         var visible = key < lk;
         ${predicate}
@@ -106,7 +112,7 @@ ${dot('        ')}
       l_run = l_run * alpha;
 ${unrolled(e.d4, '      ', (j) => `acc_${j} = acc_${j} * alpha;`)}
       if (${plainSafe ? 'plain' : 'false'}) {
-        for (var kk = 0u; kk < ATTN_TK; kk++) {
+        for (var kk = part; kk < ATTN_TK; kk += parts) {
           let row = k_start + kk;
           let p = exp(sc[kk] - m_new);
           l_run = l_run + p;
@@ -115,7 +121,7 @@ ${vRow('          ')}
 ${unrolled(e.d4, '          ', (j) => `acc_${j} = fma(pv, ${N.v}[v_base + ${j}u], acc_${j});`)}
         }
       } else {
-        for (var kk = 0u; kk < ATTN_TK; kk++) {
+        for (var kk = part; kk < ATTN_TK; kk += parts) {
           let row = min(k_start + kk, last_row);
           let s = sc[kk];
           // A score at the floor is masked: its weight is 0 and its V row's product is selected away, never added.

@@ -2,7 +2,8 @@
 // src/masks with real tile classes, grouped-query heads, the score modifiers, key lengths that are not multiples of
 // the key tile or of tile × lanes, Inf/NaN in masked V rows, rows that see no key, and EMPTY tiles never read.
 // Small tiles (8 keys, 4 lanes) make each lane walk several tiles and leave some lanes with none, so the combine step
-// sees lanes that saw nothing next to lanes that did.
+// sees lanes that saw nothing next to lanes that did; 16-key tiles over 32 lanes have fewer tiles than lanes, so
+// tiles are dealt out in slices of their keys.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -40,15 +41,17 @@ describe('the split-key decode kernel', () => {
     { name: 'self', lq: 3, lk: 45, heads: 4, kvHeads: 2, headDim: 32 },
     { name: 'cross', lq: 2, lk: 70, heads: 4, kvHeads: 1, headDim: 80 },
   ];
+  // The second shape has fewer key tiles than lanes at these lengths: tiles are cut into slices shared by lanes.
+  const WIDE = { q: 1, k: 16, lanes: 32, splitKeys: true };
   for (const mask of zoo.masks.values()) {
-    for (const shape of shapes) {
+    for (const [shape, tiles] of [...shapes.map((sh) => [sh, SPLIT] as const), [shapes[0], WIDE] as const]) {
       const axes = { q: 'T', k: shape.name === 'cross' ? 'S' : 'T' };
       if (dataReads(mask.policy!).some((r) => zoo.inputs.get(r.input)?.axis !== axes[r.along])) continue;
-      it(`zoo mask ${mask.name} (${shape.name}, Lq=${shape.lq} Lk=${shape.lk}, H=${shape.heads}/${shape.kvHeads}, D=${shape.headDim})`, async () => {
+      it(`zoo mask ${mask.name} (${shape.name}, Lq=${shape.lq} Lk=${shape.lk}, H=${shape.heads}/${shape.kvHeads}, D=${shape.headDim}, ${tiles.k}-key tiles × ${tiles.lanes} lanes)`, async () => {
         const batch = 2;
         const env = zooEnv(batch, Math.max(shape.lq, shape.lk), shape.lk);
         const pred = toPredicate(mask.policy!);
-        const kernel = attentionKernelFor(gpu(), { headDim: shape.headDim, heads: shape.heads, kvHeads: shape.kvHeads, mask: emitMaskWgsl(pred), tiles: SPLIT });
+        const kernel = attentionKernelFor(gpu(), { headDim: shape.headDim, heads: shape.heads, kvHeads: shape.kvHeads, mask: emitMaskWgsl(pred), tiles });
         const siteEnv = { ...env, dims: { ...env.dims, Lq: shape.lq, Lk: shape.lk } };
         const classes = classifyPredicate(pred, { batch, heads: kernel.tileHeads, lq: shape.lq, lk: shape.lk, tileQ: kernel.tileQ, tileK: kernel.tileK }, siteEnv);
         const q = randomFloats(batch * shape.lq * shape.heads * shape.headDim, 11);
