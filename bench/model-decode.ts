@@ -47,6 +47,8 @@ export interface ModelDecodeRow {
   waitMs?: Timing;
   waitMsSplit?: Timing;
   recomputed: Timing;
+  /** Kernel launches of one decode step (the decode-step program's steps). */
+  launches?: number;
 }
 
 /** What the tuner measured for the decode step's attention of DECODE_MODEL, and the split-key shape run beside the default. */
@@ -121,6 +123,7 @@ export async function runModelDecode(gpu: GpuContext, positions: number[], repea
         waitMs: wait[0],
         ...(split ? { cachedSplit: summarize(samples[1]), hostMsSplit: host[1], waitMsSplit: wait[1] } : {}),
         recomputed,
+        launches: lowered.decode!.step.program.steps.length,
       });
     } finally {
       for (const d of decoders) d.destroy();
