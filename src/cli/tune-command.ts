@@ -86,7 +86,7 @@ export function registerTuneCommand(program: Command): void {
       let matmul: MatmulTuneOutcome | undefined;
       try {
         for (const { site, nodes, decode } of groups) {
-          const variants = decode ? decodeVariants(site.headDim, gpu.limits).slice(0, maxVariants) : attentionVariants(site.headDim, gpu.limits, maxVariants);
+          const variants = decode ? decodeVariants(site.headDim, gpu.limits).slice(0, maxVariants) : attentionVariants(site.headDim, gpu.limits, maxVariants, gpu.subgroups);
           say(`  ${site.label} [${signatureKey(site.signature)}], ${nodes.length} site(s), ${variants.length} variants`);
           const outcome = await tuneSite(gpu, site, decode ? { batch, lq: 1, lk: length, decode } : { batch, lq: length, lk: length }, {
             variants,

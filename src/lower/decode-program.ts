@@ -180,10 +180,10 @@ function attentionStep(s: Step, cache: number | undefined, skinny: boolean, buff
     ? chooseTiles(a.headDim, DEFAULT_KERNEL_LIMITS, chosen)
     : skinny
       ? decodeTiles(a.headDim, DEFAULT_KERNEL_LIMITS)
-      : { tileQ: a.tiles.q, tileK: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged, rowwise: a.tiles.rowwise, splitKeys: a.tiles.splitKeys };
+      : { tileQ: a.tiles.q, tileK: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged, rowwise: a.tiles.rowwise, subgroups: a.tiles.subgroups, splitKeys: a.tiles.splitKeys };
   // The decode step's tiles replace the full pass's; a row-wise full pass keeps its shape for the prefill.
-  const { rowwise: _, splitKeys: __, ...rest } = a.tiles;
-  const tiles = { ...rest, q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, ...(shape.rowwise ? { rowwise: true } : {}), ...(shape.splitKeys ? { splitKeys: true } : {}) };
+  const { rowwise: _, subgroups: __, splitKeys: ___, ...rest } = a.tiles;
+  const tiles = { ...rest, q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, ...(shape.rowwise ? { rowwise: true } : {}), ...(shape.subgroups ? { subgroups: true } : {}), ...(shape.splitKeys ? { splitKeys: true } : {}) };
   const lk: Poly = cache === undefined ? a.lk : sym.atom(CACHE_DIMS.keys(cache));
   const site = { ...a, lk, tiles };
   const f = (p: Poly) => formula.of(p);

@@ -29,7 +29,7 @@ export interface ScheduleOptions {
    * Tiles for an attention kernel (per-adapter tuning); the generator's default when absent. A choice must fit the
    * WebGPU default limits, which the rendered kernels are generated for.
    */
-  attentionTiles?: (shape: AttentionKernelShape) => { q: number; k: number; lanes: number; staged?: boolean; rowwise?: boolean };
+  attentionTiles?: (shape: AttentionKernelShape) => { q: number; k: number; lanes: number; staged?: boolean; rowwise?: boolean; subgroups?: boolean };
   /**
    * Tiles for the attention of the decode step (a few new query rows against a KV cache), tuned apart from the full
    * pass's; the one-row decode tiles when absent. Must fit the WebGPU default limits too.
@@ -203,7 +203,7 @@ export function attentionSteps(n: NodeOf<'attention'>, m: CheckedModel, byId: Ma
   const chosen = options.attentionTiles?.({ headDim, heads, kvHeads, mask: mask?.wgsl, modifiers });
   // Validated against the default limits either way: the kernel generator throws on a shape that does not fit.
   const shape = chooseTiles(headDim, DEFAULT_KERNEL_LIMITS, chosen);
-  const tiles = { q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, heads: mask?.wgsl.perHead ? heads : 1, ...(shape.rowwise ? { rowwise: true } : {}) };
+  const tiles = { q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, heads: mask?.wgsl.perHead ? heads : 1, ...(shape.rowwise ? { rowwise: true } : {}), ...(shape.subgroups ? { subgroups: true } : {}) };
   const site: AttentionSite = {
     heads,
     kvHeads,

@@ -9,7 +9,8 @@ import { defaultCachePath, lookupEntry, lookupMatmul, readTuneCache, type TuneCa
 import type { MatmulTiling } from '../wgsl/matmul-tilings.ts';
 import type { ScheduleOptions } from '../lower/schedule.ts';
 import { attentionSignature, signatureKey, type AdapterIdentity, type KernelSignature } from './signature.ts';
-import { defaultDecodeTiles, defaultTiles, fitsLimits, type TileChoice } from './variants.ts';
+import type { SubgroupSupport } from '../runtime/subgroups.ts';
+import { defaultDecodeTiles, defaultTiles, fitsLimits, subgroupSharingAllowed, type TileChoice } from './variants.ts';
 
 export interface TunedTiles extends TileChoice {
   /** Where the shape came from: the cache, or the generator's default (nothing tuned, or the tuned one unusable). */
@@ -21,6 +22,8 @@ export interface TunedTilesOptions {
   limits?: KernelLimits;
   /** The cache file (default: `$MDL_CACHE_DIR/tune.json` or `~/.cache/mdl/tune.json`). */
   cachePath?: string;
+  /** The device's subgroup sizes: a tuned subgroup shape is used only where the tuner would offer it. */
+  subgroups?: SubgroupSupport;
 }
 
 const loaded = new Map<string, { mtimeMs: number; cache: TuneCache }>();
@@ -44,9 +47,10 @@ export function tunedTilesFor(adapter: AdapterIdentity, signature: KernelSignatu
   const limits = options.limits ?? DEFAULT_KERNEL_LIMITS;
   const cache = cacheAt(options.cachePath ?? defaultCachePath());
   const entry = cache && lookupEntry(cache, adapter, signature);
-  if (entry && fitsLimits(signature.headDim, entry.tiles, limits)) {
+  const usable = entry && fitsLimits(signature.headDim, entry.tiles, limits) && (!entry.tiles.subgroups || subgroupSharingAllowed(options.subgroups));
+  if (entry && usable) {
     const t = entry.tiles;
-    return { q: t.q, k: t.k, lanes: t.lanes, ...(t.staged === false ? { staged: false } : {}), ...(t.rowwise ? { rowwise: true } : {}), ...(t.splitKeys ? { splitKeys: true } : {}), source: 'tuned' };
+    return { q: t.q, k: t.k, lanes: t.lanes, ...(t.staged === false ? { staged: false } : {}), ...(t.rowwise ? { rowwise: true } : {}), ...(t.subgroups ? { subgroups: true } : {}), ...(t.splitKeys ? { splitKeys: true } : {}), source: 'tuned' };
   }
   const fallback = signature.site === 'decode' ? defaultDecodeTiles : defaultTiles;
   return { ...fallback(signature.headDim, limits), source: 'default' };

@@ -24,6 +24,7 @@ import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode, maskBinding } from './names
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileOverrides } from './attention-tiles.ts';
 import { emitRowwiseKernel } from './attention-rowwise.ts';
 import { emitSplitDecodeKernel } from './attention-split-decode.ts';
+import { emitSubgroupRowwiseKernel, SUBGROUP_BUILTINS } from './attention-subgroups.ts';
 import { declarations, packUniforms, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import { emitModifierFunction, f32Literal, needsScoreTable, SCORE_TABLE, type ScoreModifier } from './score-modifiers.ts';
 
@@ -101,6 +102,8 @@ export interface AttentionKernel extends Kernel, AttentionHeads {
   staged: boolean;
   /** The row-wise shape (attention-rowwise.ts). */
   rowwise?: boolean;
+  /** The row-wise shape with K/V shared through subgroup operations (attention-subgroups.ts): needs `subgroups`. */
+  subgroups?: boolean;
   /** The split-key decode shape (attention-split-decode.ts): one query row, `lanes` invocations over its keys. */
   splitKeys?: boolean;
   /** Heads the tile-class buffer distinguishes: H for a per-head mask, else 1. */
@@ -167,7 +170,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   checkShape(config);
   const { headDim, heads, kvHeads } = config;
   const limits = config.limits ?? DEFAULT_KERNEL_LIMITS;
-  const { tileQ, tileK, lanes, staged, rowwise, splitKeys } = chooseTiles(headDim, limits, config.tiles);
+  const { tileQ, tileK, lanes, staged, rowwise, subgroups, splitKeys } = chooseTiles(headDim, limits, config.tiles);
   const scale = config.scale ?? 1 / Math.sqrt(headDim);
   const mask = config.mask ?? undefined;
   if (mask) checkMaskCode(mask.code);
@@ -208,7 +211,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   const wgsl = splitKeys
     ? emitSplitDecodeKernel({ ...input, header: kernelHeader(input), preamble: entryPreamble(input), unrolled })
     : rowwise
-    ? emitRowwiseKernel({ ...input, header: kernelHeader(input), preamble: entryPreamble(input), lseStore: lseStore(input, '    '), unrolled })
+    ? (subgroups ? emitSubgroupRowwiseKernel : emitRowwiseKernel)({ ...input, header: kernelHeader(input), preamble: entryPreamble(input, subgroups ? SUBGROUP_BUILTINS : ''), lseStore: lseStore(input, '    '), unrolled })
     : (staged ? emitKernel : emitUnstagedKernel)(input);
   return {
     family: 'attention',
@@ -223,9 +226,10 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     tileK,
     lanes,
     workgroupSize,
-    workgroupStorageBytes: workgroupBytes(headDim, tileQ, tileK, staged, rowwise, splitKeys ? lanes : 0),
+    workgroupStorageBytes: workgroupBytes(headDim, tileQ, tileK, staged, rowwise, subgroups, splitKeys ? lanes : 0),
     staged,
     ...(rowwise ? { rowwise: true } : {}),
+    ...(subgroups ? { subgroups: true } : {}),
     ...(splitKeys ? { splitKeys: true } : {}),
     tileHeads,
     hasMask: !!mask,
@@ -284,10 +288,13 @@ ${e.modifierFn ?? ''}
 `;
 }
 
-/** The entry point's signature and the values both kernel shapes read first: where the workgroup is, and the uniforms. */
-function entryPreamble(e: EmitInput): string {
+/**
+ * The entry point's signature and the values both kernel shapes read first: where the workgroup is, and the uniforms.
+ * `builtins` adds parameters (the subgroup form's lane id and subgroup size).
+ */
+function entryPreamble(e: EmitInput, builtins = ''): string {
   return `@compute @workgroup_size(${e.workgroupSize})
-fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32${builtins ? `, ${builtins}` : ''}) {
   let qt = wg.x;
   let h = wg.y;
   let b = wg.z;
