@@ -14,6 +14,10 @@
 // from small per-row buffers (ROW_BUFFERS), so `nextEach` decodes rows of different lengths in one run, after
 // prefills of each length are joined by `merge`. `select` gathers rows on the device, which drops finished sequences
 // from a batch and reorders beams.
+//
+// The decode step's device objects (buffers, uniform blocks, bind groups) live in a DecodeProgramRun kept from one call
+// to the next (decode-run.ts); when the cache grows or is gathered they follow it. Which keys may be dropped and when
+// the cache stays exact is cache-exactness.ts; how a cache region grows is cache-sites.ts.
 
 import type { CheckedModel } from '../check/model.ts';
 import { CACHE_DIMS, DECODE_STEP_ROWS, ROW_BUFFERS, type DecodeProgram } from '../lower/decode-program.ts';
