@@ -10,19 +10,17 @@ struct AttnParams {
   q_offset: u32,
   k_offset: u32,
   delta_offset: u32,
-  pad0: u32,
+  dout_offset: u32,
 }
 @group(0) @binding(0) var<uniform> attn_params: AttnParams;
 @group(0) @binding(1) var<storage, read> attn_q: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> attn_k: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> attn_v: array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> attn_dout: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> attn_row_stats: array<f32>;
-@group(0) @binding(6) var<storage, read> attn_tile_class: array<u32>;
-@group(0) @binding(7) var<storage, read> mask_table: array<i32>;
-@group(0) @binding(8) var<storage, read_write> attn_dq: array<vec4<f32>>;
-fn attn_lse_at(i: u32) -> f32 { return attn_row_stats[i]; }
-fn attn_delta_at(i: u32) -> f32 { return attn_row_stats[attn_params.delta_offset + i]; }
+@group(0) @binding(4) var<storage, read> attn_row_stats: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> attn_tile_class: array<u32>;
+@group(0) @binding(6) var<storage, read> mask_table: array<i32>;
+@group(0) @binding(7) var<storage, read_write> attn_dq: array<vec4<f32>>;
+fn attn_dout_at(i: u32) -> vec4<f32> { return attn_row_stats[attn_params.dout_offset + i]; }
 fn mask_params(i: u32) -> i32 { return mask_table[i]; }
 fn mask_data(i: u32) -> i32 { return mask_table[2u + i]; }
 const ATTN_D4: u32 = 16u;
@@ -32,12 +30,18 @@ const ATTN_EMPTY: u32 = 0u;
 const ATTN_PARTIAL: u32 = 1u;
 // The forward pass's floor: a score at or below it is masked, and an lse at or below it marks a row with no visible key.
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
+fn attn_lse_at(i: u32) -> f32 { let j = i; return attn_row_stats[j >> 2u][j & 3u]; }
+fn attn_delta_at(i: u32) -> f32 { let j = attn_params.delta_offset + i; return attn_row_stats[j >> 2u][j & 3u]; }
 
 fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
   return (k <= (q + (mask_params(0u) - mask_params(1u))));
 }
 
 
+
+const ATTN_KS: u32 = 16u;
+var<workgroup> attn_k_tile: array<vec4<f32>, 256>;
+var<workgroup> attn_v_tile: array<vec4<f32>, 256>;
 
 @compute @workgroup_size(32)
 fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -55,10 +59,12 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
   let k_offset = attn_params.k_offset;
   let scale = attn_params.scale;
   let q_pos = qt * ATTN_TQ + lid;
-  if (q_pos >= lq) { return; }
+  // Rows past Lq take part in the staging and the barriers, on the last row, and store nothing.
+  let q_in = q_pos < lq;
+  let q_c = min(q_pos, lq - 1u);
   let kvh = h / kv_group;
-  let row = (b * heads + h) * lq + q_pos;
-  let q_base = ((b * lq + q_pos) * heads + h) * ATTN_D4;
+  let row = (b * heads + h) * lq + q_c;
+  let q_base = ((b * lq + q_c) * heads + h) * ATTN_D4;
 
   var dq_0 = vec4<f32>(0.0);
   var dq_1 = vec4<f32>(0.0);
@@ -77,123 +83,198 @@ fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
   var dq_14 = vec4<f32>(0.0);
   var dq_15 = vec4<f32>(0.0);
   let lse = attn_lse_at(row);
-  // A row that saw no visible key has zero gradient: it skips the walk.
-  if (lse > ATTN_VISIBLE_FLOOR) {
-    let delta = attn_delta_at(row);
-    let q_0 = attn_q[q_base + 0u];
-    let q_1 = attn_q[q_base + 1u];
-    let q_2 = attn_q[q_base + 2u];
-    let q_3 = attn_q[q_base + 3u];
-    let q_4 = attn_q[q_base + 4u];
-    let q_5 = attn_q[q_base + 5u];
-    let q_6 = attn_q[q_base + 6u];
-    let q_7 = attn_q[q_base + 7u];
-    let q_8 = attn_q[q_base + 8u];
-    let q_9 = attn_q[q_base + 9u];
-    let q_10 = attn_q[q_base + 10u];
-    let q_11 = attn_q[q_base + 11u];
-    let q_12 = attn_q[q_base + 12u];
-    let q_13 = attn_q[q_base + 13u];
-    let q_14 = attn_q[q_base + 14u];
-    let q_15 = attn_q[q_base + 15u];
-    let do_0 = attn_dout[q_base + 0u];
-    let do_1 = attn_dout[q_base + 1u];
-    let do_2 = attn_dout[q_base + 2u];
-    let do_3 = attn_dout[q_base + 3u];
-    let do_4 = attn_dout[q_base + 4u];
-    let do_5 = attn_dout[q_base + 5u];
-    let do_6 = attn_dout[q_base + 6u];
-    let do_7 = attn_dout[q_base + 7u];
-    let do_8 = attn_dout[q_base + 8u];
-    let do_9 = attn_dout[q_base + 9u];
-    let do_10 = attn_dout[q_base + 10u];
-    let do_11 = attn_dout[q_base + 11u];
-    let do_12 = attn_dout[q_base + 12u];
-    let do_13 = attn_dout[q_base + 13u];
-    let do_14 = attn_dout[q_base + 14u];
-    let do_15 = attn_dout[q_base + 15u];
-    let class_row = ((b) * n_q_tiles + qt) * n_k_tiles;
-    for (var kt = 0u; kt < n_k_tiles; kt++) {
-      let cls = attn_tile_class[class_row + kt];
-      if (cls == ATTN_EMPTY) { continue; }
-      let k_end = min((kt + 1u) * ATTN_TK, lk);
-      for (var key = kt * ATTN_TK; key < k_end; key++) {
-        if (cls == ATTN_PARTIAL && !mdl_mask(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset))) { continue; }
-        let kv_base = ((b * lk + key) * kv_heads + kvh) * ATTN_D4;
-        var raw4 = q_0 * attn_k[kv_base + 0u];
-        raw4 = fma(q_1, attn_k[kv_base + 1u], raw4);
-        raw4 = fma(q_2, attn_k[kv_base + 2u], raw4);
-        raw4 = fma(q_3, attn_k[kv_base + 3u], raw4);
-        raw4 = fma(q_4, attn_k[kv_base + 4u], raw4);
-        raw4 = fma(q_5, attn_k[kv_base + 5u], raw4);
-        raw4 = fma(q_6, attn_k[kv_base + 6u], raw4);
-        raw4 = fma(q_7, attn_k[kv_base + 7u], raw4);
-        raw4 = fma(q_8, attn_k[kv_base + 8u], raw4);
-        raw4 = fma(q_9, attn_k[kv_base + 9u], raw4);
-        raw4 = fma(q_10, attn_k[kv_base + 10u], raw4);
-        raw4 = fma(q_11, attn_k[kv_base + 11u], raw4);
-        raw4 = fma(q_12, attn_k[kv_base + 12u], raw4);
-        raw4 = fma(q_13, attn_k[kv_base + 13u], raw4);
-        raw4 = fma(q_14, attn_k[kv_base + 14u], raw4);
-        raw4 = fma(q_15, attn_k[kv_base + 15u], raw4);
-        let raw = raw4.x + raw4.y + raw4.z + raw4.w;
-        let s = raw * scale;
-        let g_s = 1.0;
-        if (s <= ATTN_VISIBLE_FLOOR) { continue; }
-        let p = exp(s - lse);
-        var dp4 = do_0 * attn_v[kv_base + 0u];
-        dp4 = fma(do_1, attn_v[kv_base + 1u], dp4);
-        dp4 = fma(do_2, attn_v[kv_base + 2u], dp4);
-        dp4 = fma(do_3, attn_v[kv_base + 3u], dp4);
-        dp4 = fma(do_4, attn_v[kv_base + 4u], dp4);
-        dp4 = fma(do_5, attn_v[kv_base + 5u], dp4);
-        dp4 = fma(do_6, attn_v[kv_base + 6u], dp4);
-        dp4 = fma(do_7, attn_v[kv_base + 7u], dp4);
-        dp4 = fma(do_8, attn_v[kv_base + 8u], dp4);
-        dp4 = fma(do_9, attn_v[kv_base + 9u], dp4);
-        dp4 = fma(do_10, attn_v[kv_base + 10u], dp4);
-        dp4 = fma(do_11, attn_v[kv_base + 11u], dp4);
-        dp4 = fma(do_12, attn_v[kv_base + 12u], dp4);
-        dp4 = fma(do_13, attn_v[kv_base + 13u], dp4);
-        dp4 = fma(do_14, attn_v[kv_base + 14u], dp4);
-        dp4 = fma(do_15, attn_v[kv_base + 15u], dp4);
-        let dp = dp4.x + dp4.y + dp4.z + dp4.w;
-        let ds = p * (dp - delta);
-        let dsv = vec4<f32>(ds * g_s * scale);
-        dq_0 = fma(dsv, attn_k[kv_base + 0u], dq_0);
-        dq_1 = fma(dsv, attn_k[kv_base + 1u], dq_1);
-        dq_2 = fma(dsv, attn_k[kv_base + 2u], dq_2);
-        dq_3 = fma(dsv, attn_k[kv_base + 3u], dq_3);
-        dq_4 = fma(dsv, attn_k[kv_base + 4u], dq_4);
-        dq_5 = fma(dsv, attn_k[kv_base + 5u], dq_5);
-        dq_6 = fma(dsv, attn_k[kv_base + 6u], dq_6);
-        dq_7 = fma(dsv, attn_k[kv_base + 7u], dq_7);
-        dq_8 = fma(dsv, attn_k[kv_base + 8u], dq_8);
-        dq_9 = fma(dsv, attn_k[kv_base + 9u], dq_9);
-        dq_10 = fma(dsv, attn_k[kv_base + 10u], dq_10);
-        dq_11 = fma(dsv, attn_k[kv_base + 11u], dq_11);
-        dq_12 = fma(dsv, attn_k[kv_base + 12u], dq_12);
-        dq_13 = fma(dsv, attn_k[kv_base + 13u], dq_13);
-        dq_14 = fma(dsv, attn_k[kv_base + 14u], dq_14);
-        dq_15 = fma(dsv, attn_k[kv_base + 15u], dq_15);
-
+  let delta = attn_delta_at(row);
+  // A row that saw no visible key has zero gradient: every one of its pairs is selected away.
+  let live = lse > ATTN_VISIBLE_FLOOR;
+  let q_0 = attn_q[q_base + 0u];
+  let q_1 = attn_q[q_base + 1u];
+  let q_2 = attn_q[q_base + 2u];
+  let q_3 = attn_q[q_base + 3u];
+  let q_4 = attn_q[q_base + 4u];
+  let q_5 = attn_q[q_base + 5u];
+  let q_6 = attn_q[q_base + 6u];
+  let q_7 = attn_q[q_base + 7u];
+  let q_8 = attn_q[q_base + 8u];
+  let q_9 = attn_q[q_base + 9u];
+  let q_10 = attn_q[q_base + 10u];
+  let q_11 = attn_q[q_base + 11u];
+  let q_12 = attn_q[q_base + 12u];
+  let q_13 = attn_q[q_base + 13u];
+  let q_14 = attn_q[q_base + 14u];
+  let q_15 = attn_q[q_base + 15u];
+  let do_0 = attn_dout_at(q_base + 0u);
+  let do_1 = attn_dout_at(q_base + 1u);
+  let do_2 = attn_dout_at(q_base + 2u);
+  let do_3 = attn_dout_at(q_base + 3u);
+  let do_4 = attn_dout_at(q_base + 4u);
+  let do_5 = attn_dout_at(q_base + 5u);
+  let do_6 = attn_dout_at(q_base + 6u);
+  let do_7 = attn_dout_at(q_base + 7u);
+  let do_8 = attn_dout_at(q_base + 8u);
+  let do_9 = attn_dout_at(q_base + 9u);
+  let do_10 = attn_dout_at(q_base + 10u);
+  let do_11 = attn_dout_at(q_base + 11u);
+  let do_12 = attn_dout_at(q_base + 12u);
+  let do_13 = attn_dout_at(q_base + 13u);
+  let do_14 = attn_dout_at(q_base + 14u);
+  let do_15 = attn_dout_at(q_base + 15u);
+  let class_row = ((b) * n_q_tiles + qt) * n_k_tiles;
+  for (var kt = 0u; kt < n_k_tiles; kt++) {
+    let cls = attn_tile_class[class_row + kt];
+    if (cls == ATTN_EMPTY) { continue; }
+    let k_end = min((kt + 1u) * ATTN_TK, lk);
+    for (var k0 = kt * ATTN_TK; k0 < k_end; k0 += ATTN_KS) {
+      let n = min(ATTN_KS, k_end - k0);
+      for (var idx = lid; idx < ATTN_KS * ATTN_D4; idx += ATTN_TQ) {
+        let at = ((b * lk + min(k0 + idx / ATTN_D4, lk - 1u)) * kv_heads + kvh) * ATTN_D4 + idx % ATTN_D4;
+        attn_k_tile[idx] = attn_k[at];
+        attn_v_tile[idx] = attn_v[at];
       }
+      workgroupBarrier();
+      // A FULL tile's rows all see a key, so a row past Lq is the only one the plain path computes in vain.
+      if (cls != ATTN_PARTIAL && n == ATTN_KS) {
+        for (var j = 0u; j < ATTN_KS; j++) {
+          let base = j * ATTN_D4;
+          var raw4 = q_0 * attn_k_tile[base + 0u];
+          raw4 = fma(q_1, attn_k_tile[base + 1u], raw4);
+          raw4 = fma(q_2, attn_k_tile[base + 2u], raw4);
+          raw4 = fma(q_3, attn_k_tile[base + 3u], raw4);
+          raw4 = fma(q_4, attn_k_tile[base + 4u], raw4);
+          raw4 = fma(q_5, attn_k_tile[base + 5u], raw4);
+          raw4 = fma(q_6, attn_k_tile[base + 6u], raw4);
+          raw4 = fma(q_7, attn_k_tile[base + 7u], raw4);
+          raw4 = fma(q_8, attn_k_tile[base + 8u], raw4);
+          raw4 = fma(q_9, attn_k_tile[base + 9u], raw4);
+          raw4 = fma(q_10, attn_k_tile[base + 10u], raw4);
+          raw4 = fma(q_11, attn_k_tile[base + 11u], raw4);
+          raw4 = fma(q_12, attn_k_tile[base + 12u], raw4);
+          raw4 = fma(q_13, attn_k_tile[base + 13u], raw4);
+          raw4 = fma(q_14, attn_k_tile[base + 14u], raw4);
+          raw4 = fma(q_15, attn_k_tile[base + 15u], raw4);
+          let raw = dot(raw4, vec4<f32>(1.0));
+          let s = raw * scale;
+          let g_s = 1.0;
+          let p = exp(s - lse);
+          var dp4 = do_0 * attn_v_tile[base + 0u];
+          dp4 = fma(do_1, attn_v_tile[base + 1u], dp4);
+          dp4 = fma(do_2, attn_v_tile[base + 2u], dp4);
+          dp4 = fma(do_3, attn_v_tile[base + 3u], dp4);
+          dp4 = fma(do_4, attn_v_tile[base + 4u], dp4);
+          dp4 = fma(do_5, attn_v_tile[base + 5u], dp4);
+          dp4 = fma(do_6, attn_v_tile[base + 6u], dp4);
+          dp4 = fma(do_7, attn_v_tile[base + 7u], dp4);
+          dp4 = fma(do_8, attn_v_tile[base + 8u], dp4);
+          dp4 = fma(do_9, attn_v_tile[base + 9u], dp4);
+          dp4 = fma(do_10, attn_v_tile[base + 10u], dp4);
+          dp4 = fma(do_11, attn_v_tile[base + 11u], dp4);
+          dp4 = fma(do_12, attn_v_tile[base + 12u], dp4);
+          dp4 = fma(do_13, attn_v_tile[base + 13u], dp4);
+          dp4 = fma(do_14, attn_v_tile[base + 14u], dp4);
+          dp4 = fma(do_15, attn_v_tile[base + 15u], dp4);
+          let dp = dot(dp4, vec4<f32>(1.0));
+          let ds = p * (dp - delta);
+          let dsv = vec4<f32>(ds * g_s * scale);
+          dq_0 = fma(dsv, attn_k_tile[base + 0u], dq_0);
+          dq_1 = fma(dsv, attn_k_tile[base + 1u], dq_1);
+          dq_2 = fma(dsv, attn_k_tile[base + 2u], dq_2);
+          dq_3 = fma(dsv, attn_k_tile[base + 3u], dq_3);
+          dq_4 = fma(dsv, attn_k_tile[base + 4u], dq_4);
+          dq_5 = fma(dsv, attn_k_tile[base + 5u], dq_5);
+          dq_6 = fma(dsv, attn_k_tile[base + 6u], dq_6);
+          dq_7 = fma(dsv, attn_k_tile[base + 7u], dq_7);
+          dq_8 = fma(dsv, attn_k_tile[base + 8u], dq_8);
+          dq_9 = fma(dsv, attn_k_tile[base + 9u], dq_9);
+          dq_10 = fma(dsv, attn_k_tile[base + 10u], dq_10);
+          dq_11 = fma(dsv, attn_k_tile[base + 11u], dq_11);
+          dq_12 = fma(dsv, attn_k_tile[base + 12u], dq_12);
+          dq_13 = fma(dsv, attn_k_tile[base + 13u], dq_13);
+          dq_14 = fma(dsv, attn_k_tile[base + 14u], dq_14);
+          dq_15 = fma(dsv, attn_k_tile[base + 15u], dq_15);
+        }
+      } else {
+        for (var j = 0u; j < n; j++) {
+          let key = k0 + j;
+          let base = j * ATTN_D4;
+          var visible = live;
+          if (visible && cls == ATTN_PARTIAL) { visible = mdl_mask(i32(b), i32(h), i32(q_c + q_offset), i32(key + k_offset)); }
+          var raw4 = q_0 * attn_k_tile[base + 0u];
+          raw4 = fma(q_1, attn_k_tile[base + 1u], raw4);
+          raw4 = fma(q_2, attn_k_tile[base + 2u], raw4);
+          raw4 = fma(q_3, attn_k_tile[base + 3u], raw4);
+          raw4 = fma(q_4, attn_k_tile[base + 4u], raw4);
+          raw4 = fma(q_5, attn_k_tile[base + 5u], raw4);
+          raw4 = fma(q_6, attn_k_tile[base + 6u], raw4);
+          raw4 = fma(q_7, attn_k_tile[base + 7u], raw4);
+          raw4 = fma(q_8, attn_k_tile[base + 8u], raw4);
+          raw4 = fma(q_9, attn_k_tile[base + 9u], raw4);
+          raw4 = fma(q_10, attn_k_tile[base + 10u], raw4);
+          raw4 = fma(q_11, attn_k_tile[base + 11u], raw4);
+          raw4 = fma(q_12, attn_k_tile[base + 12u], raw4);
+          raw4 = fma(q_13, attn_k_tile[base + 13u], raw4);
+          raw4 = fma(q_14, attn_k_tile[base + 14u], raw4);
+          raw4 = fma(q_15, attn_k_tile[base + 15u], raw4);
+          let raw = dot(raw4, vec4<f32>(1.0));
+          let s = raw * scale;
+          let g_s = 1.0;
+          visible = visible && s > ATTN_VISIBLE_FLOOR;
+          let p = select(0.0, exp(s - lse), visible);
+          var dp4 = do_0 * attn_v_tile[base + 0u];
+          dp4 = fma(do_1, attn_v_tile[base + 1u], dp4);
+          dp4 = fma(do_2, attn_v_tile[base + 2u], dp4);
+          dp4 = fma(do_3, attn_v_tile[base + 3u], dp4);
+          dp4 = fma(do_4, attn_v_tile[base + 4u], dp4);
+          dp4 = fma(do_5, attn_v_tile[base + 5u], dp4);
+          dp4 = fma(do_6, attn_v_tile[base + 6u], dp4);
+          dp4 = fma(do_7, attn_v_tile[base + 7u], dp4);
+          dp4 = fma(do_8, attn_v_tile[base + 8u], dp4);
+          dp4 = fma(do_9, attn_v_tile[base + 9u], dp4);
+          dp4 = fma(do_10, attn_v_tile[base + 10u], dp4);
+          dp4 = fma(do_11, attn_v_tile[base + 11u], dp4);
+          dp4 = fma(do_12, attn_v_tile[base + 12u], dp4);
+          dp4 = fma(do_13, attn_v_tile[base + 13u], dp4);
+          dp4 = fma(do_14, attn_v_tile[base + 14u], dp4);
+          dp4 = fma(do_15, attn_v_tile[base + 15u], dp4);
+          let dp = dot(dp4, vec4<f32>(1.0));
+          let ds = p * (dp - delta);
+          let dsv = vec4<f32>(ds * g_s * scale);
+          dq_0 = fma(dsv, attn_k_tile[base + 0u], dq_0);
+          dq_1 = fma(dsv, attn_k_tile[base + 1u], dq_1);
+          dq_2 = fma(dsv, attn_k_tile[base + 2u], dq_2);
+          dq_3 = fma(dsv, attn_k_tile[base + 3u], dq_3);
+          dq_4 = fma(dsv, attn_k_tile[base + 4u], dq_4);
+          dq_5 = fma(dsv, attn_k_tile[base + 5u], dq_5);
+          dq_6 = fma(dsv, attn_k_tile[base + 6u], dq_6);
+          dq_7 = fma(dsv, attn_k_tile[base + 7u], dq_7);
+          dq_8 = fma(dsv, attn_k_tile[base + 8u], dq_8);
+          dq_9 = fma(dsv, attn_k_tile[base + 9u], dq_9);
+          dq_10 = fma(dsv, attn_k_tile[base + 10u], dq_10);
+          dq_11 = fma(dsv, attn_k_tile[base + 11u], dq_11);
+          dq_12 = fma(dsv, attn_k_tile[base + 12u], dq_12);
+          dq_13 = fma(dsv, attn_k_tile[base + 13u], dq_13);
+          dq_14 = fma(dsv, attn_k_tile[base + 14u], dq_14);
+          dq_15 = fma(dsv, attn_k_tile[base + 15u], dq_15);
+        }
+      }
+      // The next sub-tile overwrites the staged rows.
+      workgroupBarrier();
     }
   }
-  attn_dq[q_base + 0u] = dq_0;
-  attn_dq[q_base + 1u] = dq_1;
-  attn_dq[q_base + 2u] = dq_2;
-  attn_dq[q_base + 3u] = dq_3;
-  attn_dq[q_base + 4u] = dq_4;
-  attn_dq[q_base + 5u] = dq_5;
-  attn_dq[q_base + 6u] = dq_6;
-  attn_dq[q_base + 7u] = dq_7;
-  attn_dq[q_base + 8u] = dq_8;
-  attn_dq[q_base + 9u] = dq_9;
-  attn_dq[q_base + 10u] = dq_10;
-  attn_dq[q_base + 11u] = dq_11;
-  attn_dq[q_base + 12u] = dq_12;
-  attn_dq[q_base + 13u] = dq_13;
-  attn_dq[q_base + 14u] = dq_14;
-  attn_dq[q_base + 15u] = dq_15;
+  if (q_in) {
+    attn_dq[q_base + 0u] = dq_0;
+    attn_dq[q_base + 1u] = dq_1;
+    attn_dq[q_base + 2u] = dq_2;
+    attn_dq[q_base + 3u] = dq_3;
+    attn_dq[q_base + 4u] = dq_4;
+    attn_dq[q_base + 5u] = dq_5;
+    attn_dq[q_base + 6u] = dq_6;
+    attn_dq[q_base + 7u] = dq_7;
+    attn_dq[q_base + 8u] = dq_8;
+    attn_dq[q_base + 9u] = dq_9;
+    attn_dq[q_base + 10u] = dq_10;
+    attn_dq[q_base + 11u] = dq_11;
+    attn_dq[q_base + 12u] = dq_12;
+    attn_dq[q_base + 13u] = dq_13;
+    attn_dq[q_base + 14u] = dq_14;
+    attn_dq[q_base + 15u] = dq_15;
+  }
 }
