@@ -58,10 +58,13 @@ export interface PreparedAttentionBackward {
   destroy(): void;
 }
 
-/** The backward kernels matching a forward kernel: its tiles, heads, mask and scale, with the same modifiers. */
-export function attentionBackwardFor(forward: AttentionKernel, modifiers: AttentionBackwardConfig['modifiers'] = []): AttentionBackwardKernels {
+/**
+ * The backward kernels matching a forward kernel: its tiles, heads, mask and scale, with the same modifiers; `block`
+ * overrides the walks' rows per invocation.
+ */
+export function attentionBackwardFor(forward: AttentionKernel, modifiers: AttentionBackwardConfig['modifiers'] = [], block?: number): AttentionBackwardKernels {
   const { headDim, heads, kvHeads, scale, tileQ, tileK, mask } = forward;
-  return generateAttentionBackward({ headDim, heads, kvHeads, scale, tileQ, tileK, mask, modifiers });
+  return generateAttentionBackward({ headDim, heads, kvHeads, scale, tileQ, tileK, mask, modifiers, ...(block ? { block } : {}) });
 }
 
 function checkVector(what: string, data: Float32Array, expected: number, layout: string): void {

@@ -3,9 +3,9 @@
 // The forward kernel (attention.ts, with `lse`) keeps each query row's log-sum-exp; the backward pass recomputes the
 // probabilities P = exp(s − lse) pair by pair instead of storing them, in three kernels (four with a learned table):
 //   delta   D[b, h, q] = rowsum(dO ∘ O), one invocation per query row;
-//   dkdv    a workgroup per (key tile, kv head, batch row), one invocation per key, walking the query tiles of every
+//   dkdv    a workgroup per (key tile, kv head, batch row), a few keys per invocation, walking the query tiles of every
 //           query head of its group: dV += P dO, dK += dS Q · scale, with dS = P (dP − D) · (modifier derivative);
-//   dq      a workgroup per (query tile, head, batch row), one invocation per query, walking the key tiles:
+//   dq      a workgroup per (query tile, head, batch row), a few queries per invocation, walking the key tiles:
 //           dQ += dS K · scale. With relative_bias it also sums dS per bucket into its own row's slice of a
 //           [B, H, Lq, buckets] buffer, which `table` then reduces per (bucket, head) in a fixed order.
 // Every output element is written by exactly one invocation, so no float atomics are needed and results are
@@ -24,10 +24,9 @@
 
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTENTION_UNIFORMS, type AttentionHeads } from './attention.ts';
-import { DEFAULT_KERNEL_LIMITS } from './attention-tiles.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import { checkMaskCode, maskBinding } from './names.ts';
-import { emitDkdvBody, emitDqBody, stagedRows, walkWorkgroupBytes, type WalkEmitInput } from './attention-backward-walks.ts';
+import { emitDkdvBody, emitDqBody, walkBlock, type WalkEmitInput } from './attention-backward-walks.ts';
 import { relativeBucketWgsl } from './relative-bias.ts';
 // The forward kernel's soft-cap clamp, so both passes compute bit-identical scores.
 import { alibiWgsl, f32Literal, SCORE_TABLE, TANH_CLAMP, type ScoreModifier } from './score-modifiers.ts';
@@ -40,6 +39,8 @@ export interface AttentionBackwardConfig extends AttentionHeads {
   /** The forward kernel's tiles: the tile-class buffer is indexed by them. */
   tileQ: number;
   tileK: number;
+  /** Rows each walk's invocation owns, dividing both tiles; by default `walkBlock` of each tile. */
+  block?: number;
 }
 
 export interface AttentionBackwardKernels extends AttentionHeads {
@@ -176,6 +177,9 @@ export function generateAttentionBackward(config: AttentionBackwardConfig): Atte
   for (const [what, t] of [['query', tileQ], ['key', tileK]] as const) {
     if (!Number.isInteger(t) || t < 1 || t > 256) throw new Error(`attention backward ${what} tile must be an integer in 1..256, got ${t}`);
   }
+  if (config.block !== undefined && !(Number.isInteger(config.block) && config.block >= 1 && tileQ % config.block === 0 && tileK % config.block === 0)) {
+    throw new Error(`attention backward rows per invocation must divide both tiles (${tileQ}, ${tileK}), got ${config.block}`);
+  }
   const modifiers = config.modifiers ?? [];
   const scale = config.scale ?? 1 / Math.sqrt(headDim);
   const mask = config.mask ?? undefined;
@@ -233,8 +237,8 @@ ${emitModifierGradFunction(MODIFY, modifiers, heads, (i) => `${TABLE_VIEW.name}(
 
   const walk: WalkEmitInput = {
     d4, tileQ, tileK, unrolled, classHead, modify: MODIFY,
-    stagedQ: stagedRows(headDim, tileQ, true, DEFAULT_KERNEL_LIMITS.maxComputeWorkgroupStorageSize),
-    stagedK: stagedRows(headDim, tileK, false, DEFAULT_KERNEL_LIMITS.maxComputeWorkgroupStorageSize),
+    blockK: config.block ?? walkBlock(tileK, headDim),
+    blockQ: config.block ?? walkBlock(tileQ, headDim),
     hasMask: !!mask, hasModifiers: modifiers.length > 0, hasTable: !!rb,
   };
   const dkdv = declareKernel({
@@ -243,8 +247,8 @@ ${emitModifierGradFunction(MODIFY, modifiers, heads, (i) => `${TABLE_VIEW.name}(
     struct: STRUCT,
     uniforms: walkUniforms,
     bindings: [...inputs, { role: 'dK', name: 'attn_dk', access: 'read_write', element: vec4, extent: kRows }, { role: 'dV', name: 'attn_dv', access: 'read_write', element: vec4, extent: kRows }],
-    workgroupSize: tileK,
-    workgroupStorageBytes: walkWorkgroupBytes(headDim, walk.stagedQ, true),
+    workgroupSize: tileK / walk.blockK,
+    workgroupStorageBytes: 0,
     body: `${header}\n${emitDkdvBody(walk).replace('ATTN_PREAMBLE', preamble)}`,
   });
 
@@ -257,8 +261,8 @@ ${emitModifierGradFunction(MODIFY, modifiers, heads, (i) => `${TABLE_VIEW.name}(
     struct: STRUCT,
     uniforms: walkUniforms,
     bindings: [...inputs, ...dqOut],
-    workgroupSize: tileQ,
-    workgroupStorageBytes: walkWorkgroupBytes(headDim, walk.stagedK, false),
+    workgroupSize: tileQ / walk.blockQ,
+    workgroupStorageBytes: 0,
     body: `${header}${rb ? `const ATTN_BUCKETS: u32 = ${buckets}u;\n` : ''}\n${emitDqBody(walk).replace('ATTN_PREAMBLE', preamble)}`,
   });
 
