@@ -24,9 +24,32 @@ export interface BackwardRow {
   shape: string;
   forward: Timing;
   backward: Timing;
+  /**
+   * Medians of the process's CPU time (user + system, every thread) per pass: the work SwiftShader did, which other
+   * processes on a loaded machine disturb far less than the wall time.
+   */
+  forwardCpu?: number;
+  backwardCpu?: number;
   /** Tiles of the class buffer both passes skip. */
   emptyTiles: number;
   tiles: number;
+}
+
+/** `measure` of a pass, also recording the process's CPU milliseconds of each timed (not warm-up) call. */
+async function measureWithCpu(run: () => Promise<number>, repeats: number): Promise<{ timing: Timing; cpu: number }> {
+  const cpu: number[] = [];
+  const timing = await measure(
+    async () => {
+      const c0 = process.cpuUsage();
+      const ms = await run();
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
+      return ms;
+    },
+    { warmup: 1, repeats },
+  );
+  const timed = cpu.slice(1).sort((a, b) => a - b);
+  return { timing, cpu: timed[Math.floor(timed.length / 2)] };
 }
 
 function finite(a: Float32Array): boolean {
@@ -54,9 +77,9 @@ async function measureOne(gpu: GpuContext, mask: BenchMask, length: number, repe
   const forward = await prepareAttention(gpu, kernel, run);
   let out: Float32Array;
   let lse: Float32Array;
-  let fwdTime: Timing;
+  let fwd: { timing: Timing; cpu: number };
   try {
-    fwdTime = await measure(() => forward.time(1), { warmup: 1, repeats });
+    fwd = await measureWithCpu(() => forward.time(1), repeats);
     out = await forward.output();
     lse = await forward.lse();
   } finally {
@@ -64,13 +87,13 @@ async function measureOne(gpu: GpuContext, mask: BenchMask, length: number, repe
   }
   const backward = await prepareAttentionBackward(gpu, attentionBackwardFor(kernel), { ...run, out, lse, dOut });
   try {
-    const bwdTime = await measure(() => backward.time(1), { warmup: 1, repeats });
+    const bwd = await measureWithCpu(() => backward.time(1), repeats);
     const g = await backward.gradients();
     // A timing of a pass that produced garbage is not reported.
     if (![g.dq, g.dk, g.dv].every(finite)) throw new Error(`${mask.id} L=${length}: the backward pass produced non-finite gradients`);
     const counts = tileClasses ? countTiles(tileClasses) : undefined;
     const tiles = tileClasses?.length ?? Math.ceil(length / kernel.tileQ) * Math.ceil(length / kernel.tileK);
-    return { length, mask: mask.id, shape: shapeName, forward: fwdTime, backward: bwdTime, emptyTiles: counts?.empty ?? 0, tiles };
+    return { length, mask: mask.id, shape: shapeName, forward: fwd.timing, backward: bwd.timing, forwardCpu: fwd.cpu, backwardCpu: bwd.cpu, emptyTiles: counts?.empty ?? 0, tiles };
   } finally {
     backward.destroy();
   }
@@ -95,32 +118,41 @@ export async function runAttentionBackwardBench(gpu: GpuContext, lengths: number
  * Backward / forward for unmasked attention at one length: against the default forward shape, and against the
  * fastest forward shape measured (with the backward on that shape's tiles, as a tuned program would run it).
  */
-export function backwardRatios(rows: BackwardRow[], length: number): { vsDefault?: number; vsFastest?: number; fastest?: string; causal?: number } {
+export function backwardRatios(rows: BackwardRow[], length: number, cpu = false): { vsDefault?: number; vsFastest?: number; fastest?: string; causal?: number } {
+  if (cpu && rows.some((r) => r.forwardCpu === undefined || r.backwardCpu === undefined)) return {};
+  const fw = (r: BackwardRow) => (cpu ? r.forwardCpu! : r.forward.median);
+  const bw = (r: BackwardRow) => (cpu ? r.backwardCpu! : r.backward.median);
   const none = rows.filter((r) => r.length === length && r.mask === 'none');
   const def = none.find((r) => r.shape.startsWith('default'));
-  const fastest = [...none].sort((a, b) => a.forward.median - b.forward.median)[0];
+  const fastest = [...none].sort((a, b) => fw(a) - fw(b))[0];
   const causal = rows.find((r) => r.length === length && r.mask === 'causal' && r.shape === def?.shape);
   return {
-    vsDefault: def && def.backward.median / def.forward.median,
-    vsFastest: fastest && fastest.backward.median / fastest.forward.median,
+    vsDefault: def && bw(def) / fw(def),
+    vsFastest: fastest && bw(fastest) / fw(fastest),
     fastest: fastest?.shape,
-    causal: def && causal && causal.backward.median / def.backward.median,
+    causal: def && causal && bw(causal) / bw(def),
   };
+}
+
+function cpuColumns(r: BackwardRow, unmasked: BackwardRow | undefined): string {
+  if (r.forwardCpu === undefined || r.backwardCpu === undefined) return '— | — | — |';
+  const causal = r.mask === 'causal' && unmasked?.backwardCpu ? (r.backwardCpu / unmasked.backwardCpu).toFixed(2) : '';
+  return `${r.forwardCpu.toFixed(0)}, ${r.backwardCpu.toFixed(0)} | ${(r.backwardCpu / r.forwardCpu).toFixed(2)} | ${causal} |`;
 }
 
 /** The summary table: backward / forward per row, and causal backward / unmasked backward per length. */
 export function renderBackwardTable(rows: BackwardRow[]): string {
   const lines = [
     `Attention backward, B=1 H=${HEADS} D=${HEAD_DIM} (medians, ms)`,
-    '| L | mask | forward shape (backward tiles) | empty tiles | forward (with lse) | backward | backward / forward | causal / unmasked backward |',
-    '|---|---|---|---|---|---|---|---|',
+    '| L | mask | forward shape (backward tiles) | empty tiles | forward (with lse) | backward | backward / forward | causal / unmasked backward | CPU ms: forward, backward | backward / forward (CPU) | causal / unmasked (CPU) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
     const unmasked = rows.find((x) => x.length === r.length && x.mask === 'none' && x.shape === r.shape);
     const causalRatio = r.mask === 'causal' && unmasked ? (r.backward.median / unmasked.backward.median).toFixed(2) : '';
     lines.push(
       `| ${r.length} | ${r.mask} | ${r.shape} | ${r.emptyTiles}/${r.tiles} | ${r.forward.median.toFixed(2)} | ${r.backward.median.toFixed(2)} | ` +
-        `${(r.backward.median / r.forward.median).toFixed(2)} | ${causalRatio} |`,
+        `${(r.backward.median / r.forward.median).toFixed(2)} | ${causalRatio} | ${cpuColumns(r, unmasked)}`,
     );
   }
   return lines.join('\n');

@@ -219,7 +219,10 @@ function backwardSection(r: BenchResults): string[] {
   if (!s) return ['Not measured yet (`npm run bench -- --only backward`).'];
   const longest = Math.max(...s.rows.map((x) => x.length));
   const { vsDefault: ratio, vsFastest, fastest, causal: causalRatio } = backwardRatios(s.rows, longest);
-  const met = (x: number | undefined, goal: number) => `${x?.toFixed(2) ?? '—'}${x !== undefined && x <= goal ? ' (met)' : ' (missed)'}`;
+  const cpu = backwardRatios(s.rows, longest, true);
+  const one = (x: number | undefined, goal: number) => `${x?.toFixed(2) ?? '—'}${x !== undefined && x <= goal ? ' (met)' : ' (missed)'}`;
+  // Wall time as the targets are stated, and CPU time: the work done, which the machine's other load disturbs less.
+  const met = (x: number | undefined, goal: number, inCpu: number | undefined) => `${one(x, goal)}; CPU time: ${one(inCpu, goal)}`;
   return [
     sectionConditions(s),
     '',
@@ -227,9 +230,9 @@ function backwardSection(r: BenchResults): string[] {
     '',
     '| target | goal | measured |',
     '| --- | --- | --- |',
-    `| backward / forward, L=${longest}, no mask, default forward | ≤ 3× (FlashAttention-2: about 2.5×) | ${met(ratio, 3)} |`,
-    `| backward / forward, L=${longest}, no mask, fastest forward measured (${fastest ?? '—'}) | ≤ 3× | ${met(vsFastest, 3)} |`,
-    `| causal backward / unmasked backward, L=${longest}, default tiles | ≤ 0.6 | ${met(causalRatio, 0.6)} |`,
+    `| backward / forward, L=${longest}, no mask, default forward | ≤ 3× (FlashAttention-2: about 2.5×) | ${met(ratio, 3, cpu.vsDefault)} |`,
+    `| backward / forward, L=${longest}, no mask, fastest forward measured (${fastest ?? '—'}; in CPU time ${cpu.fastest ?? '—'}) | ≤ 3× | ${met(vsFastest, 3, cpu.vsFastest)} |`,
+    `| causal backward / unmasked backward, L=${longest}, default tiles | ≤ 0.6 | ${met(causalRatio, 0.6, cpu.causal)} |`,
     '',
     // The table's title line, then a blank line, so that Markdown renders the table as a table.
     ...renderBackwardTable(s.rows).split('\n').flatMap((line, i) => (i === 0 ? [line, ''] : [line])),

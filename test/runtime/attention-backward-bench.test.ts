@@ -17,6 +17,8 @@ describe('bench/attention-backward.ts', () => {
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toBe('Attention backward, B=1 H=8 D=64 (medians, ms)');
     expect(lines[1]).toContain('backward / forward');
+    // Wall time and, beside it, the process's CPU time (the work done, which a loaded machine disturbs less).
+    expect(lines[1]).toContain('backward / forward (CPU)');
     const none = lines.find((l) => l.startsWith('| 24 | none | default '));
     const causal = lines.find((l) => l.startsWith('| 24 | causal | default '));
     expect(none).toBeDefined();
