@@ -21,6 +21,7 @@ import { maxAbsDiff, seededFloats } from './data.ts';
 import { benchMasks, denseMask, tileClassesFor, type BenchMask } from './masks.ts';
 import type { MdlPageCase } from './ort/mdl-page.ts';
 import type { OrtBrowser } from './ort/ort-browser.ts';
+import type { Section } from './results.ts';
 
 const HEADS = 8;
 const HEAD_DIM = 64;
@@ -54,18 +55,15 @@ export interface ChromiumRow {
   skipped: Record<string, string>;
 }
 
-export interface ChromiumSection {
-  rows: ChromiumRow[];
+export interface ChromiumSection extends Section<ChromiumRow[]> {
   rounds: number;
   warmup: number;
-  date: string;
-  command: string;
   nodeAdapter: string;
+  /** The adapter of mdl's device in the page. */
   browserAdapter: string;
+  /** How ORT's device differs from the one it would create itself ('' when it does not). */
+  ortWorkaround: string;
   ortVersion: string;
-  loadBefore: number[];
-  loadAfter: number[];
-  seconds: number;
 }
 
 export interface ChromiumOptions {

@@ -1,5 +1,5 @@
 // `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]
-// [-- --only training,backward,batch,matmul,attention-shapes]`: every benchmark in one process on one adapter, progress on stderr, results
+// [-- --only training,backward,batch,matmul,attention-shapes,chromium]`: every benchmark in one process on one adapter, progress on stderr, results
 // written to BENCHMARKS.md and the measurements behind it to BENCHMARKS.json (`--report-only` renders the report from
 // them again). `--only` measures just the named sections, in one run of their own, and renders the report with the
 // other sections' saved measurements.
@@ -24,6 +24,7 @@ import { runDecode } from './decode.ts';
 import { runModelDecode } from './model-decode.ts';
 import { benchMasks } from './masks.ts';
 import { OrtBrowser } from './ort/ort-browser.ts';
+import { runChromiumAttention } from './chromium-attention.ts';
 import { Progress } from './progress.ts';
 import { renderReport } from './report.ts';
 import type { BatchDecodeSection, BenchResults, RunEnvironment, Section } from './results.ts';
@@ -43,7 +44,7 @@ interface Args {
   only?: Set<OnlySection>;
 }
 
-const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes'] as const;
+const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes', 'chromium'] as const;
 type OnlySection = (typeof ONLY_SECTIONS)[number];
 
 function parseArgs(argv: string[]): Args {
@@ -128,14 +129,14 @@ async function main(): Promise<void> {
   let ort: OrtBrowser | undefined;
   if (args.ort) {
     try {
-      ort = await OrtBrowser.start();
+      ort = await OrtBrowser.start({ mdl: true });
     } catch (error) {
       unavailable.ort = `headless Chromium with WebGPU could not be started: ${(error as Error).message.split('\n')[0]}`;
     }
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS + 4;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS + 4 + CHROMIUM_STEPS;
   const progress = new Progress(total);
 
   try {
@@ -164,7 +165,7 @@ async function main(): Promise<void> {
     const startup = measureStartup(7);
     progress.step(`compile time: ${DEEP_LAYERS.join(' and ')} layers`);
     const deepCompile = measureDeepCompile(2);
-    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes']), 'npm run bench', progress);
+    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', ort ?? unavailable.ort ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes', 'chromium']), 'npm run bench', progress);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -195,8 +196,10 @@ async function main(): Promise<void> {
 }
 
 /** The sections `--only` can name, measured side by side in one run on `gpu`. */
-async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Set<OnlySection>, command: string, progress: Progress): Promise<Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes'>> {
-  const out: Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes'> = {};
+type OnlyResults = Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes' | 'chromium'>;
+
+async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, browser: OrtBrowser | string, only: Set<OnlySection>, command: string, progress: Progress, lengths?: number[]): Promise<OnlyResults> {
+  const out: OnlyResults = {};
   const section = async <T>(measure: () => Promise<T>): Promise<Section<T>> => {
     const started = performance.now();
     const loadBefore = loadavg();
@@ -220,6 +223,16 @@ async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Se
     progress.step('attention kernel shapes side by side: L=256, none, causal, window');
     out.attentionShapes = await measureAttentionShapes(gpu, [256], 5, () => loadavg()[0]);
   }
+  if (only.has('chromium')) {
+    if (typeof browser === 'string') progress.note(`mdl and ORT Web in one Chromium: not measured (${browser})`);
+    else {
+      const s = await section(() =>
+        runChromiumAttention(gpu, browser, { lengths: lengths ?? CHROMIUM_LENGTHS, maskIds: ['none', 'causal', 'window'], rounds: CHROMIUM_ROUNDS, unfusedMasksUpTo: 256, log, step: (what) => progress.step(what) }),
+      );
+      const a = browser.adapter;
+      out.chromium = { ...s, rounds: CHROMIUM_ROUNDS, warmup: 1, nodeAdapter: gpu.describe(), browserAdapter: browser.mdl?.adapter.description ?? '', ortWorkaround: a.workaround, ortVersion: a.ort };
+    }
+  }
   return out;
 }
 
@@ -230,7 +243,15 @@ async function measureSections(args: Args, only: Set<OnlySection>): Promise<void
   const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
   const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
   process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
+  let browser: OrtBrowser | string = 'skipped with --no-ort';
   try {
+    if (args.ort && only.has('chromium')) {
+      try {
+        browser = await OrtBrowser.start({ mdl: true });
+      } catch (error) {
+        browser = `headless Chromium with WebGPU could not be started: ${(error as Error).message.split('\n')[0]}`;
+      }
+    }
     let tfjs: TfjsSession | string = 'skipped with --no-tfjs';
     if (args.tfjs && (only.has('training') || only.has('matmul'))) {
       try {
@@ -239,16 +260,23 @@ async function measureSections(args: Args, only: Set<OnlySection>): Promise<void
         tfjs = `tfjs could not start on the Dawn device: ${(error as Error).message}`;
       }
     }
-    const progress = new Progress(only.size + (only.has('batch') ? BATCH_ROUNDS_STEPS - 1 : 0));
+    const progress = new Progress(only.size + (only.has('batch') ? BATCH_ROUNDS_STEPS - 1 : 0) + (only.has('chromium') ? CHROMIUM_STEPS - 1 : 0));
     if (only.has('batch')) results.batchDecode = await measureBatch(gpu, progress);
-    Object.assign(results, await measureOnly(gpu, tfjs, only, `npm run bench -- --only ${[...only].join(',')}`, progress));
+    const command = `npm run bench -- --only ${[...only].join(',')}${args.lengths ? ` --lengths ${args.lengths.join(',')}` : ''}`;
+    Object.assign(results, await measureOnly(gpu, tfjs, browser, only, command, progress, args.lengths));
     writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${[...only].join(' and ')} into ${args.out}`);
   } finally {
+    if (typeof browser !== 'string') await browser.close();
     gpu.release();
   }
 }
+
+/** mdl and ORT Web in one Chromium: B=1, H=8, D=64 at these lengths, masks none, causal and window(128). */
+const CHROMIUM_LENGTHS = [256, 1024];
+const CHROMIUM_ROUNDS = 5;
+const CHROMIUM_STEPS = CHROMIUM_LENGTHS.length * 3;
 
 const BATCH_ROUNDS = 3;
 const BATCH_ROUNDS_STEPS = (BATCH_ROUNDS + 1) * BATCH_CASES.length;
