@@ -42,7 +42,7 @@ export function explainTargets(r: BenchResults): string[] {
         'Smaller key tiles would skip more of the band at the edges, at the price of more passes over the tile loop; the tuner chooses tile shapes per adapter.',
     );
   }
-  const inChromium = missed.find((t) => t.what.includes('one Chromium'));
+  const inChromium = missed.find((t) => t.what.includes('Chromium'));
   if (inChromium && r.chromium) lines.push(...explainChromium(r.chromium, Number(/L=(\d+)/.exec(inChromium.what)![1])));
   const share = missed.find((t) => t.what.startsWith('fused share'));
   if (share && fused) {

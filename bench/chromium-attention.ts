@@ -20,6 +20,7 @@ import { attentionVariants, tileLabel, type TileChoice } from '../src/tune/varia
 import { maxAbsDiff, seededFloats } from './data.ts';
 import { benchMasks, denseMask, tileClassesFor, type BenchMask } from './masks.ts';
 import type { MdlPageCase } from './ort/mdl-page.ts';
+import { prepareUnfused, type PreparedUnfused } from './unfused-attention.ts';
 import type { OrtBrowser } from './ort/ort-browser.ts';
 import type { Section } from './results.ts';
 
@@ -107,8 +108,10 @@ export async function runChromiumAttention(gpu: GpuContext, browser: OrtBrowser,
       const contenders: ChromiumContender[] = [];
       const samplers = new Map<string, Sampler>();
       const nodeRuns: PreparedAttention[] = [];
+      let nodeUnfused: PreparedUnfused | undefined;
       const row: ChromiumRow = { length, maskId: mask.id, mask: mask.label, contenders, samples: {}, maxDiff: {}, skipped: {} };
       const checks: (() => Promise<void>)[] = [];
+      let reference: Float32Array = new Float32Array(0);
       try {
         for (const [i, shape] of mdlShapes(gpu, mask).entries()) {
           const kernel = attentionKernelFor(gpu, { headDim: HEAD_DIM, heads: HEADS, kvHeads: HEADS, mask: mask.wgsl, tiles: shape.tiles });
@@ -145,18 +148,27 @@ export async function runChromiumAttention(gpu: GpuContext, browser: OrtBrowser,
           contenders.push({ id: unfusedId, runtime: 'chromium', kind: 'unfused', label: 'unfused (3 dispatches)' });
           samplers.set(unfusedId, () => page.time(unfusedId));
           checks.push(async () => void (row.maxDiff[unfusedId] = await page.diff(unfusedId, 'reference')));
-        } else row.skipped[unfusedId] = 'same dense work as without a mask (not re-measured)';
+          // The same three dispatches on Node's Dawn: the baseline the rest of the report compares with.
+          const nodeUnfusedId = 'node unfused';
+          const run = (nodeUnfused = await prepareUnfused(gpu, { batch: 1, lq: length, lk: length, heads: HEADS, kvHeads: HEADS, headDim: HEAD_DIM, q, k, v, mask: dense }));
+          contenders.push({ id: nodeUnfusedId, runtime: 'node', kind: 'unfused', label: 'unfused (3 dispatches)' });
+          samplers.set(nodeUnfusedId, () => run.time());
+          checks.push(async () => void (row.maxDiff[nodeUnfusedId] = maxAbsDiff(await run.output(), reference)));
+        } else {
+          row.skipped[unfusedId] = 'same dense work as without a mask (not re-measured)';
+          row.skipped['node unfused'] = row.skipped[unfusedId];
+        }
 
         // Warm-up: one untimed run each (pipeline compilation lands here), which also computes the outputs checked.
         for (const c of contenders) await samplers.get(c.id)!();
-        const reference = await nodeRuns[0].output();
+        reference = await nodeRuns[0].output();
         if (!reference.some((x) => x !== 0)) throw new Error(`mdl's Node output is all zeros at L=${length}, ${mask.label}`);
         if (length === Math.min(...o.lengths)) {
           const shape = { batch: 1, lq: length, lk: length, heads: HEADS, kvHeads: HEADS, headDim: HEAD_DIM };
           row.oracleDiff = maxAbsDiff(reference, attentionCpu(shape, q, k, v, { mask: mask.wgsl ? maskFunction(mask.pred, env) : undefined }));
           if (!(row.oracleDiff <= CHROMIUM_MAX_DIFF)) throw new Error(`mdl's Node output is ${row.oracleDiff} from the f64 oracle at L=${length}, ${mask.label}`);
         }
-        for (const [i, run] of nodeRuns.entries()) if (i > 0) row.maxDiff[contenders.filter((c) => c.runtime === 'node')[i].id] = maxAbsDiff(await run.output(), reference);
+        for (const [i, run] of nodeRuns.entries()) if (i > 0) row.maxDiff[contenders.filter((c) => c.runtime === 'node' && c.kind === 'mdl')[i].id] = maxAbsDiff(await run.output(), reference);
         row.maxDiff[contenders[0].id] = 0;
         browser.putBlob('reference', reference);
         for (const check of checks) await check();
@@ -174,6 +186,7 @@ export async function runChromiumAttention(gpu: GpuContext, browser: OrtBrowser,
         rows.push(row);
       } finally {
         nodeRuns.forEach((r) => r.destroy());
+        nodeUnfused?.destroy();
         await page.release();
       }
     }
@@ -202,8 +215,8 @@ export function defaultMdl(row: ChromiumRow, runtime: Runtime): number | undefin
   return c && medianOf(row, c.id);
 }
 
-/** ms of a comparator (ORT or the unfused path, both in Chromium). */
-export function comparatorMs(row: ChromiumRow, kind: 'ort' | 'unfused'): number | undefined {
-  const c = row.contenders.find((x) => x.kind === kind);
+/** ms of a comparator: ORT (in Chromium) or the unfused path (in Chromium, or in Node). */
+export function comparatorMs(row: ChromiumRow, kind: 'ort' | 'unfused', runtime: Runtime = 'chromium'): number | undefined {
+  const c = row.contenders.find((x) => x.kind === kind && x.runtime === runtime);
   return c && medianOf(row, c.id);
 }

@@ -144,14 +144,15 @@ export function judgeTargets(r: BenchResults): Target[] {
 function chromiumTargets(r: BenchResults): Target[] {
   const s = r.chromium;
   const L = s && s.rows.length ? (s.rows.some((x) => x.length === 1024) ? 1024 : Math.max(...s.rows.map((x) => x.length))) : 1024;
-  const x = (id: string, who: 'ort' | 'unfused') => {
+  const x = (id: string, who: 'ort' | 'unfused', runtime: 'chromium' | 'node' = 'chromium') => {
     const row = chromiumRowAt(s, L, id);
-    return row && chromiumSpeedup(row, who);
+    return row && chromiumSpeedup(row, who, runtime);
   };
   const target = (what: string, goal: number, v: number | undefined): Target => ({ what, goal: `≥ ${goal}×`, measured: v === undefined ? 'not measured' : `${v.toFixed(2)}×`, met: v === undefined ? undefined : v >= goal });
   return [
     target(`in one Chromium: fused vs ORT Web, L=${L}, no mask`, 1.5, x('none', 'ort')),
     target(`in one Chromium: fused vs ORT Web, L=${L}, causal`, 1.5, x('causal', 'ort')),
     target(`in one Chromium: fused vs unfused, L=${L}, no mask`, 2.5, x('none', 'unfused')),
+    target(`in the Chromium run, on Node's Dawn: fused vs unfused, L=${L}, no mask`, 2.5, x('none', 'unfused', 'node')),
   ];
 }
