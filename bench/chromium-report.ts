@@ -5,6 +5,10 @@ import { median } from '../src/tune/measure.ts';
 import { bestMdl, CHROMIUM_MAX_DIFF, comparatorMs, defaultMdl, type ChromiumRow, type ChromiumSection, type Runtime } from './chromium-attention.ts';
 
 const ms = (v: number | undefined) => (v === undefined ? '—' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const paired = (r: ChromiumRow) => {
+  const x = pairedOrtRatio(r);
+  return x === undefined ? '—' : `${x.toFixed(2)}×`;
+};
 const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? '—' : `${(a / b).toFixed(2)}×`);
 
 /** ORT's (or the unfused path's) time over mdl's fastest shape, both in one runtime; undefined when either is missing. */
@@ -12,6 +16,19 @@ export function chromiumSpeedup(row: ChromiumRow, who: 'ort' | 'unfused', runtim
   const best = bestMdl(row, runtime);
   const other = comparatorMs(row, who, runtime);
   return best && other !== undefined ? other / best.ms : undefined;
+}
+
+/**
+ * The median over rounds of ORT's sample over mdl's best shape's sample of the same round. Samples of one round are
+ * taken back to back, so a load that comes and goes on a shared machine falls on both sides of each ratio.
+ */
+export function pairedOrtRatio(row: ChromiumRow): number | undefined {
+  const best = bestMdl(row, 'chromium');
+  const ort = row.contenders.find((c) => c.kind === 'ort');
+  const a = ort && row.samples[ort.id];
+  const b = best && row.samples[best.contender.id];
+  if (!a?.length || !b?.length || a.length !== b.length) return undefined;
+  return median(a.map((x, i) => x / b[i]));
 }
 
 export function chromiumRowAt(s: ChromiumSection | undefined, length: number, maskId: string): ChromiumRow | undefined {
@@ -32,17 +49,17 @@ export function renderChromium(s: ChromiumSection | undefined): string[] {
     '',
     `mdl's fused kernels run inside the headless Chromium page that runs ONNX Runtime Web ${s.ortVersion} (\`bench/ort/mdl-page.ts\`, bundled by esbuild from the same generator and runtime modules as the CLI), on the page's WebGPU device (${s.browserAdapter}${s.ortWorkaround ? `; ORT on a device of its own: ${s.ortWorkaround}` : ''}), and the same kernels in Node on Dawn from the \`webgpu\` package (${s.nodeAdapter}). The unfused path (three dispatches, the score matrix in memory) runs in the same page. B=1, H=8, D=64, f32. Each contender had ${s.warmup} warm-up run, then ${s.rounds} rounds took one sample of every contender in turn; medians. A sample is, for every contender alike, performance.now() around the submit and the queue's onSubmittedWorkDone, inputs and output resident on the device. Every output was compared in full with mdl's Node output (itself compared with the f64 CPU oracle at the smallest length) before its time was kept (limit ${CHROMIUM_MAX_DIFF}).`,
     '',
-    "mdl's shapes: the default (what the suite runs when nothing was tuned) and the tuner's row-wise candidates (`attentionVariants`). **mdl best** is the fastest of them in that runtime — the tuner keeps the fastest shape it measures. Ratios are the other path's median over mdl's best in the same runtime (higher = mdl faster). The unfused path also runs in Node, the baseline of the rest of the report.",
+    "mdl's shapes: the default (what the suite runs when nothing was tuned) and the tuner's row-wise candidates (`attentionVariants`). **mdl best** is the fastest of them in that runtime — the tuner keeps the fastest shape it measures. Ratios are the other path's median over mdl's best in the same runtime (higher = mdl faster); **paired** is the median over the rounds of ORT's sample over mdl's best shape's sample in the same round, which a load that comes and goes moves less. The unfused path also runs in Node, the baseline of the rest of the report.",
     '',
-    '| L | mask | mdl best, Chromium | ORT Web, Chromium | ORT / mdl | unfused, Chromium | unfused / mdl | mdl default, Chromium | mdl best, Node/Dawn | mdl default, Node/Dawn | unfused, Node/Dawn | unfused / mdl, Node |',
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| L | mask | mdl best, Chromium | ORT Web, Chromium | ORT / mdl | paired | unfused, Chromium | unfused / mdl | mdl default, Chromium | mdl best, Node/Dawn | mdl default, Node/Dawn | unfused, Node/Dawn | unfused / mdl, Node |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const r of s.rows) {
     const best = bestMdl(r, 'chromium');
     const node = bestMdl(r, 'node');
     const cell = (b: typeof best) => (b ? `${ms(b.ms)} ms (${b.contender.label.replace(/ \((default|tuned)\)$/, '')})` : '—');
     lines.push(
-      `| ${r.length} | ${r.mask} | ${cell(best)} | ${cellOf(r, 'ort')} | ${ratio(comparatorMs(r, 'ort'), best?.ms)} | ${cellOf(r, 'unfused')} | ${ratio(comparatorMs(r, 'unfused'), best?.ms)} | ${ms(defaultMdl(r, 'chromium'))} ms | ${cell(node)} | ${ms(defaultMdl(r, 'node'))} ms | ${cellOf(r, 'unfused', 'node')} | ${ratio(comparatorMs(r, 'unfused', 'node'), node?.ms)} |`,
+      `| ${r.length} | ${r.mask} | ${cell(best)} | ${cellOf(r, 'ort')} | ${ratio(comparatorMs(r, 'ort'), best?.ms)} | ${paired(r)} | ${cellOf(r, 'unfused')} | ${ratio(comparatorMs(r, 'unfused'), best?.ms)} | ${ms(defaultMdl(r, 'chromium'))} ms | ${cell(node)} | ${ms(defaultMdl(r, 'node'))} ms | ${cellOf(r, 'unfused', 'node')} | ${ratio(comparatorMs(r, 'unfused', 'node'), node?.ms)} |`,
     );
   }
   const oracle = Math.max(...s.rows.map((r) => r.oracleDiff ?? 0));
@@ -72,7 +89,7 @@ export function explainChromium(s: ChromiumSection, length: number): string[] {
     const node = bestMdl(row, 'node');
     const def = defaultMdl(row, 'chromium');
     out.push(
-      `- **Fused vs ORT Web in one Chromium, L=${length}, ${row.mask}.** mdl's fastest shape there, ${best.contender.label}, took ${ms(best.ms)} ms, ${(100 * best.ms / ort).toFixed(0)}% of ORT's ${ms(ort)} ms (${x.toFixed(2)}×; 1.5× needs ≤ ${ms(ort / 1.5)} ms)` +
+      `- **Fused vs ORT Web in one Chromium, L=${length}, ${row.mask}.** mdl's fastest shape there, ${best.contender.label}, took ${ms(best.ms)} ms, ${(100 * best.ms / ort).toFixed(0)}% of ORT's ${ms(ort)} ms (${x.toFixed(2)}×; 1.5× needs ≤ ${ms(ort / 1.5)} ms; paired by round ${pairedOrtRatio(row)?.toFixed(2) ?? '—'}×; fastest single samples ${ms(Math.min(...row.samples[best.contender.id]))} ms against ORT's ${ms(Math.min(...(row.samples[row.contenders.find((c) => c.kind === 'ort')!.id] ?? [NaN])))} ms)` +
         (def !== undefined ? `; the default shape took ${ms(def)} ms` : '') +
         (node ? `; in Node on Dawn the fastest shape took ${ms(node.ms)} ms (${node.contender.label})` : '') +
         `. ${id === 'causal' ? 'ORT computes the causal case densely with an additive bias, so its time barely changes with the mask, while mdl skips the EMPTY tiles; the remaining gap is per-tile arithmetic.' : 'Without a mask both do the same arithmetic, so the gap is the kernel\'s arithmetic rate on this adapter.'}`,

@@ -1,5 +1,5 @@
 // `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]
-// [-- --only training,backward,batch,matmul,attention-shapes,chromium]`: every benchmark in one process on one adapter, progress on stderr, results
+// [-- --only training,backward,batch,matmul,attention-shapes,chromium] [-- --rounds N]` (N: rounds of the chromium section): every benchmark in one process on one adapter, progress on stderr, results
 // written to BENCHMARKS.md and the measurements behind it to BENCHMARKS.json (`--report-only` renders the report from
 // them again). `--only` measures just the named sections, in one run of their own, and renders the report with the
 // other sections' saved measurements.
@@ -42,6 +42,8 @@ interface Args {
   reportOnly: boolean;
   /** Measure only these sections and merge them into the saved results. */
   only?: Set<OnlySection>;
+  /** Rounds of the one-Chromium section (default CHROMIUM_ROUNDS). */
+  rounds?: number;
 }
 
 const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes', 'chromium'] as const;
@@ -57,12 +59,16 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--report-only') args.reportOnly = true;
     else if (a === '--out') args.out = argv[++i];
     else if (a === '--lengths') args.lengths = argv[++i].split(',').map(Number);
+    else if (a === '--rounds') {
+      args.rounds = Number(argv[++i]);
+      if (!Number.isInteger(args.rounds) || args.rounds < 1) throw new Error(`--rounds: expected a whole number ≥ 1, got '${argv[i]}'`);
+    }
     else if (a === '--only') {
       const names = (argv[++i] ?? '').split(',');
       const bad = names.find((n) => !(ONLY_SECTIONS as readonly string[]).includes(n));
       if (bad !== undefined) throw new Error(`--only: unknown section '${bad}' (sections: ${ONLY_SECTIONS.join(', ')})`);
       args.only = new Set(names as OnlySection[]);
-    } else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs, --report-only, --only ${ONLY_SECTIONS.join(',')})`);
+    } else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --rounds N, --no-ort, --no-tfjs, --report-only, --only ${ONLY_SECTIONS.join(',')})`);
   }
   return args;
 }
@@ -198,7 +204,7 @@ async function main(): Promise<void> {
 /** The sections `--only` can name, measured side by side in one run on `gpu`. */
 type OnlyResults = Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes' | 'chromium'>;
 
-async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, browser: OrtBrowser | string, only: Set<OnlySection>, command: string, progress: Progress, lengths?: number[]): Promise<OnlyResults> {
+async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, browser: OrtBrowser | string, only: Set<OnlySection>, command: string, progress: Progress, lengths?: number[], rounds = CHROMIUM_ROUNDS): Promise<OnlyResults> {
   const out: OnlyResults = {};
   const section = async <T>(measure: () => Promise<T>): Promise<Section<T>> => {
     const started = performance.now();
@@ -227,10 +233,10 @@ async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, browser:
     if (typeof browser === 'string') progress.note(`mdl and ORT Web in one Chromium: not measured (${browser})`);
     else {
       const s = await section(() =>
-        runChromiumAttention(gpu, browser, { lengths: lengths ?? CHROMIUM_LENGTHS, maskIds: ['none', 'causal', 'window'], rounds: CHROMIUM_ROUNDS, unfusedMasksUpTo: 256, log, step: (what) => progress.step(what) }),
+        runChromiumAttention(gpu, browser, { lengths: lengths ?? CHROMIUM_LENGTHS, maskIds: ['none', 'causal', 'window'], rounds, unfusedMasksUpTo: 256, log, step: (what) => progress.step(what) }),
       );
       const a = browser.adapter;
-      out.chromium = { ...s, rounds: CHROMIUM_ROUNDS, warmup: 1, nodeAdapter: gpu.describe(), browserAdapter: browser.mdl?.adapter.description ?? '', ortWorkaround: a.workaround, ortVersion: a.ort };
+      out.chromium = { ...s, rounds, warmup: 1, nodeAdapter: gpu.describe(), browserAdapter: browser.mdl?.adapter.description ?? '', ortWorkaround: a.workaround, ortVersion: a.ort };
     }
   }
   return out;
@@ -262,8 +268,8 @@ async function measureSections(args: Args, only: Set<OnlySection>): Promise<void
     }
     const progress = new Progress(only.size + (only.has('batch') ? BATCH_ROUNDS_STEPS - 1 : 0) + (only.has('chromium') ? CHROMIUM_STEPS - 1 : 0));
     if (only.has('batch')) results.batchDecode = await measureBatch(gpu, progress);
-    const command = `npm run bench -- --only ${[...only].join(',')}${args.lengths ? ` --lengths ${args.lengths.join(',')}` : ''}`;
-    Object.assign(results, await measureOnly(gpu, tfjs, browser, only, command, progress, args.lengths));
+    const command = `npm run bench -- --only ${[...only].join(',')}${args.lengths ? ` --lengths ${args.lengths.join(',')}` : ''}${args.rounds ? ` --rounds ${args.rounds}` : ''}`;
+    Object.assign(results, await measureOnly(gpu, tfjs, browser, only, command, progress, args.lengths, args.rounds));
     writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${[...only].join(' and ')} into ${args.out}`);
