@@ -74,7 +74,7 @@ export async function runAttentionSuite(gpu: GpuContext, o: SuiteOptions): Promi
     for (const mask of o.masks) {
       const repeats = o.repeatsFor(length);
       const sig = attentionSignature({ headDim: HEAD_DIM, heads: HEADS, kvHeads: HEADS, mask: mask.wgsl });
-      const tiles = tunedTilesFor(gpu.adapter, sig, { limits: gpu.limits });
+      const tiles = tunedTilesFor(gpu.adapter, sig, { limits: gpu.limits, subgroups: gpu.subgroups });
       const kernel = attentionKernelFor(gpu, { headDim: HEAD_DIM, heads: HEADS, kvHeads: HEADS, mask: mask.wgsl, tiles });
       const classes = mask.wgsl ? tileClassesFor(mask, kernel, length, length) : undefined;
       const dense = denseMask(mask, length, length);

@@ -158,13 +158,34 @@ async function fillExamples(): Promise<void> {
   }
   select.addEventListener('change', () => select.value && void openUrl(select.value).catch(() => undefined));
   $('open-url').addEventListener('click', () => void openUrl($<HTMLInputElement>('spec-url').value.trim()).catch(() => undefined));
-  $<HTMLInputElement>('spec-file').addEventListener('change', async (ev) => {
+  $<HTMLInputElement>('spec-file').addEventListener('change', (ev) => {
     const file = (ev.target as HTMLInputElement).files?.[0];
-    if (!file) return;
-    clearError($('spec-error'));
-    openSpec(file.name, await file.text());
-    localStorage.setItem(STORAGE_KEY, JSON.stringify({ name: file.name, text: openedText }));
+    if (file) void openFile(file);
   });
+  // A file dropped onto the editor opens as if chosen. Caught before CodeMirror, whose own drop handling would insert
+  // the file's text at the drop point, inside the spec already there.
+  const box = $('editor');
+  const carriesFiles = (ev: DragEvent) => !!ev.dataTransfer?.types.includes('Files');
+  box.addEventListener('dragover', (ev) => carriesFiles(ev) && ev.preventDefault(), { capture: true });
+  box.addEventListener('drop', (ev) => {
+    const file = ev.dataTransfer?.files[0];
+    if (!file) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    void openFile(file);
+  }, { capture: true });
+}
+
+/** Opens a local file (chosen or dropped) and keeps it like an edit, so a reload brings it back. */
+async function openFile(file: File): Promise<void> {
+  clearError($('spec-error'));
+  openSpec(file.name, await file.text());
+  localStorage.setItem(STORAGE_KEY, JSON.stringify({ name: file.name, text: openedText }));
+  const url = new URL(location.href);
+  if (url.searchParams.has('spec')) {
+    url.searchParams.delete('spec');
+    history.replaceState(null, '', url);
+  }
 }
 
 /** Only the boxes the model reads: a source box for an encoder-decoder, a prompt box otherwise. */
@@ -264,7 +285,9 @@ async function generateNow(first: boolean): Promise<void> {
     $('timings').textContent = timingsLine(g, s.kind === 'beam');
     const given = roles.source ? `source: ${source}` : `prompt: ${prompt}`;
     const weightsLine = trained?.model === m && $<HTMLInputElement>('train-use').checked ? `weights: trained here (${trained.progress.step} steps)` : params.weights ? `weights: ${params.weights}` : '(seeded weights: the text is noise)';
-    $('output').textContent = `${given}\ntokens: ${g.tokens.join(' ')}\ntext:   ${JSON.stringify(g.text)}\ndecoding: ${g.decoding}\n${weightsLine}`;
+    // Stop ends the run after the step in progress; say so, since fewer tokens than asked can also mean an end token.
+    const stoppedLine = stopping ? `\nstopped after ${g.tokens.length} of ${s.maxNew} tokens` : '';
+    $('output').textContent = `${given}\ntokens: ${g.tokens.join(' ')}\ntext:   ${JSON.stringify(g.text)}\ndecoding: ${g.decoding}\n${weightsLine}${stoppedLine}`;
     (window.mdlRuns ??= []).push(g);
     if (first) {
       // One forward pass with fixed inputs, whose logits a test compares with the same run in Node.

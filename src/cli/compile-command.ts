@@ -26,7 +26,7 @@ export function registerCompileCommand(program: Command): void {
       if (opts.tuned) {
         // Only the adapter's identity is needed: the cache is keyed by it.
         const gpu = await acquireGpu();
-        tuning = tunedScheduleOptions(gpu.adapter);
+        tuning = tunedScheduleOptions(gpu.adapter, { subgroups: gpu.subgroups });
         adapter = gpu.describe();
         gpu.release();
         schedule = tuning.options;

@@ -21,7 +21,7 @@ export interface Prepared {
 /** `dims`: the first step's dims of every row the run will start with. */
 export function prepareModel(gpu: GpuContext | undefined, model: CheckedModel, dims: Record<string, number>[], weightsFile: string | undefined, seed: number, progress: (line: string) => void): Prepared {
   // On the GPU, attention kernels take the tiles `mdl tune` chose for this adapter, where it has run.
-  const tuning = gpu && tunedScheduleOptions(gpu.adapter);
+  const tuning = gpu && tunedScheduleOptions(gpu.adapter, { subgroups: gpu.subgroups });
   const t0 = performance.now();
   const lowered = lower(model, tuning?.options);
   for (const d of dims) {

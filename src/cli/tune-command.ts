@@ -78,7 +78,7 @@ export function registerTuneCommand(program: Command): void {
       let matmul: MatmulTuneOutcome | undefined;
       try {
         for (const { site, nodes } of groups) {
-          const variants = attentionVariants(site.headDim, gpu.limits, maxVariants);
+          const variants = attentionVariants(site.headDim, gpu.limits, maxVariants, gpu.subgroups);
           say(`  ${site.label} [${signatureKey(site.signature)}], ${nodes.length} site(s), ${variants.length} variants`);
           const outcome = await tuneSite(gpu, site, { batch, lq: length, lk: length }, {
             variants,

@@ -168,10 +168,10 @@ function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePl
  */
 function attentionStep(s: Step, cache: number | undefined, skinny: boolean, buffers: ProgramBuffer[], bufferOf: Map<string, ProgramBuffer>): Step {
   const a = s.attention!;
-  const shape = skinny ? decodeTiles(a.headDim, DEFAULT_KERNEL_LIMITS) : { tileQ: a.tiles.q, tileK: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged, rowwise: a.tiles.rowwise };
+  const shape = skinny ? decodeTiles(a.headDim, DEFAULT_KERNEL_LIMITS) : { tileQ: a.tiles.q, tileK: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged, rowwise: a.tiles.rowwise, subgroups: a.tiles.subgroups };
   // The one-row decode tiles are the default shape's; a row-wise full pass keeps its shape for the prefill.
-  const { rowwise: _, ...rest } = a.tiles;
-  const tiles = { ...rest, q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, ...(shape.rowwise ? { rowwise: true } : {}) };
+  const { rowwise: _, subgroups: __, ...rest } = a.tiles;
+  const tiles = { ...rest, q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, ...(shape.rowwise ? { rowwise: true } : {}), ...(shape.subgroups ? { subgroups: true } : {}) };
   const lk: Poly = cache === undefined ? a.lk : sym.atom(CACHE_DIMS.keys(cache));
   const site = { ...a, lk, tiles };
   const f = (p: Poly) => formula.of(p);

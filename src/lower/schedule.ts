@@ -29,7 +29,7 @@ export interface ScheduleOptions {
    * Tiles for an attention kernel (per-adapter tuning); the generator's default when absent. A choice must fit the
    * WebGPU default limits, which the rendered kernels are generated for.
    */
-  attentionTiles?: (shape: AttentionKernelShape) => { q: number; k: number; lanes: number; staged?: boolean; rowwise?: boolean };
+  attentionTiles?: (shape: AttentionKernelShape) => { q: number; k: number; lanes: number; staged?: boolean; rowwise?: boolean; subgroups?: boolean };
   /** The matmul tiling measured fastest on this adapter; the default (wg32) when absent. */
   matmulTiling?: MatmulTiling;
 }
@@ -198,7 +198,7 @@ export function attentionSteps(n: NodeOf<'attention'>, m: CheckedModel, byId: Ma
   const chosen = options.attentionTiles?.({ headDim, heads, kvHeads, mask: mask?.wgsl, modifiers });
   // Validated against the default limits either way: the kernel generator throws on a shape that does not fit.
   const shape = chooseTiles(headDim, DEFAULT_KERNEL_LIMITS, chosen);
-  const tiles = { q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, heads: mask?.wgsl.perHead ? heads : 1, ...(shape.rowwise ? { rowwise: true } : {}) };
+  const tiles = { q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, heads: mask?.wgsl.perHead ? heads : 1, ...(shape.rowwise ? { rowwise: true } : {}), ...(shape.subgroups ? { subgroups: true } : {}) };
   const site: AttentionSite = {
     heads,
     kvHeads,

@@ -35,6 +35,7 @@ export interface AttentionRunInputs {
 
 /** Generates a kernel sized for this device's limits. */
 export function attentionKernelFor(gpu: GpuContext, config: Omit<AttentionKernelConfig, 'limits'>): AttentionKernel {
+  if (config.tiles?.subgroups && !gpu.subgroups) throw new Error(`the subgroup form of the row-wise attention kernel needs the 'subgroups' feature, which ${gpu.describe()} does not offer`);
   return generateAttentionKernel({ ...config, limits: gpu.limits });
 }
 

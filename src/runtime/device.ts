@@ -15,6 +15,10 @@
 // SwiftShader only when that probe finds no adapter, the user has not chosen an ICD, and the manifest exists. When
 // no driver manifest is installed at all, we go to SwiftShader directly, which spares the loader's warnings.
 
+import { subgroupSupport, type SubgroupSupport } from './subgroups.ts';
+
+export type { SubgroupSupport } from './subgroups.ts';
+
 /** Where Debian/Ubuntu's `chromium` package installs SwiftShader's Vulkan ICD manifest. */
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
@@ -32,6 +36,8 @@ export interface GpuContext {
   /** The limits the device was created with (the adapter's, for the limits the kernels care about). */
   limits: GPUSupportedLimits;
   hasShaderF16: boolean;
+  /** The subgroup sizes the device may run with, when it was created with the `subgroups` feature. */
+  subgroups?: SubgroupSupport;
   /** Errors WebGPU raised outside any error scope, oldest first; `checkHealthy` turns them into an exception. */
   uncapturedErrors: string[];
   /** Throws if the device was lost or reported an uncaptured error since the last check. */
@@ -84,6 +90,9 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<GpuConte
   const requiredFeatures: GPUFeatureName[] = [];
   const hasShaderF16 = (options.wantShaderF16 ?? true) && adapter.features.has('shader-f16');
   if (hasShaderF16) requiredFeatures.push('shader-f16');
+  // Requested whenever offered: only a kernel the tuner chose for this adapter uses it (attention-subgroups.ts).
+  const subgroups = subgroupSupport(adapter);
+  if (subgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
   const requiredLimits: Record<string, number> = {};
   for (const name of LIMITS_TO_RAISE) {
     const value = (adapter.limits as unknown as Record<string, number | undefined>)[name];
@@ -113,6 +122,7 @@ export async function acquireGpu(options: AcquireOptions = {}): Promise<GpuConte
     adapter: summary,
     limits: device.limits,
     hasShaderF16,
+    ...(subgroups ? { subgroups } : {}),
     uncapturedErrors,
     checkHealthy() {
       if (released) throw new Error('the WebGPU device has been released');

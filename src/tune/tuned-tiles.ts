@@ -9,7 +9,8 @@ import { defaultCachePath, lookupEntry, lookupMatmul, readTuneCache, type TuneCa
 import type { MatmulTiling } from '../wgsl/matmul-tilings.ts';
 import type { ScheduleOptions } from '../lower/schedule.ts';
 import { attentionSignature, signatureKey, type AdapterIdentity, type KernelSignature } from './signature.ts';
-import { defaultTiles, fitsLimits, type TileChoice } from './variants.ts';
+import type { SubgroupSupport } from '../runtime/subgroups.ts';
+import { defaultTiles, fitsLimits, subgroupSharingAllowed, type TileChoice } from './variants.ts';
 
 export interface TunedTiles extends TileChoice {
   /** Where the shape came from: the cache, or the generator's default (nothing tuned, or the tuned one unusable). */
@@ -21,6 +22,8 @@ export interface TunedTilesOptions {
   limits?: KernelLimits;
   /** The cache file (default: `$MDL_CACHE_DIR/tune.json` or `~/.cache/mdl/tune.json`). */
   cachePath?: string;
+  /** The device's subgroup sizes: a tuned subgroup shape is used only where the tuner would offer it. */
+  subgroups?: SubgroupSupport;
 }
 
 const loaded = new Map<string, { mtimeMs: number; cache: TuneCache }>();
@@ -44,8 +47,9 @@ export function tunedTilesFor(adapter: AdapterIdentity, signature: KernelSignatu
   const limits = options.limits ?? DEFAULT_KERNEL_LIMITS;
   const cache = cacheAt(options.cachePath ?? defaultCachePath());
   const entry = cache && lookupEntry(cache, adapter, signature);
-  if (entry && fitsLimits(signature.headDim, entry.tiles, limits)) {
-    return { q: entry.tiles.q, k: entry.tiles.k, lanes: entry.tiles.lanes, ...(entry.tiles.staged === false ? { staged: false } : {}), ...(entry.tiles.rowwise ? { rowwise: true } : {}), source: 'tuned' };
+  const usable = entry && fitsLimits(signature.headDim, entry.tiles, limits) && (!entry.tiles.subgroups || subgroupSharingAllowed(options.subgroups));
+  if (entry && usable) {
+    return { q: entry.tiles.q, k: entry.tiles.k, lanes: entry.tiles.lanes, ...(entry.tiles.staged === false ? { staged: false } : {}), ...(entry.tiles.rowwise ? { rowwise: true } : {}), ...(entry.tiles.subgroups ? { subgroups: true } : {}), source: 'tuned' };
   }
   return { ...defaultTiles(signature.headDim, limits), source: 'default' };
 }

@@ -89,7 +89,7 @@ function seeded(length: number, seed: number): Float32Array {
 }
 
 export async function tuneSite(gpu: GpuContext, site: TuneSite, problem: TuneProblem, options: TuneOptions = {}): Promise<TuneOutcome> {
-  const variants = options.variants ?? attentionVariants(site.headDim, gpu.limits);
+  const variants = options.variants ?? attentionVariants(site.headDim, gpu.limits, undefined, gpu.subgroups);
   const tolerance = options.tolerance ?? 1e-4;
   const { batch, lq, lk } = problem;
   const q = seeded(batch * lq * site.heads * site.headDim, 11);

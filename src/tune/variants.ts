@@ -3,8 +3,10 @@
 // and on a software adapter a compile alone can take a second — and spans the axes that matter on real devices:
 // workgroup size (rows × lanes), workgroup memory (the K/V tiles grow with the key tile), and registers per thread
 // (D/4 ÷ lanes output vec4s each) — plus unstaged variants, one query row per invocation reading K and V straight
-// from storage, for adapters where workgroup memory buys nothing (a CPU implementation such as SwiftShader).
+// from storage, for adapters where workgroup memory buys nothing (a CPU implementation such as SwiftShader). On
+// adapters with subgroups of 8 lanes or more, the row-wise shape is also offered with K/V passed between lanes.
 
+import type { SubgroupSupport } from '../runtime/subgroups.ts';
 import { chooseTiles, workgroupBytes, type KernelLimits } from '../wgsl/attention.ts';
 
 export interface TileChoice {
@@ -15,14 +17,26 @@ export interface TileChoice {
   staged?: boolean;
   /** true: the row-wise kernel (lanes 1, staged K/V, scores private to each row's invocation). */
   rowwise?: boolean;
+  /** With `rowwise`: K/V rows passed between the lanes of a subgroup instead of staged (needs `subgroups`). */
+  subgroups?: boolean;
+}
+
+/**
+ * Whether the subgroup form of the row-wise kernel is worth offering: the adapter has the feature and its smallest
+ * subgroup has at least 8 lanes. The kernel is correct at any size (it is tested on 4-lane subgroups), but with 4
+ * lanes a 32-key tile takes 8 rounds of loads and shuffles, and a size the driver may pick below 8 is where subgroup
+ * kernels that assume more lanes go wrong; an adapter that may run 4-lane subgroups keeps workgroup memory.
+ */
+export function subgroupSharingAllowed(subgroups: SubgroupSupport | undefined): boolean {
+  return !!subgroups && subgroups.minSize >= 8;
 }
 
 export function tileLabel(t: TileChoice): string {
-  return `${t.q}×${t.k}/${t.lanes}${t.staged === false ? ' unstaged' : ''}${t.rowwise ? ' row-wise' : ''}`;
+  return `${t.q}×${t.k}/${t.lanes}${t.staged === false ? ' unstaged' : ''}${t.rowwise ? ' row-wise' : ''}${t.subgroups ? ' subgroups' : ''}`;
 }
 
 export function sameTiles(a: TileChoice, b: TileChoice): boolean {
-  return a.q === b.q && a.k === b.k && a.lanes === b.lanes && (a.staged ?? true) === (b.staged ?? true) && !!a.rowwise === !!b.rowwise;
+  return a.q === b.q && a.k === b.k && a.lanes === b.lanes && (a.staged ?? true) === (b.staged ?? true) && !!a.rowwise === !!b.rowwise && !!a.subgroups === !!b.subgroups;
 }
 
 /** The generator's own choice for this head dim and these limits: what runs when nothing was tuned. */
@@ -40,8 +54,9 @@ export function fitsLimits(headDim: number, t: TileChoice, limits: KernelLimits)
     t.lanes <= d4 &&
     (t.staged !== false || t.lanes === 1) &&
     (!t.rowwise || (t.lanes === 1 && t.staged !== false)) &&
+    (!t.subgroups || !!t.rowwise) &&
     t.q * t.lanes <= maxInvocations &&
-    workgroupBytes(headDim, t.q, t.k, t.staged ?? true, !!t.rowwise) <= limits.maxComputeWorkgroupStorageSize
+    workgroupBytes(headDim, t.q, t.k, t.staged ?? true, !!t.rowwise, !!t.subgroups) <= limits.maxComputeWorkgroupStorageSize
   );
 }
 
@@ -49,11 +64,12 @@ const QUERY_TILES = [8, 16, 32, 64];
 const KEY_TILES = [16, 32, 64];
 
 /**
- * Candidate shapes for one head dim, default first. Lanes are divisors of D/4 that leave each thread 2 to 8 output
+ * Candidate shapes for one head dim, default first. `subgroups`: the device's subgroup sizes, which decide whether the
+ * subgroup form of the row-wise shape is a candidate (`subgroupSharingAllowed`). Lanes are divisors of D/4 that leave each thread 2 to 8 output
  * vec4s (fewer starves the accumulation phase, more spills registers), capped at `max` candidates by preferring
  * workgroups of 64–256 invocations, the range every current GPU schedules well.
  */
-export function attentionVariants(headDim: number, limits: KernelLimits, max = 12): TileChoice[] {
+export function attentionVariants(headDim: number, limits: KernelLimits, max = 12, subgroups?: SubgroupSupport): TileChoice[] {
   const d4 = headDim / 4;
   const lanesOptions = [1, 2, 4, 8, 16].filter((l) => d4 % l === 0 && d4 / l <= 8 && (d4 / l >= 2 || l === 1));
   const fallback = defaultTiles(headDim, limits);
@@ -77,7 +93,11 @@ export function attentionVariants(headDim: number, limits: KernelLimits, max = 1
     const k = [32, 16, 8].find((k) => fitsLimits(headDim, { q, k, lanes: 1, rowwise: true }, limits));
     return k ? [{ q, k, lanes: 1, rowwise: true }] : [];
   });
-  const special = [...rowwise, ...unstaged];
+  // The subgroup form keeps 32-key tiles whatever the workgroup memory: it stages nothing.
+  const shared = subgroupSharingAllowed(subgroups)
+    ? [64, 32].map((q) => ({ q, k: 32, lanes: 1, rowwise: true, subgroups: true })).filter((t) => fitsLimits(headDim, t, limits))
+    : [];
+  const special = [...rowwise, ...shared, ...unstaged];
   const room = Math.max(0, max - 1 - special.length);
   return [fallback, ...special.slice(0, Math.max(0, max - 1)), ...all.slice(0, room)];
 }

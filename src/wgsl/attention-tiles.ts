@@ -23,10 +23,16 @@ export interface TileOverrides {
   staged?: boolean;
   /** The row-wise shape (attention-rowwise.ts): one query row per invocation, K/V tiles staged, scores private. */
   rowwise?: boolean;
+  /** With `rowwise`: K/V rows passed between the lanes of a subgroup, not staged (attention-subgroups.ts). */
+  subgroups?: boolean;
 }
 
-/** Workgroup bytes for a tile shape: K and V tiles (vec4 rows) plus the score tile (the row-wise shape keeps none). */
-export function workgroupBytes(headDim: number, tileQ: number, tileK: number, staged = true, rowwise = false): number {
+/**
+ * Workgroup bytes for a tile shape: K and V tiles (vec4 rows) plus the score tile (the row-wise shape keeps none, and
+ * its subgroup form stages nothing).
+ */
+export function workgroupBytes(headDim: number, tileQ: number, tileK: number, staged = true, rowwise = false, subgroups = false): number {
+  if (subgroups) return 0;
   return rowwise ? 4 * 2 * tileK * headDim : staged ? 4 * (2 * tileK * headDim + tileQ * tileK) : 0;
 }
 
@@ -43,6 +49,8 @@ export interface TileShape {
   staged: boolean;
   /** The row-wise shape (lanes 1, staged): see attention-rowwise.ts. */
   rowwise?: boolean;
+  /** The row-wise shape sharing K/V through subgroup operations (needs the `subgroups` feature). */
+  subgroups?: boolean;
 }
 
 /**
@@ -74,7 +82,8 @@ export function chooseTiles(headDim: number, limits: KernelLimits, overrides: Ti
     const budget = Math.min(limits.maxComputeWorkgroupStorageSize, TILE_MEMORY_BUDGET);
     while (tileK > 1 && workgroupBytes(headDim, tileQ, tileK) > budget) tileK /= 2;
   }
-  const shape: TileShape = { tileQ, tileK, lanes, staged: overrides.staged ?? true, ...(overrides.rowwise ? { rowwise: true } : {}) };
+  const shape: TileShape = { tileQ, tileK, lanes, staged: overrides.staged ?? true, ...(overrides.rowwise ? { rowwise: true } : {}), ...(overrides.subgroups ? { subgroups: true } : {}) };
+  if (shape.subgroups && !shape.rowwise) throw new Error('subgroup sharing of K/V is a form of the row-wise attention kernel: set rowwise as well');
   if (shape.rowwise && (lanes !== 1 || !shape.staged)) throw new Error(`the row-wise attention kernel stages K/V tiles and runs one query row per invocation: lanes must be 1, got ${lanes}`);
   if (!shape.staged && lanes !== 1) throw new Error(`an unstaged attention kernel runs one query row per invocation: lanes must be 1, got ${lanes}`);
   checkTileShape(headDim, shape, limits);
@@ -92,7 +101,7 @@ export function decodeTiles(headDim: number, limits: KernelLimits): TileShape {
   return chooseTiles(headDim, limits, { q: 1, k: tileK, lanes });
 }
 
-function checkTileShape(headDim: number, { tileQ, tileK, lanes, staged, rowwise }: TileShape, limits: KernelLimits): void {
+function checkTileShape(headDim: number, { tileQ, tileK, lanes, staged, rowwise, subgroups }: TileShape, limits: KernelLimits): void {
   for (const [name, value] of [['query tile', tileQ], ['key tile', tileK], ['lanes', lanes]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`attention ${name} must be a positive integer, got ${value}`);
   }
@@ -103,7 +112,7 @@ function checkTileShape(headDim: number, { tileQ, tileK, lanes, staged, rowwise 
       `attention workgroup of ${tileQ} rows × ${lanes} lanes = ${invocations} invocations exceeds the device limit of ${maxInvocations}`,
     );
   }
-  const bytes = workgroupBytes(headDim, tileQ, tileK, staged, rowwise);
+  const bytes = workgroupBytes(headDim, tileQ, tileK, staged, rowwise, subgroups);
   if (bytes > limits.maxComputeWorkgroupStorageSize) {
     throw new Error(
       `attention tiles ${tileQ}×${tileK} with head dim ${headDim} need ${bytes} bytes of workgroup memory; ` +

@@ -23,6 +23,7 @@ import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode, maskBinding } from './names.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileOverrides } from './attention-tiles.ts';
 import { emitRowwiseKernel } from './attention-rowwise.ts';
+import { emitSubgroupRowwiseKernel, SUBGROUP_BUILTINS } from './attention-subgroups.ts';
 import { declarations, packUniforms, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import { emitModifierFunction, f32Literal, needsScoreTable, SCORE_TABLE, type ScoreModifier } from './score-modifiers.ts';
 
@@ -100,6 +101,8 @@ export interface AttentionKernel extends Kernel, AttentionHeads {
   staged: boolean;
   /** The row-wise shape (attention-rowwise.ts). */
   rowwise?: boolean;
+  /** The row-wise shape with K/V shared through subgroup operations (attention-subgroups.ts): needs `subgroups`. */
+  subgroups?: boolean;
   /** Heads the tile-class buffer distinguishes: H for a per-head mask, else 1. */
   tileHeads: number;
   hasMask: boolean;
@@ -164,7 +167,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   checkShape(config);
   const { headDim, heads, kvHeads } = config;
   const limits = config.limits ?? DEFAULT_KERNEL_LIMITS;
-  const { tileQ, tileK, lanes, staged, rowwise } = chooseTiles(headDim, limits, config.tiles);
+  const { tileQ, tileK, lanes, staged, rowwise, subgroups } = chooseTiles(headDim, limits, config.tiles);
   const scale = config.scale ?? 1 / Math.sqrt(headDim);
   const mask = config.mask ?? undefined;
   if (mask) checkMaskCode(mask.code);
@@ -203,7 +206,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     maskCode: mask?.code, modifierFn, declared, lse: !!config.lse, rowWindows: !!config.rowWindows,
   };
   const wgsl = rowwise
-    ? emitRowwiseKernel({ ...input, header: kernelHeader(input), preamble: entryPreamble(input), lseStore: lseStore(input, '    '), unrolled })
+    ? (subgroups ? emitSubgroupRowwiseKernel : emitRowwiseKernel)({ ...input, header: kernelHeader(input), preamble: entryPreamble(input, subgroups ? SUBGROUP_BUILTINS : ''), lseStore: lseStore(input, '    '), unrolled })
     : (staged ? emitKernel : emitUnstagedKernel)(input);
   return {
     family: 'attention',
@@ -218,9 +221,10 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     tileK,
     lanes,
     workgroupSize,
-    workgroupStorageBytes: workgroupBytes(headDim, tileQ, tileK, staged, rowwise),
+    workgroupStorageBytes: workgroupBytes(headDim, tileQ, tileK, staged, rowwise, subgroups),
     staged,
     ...(rowwise ? { rowwise: true } : {}),
+    ...(subgroups ? { subgroups: true } : {}),
     tileHeads,
     hasMask: !!mask,
     mask,
@@ -278,10 +282,13 @@ ${e.modifierFn ?? ''}
 `;
 }
 
-/** The entry point's signature and the values both kernel shapes read first: where the workgroup is, and the uniforms. */
-function entryPreamble(e: EmitInput): string {
+/**
+ * The entry point's signature and the values both kernel shapes read first: where the workgroup is, and the uniforms.
+ * `builtins` adds parameters (the subgroup form's lane id and subgroup size).
+ */
+function entryPreamble(e: EmitInput, builtins = ''): string {
   return `@compute @workgroup_size(${e.workgroupSize})
-fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn ${N.entryPoint}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32${builtins ? `, ${builtins}` : ''}) {
   let qt = wg.x;
   let h = wg.y;
   let b = wg.z;

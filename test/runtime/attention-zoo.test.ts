@@ -23,8 +23,14 @@ describe('attention with every zoo mask', () => {
     { name: 'self', lq: 37, lk: 37, heads: 4, kvHeads: 2, headDim: 32 },
     { name: 'cross', lq: 19, lk: 45, heads: 4, kvHeads: 1, headDim: 80 },
   ];
-  // The default shape with its own tiles, and the row-wise shape with small tiles (every tile class occurs).
-  const kernels = [{ name: 'default' }, { name: 'row-wise', tiles: { q: 16, k: 8, lanes: 1, rowwise: true } }];
+  // The default shape with its own tiles, and the row-wise shape with small tiles (every tile class occurs), staged
+  // and with K/V shared through subgroups. The adapter here runs 4-lane subgroups; a workgroup of 18 rows leaves
+  // the last subgroup half empty, and 8-key tiles take two chunks of 4.
+  const kernels = [
+    { name: 'default' },
+    { name: 'row-wise', tiles: { q: 16, k: 8, lanes: 1, rowwise: true } },
+    { name: 'row-wise subgroup', tiles: { q: 18, k: 8, lanes: 1, rowwise: true, subgroups: true } },
+  ];
   for (const mask of zoo.masks.values()) {
     for (const shape of shapes) for (const shapeOfKernel of kernels) {
       // A cross site runs queries along T and keys along S; masks that read T data at keys would be rejected by the
@@ -38,7 +44,8 @@ describe('attention with every zoo mask', () => {
         const pred = toPredicate(mask.policy!);
         const wgsl = emitMaskWgsl(pred);
         const kernel = attentionKernelFor(gpu(), { headDim: shape.headDim, heads: shape.heads, kvHeads: shape.kvHeads, mask: wgsl, tiles: shapeOfKernel.tiles });
-        expect(!!kernel.rowwise).toBe(shapeOfKernel.name === 'row-wise');
+        expect(!!kernel.rowwise).toBe(shapeOfKernel.name.startsWith('row-wise'));
+        expect(!!kernel.subgroups).toBe(shapeOfKernel.name === 'row-wise subgroup');
         const siteEnv = { ...env, dims: { ...env.dims, Lq: shape.lq, Lk: shape.lk } };
         const classes = classifyTiles(pred, { batch, heads: kernel.tileHeads, lq: shape.lq, lk: shape.lk, tileQ: kernel.tileQ, tileK: kernel.tileK }, siteEnv);
         const q = randomFloats(batch * shape.lq * shape.heads * shape.headDim, 11);
