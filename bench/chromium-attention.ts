@@ -80,8 +80,9 @@ export interface ChromiumOptions {
 /** The shapes mdl runs: the one the suite runs (tuned, or the generator's default) and the tuner's row-wise candidates. */
 export function mdlShapes(gpu: GpuContext, mask: BenchMask): { tiles: TileChoice | undefined; label: string; isDefault: boolean }[] {
   const sig = attentionSignature({ headDim: HEAD_DIM, heads: HEADS, kvHeads: HEADS, mask: mask.wgsl });
-  const chosen = tunedTilesFor(gpu.adapter, sig, { limits: gpu.limits });
-  const rowwise = attentionVariants(HEAD_DIM, gpu.limits).filter((t) => t.rowwise);
+  const chosen = tunedTilesFor(gpu.adapter, sig, { limits: gpu.limits, subgroups: gpu.subgroups });
+  // The tuner's own candidate list, as `mdl tune` builds it for this device (subgroup forms only where it offers them).
+  const rowwise = attentionVariants(HEAD_DIM, gpu.limits, undefined, gpu.subgroups).filter((t) => t.rowwise);
   const first = { tiles: chosen.source === 'tuned' ? chosen : undefined, label: `${tileLabel(chosen)} (${chosen.source})`, isDefault: true };
   return [first, ...rowwise.filter((t) => tileLabel(t) !== tileLabel(chosen)).map((t) => ({ tiles: t, label: tileLabel(t), isDefault: false }))];
 }
