@@ -3,6 +3,7 @@
 // bound derived from one; nothing here is a guess about another machine.
 
 import { attentionFlops } from './data.ts';
+import { explainChromium } from './chromium-report.ts';
 import { fusedGflops, judgeTargets, largestLength, rowAt, timingOf, type BenchResults } from './results.ts';
 
 const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
@@ -41,6 +42,8 @@ export function explainTargets(r: BenchResults): string[] {
         'Smaller key tiles would skip more of the band at the edges, at the price of more passes over the tile loop; the tuner chooses tile shapes per adapter.',
     );
   }
+  const inChromium = missed.find((t) => t.what.includes('Chromium'));
+  if (inChromium && r.chromium) lines.push(...explainChromium(r.chromium, Number(/L=(\d+)/.exec(inChromium.what)![1])));
   const share = missed.find((t) => t.what.startsWith('fused share'));
   if (share && fused) {
     lines.push(

@@ -4,6 +4,7 @@
 import { renderMatmulTilings } from './matmul-tilings.ts';
 import { renderAttentionShapes } from './attention-shapes.ts';
 import { renderDecodeAttention, renderModelDecode } from './decode-report.ts';
+import { renderChromium } from './chromium-report.ts';
 import type { Timing } from '../src/tune/measure.ts';
 import { COMPARATORS, MAX_DIFF, WRONG_RESULT, type AttentionRow, type Comparator } from './attention-suite.ts';
 import { backwardRatios, renderBackwardTable } from './attention-backward.ts';
@@ -315,6 +316,10 @@ export function renderReport(r: BenchResults, analysis: string[]): string {
         ]
       : []),
     ...correctness(r),
+    '',
+    '### mdl and ORT Web in one Chromium',
+    '',
+    ...renderChromium(r.chromium),
     '',
     '## Mask-driven savings',
     '',

@@ -1,5 +1,5 @@
 // `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]
-// [-- --only training,backward,batch,matmul,attention-shapes,decode]`: every benchmark in one process on one adapter, progress on stderr, results
+// [-- --only training,backward,batch,matmul,attention-shapes,decode,chromium] [-- --rounds N]` (N: rounds of the chromium section): every benchmark in one process on one adapter, progress on stderr, results
 // written to BENCHMARKS.md and the measurements behind it to BENCHMARKS.json (`--report-only` renders the report from
 // them again). `--only` measures just the named sections, in one run of their own, and renders the report with the
 // other sections' saved measurements.
@@ -24,6 +24,7 @@ import { runDecode } from './decode.ts';
 import { runModelDecode, tuneDecodeAttention } from './model-decode.ts';
 import { benchMasks } from './masks.ts';
 import { OrtBrowser } from './ort/ort-browser.ts';
+import { runChromiumAttention } from './chromium-attention.ts';
 import { Progress } from './progress.ts';
 import { renderReport } from './report.ts';
 import type { BatchDecodeSection, BenchResults, RunEnvironment, Section } from './results.ts';
@@ -41,9 +42,11 @@ interface Args {
   reportOnly: boolean;
   /** Measure only these sections and merge them into the saved results. */
   only?: Set<OnlySection>;
+  /** Rounds of the one-Chromium section (default CHROMIUM_ROUNDS). */
+  rounds?: number;
 }
 
-const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes', 'decode'] as const;
+const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes', 'decode', 'chromium'] as const;
 type OnlySection = (typeof ONLY_SECTIONS)[number];
 
 function parseArgs(argv: string[]): Args {
@@ -56,12 +59,16 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--report-only') args.reportOnly = true;
     else if (a === '--out') args.out = argv[++i];
     else if (a === '--lengths') args.lengths = argv[++i].split(',').map(Number);
+    else if (a === '--rounds') {
+      args.rounds = Number(argv[++i]);
+      if (!Number.isInteger(args.rounds) || args.rounds < 1) throw new Error(`--rounds: expected a whole number ≥ 1, got '${argv[i]}'`);
+    }
     else if (a === '--only') {
       const names = (argv[++i] ?? '').split(',');
       const bad = names.find((n) => !(ONLY_SECTIONS as readonly string[]).includes(n));
       if (bad !== undefined) throw new Error(`--only: unknown section '${bad}' (sections: ${ONLY_SECTIONS.join(', ')})`);
       args.only = new Set(names as OnlySection[]);
-    } else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs, --report-only, --only ${ONLY_SECTIONS.join(',')})`);
+    } else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --rounds N, --no-ort, --no-tfjs, --report-only, --only ${ONLY_SECTIONS.join(',')})`);
   }
   return args;
 }
@@ -128,14 +135,20 @@ async function main(): Promise<void> {
   let ort: OrtBrowser | undefined;
   if (args.ort) {
     try {
-      ort = await OrtBrowser.start();
+      ort = await OrtBrowser.start({ mdl: true });
     } catch (error) {
-      unavailable.ort = `headless Chromium with WebGPU could not be started: ${(error as Error).message.split('\n')[0]}`;
+      // Without mdl's page bundle the ORT column can still be measured; the one-Chromium section then says why not.
+      try {
+        ort = await OrtBrowser.start();
+        process.stderr.write(`mdl bench: mdl's page bundle did not load in Chromium (${(error as Error).message.split('\n')[0]}); ORT Web runs alone\n`);
+      } catch (again) {
+        unavailable.ort = `headless Chromium with WebGPU could not be started: ${(again as Error).message.split('\n')[0]}`;
+      }
     }
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + DECODE_STEPS + 2 + BATCH_ROUNDS_STEPS + 4;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + DECODE_STEPS + 2 + BATCH_ROUNDS_STEPS + 4 + CHROMIUM_STEPS;
   const progress = new Progress(total);
 
   try {
@@ -163,7 +176,7 @@ async function main(): Promise<void> {
     const startup = measureStartup(7);
     progress.step(`compile time: ${DEEP_LAYERS.join(' and ')} layers`);
     const deepCompile = measureDeepCompile(2);
-    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes']), 'npm run bench', progress);
+    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', ort ?? unavailable.ort ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes', 'chromium']), 'npm run bench', progress);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -194,8 +207,10 @@ async function main(): Promise<void> {
 }
 
 /** The sections `--only` can name, measured side by side in one run on `gpu`. */
-async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Set<OnlySection>, command: string, progress: Progress): Promise<Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes'>> {
-  const out: Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes'> = {};
+type OnlyResults = Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes' | 'chromium'>;
+
+async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, browser: OrtBrowser | string, only: Set<OnlySection>, command: string, progress: Progress, lengths?: number[], rounds = CHROMIUM_ROUNDS): Promise<OnlyResults> {
+  const out: OnlyResults = {};
   const section = async <T>(measure: () => Promise<T>): Promise<Section<T>> => {
     const started = performance.now();
     const loadBefore = loadavg();
@@ -219,6 +234,16 @@ async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Se
     progress.step('attention kernel shapes side by side: L=256, none, causal, window');
     out.attentionShapes = await measureAttentionShapes(gpu, [256], 5, () => loadavg()[0]);
   }
+  if (only.has('chromium')) {
+    if (typeof browser === 'string' || !browser.mdl) progress.note(`mdl and ORT Web in one Chromium: not measured (${typeof browser === 'string' ? browser : "mdl's page bundle did not load"})`);
+    else {
+      const s = await section(() =>
+        runChromiumAttention(gpu, browser, { lengths: lengths ?? CHROMIUM_LENGTHS, maskIds: ['none', 'causal', 'window'], rounds, unfusedMasksUpTo: 256, log, step: (what) => progress.step(what) }),
+      );
+      const a = browser.adapter;
+      out.chromium = { ...s, rounds, warmup: 1, nodeAdapter: gpu.describe(), browserAdapter: browser.mdl?.adapter.description ?? '', ortWorkaround: a.workaround, ortVersion: a.ort };
+    }
+  }
   return out;
 }
 
@@ -229,7 +254,15 @@ async function measureSections(args: Args, only: Set<OnlySection>): Promise<void
   const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
   const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
   process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
+  let browser: OrtBrowser | string = 'skipped with --no-ort';
   try {
+    if (args.ort && only.has('chromium')) {
+      try {
+        browser = await OrtBrowser.start({ mdl: true });
+      } catch (error) {
+        browser = `headless Chromium with WebGPU could not be started: ${(error as Error).message.split('\n')[0]}`;
+      }
+    }
     let tfjs: TfjsSession | string = 'skipped with --no-tfjs';
     if (args.tfjs && (only.has('training') || only.has('matmul'))) {
       try {
@@ -238,14 +271,16 @@ async function measureSections(args: Args, only: Set<OnlySection>): Promise<void
         tfjs = `tfjs could not start on the Dawn device: ${(error as Error).message}`;
       }
     }
-    const progress = new Progress(only.size + (only.has('batch') ? BATCH_ROUNDS_STEPS - 1 : 0) + (only.has('decode') ? DECODE_STEPS - 1 : 0));
+    const progress = new Progress(only.size + (only.has('batch') ? BATCH_ROUNDS_STEPS - 1 : 0) + (only.has('decode') ? DECODE_STEPS - 1 : 0) + (only.has('chromium') ? CHROMIUM_STEPS - 1 : 0));
+    const command = `npm run bench -- --only ${[...only].join(',')}${args.lengths ? ` --lengths ${args.lengths.join(',')}` : ''}${args.rounds ? ` --rounds ${args.rounds}` : ''}`;
     if (only.has('batch')) results.batchDecode = await measureBatch(gpu, progress);
-    if (only.has('decode')) Object.assign(results, await measureDecode(gpu, DECODE_POSITIONS, `npm run bench -- --only ${[...only].join(',')}`, progress));
-    Object.assign(results, await measureOnly(gpu, tfjs, only, `npm run bench -- --only ${[...only].join(',')}`, progress));
+    if (only.has('decode')) Object.assign(results, await measureDecode(gpu, DECODE_POSITIONS, command, progress));
+    Object.assign(results, await measureOnly(gpu, tfjs, browser, only, command, progress, args.lengths, args.rounds));
     writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${[...only].join(' and ')} into ${args.out}`);
   } finally {
+    if (typeof browser !== 'string') await browser.close();
     gpu.release();
   }
 }
@@ -269,6 +304,11 @@ async function measureDecode(gpu: GpuContext, positions: number[], command: stri
   const decodeRun = { rows: tuning, date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), command, adapter: gpu.describe(), loadBefore, loadAfter: loadavg(), seconds: (performance.now() - started) / 1000 };
   return { decode, modelDecode, decodeRun };
 }
+
+/** mdl and ORT Web in one Chromium: B=1, H=8, D=64 at these lengths, masks none, causal and window(128). */
+const CHROMIUM_LENGTHS = [256, 1024];
+const CHROMIUM_ROUNDS = 5;
+const CHROMIUM_STEPS = CHROMIUM_LENGTHS.length * 3;
 
 const BATCH_ROUNDS = 3;
 const BATCH_ROUNDS_STEPS = (BATCH_ROUNDS + 1) * BATCH_CASES.length;
