@@ -3,6 +3,7 @@
 // bound derived from one; nothing here is a guess about another machine.
 
 import { attentionFlops } from './data.ts';
+import { explainChromium } from './chromium-report.ts';
 import { fusedGflops, judgeTargets, largestLength, rowAt, timingOf, type BenchResults } from './results.ts';
 
 const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 ? 1 : 0)}%`;
@@ -42,6 +43,8 @@ export function explainTargets(r: BenchResults): string[] {
         (id === 'window' && r.windowSkip ? windowSkipNote(r) : ''),
     );
   }
+  const inChromium = missed.find((t) => t.what.includes('Chromium'));
+  if (inChromium && r.chromium) lines.push(...explainChromium(r.chromium, Number(/L=(\d+)/.exec(inChromium.what)![1])));
   const share = missed.find((t) => t.what.startsWith('fused share'));
   if (share && fused) {
     lines.push(

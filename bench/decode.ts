@@ -23,6 +23,9 @@ export interface DecodeRow {
   /** One query row per workgroup, all of a row's lanes on the head dim: the shape a decode kernel wants. */
   fusedDecode?: Timing;
   decodeTiles?: string;
+  /** The split-key decode kernel: one query row per workgroup, its lanes splitting the keys (absent in older results). */
+  fusedSplit?: Timing;
+  splitTiles?: string;
   unfused: Timing;
 }
 
@@ -41,7 +44,7 @@ async function batchedTiming(time: (count: number) => Promise<number>, repeats: 
   return measure(() => time(count), { repeats });
 }
 
-export async function runDecode(gpu: GpuContext, positions: number[], repeats: number, progress: Progress): Promise<DecodeRow[]> {
+export async function runDecode(gpu: GpuContext, positions: number[], repeats: number, progress: Progress, split?: TileChoice): Promise<DecodeRow[]> {
   const mask = decodeMask();
   const rows: DecodeRow[] = [];
   const tiles = decodeTiles(gpu);
@@ -63,11 +66,13 @@ export async function runDecode(gpu: GpuContext, positions: number[], repeats: n
     const fusedDefault = await timeFused();
     progress.step(`decode at position ${position}: mdl fused (decode tiles)`);
     const fusedDecode = tiles ? await timeFused(tiles) : undefined;
+    if (split) progress.step(`decode at position ${position}: mdl fused (split-key kernel)`);
+    const fusedSplit = split ? await timeFused(split) : undefined;
     progress.step(`decode at position ${position}: unfused`);
     const unfusedRun = await prepareUnfused(gpu, { batch: 1, lq: 1, lk: position, heads: HEADS, kvHeads: HEADS, headDim: HEAD_DIM, q, k, v, mask: denseMask(mask, 1, position) });
     const unfused = await batchedTiming((n) => unfusedRun.time(n), repeats);
     unfusedRun.destroy();
-    rows.push({ position, fusedDefault, fusedDecode, decodeTiles: tiles && `${tiles.q}×${tiles.k}, ${tiles.lanes} lanes`, unfused });
+    rows.push({ position, fusedDefault, fusedDecode, decodeTiles: tiles && `${tiles.q}×${tiles.k}, ${tiles.lanes} lanes`, ...(split ? { fusedSplit, splitTiles: `${split.k}-key tiles, ${split.lanes} lanes` } : {}), unfused });
   }
   return rows;
 }

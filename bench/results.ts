@@ -10,11 +10,14 @@ import type { CompileTiming, DeepCompileRow } from './compile-time.ts';
 import { attentionFlops } from './data.ts';
 import type { DecodeRow } from './decode.ts';
 import type { ModelDecodeRow } from './model-decode.ts';
+import type { DecodeRunSection } from './decode-report.ts';
 import type { MatmulResult, PeakResult } from './roofline.ts';
 import type { MatmulTilingsResult } from './matmul-tilings.ts';
 import type { AttentionShapesResult } from './attention-shapes.ts';
 import type { PrefillResult } from './prefill.ts';
 import type { WindowSkipResult } from './window-skip.ts';
+import type { ChromiumSection } from './chromium-attention.ts';
+import { chromiumRowAt, chromiumSpeedup } from './chromium-report.ts';
 
 export interface RunEnvironment {
   date: string;
@@ -63,6 +66,10 @@ export interface BenchResults {
   prefill?: Section<PrefillResult>;
   /** window(128) / none at L=1024 per kernel shape, against the tile bound (`--only window`). */
   windowSkip?: WindowSkipResult;
+  /** The decode sections' own run and the decode-step tuning behind their split-key columns (`--only decode`). */
+  decodeRun?: DecodeRunSection;
+  /** mdl's kernels, ORT Web and the unfused path in one Chromium (absent before it was measured; `--only chromium`). */
+  chromium?: ChromiumSection;
 }
 
 /** A section measured on its own (`npm run bench -- --only NAME`), with the conditions of that run. */
@@ -131,18 +138,41 @@ export function judgeTargets(r: BenchResults): Target[] {
   const share = none ? fusedGflops(none) / r.peak.gflops : undefined;
   const causal = ratio('causal');
   const window = ratio('window');
+  // The decode step after a 1024-token prompt over the step after a 64-token one, with the kernel the tuner runs beside the default.
+  const step = (position: number) => r.modelDecode.find((d) => d.position === position);
+  const stepOf = (d: ModelDecodeRow | undefined) => d?.cachedSplit ?? d?.cached;
+  const decodeGrowth = stepOf(step(1024)) && stepOf(step(64)) ? stepOf(step(1024))!.median / stepOf(step(64))!.median : undefined;
   return [
     { what: `fused vs unfused, L=${targetLength}, no mask`, goal: '≥ 3×', measured: fmt(vsUnfused, 2, '×'), met: vsUnfused === undefined ? undefined : vsUnfused >= 3 },
     { what: `fused vs tfjs, L=${targetLength}, no mask`, goal: '≥ 5×', measured: fmt(vsTfjs, 2, '×'), met: vsTfjs === undefined ? undefined : vsTfjs >= 5 },
     { what: `causal / none, L=${L}`, goal: '≤ 0.6', measured: fmt(causal), met: causal === undefined ? undefined : causal <= 0.6 },
     { what: `window(128) / none, L=${L}`, goal: '≤ 0.2', measured: fmt(window), met: window === undefined ? undefined : window <= 0.2 },
     { what: `fused share of arithmetic peak, L=${L}`, goal: '≥ 40%', measured: fmt(share && share * 100, 1, '%'), met: share === undefined ? undefined : share >= 0.4 },
+    ...chromiumTargets(r),
     { what: `${24}-layer compile (parse → WGSL)`, goal: '< 100 ms', measured: fmt(r.compile.totalMs, 1, ' ms'), met: r.compile.totalMs < 100 },
     ...windowBoundTargets(r),
     ...(r.prefill?.rows.rows ?? []).map((row) => {
       const x = row.oldMs / row.tunedMs;
       return { what: `whole-model prefill, tuned vs old kernels: ${row.model}`, goal: '≥ 1.5×', measured: fmt(x, 2, '×'), met: x >= 1.5 };
     }),
+    { what: `decode step after 1024 / after 64 prompt tokens${step(64)?.cachedSplit ? ' (split-key kernel)' : ''}`, goal: '≤ 1.5×', measured: fmt(decodeGrowth, 2, '×'), met: decodeGrowth === undefined ? undefined : decodeGrowth <= 1.5 },
+  ];
+}
+
+/** Fused attention against ORT Web and the unfused path, all in one Chromium, at L=1024 (or the longest measured). */
+function chromiumTargets(r: BenchResults): Target[] {
+  const s = r.chromium;
+  const L = s && s.rows.length ? (s.rows.some((x) => x.length === 1024) ? 1024 : Math.max(...s.rows.map((x) => x.length))) : 1024;
+  const x = (id: string, who: 'ort' | 'unfused', runtime: 'chromium' | 'node' = 'chromium') => {
+    const row = chromiumRowAt(s, L, id);
+    return row && chromiumSpeedup(row, who, runtime);
+  };
+  const target = (what: string, goal: number, v: number | undefined): Target => ({ what, goal: `≥ ${goal}×`, measured: v === undefined ? 'not measured' : `${v.toFixed(2)}×`, met: v === undefined ? undefined : v >= goal });
+  return [
+    target(`in one Chromium: fused vs ORT Web, L=${L}, no mask`, 1.5, x('none', 'ort')),
+    target(`in one Chromium: fused vs ORT Web, L=${L}, causal`, 1.5, x('causal', 'ort')),
+    target(`in one Chromium: fused vs unfused, L=${L}, no mask`, 2.5, x('none', 'unfused')),
+    target(`in the Chromium run, on Node's Dawn: fused vs unfused, L=${L}, no mask`, 2.5, x('none', 'unfused', 'node')),
   ];
 }
 

@@ -1,5 +1,5 @@
 // `npm run bench [-- --full] [-- --out FILE] [-- --lengths 256,512] [-- --no-ort] [-- --no-tfjs] [-- --report-only]
-// [-- --only training,backward,batch,matmul,attention-shapes,prefill,window]`: every benchmark in one process on one adapter, progress on stderr, results
+// [-- --only training,backward,batch,matmul,attention-shapes,decode,chromium,prefill,window] [-- --rounds N]` (N: rounds of the chromium section): every benchmark in one process on one adapter, progress on stderr, results
 // written to BENCHMARKS.md and the measurements behind it to BENCHMARKS.json (`--report-only` renders the report from
 // them again). `--only` measures just the named sections, in one run of their own, and renders the report with the
 // other sections' saved measurements.
@@ -23,9 +23,10 @@ import { measureStartup } from './cli-startup.ts';
 import { DEEP_LAYERS, measureCompile, measureDeepCompile } from './compile-time.ts';
 import { BATCH_CASES, runBatchDecode } from './batch-decode.ts';
 import { runDecode } from './decode.ts';
-import { runModelDecode } from './model-decode.ts';
+import { runModelDecode, tuneDecodeAttention } from './model-decode.ts';
 import { benchMasks } from './masks.ts';
 import { OrtBrowser } from './ort/ort-browser.ts';
+import { runChromiumAttention } from './chromium-attention.ts';
 import { Progress } from './progress.ts';
 import { renderReport } from './report.ts';
 import type { BatchDecodeSection, BenchResults, RunEnvironment, Section } from './results.ts';
@@ -43,9 +44,11 @@ interface Args {
   reportOnly: boolean;
   /** Measure only these sections and merge them into the saved results. */
   only?: Set<OnlySection>;
+  /** Rounds of the one-Chromium section (default CHROMIUM_ROUNDS). */
+  rounds?: number;
 }
 
-const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes', 'prefill', 'window'] as const;
+const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes', 'decode', 'chromium', 'prefill', 'window'] as const;
 type OnlySection = (typeof ONLY_SECTIONS)[number];
 
 function parseArgs(argv: string[]): Args {
@@ -58,12 +61,16 @@ function parseArgs(argv: string[]): Args {
     else if (a === '--report-only') args.reportOnly = true;
     else if (a === '--out') args.out = argv[++i];
     else if (a === '--lengths') args.lengths = argv[++i].split(',').map(Number);
+    else if (a === '--rounds') {
+      args.rounds = Number(argv[++i]);
+      if (!Number.isInteger(args.rounds) || args.rounds < 1) throw new Error(`--rounds: expected a whole number ≥ 1, got '${argv[i]}'`);
+    }
     else if (a === '--only') {
       const names = (argv[++i] ?? '').split(',');
       const bad = names.find((n) => !(ONLY_SECTIONS as readonly string[]).includes(n));
       if (bad !== undefined) throw new Error(`--only: unknown section '${bad}' (sections: ${ONLY_SECTIONS.join(', ')})`);
       args.only = new Set(names as OnlySection[]);
-    } else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --no-ort, --no-tfjs, --report-only, --only ${ONLY_SECTIONS.join(',')})`);
+    } else throw new Error(`unknown option '${a}' (options: --full, --out FILE, --lengths L1,L2,…, --rounds N, --no-ort, --no-tfjs, --report-only, --only ${ONLY_SECTIONS.join(',')})`);
   }
   return args;
 }
@@ -112,7 +119,7 @@ async function main(): Promise<void> {
   const lengths = args.lengths ?? (args.full ? [256, 512, 1024, 2048] : [256, 512, 1024]);
   const allMasksUpTo = args.full ? Infinity : 256;
   const masks = benchMasks();
-  const decodePositions = [64, 256, 1024];
+  const decodePositions = DECODE_POSITIONS;
 
   const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
   process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
@@ -130,14 +137,20 @@ async function main(): Promise<void> {
   let ort: OrtBrowser | undefined;
   if (args.ort) {
     try {
-      ort = await OrtBrowser.start();
+      ort = await OrtBrowser.start({ mdl: true });
     } catch (error) {
-      unavailable.ort = `headless Chromium with WebGPU could not be started: ${(error as Error).message.split('\n')[0]}`;
+      // Without mdl's page bundle the ORT column can still be measured; the one-Chromium section then says why not.
+      try {
+        ort = await OrtBrowser.start();
+        process.stderr.write(`mdl bench: mdl's page bundle did not load in Chromium (${(error as Error).message.split('\n')[0]}); ORT Web runs alone\n`);
+      } catch (again) {
+        unavailable.ort = `headless Chromium with WebGPU could not be started: ${(again as Error).message.split('\n')[0]}`;
+      }
     }
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + decodePositions.length * 5 + 2 + BATCH_ROUNDS_STEPS + 4;
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + DECODE_STEPS + 2 + BATCH_ROUNDS_STEPS + 4 + CHROMIUM_STEPS;
   const progress = new Progress(total);
 
   try {
@@ -157,8 +170,7 @@ async function main(): Promise<void> {
       ort: ort ?? unavailable.ort,
       progress,
     });
-    const decode = await runDecode(gpu, decodePositions, 5, progress);
-    const modelDecode = await runModelDecode(gpu, decodePositions, 3, progress);
+    const { decode, modelDecode, decodeRun } = await measureDecode(gpu, decodePositions, 'npm run bench', progress);
     const batchDecode = await measureBatch(gpu, progress);
     progress.step('compile time: 24-layer spec');
     const compile = measureCompile(9);
@@ -166,7 +178,7 @@ async function main(): Promise<void> {
     const startup = measureStartup(7);
     progress.step(`compile time: ${DEEP_LAYERS.join(' and ')} layers`);
     const deepCompile = measureDeepCompile(2);
-    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes', 'prefill', 'window']), 'npm run bench', progress);
+    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', ort ?? unavailable.ort ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes', 'chromium', 'prefill', 'window']), 'npm run bench', progress);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
@@ -186,7 +198,7 @@ async function main(): Promise<void> {
       loadAfter: loadavg(),
       seconds: (performance.now() - started) / 1000,
     };
-    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, batchDecode, compile, startup, deepCompile, ...sections };
+    const results: BenchResults = { env, peak, matmul, attention, decode, modelDecode, decodeRun, batchDecode, compile, startup, deepCompile, ...sections };
     writeAtomically(resultsPathFor(args.out), `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${args.out}`);
@@ -197,8 +209,10 @@ async function main(): Promise<void> {
 }
 
 /** The sections `--only` can name, measured side by side in one run on `gpu`. */
-async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Set<OnlySection>, command: string, progress: Progress): Promise<Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes' | 'prefill' | 'windowSkip'>> {
-  const out: Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes' | 'prefill' | 'windowSkip'> = {};
+type OnlyResults = Pick<BenchResults, 'backward' | 'training' | 'matmulTilings' | 'attentionShapes' | 'chromium' | 'prefill' | 'windowSkip'>;
+
+async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, browser: OrtBrowser | string, only: Set<OnlySection>, command: string, progress: Progress, lengths?: number[], rounds = CHROMIUM_ROUNDS): Promise<OnlyResults> {
+  const out: OnlyResults = {};
   const section = async <T>(measure: () => Promise<T>): Promise<Section<T>> => {
     const started = performance.now();
     const loadBefore = loadavg();
@@ -230,6 +244,16 @@ async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, only: Se
     progress.step('sliding window vs none at L=1024, per kernel shape, against the tile bound');
     out.windowSkip = await measureWindowSkip(gpu, 1024, 3, () => loadavg()[0], log);
   }
+  if (only.has('chromium')) {
+    if (typeof browser === 'string' || !browser.mdl) progress.note(`mdl and ORT Web in one Chromium: not measured (${typeof browser === 'string' ? browser : "mdl's page bundle did not load"})`);
+    else {
+      const s = await section(() =>
+        runChromiumAttention(gpu, browser, { lengths: lengths ?? CHROMIUM_LENGTHS, maskIds: ['none', 'causal', 'window'], rounds, unfusedMasksUpTo: 256, log, step: (what) => progress.step(what) }),
+      );
+      const a = browser.adapter;
+      out.chromium = { ...s, rounds, warmup: 1, nodeAdapter: gpu.describe(), browserAdapter: browser.mdl?.adapter.description ?? '', ortWorkaround: a.workaround, ortVersion: a.ort };
+    }
+  }
   return out;
 }
 
@@ -240,7 +264,15 @@ async function measureSections(args: Args, only: Set<OnlySection>): Promise<void
   const results = JSON.parse(readFileSync(path, 'utf8')) as BenchResults;
   const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
   process.stderr.write(`mdl bench: ${gpu.describe()}\n`);
+  let browser: OrtBrowser | string = 'skipped with --no-ort';
   try {
+    if (args.ort && only.has('chromium')) {
+      try {
+        browser = await OrtBrowser.start({ mdl: true });
+      } catch (error) {
+        browser = `headless Chromium with WebGPU could not be started: ${(error as Error).message.split('\n')[0]}`;
+      }
+    }
     let tfjs: TfjsSession | string = 'skipped with --no-tfjs';
     if (args.tfjs && (only.has('training') || only.has('matmul'))) {
       try {
@@ -249,16 +281,44 @@ async function measureSections(args: Args, only: Set<OnlySection>): Promise<void
         tfjs = `tfjs could not start on the Dawn device: ${(error as Error).message}`;
       }
     }
-    const progress = new Progress(only.size + (only.has('batch') ? BATCH_ROUNDS_STEPS - 1 : 0));
+    const progress = new Progress(only.size + (only.has('batch') ? BATCH_ROUNDS_STEPS - 1 : 0) + (only.has('decode') ? DECODE_STEPS - 1 : 0) + (only.has('chromium') ? CHROMIUM_STEPS - 1 : 0));
+    const command = `npm run bench -- --only ${[...only].join(',')}${args.lengths ? ` --lengths ${args.lengths.join(',')}` : ''}${args.rounds ? ` --rounds ${args.rounds}` : ''}`;
     if (only.has('batch')) results.batchDecode = await measureBatch(gpu, progress);
-    Object.assign(results, await measureOnly(gpu, tfjs, only, `npm run bench -- --only ${[...only].join(',')}`, progress));
+    if (only.has('decode')) Object.assign(results, await measureDecode(gpu, DECODE_POSITIONS, command, progress));
+    Object.assign(results, await measureOnly(gpu, tfjs, browser, only, command, progress, args.lengths, args.rounds));
     writeAtomically(path, `${JSON.stringify(results, null, 1)}\n`);
     writeAtomically(args.out, renderReport(results, explainTargets(results)));
     progress.finish(`mdl bench: wrote ${[...only].join(' and ')} into ${args.out}`);
   } finally {
+    if (typeof browser !== 'string') await browser.close();
     gpu.release();
   }
 }
+
+const DECODE_POSITIONS = [64, 256, 1024];
+/** Progress steps of the decode sections: tuning, then per position 4 kernel timings and 2 whole-model steps. */
+const DECODE_STEPS = 1 + DECODE_POSITIONS.length * 6;
+
+/**
+ * Both decode sections in one run: the decode step's attention tuned first (its split-key shape runs beside the
+ * default decode tiles), then the attention kernel alone and a whole model's decode step at each prompt length.
+ */
+async function measureDecode(gpu: GpuContext, positions: number[], command: string, progress: Progress): Promise<Pick<BenchResults, 'decode' | 'modelDecode' | 'decodeRun'>> {
+  const started = performance.now();
+  const loadBefore = loadavg();
+  progress.step('decode step attention: tuning the one-row tiles against the split-key kernel');
+  const tuning = await tuneDecodeAttention(gpu, 1024, 3);
+  progress.note(`decode tuning: ${tuning.variants.map((v) => `${v.tiles} ${v.ms?.toFixed(2) ?? v.rejected}`).join(', ')}; picked ${tuning.picked}`);
+  const decode = await runDecode(gpu, positions, 5, progress, tuning.split);
+  const modelDecode = await runModelDecode(gpu, positions, 8, progress, tuning.split);
+  const decodeRun = { rows: tuning, date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), command, adapter: gpu.describe(), loadBefore, loadAfter: loadavg(), seconds: (performance.now() - started) / 1000 };
+  return { decode, modelDecode, decodeRun };
+}
+
+/** mdl and ORT Web in one Chromium: B=1, H=8, D=64 at these lengths, masks none, causal and window(128). */
+const CHROMIUM_LENGTHS = [256, 1024];
+const CHROMIUM_ROUNDS = 5;
+const CHROMIUM_STEPS = CHROMIUM_LENGTHS.length * 3;
 
 const BATCH_ROUNDS = 3;
 const BATCH_ROUNDS_STEPS = (BATCH_ROUNDS + 1) * BATCH_CASES.length;

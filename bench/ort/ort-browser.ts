@@ -6,6 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { buildMdlPageBundle } from './mdl-page-bundle.ts';
+import type { MdlPageAdapter, MdlPageCase, MdlPagePrepared } from './mdl-page.ts';
 import { multiHeadAttentionModel, type MhaModelShape } from './onnx-model.ts';
 import { startBenchServer, type BenchServer } from './static-server.ts';
 
@@ -47,10 +49,16 @@ declare global {
       adapter(): Promise<OrtAdapter | null>;
       prepare(c: { model: string; inputs: { name: string; blob: string; dims: number[] }[] }): Promise<string[]>;
       sample(stride: number): Promise<number[]>;
+      diff(reference: string): Promise<number>;
       time(): Promise<number>;
       release(): Promise<void>;
     };
   }
+}
+
+export interface StartOptions {
+  /** Also load mdl's page bundle, so that mdl's kernels run in the same page (`mdl`). */
+  mdl?: boolean;
 }
 
 export class OrtBrowser {
@@ -61,11 +69,14 @@ export class OrtBrowser {
     private readonly profileDir: string,
     readonly adapter: OrtAdapter,
     readonly consoleLines: string[],
+    /** mdl in the same page, when started with `mdl: true`. */
+    readonly mdl: MdlInPage | undefined,
   ) {}
 
   /** Starts the server and Chromium and checks that the page has a WebGPU adapter; throws with the reason if not. */
-  static async start(): Promise<OrtBrowser> {
+  static async start(options: StartOptions = {}): Promise<OrtBrowser> {
     const server = await startBenchServer();
+    if (options.mdl) server.putScript('mdl-page.js', await buildMdlPageBundle());
     const profileDir = mkdtempSync(join(tmpdir(), 'mdl-bench-chromium-'));
     let context: BrowserContext | undefined;
     try {
@@ -78,7 +89,13 @@ export class OrtBrowser {
       await page.waitForFunction(() => window.ortBenchReady === true, undefined, { timeout: 60_000 });
       const adapter = await page.evaluate(() => window.ortBench.adapter());
       if (!adapter) throw new Error('Chromium exposes navigator.gpu but returned no WebGPU adapter');
-      return new OrtBrowser(server, context, page, profileDir, adapter, lines);
+      let mdl: MdlInPage | undefined;
+      if (options.mdl) {
+        await page.addScriptTag({ url: '/mdl-page.js', type: 'module' });
+        await page.waitForFunction(() => window.mdlBenchReady === true, undefined, { timeout: 60_000 });
+        mdl = new MdlInPage(page, await page.evaluate(() => window.mdlBench.adapter()));
+      }
+      return new OrtBrowser(server, context, page, profileDir, adapter, lines, mdl);
     } catch (error) {
       await context?.close().catch(() => {});
       await server.close();
@@ -116,10 +133,45 @@ export class OrtBrowser {
     return this.page.evaluate(() => window.ortBench.time());
   }
 
+  /** Runs once and returns the largest difference of the whole output from the f32 blob `reference`. */
+  diff(reference: string): Promise<number> {
+    return this.page.evaluate((r) => window.ortBench.diff(r), reference);
+  }
+
+  /** Makes bytes available to the page at /blob/NAME (inputs shared by ORT and mdl, reference outputs). */
+  putBlob(name: string, data: Float32Array | Uint32Array | Uint8Array): void {
+    this.server.putBlob(name, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+
   async close(): Promise<void> {
+    await this.page.evaluate(() => window.mdlBench?.release()).catch(() => {});
     await this.page.evaluate(() => window.ortBench.release()).catch(() => {});
     await this.context.close().catch(() => {});
     await this.server.close();
     rmSync(this.profileDir, { recursive: true, force: true });
+  }
+}
+
+/** mdl's kernels in the ORT page: prepared from blobs, timed and checked in the page (see mdl-page.ts). */
+export class MdlInPage {
+  constructor(
+    private readonly page: Page,
+    readonly adapter: MdlPageAdapter,
+  ) {}
+
+  prepare(id: string, c: MdlPageCase): Promise<MdlPagePrepared | null> {
+    return this.page.evaluate(([i, x]) => window.mdlBench.prepare(i, x), [id, c] as const);
+  }
+
+  time(id: string): Promise<number> {
+    return this.page.evaluate((i) => window.mdlBench.time(i), id);
+  }
+
+  diff(id: string, reference: string): Promise<number> {
+    return this.page.evaluate(([i, r]) => window.mdlBench.diff(i, r), [id, reference] as const);
+  }
+
+  release(id?: string): Promise<void> {
+    return this.page.evaluate((i) => window.mdlBench.release(i), id);
   }
 }

@@ -105,6 +105,21 @@ window.ortBench = {
     return picked;
   },
 
+  /** Largest |output − reference| over the whole output (the reference a blob of f32), NaN when either has a NaN. */
+  async diff(reference) {
+    const out = await current.session.run(current.feeds);
+    const data = await out.output.getData(true);
+    const ref = new Float32Array((await fetchBytes(reference)).buffer);
+    if (data.length !== ref.length) throw new Error(`ORT output has ${data.length} values, the reference ${ref.length}`);
+    let worst = 0;
+    for (let i = 0; i < data.length; i++) {
+      const d = Math.abs(data[i] - ref[i]);
+      if (Number.isNaN(d)) return NaN;
+      worst = Math.max(worst, d);
+    }
+    return worst;
+  },
+
   /** Milliseconds for one run, outputs left on the GPU, including the wait for the device to finish. */
   async time() {
     const t0 = performance.now();

@@ -2,6 +2,8 @@
 // WebGPU adapter and records the fastest in the tuning cache, keyed by adapter and kernel signature, where
 // compilation and runs look them up (`tunedTilesFor`). It also times the matmul tilings on the spec's own matmul
 // shapes (M = batch × length rows) and records the fastest for the adapter (`tunedMatmulFor`); `--no-matmul` skips it.
+// A spec that decodes with a KV cache also has its decode step's attention tuned, apart: one query row against
+// `--length` cached keys, among the one-row decode tiles and the split-key kernel.
 
 import type { Command } from 'commander';
 import { lower } from '../lower/passes.ts';
@@ -11,7 +13,7 @@ import { rolesOf } from '../runtime/generate.ts';
 import { checkCacheReplaceable, defaultCachePath, recordEntries, type MatmulEntry, type TuneEntry } from '../tune/cache.ts';
 import { adapterKey } from '../tune/signature.ts';
 import { tuneSitesOf } from '../tune/sites.ts';
-import { tuneProgram, type ModelTuneReport } from '../tune/tune-model.ts';
+import { tuneGroupsOf, tuneProgram, type ModelTuneReport } from '../tune/tune-model.ts';
 import { requireModel } from './load.ts';
 import { UserError } from './user-error.ts';
 
@@ -69,8 +71,10 @@ export function registerTuneCommand(program: Command): void {
       const batch = positive(opts.batch, '--batch');
       const repeats = positive(opts.repeats, '--repeats');
       const maxVariants = positive(opts.variants, '--variants');
-      const program = lower(model).program;
-      const groups = tuneSitesOf(program);
+      const lowered = lower(model);
+      const program = lowered.program;
+      const decodeStep = lowered.decode?.step.program;
+      const groups = tuneGroupsOf(program, decodeStep);
       if (groups.length === 0) {
         process.stderr.write(`mdl: ${model.name} has no attention sites; nothing to tune\n`);
         return;
@@ -83,7 +87,7 @@ export function registerTuneCommand(program: Command): void {
       say(`mdl: tuning ${groups.length} attention signature(s) of ${model.name} on ${gpu.describe()} (B=${batch}, L=${length})`);
       let report: ModelTuneReport;
       try {
-        report = await tuneProgram(gpu, program, { batch, length, repeats, maxVariants, matmul: opts.matmul, say });
+        report = await tuneProgram(gpu, program, { batch, length, repeats, maxVariants, matmul: opts.matmul, say }, decodeStep);
       } finally {
         gpu.release();
       }
@@ -96,7 +100,7 @@ export function registerTuneCommand(program: Command): void {
             tiles: o.best.tiles,
             ms: round(o.best.timing.median),
             defaultMs: round(o.fallback.timing.median),
-            problem: `B=${batch} L=${length}`,
+            problem: groups[i].decode ? `B=${batch} Lq=1 Lk=${length}` : `B=${batch} L=${length}`,
             measuredAt: now,
           };
           return { signature: site.signature, entry };

@@ -65,10 +65,11 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
   // The forward step wrote lse into the first [B, H, Lq] of this buffer; D follows it.
   const b = forward.bind;
   const rowStats = b.lse;
-  const inputs: Record<string, string> = { q: b.q, k: b.k, v: b.v, dOut, rowStats, tileClass: b.tileClass };
+  const inputs: Record<string, string> = { q: b.q, k: b.k, v: b.v, rowStats, tileClass: b.tileClass };
   if (b.mask) inputs.mask = b.mask;
   // With a table, the delta step copies it into the row-stats buffer after D, where the walks read it.
-  const table: Step['uniforms'] = kernels.table ? { table_offset: f(sym.mul(rowsQ, sym.constant(2))) } : {};
+  // The row-stats layout (attention-backward.ts `rowStatsLayout`): lse, D, two rows of padding, dO's copy, the table.
+  const table: Step['uniforms'] = kernels.table ? { table_offset: f(sym.mul(rowsQ, sym.constant(4 + a.headDim))) } : {};
   const deltaBind: Record<string, string> = { out: b.out, dOut, rowStats, ...(kernels.table ? { scoreTable: b.scoreTable } : {}) };
   const step = (part: AttentionBackwardPart, bind: Record<string, string>, uniforms: Step['uniforms'], grid: Step['grid']): Step => ({
     node: fwd.id,
@@ -82,12 +83,12 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
   // The backward kernels read K and V with Lk rows per batch row: the forward's kv_rows (always Lk in a training
   // pass) is not one of their fields.
   const { kv_rows: _kvRows, ...forwardUniforms } = forward.uniforms;
-  const attentionUniforms = { ...forwardUniforms, delta_offset: f(rowsQ), ...table };
+  const attentionUniforms = { ...forwardUniforms, delta_offset: f(rowsQ), dout_offset: f(rowsQ), ...table };
   const qTiles = forward.uniforms.n_q_tiles;
   const kTiles = forward.uniforms.n_k_tiles;
   if (!('factors' in qTiles) || !('factors' in kTiles)) throw new Error(`${fwd.id}: tile counts are formulas`);
   const steps: Step[] = [
-    step('delta', deltaBind, { rows: f(rowsQ), lq: f(a.lq), heads: fc(a.heads), delta_offset: f(rowsQ), ...table }, [formula.ceilDiv(f(rowsQ), 64), fc(1), fc(1)]),
+    step('delta', deltaBind, { rows: f(rowsQ), lq: f(a.lq), heads: fc(a.heads), delta_offset: f(rowsQ), dout_copy_offset: f(sym.mul(rowsQ, sym.constant(4))), ...table }, [formula.ceilDiv(f(rowsQ), 64), fc(1), fc(1)]),
     step('dkdv', { ...inputs, dK, dV }, attentionUniforms, [kTiles, fc(a.kvHeads), f(a.batch)]),
   ];
   const dqBind: Record<string, string> = { ...inputs, dQ };

@@ -15,7 +15,7 @@
 // decode together; the uniforms then hold the largest of them, which bound the reads and size the tiles.
 
 import { sym, type Poly } from '../check/sym.ts';
-import { decodeTiles, DEFAULT_KERNEL_LIMITS, ROW_WINDOW } from '../wgsl/attention.ts';
+import { chooseTiles, decodeTiles, DEFAULT_KERNEL_LIMITS, ROW_WINDOW } from '../wgsl/attention.ts';
 import { SKINNY_ROWS } from '../wgsl/kernels.ts';
 import { MASK_KERNEL_WORKGROUP } from '../wgsl/mask-kernels.ts';
 import { formula, type Formula } from './formula.ts';
@@ -24,6 +24,7 @@ import { planMemory } from './memory-plan.ts';
 import { printProgram } from './print-program.ts';
 import type { Program, ProgramBuffer, ProgramDim, Step } from './program.ts';
 import { render, type Rendered, type RenderedKernel } from './render.ts';
+import type { ScheduleOptions } from './schedule.ts';
 import { attentionKernelOf } from './step-kernels.ts';
 import { LIMITS } from './verify-program.ts';
 
@@ -78,14 +79,19 @@ export interface DecodePrograms {
 const fc = (n: number): Formula => formula.constant(n);
 const atom = (name: string): Formula => formula.of(sym.atom(name));
 
-/** `shared`: the full pass's kernels, which the decode programs name instead of writing copies of them. */
-export function decodePrograms(full: Program, plan: CachePlan, shared: readonly RenderedKernel[] = []): DecodePrograms | undefined {
+type StepTiles = ScheduleOptions['decodeTiles'];
+
+/**
+ * `shared`: the full pass's kernels, which the decode programs name instead of writing copies of them. `stepTiles`:
+ * the decode step's attention tiles per kernel signature (tuned), else the one-row decode tiles.
+ */
+export function decodePrograms(full: Program, plan: CachePlan, shared: readonly RenderedKernel[] = [], stepTiles?: StepTiles): DecodePrograms | undefined {
   if (plan.unsupported) return undefined;
   const prefill = decodeProgram('prefill', full, plan, shared);
-  return { prefill, step: decodeProgram('step', full, plan, [...shared, ...prefill.rendered.kernels]) };
+  return { prefill, step: decodeProgram('step', full, plan, [...shared, ...prefill.rendered.kernels], stepTiles) };
 }
 
-function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePlan, shared: readonly RenderedKernel[]): DecodeProgram {
+function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePlan, shared: readonly RenderedKernel[], stepTiles?: StepTiles): DecodeProgram {
   const keep = name === 'prefill' ? [...plan.encodeSteps, ...plan.decodeSteps].sort((a, b) => a - b) : plan.decodeSteps;
   const selfSites = plan.sites.filter((s) => s.kind === 'self');
   const cacheOf = new Map(selfSites.map((s, i) => [s.step, i]));
@@ -130,7 +136,7 @@ function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePl
     if (s.kind !== 'attention' && s.kind !== 'classify') return s;
     const site = siteOfNode.get(s.node)!;
     const cache = cacheOf.get(site.step);
-    const step = attentionStep(s, cache, skinny, buffers, bufferOf);
+    const step = attentionStep(s, cache, skinny, buffers, bufferOf, stepTiles);
     if (!perRow) return step;
     const window = rowBuffer(cache === undefined ? ROW_BUFFERS.cross : ROW_BUFFERS.window(cache), ROW_WINDOW.stride);
     return { ...step, bind: { ...step.bind, [ROW_WINDOW.role]: window }, attention: { ...step.attention!, rowWindows: true } };
@@ -166,12 +172,18 @@ function decodeProgram(name: DecodeProgram['name'], full: Program, plan: CachePl
  * An attention or classify step over the new rows: their count and position, and for a self-attention the keys in
  * its cache, with the cache bound as K and V; in the decode step, one query row per workgroup.
  */
-function attentionStep(s: Step, cache: number | undefined, skinny: boolean, buffers: ProgramBuffer[], bufferOf: Map<string, ProgramBuffer>): Step {
+function attentionStep(s: Step, cache: number | undefined, skinny: boolean, buffers: ProgramBuffer[], bufferOf: Map<string, ProgramBuffer>, stepTiles?: StepTiles): Step {
   const a = s.attention!;
-  const shape = skinny ? decodeTiles(a.headDim, DEFAULT_KERNEL_LIMITS) : { tileQ: a.tiles.q, tileK: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged, rowwise: a.tiles.rowwise, subgroups: a.tiles.subgroups };
-  // The one-row decode tiles are the default shape's; a row-wise full pass keeps its shape for the prefill.
-  const { rowwise: _, subgroups: __, ...rest } = a.tiles;
-  const tiles = { ...rest, q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, ...(shape.rowwise ? { rowwise: true } : {}), ...(shape.subgroups ? { subgroups: true } : {}) };
+  const chosen = skinny ? stepTiles?.({ headDim: a.headDim, heads: a.heads, kvHeads: a.kvHeads, mask: a.mask?.wgsl, modifiers: a.modifiers }) : undefined;
+  // Validated against the default limits, as the full pass's tiles are: the generator throws on a shape that does not fit.
+  const shape = chosen
+    ? chooseTiles(a.headDim, DEFAULT_KERNEL_LIMITS, chosen)
+    : skinny
+      ? decodeTiles(a.headDim, DEFAULT_KERNEL_LIMITS)
+      : { tileQ: a.tiles.q, tileK: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged, rowwise: a.tiles.rowwise, subgroups: a.tiles.subgroups, splitKeys: a.tiles.splitKeys };
+  // The decode step's tiles replace the full pass's; a row-wise full pass keeps its shape for the prefill.
+  const { rowwise: _, subgroups: __, splitKeys: ___, ...rest } = a.tiles;
+  const tiles = { ...rest, q: shape.tileQ, k: shape.tileK, lanes: shape.lanes, staged: shape.staged, ...(shape.rowwise ? { rowwise: true } : {}), ...(shape.subgroups ? { subgroups: true } : {}), ...(shape.splitKeys ? { splitKeys: true } : {}) };
   const lk: Poly = cache === undefined ? a.lk : sym.atom(CACHE_DIMS.keys(cache));
   const site = { ...a, lk, tiles };
   const f = (p: Poly) => formula.of(p);

@@ -60,7 +60,7 @@ export const PASSES: Pass[] = [
   {
     name: 'decode',
     about: 'the prefill and decode-step programs of generation with a KV cache, each verified',
-    run: (s) => void (s.decode = decodePrograms(s.program!, s.cache!, s.rendered!.kernels)),
+    run: (s, _m, o) => void (s.decode = decodePrograms(s.program!, s.cache!, s.rendered!.kernels, o.decodeTiles)),
     print: (s) => printDecodePrograms(s.decode, s.cache),
   },
 ];

@@ -60,7 +60,7 @@ export interface AttentionSite extends AttentionHeads {
   lq: Poly;
   lk: Poly;
   /** The tile shape the kernel is generated with; `heads` is how many heads the tile classes distinguish. */
-  tiles: { q: number; k: number; lanes: number; staged: boolean; heads: number; rowwise?: boolean; subgroups?: boolean };
+  tiles: { q: number; k: number; lanes: number; staged: boolean; heads: number; rowwise?: boolean; subgroups?: boolean; splitKeys?: boolean };
   mask?: MaskSite;
   modifiers: ScoreModifier[];
   /** Who fills the tile classes: all FULL (no mask), the host (index-only mask), or the classify step before. */

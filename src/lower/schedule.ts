@@ -30,6 +30,11 @@ export interface ScheduleOptions {
    * WebGPU default limits, which the rendered kernels are generated for.
    */
   attentionTiles?: (shape: AttentionKernelShape) => { q: number; k: number; lanes: number; staged?: boolean; rowwise?: boolean; subgroups?: boolean };
+  /**
+   * Tiles for the attention of the decode step (a few new query rows against a KV cache), tuned apart from the full
+   * pass's; the one-row decode tiles when absent. Must fit the WebGPU default limits too.
+   */
+  decodeTiles?: (shape: AttentionKernelShape) => { q: number; k: number; lanes: number; splitKeys?: boolean } | undefined;
   /** The matmul tiling measured fastest on this adapter; the default (wg32) when absent. */
   matmulTiling?: MatmulTiling;
 }

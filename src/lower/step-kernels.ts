@@ -59,7 +59,7 @@ export function attentionKernelOf(step: Step): AttentionKernel {
     mask: a.mask?.wgsl ?? null,
     modifiers: a.modifiers,
     limits: DEFAULT_KERNEL_LIMITS,
-    tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged, ...(a.tiles.rowwise ? { rowwise: true } : {}), ...(a.tiles.subgroups ? { subgroups: true } : {}) },
+    tiles: { q: a.tiles.q, k: a.tiles.k, lanes: a.tiles.lanes, staged: a.tiles.staged, ...(a.tiles.rowwise ? { rowwise: true } : {}), ...(a.tiles.subgroups ? { subgroups: true } : {}), ...(a.tiles.splitKeys ? { splitKeys: true } : {}) },
     ...(a.lse ? { lse: true } : {}),
     ...(a.rowWindows ? { rowWindows: true } : {}),
   });

@@ -22,7 +22,6 @@ import { formula, type Formula } from './formula.ts';
 import type { GradGraph } from './grad.ts';
 import { planMemory } from './memory-plan.ts';
 import { render, type Rendered } from './render.ts';
-import { TRAINING_LIMITS } from './verify-program.ts';
 import { rowStatsTableEntries } from './attention-grad-steps.ts';
 import type { MaskSite, Program, ProgramBuffer, Step, Word } from './program.ts';
 import { attentionSteps, tiledMatmul, type ScheduleOptions } from './schedule.ts';
@@ -126,11 +125,12 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
         const own = attentionSteps(n, m, byId, masks, buffers, options);
         const fwd = own[own.length - 1];
         // The backward pass recomputes the probabilities from each query row's log-sum-exp, which the forward writes
-        // into the first part of the row-stats buffer; the backward's delta step writes the rest (attention-grad-steps.ts).
+        // into the first part of the row-stats buffer; the backward's delta step writes the rest: D, a copy of dO and of
+        // a relative_bias table, which the walks read through this one binding (`rowStatsLayout`, attention-backward.ts).
         const lse = `${n.id}#row_stats`;
         const a = fwd.attention!;
         const rows = sym.mul(sym.mul(a.batch, a.lq), c(a.heads));
-        buffers.push({ id: lse, role: 'value', dtype: 'f32', elements: f(sym.add(sym.mul(rows, c(2)), c(rowStatsTableEntries(a)))) });
+        buffers.push({ id: lse, role: 'value', dtype: 'f32', elements: f(sym.add(sym.mul(rows, c(4 + a.headDim)), c(rowStatsTableEntries(a)))) });
         fwd.attention = { ...fwd.attention!, lse: true };
         fwd.bind.lse = lse;
         attentionForward.set(n.id, fwd);
@@ -188,13 +188,13 @@ export interface TrainingProgram {
 /** Schedules and renders (and so verifies) the training program of a backward graph. */
 export function lowerTraining(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}): TrainingProgram {
   const program = scheduleTraining(g, m, options);
-  return { program, rendered: render(program, 'train-', TRAINING_LIMITS) };
+  return { program, rendered: render(program, 'train-') };
 }
 
 /** The evaluation program: the training program's forward part and loss, without the backward. */
 export function lowerEvaluation(g: GradGraph, m: CheckedModel, options: ScheduleOptions = {}): TrainingProgram {
   const program = scheduleTraining(g, m, options, true);
-  return { program, rendered: render(program, 'eval-', TRAINING_LIMITS) };
+  return { program, rendered: render(program, 'eval-') };
 }
 
 function plainMatmul(n: NodeOf<'matmul'>): void {

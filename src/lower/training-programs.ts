@@ -12,7 +12,6 @@ import { scheduleAccumulate, scheduleOptimizerStep, trainedParams, type LoweredP
 import { render, type RenderedKernel } from './render.ts';
 import { scheduleTraining } from './train-schedule.ts';
 import type { ScheduleOptions } from './schedule.ts';
-import { TRAINING_LIMITS } from './verify-program.ts';
 
 export interface NamedProgram extends LoweredProgram {
   /** The manifest's name without `.manifest.json`, and the prefix of the kernel files only this program runs. */
@@ -26,15 +25,15 @@ export function trainingPrograms(model: CheckedModel, shared: readonly RenderedK
   const params = trainedParams(graph);
   const out: NamedProgram[] = [];
   const kernels = [...shared];
-  const add = (name: NamedProgram['name'], program: LoweredProgram['program'], training: boolean) => {
-    const rendered = render(program, `${name}-`, training ? TRAINING_LIMITS : undefined, kernels);
+  const add = (name: NamedProgram['name'], program: LoweredProgram['program']) => {
+    const rendered = render(program, `${name}-`, undefined, kernels);
     kernels.push(...rendered.kernels.filter((k) => !kernels.includes(k)));
     out.push({ name, program, rendered });
   };
-  add('train', scheduleTraining(graph, model, options), true);
-  add('eval', scheduleTraining(graph, model, options, true), true);
-  add('accumulate', scheduleAccumulate(graph.model, params), false);
-  add('optimizer', scheduleOptimizerStep(graph.model, params), false);
+  add('train', scheduleTraining(graph, model, options));
+  add('eval', scheduleTraining(graph, model, options, true));
+  add('accumulate', scheduleAccumulate(graph.model, params));
+  add('optimizer', scheduleOptimizerStep(graph.model, params));
   return out;
 }
 

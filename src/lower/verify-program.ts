@@ -11,13 +11,6 @@ import { uniformValues, wordFits, type Program, type ProgramBuffer, type Program
 
 /** WebGPU's default limits, which every adapter meets and every compiled program must fit. */
 export const LIMITS = { workgroupsPerDimension: 65535, invocations: 256, workgroupBytes: 16384, storageBuffers: 8 };
-/**
- * The training program's limits: the default ones, except that the attention backward's dK/dV kernel binds up to 9
- * storage buffers (Q, K, V, dO, the row stats: lse, D and a relative_bias table's copy, tile classes, the mask's
- * table, dK, dV), within the 10 Chromium's software adapter allows. The runner checks the adapter's own limit before
- * dispatch (runtime/program.ts `checkLimits`), so an adapter that allows fewer gets a sentence.
- */
-export const TRAINING_LIMITS = { ...LIMITS, storageBuffers: 9 };
 export type ProgramLimits = typeof LIMITS;
 /** A dim without a bound is sampled at this value in place of its bound. */
 const UNBOUNDED_SAMPLE = 64;

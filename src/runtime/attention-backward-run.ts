@@ -7,7 +7,7 @@
 
 import { TileClass, type MaskEnv } from '../masks/kernel-contract.ts';
 import { attentionUniforms, type AttentionKernel } from '../wgsl/attention.ts';
-import { BACKWARD_ROW_GROUP, generateAttentionBackward, type AttentionBackwardConfig, type AttentionBackwardKernels } from '../wgsl/attention-backward.ts';
+import { BACKWARD_ROW_GROUP, generateAttentionBackward, rowStatsLayout, type AttentionBackwardConfig, type AttentionBackwardKernels } from '../wgsl/attention-backward.ts';
 import { packUniforms, type Kernel } from '../wgsl/kernel.ts';
 import { checkAttentionShape } from './attention-cpu.ts';
 import { checkTileClasses, maskEnvForRun } from './attention-run.ts';
@@ -58,10 +58,13 @@ export interface PreparedAttentionBackward {
   destroy(): void;
 }
 
-/** The backward kernels matching a forward kernel: its tiles, heads, mask and scale, with the same modifiers. */
-export function attentionBackwardFor(forward: AttentionKernel, modifiers: AttentionBackwardConfig['modifiers'] = []): AttentionBackwardKernels {
+/**
+ * The backward kernels matching a forward kernel: its tiles, heads, mask and scale, with the same modifiers; `block`
+ * overrides the walks' rows per invocation.
+ */
+export function attentionBackwardFor(forward: AttentionKernel, modifiers: AttentionBackwardConfig['modifiers'] = [], block?: number): AttentionBackwardKernels {
   const { headDim, heads, kvHeads, scale, tileQ, tileK, mask } = forward;
-  return generateAttentionBackward({ headDim, heads, kvHeads, scale, tileQ, tileK, mask, modifiers });
+  return generateAttentionBackward({ headDim, heads, kvHeads, scale, tileQ, tileK, mask, modifiers, ...(block ? { block } : {}) });
 }
 
 function checkVector(what: string, data: Float32Array, expected: number, layout: string): void {
@@ -100,7 +103,8 @@ export async function prepareAttentionBackward(gpu: GpuContext, kernels: Attenti
   const classes = inputs.tileClasses ?? new Uint32Array(grid.tileClassCount).fill(kernels.mask ? TileClass.Partial : TileClass.Full);
   checkTileClasses(classes, grid, kernels);
 
-  const rowStats = new Float32Array(2 * rows + tableEntries);
+  const layout = rowStatsLayout(headDim);
+  const rowStats = new Float32Array(layout.elements(rows, tableEntries));
   rowStats.set(inputs.lse);
   const created: GPUBuffer[] = [];
   const allocations: { label: string; bytes: number }[] = [];
@@ -116,7 +120,7 @@ export async function prepareAttentionBackward(gpu: GpuContext, kernels: Attenti
       k: upload('K', inputs.k),
       v: upload('V', inputs.v),
       out: upload('O', inputs.out),
-      // lse, then D written by the delta kernel (the row-stats buffer's two views).
+      // lse, then D, dO's copy and the table's copy written by the delta kernel.
       rowStats: upload('row stats', rowStats),
       dOut: upload('dO', inputs.dOut),
       tileClass: upload('tile classes', classes),
@@ -136,10 +140,10 @@ export async function prepareAttentionBackward(gpu: GpuContext, kernels: Attenti
       byRole.dTable = output('table gradient', 4 * tableEntries);
     }
 
-    const table: Record<string, number> = kernels.table ? { table_offset: 2 * rows } : {};
-    const attn = { ...attentionUniforms(kernels, grid, lq, lk), delta_offset: rows, ...table };
+    const table: Record<string, number> = kernels.table ? { table_offset: layout.table(rows) } : {};
+    const attn = { ...attentionUniforms(kernels, grid, lq, lk), delta_offset: layout.delta(rows), dout_offset: layout.dOut4(rows), ...table };
     const uniformValues = new Map<Kernel, Record<string, number>>([
-      [kernels.delta, { rows, lq, heads, delta_offset: rows, ...table }],
+      [kernels.delta, { rows, lq, heads, delta_offset: layout.delta(rows), dout_copy_offset: 4 * layout.dOut4(rows), ...table }],
       [kernels.dkdv, attn],
       [kernels.dq, attn],
     ]);

@@ -14,6 +14,10 @@
 // from small per-row buffers (ROW_BUFFERS), so `nextEach` decodes rows of different lengths in one run, after
 // prefills of each length are joined by `merge`. `select` gathers rows on the device, which drops finished sequences
 // from a batch and reorders beams.
+//
+// The decode step's device objects (buffers, uniform blocks, bind groups) live in a DecodeProgramRun kept from one call
+// to the next (decode-run.ts); when the cache grows or is gathered they follow it. Which keys may be dropped and when
+// the cache stays exact is cache-exactness.ts; how a cache region grows is cache-sites.ts.
 
 import type { CheckedModel } from '../check/model.ts';
 import { CACHE_DIMS, DECODE_STEP_ROWS, ROW_BUFFERS, type DecodeProgram } from '../lower/decode-program.ts';
@@ -21,48 +25,21 @@ import { formula } from '../lower/formula.ts';
 import { ROW_WINDOW } from '../wgsl/attention.ts';
 import type { CacheSite } from '../lower/kv-cache.ts';
 import type { Lowered } from '../lower/passes.ts';
-import { boundBuffers, uniformValues, type AttentionSite } from '../lower/program.ts';
+import { uniformValues, type AttentionSite } from '../lower/program.ts';
 import type { MaskEnv } from '../masks/kernel-contract.ts';
-import type { BoolExpr } from '../masks/predicate.ts';
-import { readsHead, truthOver } from '../masks/tiles.ts';
-import { evalBool } from '../masks/evaluate.ts';
 import type { RunInputs } from './cpu-interpreter.ts';
 import { decoderInputRows, newRows, padRuns } from './cached-rows.ts';
 import type { GpuContext } from './device.ts';
-import { outputBuffer, readBack, uploadBuffer, withErrorScopes } from './gpu-buffers.ts';
+import { outputBuffer } from './gpu-buffers.ts';
+import { DecodeProgramRun, type DecodeCallResult } from './decode-run.ts';
 import { checkProgramMaskSizes } from './mask-size-check.ts';
-import { launch, maskEnv, paramBuffer, prepareRun, ProgramLimitError, uploadAttentionInputs } from './program.ts';
+import { appendRows, MIN_CAPACITY, regrowSite, type CacheSiteStats, type SiteState } from './cache-sites.ts';
+import { CacheInexactError, checkEarlierRowsUnchanged, checkLengthsUnchanged, droppableKeys } from './cache-exactness.ts';
+import { attentionHostData, maskEnv, paramBuffer, ProgramLimitError } from './program.ts';
 
-/** Decoding with the cache would compute something other than a full pass; the caller should recompute. */
-export class CacheInexactError extends Error {}
-
-export interface CacheSiteStats {
-  node: string;
-  kind: CacheSite['kind'];
-  /** Key rows the cache buffer holds. */
-  capacity: number;
-  /** Key rows in use. */
-  live: number;
-  /** Keys dropped because no later query can see them. */
-  dropped: number;
-}
-
-interface SiteState {
-  site: CacheSite;
-  /** The attention node, which names the site in every program. */
-  node: string;
-  /** The site's attention, as compiled. */
-  attention: AttentionSite;
-  k?: GPUBuffer;
-  v?: GPUBuffer;
-  capacity: number;
-  /** Keys dropped in front, the same for every row: row b holds positions dropped to positions[b] - 1. */
-  dropped: number;
-}
+export { CacheInexactError, type CacheSiteStats };
 
 type Run = Omit<RunInputs, 'weights'>;
-
-const MIN_CAPACITY = 16;
 
 export class CachedDecoder {
   /** Positions computed so far, by batch row. */
@@ -76,6 +53,12 @@ export class CachedDecoder {
   private batch = 0;
   /** Program runs so far (one per call, whatever the number of rows). */
   programRuns = 0;
+  /** Host milliseconds of each program run: from the call until its work was submitted (DecodeCallResult.hostMs). */
+  readonly hostMs: number[] = [];
+  /** And from its submit until its logits were readable (DecodeCallResult.waitMs). */
+  readonly waitMs: number[] = [];
+  /** The decode step's device objects, kept across calls. */
+  private stepRun?: DecodeProgramRun;
   /** Lengths along the decoder axis as the first call gave them: rows computed with them are kept. */
   private readonly lengthsSeen = new Map<string, number[]>();
 
@@ -231,6 +214,8 @@ export class CachedDecoder {
   }
 
   destroy(): void {
+    this.stepRun?.destroy();
+    this.stepRun = undefined;
     for (const b of this.kept.values()) b.destroy();
     for (const s of this.sites) (s.k?.destroy(), s.v?.destroy());
     this.kept.clear();
@@ -285,8 +270,8 @@ export class CachedDecoder {
     // Masks see the whole sequence, so their sizes are those of a full pass over it.
     checkProgramMaskSizes(model, lowered.program, run.dims);
     const env = maskEnv(model, { ...run, weights: this.weights });
-    this.checkLengthsUnchanged(run);
-    this.checkEarlierRowsUnchanged(env, starts, lengths);
+    checkLengthsUnchanged(this.lowered, this.model, run, this.lengthsSeen);
+    checkEarlierRowsUnchanged(this.sites, this.batch, env, starts, lengths);
 
     // The first call runs the prefill program; later ones the decode step when their rows are few enough, else the
     // prefill program without its once-per-source steps. Only the decode step reads each row's own position.
@@ -296,70 +281,66 @@ export class CachedDecoder {
     const skip = new Set(this.encoded ? d.once : []);
     const order = p.steps.flatMap((_, i) => (skip.has(i) ? [] : [i]));
 
-    const created: GPUBuffer[] = [];
     const retired: GPUBuffer[] = [];
-    const track = (b: GPUBuffer) => (created.push(b), b);
-    const buffers = new Map<string, GPUBuffer>();
-    const slots = new Map<number, GPUBuffer>();
-    const encoder = gpu.device.createCommandEncoder({ label: `${p.model} ${d.name}` });
     try {
-      for (const st of this.sites) this.reserve(st, B, N, env, encoder, retired);
+      if (this.sites.some((st) => this.live(st) + N > st.capacity)) {
+        const encoder = gpu.device.createCommandEncoder({ label: 'kv cache grow' });
+        for (const st of this.sites) this.reserve(st, B, N, env, encoder, retired);
+        gpu.device.queue.submit([encoder.finish()]);
+      }
       const dims: Record<string, number> = { ...run.dims, [plan.axis]: N, [CACHE_DIMS.start]: P };
       this.sites.forEach((st, j) => Object.assign(dims, { [CACHE_DIMS.rows(j)]: st.capacity, [CACHE_DIMS.keys(j)]: this.live(st) + N, [CACHE_DIMS.dropped(j)]: st.dropped }));
-      const { size, stepKernel } = prepareRun(gpu, p, d.rendered, dims);
+      // Buffers whose size follows the keys in use are made for the whole cache, so they last until it grows.
+      const sizeDims = { ...dims };
+      this.sites.forEach((st, j) => (sizeDims[CACHE_DIMS.keys(j)] = st.capacity));
       const caches = new Map(this.sites.flatMap((st) => [[`${st.node}#k_cache`, st.k!], [`${st.node}#v_cache`, st.v!]]));
       const rowValues = this.rowBufferValues(p, dims, N);
-
-      const bound = new Set(order.flatMap((i) => boundBuffers(p.steps[i])));
-      for (const b of p.buffers) {
-        if (!bound.has(b.id)) continue;
-        const n = size(b.elements);
-        if (this.kept.has(b.id)) buffers.set(b.id, this.kept.get(b.id)!);
-        else if (b.role === 'kv_cache') buffers.set(b.id, caches.get(b.id)!);
-        else if (b.role === 'row_positions') buffers.set(b.id, track(uploadBuffer(gpu, b.id, rowValues.get(b.id)!)));
-        else if (plan.hostFilled.includes(b.id)) buffers.set(b.id, track(uploadBuffer(gpu, b.id, decoderInputRows(this.model, plan.axis, run, b.id.slice(1), this.positions, N))));
-        else if (b.role === 'input') buffers.set(b.id, track(uploadBuffer(gpu, b.id, newRows(this.model, plan.axis, run, b.id.slice(1), this.positions, N, n))));
-        else if (b.role === 'param' || b.role === 'packed_param') buffers.set(b.id, paramBuffer(gpu, this.weights, b, n));
-        else if (b.role === 'kept') throw new Error(`${b.id} is kept from a first call that has not run`);
-        else if (plan.kept.includes(b.id)) {
-          const kept = outputBuffer(gpu, b.id, n * 4);
-          this.kept.set(b.id, kept);
-          this.keptBytes.set(b.id, n * 4);
-          buffers.set(b.id, kept);
-        } else if (b.slot !== undefined) {
-          let s = slots.get(b.slot);
-          if (!s) slots.set(b.slot, (s = track(outputBuffer(gpu, `slot ${b.slot}`, size(p.slots[b.slot].elements) * 4))));
-          buffers.set(b.id, s);
-        }
-      }
-      for (const i of order) {
-        const s = p.steps[i];
-        if (s.kind === 'attention') uploadAttentionInputs(gpu, s, env, dims, buffers, track, s.attention?.rowWindows ? rowValues.get(s.bind[ROW_WINDOW.role]) : undefined);
-      }
-
-      const launches: { i: number; run: (pass: GPUComputePassEncoder) => void }[] = [];
-      for (const i of order) launches.push({ i, run: await launch(gpu, p.steps[i], stepKernel(i), buffers, size, track) });
       const appendAt = new Map(d.sites.flatMap((x) => (x.cache === undefined ? [] : [[x.step, this.sites[x.cache]]])));
-      await withErrorScopes(gpu, `decoding ${p.model}`, () => {
-        for (const { i, run: l } of launches) {
-          const st = appendAt.get(i);
-          if (st) this.append(st, encoder, buffers, B, N);
-          const pass = encoder.beginComputePass();
-          l(pass);
-          pass.end();
-        }
-        gpu.device.queue.submit([encoder.finish()]);
-      });
+      // The decode step keeps its device objects from call to call; a prefill's are freed after it.
+      const runner = d.name === 'step' ? (this.stepRun ??= new DecodeProgramRun(gpu, d)) : new DecodeProgramRun(gpu, d);
+      let result: DecodeCallResult;
+      try {
+        result = await runner.run({
+          dims,
+          sizeDims,
+          order,
+          external: (b, n) => {
+            if (this.kept.has(b.id)) return this.kept.get(b.id)!;
+            if (b.role === 'kv_cache') return caches.get(b.id)!;
+            if (b.role === 'param' || b.role === 'packed_param') return paramBuffer(gpu, this.weights, b, n);
+            if (b.role === 'kept') throw new Error(`${b.id} is kept from a first call that has not run`);
+            if (!plan.kept.includes(b.id)) return undefined;
+            const kept = outputBuffer(gpu, b.id, n * 4);
+            this.kept.set(b.id, kept);
+            this.keptBytes.set(b.id, n * 4);
+            return kept;
+          },
+          hostValues: (b, n) => {
+            if (b.role === 'row_positions') return rowValues.get(b.id)!;
+            if (plan.hostFilled.includes(b.id)) return decoderInputRows(this.model, plan.axis, run, b.id.slice(1), this.positions, N);
+            if (b.role === 'input') return newRows(this.model, plan.axis, run, b.id.slice(1), this.positions, N, n);
+            return undefined;
+          },
+          attentionValues: (s) => attentionHostData(s, env, dims, s.attention?.rowWindows ? rowValues.get(s.bind[ROW_WINDOW.role]) : undefined),
+          beforeStep: (i, encoder, buffers) => {
+            const st = appendAt.get(i);
+            if (st) this.append(st, encoder, buffers, B, N);
+          },
+        });
+      } finally {
+        if (runner !== this.stepRun) runner.destroy();
+      }
       this.programRuns++;
-      const out = p.outputs[0];
-      const raw = new Float32Array(await readBack(gpu, buffers.get(out)!, size(p.buffers.find((b) => b.id === out)!.elements) * 4));
+      this.hostMs.push(result.hostMs);
+      this.waitMs.push(result.waitMs);
+      const raw = result.output;
       const width = raw.length / (B * N);
       this.positions = starts.map((s) => s + N);
       this.encoded = true;
       gpu.checkHealthy();
       return Array.from({ length: B }, (_, b) => raw.slice((b * N + N - 1) * width, (b * N + N) * width));
     } finally {
-      for (const b of [...created, ...retired]) b.destroy();
+      for (const b of retired) b.destroy();
     }
   }
 
@@ -389,100 +370,19 @@ export class CachedDecoder {
   }
 
   /**
-   * Rows already computed saw the lengths along the decoder axis of their call; a full pass would see the new ones.
-   * Only lengths a decoder mask reads matter.
-   */
-  private checkLengthsUnchanged(run: Omit<RunInputs, 'weights'>): void {
-    const { program: p, cache: plan } = this.lowered;
-    const read = new Set(plan.decodeSteps.flatMap((i) => p.steps[i].attention?.mask?.wgsl.inputs.map((x) => x.input) ?? []));
-    for (const input of this.model.inputs.values()) {
-      if (input.kind !== 'lengths' || input.axis !== plan.axis || !read.has(input.name)) continue;
-      const now = [...(run.inputs[input.name] ?? [])];
-      const before = this.lengthsSeen.get(input.name);
-      if (!before) this.lengthsSeen.set(input.name, now);
-      else if (before.join() !== now.join()) throw new CacheInexactError(`lengths ${input.name} changed from ${before.join(',')} to ${now.join(',')} between steps`);
-    }
-  }
-
-  /** A full pass recomputes earlier rows with the new keys in view; the cache is exact only if no earlier row sees them. */
-  private checkEarlierRowsUnchanged(env: MaskEnv, starts: number[], lengths: number[]): void {
-    if (starts.every((p) => p === 0)) return;
-    for (const st of this.sites) {
-      const a = st.attention;
-      const where = st.node;
-      if (!a.mask) throw new CacheInexactError(`${where} has no mask, so earlier positions see later ones`);
-      const pred = a.mask.predicate;
-      for (let b = 0; b < this.batch; b++) {
-        const [P, L] = [starts[b], lengths[b]];
-        if (P === 0) continue;
-        const full = { ...env, dims: { ...env.dims, Lq: L, Lk: L } };
-        for (let h = 0; h < (readsHead(pred) ? a.heads : 1); h++) {
-          const box = { b, h, q: { lo: 0, hi: P - 1 }, k: { lo: P, hi: L - 1 } };
-          if (truthOver(pred, box, full) === 0) continue;
-          for (let q = 0; q < P; q++) {
-            for (let k = P; k < L; k++) {
-              if (evalBool(pred, { b, h, q, k }, full)) throw new CacheInexactError(`mask ${a.mask.name} lets position ${q} see the later position ${k}`);
-            }
-          }
-        }
-      }
-    }
-  }
-
-  /**
    * Makes room for `n` more key rows in each of B batch rows, dropping first the keys no row's query from its next
    * position on can see (the least position bounds them all).
    */
   private reserve(st: SiteState, B: number, n: number, env: MaskEnv, encoder: GPUCommandEncoder, retired: GPUBuffer[]): void {
     if (this.live(st) + n <= st.capacity) return;
-    const drop = st.site.droppable ? this.droppableKeys(st, Math.min(...this.positions), env) - st.dropped : 0;
-    const keep = (r: number) => this.live(st, r) - drop;
+    const axisBound = this.lowered.program.dims.find((d) => d.name === this.lowered.cache.axis)?.bound;
+    const drop = st.site.droppable ? droppableKeys(st.attention, this.batch, st.dropped, Math.min(...this.positions), axisBound, env) - st.dropped : 0;
     const capacity = Math.max(MIN_CAPACITY, 2 * (this.live(st) - drop + n));
-    const rowBytes = st.site.rowWidth * 4;
-    const limit = Math.min(this.gpu.limits.maxStorageBufferBindingSize, this.gpu.limits.maxBufferSize);
-    if (B * capacity * rowBytes > limit) throw new ProgramLimitError(`the KV cache of ${st.node} needs ${B * capacity * rowBytes} bytes, above this adapter's ${limit}`);
-    const grown = [st.k, st.v].map((old, j) => {
-      const b = this.gpu.device.createBuffer({ label: `kv cache ${j ? 'v' : 'k'} ${st.site.step}`, size: B * capacity * rowBytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
-      if (old) {
-        for (let r = 0; r < B; r++) if (keep(r) > 0) encoder.copyBufferToBuffer(old, (r * st.capacity + drop) * rowBytes, b, r * capacity * rowBytes, keep(r) * rowBytes);
-        retired.push(old);
-      }
-      return b;
-    });
-    [st.k, st.v] = grown;
-    st.capacity = capacity;
-    st.dropped += drop;
-  }
-
-  /** The number of leading keys no query at position P or later can see (sound: the tile classifier's intervals). */
-  private droppableKeys(st: SiteState, P: number, env: MaskEnv): number {
-    const a = st.attention;
-    const pred = a.mask!.predicate;
-    const bound = this.lowered.program.dims.find((d) => d.name === this.lowered.cache.axis)?.bound ?? 2 ** 30;
-    const hidden = (k0: number) => k0 <= st.dropped || everyHeadHidden(pred, this.batch, a.heads, { lo: P, hi: Math.max(P, bound - 1) }, { lo: st.dropped, hi: k0 - 1 }, env);
-    let [lo, hi] = [st.dropped, P];
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
-      if (hidden(mid)) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+    regrowSite(this.gpu, st, B, capacity, drop, (r) => this.live(st, r) - drop, encoder, retired);
   }
 
   /** Copies each batch row's new K/V rows after its cached ones, before the attention that reads them. */
   private append(st: SiteState, encoder: GPUCommandEncoder, buffers: Map<string, GPUBuffer>, B: number, n: number): void {
-    const rowBytes = st.site.rowWidth * 4;
-    for (let r = 0; r < B; r++) {
-      const to = (r * st.capacity + this.live(st, r)) * rowBytes;
-      encoder.copyBufferToBuffer(buffers.get(st.site.k)!, r * n * rowBytes, st.k!, to, n * rowBytes);
-      encoder.copyBufferToBuffer(buffers.get(st.site.v)!, r * n * rowBytes, st.v!, to, n * rowBytes);
-    }
+    appendRows(st, encoder, buffers.get(st.site.k)!, buffers.get(st.site.v)!, B, n, (r) => this.live(st, r));
   }
-}
-
-function everyHeadHidden(pred: BoolExpr, batch: number, heads: number, q: { lo: number; hi: number }, k: { lo: number; hi: number }, env: MaskEnv): boolean {
-  for (let b = 0; b < batch; b++) {
-    for (let h = 0; h < (readsHead(pred) ? heads : 1); h++) if (truthOver(pred, { b, h, q, k }, env) !== 0) return false;
-  }
-  return true;
 }

@@ -77,7 +77,6 @@ const LIMITS_TO_RAISE = [
   'maxComputeWorkgroupsPerDimension',
   'maxStorageBufferBindingSize',
   'maxBufferSize',
-  'maxStorageBuffersPerShaderStage',
 ] as const;
 
 const isNode = typeof process !== 'undefined' && !!process.versions?.node;

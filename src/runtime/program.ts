@@ -247,25 +247,30 @@ export function maskEnv(model: CheckedModel, run: RunInputs): MaskEnv {
  * The host-filled buffers of one attention step: mask parameters and data, and tile classes unless a step computes
  * them. Its rows are those of its uniforms (the new rows of a decode call at their offsets); the mask sees the
  * lengths of the whole sequence up to them.
- */
-/**
+ *
  * `windows`: each batch row's q_offset, k_offset and key count (ROW_WINDOW), for a step with per-row windows; host
  * tile classes are then worked out row by row, tiles past a row's keys EMPTY.
  */
 export function uploadAttentionInputs(gpu: GpuContext, s: Step, env: MaskEnv, dims: Record<string, number>, buffers: Map<string, GPUBuffer>, track: (b: GPUBuffer) => GPUBuffer, windows?: Uint32Array): void {
+  const { table, classes } = attentionHostData(s, env, dims, windows);
+  if (table) buffers.set(s.bind.mask, track(uploadBuffer(gpu, 'mask table', table)));
+  if (classes) buffers.set(s.bind.tileClass, track(uploadBuffer(gpu, 'tile classes', classes)));
+}
+
+/** What `uploadAttentionInputs` uploads, as host arrays: the mask table (with a mask) and the tile classes (host-filled). */
+export function attentionHostData(s: Step, env: MaskEnv, dims: Record<string, number>, windows?: Uint32Array): { table?: Int32Array; classes?: Uint32Array } {
   const a = s.attention!;
   const value = (f: Formula) => formula.evaluate(f, dims)!;
   const u = uniformValues(s, value);
   const batch = value(formula.of(a.batch));
   const siteEnv: MaskEnv = { ...env, dims: { ...env.dims, Lq: u.lq + u.q_offset, Lk: u.lk + u.k_offset } };
-  const { tileClass: tileId, mask: tableId } = s.bind;
-  if (a.mask) buffers.set(tableId, track(uploadBuffer(gpu, 'mask table', packMaskBuffers(a.mask.wgsl, siteEnv, batch).table)));
-  if (a.tileFill === 'device') return;
+  const table = a.mask ? packMaskBuffers(a.mask.wgsl, siteEnv, batch).table : undefined;
+  if (a.tileFill === 'device') return { table };
   const grid = { batch, heads: a.tiles.heads, lq: u.lq, lk: u.lk, tileQ: a.tiles.q, tileK: a.tiles.k, qOffset: u.q_offset, kOffset: u.k_offset };
   const count = batch * a.tiles.heads * u.n_q_tiles * u.n_k_tiles;
   const classes = a.tileFill !== 'host' ? new Uint32Array(count).fill(TileClass.Full) : windows ? rowTileClasses(a.mask!.predicate, grid, siteEnv, u.n_k_tiles, windows) : classifyTiles(a.mask!.predicate, grid, siteEnv);
   if (classes.length !== count) throw new Error(`${s.node}: ${classes.length} tile classes for a grid of ${count} tiles`);
-  buffers.set(tileId, track(uploadBuffer(gpu, 'tile classes', classes)));
+  return { table, classes };
 }
 
 /** Host tile classes row by row, each at its own window, in the layout of `nKT` key tiles (those past a row's keys EMPTY). */

@@ -12,6 +12,8 @@ import type { ScoreModifier } from '../wgsl/score-modifiers.ts';
 export interface KernelSignature extends AttentionHeads {
   /** `none`, or a hash of the mask's WGSL and flags plus the score modifiers (see `maskHash`). */
   maskHash: string;
+  /** `decode`: the kernel of the decode step (a few query rows against a KV cache), tuned apart from the full pass's. */
+  site?: 'decode';
 }
 
 /** The adapter fields that identify a kind of device (not one physical card: two of the same model share results). */
@@ -22,7 +24,7 @@ export function adapterKey(a: AdapterIdentity): string {
 }
 
 export function signatureKey(s: KernelSignature): string {
-  return `d${s.headDim}.h${s.heads}.kv${s.kvHeads}.m${s.maskHash}`;
+  return `d${s.headDim}.h${s.heads}.kv${s.kvHeads}.m${s.maskHash}${s.site === 'decode' ? '.decode' : ''}`;
 }
 
 /** Two FNV-1a passes with different offsets: 64 bits, ample for telling a handful of masks apart. */
@@ -48,6 +50,6 @@ export function maskHash(mask: MaskWgsl | null | undefined, modifiers: readonly 
   return stableHash(parts.join('\n--\n'));
 }
 
-export function attentionSignature(s: AttentionKernelShape): KernelSignature {
-  return { headDim: s.headDim, heads: s.heads, kvHeads: s.kvHeads, maskHash: maskHash(s.mask, s.modifiers) };
+export function attentionSignature(s: AttentionKernelShape, site?: 'decode'): KernelSignature {
+  return { headDim: s.headDim, heads: s.heads, kvHeads: s.kvHeads, maskHash: maskHash(s.mask, s.modifiers), ...(site ? { site } : {}) };
 }

@@ -9,9 +9,9 @@ import type { GpuContext } from '../runtime/device.ts';
 import { DEFAULT_KERNEL_LIMITS } from '../wgsl/attention.ts';
 import { tuneMatmul, type MatmulProblem, type MatmulTuneOutcome } from './matmul-tuner.ts';
 import { attentionSignature, signatureKey } from './signature.ts';
-import { tuneSitesOf } from './sites.ts';
+import { tuneSitesOf, type SiteGroup } from './sites.ts';
 import { isDefaultChoice, tuneSite, type TuneOutcome } from './tuner.ts';
-import { attentionVariants, compileLimits, defaultTiles, fitsLimits, tileLabel } from './variants.ts';
+import { attentionVariants, compileLimits, decodeVariants, defaultTiles, fitsLimits, tileLabel } from './variants.ts';
 
 /**
  * The distinct (N, K) of a program's matmuls (constant ones only), at M = `rows`, at most `max` of them in program
@@ -57,13 +57,25 @@ export interface ModelTuneReport {
   matmulProblems: MatmulProblem[];
 }
 
-export async function tuneProgram(gpu: GpuContext, program: Program, o: ModelTuneOptions): Promise<ModelTuneReport> {
+/**
+ * The attention sites to tune: the full pass's, then the decode step's under signatures of their own (their kernels
+ * see one query row at a time), in the order `tuneProgram` reports them.
+ */
+export function tuneGroupsOf(program: Program, decodeStep?: Program): (SiteGroup & { decode: boolean })[] {
+  const full = tuneSitesOf(program).map((g) => ({ ...g, decode: false }));
+  const decode = decodeStep
+    ? tuneSitesOf(decodeStep).map((g) => ({ ...g, decode: true, site: { ...g.site, label: `${g.site.label} (decode step)`, signature: { ...g.site.signature, site: 'decode' as const } } }))
+    : [];
+  return [...full, ...decode];
+}
+
+export async function tuneProgram(gpu: GpuContext, program: Program, o: ModelTuneOptions, decodeStep?: Program): Promise<ModelTuneReport> {
   const say = o.say ?? (() => {});
   const sites: SiteReport[] = [];
-  for (const { site, nodes } of tuneSitesOf(program)) {
-    const variants = attentionVariants(site.headDim, compileLimits(gpu.limits), o.maxVariants, gpu.subgroups);
+  for (const { site, nodes, decode } of tuneGroupsOf(program, decodeStep)) {
+    const variants = decode ? decodeVariants(site.headDim, gpu.limits).slice(0, o.maxVariants) : attentionVariants(site.headDim, compileLimits(gpu.limits), o.maxVariants, gpu.subgroups);
     say(`  ${site.label} [${signatureKey(site.signature)}], ${nodes.length} site(s), ${variants.length} variants`);
-    const outcome = await tuneSite(gpu, site, { batch: o.batch, lq: o.length, lk: o.length }, {
+    const outcome = await tuneSite(gpu, site, decode ? { batch: o.batch, lq: 1, lk: o.length, decode } : { batch: o.batch, lq: o.length, lk: o.length }, {
       variants,
       repeats: o.repeats,
       onVariant: (r, i, n) => {

@@ -10,7 +10,7 @@ import type { MatmulTiling } from '../wgsl/matmul-tilings.ts';
 import type { ScheduleOptions } from '../lower/schedule.ts';
 import { attentionSignature, signatureKey, type AdapterIdentity, type KernelSignature } from './signature.ts';
 import type { SubgroupSupport } from '../runtime/subgroups.ts';
-import { defaultTiles, fitsLimits, subgroupSharingAllowed, type TileChoice } from './variants.ts';
+import { defaultDecodeTiles, defaultTiles, fitsLimits, subgroupSharingAllowed, type TileChoice } from './variants.ts';
 
 export interface TunedTiles extends TileChoice {
   /** Where the shape came from: the cache, or the generator's default (nothing tuned, or the tuned one unusable). */
@@ -49,9 +49,11 @@ export function tunedTilesFor(adapter: AdapterIdentity, signature: KernelSignatu
   const entry = cache && lookupEntry(cache, adapter, signature);
   const usable = entry && fitsLimits(signature.headDim, entry.tiles, limits) && (!entry.tiles.subgroups || subgroupSharingAllowed(options.subgroups));
   if (entry && usable) {
-    return { q: entry.tiles.q, k: entry.tiles.k, lanes: entry.tiles.lanes, ...(entry.tiles.staged === false ? { staged: false } : {}), ...(entry.tiles.rowwise ? { rowwise: true } : {}), ...(entry.tiles.subgroups ? { subgroups: true } : {}), source: 'tuned' };
+    const t = entry.tiles;
+    return { q: t.q, k: t.k, lanes: t.lanes, ...(t.staged === false ? { staged: false } : {}), ...(t.rowwise ? { rowwise: true } : {}), ...(t.subgroups ? { subgroups: true } : {}), ...(t.splitKeys ? { splitKeys: true } : {}), source: 'tuned' };
   }
-  return { ...defaultTiles(signature.headDim, limits), source: 'default' };
+  const fallback = signature.site === 'decode' ? defaultDecodeTiles : defaultTiles;
+  return { ...fallback(signature.headDim, limits), source: 'default' };
 }
 
 /** The matmul tiling `mdl tune` chose for this adapter, if it has run here. */
@@ -75,6 +77,11 @@ export function tunedScheduleOptions(adapter: AdapterIdentity, options: Omit<Tun
         const signature = attentionSignature(shape);
         const choice = tunedTilesFor(adapter, signature, { ...options, limits: DEFAULT_KERNEL_LIMITS });
         seen.set(signatureKey(signature), choice.source);
+        return choice;
+      },
+      decodeTiles: (shape) => {
+        const signature = attentionSignature(shape, 'decode');
+        const choice = tunedTilesFor(adapter, signature, { ...options, limits: DEFAULT_KERNEL_LIMITS });
         return choice;
       },
     },

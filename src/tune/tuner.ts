@@ -3,7 +3,7 @@
 // that computes something else (a driver bug at an unusual workgroup size, say) is rejected, never chosen. Variants
 // are timed round by round, each once per round, so that load on a shared machine falls on all of them alike.
 
-import type { MaskEnv, MaskWgsl } from '../masks/kernel-contract.ts';
+import { TileClass, type MaskEnv, type MaskWgsl } from '../masks/kernel-contract.ts';
 import type { BoolExpr } from '../masks/predicate.ts';
 import { classifyTiles } from '../masks/tiles.ts';
 import { attentionKernelFor, prepareAttention, type PreparedAttention } from '../runtime/attention-run.ts';
@@ -29,6 +29,11 @@ export interface TuneProblem {
   batch: number;
   lq: number;
   lk: number;
+  /**
+   * A decode step: each query row sits after the keys, so every tile is taken FULL (what a causal mask gives a new
+   * row against its cache) rather than classified at position 0, where a causal mask would hide all but one key.
+   */
+  decode?: boolean;
 }
 
 export interface VariantResult {
@@ -130,8 +135,9 @@ export async function tuneSite(gpu: GpuContext, site: TuneSite, problem: TunePro
           modifiers: site.modifiers,
           tiles,
         });
-        const tileClasses =
-          site.mask && site.predicate
+        const tileClasses = problem.decode
+          ? new Uint32Array(batch * kernel.tileHeads * Math.ceil(lq / kernel.tileQ) * Math.ceil(lk / kernel.tileK)).fill(TileClass.Full)
+          : site.mask && site.predicate
             ? classifyTiles(site.predicate, { batch, heads: site.heads, lq, lk, tileQ: kernel.tileQ, tileK: kernel.tileK }, env)
             : undefined;
         // A relative_bias table of small values stands in for the learned one: the timing does not depend on them.

@@ -7,7 +7,7 @@
 // adapters with subgroups of 8 lanes or more, the row-wise shape is also offered with K/V passed between lanes.
 
 import type { SubgroupSupport } from '../runtime/subgroups.ts';
-import { chooseTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits } from '../wgsl/attention.ts';
+import { chooseTiles, decodeTiles, DEFAULT_KERNEL_LIMITS, splitKeyTiles, workgroupBytes, type KernelLimits } from '../wgsl/attention.ts';
 
 export interface TileChoice {
   q: number;
@@ -19,6 +19,8 @@ export interface TileChoice {
   rowwise?: boolean;
   /** With `rowwise`: K/V rows passed between the lanes of a subgroup instead of staged (needs `subgroups`). */
   subgroups?: boolean;
+  /** true: the split-key decode kernel (q 1; `lanes` invocations share the row's key tiles). Decode sites only. */
+  splitKeys?: boolean;
 }
 
 /**
@@ -32,11 +34,11 @@ export function subgroupSharingAllowed(subgroups: SubgroupSupport | undefined): 
 }
 
 export function tileLabel(t: TileChoice): string {
-  return `${t.q}×${t.k}/${t.lanes}${t.staged === false ? ' unstaged' : ''}${t.rowwise ? ' row-wise' : ''}${t.subgroups ? ' subgroups' : ''}`;
+  return `${t.q}×${t.k}/${t.lanes}${t.staged === false ? ' unstaged' : ''}${t.rowwise ? ' row-wise' : ''}${t.subgroups ? ' subgroups' : ''}${t.splitKeys ? ' split-keys' : ''}`;
 }
 
 export function sameTiles(a: TileChoice, b: TileChoice): boolean {
-  return a.q === b.q && a.k === b.k && a.lanes === b.lanes && (a.staged ?? true) === (b.staged ?? true) && !!a.rowwise === !!b.rowwise && !!a.subgroups === !!b.subgroups;
+  return a.q === b.q && a.k === b.k && a.lanes === b.lanes && (a.staged ?? true) === (b.staged ?? true) && !!a.rowwise === !!b.rowwise && !!a.subgroups === !!b.subgroups && !!a.splitKeys === !!b.splitKeys;
 }
 
 /** The generator's own choice for this head dim and these limits: what runs when nothing was tuned. */
@@ -64,12 +66,13 @@ export function fitsLimits(headDim: number, t: TileChoice, limits: KernelLimits)
   const maxInvocations = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX ?? Infinity);
   return (
     [t.q, t.k, t.lanes].every((n) => Number.isInteger(n) && n >= 1) &&
-    t.lanes <= d4 &&
+    (t.lanes <= d4 || !!t.splitKeys) &&
     (t.staged !== false || t.lanes === 1) &&
     (!t.rowwise || (t.lanes === 1 && t.staged !== false)) &&
     (!t.subgroups || !!t.rowwise) &&
+    (!t.splitKeys || (t.q === 1 && t.staged !== false && !t.rowwise && !t.subgroups)) &&
     t.q * t.lanes <= maxInvocations &&
-    workgroupBytes(headDim, t.q, t.k, t.staged ?? true, !!t.rowwise, !!t.subgroups) <= limits.maxComputeWorkgroupStorageSize
+    workgroupBytes(headDim, t.q, t.k, t.staged ?? true, !!t.rowwise, !!t.subgroups, t.splitKeys ? t.lanes : 0) <= limits.maxComputeWorkgroupStorageSize
   );
 }
 
@@ -113,4 +116,20 @@ export function attentionVariants(headDim: number, limits: KernelLimits, max = 1
   const special = [...rowwise, ...shared, ...unstaged];
   const room = Math.max(0, max - 1 - special.length);
   return [fallback, ...special.slice(0, Math.max(0, max - 1)), ...all.slice(0, room)];
+}
+
+/** The decode step's own choice when nothing was tuned: one query row, its lanes across the head dim. */
+export function defaultDecodeTiles(headDim: number, limits: KernelLimits): TileChoice {
+  const t = decodeTiles(headDim, limits);
+  return { q: t.tileQ, k: t.tileK, lanes: t.lanes };
+}
+
+/**
+ * Candidate shapes for the attention of a decode step (one new query row against the cached keys), default first:
+ * the split-key kernel with 32 and 16 lanes over key tiles of 32 and 16 (smaller tiles spread a short prompt's keys
+ * over more lanes; larger ones rescale less often).
+ */
+export function decodeVariants(headDim: number, limits: KernelLimits): TileChoice[] {
+  const split = [32, 16].flatMap((k) => splitKeyTiles(headDim, limits, k).filter((t) => t.lanes >= 16));
+  return [defaultDecodeTiles(headDim, limits), ...split.map((t) => ({ q: 1, k: t.tileK, lanes: t.lanes, splitKeys: true }))];
 }

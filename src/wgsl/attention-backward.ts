@@ -3,29 +3,30 @@
 // The forward kernel (attention.ts, with `lse`) keeps each query row's log-sum-exp; the backward pass recomputes the
 // probabilities P = exp(s − lse) pair by pair instead of storing them, in three kernels (four with a learned table):
 //   delta   D[b, h, q] = rowsum(dO ∘ O), one invocation per query row;
-//   dkdv    a workgroup per (key tile, kv head, batch row), one invocation per key, walking the query tiles of every
+//   dkdv    a workgroup per (key tile, kv head, batch row), a few keys per invocation, walking the query tiles of every
 //           query head of its group: dV += P dO, dK += dS Q · scale, with dS = P (dP − D) · (modifier derivative);
-//   dq      a workgroup per (query tile, head, batch row), one invocation per query, walking the key tiles:
+//   dq      a workgroup per (query tile, head, batch row), a few queries per invocation, walking the key tiles:
 //           dQ += dS K · scale. With relative_bias it also sums dS per bucket into its own row's slice of a
 //           [B, H, Lq, buckets] buffer, which `table` then reduces per (bucket, head) in a fixed order.
 // Every output element is written by exactly one invocation, so no float atomics are needed and results are
 // deterministic; no buffer is Lq × Lk.
 //
-// Both walks read the forward pass's tile-class buffer [B, Hc, nQT, nKT]: dq reads a row of it, dkdv a column. EMPTY
-// tiles are skipped before anything of them is read, FULL tiles skip the predicate, PARTIAL tiles evaluate `mdl_mask`.
-// A pair counts exactly when the forward pass counted it (same predicate, same modifiers, same floor), and a row the
-// forward pass saw no visible key in (lse at the masked sentinel) gets zero gradient.
+// Both walks (attention-backward-walks.ts: one row per invocation, the other side's rows staged in workgroup memory)
+// read the forward pass's tile-class buffer [B, Hc, nQT, nKT]: dq reads a row of it, dkdv a column. EMPTY tiles are
+// skipped before anything of them is read, FULL tiles skip the predicate, PARTIAL tiles evaluate `mdl_mask`. A pair
+// counts exactly when the forward pass counted it (same predicate, same modifiers, same floor), and a row the forward
+// pass saw no visible key in (lse at the masked sentinel) gets zero gradient.
 //
-// Layouts (f32): Q, O, dO, dQ [B, Lq, H, D]; K, V, dK, dV [B, Lk, kvHeads, D]; lse, D [B, H, Lq], both in one
-// row-stats buffer (lse from element 0, where the forward kernel writes it, D from `delta_offset`) so that the dK/dV
-// and dQ kernels spend one storage binding on them. With a relative_bias table the delta kernel also copies the
-// table [buckets, H] into that buffer (from `table_offset`): the walks then bind ten storage buffers at most, within
-// what Chromium's software adapter allows.
+// Layouts (f32): Q, O, dO, dQ [B, Lq, H, D]; K, V, dK, dV [B, Lk, kvHeads, D]; lse, D [B, H, Lq]. The walks read
+// lse, D, a copy of dO and a copy of the relative_bias table through one row-stats binding (`rowStatsLayout`; the
+// forward kernel writes lse from element 0, the delta kernel the rest, reading dO and the table anyway), so each walk
+// binds at most eight storage buffers: WebGPU's default limit.
 
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTENTION_UNIFORMS, type AttentionHeads } from './attention.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
-import { checkMaskCode, MASK_NAMES, maskBinding } from './names.ts';
+import { checkMaskCode, maskBinding } from './names.ts';
+import { emitDkdvBody, emitDqBody, walkBlock, type WalkEmitInput } from './attention-backward-walks.ts';
 import { relativeBucketWgsl } from './relative-bias.ts';
 // The forward kernel's soft-cap clamp, so both passes compute bit-identical scores.
 import { alibiWgsl, f32Literal, SCORE_TABLE, TANH_CLAMP, type ScoreModifier } from './score-modifiers.ts';
@@ -38,6 +39,8 @@ export interface AttentionBackwardConfig extends AttentionHeads {
   /** The forward kernel's tiles: the tile-class buffer is indexed by them. */
   tileQ: number;
   tileK: number;
+  /** Rows each walk's invocation owns, dividing both tiles; by default `walkBlock` of each tile. */
+  block?: number;
 }
 
 export interface AttentionBackwardKernels extends AttentionHeads {
@@ -61,13 +64,30 @@ export const BACKWARD_ROW_GROUP = 64;
 const STRUCT = { type: 'AttnParams', name: 'attn_params' };
 const P = STRUCT.name;
 const MODIFY = 'attn_bwd_modify';
-const ROW_UNIFORMS: UniformField[] = [{ name: 'rows', type: 'u32' }, { name: 'lq', type: 'u32' }, { name: 'heads', type: 'u32' }, { name: 'delta_offset', type: 'u32' }];
 const DELTA_OFFSET: UniformField = { name: 'delta_offset', type: 'u32' };
+/** Where the walks' copy of dO starts in the row-stats buffer, in vec4s. */
+const DOUT_OFFSET: UniformField = { name: 'dout_offset', type: 'u32' };
+/** The same place in scalars, for the delta kernel that writes it. */
+const DOUT_COPY_OFFSET: UniformField = { name: 'dout_copy_offset', type: 'u32' };
+const ROW_UNIFORMS: UniformField[] = [{ name: 'rows', type: 'u32' }, { name: 'lq', type: 'u32' }, { name: 'heads', type: 'u32' }, DELTA_OFFSET, DOUT_COPY_OFFSET];
 /** Where the relative_bias table's copy starts in the row-stats buffer; a field only of kernels with a table. */
 const TABLE_OFFSET: UniformField = { name: 'table_offset', type: 'u32' };
-/** The row-stats buffer's arrays: the forward pass's log-sum-exp and D, each [B, H, Lq], then the table's copy. */
-const ROW_STATS_VIEWS = [{ name: 'attn_lse_at' }, { name: 'attn_delta_at', offset: DELTA_OFFSET.name }];
 const TABLE_VIEW = { name: 'attn_table_at', offset: TABLE_OFFSET.name };
+
+/**
+ * The row-stats buffer's layout, in f32 elements, for `rows` = B·H·Lq query rows: lse (the forward kernel writes it
+ * from element 0), D, two rows of padding so that dO's copy starts on a vec4, that copy ([B, Lq, H, D]), then the
+ * relative_bias table's copy. All offsets are linear in the rows; the lowering and the runner both use this.
+ */
+export function rowStatsLayout(headDim: number): { delta: (rows: number) => number; dOut4: (rows: number) => number; table: (rows: number) => number; elements: (rows: number, tableEntries: number) => number } {
+  return {
+    delta: (rows) => rows,
+    dOut4: (rows) => rows,
+    table: (rows) => rows * (4 + headDim),
+    elements: (rows, tableEntries) => rows * (4 + headDim) + tableEntries,
+  };
+}
+
 const TABLE_UNIFORMS: UniformField[] = [{ name: 'batch', type: 'u32' }, { name: 'lq', type: 'u32' }, { name: 'heads', type: 'u32' }];
 
 type Extent = NonNullable<KernelBinding['extent']>;
@@ -75,12 +95,6 @@ type Extent = NonNullable<KernelBinding['extent']>;
 /** Unrolled per-vec4 lines: register work is unrolled in the generator, as in the forward kernel. */
 function unrolled(count: number, indent: string, line: (i: number) => string): string {
   return Array.from({ length: count }, (_, i) => indent + line(i)).join('\n');
-}
-
-/** `a[base + i] · b_i` summed over the head dim, b given per vec4 by `rhs(i)`. */
-function dot(d4: number, indent: string, name: string, lhs: (i: number) => string, rhs: (i: number) => string): string {
-  return `${indent}var ${name}4 = ${lhs(0)} * ${rhs(0)};\n${unrolled(d4 - 1, indent, (i) => `${name}4 = fma(${lhs(i + 1)}, ${rhs(i + 1)}, ${name}4);`)}
-${indent}let ${name} = ${name}4.x + ${name}4.y + ${name}4.z + ${name}4.w;`;
 }
 
 // Score modifiers with their derivatives. The emitted function applies the modifiers exactly as the forward kernel's
@@ -163,6 +177,9 @@ export function generateAttentionBackward(config: AttentionBackwardConfig): Atte
   for (const [what, t] of [['query', tileQ], ['key', tileK]] as const) {
     if (!Number.isInteger(t) || t < 1 || t > 256) throw new Error(`attention backward ${what} tile must be an integer in 1..256, got ${t}`);
   }
+  if (config.block !== undefined && !(Number.isInteger(config.block) && config.block >= 1 && tileQ % config.block === 0 && tileK % config.block === 0)) {
+    throw new Error(`attention backward rows per invocation must divide both tiles (${tileQ}, ${tileK}), got ${config.block}`);
+  }
   const modifiers = config.modifiers ?? [];
   const scale = config.scale ?? 1 / Math.sqrt(headDim);
   const mask = config.mask ?? undefined;
@@ -176,25 +193,24 @@ export function generateAttentionBackward(config: AttentionBackwardConfig): Atte
   const kRows: Extent = ({ u, grid }) => grid[2] * u.lk * kvHeads * headDim;
   const rowScalars: Extent = ({ u, grid }) => grid[2] * heads * u.lq;
   const vec4 = 'vec4<f32>' as const;
+  // The walks read lse, D, dO's copy and the table's copy through one binding: with Q, K, V, the tile classes and the
+  // mask's table that is six inputs, so each walk binds eight storage buffers at most (WebGPU's default limit).
+  const rowStatsExtent: Extent = (c) => Math.max(c.u.delta_offset + rowScalars(c), 4 * c.u.dout_offset + qRows(c), rb ? c.u.table_offset + buckets * heads : 0);
   const inputs: KernelBinding[] = [
     { role: 'q', name: 'attn_q', access: 'read', element: vec4, extent: qRows },
     { role: 'k', name: 'attn_k', access: 'read', element: vec4, extent: kRows },
     { role: 'v', name: 'attn_v', access: 'read', element: vec4, extent: kRows },
-    { role: 'dOut', name: 'attn_dout', access: 'read', element: vec4, extent: qRows },
-    {
-      role: 'rowStats',
-      name: 'attn_row_stats',
-      access: 'read',
-      element: 'f32',
-      extent: (c) => Math.max(c.u.delta_offset + rowScalars(c), rb ? c.u.table_offset + buckets * heads : 0),
-      views: rb ? [...ROW_STATS_VIEWS, TABLE_VIEW] : ROW_STATS_VIEWS,
-    },
+    { role: 'rowStats', name: 'attn_row_stats', access: 'read', element: vec4, extent: rowStatsExtent, views: [{ name: 'attn_dout_at', offset: DOUT_OFFSET.name }] },
     { role: 'tileClass', name: 'attn_tile_class', access: 'read', element: 'u32', extent: ({ u, grid }) => grid[2] * tileHeads * u.n_q_tiles * u.n_k_tiles },
   ];
   if (mask) {
     inputs.push(maskBinding(mask));
   }
-  const walkUniforms: UniformField[] = [...ATTENTION_UNIFORMS, DELTA_OFFSET, ...(rb ? [TABLE_OFFSET] : [])];
+  const walkUniforms: UniformField[] = [...ATTENTION_UNIFORMS, DELTA_OFFSET, DOUT_OFFSET, ...(rb ? [TABLE_OFFSET] : [])];
+  // Scalars of the vec4 row-stats binding.
+  const scalarAt = (name: string, offset?: string) =>
+    `fn ${name}(i: u32) -> f32 { let j = ${offset ? `${P}.${offset} + ` : ''}i; return attn_row_stats[j >> 2u][j & 3u]; }`;
+  const accessors = [scalarAt('attn_lse_at'), scalarAt('attn_delta_at', DELTA_OFFSET.name), ...(rb ? [scalarAt(TABLE_VIEW.name, TABLE_OFFSET.name)] : [])].join('\n');
 
   const header = `const ATTN_D4: u32 = ${d4}u;
 const ATTN_TQ: u32 = ${tileQ}u;
@@ -203,19 +219,11 @@ const ATTN_EMPTY: u32 = ${TileClass.Empty}u;
 const ATTN_PARTIAL: u32 = ${TileClass.Partial}u;
 // The forward pass's floor: a score at or below it is masked, and an lse at or below it marks a row with no visible key.
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
+${accessors}
 ${mask ? `\n${mask.code}\n` : ''}
 ${emitModifierGradFunction(MODIFY, modifiers, heads, (i) => `${TABLE_VIEW.name}(${i})`) ?? ''}
 `;
   const classHead = mask?.perHead ? 'b * heads + h' : 'b';
-  const maskSkip = mask
-    ? `if (cls == ATTN_PARTIAL && !${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset))) { continue; }`
-    : '';
-  // The pair's score, its derivative factor, and (with a table) the table entry's factor and bucket.
-  const score = (qv: (i: number) => string, kv: (i: number) => string) => `${dot(d4, '        ', 'raw', qv, kv)}
-        ${modifiers.length
-          ? `let m = ${MODIFY}(raw * scale, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);\n        let s = m.x;\n        let g_s = m.y;`
-          : 'let s = raw * scale;\n        let g_s = 1.0;'}
-        if (s <= ATTN_VISIBLE_FLOOR) { continue; }`;
   const preamble = `  let lq = ${P}.lq;
   let lk = ${P}.lk;
   let heads = ${P}.heads;
@@ -227,56 +235,21 @@ ${emitModifierGradFunction(MODIFY, modifiers, heads, (i) => `${TABLE_VIEW.name}(
   let k_offset = ${P}.k_offset;
   let scale = ${P}.scale;`;
 
+  const walk: WalkEmitInput = {
+    d4, tileQ, tileK, unrolled, classHead, modify: MODIFY,
+    blockK: config.block ?? walkBlock(tileK, headDim),
+    blockQ: config.block ?? walkBlock(tileQ, headDim),
+    hasMask: !!mask, hasModifiers: modifiers.length > 0, hasTable: !!rb,
+  };
   const dkdv = declareKernel({
     family: 'attention-backward-dkdv',
     entryPoint: 'attn_bwd_dkdv',
     struct: STRUCT,
     uniforms: walkUniforms,
     bindings: [...inputs, { role: 'dK', name: 'attn_dk', access: 'read_write', element: vec4, extent: kRows }, { role: 'dV', name: 'attn_dv', access: 'read_write', element: vec4, extent: kRows }],
-    workgroupSize: tileK,
+    workgroupSize: tileK / walk.blockK,
     workgroupStorageBytes: 0,
-    body: `${header}
-@compute @workgroup_size(${tileK})
-fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let kt = wg.x;
-  let kvh = wg.y;
-  let b = wg.z;
-${preamble}
-  let key = kt * ATTN_TK + lid;
-  // No barriers anywhere, so an invocation past Lk may leave at once.
-  if (key >= lk) { return; }
-  let kv_base = ((b * lk + key) * kv_heads + kvh) * ATTN_D4;
-${unrolled(d4, '  ', (i) => `let k_${i} = attn_k[kv_base + ${i}u];`)}
-${unrolled(d4, '  ', (i) => `let v_${i} = attn_v[kv_base + ${i}u];`)}
-${unrolled(d4, '  ', (i) => `var dk_${i} = vec4<f32>(0.0);`)}
-${unrolled(d4, '  ', (i) => `var dv_${i} = vec4<f32>(0.0);`)}
-  // Grouped-query attention: every query head of the group reads this key, so its gradient sums over them.
-  for (var g = 0u; g < kv_group; g++) {
-    let h = kvh * kv_group + g;
-    let class_col = (${classHead}) * n_q_tiles * n_k_tiles + kt;
-    for (var qt = 0u; qt < n_q_tiles; qt++) {
-      let cls = attn_tile_class[class_col + qt * n_k_tiles];
-      if (cls == ATTN_EMPTY) { continue; }
-      let q_end = min((qt + 1u) * ATTN_TQ, lq);
-      for (var q_pos = qt * ATTN_TQ; q_pos < q_end; q_pos++) {
-        ${maskSkip}
-        let row = (b * heads + h) * lq + q_pos;
-        let lse = attn_lse_at(row);
-        if (lse <= ATTN_VISIBLE_FLOOR) { continue; }
-        let q_base = ((b * lq + q_pos) * heads + h) * ATTN_D4;
-${score((i) => `attn_q[q_base + ${i}u]`, (i) => `k_${i}`)}
-        let p = exp(s - lse);
-${dot(d4, '        ', 'dp', (i) => `attn_dout[q_base + ${i}u]`, (i) => `v_${i}`)}
-        let pv = vec4<f32>(p);
-        let dsv = vec4<f32>(p * (dp - attn_delta_at(row)) * g_s * scale);
-${unrolled(d4, '        ', (i) => `dv_${i} = fma(pv, attn_dout[q_base + ${i}u], dv_${i});`)}
-${unrolled(d4, '        ', (i) => `dk_${i} = fma(dsv, attn_q[q_base + ${i}u], dk_${i});`)}
-      }
-    }
-  }
-${unrolled(d4, '  ', (i) => `attn_dk[kv_base + ${i}u] = dk_${i};`)}
-${unrolled(d4, '  ', (i) => `attn_dv[kv_base + ${i}u] = dv_${i};`)}
-}`,
+    body: `${header}\n${emitDkdvBody(walk).replace('ATTN_PREAMBLE', preamble)}`,
   });
 
   const partRows: Extent = ({ u, grid }) => grid[2] * heads * u.lq * buckets;
@@ -288,50 +261,9 @@ ${unrolled(d4, '  ', (i) => `attn_dv[kv_base + ${i}u] = dv_${i};`)}
     struct: STRUCT,
     uniforms: walkUniforms,
     bindings: [...inputs, ...dqOut],
-    workgroupSize: tileQ,
+    workgroupSize: tileQ / walk.blockQ,
     workgroupStorageBytes: 0,
-    body: `${header}${rb ? `const ATTN_BUCKETS: u32 = ${buckets}u;\n` : ''}
-@compute @workgroup_size(${tileQ})
-fn attn_bwd_dq(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let qt = wg.x;
-  let h = wg.y;
-  let b = wg.z;
-${preamble}
-  let q_pos = qt * ATTN_TQ + lid;
-  if (q_pos >= lq) { return; }
-  let kvh = h / kv_group;
-  let row = (b * heads + h) * lq + q_pos;
-  let q_base = ((b * lq + q_pos) * heads + h) * ATTN_D4;
-${rb ? `  // This row's slice of the table partial sums: written by this invocation only.
-  let part_base = row * ATTN_BUCKETS;
-  for (var i = 0u; i < ATTN_BUCKETS; i++) { attn_table_part[part_base + i] = 0.0; }` : ''}
-${unrolled(d4, '  ', (i) => `var dq_${i} = vec4<f32>(0.0);`)}
-  let lse = attn_lse_at(row);
-  // A row that saw no visible key has zero gradient: it skips the walk.
-  if (lse > ATTN_VISIBLE_FLOOR) {
-    let delta = attn_delta_at(row);
-${unrolled(d4, '    ', (i) => `let q_${i} = attn_q[q_base + ${i}u];`)}
-${unrolled(d4, '    ', (i) => `let do_${i} = attn_dout[q_base + ${i}u];`)}
-    let class_row = ((${classHead}) * n_q_tiles + qt) * n_k_tiles;
-    for (var kt = 0u; kt < n_k_tiles; kt++) {
-      let cls = attn_tile_class[class_row + kt];
-      if (cls == ATTN_EMPTY) { continue; }
-      let k_end = min((kt + 1u) * ATTN_TK, lk);
-      for (var key = kt * ATTN_TK; key < k_end; key++) {
-        ${maskSkip}
-        let kv_base = ((b * lk + key) * kv_heads + kvh) * ATTN_D4;
-${score((i) => `q_${i}`, (i) => `attn_k[kv_base + ${i}u]`)}
-        let p = exp(s - lse);
-${dot(d4, '        ', 'dp', (i) => `do_${i}`, (i) => `attn_v[kv_base + ${i}u]`)}
-        let ds = p * (dp - delta);
-        let dsv = vec4<f32>(ds * g_s * scale);
-${unrolled(d4, '        ', (i) => `dq_${i} = fma(dsv, attn_k[kv_base + ${i}u], dq_${i});`)}
-${rb ? '        attn_table_part[part_base + u32(m.w)] += ds * m.z;' : ''}
-      }
-    }
-  }
-${unrolled(d4, '  ', (i) => `attn_dq[q_base + ${i}u] = dq_${i};`)}
-}`,
+    body: `${header}${rb ? `const ATTN_BUCKETS: u32 = ${buckets}u;\n` : ''}\n${emitDqBody(walk).replace('ATTN_PREAMBLE', preamble)}`,
   });
 
   const delta = declareKernel({
@@ -342,14 +274,14 @@ ${unrolled(d4, '  ', (i) => `attn_dq[q_base + ${i}u] = dq_${i};`)}
     bindings: [
       { role: 'out', name: 'attn_out', access: 'read', element: vec4, extent: ({ u }) => u.rows * headDim },
       { role: 'dOut', name: 'attn_dout', access: 'read', element: vec4, extent: ({ u }) => u.rows * headDim },
-      // The forward pass's lse fills the buffer's first part; this kernel writes the D view after it (and the table's copy).
+      // The forward pass's lse fills the buffer's first part; this kernel writes D, dO's copy and the table's copy.
       {
         role: 'rowStats',
         name: 'attn_row_stats',
         access: 'read_write',
         element: 'f32',
-        extent: ({ u }) => Math.max(u.delta_offset + u.rows, rb ? u.table_offset + buckets * heads : 0),
-        views: [{ name: 'attn_delta', offset: DELTA_OFFSET.name }, ...(rb ? [TABLE_VIEW] : [])],
+        extent: ({ u }) => Math.max(u.delta_offset + u.rows, u.dout_copy_offset + u.rows * headDim, rb ? u.table_offset + buckets * heads : 0),
+        views: [{ name: 'attn_delta', offset: DELTA_OFFSET.name }, { name: 'attn_dout_copy', offset: DOUT_COPY_OFFSET.name }, ...(rb ? [TABLE_VIEW] : [])],
       },
       ...(rb ? [{ role: 'scoreTable', name: SCORE_TABLE, access: 'read', element: 'f32', extent: () => buckets * heads } satisfies KernelBinding] : []),
     ],
@@ -364,7 +296,12 @@ fn attn_bwd_delta(@builtin(global_invocation_id) gid: vec3<u32>) {
   // The walks read the relative_bias table from the row-stats buffer: copied here, entry e by invocation e mod rows.
   for (var e = r; e < ${buckets * heads}u; e += ${P}.rows) { ${TABLE_VIEW.name}_store(e, ${SCORE_TABLE}[e]); }` : ''}
   var acc = vec4<f32>(0.0);
-  for (var i = 0u; i < ATTN_D4; i++) { acc = fma(attn_out[r * ATTN_D4 + i], attn_dout[r * ATTN_D4 + i], acc); }
+  // The walks read dO from the row-stats buffer (one binding fewer each): copied here, where it is read anyway.
+  for (var i = 0u; i < ATTN_D4; i++) {
+    let d_out = attn_dout[r * ATTN_D4 + i];
+    acc = fma(attn_out[r * ATTN_D4 + i], d_out, acc);
+    for (var c = 0u; c < 4u; c++) { attn_dout_copy_store((r * ATTN_D4 + i) * 4u + c, d_out[c]); }
+  }
   let per_b = ${P}.lq * ${P}.heads;
   let b = r / per_b;
   let q = (r % per_b) / ${P}.heads;

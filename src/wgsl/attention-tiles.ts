@@ -25,15 +25,24 @@ export interface TileOverrides {
   rowwise?: boolean;
   /** With `rowwise`: K/V rows passed between the lanes of a subgroup, not staged (attention-subgroups.ts). */
   subgroups?: boolean;
+  /** The split-key decode shape (attention-split-decode.ts): one query row per workgroup, `lanes` invocations sharing its key tiles. */
+  splitKeys?: boolean;
 }
 
 /**
  * Workgroup bytes for a tile shape: K and V tiles (vec4 rows) plus the score tile (the row-wise shape keeps none, and
- * its subgroup form stages nothing).
+ * its subgroup form stages nothing). The split-key shape (`splitLanes` > 0) stages nothing either; it keeps each
+ * lane's partial max, sum and output row.
  */
-export function workgroupBytes(headDim: number, tileQ: number, tileK: number, staged = true, rowwise = false, subgroups = false): number {
+export function workgroupBytes(headDim: number, tileQ: number, tileK: number, staged = true, rowwise = false, subgroups = false, splitLanes = 0): number {
+  if (splitLanes > 0) return splitKeyBytes(headDim, splitLanes);
   if (subgroups) return 0;
   return rowwise ? 4 * 2 * tileK * headDim : staged ? 4 * (2 * tileK * headDim + tileQ * tileK) : 0;
+}
+
+/** The split-key shape's workgroup memory: per lane a partial max, a partial sum and a partial output row. */
+export function splitKeyBytes(headDim: number, lanes: number): number {
+  return 4 * lanes * (2 + headDim);
 }
 
 export interface TileShape {
@@ -51,6 +60,8 @@ export interface TileShape {
   rowwise?: boolean;
   /** The row-wise shape sharing K/V through subgroup operations (needs the `subgroups` feature). */
   subgroups?: boolean;
+  /** The split-key decode shape (one query row, `lanes` invocations over its keys): see attention-split-decode.ts. */
+  splitKeys?: boolean;
 }
 
 /**
@@ -82,8 +93,9 @@ export function chooseTiles(headDim: number, limits: KernelLimits, overrides: Ti
     const budget = Math.min(limits.maxComputeWorkgroupStorageSize, TILE_MEMORY_BUDGET);
     while (tileK > 1 && workgroupBytes(headDim, tileQ, tileK) > budget) tileK /= 2;
   }
-  const shape: TileShape = { tileQ, tileK, lanes, staged: overrides.staged ?? true, ...(overrides.rowwise ? { rowwise: true } : {}), ...(overrides.subgroups ? { subgroups: true } : {}) };
+  const shape: TileShape = { tileQ, tileK, lanes, staged: overrides.staged ?? true, ...(overrides.rowwise ? { rowwise: true } : {}), ...(overrides.subgroups ? { subgroups: true } : {}), ...(overrides.splitKeys ? { splitKeys: true } : {}) };
   if (shape.subgroups && !shape.rowwise) throw new Error('subgroup sharing of K/V is a form of the row-wise attention kernel: set rowwise as well');
+  if (shape.splitKeys && (tileQ !== 1 || !shape.staged || shape.rowwise)) throw new Error(`the split-key decode kernel runs one query row per workgroup: the query tile must be 1, got ${tileQ}`);
   if (shape.rowwise && (lanes !== 1 || !shape.staged)) throw new Error(`the row-wise attention kernel stages K/V tiles and runs one query row per invocation: lanes must be 1, got ${lanes}`);
   if (!shape.staged && lanes !== 1) throw new Error(`an unstaged attention kernel runs one query row per invocation: lanes must be 1, got ${lanes}`);
   checkTileShape(headDim, shape, limits);
@@ -101,7 +113,7 @@ export function decodeTiles(headDim: number, limits: KernelLimits): TileShape {
   return chooseTiles(headDim, limits, { q: 1, k: tileK, lanes });
 }
 
-function checkTileShape(headDim: number, { tileQ, tileK, lanes, staged, rowwise, subgroups }: TileShape, limits: KernelLimits): void {
+function checkTileShape(headDim: number, { tileQ, tileK, lanes, staged, rowwise, subgroups, splitKeys }: TileShape, limits: KernelLimits): void {
   for (const [name, value] of [['query tile', tileQ], ['key tile', tileK], ['lanes', lanes]] as const) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`attention ${name} must be a positive integer, got ${value}`);
   }
@@ -112,11 +124,22 @@ function checkTileShape(headDim: number, { tileQ, tileK, lanes, staged, rowwise,
       `attention workgroup of ${tileQ} rows × ${lanes} lanes = ${invocations} invocations exceeds the device limit of ${maxInvocations}`,
     );
   }
-  const bytes = workgroupBytes(headDim, tileQ, tileK, staged, rowwise, subgroups);
+  const bytes = workgroupBytes(headDim, tileQ, tileK, staged, rowwise, subgroups, splitKeys ? lanes : 0);
   if (bytes > limits.maxComputeWorkgroupStorageSize) {
     throw new Error(
       `attention tiles ${tileQ}×${tileK} with head dim ${headDim} need ${bytes} bytes of workgroup memory; ` +
         `the device allows ${limits.maxComputeWorkgroupStorageSize}`,
     );
   }
+}
+
+/**
+ * Split-key decode shapes for this head dim that fit the limits: `lanes` invocations per query row (32, then 16, 8)
+ * sharing its key tiles of `tileK` keys, largest first.
+ */
+export function splitKeyTiles(headDim: number, limits: KernelLimits, tileK = 32): TileShape[] {
+  const maxInvocations = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX ?? Infinity);
+  return [32, 16, 8]
+    .filter((lanes) => lanes <= maxInvocations && splitKeyBytes(headDim, lanes) <= limits.maxComputeWorkgroupStorageSize)
+    .map((lanes) => ({ tileQ: 1, tileK, lanes, staged: true, splitKeys: true }));
 }

@@ -23,12 +23,13 @@ import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode, maskBinding } from './names.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileOverrides } from './attention-tiles.ts';
 import { emitRowwiseKernel, nonEmptyTileRange } from './attention-rowwise.ts';
+import { emitSplitDecodeKernel } from './attention-split-decode.ts';
 import { emitSubgroupRowwiseKernel, SUBGROUP_BUILTINS } from './attention-subgroups.ts';
 import { declarations, packUniforms, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import { emitModifierFunction, f32Literal, needsScoreTable, SCORE_TABLE, type ScoreModifier } from './score-modifiers.ts';
 
 // The tile choice lives in attention-tiles.ts; callers take it from here with the generator.
-export { chooseTiles, decodeTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileShape } from './attention-tiles.ts';
+export { chooseTiles, decodeTiles, DEFAULT_KERNEL_LIMITS, splitKeyTiles, workgroupBytes, type KernelLimits, type TileShape } from './attention-tiles.ts';
 
 /**
  * The head layout of an attention site: what the kernels, the CPU references, the tuner and the schedule all describe
@@ -103,6 +104,8 @@ export interface AttentionKernel extends Kernel, AttentionHeads {
   rowwise?: boolean;
   /** The row-wise shape with K/V shared through subgroup operations (attention-subgroups.ts): needs `subgroups`. */
   subgroups?: boolean;
+  /** The split-key decode shape (attention-split-decode.ts): one query row, `lanes` invocations over its keys. */
+  splitKeys?: boolean;
   /** Heads the tile-class buffer distinguishes: H for a per-head mask, else 1. */
   tileHeads: number;
   hasMask: boolean;
@@ -167,7 +170,7 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
   checkShape(config);
   const { headDim, heads, kvHeads } = config;
   const limits = config.limits ?? DEFAULT_KERNEL_LIMITS;
-  const { tileQ, tileK, lanes, staged, rowwise, subgroups } = chooseTiles(headDim, limits, config.tiles);
+  const { tileQ, tileK, lanes, staged, rowwise, subgroups, splitKeys } = chooseTiles(headDim, limits, config.tiles);
   const scale = config.scale ?? 1 / Math.sqrt(headDim);
   const mask = config.mask ?? undefined;
   if (mask) checkMaskCode(mask.code);
@@ -205,7 +208,9 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     d4, tileQ, tileK, lanes, workgroupSize, perHeadClasses: !!mask?.perHead,
     maskCode: mask?.code, modifierFn, declared, lse: !!config.lse, rowWindows: !!config.rowWindows,
   };
-  const wgsl = rowwise
+  const wgsl = splitKeys
+    ? emitSplitDecodeKernel({ ...input, header: kernelHeader(input), preamble: entryPreamble(input), unrolled })
+    : rowwise
     ? (subgroups ? emitSubgroupRowwiseKernel : emitRowwiseKernel)({ ...input, header: kernelHeader(input), preamble: entryPreamble(input, subgroups ? SUBGROUP_BUILTINS : ''), lseStore: lseStore(input, '    '), unrolled })
     : (staged ? emitKernel : emitUnstagedKernel)(input);
   return {
@@ -221,10 +226,11 @@ export function generateAttentionKernel(config: AttentionKernelConfig): Attentio
     tileK,
     lanes,
     workgroupSize,
-    workgroupStorageBytes: workgroupBytes(headDim, tileQ, tileK, staged, rowwise, subgroups),
+    workgroupStorageBytes: workgroupBytes(headDim, tileQ, tileK, staged, rowwise, subgroups, splitKeys ? lanes : 0),
     staged,
     ...(rowwise ? { rowwise: true } : {}),
     ...(subgroups ? { subgroups: true } : {}),
+    ...(splitKeys ? { splitKeys: true } : {}),
     tileHeads,
     hasMask: !!mask,
     mask,

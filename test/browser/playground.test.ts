@@ -304,8 +304,8 @@ describe('the playground page, served by mdl serve', () => {
     expect((await page.evaluate(() => window.mdlRuns![0])).tokens).toEqual(JSON.parse(run.stdout.trim().split('\n').at(-1)!).tokens);
     expect(await page.locator('#output').textContent()).toContain('weights: trained here (20 steps)');
 
-    // On the page's WebGPU device (Chromium's SwiftShader adapter, 10 storage buffers per shader stage, which the
-    // attention backward kernels fit): the run matches mdl train's on Dawn up to f32 rounding, and the CPU
+    // On the page's WebGPU device (Chromium's SwiftShader adapter; every kernel fits WebGPU's default of 8 storage
+    // buffers per shader stage): the run matches mdl train's on Dawn up to f32 rounding, and the CPU
     // reference's up to 1e-3.
     await page.locator('#train-backend').selectOption('gpu');
     await page.locator('#train-run').click();

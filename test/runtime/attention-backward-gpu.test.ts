@@ -41,6 +41,18 @@ describe('attention backward on Dawn', () => {
     });
   }
 
+  // The walks' rows per invocation: each loaded row serves `block` rows of the output, and rows past the lengths
+  // compute on a clamped row and store nothing. Every block size against the oracle, on tiles that leave ragged edges.
+  for (const [block, tiles] of [[1, { q: 12, k: 6 }], [2, { q: 12, k: 6 }], [4, SMALL_TILES], [undefined, { q: 12, k: 6 }]] as const) {
+    it(`${block ?? 'default'} rows per invocation: documents (mask data), relative_bias, GQA, Lq ≠ Lk, odd lengths`, async () => {
+      const modifiers: ScoreModifier[] = [relativeBias];
+      const c = fixtureCase(packedDocuments, { batch: 2, lq: 23, lk: 31, heads, kvHeads: 2, headDim: 16, tiles });
+      const r = await runBackwardCase(gpu(), { ...c, modifiers, scoreTable: table, ...(block ? { block } : {}) });
+      expectClose(r.errors, `block ${block}`);
+      expect(r.errors.dTable).toBeDefined();
+    });
+  }
+
   it('cross attention (Lq ≠ Lk) with multi-query heads and the default tiles', async () => {
     for (const fixture of [undefined, causalBottomRight, keyPadding]) {
       const r = await runBackwardCase(gpu(), fixtureCase(fixture, { batch: 2, lq: 13, lk: 41, heads: 4, kvHeads: 1, headDim: 32 }));

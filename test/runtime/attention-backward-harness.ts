@@ -134,6 +134,8 @@ export interface BackwardCase extends AttentionShape {
   scoreTable?: Float32Array;
   tiles?: TileOverrides;
   classes?: (kernel: AttentionKernel) => Uint32Array;
+  /** Rows per invocation of the backward walks (default: the generator's choice per tile). */
+  block?: number;
   /** Data overrides (default: deterministic values in [-1, 1)). */
   k?: Float32Array;
   v?: Float32Array;
@@ -170,7 +172,7 @@ export async function runBackwardCase(gpu: GpuContext, c: BackwardCase): Promise
   } finally {
     forward.destroy();
   }
-  const backward = await prepareAttentionBackward(gpu, attentionBackwardFor(kernel, c.modifiers), { ...run, out, lse, dOut });
+  const backward = await prepareAttentionBackward(gpu, attentionBackwardFor(kernel, c.modifiers, c.block), { ...run, out, lse, dOut });
   let grads: AttentionGradients;
   try {
     await backward.run();

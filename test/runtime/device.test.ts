@@ -41,6 +41,9 @@ describe('WebGPU device', () => {
     expect(g.limits.maxComputeWorkgroupStorageSize).toBeGreaterThanOrEqual(16384);
     expect(g.limits.maxComputeInvocationsPerWorkgroup).toBeGreaterThanOrEqual(256);
     expect(typeof g.hasShaderF16).toBe('boolean');
+    // Every compiled kernel fits WebGPU's default of 8 storage buffers a stage, so the device asks for no more: an
+    // adapter that allows only 8 runs what this one runs.
+    expect(g.device.limits.maxStorageBuffersPerShaderStage).toBe(8);
   });
 
   it('runs attention with zero-initialised workgroup memory', async () => {

@@ -106,8 +106,9 @@ describe('mdl tune and the matmul tiling', () => {
     expect(tune.stderr).toMatch(/^ {4}\[1\/3\] 32×64\/1 +[\d.]+ ms$/m);
     expect(tune.stderr).toMatch(/^ {4}\[2\/3\] 64×32\/1 row-wise [\d.]+ ms$/m);
     expect(tune.stderr).toMatch(/^ {4}\[3\/3\] 32×32\/1 row-wise [\d.]+ ms$/m);
-    const report = JSON.parse(tune.stdout) as { sites: { outcome: { best: { tiles: object }; results: { tiles: object; timing: { samples: number[] } }[] } }[] };
-    expect(report.sites).toHaveLength(1);
+    const report = JSON.parse(tune.stdout) as { sites: { site: string; outcome: { best: { tiles: object }; results: { tiles: object; timing: { samples: number[] } }[] } }[] };
+    // The full pass's attention site, then the decode step's under a signature of its own.
+    expect(report.sites.map((s) => s.site)).toEqual([expect.not.stringMatching(/decode step/), expect.stringMatching(/\(decode step\)$/)]);
     const { outcome } = report.sites[0];
     // Every variant once per round: the same number of samples each, at least the 2 rounds asked for and at most 5×
     // as many (kernels this small get the extra rounds).
@@ -117,7 +118,8 @@ describe('mdl tune and the matmul tiling', () => {
     expect(counts[0]).toBeLessThanOrEqual(10);
     expect(outcome.results.map((r) => r.tiles)).toContainEqual(outcome.best.tiles);
     const cache = JSON.parse(readFileSync(join(dir, 'tune.json'), 'utf8')) as { adapters: Record<string, Record<string, { tiles: object }>> };
-    expect(Object.values(Object.values(cache.adapters)[0]).map((e) => e.tiles)).toEqual([outcome.best.tiles]);
+    expect(Object.values(Object.values(cache.adapters)[0]).map((e) => e.tiles)).toContainEqual(outcome.best.tiles);
+    expect(Object.keys(Object.values(cache.adapters)[0])).toHaveLength(2);
   });
 
   it("tunes at the spec's sequence bound when it is below 256, and at 256 otherwise", { timeout: 120_000 }, () => {
@@ -127,7 +129,7 @@ describe('mdl tune and the matmul tiling', () => {
     const translator = run('specs/translator.mdl');
     expect(translator.status, translator.stderr).toBe(0);
     // S, T <= 64 in the spec.
-    expect(translator.stderr).toMatch(/^mdl: tuning 2 attention signature\(s\) of translator on .* \(B=1, L=64\)$/m);
+    expect(translator.stderr).toMatch(/^mdl: tuning \d+ attention signature\(s\) of translator on .* \(B=1, L=64\)$/m);
     const spec = join(dir, 'tiny.mdl');
     writeFileSync(spec, SPEC.replace('T <= 32', 'T <= 1024').replace('learned(32)', 'learned(1024)'));
     const tiny = run(spec);
