@@ -178,11 +178,11 @@ async function main(): Promise<void> {
     const startup = measureStartup(7);
     progress.step(`compile time: ${DEEP_LAYERS.join(' and ')} layers`);
     const deepCompile = measureDeepCompile(2);
-    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', ort ?? unavailable.ort ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes', 'chromium', 'prefill', 'window']), 'npm run bench', progress);
+    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', ort ?? unavailable.ort ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes', 'chromium', 'prefill', 'window']), 'npm run bench', progress, undefined, args.rounds);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-      command: `npm run bench${args.full ? ' -- --full' : ''}`,
+      command: `npm run bench${args.full || args.rounds ? ' --' : ''}${args.full ? ' --full' : ''}${args.rounds ? ` --rounds ${args.rounds}` : ''}`,
       full: args.full,
       allMasksUpTo,
       adapter: gpu.describe(),
