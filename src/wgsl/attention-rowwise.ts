@@ -49,17 +49,29 @@ export function nonEmptyTileRange(indent: string): string {
     .join('\n');
 }
 
+/** The score modifier's call on `s` for the pair (q_pos, key), or nothing when the site has no modifier. */
+export function modifyScoreCall(modifierFn: string | undefined): string {
+  return modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);` : '';
+}
+
+/**
+ * The mask predicate, asked only in a PARTIAL tile and only for keys inside Lk (a mask's data may not extend past
+ * it); nothing when the site has no mask.
+ */
+export function partialPredicateCheck(maskCode: string | undefined): string {
+  return maskCode
+    ? `if (visible && cls == ATTN_PARTIAL) { visible = ${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset)); }`
+    : '';
+}
+
 export function emitRowwiseKernel(e: RowwiseEmitInput): string {
   const { unrolled } = e;
   const dot = (indent: string) => `${indent}let k_base = kk * ATTN_D4;
 ${indent}var dot4 = q_0 * ${N.kTile}[k_base];
 ${unrolled(e.d4 - 1, indent, (i) => `dot4 = fma(q_${i + 1}, ${N.kTile}[k_base + ${i + 1}u], dot4);`)}
 ${indent}var s = dot4.x + dot4.y + dot4.z + dot4.w;`;
-  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);` : '';
-  // The predicate is called only for keys inside Lk: a mask's data may not extend past it.
-  const predicate = e.maskCode
-    ? `if (visible && cls == ATTN_PARTIAL) { visible = ${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset)); }`
-    : '';
+  const modify = modifyScoreCall(e.modifierFn);
+  const predicate = partialPredicateCheck(e.maskCode);
   // A modifier may push a score in a FULL tile to the floor (a -inf bias): then the plain path must select too.
   const plainSafe = !e.modifierFn;
   return `${e.header}var<workgroup> ${N.kTile}: array<vec4<f32>, ${e.tileK * e.d4}>;

@@ -16,7 +16,8 @@
 // does not depend on scheduling. A long prompt's keys are spread over all lanes instead of walked by one.
 // Same uniforms, bindings and tile-class layout as the other shapes, `kv_rows` and per-row windows included.
 
-import { ATTN_NAMES as N, MASK_NAMES } from './names.ts';
+import { ATTN_NAMES as N } from './names.ts';
+import { modifyScoreCall, partialPredicateCheck } from './attention-rowwise.ts';
 
 export interface SplitDecodeEmitInput {
   d4: number;
@@ -43,11 +44,8 @@ export function emitSplitDecodeKernel(e: SplitDecodeEmitInput): string {
 ${indent}var dot4 = q_0 * ${N.k}[kv_base];
 ${unrolled(e.d4 - 1, indent, (i) => `dot4 = fma(q_${i + 1}, ${N.k}[kv_base + ${i + 1}u], dot4);`)}
 ${indent}var s = dot4.x + dot4.y + dot4.z + dot4.w;`;
-  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);` : '';
-  // The predicate is called only for keys inside Lk: a mask's data may not extend past it.
-  const predicate = e.maskCode
-    ? `if (visible && cls == ATTN_PARTIAL) { visible = ${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset)); }`
-    : '';
+  const modify = modifyScoreCall(e.modifierFn);
+  const predicate = partialPredicateCheck(e.maskCode);
   // A modifier may push a score in a FULL tile to the floor (a -inf bias): then the plain path must select too.
   const plainSafe = !e.modifierFn;
   const vRow = (indent: string) => `${indent}let v_base = ((b * kv_rows + row) * kv_heads + kvh) * ATTN_D4;`;

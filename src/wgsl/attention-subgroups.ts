@@ -22,6 +22,7 @@
 // with 4 lanes a chunk of 32 keys takes 8 rounds of loads and shuffles where workgroup memory takes one.
 
 import { ATTN_NAMES as N, MASK_NAMES } from './names.ts';
+import { modifyScoreCall, partialPredicateCheck } from './attention-rowwise.ts';
 import type { RowwiseEmitInput } from './attention-rowwise.ts';
 
 /** The builtins the subgroup kernel's entry point takes besides the workgroup id and the local index. */
@@ -58,7 +59,7 @@ fn attn_sg_lane_of_rank(ballot: vec4<u32>, rank: u32) -> u32 {
 
 export function emitSubgroupRowwiseKernel(e: RowwiseEmitInput): string {
   const { unrolled, d4 } = e;
-  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);` : '';
+  const modify = modifyScoreCall(e.modifierFn);
   // The predicate is called only for keys inside Lk: a mask's data may not extend past it.
   const predicate = e.maskCode
     ? `if (visible) { visible = ${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset)); }`

@@ -22,7 +22,7 @@
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode, maskBinding } from './names.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileOverrides } from './attention-tiles.ts';
-import { emitRowwiseKernel, nonEmptyTileRange } from './attention-rowwise.ts';
+import { emitRowwiseKernel, modifyScoreCall, nonEmptyTileRange } from './attention-rowwise.ts';
 import { emitSplitDecodeKernel } from './attention-split-decode.ts';
 import { emitSubgroupRowwiseKernel, SUBGROUP_BUILTINS } from './attention-subgroups.ts';
 import { declarations, packUniforms, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
@@ -318,7 +318,7 @@ function emitUnstagedKernel(e: EmitInput): string {
   const maskTest = e.maskCode
     ? `if (cls == ATTN_PARTIAL && !${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset))) { continue; }`
     : '';
-  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);` : '';
+  const modify = modifyScoreCall(e.modifierFn);
   return `${kernelHeader(e)}
 ${entryPreamble(e)}  let q_pos = qt * ATTN_TQ + lid;
   if (q_pos >= lq) { return; }
@@ -376,7 +376,7 @@ function emitKernel(e: EmitInput): string {
   const maskTest = e.maskCode
     ? `if (visible && cls == ATTN_PARTIAL) { visible = ${MASK_NAMES.predicate}(i32(b), i32(h), i32(q_pos + q_offset), i32(key + k_offset)); }`
     : '';
-  const modify = e.modifierFn ? `s = ${N.modifyScore}(s, b, h, q_pos + q_offset, key + k_offset, lq + q_offset, lk + k_offset);` : '';
+  const modify = modifyScoreCall(e.modifierFn);
   return `${kernelHeader(e)}var<workgroup> ${N.kTile}: array<vec4<f32>, ${e.tileK * e.d4}>;
 var<workgroup> ${N.vTile}: array<vec4<f32>, ${e.tileK * e.d4}>;
 var<workgroup> ${N.scores}: array<f32, ${e.tileQ * e.tileK}>;
