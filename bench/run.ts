@@ -50,6 +50,8 @@ interface Args {
 
 const ONLY_SECTIONS = ['training', 'backward', 'batch', 'matmul', 'attention-shapes', 'decode', 'chromium', 'prefill', 'window'] as const;
 type OnlySection = (typeof ONLY_SECTIONS)[number];
+/** The sections a whole run measures after the attention suite, decode and compile times. */
+const FULL_RUN_SECTIONS: OnlySection[] = ['training', 'backward', 'matmul', 'attention-shapes', 'chromium', 'prefill', 'window'];
 
 function parseArgs(argv: string[]): Args {
   const args: Args = { full: false, out: join(import.meta.dirname, '..', 'BENCHMARKS.md'), ort: true, tfjs: true, reportOnly: false };
@@ -150,7 +152,9 @@ async function main(): Promise<void> {
   } else unavailable.ort = 'skipped with --no-ort';
 
   const comparatorSteps = (len: number) => (len <= allMasksUpTo ? masks.length : 1) * COMPARATORS.length;
-  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + DECODE_STEPS + 2 + BATCH_ROUNDS_STEPS + 4 + CHROMIUM_STEPS;
+  // Roofline (2), the attention suite, decode, batch, the three compile and startup steps, then one step per section
+  // (the one-Chromium section counts its own).
+  const total = 2 + lengths.reduce((s, len) => s + masks.length + comparatorSteps(len), 0) + DECODE_STEPS + BATCH_ROUNDS_STEPS + 3 + (FULL_RUN_SECTIONS.length - 1) + CHROMIUM_STEPS;
   const progress = new Progress(total);
 
   try {
@@ -178,7 +182,7 @@ async function main(): Promise<void> {
     const startup = measureStartup(7);
     progress.step(`compile time: ${DEEP_LAYERS.join(' and ')} layers`);
     const deepCompile = measureDeepCompile(2);
-    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', ort ?? unavailable.ort ?? 'not started', new Set<OnlySection>(['training', 'backward', 'matmul', 'attention-shapes', 'chromium', 'prefill', 'window']), 'npm run bench', progress, undefined, args.rounds);
+    const sections = await measureOnly(gpu, tfjs ?? unavailable.tfjs ?? 'not started', ort ?? unavailable.ort ?? 'not started', new Set<OnlySection>(FULL_RUN_SECTIONS), 'npm run bench', progress, undefined, args.rounds);
 
     const env: RunEnvironment = {
       date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
