@@ -17,20 +17,12 @@
 // Same uniforms, bindings and tile-class layout as the other shapes, `kv_rows` and per-row windows included.
 
 import { ATTN_NAMES as N } from './names.ts';
-import { modifyScoreCall, partialPredicateCheck } from './attention-rowwise.ts';
+import { modifyScoreCall, partialPredicateCheck, type RowwiseEmitInput } from './attention-rowwise.ts';
 
-export interface SplitDecodeEmitInput {
-  d4: number;
-  maskCode?: string;
-  modifierFn?: string;
-  perHeadClasses: boolean;
-  tileK: number;
-  /** The shared header (constants, declarations, mask, modifiers) and entry preamble of the generator. */
-  header: string;
-  preamble: string;
+/** What the generator hands the split-key emitter: the row-wise kernel's inputs, with a flag for the lse store. */
+export interface SplitDecodeEmitInput extends Omit<RowwiseEmitInput, 'lseStore'> {
   /** Whether to store the row's log-sum-exp (`lse`). */
   lse: boolean;
-  unrolled: (count: number, indent: string, line: (i: number) => string) => string;
 }
 
 const PART_M = 'attn_part_m';
