@@ -64,6 +64,27 @@ export function partialPredicateCheck(maskCode: string | undefined): string {
     : '';
 }
 
+/**
+ * WGSL that stages key tile `kt` (from `k_start`) of K and V into workgroup memory, zeros past Lk, then waits for
+ * the whole workgroup: the default and the row-wise shape load their tiles the same way.
+ */
+export function stageKeyTile(): string {
+  return `    for (var idx = lid; idx < ATTN_TK * ATTN_D4; idx += ATTN_WG) {
+      let key = k_start + idx / ATTN_D4;
+      var k_val = vec4<f32>(0.0);
+      var v_val = vec4<f32>(0.0);
+      if (key < lk) {
+        let g = ((b * kv_rows + key) * kv_heads + kvh) * ATTN_D4 + idx % ATTN_D4;
+        k_val = ${N.k}[g];
+        v_val = ${N.v}[g];
+      }
+      ${N.kTile}[idx] = k_val;
+      ${N.vTile}[idx] = v_val;
+    }
+    workgroupBarrier();
+`;
+}
+
 export function emitRowwiseKernel(e: RowwiseEmitInput): string {
   const { unrolled } = e;
   const dot = (indent: string) => `${indent}let k_base = kk * ATTN_D4;
@@ -99,20 +120,7 @@ ${nonEmptyTileRange('  ')}
     if (cls == ATTN_EMPTY) { continue; }
     let k_start = kt * ATTN_TK;
 
-    for (var idx = lid; idx < ATTN_TK * ATTN_D4; idx += ATTN_WG) {
-      let key = k_start + idx / ATTN_D4;
-      var k_val = vec4<f32>(0.0);
-      var v_val = vec4<f32>(0.0);
-      if (key < lk) {
-        let g = ((b * kv_rows + key) * kv_heads + kvh) * ATTN_D4 + idx % ATTN_D4;
-        k_val = ${N.k}[g];
-        v_val = ${N.v}[g];
-      }
-      ${N.kTile}[idx] = k_val;
-      ${N.vTile}[idx] = v_val;
-    }
-    workgroupBarrier();
-
+${stageKeyTile()}
     // A FULL tile wholly inside Lk: no predicate, no edge, no select.
     let plain = cls != ATTN_PARTIAL && k_start + ATTN_TK <= lk;
     var m_tile = ATTN_MASKED;

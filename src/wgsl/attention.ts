@@ -22,7 +22,7 @@
 import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTN_NAMES as N, MASK_NAMES, checkMaskCode, maskBinding } from './names.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, workgroupBytes, type KernelLimits, type TileOverrides } from './attention-tiles.ts';
-import { emitRowwiseKernel, modifyScoreCall, nonEmptyTileRange } from './attention-rowwise.ts';
+import { emitRowwiseKernel, modifyScoreCall, nonEmptyTileRange, stageKeyTile } from './attention-rowwise.ts';
 import { emitSplitDecodeKernel } from './attention-split-decode.ts';
 import { emitSubgroupRowwiseKernel, SUBGROUP_BUILTINS } from './attention-subgroups.ts';
 import { declarations, packUniforms, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
@@ -405,20 +405,7 @@ ${nonEmptyTileRange('  ')}
     if (cls == ATTN_EMPTY) { continue; }
     let k_start = kt * ATTN_TK;
 
-    for (var idx = lid; idx < ATTN_TK * ATTN_D4; idx += ATTN_WG) {
-      let key = k_start + idx / ATTN_D4;
-      var k_val = vec4<f32>(0.0);
-      var v_val = vec4<f32>(0.0);
-      if (key < lk) {
-        let g = ((b * kv_rows + key) * kv_heads + kvh) * ATTN_D4 + idx % ATTN_D4;
-        k_val = ${N.k}[g];
-        v_val = ${N.v}[g];
-      }
-      ${N.kTile}[idx] = k_val;
-      ${N.vTile}[idx] = v_val;
-    }
-    workgroupBarrier();
-
+${stageKeyTile()}
     for (var kk = lane; kk < ATTN_TK; kk += ATTN_LANES) {
       let key = k_start + kk;
       var visible = q_in && key < lk;
