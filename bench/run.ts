@@ -15,7 +15,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { acquireGpu, type GpuContext } from '../src/runtime/device.ts';
-import { runAttentionBackwardBench } from './attention-backward.ts';
+import { BACKWARD_ROUNDS, runAttentionBackwardBench } from './attention-backward.ts';
 import { runTrainingBench } from './training.ts';
 import { explainTargets } from './analysis.ts';
 import { COMPARATORS, runAttentionSuite, type Comparator } from './attention-suite.ts';
@@ -226,7 +226,7 @@ async function measureOnly(gpu: GpuContext, tfjs: TfjsSession | string, browser:
   const log = (line: string) => progress.note(line);
   if (only.has('backward')) {
     progress.step('attention backward: B=1 H=8 D=64, L=256 and 1024, none and causal');
-    out.backward = await section(() => runAttentionBackwardBench(gpu, [256, 1024], 3, log));
+    out.backward = await section(() => runAttentionBackwardBench(gpu, [256, 1024], BACKWARD_ROUNDS, log));
   }
   if (only.has('training')) {
     progress.step('training step: mdl WebGPU, tfjs-webgpu, mdl CPU reference');

@@ -1,6 +1,6 @@
 // `bench/attention-backward.ts` run as a user runs it, at a tiny length: it prints the table of backward against
 // forward times for the unmasked and causal cases, once per forward shape (the default and the tuner's row-wise
-// ones), and refuses an unknown option.
+// ones), measured in interleaved rounds, and refuses an unknown option.
 
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -12,10 +12,13 @@ const bench = (...args: string[]) =>
 
 describe('bench/attention-backward.ts', () => {
   it('prints backward / forward and causal / unmasked for each length', () => {
-    const r = bench('--lengths', '24', '--repeats', '1');
+    const r = bench('--lengths', '24', '--rounds', '2');
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
-    expect(lines[0]).toBe('Attention backward, B=1 H=8 D=64 (medians, ms)');
+    expect(lines[0]).toBe("Attention backward, B=1 H=8 D=64 (medians, ms; causal / unmasked: the median of the rounds' ratios)");
+    // Both masks of a shape are timed in interleaved rounds, as many as asked for at the longest length.
+    expect(r.stderr).toContain('L=24 causal default');
+    expect(r.stderr).toContain('(2 rounds)');
     expect(lines[1]).toContain('backward / forward');
     // Wall time and, beside it, the process's CPU time (the work done, which a loaded machine disturbs less).
     expect(lines[1]).toContain('backward / forward (CPU)');
