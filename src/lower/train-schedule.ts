@@ -13,8 +13,10 @@ import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import type { IrNode, NodeOf } from '../ir/ir.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
+import { gradMatmulFits, type GradMatmulOptions } from '../wgsl/matmul-grad.ts';
 import { backwardMatmulBlock } from '../wgsl/matmul-tilings.ts';
 import { type ElementwiseOp, type NormType } from '../wgsl/kernels.ts';
+import { NORM_STATS_PER_ROW } from '../wgsl/norm-training.ts';
 import { positionRateWords } from '../wgsl/positions.ts';
 import { attentionBackwardSteps } from './attention-grad-steps.ts';
 import { ScheduleError } from './attention-sites.ts';
@@ -34,6 +36,9 @@ const linear = (count: Formula): Step['grid'] => [formula.ceilDiv(count, 64), fc
 const rows = (n: IrNode) => prod(n.shape.slice(0, -1));
 const last = (n: IrNode) => n.shape[n.shape.length - 1];
 const size = (n: IrNode) => prod(n.shape);
+
+/** A norm's per-row statistics (mean, 1 / sqrt(variance + eps)), written by its forward step for its backward. */
+const normStats = (norm: string) => `${norm}#stats`;
 
 /** The loss's per-row and counter buffers, beside the loss value. */
 export const lossBuffers = (loss: string) => ({ lse: `${loss}#lse`, rowLoss: `${loss}#row_loss`, count: `${loss}#count` });
@@ -110,7 +115,10 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
       case 'norm': {
         const [x, gamma, beta] = n.args;
         const uniforms = { rows: f(rows(n)), D: f(last(n)), eps: { f32: n.attrs.eps } };
-        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type, bias: !!beta }, bind: { x, gamma, ...(beta ? { beta } : {}), out: n.id }, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
+        // The backward reads each row's mean and 1 / sqrt(variance + eps) from here instead of recomputing them.
+        const stats = normStats(n.id);
+        buffers.push({ id: stats, role: 'value', dtype: 'f32', elements: f(sym.mul(rows(n), c(NORM_STATS_PER_ROW))) });
+        train(n, { name: 'norm_rows', type: n.attrs.type, bias: !!beta }, { x, gamma, ...(beta ? { beta } : {}), out: n.id, stats }, uniforms, rows(n));
         break;
       }
       case 'matmul': {
@@ -222,7 +230,7 @@ function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, trai
       if (wrt !== 0) break;
       const table = arg(0);
       const uniforms = { rows: f(rows(fwd)), D: f(last(fwd)), vocab: f(table.shape[0]), scale: { f32: fwd.attrs.scale } };
-      return train(n, { name: 'gather_grad' }, { ids: fwd.args[1], dy, dtable: n.id }, uniforms, size(table));
+      return train(n, { name: 'gather_grad' }, { ids: fwd.args[1], dy, dtable: n.id }, uniforms, table.shape[0]);
     }
     case 'positions': {
       const table = arg(1);
@@ -231,8 +239,9 @@ function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, trai
     case 'norm': {
       const type = fwd.attrs.type;
       const uniforms = { rows: f(rows(fwd)), D: f(last(fwd)), eps: { f32: fwd.attrs.eps } };
-      if (wrt === 0) return train(n, { name: 'norm_grad_x', type }, { x: fwd.args[0], gamma: fwd.args[1], dy, dx: n.id }, uniforms, rows(fwd));
-      if (wrt === 1) return train(n, { name: 'norm_grad_param', type, which: 'gamma' }, { x: fwd.args[0], dy, dparam: n.id }, uniforms, last(fwd));
+      const stats = normStats(fwd.id);
+      if (wrt === 0) return train(n, { name: 'norm_grad_x', type }, { x: fwd.args[0], gamma: fwd.args[1], dy, stats, dx: n.id }, uniforms, rows(fwd));
+      if (wrt === 1) return train(n, { name: 'norm_grad_param', type, which: 'gamma' }, { x: fwd.args[0], dy, stats, dparam: n.id }, uniforms, last(fwd));
       return train(n, { name: 'norm_grad_param', type, which: 'beta' }, { dy, dparam: n.id }, uniforms, last(fwd));
     }
     case 'matmul': {
@@ -240,8 +249,16 @@ function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, trai
       const x = arg(0);
       const [mRows, nOut, kIn] = [rows(fwd), last(fwd), last(x)];
       const one = fc(1);
-      // A register tiling blocks the products too (R×4 outputs an invocation), so the grid counts blocks.
+      // A register tiling blocks the products too (R×4 outputs an invocation), so the grid counts blocks; with the
+      // weight's input size a multiple of 4 they read vec4s (matmul-grad.ts), else scalars at run-time strides.
       const block = backwardMatmulBlock(options.matmulTiling);
+      const [N, K] = [sym.asConstant(nOut), sym.asConstant(kIn)];
+      if (block && wrt !== 2 && gradMatmulFits(K)) {
+        const o: GradMatmulOptions = { wrt: wrt === 0 ? 'input' : 'weight', rows: block, dyVec4: N !== undefined && N % 4 === 0 };
+        const outRows = f(wrt === 0 ? mRows : nOut);
+        const uniforms = { M: f(mRows), N: f(nOut), K: f(kIn) };
+        return train(n, { name: 'matmul_grad', ...o }, { a: dy, b: fwd.args[wrt === 0 ? 1 : 0], out: n.id }, uniforms, formula.times(formula.ceilDiv(outRows, block), fc(K! / 4)));
+      }
       const op: TrainingKernel = block ? { name: 'matmul_strided', block } : { name: 'matmul_strided' };
       const grid = (r: Poly, cols: Poly) => (block ? formula.times(formula.ceilDiv(f(r), block), formula.ceilDiv(f(cols), 4)) : f(sym.mul(r, cols)));
       // y[m, n] = Σ_k x[m, k] · w[n, k] (+ b[n]).

@@ -72,6 +72,39 @@ describe('gradients on WebGPU agree with the CPU reference', () => {
     }
   });
 
+  it('with the backward products read as vec4s (widths multiples of 4, a vocabulary that is not), matching the unblocked kernel (B=3, T=7)', async () => {
+    // d_model 24 and d_ff 36 let W, X and the outputs be read as vec4s; dY too except the logits' (vocab 43). d_ff / 4 = 9
+    // quads is odd, so the 8-row blocks over it are clamped, and B·T = 21 rows are not a multiple of 4 or 8.
+    const text = `model m {
+  dim vocab = 43, d_model = 24, d_ff = 36
+  dim B, T <= 32
+  input ids: tokens[B, T] pad 0
+  embed tokens: learned(vocab, d_model), positions: learned(32)
+  stack decoder x 1 on ids (norm = pre layer) {
+    ffn d_ff gelu
+  }
+  output logits = project(decoder, vocab, tied = tokens)
+  loss next_token = cross_entropy(logits, labels = next(ids))
+}`;
+    const ids = tokenRows(3, 7, 43, 8);
+    const plain = await compareWithCpu(gpu(), text, { B: 3, T: 7 }, { ids });
+    for (const matmulTiling of ['reg4x4', 'reg8x4v4'] as const) {
+      const m = checkedModel(text);
+      const kinds = lowerTraining(buildGradGraph(buildTrainingIr(m)), m, { matmulTiling }).program.steps.flatMap((st) =>
+        st.kernel.kind === 'train' && st.kernel.op.name === 'matmul_grad' ? [`${st.kernel.op.wrt} ${st.kernel.op.rows} ${st.kernel.op.dyVec4}`] : [],
+      );
+      const R = matmulTiling.startsWith('reg8') ? 8 : 4;
+      expect(new Set(kinds), matmulTiling).toEqual(new Set([`input ${R} true`, `weight ${R} true`, `input ${R} false`, `weight ${R} false`]));
+      const { dev } = await compareWithCpu(gpu(), text, { B: 3, T: 7 }, { ids }, 5, { matmulTiling });
+      for (const [name, g] of plain.dev.grads) {
+        const ref = Array.from(g);
+        const got = Array.from(dev.grads.get(name)!);
+        const scale = Math.max(...ref.map(Math.abs), 1e-12);
+        expect(Math.max(...got.map((v, i) => Math.abs(v - ref[i]))) / scale, `${matmulTiling} ${name}`).toBeLessThan(1e-5);
+      }
+    }
+  });
+
   it('gives the same bits on a second run (fixed-order sums, no atomics), repeated ids included', async () => {
     const text = spec('(norm = pre layer) {\n    ffn d_ff gelu\n  }', ', positions: learned(32)').replace(/\}$/, '  output logits = project(decoder, vocab, tied = tokens)\n  loss next_token = cross_entropy(logits, labels = next(ids))\n}');
     const ids = tokenRows(2, 13, 40, 4);
