@@ -13,7 +13,7 @@ import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import type { IrNode, NodeOf } from '../ir/ir.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
-import { gradMatmulFits, type GradMatmulOptions } from '../wgsl/matmul-grad.ts';
+import { GRAD_MATMUL_ROWS, gradMatmulFits, type GradMatmulOptions } from '../wgsl/matmul-grad.ts';
 import { backwardMatmulBlock } from '../wgsl/matmul-tilings.ts';
 import { type ElementwiseOp, type NormType } from '../wgsl/kernels.ts';
 import { NORM_STATS_PER_ROW } from '../wgsl/norm-training.ts';
@@ -250,14 +250,15 @@ function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, trai
       const [mRows, nOut, kIn] = [rows(fwd), last(fwd), last(x)];
       const one = fc(1);
       // A register tiling blocks the products too (R×4 outputs an invocation), so the grid counts blocks; with the
-      // weight's input size a multiple of 4 they read vec4s (matmul-grad.ts), else scalars at run-time strides.
+      // weight's input size a multiple of 4 they read vec4s in blocks of their own height (matmul-grad.ts), else
+      // scalars at run-time strides in the tiling's.
       const block = backwardMatmulBlock(options.matmulTiling);
       const [N, K] = [sym.asConstant(nOut), sym.asConstant(kIn)];
       if (block && wrt !== 2 && gradMatmulFits(K)) {
-        const o: GradMatmulOptions = { wrt: wrt === 0 ? 'input' : 'weight', rows: block, dyVec4: N !== undefined && N % 4 === 0 };
+        const o: GradMatmulOptions = { wrt: wrt === 0 ? 'input' : 'weight', rows: GRAD_MATMUL_ROWS, dyVec4: N !== undefined && N % 4 === 0 };
         const outRows = f(wrt === 0 ? mRows : nOut);
         const uniforms = { M: f(mRows), N: f(nOut), K: f(kIn) };
-        return train(n, { name: 'matmul_grad', ...o }, { a: dy, b: fwd.args[wrt === 0 ? 1 : 0], out: n.id }, uniforms, formula.times(formula.ceilDiv(outRows, block), fc(K! / 4)));
+        return train(n, { name: 'matmul_grad', ...o }, { a: dy, b: fwd.args[wrt === 0 ? 1 : 0], out: n.id }, uniforms, formula.times(formula.ceilDiv(outRows, o.rows), fc(K! / 4)));
       }
       const op: TrainingKernel = block ? { name: 'matmul_strided', block } : { name: 'matmul_strided' };
       const grid = (r: Poly, cols: Poly) => (block ? formula.times(formula.ceilDiv(f(r), block), formula.ceilDiv(f(cols), 4)) : f(sym.mul(r, cols)));

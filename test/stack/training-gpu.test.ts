@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { buildTrainingIr } from '../../src/ir/training.ts';
 import { buildGradGraph } from '../../src/lower/grad.ts';
 import { lowerTraining } from '../../src/lower/train-schedule.ts';
+import { GRAD_MATMUL_ROWS } from '../../src/wgsl/matmul-grad.ts';
 import { checkedModel, compareWithCpu, tokenRows } from '../support/gpu-gradients.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
 
@@ -74,7 +75,7 @@ describe('gradients on WebGPU agree with the CPU reference', () => {
 
   it('with the backward products read as vec4s (widths multiples of 4, a vocabulary that is not), matching the unblocked kernel (B=3, T=7)', async () => {
     // d_model 24 and d_ff 36 let W, X and the outputs be read as vec4s; dY too except the logits' (vocab 43). d_ff / 4 = 9
-    // quads is odd, so the 8-row blocks over it are clamped, and B·T = 21 rows are not a multiple of 4 or 8.
+    // quads, so the 16-row blocks over it are clamped, and B·T = 21 rows are not a multiple of 16.
     const text = `model m {
   dim vocab = 43, d_model = 24, d_ff = 36
   dim B, T <= 32
@@ -93,8 +94,7 @@ describe('gradients on WebGPU agree with the CPU reference', () => {
       const kinds = lowerTraining(buildGradGraph(buildTrainingIr(m)), m, { matmulTiling }).program.steps.flatMap((st) =>
         st.kernel.kind === 'train' && st.kernel.op.name === 'matmul_grad' ? [`${st.kernel.op.wrt} ${st.kernel.op.rows} ${st.kernel.op.dyVec4}`] : [],
       );
-      const R = matmulTiling.startsWith('reg8') ? 8 : 4;
-      expect(new Set(kinds), matmulTiling).toEqual(new Set([`input ${R} true`, `weight ${R} true`, `input ${R} false`, `weight ${R} false`]));
+      expect(new Set(kinds), matmulTiling).toEqual(new Set([`input ${GRAD_MATMUL_ROWS} true`, `weight ${GRAD_MATMUL_ROWS} true`, `input ${GRAD_MATMUL_ROWS} false`, `weight ${GRAD_MATMUL_ROWS} false`]));
       const { dev } = await compareWithCpu(gpu(), text, { B: 3, T: 7 }, { ids }, 5, { matmulTiling });
       for (const [name, g] of plain.dev.grads) {
         const ref = Array.from(g);
