@@ -3,7 +3,8 @@
 // and rendered by the same render pass (`mdl dump FILE --stage train`).
 //
 // The graph is not fused: the backward steps read the forward values they need (a matmul's input, an activation's
-// pre-activation value), so every forward node keeps its own value. Every buffer is a tensor of the graph or a
+// pre-activation value), so every forward node keeps its own value. A gradient that equals another (an add's, with
+// respect to an argument shaped like its output) is that gradient's buffer under a second name, not a copy. Every buffer is a tensor of the graph or a
 // per-row scalar of the loss, so sizes grow linearly with the lengths (attention's backward, like its forward pass,
 // keeps no Lq × Lk buffer). The labels are computed by the host (the loss's count predicate and `within` are the
 // CPU reference's `labelsOf`) and uploaded as an input; the program returns the loss, the number of counted
@@ -36,6 +37,7 @@ const linear = (count: Formula): Step['grid'] => [formula.ceilDiv(count, 64), fc
 const rows = (n: IrNode) => prod(n.shape.slice(0, -1));
 const last = (n: IrNode) => n.shape[n.shape.length - 1];
 const size = (n: IrNode) => prod(n.shape);
+const sameSize = (a: IrNode, b: IrNode) => sym.print(size(a)) === sym.print(size(b));
 
 /** A norm's per-row statistics (mean, 1 / sqrt(variance + eps)), written by its forward step for its backward. */
 const normStats = (norm: string) => `${norm}#stats`;
@@ -60,6 +62,9 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
   const masks = new Map<string, MaskSite | undefined>();
   const attentionForward = new Map<string, Step>();
   const attentionDone = new Set<string>();
+  /** Gradients that are another value's buffer under a second name (an add's identity gradient), by id. */
+  const alias = new Map<string, string>();
+  const gradOutputs = new Set(g.grads.values());
   const train = (n: IrNode, op: TrainingKernel, bind: Record<string, string>, uniforms: Record<string, Word>, count: Poly | Formula): void => {
     const cnt = 'factors' in count ? count : f(count);
     steps.push({ node: n.id, kind: 'train', kernel: { kind: 'train', op }, bind, uniforms, grid: linear(cnt) });
@@ -162,7 +167,12 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
       }
       case 'vjp': {
         const fwd = byId.get(n.attrs.of)!;
-        if (fwd.op !== 'attention') {
+        const dy = n.args[n.args.length - 1];
+        if (fwd.op === 'add' && sameSize(byId.get(fwd.args[n.attrs.wrt])!, fwd) && !gradOutputs.has(n.id)) {
+          // An argument of an add shaped like its output takes the upstream gradient as it is: its readers read that
+          // buffer (no copy, no launch). A parameter's gradient keeps a buffer of its own, as every output does.
+          alias.set(n.id, alias.get(dy) ?? dy);
+        } else if (fwd.op !== 'attention') {
           vjpSteps(n, fwd, byId, train, options);
         } else if (!attentionDone.has(fwd.id)) {
           // All of the node's gradients come from one backward pass, run at its first `vjp` node.
@@ -177,12 +187,13 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
     }
     if (lossOnly && n.id === g.loss) break;
   }
+  for (const st of steps) for (const [role, id] of Object.entries(st.bind)) st.bind[role] = alias.get(id) ?? id;
   const lb = lossBuffers(g.loss);
   const logits = byId.get(g.loss)!.args[0];
   const outputs = lossOnly ? [g.loss, lb.count, logits] : [g.loss, lb.count, ...g.grads.values()];
   const bound = new Set(steps.flatMap((s) => Object.values(s.bind)));
   // The evaluation program keeps only the buffers its steps bind (no gradient is ever allocated).
-  const kept = lossOnly ? buffers.filter((b) => bound.has(b.id)) : buffers;
+  const kept = lossOnly ? buffers.filter((b) => bound.has(b.id)) : buffers.filter((b) => !alias.has(b.id));
   const program: Program = { model: g.model, dims: g.dims, buffers: kept, steps, outputs, slots: [] };
   program.slots = planMemory(program);
   return program;
