@@ -9,7 +9,7 @@
 // M, N and K work.
 
 import { declareKernel, type Kernel, type KernelBinding } from './kernel.ts';
-import { matmulKernel, matmulParts, type MatmulOptions } from './kernels.ts';
+import { matmulKernel, matmulParts, STAGED_ACC_DECL, stagedBlockStep, stagedBlockStore, type MatmulOptions } from './kernels.ts';
 
 /**
  * `wg32`: the default, 32×32 outputs a workgroup staged 16 columns of K at a time through workgroup memory, 4×4 per
@@ -90,7 +90,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row0 = wid.y * ${T}u;
   let col0 = wid.x * ${T}u;
   let tid = lid.y * 8u + lid.x;
-  var acc: array<array<f32, ${b}>, ${b}>;
+${STAGED_ACC_DECL(b)}
   for (var k0 = 0u; k0 < K; k0 += 16u) {
     for (var i = 0u; i < ${loads}u; i++) {
       let e = tid + i * 64u;
@@ -104,27 +104,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
-      var av: array<f32, ${b}>;
-      var wv: array<f32, ${b}>;
-      for (var i = 0u; i < ${b}u; i++) {
-        av[i] = ta[lid.y * ${b}u + i][kk];
-        wv[i] = tw[lid.x * ${b}u + i][kk];
-      }
-      for (var i = 0u; i < ${b}u; i++) {
-        for (var j = 0u; j < ${b}u; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
-      }
+${stagedBlockStep(b, 'fma')}
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < ${b}u; i++) {
-    let row = row0 + lid.y * ${b}u + i;
-    for (var j = 0u; j < ${b}u; j++) {
-      let col = col0 + lid.x * ${b}u + j;
-      if (row < M && col < N) {
-        ${m.epilogue('acc[i][j]', '        ')}
-      }
-    }
-  }
+${stagedBlockStore(b, m.epilogue)}
 }`;
   return declareKernel({ family: `${m.family}_${tiling}`, entryPoint: 'main', struct: PARAMS, uniforms: m.uniforms, bindings: m.bindings, workgroupSize: 64, workgroupStorageBytes: 2 * T * 16 * 4, body });
 }
