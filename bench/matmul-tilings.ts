@@ -120,6 +120,6 @@ export function renderMatmulTilings(m: MatmulTilingsResult | undefined): string[
     ...rows,
     ...(rejected.length ? ['', ...rejected] : []),
     '',
-    "Under a register tiling the training program's backward matmuls (dX = dY · W and dW = dYᵀ · X) run register-blocked forms of their strided kernel (R×4 outputs an invocation); under a staged tiling they keep one output an invocation.",
+    "Under a register tiling the training program's backward matmuls (dX = dY · W and dW = dYᵀ · X) are register-blocked too: 16×4 outputs an invocation read as vec4s where the weight's input size is a multiple of 4 (`src/wgsl/matmul-grad.ts`), else the strided kernel's R×4 blocks; under a staged tiling they keep one output an invocation.",
   ];
 }

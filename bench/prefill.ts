@@ -19,6 +19,7 @@ import { encodeProgram, type EncodedProgram } from '../src/runtime/program.ts';
 import { median } from '../src/tune/measure.ts';
 import { reportScheduleOptions, tuneProgram } from '../src/tune/tune-model.ts';
 import { tileLabel } from '../src/tune/variants.ts';
+import { profileSteps, renderShares, sharesOf, stepKind, type StepShare } from './step-profile.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -47,12 +48,6 @@ export const PREFILL_CASES: PrefillCase[] = [
   { name: 'translator', spec: () => readFileSync(join(root, 'specs', 'translator.mdl'), 'utf8'), length: 64, source: 64 },
   { name: 'GPT-2-small-shaped, 2 layers', spec: gpt2ShapedSpec, length: 128, source: 0 },
 ];
-
-export interface StepShare {
-  kind: string;
-  ms: number;
-  steps: number;
-}
 
 export interface PrefillRow {
   model: string;
@@ -89,27 +84,8 @@ function inputsOf(m: CheckedModel, c: PrefillCase) {
   return run;
 }
 
-async function profile(gpu: GpuContext, lowered: Lowered, encoded: EncodedProgram): Promise<StepShare[]> {
-  const byKind = new Map<string, StepShare>();
-  const timeStep = (i: number, count: number) => {
-    const encoder = gpu.device.createCommandEncoder();
-    for (let n = 0; n < count; n++) encoded.encode(encoder, i);
-    return timedSubmit(gpu, encoder, count);
-  };
-  for (let i = 0; i < encoded.steps; i++) {
-    // A short step is repeated within one submission (its buffers' contents change, its work does not), so that the
-    // submission's own latency, a few ms on a busy machine, does not count as the step's time.
-    let ms = await timeStep(i, 1);
-    if (ms < 20) ms = await timeStep(i, Math.min(20, Math.ceil(60 / Math.max(ms, 1))));
-    const step = lowered.program.steps[i];
-    const kind = step.kind === 'matmul' ? `matmul ${step.kernel.kind === 'matmul' ? (step.kernel.tiling ?? 'wg32') : ''}` : step.kind === 'attention' ? `attention ${tileLabel(step.attention!.tiles)}` : step.kind;
-    const share = byKind.get(kind) ?? { kind, ms: 0, steps: 0 };
-    share.ms += ms;
-    share.steps++;
-    byKind.set(kind, share);
-  }
-  return [...byKind.values()].sort((a, b) => b.ms - a.ms);
-}
+/** Prefill's shares: every matmul by its tiling, attention by its tiles, the rest by step kind. */
+const profile = async (gpu: GpuContext, lowered: Lowered, encoded: EncodedProgram): Promise<StepShare[]> => sharesOf(await profileSteps(gpu, lowered.program, encoded, (s) => (s.kind === 'matmul' || s.kind === 'attention' ? stepKind(s) : s.kind)));
 
 export async function measurePrefill(gpu: GpuContext, rounds: number, load: () => number, log: (line: string) => void = () => {}, cases = PREFILL_CASES): Promise<PrefillResult> {
   const loadBefore = load();
@@ -197,14 +173,6 @@ export async function measurePrefill(gpu: GpuContext, rounds: number, load: () =
 
 const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 
-function shares(profile: StepShare[]): string {
-  const total = profile.reduce((a, p) => a + p.ms, 0);
-  return profile
-    .filter((p) => p.ms / total >= 0.02)
-    .map((p) => `${p.kind} ×${p.steps}: ${Math.round((100 * p.ms) / total)}%`)
-    .join('; ');
-}
-
 /** The section, from a run's measurements; `section` says when and under what load. */
 export function renderPrefill(s: { rows: PrefillResult; date: string; loadBefore: number[]; loadAfter: number[] } | undefined): string[] {
   if (!s) return ['Not measured in this run (`npm run bench -- --only prefill` measures it alone).'];
@@ -214,7 +182,7 @@ export function renderPrefill(s: { rows: PrefillResult; date: string; loadBefore
     ...(row.matmul ? [`| ${row.model} | matmuls: ${row.matmul.problems} | ${row.matmul.tiling} | ${ms(row.matmul.ms)} ms | wg32: ${ms(row.matmul.defaultMs)} ms | ${Object.entries(row.matmul.all).map(([k, v]) => `${k} ${ms(v)}`).join(', ')} |`] : []),
   ]);
   const prefill = r.rows.map((row) => `| ${row.model} | ${row.source ? `S=${row.source}, T=${row.length}` : `T=${row.length}`} | ${row.steps} | ${ms(row.oldMs)} ms | ${ms(row.tunedMs)} ms | **${(row.oldMs / row.tunedMs).toFixed(2)}×** | ${row.relDiff.toExponential(1)} |`);
-  const where = r.rows.flatMap((row) => [`- **${row.model}**, old: ${shares(row.oldProfile)}.`, `  Tuned: ${shares(row.tunedProfile)}.`]);
+  const where = r.rows.flatMap((row) => [`- **${row.model}**, old: ${renderShares(row.oldProfile)}.`, `  Tuned: ${renderShares(row.tunedProfile)}.`]);
   return [
     `Measured ${s.date}, load average ${s.loadBefore[0].toFixed(1)} before, ${s.loadAfter[0].toFixed(1)} after (\`bench/prefill.ts\`).`,
     '',

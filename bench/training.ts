@@ -23,8 +23,11 @@ import type { Timing } from '../src/tune/measure.ts';
 import { DEFAULT_MATMUL_TILING, MATMUL_TILINGS, type MatmulTiling } from '../src/wgsl/matmul-tilings.ts';
 import type { TfjsSession } from './tfjs-attention.ts';
 import { tfjsTrainer } from './tfjs-training.ts';
+import { profileSteps, renderShares, sharesOf, stepKind, type StepShare } from './step-profile.ts';
 
 const LR = 1e-3;
+/** Rounds of the tiling trials (one step on each tiling a round). */
+const TILING_ROUNDS = 2;
 
 /**
  * tfjs-core's Node build registers no gradient functions (the full tfjs package imports them from tfjs-core's ES
@@ -111,8 +114,10 @@ export interface TrainingRow {
   memory: TrainingMemory;
   /** The matmul tiling mdl's timed steps ran (forward and backward products): the fastest of one step on each. */
   tiling?: MatmulTiling;
-  /** One step's time on each tiling tried, in ms, that choice's evidence. */
+  /** The fastest of a few steps on each tiling tried, in ms, that choice's evidence. */
   tilingTrials?: Partial<Record<MatmulTiling, number>>;
+  /** Where one mdl step's time goes: its programs' steps, each timed on its own, summed by kernel. */
+  profile?: StepShare[];
 }
 
 function timing(samples: number[]): Timing {
@@ -161,21 +166,26 @@ export async function runTrainingBench(gpu: GpuContext, tfjs: TfjsSession | stri
     };
     const copy = () => new Map([...start].map(([n, w]) => [n, w.slice()]));
 
-    // mdl takes the matmul tiling that runs its step fastest on this adapter, as `mdl tune` would choose: one warm-up
-    // and one timed step on each register tiling and the default (the staged 64-wide one is never faster here).
+    // mdl takes the matmul tiling that runs its step fastest on this adapter, as `mdl tune` would choose: after a
+    // warm-up step on each register tiling and the default (the staged 64-wide one is never faster here), rounds of
+    // one step on each in turn, the fastest of each tiling's steps kept (a single step on a busy machine misleads).
     const tilingTrials: Partial<Record<MatmulTiling, number>> = {};
-    for (const tiling of MATMUL_TILINGS.filter((t) => t !== 'wg64')) {
+    const trials = MATMUL_TILINGS.filter((t) => t !== 'wg64').map((tiling) => {
       const w = copy();
       const st = freshState(w);
-      const t = new DeviceTrainer(gpu, graph, model, w, st, config.frozen, { matmulTiling: tiling });
-      try {
-        await t.step(config, st);
-        const t0 = performance.now();
-        await t.step(config, st);
-        tilingTrials[tiling] = performance.now() - t0;
-      } finally {
-        t.release();
+      return { tiling, st, trainer: new DeviceTrainer(gpu, graph, model, w, st, config.frozen, { matmulTiling: tiling }) };
+    });
+    try {
+      for (const t of trials) await t.trainer.step(config, t.st);
+      for (let round = 0; round < TILING_ROUNDS; round++) {
+        for (const t of trials) {
+          const t0 = performance.now();
+          await t.trainer.step(config, t.st);
+          tilingTrials[t.tiling] = Math.min(tilingTrials[t.tiling] ?? Infinity, performance.now() - t0);
+        }
       }
+    } finally {
+      for (const t of trials) t.trainer.release();
     }
     const tiling = (Object.entries(tilingTrials) as [MatmulTiling, number][]).reduce((best, e) => (e[1] < best[1] ? e : best), [DEFAULT_MATMUL_TILING, tilingTrials[DEFAULT_MATMUL_TILING]!])[0];
     log(`${spec.id}: mdl tilings ${Object.entries(tilingTrials).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')}; timing ${tiling}`);
@@ -186,6 +196,7 @@ export async function runTrainingBench(gpu: GpuContext, tfjs: TfjsSession | stri
     const trainer = new DeviceTrainer(gpu, graph, model, weights, state, config.frozen, { matmulTiling: tiling });
     let mdl: Timing;
     let firstLoss: number;
+    let profile: StepShare[] = [];
     try {
       firstLoss = (await trainer.step(config, state)).loss;
       const samples: number[] = [];
@@ -195,6 +206,15 @@ export async function runTrainingBench(gpu: GpuContext, tfjs: TfjsSession | stri
         samples.push(performance.now() - t0);
       }
       mdl = timing(samples);
+      // Where the step's time goes: every step of its three programs timed on its own, summed by kernel.
+      const parts = await trainer.encodeStep(config, batch);
+      try {
+        const byKind = new Map<string, StepShare>();
+        for (const p of parts) await profileSteps(gpu, p.program, p.encoded, stepKind, byKind);
+        profile = sharesOf(byKind);
+      } finally {
+        for (const p of parts) p.encoded.release();
+      }
     } finally {
       trainer.release();
     }
@@ -235,7 +255,7 @@ export async function runTrainingBench(gpu: GpuContext, tfjs: TfjsSession | stri
     }
     const cpu = timing(cpuSamples);
     log(`${spec.id}: mdl CPU reference ${cpu.median.toFixed(0)} ms a step`);
-    rows.push({ model: spec.id, about: spec.about, params, tokens: labelled.counted, mdl, cpu, tfjs: tfjsTiming, tfjsMissing, firstLoss: { mdl: firstLoss, tfjs: tfjsFirst }, memory: trainer.memory, tiling, tilingTrials });
+    rows.push({ model: spec.id, about: spec.about, params, tokens: labelled.counted, mdl, cpu, tfjs: tfjsTiming, tfjsMissing, firstLoss: { mdl: firstLoss, tfjs: tfjsFirst }, memory: trainer.memory, tiling, tilingTrials, profile });
   }
   return rows;
 }
@@ -255,8 +275,17 @@ export function renderTraining(rows: TrainingRow[]): string[] {
     const first = `${r.firstLoss.mdl.toFixed(5)} / ${r.firstLoss.tfjs?.toFixed(5) ?? '—'}`;
     lines.push(`| ${r.model} | ${r.params} | ${r.tokens} | ${rate(r.tokens, r.mdl)} tokens/s (${r.mdl.median.toFixed(0)} ms) | ${tf} | ${ratio} | ${rate(r.tokens, r.cpu)} tokens/s (${r.cpu.median.toFixed(0)} ms) | ${first} |`);
   }
-  const trials = (r: TrainingRow) => (r.tilingTrials ? ` mdl's matmul tiling: ${r.tiling}, the fastest of one step on each (${Object.entries(r.tilingTrials).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')}).` : '');
+  const trials = (r: TrainingRow) => (r.tilingTrials ? ` mdl's matmul tiling: ${r.tiling}, the fastest on this step (${Object.entries(r.tilingTrials).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')}; each the fastest of ${TILING_ROUNDS} steps).` : '');
   lines.push('', ...rows.map((r) => `- ${r.model}: ${r.about}.${trials(r)}${r.tfjsMissing ? ` tfjs: ${r.tfjsMissing}.` : ''}`));
+  const profiled = rows.filter((r) => r.profile?.length);
+  if (profiled.length) {
+    lines.push(
+      '',
+      "Where one mdl step's time goes (every step of its training, accumulate and optimizer programs timed in a submission of its own, short ones repeated, summed by kernel; kinds under 2% left out; `matmul_grad` and `matmul_strided` are the backward products):",
+      '',
+      ...profiled.map((r) => `- ${r.model}: ${renderShares(r.profile!)}.`),
+    );
+  }
   lines.push(
     '',
     'Device memory of one mdl training step (peak of the buffers alive at once, as the runner creates them, against the parts a step must hold):',

@@ -17,7 +17,10 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row0 = wid.y * 32u;
   let col0 = wid.x * 32u;
   let tid = lid.y * 8u + lid.x;
-  var acc: array<array<f32, 4>, 4>;
+  var acc0_0 = vec4<f32>(0.0);
+  var acc1_0 = vec4<f32>(0.0);
+  var acc2_0 = vec4<f32>(0.0);
+  var acc3_0 = vec4<f32>(0.0);
   for (var k0 = 0u; k0 < K; k0 += 16u) {
     // 64 threads stage 32 rows × 16 columns of each operand: 8 elements apiece.
     for (var i = 0u; i < 8u; i++) {
@@ -32,27 +35,128 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
-      var av: array<f32, 4>;
-      var wv: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) {
-        av[i] = ta[lid.y * 4u + i][kk];
-        wv[i] = tw[lid.x * 4u + i][kk];
-      }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { acc[i][j] += av[i] * wv[j]; }
-      }
+      let wv0 = vec4<f32>(tw[lid.x * 4u + 0u][kk], tw[lid.x * 4u + 1u][kk], tw[lid.x * 4u + 2u][kk], tw[lid.x * 4u + 3u][kk]);
+      let av0 = ta[lid.y * 4u + 0u][kk];
+      let av1 = ta[lid.y * 4u + 1u][kk];
+      let av2 = ta[lid.y * 4u + 2u][kk];
+      let av3 = ta[lid.y * 4u + 3u][kk];
+      acc0_0 += av0 * wv0;
+      acc1_0 += av1 * wv0;
+      acc2_0 += av2 * wv0;
+      acc3_0 += av3 * wv0;
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let row = row0 + lid.y * 4u + i;
-    for (var j = 0u; j < 4u; j++) {
-      let col = col0 + lid.x * 4u + j;
-      if (row < M && col < N) {
-        var v = acc[i][j];
-        v = act(v);
-        out[row * N + col] = v;
-      }
+  { let row = row0 + lid.y * 4u + 0u; let col = col0 + lid.x * 4u + 0u;
+    if (row < M && col < N) {
+      var v = acc0_0[0];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 0u; let col = col0 + lid.x * 4u + 1u;
+    if (row < M && col < N) {
+      var v = acc0_0[1];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 0u; let col = col0 + lid.x * 4u + 2u;
+    if (row < M && col < N) {
+      var v = acc0_0[2];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 0u; let col = col0 + lid.x * 4u + 3u;
+    if (row < M && col < N) {
+      var v = acc0_0[3];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 1u; let col = col0 + lid.x * 4u + 0u;
+    if (row < M && col < N) {
+      var v = acc1_0[0];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 1u; let col = col0 + lid.x * 4u + 1u;
+    if (row < M && col < N) {
+      var v = acc1_0[1];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 1u; let col = col0 + lid.x * 4u + 2u;
+    if (row < M && col < N) {
+      var v = acc1_0[2];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 1u; let col = col0 + lid.x * 4u + 3u;
+    if (row < M && col < N) {
+      var v = acc1_0[3];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 2u; let col = col0 + lid.x * 4u + 0u;
+    if (row < M && col < N) {
+      var v = acc2_0[0];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 2u; let col = col0 + lid.x * 4u + 1u;
+    if (row < M && col < N) {
+      var v = acc2_0[1];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 2u; let col = col0 + lid.x * 4u + 2u;
+    if (row < M && col < N) {
+      var v = acc2_0[2];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 2u; let col = col0 + lid.x * 4u + 3u;
+    if (row < M && col < N) {
+      var v = acc2_0[3];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 3u; let col = col0 + lid.x * 4u + 0u;
+    if (row < M && col < N) {
+      var v = acc3_0[0];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 3u; let col = col0 + lid.x * 4u + 1u;
+    if (row < M && col < N) {
+      var v = acc3_0[1];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 3u; let col = col0 + lid.x * 4u + 2u;
+    if (row < M && col < N) {
+      var v = acc3_0[2];
+      v = act(v);
+      out[row * N + col] = v;
+    }
+  }
+  { let row = row0 + lid.y * 4u + 3u; let col = col0 + lid.x * 4u + 3u;
+    if (row < M && col < N) {
+      var v = acc3_0[3];
+      v = act(v);
+      out[row * N + col] = v;
     }
   }
 }

@@ -3,7 +3,8 @@
 // and rendered by the same render pass (`mdl dump FILE --stage train`).
 //
 // The graph is not fused: the backward steps read the forward values they need (a matmul's input, an activation's
-// pre-activation value), so every forward node keeps its own value. Every buffer is a tensor of the graph or a
+// pre-activation value), so every forward node keeps its own value. A gradient that equals another (an add's, with
+// respect to an argument shaped like its output) is that gradient's buffer under a second name, not a copy. Every buffer is a tensor of the graph or a
 // per-row scalar of the loss, so sizes grow linearly with the lengths (attention's backward, like its forward pass,
 // keeps no Lq × Lk buffer). The labels are computed by the host (the loss's count predicate and `within` are the
 // CPU reference's `labelsOf`) and uploaded as an input; the program returns the loss, the number of counted
@@ -13,8 +14,10 @@ import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import type { IrNode, NodeOf } from '../ir/ir.ts';
 import type { TrainingKernel } from '../wgsl/backward-kernels.ts';
+import { GRAD_MATMUL_ROWS, gradMatmulFits, type GradMatmulOptions } from '../wgsl/matmul-grad.ts';
 import { backwardMatmulBlock } from '../wgsl/matmul-tilings.ts';
 import { type ElementwiseOp, type NormType } from '../wgsl/kernels.ts';
+import { NORM_STATS_PER_ROW } from '../wgsl/norm-training.ts';
 import { positionRateWords } from '../wgsl/positions.ts';
 import { attentionBackwardSteps } from './attention-grad-steps.ts';
 import { ScheduleError } from './attention-sites.ts';
@@ -34,6 +37,10 @@ const linear = (count: Formula): Step['grid'] => [formula.ceilDiv(count, 64), fc
 const rows = (n: IrNode) => prod(n.shape.slice(0, -1));
 const last = (n: IrNode) => n.shape[n.shape.length - 1];
 const size = (n: IrNode) => prod(n.shape);
+const sameSize = (a: IrNode, b: IrNode) => sym.print(size(a)) === sym.print(size(b));
+
+/** A norm's per-row statistics (mean, 1 / sqrt(variance + eps)), written by its forward step for its backward. */
+const normStats = (norm: string) => `${norm}#stats`;
 
 /** The loss's per-row and counter buffers, beside the loss value. */
 export const lossBuffers = (loss: string) => ({ lse: `${loss}#lse`, rowLoss: `${loss}#row_loss`, count: `${loss}#count` });
@@ -55,6 +62,9 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
   const masks = new Map<string, MaskSite | undefined>();
   const attentionForward = new Map<string, Step>();
   const attentionDone = new Set<string>();
+  /** Gradients that are another value's buffer under a second name (an add's identity gradient), by id. */
+  const alias = new Map<string, string>();
+  const gradOutputs = new Set(g.grads.values());
   const train = (n: IrNode, op: TrainingKernel, bind: Record<string, string>, uniforms: Record<string, Word>, count: Poly | Formula): void => {
     const cnt = 'factors' in count ? count : f(count);
     steps.push({ node: n.id, kind: 'train', kernel: { kind: 'train', op }, bind, uniforms, grid: linear(cnt) });
@@ -110,7 +120,10 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
       case 'norm': {
         const [x, gamma, beta] = n.args;
         const uniforms = { rows: f(rows(n)), D: f(last(n)), eps: { f32: n.attrs.eps } };
-        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type, bias: !!beta }, bind: { x, gamma, ...(beta ? { beta } : {}), out: n.id }, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
+        // The backward reads each row's mean and 1 / sqrt(variance + eps) from here instead of recomputing them.
+        const stats = normStats(n.id);
+        buffers.push({ id: stats, role: 'value', dtype: 'f32', elements: f(sym.mul(rows(n), c(NORM_STATS_PER_ROW))) });
+        train(n, { name: 'norm_rows', type: n.attrs.type, bias: !!beta }, { x, gamma, ...(beta ? { beta } : {}), out: n.id, stats }, uniforms, rows(n));
         break;
       }
       case 'matmul': {
@@ -154,7 +167,12 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
       }
       case 'vjp': {
         const fwd = byId.get(n.attrs.of)!;
-        if (fwd.op !== 'attention') {
+        const dy = n.args[n.args.length - 1];
+        if (fwd.op === 'add' && sameSize(byId.get(fwd.args[n.attrs.wrt])!, fwd) && !gradOutputs.has(n.id)) {
+          // An argument of an add shaped like its output takes the upstream gradient as it is: its readers read that
+          // buffer (no copy, no launch). A parameter's gradient keeps a buffer of its own, as every output does.
+          alias.set(n.id, alias.get(dy) ?? dy);
+        } else if (fwd.op !== 'attention') {
           vjpSteps(n, fwd, byId, train, options);
         } else if (!attentionDone.has(fwd.id)) {
           // All of the node's gradients come from one backward pass, run at its first `vjp` node.
@@ -169,12 +187,13 @@ export function scheduleTraining(g: GradGraph, m: CheckedModel, options: Schedul
     }
     if (lossOnly && n.id === g.loss) break;
   }
+  for (const st of steps) for (const [role, id] of Object.entries(st.bind)) st.bind[role] = alias.get(id) ?? id;
   const lb = lossBuffers(g.loss);
   const logits = byId.get(g.loss)!.args[0];
   const outputs = lossOnly ? [g.loss, lb.count, logits] : [g.loss, lb.count, ...g.grads.values()];
   const bound = new Set(steps.flatMap((s) => Object.values(s.bind)));
   // The evaluation program keeps only the buffers its steps bind (no gradient is ever allocated).
-  const kept = lossOnly ? buffers.filter((b) => bound.has(b.id)) : buffers;
+  const kept = lossOnly ? buffers.filter((b) => bound.has(b.id)) : buffers.filter((b) => !alias.has(b.id));
   const program: Program = { model: g.model, dims: g.dims, buffers: kept, steps, outputs, slots: [] };
   program.slots = planMemory(program);
   return program;
@@ -222,7 +241,7 @@ function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, trai
       if (wrt !== 0) break;
       const table = arg(0);
       const uniforms = { rows: f(rows(fwd)), D: f(last(fwd)), vocab: f(table.shape[0]), scale: { f32: fwd.attrs.scale } };
-      return train(n, { name: 'gather_grad' }, { ids: fwd.args[1], dy, dtable: n.id }, uniforms, size(table));
+      return train(n, { name: 'gather_grad' }, { ids: fwd.args[1], dy, dtable: n.id }, uniforms, table.shape[0]);
     }
     case 'positions': {
       const table = arg(1);
@@ -231,8 +250,9 @@ function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, trai
     case 'norm': {
       const type = fwd.attrs.type;
       const uniforms = { rows: f(rows(fwd)), D: f(last(fwd)), eps: { f32: fwd.attrs.eps } };
-      if (wrt === 0) return train(n, { name: 'norm_grad_x', type }, { x: fwd.args[0], gamma: fwd.args[1], dy, dx: n.id }, uniforms, rows(fwd));
-      if (wrt === 1) return train(n, { name: 'norm_grad_param', type, which: 'gamma' }, { x: fwd.args[0], dy, dparam: n.id }, uniforms, last(fwd));
+      const stats = normStats(fwd.id);
+      if (wrt === 0) return train(n, { name: 'norm_grad_x', type }, { x: fwd.args[0], gamma: fwd.args[1], dy, stats, dx: n.id }, uniforms, rows(fwd));
+      if (wrt === 1) return train(n, { name: 'norm_grad_param', type, which: 'gamma' }, { x: fwd.args[0], dy, stats, dparam: n.id }, uniforms, last(fwd));
       return train(n, { name: 'norm_grad_param', type, which: 'beta' }, { dy, dparam: n.id }, uniforms, last(fwd));
     }
     case 'matmul': {
@@ -240,8 +260,17 @@ function vjpSteps(n: NodeOf<'vjp'>, fwd: IrNode, byId: Map<string, IrNode>, trai
       const x = arg(0);
       const [mRows, nOut, kIn] = [rows(fwd), last(fwd), last(x)];
       const one = fc(1);
-      // A register tiling blocks the products too (R×4 outputs an invocation), so the grid counts blocks.
+      // A register tiling blocks the products too (R×4 outputs an invocation), so the grid counts blocks; with the
+      // weight's input size a multiple of 4 they read vec4s in blocks of their own height (matmul-grad.ts), else
+      // scalars at run-time strides in the tiling's.
       const block = backwardMatmulBlock(options.matmulTiling);
+      const [N, K] = [sym.asConstant(nOut), sym.asConstant(kIn)];
+      if (block && wrt !== 2 && gradMatmulFits(K)) {
+        const o: GradMatmulOptions = { wrt: wrt === 0 ? 'input' : 'weight', rows: GRAD_MATMUL_ROWS, dyVec4: N !== undefined && N % 4 === 0 };
+        const outRows = f(wrt === 0 ? mRows : nOut);
+        const uniforms = { M: f(mRows), N: f(nOut), K: f(kIn) };
+        return train(n, { name: 'matmul_grad', ...o }, { a: dy, b: fwd.args[wrt === 0 ? 1 : 0], out: n.id }, uniforms, formula.times(formula.ceilDiv(outRows, o.rows), fc(K! / 4)));
+      }
       const op: TrainingKernel = block ? { name: 'matmul_strided', block } : { name: 'matmul_strided' };
       const grid = (r: Poly, cols: Poly) => (block ? formula.times(formula.ceilDiv(f(r), block), formula.ceilDiv(f(cols), 4)) : f(sym.mul(r, cols)));
       // y[m, n] = Σ_k x[m, k] · w[n, k] (+ b[n]).

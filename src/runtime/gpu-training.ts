@@ -11,7 +11,7 @@ import { sym } from '../check/sym.ts';
 import { formula } from '../lower/formula.ts';
 import type { GradGraph } from '../lower/grad.ts';
 import { ACCUMULATE_SCALARS, CLIP_BUFFER, lowerOptimizer, stateIds, STEP_SCALARS, type OptimizerPrograms } from '../lower/optimizer-program.ts';
-import type { ProgramBuffer } from '../lower/program.ts';
+import type { Program, ProgramBuffer } from '../lower/program.ts';
 import type { ScheduleOptions } from '../lower/schedule.ts';
 import { lossBuffers, lowerEvaluation, lowerTraining, type TrainingProgram } from '../lower/train-schedule.ts';
 import { learningRate, type OptimizerState } from './adamw.ts';
@@ -116,20 +116,7 @@ export class DeviceTrainer {
     const lr = learningRate(state.step + 1, c.schedule);
     state.step++;
     if (counted === 0) return { loss: 0, counted: 0, gradNorm: 0, lr };
-    const t = state.step;
-    const scalars: Scalars = {
-      lr,
-      beta1: c.adamw.beta1,
-      beta2: c.adamw.beta2,
-      eps: c.adamw.eps,
-      weight_decay: c.adamw.weightDecay,
-      bias1: 1 - c.adamw.beta1 ** t,
-      bias2: 1 - c.adamw.beta2 ** t,
-      grad_scale: 1 / counted,
-      max_norm: c.clip,
-    };
-    checkScalars(scalars, STEP_SCALARS);
-    const opt = await encodeProgram(this.gpu, this.optimizer.step, this.model, { dims: {}, inputs: {}, weights: new Map() }, { external: this.external, scalar: scalarsOf(scalars) });
+    const opt = await this.encodeOptimizer(stepScalars(c, state.step, lr, counted));
     try {
       this.note(opt.bytes);
       await this.submit('the optimizer step', [opt]);
@@ -140,15 +127,42 @@ export class DeviceTrainer {
     }
   }
 
+  /**
+   * The programs of one optimizer step on one batch — training, accumulate, optimizer — encoded over this trainer's
+   * buffers but not run, with each program's steps (a profile times them one by one). Running the optimizer program
+   * updates the weights. The caller releases them.
+   */
+  async encodeStep(c: StepConfig, batch: TrainingBatch): Promise<{ program: Program; encoded: EncodedProgram }[]> {
+    const run = { dims: batch.dims, inputs: batch.inputs, weights: new Map<string, Float32Array>() };
+    const labelled = withLabels(this.graph, this.model, run);
+    const train = await encodeProgram(this.gpu, this.training, this.model, { ...run, inputs: labelled.inputs }, { external: this.external });
+    const acc = await this.encodeAccumulate(train, Math.max(1, labelled.counted), false);
+    const opt = await this.encodeOptimizer(stepScalars(c, 1, learningRate(1, c.schedule), Math.max(1, labelled.counted)));
+    return [
+      { program: this.training.program, encoded: train },
+      { program: this.optimizer.accumulate.program, encoded: acc },
+      { program: this.optimizer.step.program, encoded: opt },
+    ];
+  }
+
+  private encodeAccumulate(train: EncodedProgram, counted: number, keep: boolean): Promise<EncodedProgram> {
+    const gradOrState = (b: ProgramBuffer) => this.state.get(b.id) ?? train.buffers.get(b.id);
+    const scalars = { weight: counted, keep: keep ? 1 : 0 };
+    checkScalars(scalars, ACCUMULATE_SCALARS);
+    return encodeProgram(this.gpu, this.optimizer.accumulate, this.model, { dims: {}, inputs: {}, weights: new Map() }, { external: gradOrState, scalar: scalarsOf(scalars) });
+  }
+
+  private encodeOptimizer(scalars: Scalars): Promise<EncodedProgram> {
+    checkScalars(scalars, STEP_SCALARS);
+    return encodeProgram(this.gpu, this.optimizer.step, this.model, { dims: {}, inputs: {}, weights: new Map() }, { external: this.external, scalar: scalarsOf(scalars) });
+  }
+
   /** The training program on one micro-batch, its gradients added into the sums; returns the batch's mean loss. */
   private async microBatch(run: { dims: Record<string, number>; inputs: Record<string, Int32Array | Float32Array>; weights: Map<string, Float32Array> }, counted: number, keep: boolean): Promise<number> {
     const train = await encodeProgram(this.gpu, this.training, this.model, run, { external: this.external });
     let acc: EncodedProgram | undefined;
     try {
-      const gradOrState = (b: ProgramBuffer) => this.state.get(b.id) ?? train.buffers.get(b.id);
-      const scalars = { weight: counted, keep: keep ? 1 : 0 };
-      checkScalars(scalars, ACCUMULATE_SCALARS);
-      acc = await encodeProgram(this.gpu, this.optimizer.accumulate, this.model, { dims: {}, inputs: {}, weights: new Map() }, { external: gradOrState, scalar: scalarsOf(scalars) });
+      acc = await this.encodeAccumulate(train, counted, keep);
       this.note(train.bytes + acc.bytes);
       this.noteActivations(run.dims);
       await this.submit('a training step', [train, acc]);
@@ -234,6 +248,21 @@ function countCorrect(logits: Float32Array, labels: Int32Array): number {
     if (best === label) correct++;
   });
   return correct;
+}
+
+/** The optimizer program's run-time scalars at step `t` (counted from 1) with this learning rate and counted positions. */
+function stepScalars(c: StepConfig, t: number, lr: number, counted: number): Scalars {
+  return {
+    lr,
+    beta1: c.adamw.beta1,
+    beta2: c.adamw.beta2,
+    eps: c.adamw.eps,
+    weight_decay: c.adamw.weightDecay,
+    bias1: 1 - c.adamw.beta1 ** t,
+    bias2: 1 - c.adamw.beta2 ** t,
+    grad_scale: 1 / counted,
+    max_norm: c.clip,
+  };
 }
 
 function checkScalars(values: Scalars, declared: Record<string, string>): void {

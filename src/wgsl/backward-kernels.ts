@@ -1,5 +1,5 @@
 // WGSL for training: the forward ops the unfused graph needs beside kernels.ts (a position table, a broadcasting
-// add), the loss, and the backward of every op other than attention.
+// add), the loss, and the backward of every op other than attention (norms: norm-training.ts).
 //
 // Determinism rule: every output element is written by exactly one invocation, which sums its terms in a fixed
 // order — the order of the CPU reference (src/runtime/cpu-vjp.ts): rows in increasing order, batch rows in order,
@@ -11,6 +11,8 @@ import type { SinusoidalLayout } from '../check/model.ts';
 import { actFn, ERF_OF_X_OVER_SQRT2, type Epilogue, type NormType } from './kernels.ts';
 import { POSITION_ANGLES, ROPE_UNIFORMS, ropePairWgsl, sinusoidWgsl, type RopeStyle } from './positions.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
+import { gradMatmulKernel, type GradMatmulOptions } from './matmul-grad.ts';
+import { normGradInputKernel, normGradParamKernel, normRowsKernel } from './norm-training.ts';
 
 type U = { u: Record<string, number> };
 const PARAMS = { type: 'Params', name: 'u' };
@@ -98,20 +100,23 @@ export function gatedGradKernel(gate: 'silu' | 'gelu', wrt: 0 | 1): Kernel {
 }
 
 /**
- * The token table's gradient: one invocation per (table row v, column d) walks every position r in order and adds
- * dy[r, d] · scale where id(r) = v (an id out of range reads, and so receives into, row 0 as the forward pass does).
+ * The token table's gradient: one invocation per table row v walks every position r in order and, where id(r) = v,
+ * adds dy[r, ·] · scale into the row (an id out of range reads, and so receives into, row 0 as the forward pass
+ * does). The row is this invocation's alone, so each element sums its positions in order from zero, as the CPU
+ * reference does; the ids are read once per table row, not once per element of it.
  */
 export function gatherGradKernel(): Kernel {
   const bindings = [read('ids', ({ u }) => u.rows, 'i32'), read('dy', ({ u }) => u.rows * u.D), write('dtable', ({ u }) => u.vocab * u.D)];
-  const body = `  let v = i / u.D; let d = i % u.D;
-  var acc = 0.0;
+  const body = `  let D = u.D; let out = i * D;
+  for (var d = 0u; d < D; d++) { dtable[out + d] = 0.0; }
   for (var r = 0u; r < u.rows; r++) {
     var id = ids[r];
     if (id < 0 || u32(id) >= u.vocab) { id = 0; }
-    if (u32(id) == v) { acc += dy[r * u.D + d] * u.scale; }
-  }
-  dtable[i] = acc;`;
-  return kernel('gather_grad', [...u32('rows', 'D', 'vocab'), f32('scale')], bindings, 'u.vocab * u.D', body);
+    if (u32(id) == i) {
+      for (var d = 0u; d < D; d++) { dtable[out + d] += dy[r * D + d] * u.scale; }
+    }
+  }`;
+  return kernel('gather_grad', [...u32('rows', 'D', 'vocab'), f32('scale')], bindings, 'u.vocab', body);
 }
 
 /**
@@ -124,48 +129,6 @@ export function positionTableGradKernel(): Kernel {
   let inside = i >= first && i - first < u.T * u.D;
   dtable[i] = select(0.0, dy[min(i - min(i, first), u.T * u.D - 1u)], inside);`;
   return kernel('positions_grad', u32('T', 'D', 'table_rows', 'offset'), bindings, 'u.table_rows * u.D', body);
-}
-
-/** The row's mean (0 for RMS norm) and 1 / sqrt(variance + eps), as the forward kernel computes them (two passes). */
-const rowStats = (layer: boolean) => `fn row_stats(base: u32) -> vec2<f32> {
-  let D = u.D;
-  var mean = 0.0;
-  ${layer ? 'for (var d = 0u; d < D; d++) { mean += x[base + d]; }\n  mean /= f32(D);' : '// RMS norm does not centre the row.'}
-  var sq = 0.0;
-  for (var d = 0u; d < D; d++) { let c = x[base + d] - mean; sq += c * c; }
-  return vec2<f32>(mean, inverseSqrt(sq / f32(D) + u.eps));
-}`;
-
-/** The input's gradient of a layer or RMS norm, one invocation per row: inv · (g − mean(g) − x̂ · mean(g x̂)), g = dy · γ. */
-export function normGradInputKernel(type: NormType): Kernel {
-  const layer = type === 'layer';
-  const rd = ({ u }: U) => u.rows * u.D;
-  const bindings = [read('x', rd), read('gamma', ({ u }) => u.D), read('dy', rd), write('dx', rd)];
-  const body = `  let D = u.D; let base = i * D;
-  let st = row_stats(base);
-  var sum_g = 0.0; var sum_gx = 0.0;
-  for (var d = 0u; d < D; d++) {
-    let g = dy[base + d] * gamma[d];
-    sum_g += g;
-    sum_gx += g * (x[base + d] - st.x) * st.y;
-  }
-  for (var d = 0u; d < D; d++) {
-    let g = dy[base + d] * gamma[d];
-    let xhat = (x[base + d] - st.x) * st.y;
-    dx[base + d] = st.y * (g - ${layer ? 'sum_g / f32(D)' : '0.0'} - xhat * sum_gx / f32(D));
-  }`;
-  return kernel(`norm_grad_x_${type}`, [...u32('rows', 'D'), f32('eps')], bindings, 'u.rows', body, `\n${rowStats(layer)}`);
-}
-
-/** The scale's (Σ_rows dy · x̂) or the bias's (Σ_rows dy) gradient of a norm, one invocation per column, rows in order. */
-export function normGradParamKernel(type: NormType, which: 'gamma' | 'beta'): Kernel {
-  const rd = ({ u }: U) => u.rows * u.D;
-  const bindings = which === 'gamma' ? [read('x', rd), read('dy', rd), write('dparam', ({ u }) => u.D)] : [read('dy', rd), write('dparam', ({ u }) => u.D)];
-  const term = which === 'gamma' ? '{ let st = row_stats(r * u.D); acc += dy[r * u.D + i] * (x[r * u.D + i] - st.x) * st.y; }' : '{ acc += dy[r * u.D + i]; }';
-  const body = `  var acc = 0.0;
-  for (var r = 0u; r < u.rows; r++) ${term}
-  dparam[i] = acc;`;
-  return kernel(`norm_grad_${which}_${type}`, [...u32('rows', 'D'), f32('eps')], bindings, 'u.D', body, which === 'gamma' ? `\n${rowStats(type === 'layer')}` : '');
 }
 
 /**
@@ -277,9 +240,11 @@ export type TrainingKernel =
   | { name: 'gated_grad'; gate: 'silu' | 'gelu'; wrt: 0 | 1 }
   | { name: 'gather_grad' }
   | { name: 'positions_grad' }
+  | { name: 'norm_rows'; type: NormType; bias: boolean }
   | { name: 'norm_grad_x'; type: NormType }
   | { name: 'norm_grad_param'; type: NormType; which: 'gamma' | 'beta' }
   | { name: 'matmul_strided'; block?: 4 | 8 }
+  | ({ name: 'matmul_grad' } & GradMatmulOptions)
   | { name: 'xent_rows' }
   | { name: 'xent_total' }
   | { name: 'xent_grad' }
@@ -301,12 +266,16 @@ export function trainingKernel(k: TrainingKernel): Kernel {
       return gatherGradKernel();
     case 'positions_grad':
       return positionTableGradKernel();
+    case 'norm_rows':
+      return normRowsKernel(k.type, k.bias);
     case 'norm_grad_x':
       return normGradInputKernel(k.type);
     case 'norm_grad_param':
       return normGradParamKernel(k.type, k.which);
     case 'matmul_strided':
       return k.block ? stridedBlockedMatmulKernel(k.block) : stridedMatmulKernel();
+    case 'matmul_grad':
+      return gradMatmulKernel(k);
     case 'xent_rows':
       return crossEntropyRowsKernel();
     case 'xent_total':

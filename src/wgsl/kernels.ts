@@ -103,6 +103,39 @@ export function matmulParts(opts: MatmulOptions) {
 }
 
 /**
+ * The b×b block of a staged matmul invocation as b·b/4 named vec4 sums (`acc<i>_<q>`: row i, columns 4q … 4q + 3),
+ * one step of the shared-memory loop over `kk`, and the store through the epilogue, all unrolled when generated: a
+ * CPU-backed adapter (SwiftShader) keeps a private array indexed in a loop in memory, one access per lane, where
+ * named values stay in registers. Each sum still adds its products in kk order.
+ */
+export const STAGED_ACC_DECL = (b: number) =>
+  Array.from({ length: b }, (_, i) => Array.from({ length: b / 4 }, (_, q) => `  var acc${i}_${q} = vec4<f32>(0.0);`).join('\n')).join('\n');
+
+/** `fma`: each product fused into its sum (the 64-wide tiling); `add`: multiplied, then added (the default). */
+export function stagedBlockStep(b: number, sum: 'fma' | 'add'): string {
+  const rows = Array.from({ length: b }, (_, i) => i);
+  const quads = Array.from({ length: b / 4 }, (_, q) => q);
+  const w = quads.map((q) => `      let wv${q} = vec4<f32>(${[0, 1, 2, 3].map((j) => `tw[lid.x * ${b}u + ${4 * q + j}u][kk]`).join(', ')});`);
+  const a = rows.map((i) => `      let av${i} = ta[lid.y * ${b}u + ${i}u][kk];`);
+  const sums = rows.flatMap((i) => quads.map((q) => (sum === 'fma' ? `      acc${i}_${q} = fma(vec4<f32>(av${i}), wv${q}, acc${i}_${q});` : `      acc${i}_${q} += av${i} * wv${q};`)));
+  return [...w, ...a, ...sums].join('\n');
+}
+
+export function stagedBlockStore(b: number, epilogue: (sum: string, indent: string) => string): string {
+  const out: string[] = [];
+  for (let i = 0; i < b; i++) {
+    for (let j = 0; j < b; j++) {
+      out.push(`  { let row = row0 + lid.y * ${b}u + ${i}u; let col = col0 + lid.x * ${b}u + ${j}u;
+    if (row < M && col < N) {
+      ${epilogue(`acc${i}_${Math.floor(j / 4)}[${j % 4}]`, '      ')}
+    }
+  }`);
+    }
+  }
+  return out.join('\n');
+}
+
+/**
  * `out[m, n] = act(sum_k a[m, k] * w[n, k] + bias[n]) + res[m, n]` (w in PyTorch `[out, in]` layout). A workgroup
  * of 8×8 threads computes a 32×32 output tile, each thread a 4×4 block held in registers, so every value staged in
  * workgroup memory feeds four multiply-adds instead of one. A and W are staged 16 columns of K at a time; loads past
@@ -119,7 +152,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row0 = wid.y * 32u;
   let col0 = wid.x * 32u;
   let tid = lid.y * 8u + lid.x;
-  var acc: array<array<f32, 4>, 4>;
+${STAGED_ACC_DECL(4)}
   for (var k0 = 0u; k0 < K; k0 += 16u) {
     // 64 threads stage 32 rows × 16 columns of each operand: 8 elements apiece.
     for (var i = 0u; i < 8u; i++) {
@@ -134,27 +167,11 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
-      var av: array<f32, 4>;
-      var wv: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) {
-        av[i] = ta[lid.y * 4u + i][kk];
-        wv[i] = tw[lid.x * 4u + i][kk];
-      }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { acc[i][j] += av[i] * wv[j]; }
-      }
+${stagedBlockStep(4, 'add')}
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let row = row0 + lid.y * 4u + i;
-    for (var j = 0u; j < 4u; j++) {
-      let col = col0 + lid.x * 4u + j;
-      if (row < M && col < N) {
-        ${m.epilogue('acc[i][j]', '        ')}
-      }
-    }
-  }
+${stagedBlockStore(4, m.epilogue)}
 }`;
   return kernel64(m.family, m.uniforms, m.bindings, body, 2 * 32 * 16 * 4);
 }

@@ -9,7 +9,7 @@
 // M, N and K work.
 
 import { declareKernel, type Kernel, type KernelBinding } from './kernel.ts';
-import { matmulKernel, matmulParts, type MatmulOptions } from './kernels.ts';
+import { matmulKernel, matmulParts, STAGED_ACC_DECL, stagedBlockStep, stagedBlockStore, type MatmulOptions } from './kernels.ts';
 
 /**
  * `wg32`: the default, 32×32 outputs a workgroup staged 16 columns of K at a time through workgroup memory, 4×4 per
@@ -90,7 +90,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row0 = wid.y * ${T}u;
   let col0 = wid.x * ${T}u;
   let tid = lid.y * 8u + lid.x;
-  var acc: array<array<f32, ${b}>, ${b}>;
+${STAGED_ACC_DECL(b)}
   for (var k0 = 0u; k0 < K; k0 += 16u) {
     for (var i = 0u; i < ${loads}u; i++) {
       let e = tid + i * 64u;
@@ -104,60 +104,43 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
     workgroupBarrier();
     for (var kk = 0u; kk < 16u; kk++) {
-      var av: array<f32, ${b}>;
-      var wv: array<f32, ${b}>;
-      for (var i = 0u; i < ${b}u; i++) {
-        av[i] = ta[lid.y * ${b}u + i][kk];
-        wv[i] = tw[lid.x * ${b}u + i][kk];
-      }
-      for (var i = 0u; i < ${b}u; i++) {
-        for (var j = 0u; j < ${b}u; j++) { acc[i][j] = fma(av[i], wv[j], acc[i][j]); }
-      }
+${stagedBlockStep(b, 'fma')}
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < ${b}u; i++) {
-    let row = row0 + lid.y * ${b}u + i;
-    for (var j = 0u; j < ${b}u; j++) {
-      let col = col0 + lid.x * ${b}u + j;
-      if (row < M && col < N) {
-        ${m.epilogue('acc[i][j]', '        ')}
-      }
-    }
-  }
+${stagedBlockStore(b, m.epilogue)}
 }`;
   return declareKernel({ family: `${m.family}_${tiling}`, entryPoint: 'main', struct: PARAMS, uniforms: m.uniforms, bindings: m.bindings, workgroupSize: 64, workgroupStorageBytes: 2 * T * 16 * 4, body });
 }
 
 /**
  * 8×8 invocations, each an R×C block of outputs (C = 4): rows and columns past the edge are clamped to the last one
- * for loading (so every load is in bounds without a branch) and not stored.
+ * for loading (so every load is in bounds without a branch) and not stored. The blocks are unrolled when generated:
+ * a CPU-backed adapter (SwiftShader) keeps a private array indexed in a loop in memory, one access per lane each,
+ * where named values stay in registers.
  */
 function registerKernel(opts: MatmulOptions, R: number, C: number, vec4: boolean, tiling: MatmulTiling): Kernel {
   const m = matmulParts(opts);
   // The v4 forms read a and w as vec4s; their extents (in scalars) are unchanged.
   const bindings: KernelBinding[] = vec4 ? m.bindings.map((bd) => (bd.role === 'a' || bd.role === 'w' ? { ...bd, element: 'vec4<f32>' } : bd)) : m.bindings;
+  const rows = Array.from({ length: R }, (_, i) => i);
+  const cols = Array.from({ length: C }, (_, j) => j);
+  const each = (n: number[], line: (x: number) => string, indent: string) => n.map((x) => indent + line(x)).join('\n');
   const load = (arr: string, base: string) => (vec4 ? `${arr}[${base} + k4]` : `vec4<f32>(${arr}[${base} + k], ${arr}[${base} + k + 1u], ${arr}[${base} + k + 2u], ${arr}[${base} + k + 3u])`);
+  const dots = `vec4<f32>(${cols.map((j) => `dot(av, w${j})`).join(', ')})`;
   const inner = `
-      var wv: array<vec4<f32>, ${C}>;
-      for (var j = 0u; j < ${C}u; j++) { wv[j] = ${load('w', 'wr[j]')}; }
-      for (var i = 0u; i < ${R}u; i++) {
-        let av = ${load('a', 'ar[i]')};
-        acc[i] += vec4<f32>(dot(av, wv[0]), dot(av, wv[1]), dot(av, wv[2]), dot(av, wv[3]));
-      }`;
+${each(cols, (j) => `let w${j} = ${load('w', `wr${j}`)};`, '    ')}
+${each(rows, (i) => `{ let av = ${load('a', `ar${i}`)}; acc${i} += ${dots}; }`, '    ')}`;
   const loop = vec4
-    ? `  let K4 = K / 4u;
-  for (var k4 = 0u; k4 < K4; k4++) {${inner}
+    ? `  for (var k4 = 0u; k4 < K4; k4++) {${inner}
   }`
     : `  let K4 = K & ~3u;
   for (var k = 0u; k < K4; k += 4u) {${inner}
   }
   // The last K % 4 columns, one at a time.
   for (var k = K4; k < K; k++) {
-    for (var i = 0u; i < ${R}u; i++) {
-      let av = a[ar[i] + k];
-      acc[i] += av * vec4<f32>(w[wr[0] + k], w[wr[1] + k], w[wr[2] + k], w[wr[3] + k]);
-    }
+    let wk = vec4<f32>(${cols.map((j) => `w[wr${j} + k]`).join(', ')});
+${each(rows, (i) => `acc${i} += a[ar${i} + k] * wk;`, '    ')}
   }`;
   const stride = vec4 ? 'K4' : 'K';
   const body = `${m.prelude}
@@ -167,22 +150,13 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let row0 = wid.y * ${8 * R}u + lid.y * ${R}u;
   let col0 = wid.x * ${8 * C}u + lid.x * ${C}u;
   if (row0 >= M || col0 >= N) { return; }
-${vec4 ? '  let K4 = K / 4u;\n' : ''}  var ar: array<u32, ${R}>;
-  var wr: array<u32, ${C}>;
-  for (var i = 0u; i < ${R}u; i++) { ar[i] = min(row0 + i, M - 1u) * ${stride}; }
-  for (var j = 0u; j < ${C}u; j++) { wr[j] = min(col0 + j, N - 1u) * ${stride}; }
-  var acc: array<vec4<f32>, ${R}>;
-${vec4 ? loop.replace('  let K4 = K / 4u;\n', '') : loop}
-  for (var i = 0u; i < ${R}u; i++) {
-    let row = row0 + i;
-    if (row >= M) { break; }
-    for (var j = 0u; j < ${C}u; j++) {
-      let col = col0 + j;
-      if (col < N) {
-        ${m.epilogue('acc[i][j]', '        ')}
-      }
-    }
-  }
+${vec4 ? '  let K4 = K / 4u;\n' : ''}${each(rows, (i) => `let ar${i} = min(row0 + ${i}u, M - 1u) * ${stride};`, '  ')}
+${each(cols, (j) => `let wr${j} = min(col0 + ${j}u, N - 1u) * ${stride};`, '  ')}
+${each(rows, (i) => `var acc${i} = vec4<f32>(0.0);`, '  ')}
+${loop}
+${rows
+  .flatMap((i) => cols.map((j) => `  { let row = row0 + ${i}u; let col = col0 + ${j}u;\n    if (row < M && col < N) {\n      ${m.epilogue(`acc${i}[${j}]`, '      ')}\n    }\n  }`))
+  .join('\n')}
 }`;
   return declareKernel({ family: `${m.family}_${tiling}`, entryPoint: 'main', struct: PARAMS, uniforms: m.uniforms, bindings, workgroupSize: 64, workgroupStorageBytes: 0, body });
 }

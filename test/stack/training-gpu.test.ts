@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { buildTrainingIr } from '../../src/ir/training.ts';
 import { buildGradGraph } from '../../src/lower/grad.ts';
 import { lowerTraining } from '../../src/lower/train-schedule.ts';
+import { GRAD_MATMUL_ROWS } from '../../src/wgsl/matmul-grad.ts';
 import { checkedModel, compareWithCpu, tokenRows } from '../support/gpu-gradients.ts';
 import { useGpu } from '../runtime/gpu-harness.ts';
 
@@ -63,6 +64,38 @@ describe('gradients on WebGPU agree with the CPU reference', () => {
       const { dev } = await compareWithCpu(gpu(), text, { B: 3, T: 7 }, { ids }, 5, { matmulTiling });
       // The blocked kernels sum each output's terms in the unblocked kernel's order; the forward tilings differ only
       // in rounding (vec4 dots), so every gradient matches the default program's closely, not just the f64 oracle.
+      for (const [name, g] of plain.dev.grads) {
+        const ref = Array.from(g);
+        const got = Array.from(dev.grads.get(name)!);
+        const scale = Math.max(...ref.map(Math.abs), 1e-12);
+        expect(Math.max(...got.map((v, i) => Math.abs(v - ref[i]))) / scale, `${matmulTiling} ${name}`).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it('with the backward products read as vec4s (widths multiples of 4, a vocabulary that is not), matching the unblocked kernel (B=3, T=7)', async () => {
+    // d_model 24 and d_ff 36 let W, X and the outputs be read as vec4s; dY too except the logits' (vocab 43). d_ff / 4 = 9
+    // quads, so the 16-row blocks over it are clamped, and B·T = 21 rows are not a multiple of 16.
+    const text = `model m {
+  dim vocab = 43, d_model = 24, d_ff = 36
+  dim B, T <= 32
+  input ids: tokens[B, T] pad 0
+  embed tokens: learned(vocab, d_model), positions: learned(32)
+  stack decoder x 1 on ids (norm = pre layer) {
+    ffn d_ff gelu
+  }
+  output logits = project(decoder, vocab, tied = tokens)
+  loss next_token = cross_entropy(logits, labels = next(ids))
+}`;
+    const ids = tokenRows(3, 7, 43, 8);
+    const plain = await compareWithCpu(gpu(), text, { B: 3, T: 7 }, { ids });
+    for (const matmulTiling of ['reg4x4', 'reg8x4v4'] as const) {
+      const m = checkedModel(text);
+      const kinds = lowerTraining(buildGradGraph(buildTrainingIr(m)), m, { matmulTiling }).program.steps.flatMap((st) =>
+        st.kernel.kind === 'train' && st.kernel.op.name === 'matmul_grad' ? [`${st.kernel.op.wrt} ${st.kernel.op.rows} ${st.kernel.op.dyVec4}`] : [],
+      );
+      expect(new Set(kinds), matmulTiling).toEqual(new Set([`input ${GRAD_MATMUL_ROWS} true`, `weight ${GRAD_MATMUL_ROWS} true`, `input ${GRAD_MATMUL_ROWS} false`, `weight ${GRAD_MATMUL_ROWS} false`]));
+      const { dev } = await compareWithCpu(gpu(), text, { B: 3, T: 7 }, { ids }, 5, { matmulTiling });
       for (const [name, g] of plain.dev.grads) {
         const ref = Array.from(g);
         const got = Array.from(dev.grads.get(name)!);

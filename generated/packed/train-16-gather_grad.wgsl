@@ -11,13 +11,14 @@ struct Params {
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x + gid.y * 65535u * 64u;
-  if (i >= u.vocab * u.D) { return; }
-  let v = i / u.D; let d = i % u.D;
-  var acc = 0.0;
+  if (i >= u.vocab) { return; }
+  let D = u.D; let out = i * D;
+  for (var d = 0u; d < D; d++) { dtable[out + d] = 0.0; }
   for (var r = 0u; r < u.rows; r++) {
     var id = ids[r];
     if (id < 0 || u32(id) >= u.vocab) { id = 0; }
-    if (u32(id) == v) { acc += dy[r * u.D + d] * u.scale; }
+    if (u32(id) == i) {
+      for (var d = 0u; d < D; d++) { dtable[out + d] += dy[r * D + d] * u.scale; }
+    }
   }
-  dtable[i] = acc;
 }
