@@ -1,9 +1,9 @@
 // Whole-model prefill before and after tuning, in one run: the shipped translator and a GPT-2-small-shaped decoder
 // compiled twice — with the kernels every untuned adapter runs (the attention generator's default tiles, the wg32
-// matmul) and with what `mdl tune` chooses here (the same `tuneProgram`, run first in this process) — then timed
-// alternately (old, tuned, old, tuned, …; medians), so that load on a shared machine falls on both alike. One run of
-// each is then timed step by step (each step its own submission; a short one repeated within it) to show where
-// prefill time goes.
+// matmul, a workgroup a row for the norms) and with what `mdl tune` chooses here (the same `tuneProgram`, run first in
+// this process) — then timed alternately (old, tuned, old, tuned, …; medians), so that load on a shared machine falls
+// on both alike. One run of each is then timed step by step (each step its own submission; a short one repeated
+// within it) to show where prefill time goes.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { timedSubmit } from '../src/runtime/gpu-buffers.ts';
 import { seededWeights } from '../src/runtime/init-weights.ts';
 import { encodeProgram, type EncodedProgram } from '../src/runtime/program.ts';
 import { median } from '../src/tune/measure.ts';
+import { normProblemLabel } from '../src/tune/norm-tuner.ts';
 import { reportScheduleOptions, tuneProgram } from '../src/tune/tune-model.ts';
 import { tileLabel } from '../src/tune/variants.ts';
 import { profileSteps, renderShares, sharesOf, stepKind, type StepShare } from './step-profile.ts';
@@ -57,6 +58,7 @@ export interface PrefillRow {
   /** The tuner's choices: one per attention signature, and the matmul tiling. */
   picks: { site: string; nodes: number; tiles: string; ms: number; defaultTiles: string; defaultMs: number; all: Record<string, number> }[];
   matmul?: { tiling: string; ms: number; defaultMs: number; problems: string; all: Record<string, number> };
+  norm?: { form: string; ms: number; defaultMs: number; problems: string; all: Record<string, number> };
   /** Whole-prefill medians over the alternating rounds, and every sample. */
   oldMs: number;
   tunedMs: number;
@@ -84,8 +86,9 @@ function inputsOf(m: CheckedModel, c: PrefillCase) {
   return run;
 }
 
-/** Prefill's shares: every matmul by its tiling, attention by its tiles, the rest by step kind. */
-const profile = async (gpu: GpuContext, lowered: Lowered, encoded: EncodedProgram): Promise<StepShare[]> => sharesOf(await profileSteps(gpu, lowered.program, encoded, (s) => (s.kind === 'matmul' || s.kind === 'attention' ? stepKind(s) : s.kind)));
+/** Prefill's shares: every matmul by its tiling, attention by its tiles, norms by their form, the rest by step kind. */
+const profile = async (gpu: GpuContext, lowered: Lowered, encoded: EncodedProgram): Promise<StepShare[]> =>
+  sharesOf(await profileSteps(gpu, lowered.program, encoded, (s) => (s.kind === 'matmul' || s.kind === 'attention' || s.kind === 'norm' ? stepKind(s) : s.kind)));
 
 export async function measurePrefill(gpu: GpuContext, rounds: number, load: () => number, log: (line: string) => void = () => {}, cases = PREFILL_CASES): Promise<PrefillResult> {
   const loadBefore = load();
@@ -156,6 +159,17 @@ export async function measurePrefill(gpu: GpuContext, rounds: number, load: () =
               },
             }
           : {}),
+        ...(report.norm
+          ? {
+              norm: {
+                form: report.norm.best.form,
+                ms: report.norm.best.totalMs!,
+                defaultMs: report.norm.fallback.totalMs!,
+                problems: report.normProblems.map(normProblemLabel).join(', '),
+                all: Object.fromEntries(report.norm.results.filter((r) => r.totalMs !== undefined).map((r) => [r.form, r.totalMs!])),
+              },
+            }
+          : {}),
         oldMs: median(samples[0]),
         tunedMs: median(samples[1]),
         oldSamples: samples[0],
@@ -180,6 +194,7 @@ export function renderPrefill(s: { rows: PrefillResult; date: string; loadBefore
   const picks = r.rows.flatMap((row) => [
     ...row.picks.map((p) => `| ${row.model} | ${p.site} (${p.nodes} site${p.nodes === 1 ? '' : 's'}) | ${p.tiles} | ${ms(p.ms)} ms | ${p.defaultTiles}: ${ms(p.defaultMs)} ms | ${Object.entries(p.all).map(([k, v]) => `${k} ${ms(v)}`).join(', ')} |`),
     ...(row.matmul ? [`| ${row.model} | matmuls: ${row.matmul.problems} | ${row.matmul.tiling} | ${ms(row.matmul.ms)} ms | wg32: ${ms(row.matmul.defaultMs)} ms | ${Object.entries(row.matmul.all).map(([k, v]) => `${k} ${ms(v)}`).join(', ')} |`] : []),
+    ...(row.norm ? [`| ${row.model} | norms: ${row.norm.problems} | ${row.norm.form} | ${ms(row.norm.ms)} ms | workgroup: ${ms(row.norm.defaultMs)} ms | ${Object.entries(row.norm.all).map(([k, v]) => `${k} ${ms(v)}`).join(', ')} |`] : []),
   ]);
   const prefill = r.rows.map((row) => `| ${row.model} | ${row.source ? `S=${row.source}, T=${row.length}` : `T=${row.length}`} | ${row.steps} | ${ms(row.oldMs)} ms | ${ms(row.tunedMs)} ms | **${(row.oldMs / row.tunedMs).toFixed(2)}×** | ${row.relDiff.toExponential(1)} |`);
   const where = r.rows.flatMap((row) => [`- **${row.model}**, old: ${renderShares(row.oldProfile)}.`, `  Tuned: ${renderShares(row.tunedProfile)}.`]);
@@ -188,7 +203,7 @@ export function renderPrefill(s: { rows: PrefillResult; date: string; loadBefore
     '',
     '### Tuner picks on this adapter',
     '',
-    'What `mdl tune` chooses (the same `tuneProgram`, run in the benchmark at the prefill\'s own length, B=1): per attention kernel signature the fastest variant, and one matmul tiling over the program\'s matmul shapes weighted by how often each occurs; a choice must beat the default by 5%. Medians of at least 3 rounds (up to 15 while a variant\'s samples add up to less than 200 ms), every variant once per round in turn; the attention times are one kernel at that signature\'s shape, the matmul times the weighted sum over the shapes listed.',
+    'What `mdl tune` chooses (the same `tuneProgram`, run in the benchmark at the prefill\'s own length, B=1): per attention kernel signature the fastest variant, one matmul tiling over the program\'s matmul shapes weighted by how often each occurs, and one norm form (a workgroup a row, the default, or an invocation a row) over its norm shapes, weighted likewise; a choice must beat the default by 5%. Medians of at least 3 rounds (up to 15 while a variant\'s samples add up to less than 200 ms), every variant once per round in turn; the attention times are one kernel at that signature\'s shape, the matmul and norm times the weighted sums over the shapes listed.',
     '',
     '| model | site | picked | time | default | every variant (ms) |',
     '| --- | --- | --- | ---: | --- | --- |',
@@ -196,7 +211,7 @@ export function renderPrefill(s: { rows: PrefillResult; date: string; loadBefore
     '',
     '### Whole-model prefill: old kernels vs tuned',
     '',
-    `The full forward pass over the prompt (every position's logits; the prefill program runs the same kernels and writes the KV caches besides), seeded weights, B=1. Old: the kernels every untuned adapter runs (the attention generator's default tiles, the wg32 matmul); tuned: the picks above. Timed alternately, old then tuned, ${r.rows.map((row) => `${row.oldSamples.length} rounds for the ${row.model.split(',')[0]}`).join(', ')}, medians; the two programs' logits compared first (largest difference relative to the largest logit). Target: tuned ≥ 1.5× old.`,
+    `The full forward pass over the prompt (every position's logits; the prefill program runs the same kernels and writes the KV caches besides), seeded weights, B=1. Old: the kernels every untuned adapter runs (the attention generator's default tiles, the wg32 matmul, a workgroup a row for the norms); tuned: the picks above. Timed alternately, old then tuned, ${r.rows.map((row) => `${row.oldSamples.length} rounds for the ${row.model.split(',')[0]}`).join(', ')}, medians; the two programs' logits compared first (largest difference relative to the largest logit). Target: tuned ≥ 1.5× old.`,
     '',
     '| model | lengths | steps | old | tuned | old / tuned | logits rel. diff |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: |',

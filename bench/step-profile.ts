@@ -18,6 +18,7 @@ export function stepKind(step: Step): string {
   const k = step.kernel;
   if (k.kind === 'matmul') return `matmul ${k.tiling ?? 'wg32'}`;
   if (step.kind === 'attention') return `attention ${tileLabel(step.attention!.tiles)}`;
+  if (k.kind === 'norm' && k.rows) return 'norm rows';
   if (k.kind === 'train' || k.kind === 'optimizer') return k.op.name;
   return step.kind;
 }

@@ -2,6 +2,8 @@
 // WebGPU adapter and records the fastest in the tuning cache, keyed by adapter and kernel signature, where
 // compilation and runs look them up (`tunedTilesFor`). It also times the matmul tilings on the spec's own matmul
 // shapes (M = batch × length rows) and records the fastest for the adapter (`tunedMatmulFor`); `--no-matmul` skips it.
+// Likewise the norm kernel's two forms, a workgroup a row and an invocation a row, on the spec's norm widths at the
+// same rows (`tunedNormFor`); `--no-norm` skips them.
 // A spec that decodes with a KV cache also has its decode step's attention tuned, apart: one query row against
 // `--length` cached keys, among the one-row decode tiles and the split-key kernel.
 
@@ -10,7 +12,7 @@ import { lower } from '../lower/passes.ts';
 import type { CheckedModel } from '../check/model.ts';
 import { acquireGpu } from '../runtime/device.ts';
 import { rolesOf } from '../runtime/generate.ts';
-import { checkCacheReplaceable, defaultCachePath, recordEntries, type MatmulEntry, type TuneEntry } from '../tune/cache.ts';
+import { checkCacheReplaceable, defaultCachePath, recordEntries, type MatmulEntry, type NormEntry, type TuneEntry } from '../tune/cache.ts';
 import { adapterKey } from '../tune/signature.ts';
 import { tuneSitesOf } from '../tune/sites.ts';
 import { tuneGroupsOf, tuneProgram, type ModelTuneReport } from '../tune/tune-model.ts';
@@ -25,6 +27,7 @@ interface TuneOptions {
   dryRun?: boolean;
   json?: boolean;
   matmul: boolean;
+  norm: boolean;
 }
 
 /**
@@ -64,7 +67,8 @@ export function registerTuneCommand(program: Command): void {
     .option('--variants <n>', 'at most this many variants per site, the default included', '8')
     .option('--dry-run', 'measure and report, but leave the cache alone')
     .option('--json', 'print the measurements as JSON')
-    .option('--no-matmul', 'leave the matmul tiling alone (attention only)')
+    .option('--no-matmul', 'leave the matmul tiling alone')
+    .option('--no-norm', "leave the norm kernel's form alone")
     .action(async (file: string, opts: TuneOptions) => {
       const { model } = requireModel(file);
       const length = opts.length === undefined ? defaultLength(model) : positive(opts.length, '--length');
@@ -87,11 +91,11 @@ export function registerTuneCommand(program: Command): void {
       say(`mdl: tuning ${groups.length} attention signature(s) of ${model.name} on ${gpu.describe()} (B=${batch}, L=${length})`);
       let report: ModelTuneReport;
       try {
-        report = await tuneProgram(gpu, program, { batch, length, repeats, maxVariants, matmul: opts.matmul, say }, decodeStep);
+        report = await tuneProgram(gpu, program, { batch, length, repeats, maxVariants, matmul: opts.matmul, norm: opts.norm, say }, decodeStep);
       } finally {
         gpu.release();
       }
-      const { matmul } = report;
+      const { matmul, norm } = report;
       if (!opts.dryRun) {
         const now = new Date().toISOString();
         const entries = groups.map(({ site }, i) => {
@@ -112,11 +116,19 @@ export function registerTuneCommand(program: Command): void {
           problem: report.matmulProblems.map((p) => `${p.M}x${p.N}x${p.K}`).join(' '),
           measuredAt: now,
         };
-        recordEntries(gpu.adapter, entries, cachePath, matmulEntry);
-        say(`mdl: recorded ${entries.length} choice(s)${matmulEntry ? ` and the matmul tiling ${matmulEntry.tiling}` : ''} for adapter '${adapterKey(gpu.adapter)}' in ${cachePath}`);
+        const normEntry: NormEntry | undefined = norm && {
+          form: norm.best.form,
+          ms: round(norm.best.totalMs!),
+          defaultMs: round(norm.fallback.totalMs!),
+          problem: report.normProblems.map((p) => `${p.type}${p.bias ? '' : '-nobias'} ${p.rows}x${p.D}`).join(', '),
+          measuredAt: now,
+        };
+        recordEntries(gpu.adapter, entries, cachePath, matmulEntry, normEntry);
+        const also = [matmulEntry && `the matmul tiling ${matmulEntry.tiling}`, normEntry && `the norm form ${normEntry.form}`].filter(Boolean);
+        say(`mdl: recorded ${entries.length} choice(s)${also.length ? ` and ${also.join(' and ')}` : ''} for adapter '${adapterKey(gpu.adapter)}' in ${cachePath}`);
       }
       if (opts.json) {
-        const out = { adapter: adapterKey(gpu.adapter), cache: opts.dryRun ? null : cachePath, sites: report.sites, ...(matmul ? { matmul } : {}) };
+        const out = { adapter: adapterKey(gpu.adapter), cache: opts.dryRun ? null : cachePath, sites: report.sites, ...(matmul ? { matmul } : {}), ...(norm ? { norm } : {}) };
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       }
     });

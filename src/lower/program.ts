@@ -78,7 +78,7 @@ export type AttentionBackwardPart = 'delta' | 'dkdv' | 'dq' | 'table';
 export type StepKernel =
   | { kind: 'matmul'; options: MatmulOptions; shape: 'tiled' | 'skinny'; /** The tiled shape's tiling (absent: the default, wg32). */ tiling?: MatmulTiling }
   | { kind: 'embed'; positions: EmbedPositions; layout: SinusoidalLayout; rowStarts?: boolean }
-  | { kind: 'norm'; type: NormType; bias: boolean }
+  | { kind: 'norm'; type: NormType; bias: boolean; /** One invocation a row (absent: a workgroup a row, the default). */ rows?: boolean }
   | { kind: 'elementwise'; op: ElementwiseOp }
   | { kind: 'rope'; style: RopeStyle; rowStarts?: boolean }
   | { kind: 'shift_right' }

@@ -12,7 +12,7 @@ import type { CheckedModel } from '../check/model.ts';
 import { sym, type Poly } from '../check/sym.ts';
 import { rotaryOf, type IrGraph, type IrNode, type NodeOf } from '../ir/ir.ts';
 import { chooseTiles, DEFAULT_KERNEL_LIMITS, type AttentionKernelShape } from '../wgsl/attention.ts';
-import { type ElementwiseOp, type EmbedPositions, type MatmulOptions, type NormType } from '../wgsl/kernels.ts';
+import { type ElementwiseOp, type EmbedPositions, type MatmulOptions, type NormForm, type NormType } from '../wgsl/kernels.ts';
 import { matmulTileOf, tilingFor, type MatmulTiling } from '../wgsl/matmul-tilings.ts';
 import { positionRateWords } from '../wgsl/positions.ts';
 import { MASK_KERNEL_WORKGROUP } from '../wgsl/mask-kernels.ts';
@@ -37,6 +37,8 @@ export interface ScheduleOptions {
   decodeTiles?: (shape: AttentionKernelShape) => { q: number; k: number; lanes: number; splitKeys?: boolean } | undefined;
   /** The matmul tiling measured fastest on this adapter; the default (wg32) when absent. */
   matmulTiling?: MatmulTiling;
+  /** The norm kernel's form measured fastest on this adapter; a workgroup a row when absent. */
+  normForm?: NormForm;
 }
 
 /**
@@ -116,7 +118,10 @@ export function schedule(g: IrGraph, m: CheckedModel, options: ScheduleOptions =
         const [x, gamma, beta] = n.args;
         const bind: Record<string, string> = { x, gamma, ...(beta ? { beta } : {}), out: n.id };
         const uniforms = { rows: f(rows(n)), D: f(last(n)), eps: { f32: n.attrs.eps } };
-        steps.push({ node: n.id, kind: 'norm', kernel: { kind: 'norm', type: n.attrs.type, bias: !!beta }, bind, uniforms, grid: [f(rows(n)), fc(1), fc(1)] });
+        // A workgroup a row, or (tuned) an invocation a row in workgroups of 64.
+        const perRow = options.normForm === 'rows';
+        const kernel: Step['kernel'] = { kind: 'norm', type: n.attrs.type, bias: !!beta, ...(perRow ? { rows: true } : {}) };
+        steps.push({ node: n.id, kind: 'norm', kernel, bind, uniforms, grid: perRow ? linear(f(rows(n))) : [f(rows(n)), fc(1), fc(1)] });
         break;
       }
       case 'matmul': {

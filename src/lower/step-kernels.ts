@@ -5,8 +5,9 @@ import { DEFAULT_KERNEL_LIMITS, generateAttentionKernel, type AttentionKernel } 
 import { trainingKernel } from '../wgsl/backward-kernels.ts';
 import type { Kernel } from '../wgsl/kernel.ts';
 import { optimizerKernel } from '../wgsl/optimizer-kernels.ts';
-import { argmaxKernel, elementwiseKernel, embedKernel, normKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
+import { argmaxKernel, elementwiseKernel, embedKernel, shiftRightKernel, skinnyMatmulKernel } from '../wgsl/kernels.ts';
 import { tiledMatmulKernel } from '../wgsl/matmul-tilings.ts';
+import { inferenceNormKernel } from '../wgsl/norm-training.ts';
 import { ropeKernel } from '../wgsl/positions.ts';
 import { classifierKernel } from '../wgsl/mask-kernels.ts';
 import { attentionBackwardKernels } from './attention-grad-steps.ts';
@@ -20,7 +21,7 @@ export function kernelOfStep(step: Step): Kernel {
     case 'embed':
       return embedKernel(k.positions, k.layout, !!k.rowStarts);
     case 'norm':
-      return normKernel(k.type, k.bias);
+      return inferenceNormKernel(k.rows ? 'rows' : 'workgroup', k.type, k.bias);
     case 'elementwise':
       return elementwiseKernel(k.op);
     case 'rope':

@@ -11,6 +11,7 @@ import { OutputError } from '../lower/write-output.ts';
 import { adapterKey, signatureKey, type AdapterIdentity, type KernelSignature } from './signature.ts';
 import type { TileChoice } from './variants.ts';
 import { isMatmulTiling, type MatmulTiling } from '../wgsl/matmul-tilings.ts';
+import { isNormForm, type NormForm } from '../wgsl/kernels.ts';
 
 const CACHE_VERSION = 1;
 
@@ -35,12 +36,24 @@ export interface MatmulEntry {
   measuredAt: string;
 }
 
+/** The norm kernel's form chosen for an adapter (kernels.ts NORM_FORMS), for every norm. */
+export interface NormEntry {
+  form: NormForm;
+  /** Milliseconds of the chosen form and of the default over the tuning problems, which `problem` names. */
+  ms: number;
+  defaultMs: number;
+  problem: string;
+  measuredAt: string;
+}
+
 export interface TuneCache {
   version: typeof CACHE_VERSION;
   /** adapterKey → signatureKey → entry. */
   adapters: Record<string, Record<string, TuneEntry>>;
   /** adapterKey → the matmul tiling measured fastest there (absent in caches written before matmuls were tuned). */
   matmul?: Record<string, MatmulEntry>;
+  /** adapterKey → the norm form measured fastest there (absent in caches written before norms were tuned). */
+  norm?: Record<string, NormEntry>;
 }
 
 export function emptyCache(): TuneCache {
@@ -94,6 +107,10 @@ export function readTuneCache(path = defaultCachePath()): { cache: TuneCache; pr
     if (isMatmulTiling(entry?.tiling)) (cache.matmul ??= {})[adapter] = entry;
     else problems.push(`${path}: matmul entry ${adapter} has no known tiling; ignored`);
   }
+  for (const [adapter, entry] of Object.entries(raw.norm ?? {})) {
+    if (isNormForm(entry?.form)) (cache.norm ??= {})[adapter] = entry;
+    else problems.push(`${path}: norm entry ${adapter} has no known form; ignored`);
+  }
   return { cache, problems };
 }
 
@@ -143,7 +160,8 @@ function sortedCache(cache: TuneCache): TuneCache {
     for (const s of Object.keys(cache.adapters[a]).sort()) adapters[a][s] = cache.adapters[a][s];
   }
   const matmul = cache.matmul && Object.fromEntries(Object.keys(cache.matmul).sort().map((a) => [a, cache.matmul![a]]));
-  return { version: CACHE_VERSION, adapters, ...(matmul ? { matmul } : {}) };
+  const norm = cache.norm && Object.fromEntries(Object.keys(cache.norm).sort().map((a) => [a, cache.norm![a]]));
+  return { version: CACHE_VERSION, adapters, ...(matmul ? { matmul } : {}), ...(norm ? { norm } : {}) };
 }
 
 export function lookupEntry(cache: TuneCache, adapter: AdapterIdentity, sig: KernelSignature): TuneEntry | undefined {
@@ -154,17 +172,23 @@ export function lookupMatmul(cache: TuneCache, adapter: AdapterIdentity): Matmul
   return cache.matmul?.[adapterKey(adapter)];
 }
 
+export function lookupNorm(cache: TuneCache, adapter: AdapterIdentity): NormEntry | undefined {
+  return cache.norm?.[adapterKey(adapter)];
+}
+
 /** Re-reads the file, adds the entries and writes it back, so that entries other runs wrote meanwhile survive. */
 export function recordEntries(
   adapter: AdapterIdentity,
   entries: { signature: KernelSignature; entry: TuneEntry }[],
   path = defaultCachePath(),
   matmul?: MatmulEntry,
+  norm?: NormEntry,
 ): TuneCache {
   const { cache } = readTuneCache(path);
   const byAdapter = (cache.adapters[adapterKey(adapter)] ??= {});
   for (const { signature, entry } of entries) byAdapter[signatureKey(signature)] = entry;
   if (matmul) (cache.matmul ??= {})[adapterKey(adapter)] = matmul;
+  if (norm) (cache.norm ??= {})[adapterKey(adapter)] = norm;
   writeTuneCache(cache, path);
   return cache;
 }

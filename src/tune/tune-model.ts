@@ -1,6 +1,7 @@
-// Tuning a whole program: every attention kernel signature it launches, and the matmul tiling over its own matmul
-// shapes. `mdl tune` runs this and records the result; the prefill benchmark runs the same and compiles with it, so
-// that what the benchmark reports is what `mdl tune` would choose on the same adapter.
+// Tuning a whole program: every attention kernel signature it launches, the matmul tiling over its own matmul
+// shapes, and the norm kernel's form over its own norm shapes. `mdl tune` runs this and records the result; the
+// prefill benchmark runs the same and compiles with it, so that what the benchmark reports is what `mdl tune` would
+// choose on the same adapter.
 
 import { formula } from '../lower/formula.ts';
 import type { Program } from '../lower/program.ts';
@@ -8,6 +9,7 @@ import type { ScheduleOptions } from '../lower/schedule.ts';
 import type { GpuContext } from '../runtime/device.ts';
 import { DEFAULT_KERNEL_LIMITS } from '../wgsl/attention.ts';
 import { tuneMatmul, type MatmulProblem, type MatmulTuneOutcome } from './matmul-tuner.ts';
+import { normProblemLabel, normProblemsOf, tuneNorm, type NormProblem, type NormTuneOutcome } from './norm-tuner.ts';
 import { attentionSignature, signatureKey } from './signature.ts';
 import { tuneSitesOf, type SiteGroup } from './sites.ts';
 import { isDefaultChoice, tuneSite, type TuneOutcome } from './tuner.ts';
@@ -40,6 +42,8 @@ export interface ModelTuneOptions {
   maxVariants: number;
   /** Time the matmul tilings too (default true). */
   matmul?: boolean;
+  /** Time the norm kernel's two forms too (default true). */
+  norm?: boolean;
   /** Progress lines, as `mdl tune` prints them. */
   say?: (line: string) => void;
 }
@@ -55,6 +59,8 @@ export interface ModelTuneReport {
   sites: SiteReport[];
   matmul?: MatmulTuneOutcome;
   matmulProblems: MatmulProblem[];
+  norm?: NormTuneOutcome;
+  normProblems: NormProblem[];
 }
 
 /**
@@ -95,7 +101,15 @@ export async function tuneProgram(gpu: GpuContext, program: Program, o: ModelTun
     for (const r of matmul.results) say(`    ${r.tiling.padEnd(9)} ${r.rejected ? `rejected: ${r.rejected}` : `${r.totalMs!.toFixed(2)} ms`}`);
     say(`    best ${matmul.best.tiling}: ${(matmul.fallback.totalMs! / matmul.best.totalMs!).toFixed(2)}× the default ${matmul.fallback.tiling}`);
   }
-  return { sites, matmul, matmulProblems };
+  const normProblems = o.norm === false ? [] : normProblemsOf(program, o.batch * o.length);
+  let norm: NormTuneOutcome | undefined;
+  if (normProblems.length) {
+    say(`  norm forms on ${normProblems.map(normProblemLabel).join(', ')}`);
+    norm = await tuneNorm(gpu, normProblems, { rounds: o.repeats });
+    for (const r of norm.results) say(`    ${r.form.padEnd(9)} ${r.rejected ? `rejected: ${r.rejected}` : `${r.totalMs!.toFixed(2)} ms`}`);
+    say(`    best ${norm.best.form}: ${(norm.fallback.totalMs! / norm.best.totalMs!).toFixed(2)}× the default ${norm.fallback.form}`);
+  }
+  return { sites, matmul, matmulProblems, norm, normProblems };
 }
 
 /**
@@ -106,6 +120,7 @@ export function reportScheduleOptions(report: ModelTuneReport): ScheduleOptions 
   const tiles = new Map(report.sites.map((s) => [s.signature, s.outcome.best.tiles]));
   return {
     ...(report.matmul ? { matmulTiling: report.matmul.best.tiling } : {}),
+    ...(report.norm ? { normForm: report.norm.best.form } : {}),
     attentionTiles: (shape) => {
       // A signature the report did not tune (another program's), or a shape compile cannot use: the default.
       const chosen = tiles.get(signatureKey(attentionSignature(shape)));

@@ -5,7 +5,8 @@
 
 import { statSync } from 'node:fs';
 import { DEFAULT_KERNEL_LIMITS, type KernelLimits } from '../wgsl/attention.ts';
-import { defaultCachePath, lookupEntry, lookupMatmul, readTuneCache, type TuneCache } from './cache.ts';
+import { defaultCachePath, lookupEntry, lookupMatmul, lookupNorm, readTuneCache, type TuneCache } from './cache.ts';
+import type { NormForm } from '../wgsl/kernels.ts';
 import type { MatmulTiling } from '../wgsl/matmul-tilings.ts';
 import type { ScheduleOptions } from '../lower/schedule.ts';
 import { attentionSignature, signatureKey, type AdapterIdentity, type KernelSignature } from './signature.ts';
@@ -62,17 +63,26 @@ export function tunedMatmulFor(adapter: AdapterIdentity, options: Omit<TunedTile
   return cache && lookupMatmul(cache, adapter)?.tiling;
 }
 
+/** The norm kernel's form `mdl tune` chose for this adapter, if it has run here. */
+export function tunedNormFor(adapter: AdapterIdentity, options: Omit<TunedTilesOptions, 'limits'> = {}): NormForm | undefined {
+  const cache = cacheAt(options.cachePath ?? defaultCachePath());
+  return cache && lookupNorm(cache, adapter)?.form;
+}
+
 /**
  * Schedule options that give each attention kernel the tiles tuned for this adapter, limited to shapes that fit the
- * WebGPU defaults the rendered kernels are generated for, and every matmul the tiling tuned for the adapter (where
- * `mdl tune` measured one). `report` says how many attention kernel signatures were tuned.
+ * WebGPU defaults the rendered kernels are generated for, every matmul the tiling tuned for the adapter and every norm
+ * the form tuned for it (where `mdl tune` measured them). `report` says how many attention kernel signatures were
+ * tuned.
  */
 export function tunedScheduleOptions(adapter: AdapterIdentity, options: Omit<TunedTilesOptions, 'limits'> = {}): { options: ScheduleOptions; report: () => { tuned: number; total: number } } {
   const seen = new Map<string, TunedTiles['source']>();
   const matmulTiling = tunedMatmulFor(adapter, options);
+  const normForm = tunedNormFor(adapter, options);
   return {
     options: {
       ...(matmulTiling ? { matmulTiling } : {}),
+      ...(normForm ? { normForm } : {}),
       attentionTiles: (shape) => {
         const signature = attentionSignature(shape);
         const choice = tunedTilesFor(adapter, signature, { ...options, limits: DEFAULT_KERNEL_LIMITS });

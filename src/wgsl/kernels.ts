@@ -253,6 +253,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 /**
+ * The two forms of the inference norm kernel: a workgroup of 64 a row (`normKernel`, the default: wide rows on a GPU
+ * split across lanes), or one invocation a row (`normRowsKernel` of norm-training.ts, no barriers: faster where a
+ * barrier costs more than a row's arithmetic, as on a CPU-backed adapter). The tuner measures both per adapter.
+ */
+export const NORM_FORMS = ['workgroup', 'rows'] as const;
+export type NormForm = (typeof NORM_FORMS)[number];
+export const DEFAULT_NORM_FORM: NormForm = 'workgroup';
+export const isNormForm = (x: unknown): x is NormForm => (NORM_FORMS as readonly unknown[]).includes(x);
+
+/**
  * Layer or RMS norm over rows of width D, one workgroup of 64 per row. Layer norm takes the mean first and then the
  * mean squared deviation (two passes over the row), because E[x²] − E[x]² cancels catastrophically in f32 when a
  * residual stream carries a large offset.

@@ -26,6 +26,11 @@ describe('benchmark sections: prefill and window', () => {
     }
     expect(row.matmul!.problems).toMatch(/^12×192×64 \(×4\), /);
     expect(Object.keys(row.matmul!.all)).toContain(row.matmul!.tiling);
+    // The norm form over the translator's layer norms (width 64 at 12 rows), and the tuned program runs the pick.
+    expect(row.norm!.problems).toMatch(/^layer 12×64 \(×\d+\)$/);
+    expect(Object.keys(row.norm!.all).sort()).toEqual(['rows', 'workgroup']);
+    expect(row.tunedProfile.map((p) => p.kind)).toContain(row.norm!.form === 'rows' ? 'norm rows' : 'norm');
+    expect(row.oldProfile.map((p) => p.kind)).toContain('norm');
     expect(row.relDiff).toBeLessThan(1e-3);
     expect(row.oldSamples.length).toBe(row.tunedSamples.length);
     expect(row.oldSamples.length).toBeGreaterThanOrEqual(2);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../src/check/check.ts';
 import { lower } from '../../src/lower/passes.ts';
+import type { ScheduleOptions } from '../../src/lower/schedule.ts';
 import { interpret, type RunInputs } from '../../src/runtime/cpu-interpreter.ts';
 import { seededWeights } from '../../src/runtime/init-weights.ts';
 import { runProgram } from '../../src/runtime/program.ts';
@@ -46,9 +47,9 @@ const decoderOnly = `model lm {
 describe('full forward pass: WebGPU vs the CPU interpreter', () => {
   const gpu = useGpu();
 
-  async function compare(text: string, run: Omit<RunInputs, 'weights'>, tolerance: number) {
+  async function compare(text: string, run: Omit<RunInputs, 'weights'>, tolerance: number, options: ScheduleOptions = {}) {
     const m = model(text);
-    const lowered = lower(m);
+    const lowered = lower(m, options);
     const weights = seededWeights(lowered.ir, 7);
     const full = { ...run, weights };
     const cpu = interpret(lowered.ir, m, full);
@@ -87,6 +88,20 @@ describe('full forward pass: WebGPU vs the CPU interpreter', () => {
     const text = readFileSync(join(root, 'specs', 'packed.mdl'), 'utf8');
     const docs = Int32Array.from([0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     await compare(text, { dims: { B: 2, T: 9 }, inputs: { ids: tokens(2, 9, 320, 0, 8), docs } }, 1e-3);
+  });
+
+  it('with the norm form tuned on a CPU-backed adapter (an invocation a row): the translator, post-norm and rms specs', async () => {
+    const rows: ScheduleOptions = { normForm: 'rows' };
+    const translator = readFileSync(join(root, 'specs', 'translator.mdl'), 'utf8');
+    const program = lower(model(translator), rows).program;
+    const norms = program.steps.filter((s) => s.kind === 'norm');
+    expect(norms.length).toBeGreaterThan(0);
+    for (const s of norms) expect(s.kernel).toMatchObject({ kind: 'norm', rows: true });
+    await compare(translator, { dims: { B: 2, S: 9, T: 7 }, inputs: { src: tokens(2, 9, 320, 0, 1), tgt: tokens(2, 7, 320, 0, 2) } }, 1e-3, rows);
+    const postNorm = readFileSync(join(root, 'test', 'cases', 'ok_encoder_decoder.mdl'), 'utf8');
+    await compare(postNorm, { dims: { B: 2, S: 11, T: 6 }, inputs: { src: tokens(2, 11, 40, 0, 3), tgt: tokens(2, 6, 40, 0, 4) } }, 1e-3, rows);
+    const docs = Int32Array.from([0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]);
+    await compare(decoderOnly, { dims: { B: 2, T: 10 }, inputs: { ids: tokens(2, 10, 61, 0, 5), docs } }, 1e-3, rows);
   });
 
   it('refuses, before dispatch, dims beyond the spec bounds or the adapter limits', async () => {

@@ -158,16 +158,24 @@ describe('stack kernels: WebGPU vs the CPU interpreter', () => {
     }
   });
 
-  it('layer and RMS norm over widths that are not multiples of the workgroup, on rows with a large offset', async () => {
-    for (const D of [37, 100, 200]) {
-      const g = new Graph();
-      const x = g.input('x', ['B', 'T', D]);
-      const outs = [
-        g.add('layer', 'norm', [x, g.param('g', [D]), g.param('beta', [D])], { type: 'layer', eps: 1e-5 }, ['B', 'T', D]),
-        g.add('rms', 'norm', [x, g.param('g', [D])], { type: 'rms', eps: 1e-5 }, ['B', 'T', D]),
-      ];
-      const weights = new Map([['g', values(D, 3, 1)], ['beta', values(D, 4)]]);
-      await compare(g, outs, { B: 1, T: 5 }, { x: values(5 * D, D, 300) }, weights, 1e-3);
+  it('layer and RMS norm in both forms, over widths that are not multiples of the workgroup, on rows with a large offset', async () => {
+    // A workgroup a row (the default) and an invocation a row (tuned), whose grid of 64-row workgroups the 70 rows
+    // overrun: the rows past the end must be left alone, every row before it normalized.
+    const families = { workgroup: ['norm_layer', 'norm_rms', 'norm_layer_unbiased'], rows: ['norm_layer_rows', 'norm_rms_rows', 'norm_layer_unbiased_rows'] };
+    for (const normForm of ['workgroup', 'rows'] as const) {
+      for (const D of [37, 100, 200]) {
+        const g = new Graph();
+        const x = g.input('x', ['B', 'T', D]);
+        const outs = [
+          g.add('layer', 'norm', [x, g.param('g', [D]), g.param('beta', [D])], { type: 'layer', eps: 1e-5 }, ['B', 'T', D]),
+          g.add('rms', 'norm', [x, g.param('g', [D])], { type: 'rms', eps: 1e-5 }, ['B', 'T', D]),
+          g.add('unbiased', 'norm', [x, g.param('g', [D])], { type: 'layer', eps: 1e-5 }, ['B', 'T', D]),
+        ];
+        const weights = new Map([['g', values(D, 3, 1)], ['beta', values(D, 4)]]);
+        const options: ScheduleOptions = { normForm };
+        expect(g.lower(outs, options).program.steps.map((st) => kernelOfStep(st).family)).toEqual(families[normForm]);
+        await compare(g, outs, { B: 2, T: 35 }, { x: values(70 * D, D, 300) }, weights, 1e-3, options);
+      }
     }
   });
 

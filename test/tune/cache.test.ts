@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { defaultCachePath, emptyCache, readTuneCache, recordEntries, writeTuneCache, type TuneEntry } from '../../src/tune/cache.ts';
 import { attentionSignature, type AdapterIdentity } from '../../src/tune/signature.ts';
-import { tunedMatmulFor, tunedScheduleOptions, tunedTilesFor } from '../../src/tune/tuned-tiles.ts';
+import { tunedMatmulFor, tunedNormFor, tunedScheduleOptions, tunedTilesFor } from '../../src/tune/tuned-tiles.ts';
 import { defaultTiles } from '../../src/tune/variants.ts';
 import { DEFAULT_KERNEL_LIMITS } from '../../src/wgsl/attention.ts';
 
@@ -96,6 +96,25 @@ describe('the tuning cache', () => {
     const { cache, problems } = readTuneCache(path);
     expect(cache.matmul).toBeUndefined();
     expect(problems.join('\n')).toMatch(/matmul entry .* has no known tiling; ignored/);
+  });
+
+  it('keeps one norm form per adapter beside the matmul tiling, and ignores an unknown one', () => {
+    const path = tempPath();
+    const norm = { form: 'rows' as const, ms: 3, defaultMs: 9, problem: 'layer 64x256', measuredAt: '2026-01-01T00:00:00.000Z' };
+    const matmul = { tiling: 'reg8x4v4' as const, ms: 3, defaultMs: 9, problem: '256x128x128', measuredAt: '2026-01-01T00:00:00.000Z' };
+    recordEntries(adapter, [{ signature: sig, entry: entry(8, 16, 4) }], path, matmul, norm);
+    recordEntries(other, [{ signature: sig, entry: entry(8, 16, 2) }], path);
+    expect(tunedNormFor(adapter, { cachePath: path })).toBe('rows');
+    expect(tunedNormFor(other, { cachePath: path })).toBeUndefined();
+    expect(tunedScheduleOptions(adapter, { cachePath: path }).options).toMatchObject({ normForm: 'rows', matmulTiling: 'reg8x4v4' });
+    expect(tunedScheduleOptions(other, { cachePath: path }).options.normForm).toBeUndefined();
+    const text = JSON.parse(readFileSync(path, 'utf8'));
+    text.norm[Object.keys(text.norm)[0]].form = 'warp';
+    writeFileSync(path, JSON.stringify(text));
+    const { cache, problems } = readTuneCache(path);
+    expect(cache.norm).toBeUndefined();
+    expect(cache.matmul).toBeDefined();
+    expect(problems.join('\n')).toMatch(/norm entry .* has no known form; ignored/);
   });
 
   it('sees a file rewritten by another process', () => {

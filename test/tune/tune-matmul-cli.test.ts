@@ -40,13 +40,20 @@ describe('mdl tune and the matmul tiling', () => {
     for (const t of MATMUL_TILINGS) expect(tune.stderr).toMatch(new RegExp(`^ {4}${t} +[\\d.]+ ms$`, 'm'));
     const chosen = /^ {4}best (\w+): [\d.]+× the default wg32$/m.exec(tune.stderr)?.[1];
     expect(MATMUL_TILINGS).toContain(chosen);
-    expect(tune.stderr).toMatch(new RegExp(`and the matmul tiling ${chosen} for adapter`));
+    // The norm's two forms on the spec's one norm shape (pre-norm layer norms of width 32, and the final one: 3).
+    expect(tune.stderr).toMatch(/^ {2}norm forms on layer 8×32 \(×3\)$/m);
+    for (const form of ['workgroup', 'rows']) expect(tune.stderr).toMatch(new RegExp(`^ {4}${form} +[\\d.]+ ms$`, 'm'));
+    const form = /^ {4}best (\w+): [\d.]+× the default workgroup$/m.exec(tune.stderr)?.[1];
+    expect(['workgroup', 'rows']).toContain(form);
+    expect(tune.stderr).toMatch(new RegExp(`and the matmul tiling ${chosen} and the norm form ${form} for adapter`));
     const cache = JSON.parse(readFileSync(join(dir, 'tune.json'), 'utf8'));
     expect(Object.values(cache.matmul).map((e) => (e as { tiling: string }).tiling)).toEqual([chosen]);
+    expect(Object.values(cache.norm).map((e) => (e as { form: string }).form)).toEqual([form]);
 
     // A tiling other than the default shows in the compiled manifest's kernel files; force one to see it.
     const key = Object.keys(cache.matmul)[0];
     cache.matmul[key].tiling = 'reg8x4v4';
+    cache.norm[key].form = 'rows';
     writeFileSync(join(dir, 'tune.json'), JSON.stringify(cache));
     const compile = mdl(['compile', spec, '--tuned', '-o', join(dir, 'out')]);
     expect(compile.status, compile.stderr).toBe(0);
@@ -55,6 +62,13 @@ describe('mdl tune and the matmul tiling', () => {
       const matmuls = manifest.steps.filter((s) => s.kind === 'matmul');
       expect(matmuls.length, name).toBeGreaterThan(0);
       for (const s of matmuls) expect(s.kernel, name).toMatch(/_reg8x4v4\.wgsl$/);
+    }
+    // And so does the norm form, in the full pass and the prefill (the training program keeps its own norm kernel).
+    for (const name of ['manifest.json', 'prefill.manifest.json']) {
+      const manifest = JSON.parse(readFileSync(join(dir, 'out', name), 'utf8')) as { steps: { kind: string; kernel: string }[] };
+      const norms = manifest.steps.filter((s) => s.kind === 'norm');
+      expect(norms.length, name).toBe(3);
+      for (const s of norms) expect(s.kernel, name).toMatch(/-norm_layer_rows\.wgsl$/);
     }
     // Under a register tiling the training program's backward products are register-blocked too (16×4 an invocation,
     // whichever register tiling); every width of this spec is a multiple of 4, so all of them read vec4s

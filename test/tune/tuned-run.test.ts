@@ -53,7 +53,7 @@ describe('tuned attention tiles in compile and run', () => {
     expect(after.tokens).toEqual(before.tokens);
   });
 
-  it('the row-wise attention shape and a register-blocked matmul tiling, tuned, give the same tokens', async () => {
+  it('the row-wise attention shape, a register-blocked matmul tiling and the row-per-invocation norm, tuned, give the same tokens', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mdl-tuned-rowwise-'));
     process.env.MDL_CACHE_DIR = dir;
     const model = translator();
@@ -65,10 +65,18 @@ describe('tuned attention tiles in compile and run', () => {
     const groups = tuneSitesOf(lower(model).program);
     const entry = { tiles: { q: 32, k: 32, lanes: 1, rowwise: true }, ms: 1, defaultMs: 2, problem: 'B=1 L=64', measuredAt: '2026-11-30T00:00:00.000Z' };
     const matmul = { tiling: 'reg8x4v4' as const, ms: 1, defaultMs: 2, problem: '64x128x128', measuredAt: '2026-11-30T00:00:00.000Z' };
-    recordEntries(adapter, groups.map((g) => ({ signature: g.site.signature, entry })), join(dir, 'tune.json'), matmul);
-    const program = lower(model, tunedScheduleOptions(adapter).options).program;
+    const norm = { form: 'rows' as const, ms: 1, defaultMs: 2, problem: 'layer 64x256', measuredAt: '2026-11-30T00:00:00.000Z' };
+    recordEntries(adapter, groups.map((g) => ({ signature: g.site.signature, entry })), join(dir, 'tune.json'), matmul, norm);
+    const lowered = lower(model, tunedScheduleOptions(adapter).options);
+    const program = lowered.program;
     for (const s of program.steps.filter((x) => x.kind === 'attention')) expect(s.attention!.tiles).toMatchObject({ q: 32, k: 32, lanes: 1, rowwise: true });
     for (const s of program.steps.filter((x) => x.kind === 'matmul')) expect(s.kernel).toMatchObject({ tiling: 'reg8x4v4' });
+    // Every norm of the full pass, the prefill and the decode step: one invocation a row.
+    for (const p of [program, lowered.decode!.prefill.program, lowered.decode!.step.program]) {
+      const norms = p.steps.filter((x) => x.kind === 'norm');
+      expect(norms.length).toBeGreaterThan(0);
+      for (const s of norms) expect(s.kernel).toMatchObject({ kind: 'norm', rows: true });
+    }
     const after = await runModel(model, opts, () => {});
     expect(after.attentionTiles).toEqual({ tuned: groups.length, kernels: groups.length });
     expect(after.tokens).toEqual(before.tokens);
@@ -90,10 +98,18 @@ describe('tuned attention tiles in compile and run', () => {
     const adapter = gpu.adapter;
     gpu.release();
     const entry = { tiles: { q: 8, k: 16, lanes: 4 }, ms: 1, defaultMs: 2, problem: 'B=1 L=64', measuredAt: '2026-11-30T00:00:00.000Z' };
-    recordEntries(adapter, groups.map((g) => ({ signature: g.site.signature, entry })), join(dir, 'tune.json'));
+    const norm = { form: 'rows' as const, ms: 1, defaultMs: 2, problem: 'layer 64x256', measuredAt: '2026-11-30T00:00:00.000Z' };
+    recordEntries(adapter, groups.map((g) => ({ signature: g.site.signature, entry })), join(dir, 'tune.json'), undefined, norm);
     const tuned = compile('tuned');
     expect(tuned.status, tuned.stderr).toBe(0);
     expect(tuned.stderr).toMatch(new RegExp(`^mdl: ${groups.length} of ${groups.length} attention kernel signature\\(s\\) tuned for [^;]*$`, 'm'));
     expect(readFileSync(join(dir, 'tuned', 'manifest.json'), 'utf8')).not.toBe(readFileSync(join(dir, 'untuned', 'manifest.json'), 'utf8'));
+    // The manifests name the norm form by its kernel files: a workgroup a row untuned, an invocation a row tuned.
+    for (const name of ['manifest.json', 'prefill.manifest.json', 'step.manifest.json']) {
+      const normFiles = (out: string) => (JSON.parse(readFileSync(join(dir, out, name), 'utf8')) as { steps: { kind: string; kernel: string }[] }).steps.filter((s) => s.kind === 'norm').map((s) => s.kernel);
+      expect(normFiles('untuned').length, name).toBeGreaterThan(0);
+      for (const file of normFiles('untuned')) expect(file, name).toMatch(/-norm_layer\.wgsl$/);
+      for (const file of normFiles('tuned')) expect(file, name).toMatch(/-norm_layer_rows\.wgsl$/);
+    }
   });
 });
