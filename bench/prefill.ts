@@ -220,5 +220,11 @@ export function renderPrefill(s: { rows: PrefillResult; date: string; loadBefore
     'Where one run\'s time goes (each step timed in a submission of its own, short ones repeated, summed by kind; kinds under 2% left out):',
     '',
     ...where,
+    ...(r.rows.some((row) => row.norm?.form === 'rows')
+      ? [
+          '',
+          'Where the tuner picked the norm form of an invocation a row: the default form gives each row a workgroup of 64 lanes that sum their share and meet at a tree of barriers (16 a layer norm, 8 an RMS norm), which on a CPU-backed adapter cost more than the row\'s arithmetic, most of all for narrow rows (the translator\'s are 64 wide: one value a lane); an invocation a row sums the row in index order with no barriers at all.',
+        ]
+      : []),
   ];
 }
