@@ -29,6 +29,7 @@ const ATTN_TQ: u32 = 32u;
 const ATTN_TK: u32 = 16u;
 const ATTN_EMPTY: u32 = 0u;
 const ATTN_PARTIAL: u32 = 1u;
+const ATTN_FULL: u32 = 2u;
 // The forward pass's floor: a score at or below it is masked, and an lse at or below it marks a row with no visible key.
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
 fn attn_lse_at(i: u32) -> f32 { let j = i; return attn_row_stats[j >> 2u][j & 3u]; }
@@ -40,7 +41,7 @@ fn mdl_mask(b: i32, h: i32, q: i32, k: i32) -> bool {
 
 
 
-@compute @workgroup_size(4)
+@compute @workgroup_size(8)
 fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let kt = wg.x;
   let kvh = wg.y;
@@ -55,11 +56,11 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
   let q_offset = attn_params.q_offset;
   let k_offset = attn_params.k_offset;
   let scale = attn_params.scale;
-  // This invocation's keys: lid, lid + 4, … of the tile. Keys past Lk compute on the last key's row and store nothing.
-  let key_0 = kt * ATTN_TK + 0u + lid;
-  let key_1 = kt * ATTN_TK + 4u + lid;
-  let key_2 = kt * ATTN_TK + 8u + lid;
-  let key_3 = kt * ATTN_TK + 12u + lid;
+  // This invocation's keys: lid, lid + 8, … of the tile. Keys past Lk compute on the last key's row and store nothing.
+  let key_0 = kt * 32u + 0u + lid;
+  let key_1 = kt * 32u + 8u + lid;
+  let key_2 = kt * 32u + 16u + lid;
+  let key_3 = kt * 32u + 24u + lid;
   let key_c_0 = min(key_0, lk - 1u);
   let key_c_1 = min(key_1, lk - 1u);
   let key_c_2 = min(key_2, lk - 1u);
@@ -327,9 +328,11 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
   // Grouped-query attention: every query head of the group reads these keys, so their gradients sum over them.
   for (var g = 0u; g < kv_group; g++) {
     let h = kvh * kv_group + g;
-    let class_col = (b) * n_q_tiles * n_k_tiles + kt;
+    let class_col = (b) * n_q_tiles * n_k_tiles + kt * 2u;
     for (var qt = 0u; qt < n_q_tiles; qt++) {
-      let cls = attn_tile_class[class_col + qt * n_k_tiles];
+      let cls_0 = attn_tile_class[class_col + qt * n_k_tiles];
+      let cls_1 = select(ATTN_EMPTY, attn_tile_class[class_col + qt * n_k_tiles + min(1u, n_k_tiles - 1u - kt * 2u)], kt * 2u + 1u < n_k_tiles);
+      let cls = select(ATTN_PARTIAL, cls_0, cls_1 == cls_0);
       if (cls == ATTN_EMPTY) { continue; }
       let q_end = min((qt + 1u) * ATTN_TQ, lq);
       for (var q_pos = qt * ATTN_TQ; q_pos < q_end; q_pos++) {
@@ -337,15 +340,15 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         let base = ((b * lq + q_pos) * heads + h) * ATTN_D4;
         let lse = attn_lse_at(row);
         let delta = attn_delta_at(row);
-        var visible_0 = lse > ATTN_VISIBLE_FLOOR;
-        var visible_1 = lse > ATTN_VISIBLE_FLOOR;
-        var visible_2 = lse > ATTN_VISIBLE_FLOOR;
-        var visible_3 = lse > ATTN_VISIBLE_FLOOR;
+        var visible_0 = lse > ATTN_VISIBLE_FLOOR && cls_0 != ATTN_EMPTY;
+        var visible_1 = lse > ATTN_VISIBLE_FLOOR && cls_0 != ATTN_EMPTY;
+        var visible_2 = lse > ATTN_VISIBLE_FLOOR && cls_1 != ATTN_EMPTY;
+        var visible_3 = lse > ATTN_VISIBLE_FLOOR && cls_1 != ATTN_EMPTY;
         if (cls == ATTN_PARTIAL) {
-          visible_0 = visible_0 && mdl_mask(i32(b), i32(h), i32(q_pos + q_offset), i32(key_c_0 + k_offset));
-          visible_1 = visible_1 && mdl_mask(i32(b), i32(h), i32(q_pos + q_offset), i32(key_c_1 + k_offset));
-          visible_2 = visible_2 && mdl_mask(i32(b), i32(h), i32(q_pos + q_offset), i32(key_c_2 + k_offset));
-          visible_3 = visible_3 && mdl_mask(i32(b), i32(h), i32(q_pos + q_offset), i32(key_c_3 + k_offset));
+          visible_0 = visible_0 && (cls_0 == ATTN_FULL || mdl_mask(i32(b), i32(h), i32(q_pos + q_offset), i32(key_c_0 + k_offset)));
+          visible_1 = visible_1 && (cls_0 == ATTN_FULL || mdl_mask(i32(b), i32(h), i32(q_pos + q_offset), i32(key_c_1 + k_offset)));
+          visible_2 = visible_2 && (cls_1 == ATTN_FULL || mdl_mask(i32(b), i32(h), i32(q_pos + q_offset), i32(key_c_2 + k_offset)));
+          visible_3 = visible_3 && (cls_1 == ATTN_FULL || mdl_mask(i32(b), i32(h), i32(q_pos + q_offset), i32(key_c_3 + k_offset)));
         }
         let qv_0 = attn_q[base + 0u];
         let qv_1 = attn_q[base + 1u];
@@ -417,7 +420,7 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         dp_04 = fma(dov_15, v_0_15, dp_04);
         let dp_0 = dot(dp_04, vec4<f32>(1.0));
         let pv_0 = vec4<f32>(p_0);
-        let dsv_0 = vec4<f32>(p_0 * (dp_0 - delta) * g_s_0 * scale);
+        let dsv_0 = vec4<f32>(select(0.0, p_0 * (dp_0 - delta) * g_s_0 * scale, visible_0));
         dv_0_0 = fma(pv_0, dov_0, dv_0_0);
         dv_0_1 = fma(pv_0, dov_1, dv_0_1);
         dv_0_2 = fma(pv_0, dov_2, dv_0_2);
@@ -488,7 +491,7 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         dp_14 = fma(dov_15, v_1_15, dp_14);
         let dp_1 = dot(dp_14, vec4<f32>(1.0));
         let pv_1 = vec4<f32>(p_1);
-        let dsv_1 = vec4<f32>(p_1 * (dp_1 - delta) * g_s_1 * scale);
+        let dsv_1 = vec4<f32>(select(0.0, p_1 * (dp_1 - delta) * g_s_1 * scale, visible_1));
         dv_1_0 = fma(pv_1, dov_0, dv_1_0);
         dv_1_1 = fma(pv_1, dov_1, dv_1_1);
         dv_1_2 = fma(pv_1, dov_2, dv_1_2);
@@ -559,7 +562,7 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         dp_24 = fma(dov_15, v_2_15, dp_24);
         let dp_2 = dot(dp_24, vec4<f32>(1.0));
         let pv_2 = vec4<f32>(p_2);
-        let dsv_2 = vec4<f32>(p_2 * (dp_2 - delta) * g_s_2 * scale);
+        let dsv_2 = vec4<f32>(select(0.0, p_2 * (dp_2 - delta) * g_s_2 * scale, visible_2));
         dv_2_0 = fma(pv_2, dov_0, dv_2_0);
         dv_2_1 = fma(pv_2, dov_1, dv_2_1);
         dv_2_2 = fma(pv_2, dov_2, dv_2_2);
@@ -630,7 +633,7 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         dp_34 = fma(dov_15, v_3_15, dp_34);
         let dp_3 = dot(dp_34, vec4<f32>(1.0));
         let pv_3 = vec4<f32>(p_3);
-        let dsv_3 = vec4<f32>(p_3 * (dp_3 - delta) * g_s_3 * scale);
+        let dsv_3 = vec4<f32>(select(0.0, p_3 * (dp_3 - delta) * g_s_3 * scale, visible_3));
         dv_3_0 = fma(pv_3, dov_0, dv_3_0);
         dv_3_1 = fma(pv_3, dov_1, dv_3_1);
         dv_3_2 = fma(pv_3, dov_2, dv_3_2);

@@ -29,6 +29,7 @@ const ATTN_TQ: u32 = 32u;
 const ATTN_TK: u32 = 64u;
 const ATTN_EMPTY: u32 = 0u;
 const ATTN_PARTIAL: u32 = 1u;
+const ATTN_FULL: u32 = 2u;
 // The forward pass's floor: a score at or below it is masked, and an lse at or below it marks a row with no visible key.
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
 fn attn_lse_at(i: u32) -> f32 { let j = i; return attn_row_stats[j >> 2u][j & 3u]; }
@@ -56,10 +57,10 @@ fn attn_bwd_dkdv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
   let k_offset = attn_params.k_offset;
   let scale = attn_params.scale;
   // This invocation's keys: lid, lid + 16, … of the tile. Keys past Lk compute on the last key's row and store nothing.
-  let key_0 = kt * ATTN_TK + 0u + lid;
-  let key_1 = kt * ATTN_TK + 16u + lid;
-  let key_2 = kt * ATTN_TK + 32u + lid;
-  let key_3 = kt * ATTN_TK + 48u + lid;
+  let key_0 = kt * 64u + 0u + lid;
+  let key_1 = kt * 64u + 16u + lid;
+  let key_2 = kt * 64u + 32u + lid;
+  let key_3 = kt * 64u + 48u + lid;
   let key_c_0 = min(key_0, lk - 1u);
   let key_c_1 = min(key_1, lk - 1u);
   let key_c_2 = min(key_2, lk - 1u);

@@ -28,6 +28,7 @@ const ATTN_TQ: u32 = 32u;
 const ATTN_TK: u32 = 64u;
 const ATTN_EMPTY: u32 = 0u;
 const ATTN_PARTIAL: u32 = 1u;
+const ATTN_FULL: u32 = 2u;
 // The forward pass's floor: a score at or below it is masked, and an lse at or below it marks a row with no visible key.
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
 fn attn_lse_at(i: u32) -> f32 { let j = i; return attn_row_stats[j >> 2u][j & 3u]; }

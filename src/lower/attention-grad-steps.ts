@@ -89,7 +89,7 @@ export function attentionBackwardSteps(fwd: NodeOf<'attention'>, forward: Step, 
   if (!('factors' in qTiles) || !('factors' in kTiles)) throw new Error(`${fwd.id}: tile counts are formulas`);
   const steps: Step[] = [
     step('delta', deltaBind, { rows: f(rowsQ), lq: f(a.lq), heads: fc(a.heads), delta_offset: f(rowsQ), dout_copy_offset: f(sym.mul(rowsQ, sym.constant(4))), ...table }, [formula.ceilDiv(f(rowsQ), 64), fc(1), fc(1)]),
-    step('dkdv', { ...inputs, dK, dV }, attentionUniforms, [kTiles, fc(a.kvHeads), f(a.batch)]),
+    step('dkdv', { ...inputs, dK, dV }, attentionUniforms, [formula.ceilDiv(kTiles, kernels.keyTilesPerGroup), fc(a.kvHeads), f(a.batch)]),
   ];
   const dqBind: Record<string, string> = { ...inputs, dQ };
   if (kernels.table) {

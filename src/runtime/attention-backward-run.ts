@@ -92,7 +92,7 @@ export async function prepareAttentionBackward(gpu: GpuContext, kernels: Attenti
   const tableEntries = kernels.buckets * heads;
   const dispatch = new Map<Kernel, [number, number, number]>([
     [kernels.delta, [Math.ceil(rows / BACKWARD_ROW_GROUP), 1, 1]],
-    [kernels.dkdv, [kTiles, kvHeads, batch]],
+    [kernels.dkdv, [Math.ceil(kTiles / kernels.keyTilesPerGroup), kvHeads, batch]],
     [kernels.dq, [qTiles, heads, batch]],
   ]);
   if (kernels.table) dispatch.set(kernels.table, [Math.ceil(tableEntries / BACKWARD_ROW_GROUP), 1, 1]);

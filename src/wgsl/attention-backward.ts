@@ -3,7 +3,8 @@
 // The forward kernel (attention.ts, with `lse`) keeps each query row's log-sum-exp; the backward pass recomputes the
 // probabilities P = exp(s − lse) pair by pair instead of storing them, in three kernels (four with a learned table):
 //   delta   D[b, h, q] = rowsum(dO ∘ O), one invocation per query row;
-//   dkdv    a workgroup per (key tile, kv head, batch row), a few keys per invocation, walking the query tiles of every
+//   dkdv    a workgroup per (key tile, kv head, batch row) — two or four of the forward's key tiles where those are
+//           narrower than 32 keys (`keyTileMerge`) — a few keys per invocation, walking the query tiles of every
 //           query head of its group: dV += P dO, dK += dS Q · scale, with dS = P (dP − D) · (modifier derivative);
 //   dq      a workgroup per (query tile, head, batch row), a few queries per invocation, walking the key tiles:
 //           dQ += dS K · scale. With relative_bias it also sums dS per bucket into its own row's slice of a
@@ -26,7 +27,7 @@ import { TileClass, type MaskWgsl } from '../masks/kernel-contract.ts';
 import { ATTENTION_UNIFORMS, type AttentionHeads } from './attention.ts';
 import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import { checkMaskCode, maskBinding } from './names.ts';
-import { emitDkdvBody, emitDqBody, walkBlock, type WalkEmitInput } from './attention-backward-walks.ts';
+import { emitDkdvBody, emitDqBody, keyTileMerge, walkBlock, type WalkEmitInput } from './attention-backward-walks.ts';
 import { relativeBucketWgsl } from './relative-bias.ts';
 // The forward kernel's soft-cap clamp, so both passes compute bit-identical scores.
 import { alibiWgsl, f32Literal, SCORE_TABLE, TANH_CLAMP, type ScoreModifier } from './score-modifiers.ts';
@@ -52,6 +53,8 @@ export interface AttentionBackwardKernels extends AttentionHeads {
   scale: number;
   tileQ: number;
   tileK: number;
+  /** Forward key tiles each dK/dV workgroup takes (`keyTileMerge`): its dispatch is ceil(key tiles / this) along x. */
+  keyTilesPerGroup: number;
   tileHeads: number;
   mask?: MaskWgsl;
   /** Buckets of the relative_bias table (0 without one). */
@@ -217,6 +220,7 @@ const ATTN_TQ: u32 = ${tileQ}u;
 const ATTN_TK: u32 = ${tileK}u;
 const ATTN_EMPTY: u32 = ${TileClass.Empty}u;
 const ATTN_PARTIAL: u32 = ${TileClass.Partial}u;
+const ATTN_FULL: u32 = ${TileClass.Full}u;
 // The forward pass's floor: a score at or below it is masked, and an lse at or below it marks a row with no visible key.
 const ATTN_VISIBLE_FLOOR: f32 = -1.0e38;
 ${accessors}
@@ -235,9 +239,10 @@ ${emitModifierGradFunction(MODIFY, modifiers, heads, (i) => `${TABLE_VIEW.name}(
   let k_offset = ${P}.k_offset;
   let scale = ${P}.scale;`;
 
+  const mergeK = keyTileMerge(tileK, headDim, config.block);
   const walk: WalkEmitInput = {
-    d4, tileQ, tileK, unrolled, classHead, modify: MODIFY,
-    blockK: config.block ?? walkBlock(tileK, headDim),
+    d4, tileQ, tileK, mergeK, unrolled, classHead, modify: MODIFY,
+    blockK: config.block ?? walkBlock(tileK * mergeK, headDim),
     blockQ: config.block ?? walkBlock(tileQ, headDim),
     hasMask: !!mask, hasModifiers: modifiers.length > 0, hasTable: !!rb,
   };
@@ -247,7 +252,7 @@ ${emitModifierGradFunction(MODIFY, modifiers, heads, (i) => `${TABLE_VIEW.name}(
     struct: STRUCT,
     uniforms: walkUniforms,
     bindings: [...inputs, { role: 'dK', name: 'attn_dk', access: 'read_write', element: vec4, extent: kRows }, { role: 'dV', name: 'attn_dv', access: 'read_write', element: vec4, extent: kRows }],
-    workgroupSize: tileK / walk.blockK,
+    workgroupSize: (tileK * mergeK) / walk.blockK,
     workgroupStorageBytes: 0,
     body: `${header}\n${emitDkdvBody(walk).replace('ATTN_PREAMBLE', preamble)}`,
   });
@@ -340,5 +345,5 @@ fn attn_bwd_table(@builtin(global_invocation_id) gid: vec3<u32>) {
       })
     : undefined;
 
-  return { delta, dkdv, dq, table, headDim, heads, kvHeads, scale, tileQ, tileK, tileHeads, mask, buckets };
+  return { delta, dkdv, dq, table, headDim, heads, kvHeads, scale, tileQ, tileK, keyTilesPerGroup: mergeK, tileHeads, mask, buckets };
 }
