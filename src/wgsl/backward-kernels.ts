@@ -10,34 +10,17 @@
 import type { SinusoidalLayout } from '../check/model.ts';
 import { actFn, ERF_OF_X_OVER_SQRT2, type Epilogue, type NormType } from './kernels.ts';
 import { POSITION_ANGLES, ROPE_UNIFORMS, ropePairWgsl, sinusoidWgsl, type RopeStyle } from './positions.ts';
-import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
+import { declareLinearKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 import { gradMatmulKernel, type GradMatmulOptions } from './matmul-grad.ts';
 import { normGradInputKernel, normGradParamKernel, normRowsKernel } from './norm-training.ts';
 
 type U = { u: Record<string, number> };
-const PARAMS = { type: 'Params', name: 'u' };
 const u32 = (...names: string[]): UniformField[] => names.map((name) => ({ name, type: 'u32' }));
 const f32 = (name: string): UniformField => ({ name, type: 'f32' });
 const read = (role: string, extent: (c: U) => number, element: KernelBinding['element'] = 'f32'): KernelBinding => ({ role, access: 'read', element, extent });
 const write = (role: string, extent: (c: U) => number): KernelBinding => ({ role, access: 'read_write', element: 'f32', extent });
-/** One invocation per output element (or row, or column), 64 a workgroup, with the 65535-group fold of kernels.ts. */
-const kernel = (family: string, uniforms: UniformField[], bindings: KernelBinding[], count: string, body: string, prelude = ''): Kernel =>
-  declareKernel({
-    family,
-    entryPoint: 'main',
-    struct: PARAMS,
-    uniforms,
-    bindings,
-    workgroupSize: 64,
-    workgroupStorageBytes: 0,
-    body: `${prelude}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * 65535u * 64u;
-  if (i >= ${count}) { return; }
-${body}
-}`,
-  });
+/** One invocation per output element (or row, or column). */
+const kernel = declareLinearKernel;
 
 /** The [T, D] position table of the unfused graph: sinusoidal (sin on even columns, cos on odd) or learned rows. */
 export function positionTableKernel(kind: 'sinusoidal' | 'learned', layout: SinusoidalLayout = 'interleaved'): Kernel {

@@ -125,3 +125,30 @@ export function packUniforms(fields: readonly UniformField[], values: Readonly<R
   });
   return out;
 }
+
+/** Invocations a workgroup of a `declareLinearKernel` kernel runs. */
+export const LINEAR_WORKGROUP = 64;
+
+/**
+ * A kernel of one invocation per item (element, row or column), `count` items (a WGSL expression over the uniforms),
+ * with the grid folded past 65535 workgroups along y as the lowering dispatches it: `body` runs with `i`, the item,
+ * already bounds-checked. Uniforms are read through `u`.
+ */
+export function declareLinearKernel(family: string, uniforms: UniformField[], bindings: KernelBinding[], count: string, body: string, prelude = ''): Kernel {
+  return declareKernel({
+    family,
+    entryPoint: 'main',
+    struct: { type: 'Params', name: 'u' },
+    uniforms,
+    bindings,
+    workgroupSize: LINEAR_WORKGROUP,
+    workgroupStorageBytes: 0,
+    body: `${prelude}
+@compute @workgroup_size(${LINEAR_WORKGROUP})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x + gid.y * 65535u * ${LINEAR_WORKGROUP}u;
+  if (i >= ${count}) { return; }
+${body}
+}`,
+  });
+}

@@ -13,10 +13,9 @@
 // output is written by one invocation summing in a fixed order (the determinism rule of backward-kernels.ts).
 
 import { normKernel, type NormForm, type NormType } from './kernels.ts';
-import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
+import { declareLinearKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 
 type U = { u: Record<string, number> };
-const PARAMS = { type: 'Params', name: 'u' };
 const UNIFORMS: UniformField[] = [
   { name: 'rows', type: 'u32' },
   { name: 'D', type: 'u32' },
@@ -30,24 +29,9 @@ const stats = ({ u }: U) => u.rows * 2;
 /** Scalars a row's statistics take in the `stats` buffer. */
 export const NORM_STATS_PER_ROW = 2;
 
-/** One invocation per row (`count` rows) or column, 64 a workgroup, with the 65535-group fold of kernels.ts. */
+/** One invocation per row (`count` rows) or column. */
 function kernel(family: string, bindings: KernelBinding[], count: string, body: string): Kernel {
-  return declareKernel({
-    family,
-    entryPoint: 'main',
-    struct: PARAMS,
-    uniforms: UNIFORMS,
-    bindings,
-    workgroupSize: 64,
-    workgroupStorageBytes: 0,
-    body: `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * 65535u * 64u;
-  if (i >= ${count}) { return; }
-${body}
-}`,
-  });
+  return declareLinearKernel(family, UNIFORMS, bindings, count, body);
 }
 
 /**

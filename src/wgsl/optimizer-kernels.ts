@@ -7,36 +7,19 @@
 // invocation of `clip_factor` then sums every chunk's partial in order (parameters in declaration order). The
 // result depends on the parameter sizes only, never on the device's scheduling, so a step repeats bit for bit.
 
-import { declareKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
+import { declareLinearKernel, type Kernel, type KernelBinding, type UniformField } from './kernel.ts';
 
 /** Elements whose squares one invocation sums, in order, for the global gradient norm. */
 export const GRAD_NORM_CHUNK = 256;
 
 type U = { u: Record<string, number> };
-const PARAMS = { type: 'Params', name: 'u' };
 const u32 = (...names: string[]): UniformField[] => names.map((name) => ({ name, type: 'u32' }));
 const f32 = (...names: string[]): UniformField[] => names.map((name) => ({ name, type: 'f32' }));
 const read = (role: string, extent: (c: U) => number): KernelBinding => ({ role, access: 'read', element: 'f32', extent });
 const write = (role: string, extent: (c: U) => number): KernelBinding => ({ role, access: 'read_write', element: 'f32', extent });
 
-/** One invocation per element (or chunk), 64 a workgroup, with the 65535-group fold of kernels.ts. */
-const kernel = (family: string, uniforms: UniformField[], bindings: KernelBinding[], count: string, body: string): Kernel =>
-  declareKernel({
-    family,
-    entryPoint: 'main',
-    struct: PARAMS,
-    uniforms,
-    bindings,
-    workgroupSize: 64,
-    workgroupStorageBytes: 0,
-    body: `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x + gid.y * 65535u * 64u;
-  if (i >= ${count}) { return; }
-${body}
-}`,
-  });
+/** One invocation per element (or chunk). */
+const kernel = declareLinearKernel;
 
 /**
  * `sum[i] = weight · grad[i]` on a step's first micro-batch (`keep` = 0: whatever the last step left is not read),
