@@ -8,7 +8,7 @@ import type { GpuContext } from '../runtime/device.ts';
 import { outputBuffer, readBack, timedSubmit, uploadBuffer } from '../runtime/gpu-buffers.ts';
 import { packUniforms } from '../wgsl/kernel.ts';
 import { DEFAULT_MATMUL_TILING, MATMUL_TILINGS, matmulTileOf, tiledMatmulKernel, tilingFits, type MatmulTiling } from '../wgsl/matmul-tilings.ts';
-import { median, pickFastest } from './measure.ts';
+import { sampleRounds, settleCandidates } from './measure.ts';
 
 /** out[M, N] = a[M, K] · w[N, K]ᵀ, the layout of every linear layer. */
 export interface MatmulProblem {
@@ -150,27 +150,17 @@ export async function tuneMatmul(gpu: GpuContext, problems: readonly MatmulProbl
           runs.push(undefined);
         }
       }
-      const budget = options.budgetMs ?? 200;
-      for (let round = 0; round < rounds * 5; round++) {
-        // Past the rounds asked for, only while some tiling's samples sum to less than the budget (fast products are
-        // within a busy machine's noise; more samples of them are cheap).
-        const timed = runs.flatMap((run, ti) => (run && !results[ti].rejected ? [ti] : []));
-        if (round >= rounds && timed.every((ti) => samples[ti][pi].reduce((a, b) => a + b, 0) >= budget)) break;
-        for (const ti of timed) samples[ti][pi].push(await timer(tilings[ti], p, () => runs[ti]!.time()));
-        await options.onRound?.(round + 1 + pi * rounds, rounds * problems.length);
-      }
+      await sampleRounds(
+        rounds,
+        options.budgetMs ?? 200,
+        () => runs.flatMap((run, ti) => (run && !results[ti].rejected ? [ti] : [])),
+        (ti) => samples[ti][pi],
+        (ti) => timer(tilings[ti], p, () => runs[ti]!.time()),
+        (round) => options.onRound?.(round + pi * rounds, rounds * problems.length),
+      );
     } finally {
       runs.forEach((r) => r?.destroy());
     }
   }
-  for (const [ti, r] of results.entries()) {
-    if (r.rejected) continue;
-    r.ms = samples[ti].map((s) => median(s));
-    r.totalMs = r.ms.reduce((sum, ms, pi) => sum + ms * (problems[pi].count ?? 1), 0);
-  }
-  const fallback = results[0];
-  if (fallback.rejected || fallback.totalMs === undefined) throw new Error(`the default matmul tiling could not be measured: ${fallback.rejected ?? 'no result'}`);
-  const usable = results.filter((r) => r.totalMs !== undefined && !r.rejected);
-  const best = pickFastest(fallback, usable, (r) => r.totalMs, options.minGain ?? 1.05);
-  return { best, fallback, results };
+  return settleCandidates(results, samples, problems.map((p) => p.count), 'matmul tiling', options.minGain);
 }

@@ -66,3 +66,48 @@ export function pickFastest<T>(fallback: T, candidates: readonly T[], ms: (c: T)
   }
   return ms(fastest)! * minGain <= base ? fastest : fallback;
 }
+
+/** A candidate of a variant tuner: its per-problem medians and their weighted total, or why it was rejected. */
+export interface TunedCandidate {
+  ms?: number[];
+  totalMs?: number;
+  rejected?: string;
+}
+
+/**
+ * Round by round, times every live candidate once on one problem (`live` lists them; `samples(i)` is candidate i's
+ * list for this problem): `rounds` rounds, then up to 5× as many while some candidate's samples sum to less than
+ * `budgetMs` (fast kernels sit within a busy machine's noise, and more samples of them are cheap).
+ */
+export async function sampleRounds(
+  rounds: number,
+  budgetMs: number,
+  live: () => number[],
+  samples: (i: number) => number[],
+  time: (i: number) => Promise<number>,
+  onRound?: (round: number) => Promise<void> | void,
+): Promise<void> {
+  for (let round = 0; round < rounds * 5; round++) {
+    const timed = live();
+    if (round >= rounds && timed.every((i) => samples(i).reduce((a, b) => a + b, 0) >= budgetMs)) break;
+    for (const i of timed) samples(i).push(await time(i));
+    await onRound?.(round + 1);
+  }
+}
+
+/**
+ * Each candidate's medians per problem and their total weighted by how often each problem occurs, then the pick:
+ * the fastest, unless it beats the default (candidate 0, which must have been measured) by less than `minGain`.
+ */
+export function settleCandidates<R extends TunedCandidate>(results: R[], samples: number[][][], counts: readonly (number | undefined)[], what: string, minGain = 1.05): { best: R; fallback: R; results: R[] } {
+  for (const [i, r] of results.entries()) {
+    if (r.rejected) continue;
+    r.ms = samples[i].map((s) => median(s));
+    r.totalMs = r.ms.reduce((sum, ms, pi) => sum + ms * (counts[pi] ?? 1), 0);
+  }
+  const fallback = results[0];
+  if (fallback.rejected || fallback.totalMs === undefined) throw new Error(`the default ${what} could not be measured: ${fallback.rejected ?? 'no result'}`);
+  const usable = results.filter((r) => r.totalMs !== undefined && !r.rejected);
+  const best = pickFastest(fallback, usable, (r) => r.totalMs, minGain);
+  return { best, fallback, results };
+}

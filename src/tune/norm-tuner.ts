@@ -13,7 +13,7 @@ import { packUniforms, type Kernel } from '../wgsl/kernel.ts';
 import { DEFAULT_NORM_FORM, NORM_FORMS, type NormForm, type NormType } from '../wgsl/kernels.ts';
 import { inferenceNormKernel } from '../wgsl/norm-training.ts';
 import { seededValues } from './matmul-tuner.ts';
-import { median, pickFastest } from './measure.ts';
+import { sampleRounds, settleCandidates } from './measure.ts';
 
 /** `rows` rows of width D through one norm of `type` (with β when `bias`), as a program's norm step runs it. */
 export interface NormProblem {
@@ -164,24 +164,16 @@ export async function tuneNorm(gpu: GpuContext, problems: readonly NormProblem[]
           runs.push(undefined);
         }
       }
-      const budget = options.budgetMs ?? 200;
-      for (let round = 0; round < rounds * 5; round++) {
-        const timed = runs.flatMap((run, fi) => (run && !results[fi].rejected ? [fi] : []));
-        if (round >= rounds && timed.every((fi) => samples[fi][pi].reduce((a, b) => a + b, 0) >= budget)) break;
-        for (const fi of timed) samples[fi][pi].push(await runs[fi]!.time());
-      }
+      await sampleRounds(
+        rounds,
+        options.budgetMs ?? 200,
+        () => runs.flatMap((run, fi) => (run && !results[fi].rejected ? [fi] : [])),
+        (fi) => samples[fi][pi],
+        (fi) => runs[fi]!.time(),
+      );
     } finally {
       runs.forEach((r) => r?.destroy());
     }
   }
-  for (const [fi, r] of results.entries()) {
-    if (r.rejected) continue;
-    r.ms = samples[fi].map((s) => median(s));
-    r.totalMs = r.ms.reduce((sum, ms, pi) => sum + ms * (problems[pi].count ?? 1), 0);
-  }
-  const fallback = results[0];
-  if (fallback.rejected || fallback.totalMs === undefined) throw new Error(`the default norm form could not be measured: ${fallback.rejected ?? 'no result'}`);
-  const usable = results.filter((r) => r.totalMs !== undefined && !r.rejected);
-  const best = pickFastest(fallback, usable, (r) => r.totalMs, options.minGain ?? 1.05);
-  return { best, fallback, results };
+  return settleCandidates(results, samples, problems.map((p) => p.count), 'norm form', options.minGain);
 }
