@@ -33,6 +33,10 @@ export function prepareModel(gpu: GpuContext | undefined, model: CheckedModel, d
   const compileMs = performance.now() - t0;
   const tuned = tuning?.report();
   if (tuned?.tuned) progress(`mdl: ${tuned.tuned} of ${tuned.total} attention kernel(s) use tiles tuned for this adapter\n`);
+  // The other per-adapter choices, said as `mdl train` says its matmul tiling, so a run shows what it used.
+  const { matmulTiling, normForm } = tuning?.options ?? {};
+  const choices = [matmulTiling && `matmuls use the ${matmulTiling} tiling`, normForm && `norms the ${normForm} form`].filter(Boolean);
+  if (choices.length) progress(`mdl: ${choices.join(', ')} tuned for this adapter\n`);
   const weights = weightsFile ? loadWeightsFile(weightsFile, lowered.ir) : seededWeights(lowered.ir, seed);
   return { lowered, weights, compileMs, tuned };
 }

@@ -70,6 +70,11 @@ describe('mdl tune and the matmul tiling', () => {
       expect(norms.length, name).toBe(3);
       for (const s of norms) expect(s.kernel, name).toMatch(/-norm_layer_rows\.wgsl$/);
     }
+    // `mdl run` on the device takes both choices and says so.
+    const run = mdl(['run', spec, '--tokens', '1,5,9', '--max-new', '2']);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toMatch(/^mdl: matmuls use the reg8x4v4 tiling, norms the rows form tuned for this adapter$/m);
+
     // Under a register tiling the training program's backward products are register-blocked too (16×4 an invocation,
     // whichever register tiling); every width of this spec is a multiple of 4, so all of them read vec4s
     // (matmul-grad.ts), none the strided form.
