@@ -49,6 +49,10 @@ describe('tuning the decode step', () => {
     expect(tune.stderr).toMatch(/^ {4}\[2\/3\] 1×32\/32 split-keys +[\d.]+ ms$/m);
     expect(tune.stderr).toMatch(/^ {4}\[3\/3\] 1×32\/16 split-keys +[\d.]+ ms$/m);
     const cache = JSON.parse(readFileSync(join(dir, 'tune.json'), 'utf8'));
+    // --no-norm and --no-matmul: neither the norm forms nor the matmul tilings were timed or recorded.
+    expect(tune.stderr).not.toMatch(/norm forms on|matmul tilings on/);
+    expect(cache.norm ?? {}).toEqual({});
+    expect(cache.matmul ?? {}).toEqual({});
     const gpu = await acquireGpu({ skipWorkgroupZeroInit: true });
     const adapter = gpu.adapter;
     gpu.release();
